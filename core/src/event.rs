@@ -1,0 +1,150 @@
+//! What flows through the engine. Everything is `Copy` and fixed-size so ring slots are
+//! written in place and the hot path never allocates per event.
+
+use crate::candle::Candle;
+use crate::types::{
+    AccountId, FillId, InstrumentId, Order, OrderIntent, OrderId, Price, Qty, RejectReason, Side, Timestamp,
+};
+
+/// One trade print from a feed, already resolved to an instrument id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tick {
+    pub instrument: InstrumentId,
+    /// Exchange (or replayed) time of the trade.
+    pub ts: Timestamp,
+    pub price: Price,
+    pub qty: Qty,
+}
+
+/// Why a tick was refused. Feeds produce the first few (they see raw input); the engine's
+/// validator produces the rest (it knows the instrument rules and the last time seen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TickReject {
+    /// A line or record that does not parse (wrong field count, bad number, bad UTF-8).
+    Malformed,
+    UnknownSymbol,
+    /// NaN, infinite, zero or negative price.
+    NonPositivePrice,
+    NonPositiveQty,
+    OffTickGrid,
+    OutsideBand,
+    /// Older than the last accepted tick of the same instrument.
+    TimeBackwards,
+}
+
+impl TickReject {
+    pub const ALL: [TickReject; 7] = [
+        TickReject::Malformed,
+        TickReject::UnknownSymbol,
+        TickReject::NonPositivePrice,
+        TickReject::NonPositiveQty,
+        TickReject::OffTickGrid,
+        TickReject::OutsideBand,
+        TickReject::TimeBackwards,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TickReject::Malformed => "malformed",
+            TickReject::UnknownSymbol => "unknown_symbol",
+            TickReject::NonPositivePrice => "non_positive_price",
+            TickReject::NonPositiveQty => "non_positive_qty",
+            TickReject::OffTickGrid => "off_tick_grid",
+            TickReject::OutsideBand => "outside_band",
+            TickReject::TimeBackwards => "time_backwards",
+        }
+    }
+
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which accounts a kill switch covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KillScope {
+    Global,
+    Account(AccountId),
+}
+
+/// Operator and system commands. They enter through the ingress ring like ticks, so they are
+/// sequenced, journaled and replayed with the market data they interleave with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    KillSwitch { scope: KillScope, engaged: bool },
+}
+
+/// An input to the engine: the payload of an ingress ring slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Input {
+    /// An unused slot (ring factory value).
+    #[default]
+    Empty,
+    Tick(Tick),
+    /// Time has reached `ts` (closes candles of quiet instruments, expires orders).
+    Timer(Timestamp),
+    Command(Command),
+}
+
+/// An ingress ring slot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IngressEvent {
+    pub input: Input,
+    /// `quanta` raw counter when the event was published; 0 when not measured.
+    pub ingress_raw: u64,
+}
+
+/// An execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    pub id: FillId,
+    pub order: OrderId,
+    pub account: AccountId,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub qty: Qty,
+    pub price: Price,
+    pub ts: Timestamp,
+}
+
+/// Order-stage news that upstream stages need to keep their own view of positions and working
+/// orders. It re-enters at the head of the pipeline, after the event that caused it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feedback {
+    Filled(Fill),
+    /// An order stopped working with `unfilled` quantity left (cancelled, rejected, expired).
+    Closed { order: OrderId, account: AccountId, strategy: crate::types::StrategyId, instrument: InstrumentId, side: Side, unfilled: Qty },
+    /// An order was accepted and is working (risk counts it as exposure until it closes).
+    Accepted { order: OrderId, account: AccountId, strategy: crate::types::StrategyId, instrument: InstrumentId, side: Side, qty: Qty },
+}
+
+/// A message between neighbouring stages (direct call when fused, a ring slot when pipelined).
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Msg {
+    #[default]
+    Empty,
+    Tick { tick: Tick, ingress_raw: u64 },
+    Candle(Candle),
+    Timer(Timestamp),
+    Command(Command),
+    /// Strategy → risk.
+    Intent { intent: OrderIntent, ts: Timestamp, ingress_raw: u64 },
+    /// Risk → order: passed every check.
+    Approved { intent: OrderIntent, ts: Timestamp, ingress_raw: u64 },
+    /// Risk → order: refused.
+    Refused { intent: OrderIntent, ts: Timestamp, reason: RejectReason },
+    Feedback(Feedback),
+}
+
+/// What leaves the hot path for gateways and observers.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum EgressEvent {
+    #[default]
+    Empty,
+    /// An order was created or changed state; `tick_to_order_ns` is set on creation when the
+    /// triggering tick was timestamped.
+    Order { order: Order, tick_to_order_ns: u64 },
+    Fill(Fill),
+}

@@ -1,0 +1,334 @@
+//! The order vocabulary of Indian brokers and the order life cycle.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::ids::{AccountId, InstrumentId, OrderId, StrategyId};
+use super::price::Price;
+use super::qty::{Qty, Side};
+use super::time::Timestamp;
+
+/// How the order is priced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderType {
+    #[serde(rename = "MARKET")]
+    Market,
+    #[serde(rename = "LIMIT")]
+    Limit,
+    /// Stop-limit: becomes a LIMIT at `price` once the last trade crosses `trigger`.
+    #[serde(rename = "SL")]
+    StopLimit,
+    /// Stop-market: becomes a MARKET once the last trade crosses `trigger`.
+    #[serde(rename = "SL-M")]
+    StopMarket,
+}
+
+impl OrderType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::StopLimit => "SL",
+            OrderType::StopMarket => "SL-M",
+        }
+    }
+
+    /// True for types that carry a limit price.
+    pub const fn has_limit(self) -> bool {
+        matches!(self, OrderType::Limit | OrderType::StopLimit)
+    }
+
+    /// True for types that carry a trigger price.
+    pub const fn has_trigger(self) -> bool {
+        matches!(self, OrderType::StopLimit | OrderType::StopMarket)
+    }
+}
+
+/// Margin product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Product {
+    /// Delivery (cash and carry).
+    #[serde(rename = "CNC")]
+    Cnc,
+    /// Intraday, squared off before the close.
+    #[serde(rename = "MIS")]
+    Mis,
+    /// F&O carry-forward.
+    #[serde(rename = "NRML")]
+    Nrml,
+}
+
+impl Product {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Product::Cnc => "CNC",
+            Product::Mis => "MIS",
+            Product::Nrml => "NRML",
+        }
+    }
+}
+
+/// How long an order may rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Validity {
+    #[serde(rename = "DAY")]
+    Day,
+    /// Immediate or cancel: whatever does not fill at once is cancelled.
+    #[serde(rename = "IOC")]
+    Ioc,
+}
+
+impl Validity {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Validity::Day => "DAY",
+            Validity::Ioc => "IOC",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(OrderType, Product, Validity, OrderStatus);
+
+/// Where an order is in its life. Terminal states never change again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Accepted by risk, not yet acknowledged by the venue.
+    #[serde(rename = "PENDING")]
+    Pending,
+    /// Working at the venue.
+    #[serde(rename = "OPEN")]
+    Open,
+    /// A stop order whose trigger has been hit and which now works as MARKET or LIMIT.
+    #[serde(rename = "TRIGGERED")]
+    Triggered,
+    #[serde(rename = "PARTIALLY_FILLED")]
+    PartiallyFilled,
+    #[serde(rename = "FILLED")]
+    Filled,
+    #[serde(rename = "CANCELLED")]
+    Cancelled,
+    #[serde(rename = "REJECTED")]
+    Rejected,
+    /// A DAY order still working at the session end.
+    #[serde(rename = "EXPIRED")]
+    Expired,
+}
+
+impl OrderStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Open => "OPEN",
+            OrderStatus::Triggered => "TRIGGERED",
+            OrderStatus::PartiallyFilled => "PARTIALLY_FILLED",
+            OrderStatus::Filled => "FILLED",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Expired => "EXPIRED",
+        }
+    }
+
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired
+        )
+    }
+
+    /// The legal transitions of the life cycle. Anything else is a defect upstream (or a
+    /// confused venue) and is refused and counted, never applied.
+    pub const fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Open)
+                | (Pending, Rejected)
+                | (Pending, Filled)
+                | (Pending, PartiallyFilled)
+                | (Pending, Cancelled)
+                | (Open, Triggered)
+                | (Open, PartiallyFilled)
+                | (Open, Filled)
+                | (Open, Cancelled)
+                | (Open, Expired)
+                | (Triggered, PartiallyFilled)
+                | (Triggered, Filled)
+                | (Triggered, Cancelled)
+                | (Triggered, Expired)
+                | (PartiallyFilled, PartiallyFilled)
+                | (PartiallyFilled, Filled)
+                | (PartiallyFilled, Cancelled)
+                | (PartiallyFilled, Expired)
+        )
+    }
+}
+
+/// What a strategy (or an operator) asks for, before risk and before it has an id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderIntent {
+    pub account: AccountId,
+    pub strategy: StrategyId,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub qty: Qty,
+    pub order_type: OrderType,
+    /// Limit price for LIMIT and SL; zero otherwise.
+    pub price: Price,
+    /// Trigger price for SL and SL-M; zero otherwise.
+    pub trigger: Price,
+    pub product: Product,
+    pub validity: Validity,
+}
+
+impl OrderIntent {
+    /// A DAY MIS market order: the common intraday case.
+    pub fn market(account: AccountId, strategy: StrategyId, instrument: InstrumentId, side: Side, qty: Qty) -> Self {
+        OrderIntent {
+            account,
+            strategy,
+            instrument,
+            side,
+            qty,
+            order_type: OrderType::Market,
+            price: Price::ZERO,
+            trigger: Price::ZERO,
+            product: Product::Mis,
+            validity: Validity::Day,
+        }
+    }
+
+    /// A DAY MIS limit order.
+    pub fn limit(
+        account: AccountId,
+        strategy: StrategyId,
+        instrument: InstrumentId,
+        side: Side,
+        qty: Qty,
+        price: Price,
+    ) -> Self {
+        OrderIntent { order_type: OrderType::Limit, price, ..Self::market(account, strategy, instrument, side, qty) }
+    }
+}
+
+/// An order as the order stage keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub intent: OrderIntent,
+    pub status: OrderStatus,
+    pub filled: Qty,
+    /// Sum of fill price × qty, for the average fill price.
+    pub filled_value: i128,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    /// Why risk or the venue refused it, if it did.
+    pub reject: Option<RejectReason>,
+}
+
+impl Order {
+    #[inline]
+    pub fn remaining(&self) -> Qty {
+        self.intent.qty - self.filled
+    }
+
+    /// Average fill price in paise (fractional), or 0 before the first fill.
+    pub fn avg_fill_price(&self) -> f64 {
+        if self.filled.0 == 0 {
+            0.0
+        } else {
+            self.filled_value as f64 / self.filled.0 as f64
+        }
+    }
+}
+
+/// Why an order was refused, by risk or by the venue. The code is what operators count and
+/// filter on, so it is stable text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    GlobalKillSwitch,
+    AccountKillSwitch,
+    MaxOrderQty,
+    MaxOrderValue,
+    MaxPosition,
+    ZeroQty,
+    LotSize,
+    TickSize,
+    PriceBand,
+    NoMarketPrice,
+    InvalidPrice,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 11] = [
+        RejectReason::GlobalKillSwitch,
+        RejectReason::AccountKillSwitch,
+        RejectReason::MaxOrderQty,
+        RejectReason::MaxOrderValue,
+        RejectReason::MaxPosition,
+        RejectReason::ZeroQty,
+        RejectReason::LotSize,
+        RejectReason::TickSize,
+        RejectReason::PriceBand,
+        RejectReason::NoMarketPrice,
+        RejectReason::InvalidPrice,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::GlobalKillSwitch => "global_kill_switch",
+            RejectReason::AccountKillSwitch => "account_kill_switch",
+            RejectReason::MaxOrderQty => "max_order_qty",
+            RejectReason::MaxOrderValue => "max_order_value",
+            RejectReason::MaxPosition => "max_position",
+            RejectReason::ZeroQty => "zero_qty",
+            RejectReason::LotSize => "lot_size",
+            RejectReason::TickSize => "tick_size",
+            RejectReason::PriceBand => "price_band",
+            RejectReason::NoMarketPrice => "no_market_price",
+            RejectReason::InvalidPrice => "invalid_price",
+        }
+    }
+
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_states_are_final() {
+        use OrderStatus::*;
+        let all = [Pending, Open, Triggered, PartiallyFilled, Filled, Cancelled, Rejected, Expired];
+        for s in all {
+            if s.is_terminal() {
+                for n in all {
+                    assert!(!s.can_become(n), "{s} -> {n}");
+                }
+            }
+        }
+        assert!(Pending.can_become(Open));
+        assert!(!Open.can_become(Pending));
+        assert!(!Filled.can_become(Cancelled));
+    }
+
+    #[test]
+    fn reason_table_is_dense() {
+        for (i, r) in RejectReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}
