@@ -3,7 +3,8 @@
 
 use crate::candle::Candle;
 use crate::types::{
-    AccountId, FillId, InstrumentId, Order, OrderIntent, OrderId, Price, Qty, RejectReason, Side, Timestamp,
+    AccountId, FillId, InstrumentId, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId,
+    Timestamp,
 };
 
 /// One trade print from a feed, already resolved to an instrument id.
@@ -102,6 +103,7 @@ pub struct Fill {
     pub id: FillId,
     pub order: OrderId,
     pub account: AccountId,
+    pub strategy: StrategyId,
     pub instrument: InstrumentId,
     pub side: Side,
     pub qty: Qty,
@@ -114,10 +116,27 @@ pub struct Fill {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feedback {
     Filled(Fill),
-    /// An order stopped working with `unfilled` quantity left (cancelled, rejected, expired).
-    Closed { order: OrderId, account: AccountId, strategy: crate::types::StrategyId, instrument: InstrumentId, side: Side, unfilled: Qty },
-    /// An order was accepted and is working (risk counts it as exposure until it closes).
-    Accepted { order: OrderId, account: AccountId, strategy: crate::types::StrategyId, instrument: InstrumentId, side: Side, qty: Qty },
+    /// An order stopped working with `unfilled` quantity left.
+    Closed {
+        order: OrderId,
+        account: AccountId,
+        strategy: StrategyId,
+        instrument: InstrumentId,
+        side: Side,
+        unfilled: Qty,
+        reason: CloseReason,
+    },
+}
+
+/// Why an order stopped working before it filled completely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Refused by risk: it never counted as exposure.
+    Refused,
+    /// Refused by the venue after risk approved it.
+    VenueRejected,
+    Cancelled,
+    Expired,
 }
 
 /// A message between neighbouring stages (direct call when fused, a ring slot when pipelined).

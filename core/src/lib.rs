@@ -2,5 +2,16 @@
 //! per event in steady state, and deterministic for a given ingress sequence.
 
 pub mod candle;
+pub mod config;
+pub mod engine;
 pub mod event;
+pub mod indicators;
+pub mod market;
+pub mod metrics;
+pub mod orders;
+pub mod portfolio;
+pub mod risk;
+pub mod setup;
+pub mod strategy;
 pub mod types;
+pub mod venue;

@@ -1,0 +1,349 @@
+//! The configuration file's shape, and its validation into an [`EngineSetup`]. Every error
+//! names the key at fault, because a trader editing limits at 09:10 needs to know which line.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::candle::Timeframe;
+use crate::risk::RiskLimits;
+use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategySetup};
+use crate::types::{
+    AccountId, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, Segment, Session, StrategyId,
+};
+
+/// A config value that is wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError { key: key.into(), message: message.to_string() }
+}
+
+/// Where stages run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementKind {
+    /// All stages on one thread, as direct calls.
+    #[default]
+    Fused,
+    /// One thread per stage, a ring between neighbours.
+    Pipelined,
+}
+
+/// How an idle stage thread waits for work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitKind {
+    /// Spin on the ring: lowest latency, burns a core. Only with a core to spare per thread.
+    BusySpin,
+    /// Spin, yielding the core to other threads between polls.
+    Yield,
+    /// Sleep between polls: for laptops and CI.
+    #[default]
+    Sleep,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    pub placement: PlacementKind,
+    pub wait: WaitKind,
+    /// Sleep per idle poll with `wait = "sleep"`, microseconds.
+    pub sleep_us: u64,
+    /// Cores to pin to: one for fused; candle, strategy, risk, order for pipelined. Empty
+    /// means unpinned.
+    pub cores: Vec<usize>,
+    /// Slots per ring (a power of two).
+    pub ring_size: usize,
+    /// Time stages on one event in N (0 = off).
+    pub latency_sample_every: u32,
+    /// Timeframes to build besides those strategies subscribe to.
+    pub timeframes: Vec<String>,
+    /// Seconds between progress summaries in `dalal run`.
+    pub summary_every_s: u64,
+    /// Normal session open and close, IST.
+    pub session_open: String,
+    pub session_close: String,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            placement: PlacementKind::Fused,
+            wait: WaitKind::Sleep,
+            sleep_us: 50,
+            cores: Vec::new(),
+            ring_size: 1 << 16,
+            latency_sample_every: 1,
+            timeframes: vec!["1s".into(), "1m".into()],
+            summary_every_s: 5,
+            session_open: "09:15".into(),
+            session_close: "15:30".into(),
+        }
+    }
+}
+
+/// Where ticks come from in `dalal run`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    #[default]
+    Synthetic,
+    Csv,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedSection {
+    pub kind: FeedKind,
+    /// Ticks per second across all instruments (0 = as fast as possible).
+    pub rate: u64,
+    pub seed: u64,
+    /// CSV file for `kind = "csv"`.
+    pub path: Option<String>,
+    /// Timer events per second (close quiet candles, expire orders).
+    pub timer_hz: u64,
+}
+
+impl Default for FeedSection {
+    fn default() -> Self {
+        FeedSection { kind: FeedKind::Synthetic, rate: 20_000, seed: 42, path: None, timer_hz: 10 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalRiskSection {
+    pub kill_switch: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentSection {
+    pub symbol: String,
+    #[serde(default = "default_segment")]
+    pub segment: Segment,
+    /// Rupees.
+    pub tick_size: f64,
+    pub lot_size: u64,
+    /// Previous close, rupees.
+    pub ref_price: f64,
+    /// Daily band as ± percent of `ref_price` (0 = no band).
+    #[serde(default = "default_band")]
+    pub band_pct: f64,
+}
+
+fn default_segment() -> Segment {
+    Segment::Equity
+}
+
+fn default_band() -> f64 {
+    20.0
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_order_qty: u64,
+    /// Rupees.
+    pub max_order_value: f64,
+    pub max_position_qty: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    pub name: String,
+    #[serde(default)]
+    pub kill_switch: bool,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub strategies: Vec<StrategySection>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySection {
+    /// `ema_cross` or `bollinger`.
+    pub kind: String,
+    pub instrument: String,
+    #[serde(default = "default_tf")]
+    pub timeframe: String,
+    /// Position size in units (whole lots).
+    pub qty: u64,
+    #[serde(default)]
+    pub allow_short: bool,
+    pub fast: Option<usize>,
+    pub slow: Option<usize>,
+    pub period: Option<usize>,
+    pub k: Option<f64>,
+}
+
+fn default_tf() -> String {
+    "1m".into()
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub feed: FeedSection,
+    #[serde(default)]
+    pub risk: GlobalRiskSection,
+    pub instruments: Vec<InstrumentSection>,
+    #[serde(default)]
+    pub accounts: Vec<AccountSection>,
+}
+
+fn rupees(key: &str, v: f64) -> Result<Price, ConfigError> {
+    Price::from_rupees_f64(v).filter(|p| p.0 >= 0).ok_or_else(|| err(key, format!("{v} is not a valid rupee amount")))
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<EngineSetup, ConfigError> {
+        let e = &self.engine;
+        if !e.ring_size.is_power_of_two() || e.ring_size < 2 {
+            return Err(err("engine.ring_size", format!("{} is not a power of two ≥ 2", e.ring_size)));
+        }
+        if e.placement == PlacementKind::Pipelined && !e.cores.is_empty() && e.cores.len() != 4 {
+            return Err(err("engine.cores", "pipelined placement takes 4 cores (candle, strategy, risk, order) or none"));
+        }
+        let open = IstTime::parse(&e.session_open).ok_or_else(|| err("engine.session_open", "expected HH:MM"))?;
+        let close = IstTime::parse(&e.session_close).ok_or_else(|| err("engine.session_close", "expected HH:MM"))?;
+        if close <= open {
+            return Err(err("engine.session_close", "must be after session_open"));
+        }
+        let mut timeframes = Vec::new();
+        for (i, t) in e.timeframes.iter().enumerate() {
+            timeframes.push(
+                Timeframe::parse(t)
+                    .ok_or_else(|| err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a timeframe like 1s, 1m, 1h, 1d")))?,
+            );
+        }
+        if self.feed.kind == FeedKind::Csv && self.feed.path.is_none() {
+            return Err(err("feed.path", "required when feed.kind = \"csv\""));
+        }
+
+        if self.instruments.is_empty() {
+            return Err(err("instruments", "at least one instrument is required"));
+        }
+        let mut seen = HashSet::new();
+        let mut instruments = Vec::new();
+        let mut ref_prices = Vec::new();
+        for (i, s) in self.instruments.iter().enumerate() {
+            let k = |f: &str| format!("instruments[{i}].{f}");
+            if s.symbol.trim().is_empty() || !seen.insert(s.symbol.clone()) {
+                return Err(err(k("symbol"), format!("{:?} is empty or defined twice", s.symbol)));
+            }
+            let tick = rupees(&k("tick_size"), s.tick_size)?;
+            if !tick.is_positive() {
+                return Err(err(k("tick_size"), "must be at least ₹0.01"));
+            }
+            if s.lot_size == 0 {
+                return Err(err(k("lot_size"), "must be at least 1"));
+            }
+            let reference = rupees(&k("ref_price"), s.ref_price)?;
+            if !reference.is_positive() || !reference.on_grid(tick) {
+                return Err(err(k("ref_price"), format!("{reference} is not a positive price on the {tick} tick grid")));
+            }
+            if !(0.0..=100.0).contains(&s.band_pct) {
+                return Err(err(k("band_pct"), "must be between 0 and 100"));
+            }
+            let band = if s.band_pct == 0.0 { PriceBand::OPEN } else { PriceBand::around(reference, s.band_pct, tick) };
+            instruments.push(InstrumentSpec {
+                id: InstrumentId(i as u32),
+                symbol: s.symbol.clone(),
+                segment: s.segment,
+                tick_size: tick,
+                lot_size: Qty(s.lot_size),
+                band,
+            });
+            ref_prices.push(reference);
+        }
+
+        let mut accounts = Vec::new();
+        let mut strategies = Vec::new();
+        let mut names = HashSet::new();
+        for (ai, a) in self.accounts.iter().enumerate() {
+            let k = |f: &str| format!("accounts[{ai}].{f}");
+            if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
+                return Err(err(k("name"), format!("{:?} is empty or defined twice", a.name)));
+            }
+            let value = rupees(&k("limits.max_order_value"), a.limits.max_order_value)?;
+            accounts.push(AccountSetup {
+                id: AccountId(ai as u16),
+                name: a.name.clone(),
+                limits: RiskLimits {
+                    max_order_qty: Qty(a.limits.max_order_qty),
+                    max_order_value: Money(value.0),
+                    max_position_qty: Qty(a.limits.max_position_qty),
+                },
+                kill_switch: a.kill_switch,
+            });
+            for (si, s) in a.strategies.iter().enumerate() {
+                let k = |f: &str| format!("accounts[{ai}].strategies[{si}].{f}");
+                let spec = instruments
+                    .iter()
+                    .find(|x| x.symbol == s.instrument)
+                    .ok_or_else(|| err(k("instrument"), format!("unknown symbol {:?}", s.instrument)))?;
+                let timeframe = Timeframe::parse(&s.timeframe)
+                    .ok_or_else(|| err(k("timeframe"), format!("{:?} is not a timeframe like 1s, 1m, 1h", s.timeframe)))?;
+                if s.qty == 0 || s.qty % spec.lot_size.0 != 0 {
+                    return Err(err(k("qty"), format!("{} is not a positive multiple of the lot size {}", s.qty, spec.lot_size)));
+                }
+                let need = |v: Option<usize>, f: &str| -> Result<usize, ConfigError> {
+                    v.filter(|n| *n >= 1).ok_or_else(|| err(k(f), "required, at least 1"))
+                };
+                let kind = match s.kind.as_str() {
+                    "ema_cross" => {
+                        let fast = need(s.fast, "fast")?;
+                        let slow = need(s.slow, "slow")?;
+                        if fast >= slow {
+                            return Err(err(k("fast"), format!("must be less than slow ({fast} ≥ {slow})")));
+                        }
+                        StrategyKind::EmaCross { fast, slow }
+                    }
+                    "bollinger" => {
+                        let period = need(s.period, "period")?;
+                        let kk = s.k.unwrap_or(2.0);
+                        if !(kk.is_finite() && kk > 0.0) {
+                            return Err(err(k("k"), "must be a positive number"));
+                        }
+                        StrategyKind::Bollinger { period: period.max(2), k: kk }
+                    }
+                    other => return Err(err(k("kind"), format!("unknown strategy {other:?} (ema_cross, bollinger)"))),
+                };
+                strategies.push(StrategySetup {
+                    id: StrategyId(strategies.len() as u16),
+                    account: AccountId(ai as u16),
+                    instrument: spec.id,
+                    timeframe,
+                    qty: s.qty,
+                    allow_short: s.allow_short,
+                    kind,
+                });
+            }
+        }
+        if instruments.len() > u32::MAX as usize || accounts.len() > u16::MAX as usize || strategies.len() > u16::MAX as usize {
+            return Err(err("accounts", "too many accounts or strategies"));
+        }
+        Ok(EngineSetup {
+            instruments,
+            ref_prices,
+            accounts,
+            strategies,
+            timeframes,
+            session: Session { open, close },
+            global_kill_switch: self.risk.kill_switch,
+        })
+    }
+}

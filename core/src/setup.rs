@@ -1,0 +1,104 @@
+//! A validated engine description: what config turns into once every symbol is resolved and
+//! every number checked. Engines are built from it, so a backtest, a live run and a benchmark
+//! of the same setup run identical stages.
+
+use crate::candle::Timeframe;
+use crate::event::{Command, KillScope};
+use crate::risk::RiskLimits;
+use crate::strategy::{BollingerReversion, EmaCross, Strategy, StrategySlot};
+use crate::types::{AccountId, InstrumentId, InstrumentSpec, Price, Session, StrategyId};
+
+/// One trader's account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountSetup {
+    pub id: AccountId,
+    pub name: String,
+    pub limits: RiskLimits,
+    /// Start with this account's kill switch engaged.
+    pub kill_switch: bool,
+}
+
+/// Which strategy, with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrategyKind {
+    EmaCross { fast: usize, slow: usize },
+    Bollinger { period: usize, k: f64 },
+}
+
+impl StrategyKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrategyKind::EmaCross { .. } => "ema_cross",
+            StrategyKind::Bollinger { .. } => "bollinger",
+        }
+    }
+}
+
+/// One strategy instance, owned by one account, trading one instrument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrategySetup {
+    pub id: StrategyId,
+    pub account: AccountId,
+    pub instrument: InstrumentId,
+    pub timeframe: Timeframe,
+    pub qty: u64,
+    pub allow_short: bool,
+    pub kind: StrategyKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineSetup {
+    pub instruments: Vec<InstrumentSpec>,
+    /// Reference (previous close) price per instrument: the centre of its band and the
+    /// synthetic feed's starting point.
+    pub ref_prices: Vec<Price>,
+    pub accounts: Vec<AccountSetup>,
+    pub strategies: Vec<StrategySetup>,
+    /// Timeframes built even if no strategy listens (for observers).
+    pub timeframes: Vec<Timeframe>,
+    pub session: Session,
+    pub global_kill_switch: bool,
+}
+
+impl EngineSetup {
+    /// Fresh strategy instances (strategies hold state, so each engine gets its own).
+    pub fn strategy_slots(&self) -> Vec<StrategySlot> {
+        self.strategies
+            .iter()
+            .map(|s| {
+                let strategy: Box<dyn Strategy> = match s.kind {
+                    StrategyKind::EmaCross { fast, slow } => Box::new(EmaCross::new(fast, slow, s.qty, s.allow_short)),
+                    StrategyKind::Bollinger { period, k } => {
+                        Box::new(BollingerReversion::new(period, k, s.qty, s.allow_short))
+                    }
+                };
+                StrategySlot {
+                    id: s.id,
+                    account: s.account,
+                    instrument: s.instrument,
+                    timeframe: s.timeframe,
+                    book: Default::default(),
+                    strategy,
+                }
+            })
+            .collect()
+    }
+
+    /// Commands that put the engine in its configured starting state.
+    pub fn initial_commands(&self) -> Vec<Command> {
+        let mut v = Vec::new();
+        if self.global_kill_switch {
+            v.push(Command::KillSwitch { scope: KillScope::Global, engaged: true });
+        }
+        for a in &self.accounts {
+            if a.kill_switch {
+                v.push(Command::KillSwitch { scope: KillScope::Account(a.id), engaged: true });
+            }
+        }
+        v
+    }
+
+    pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {
+        self.instruments.iter().find(|i| i.symbol == symbol)
+    }
+}

@@ -1,0 +1,224 @@
+//! The paper exchange: a deterministic simulated venue. MARKET orders fill at the last trade;
+//! LIMIT orders rest and fill when the market trades through the limit (a print strictly
+//! better than the limit proves a counterparty was there), up to the printed quantity; stop
+//! orders trigger when the last trade crosses the trigger.
+//!
+//! It runs in line with the order stage so paper trading is exactly reproducible from the
+//! ingress sequence; broker gateways instead consume the egress ring and send their acks and
+//! fills back through the ingress ring.
+
+use crate::event::Tick;
+use crate::types::{OrderId, OrderType, Price, Qty, Side, Timestamp};
+
+/// A working order as the venue needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Resting {
+    id: OrderId,
+    side: Side,
+    order_type: OrderType,
+    limit: Price,
+    trigger: Price,
+    remaining: Qty,
+    triggered: bool,
+}
+
+/// What happened to a new order at the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Filled at once, completely.
+    Filled(Price),
+    /// Working (resting limit, or waiting stop).
+    Resting,
+    /// No trade seen yet for the instrument, so a market order has no price.
+    NoMarket,
+}
+
+/// Venue events produced while matching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueEvent {
+    Fill { id: OrderId, price: Price, qty: Qty },
+    Triggered { id: OrderId },
+}
+
+pub struct PaperVenue {
+    last: Vec<Price>,
+    resting: Vec<Vec<Resting>>,
+}
+
+impl PaperVenue {
+    pub fn new(instruments: usize) -> Self {
+        PaperVenue { last: vec![Price::ZERO; instruments], resting: (0..instruments).map(|_| Vec::with_capacity(16)).collect() }
+    }
+
+    pub fn last_price(&self, instrument: usize) -> Price {
+        self.last.get(instrument).copied().unwrap_or(Price::ZERO)
+    }
+
+    pub fn resting_count(&self) -> usize {
+        self.resting.iter().map(Vec::len).sum()
+    }
+
+    /// Submits a new order. `_ts` is kept for latency models that delay acknowledgement.
+    #[allow(clippy::too_many_arguments)]
+    pub fn place(
+        &mut self,
+        id: OrderId,
+        instrument: usize,
+        side: Side,
+        order_type: OrderType,
+        qty: Qty,
+        limit: Price,
+        trigger: Price,
+        _ts: Timestamp,
+    ) -> Placement {
+        let last = self.last_price(instrument);
+        let Some(book) = self.resting.get_mut(instrument) else { return Placement::NoMarket };
+        let marketable = |limit: Price| match side {
+            Side::Buy => limit >= last,
+            Side::Sell => limit <= last,
+        };
+        match order_type {
+            OrderType::Market => {
+                if last.is_positive() {
+                    Placement::Filled(last)
+                } else {
+                    Placement::NoMarket
+                }
+            }
+            OrderType::Limit if last.is_positive() && marketable(limit) => Placement::Filled(last),
+            _ => {
+                book.push(Resting { id, side, order_type, limit, trigger, remaining: qty, triggered: false });
+                Placement::Resting
+            }
+        }
+    }
+
+    /// Removes a working order; true when it was working.
+    pub fn cancel(&mut self, instrument: usize, id: OrderId) -> bool {
+        let Some(book) = self.resting.get_mut(instrument) else { return false };
+        match book.iter().position(|r| r.id == id) {
+            Some(i) => {
+                book.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A trade print: updates the last price and matches working orders, oldest first.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick, mut on: impl FnMut(VenueEvent)) {
+        let i = tick.instrument.index();
+        let (Some(last), Some(book)) = (self.last.get_mut(i), self.resting.get_mut(i)) else { return };
+        *last = tick.price;
+        if book.is_empty() {
+            return;
+        }
+        let px = tick.price;
+        let mut available = tick.qty;
+        let mut k = 0;
+        while k < book.len() {
+            let r = &mut book[k];
+            if r.order_type.has_trigger() && !r.triggered {
+                let hit = match r.side {
+                    Side::Buy => px >= r.trigger,
+                    Side::Sell => px <= r.trigger,
+                };
+                if !hit {
+                    k += 1;
+                    continue;
+                }
+                r.triggered = true;
+                on(VenueEvent::Triggered { id: r.id });
+            }
+            let (fill_px, can) = match r.order_type {
+                OrderType::Market | OrderType::StopMarket => (px, true),
+                OrderType::Limit | OrderType::StopLimit => {
+                    let through = match r.side {
+                        Side::Buy => px < r.limit,
+                        Side::Sell => px > r.limit,
+                    };
+                    (r.limit, through)
+                }
+            };
+            if can && !available.is_zero() {
+                // Stop-market orders take the whole remainder at the print, like a market
+                // order; limits are capped by the printed quantity.
+                let q = if r.order_type == OrderType::StopMarket { r.remaining } else { r.remaining.min(available) };
+                available = available - q;
+                r.remaining = r.remaining - q;
+                on(VenueEvent::Fill { id: r.id, price: fill_px, qty: q });
+                if r.remaining.is_zero() {
+                    book.remove(k);
+                    continue;
+                }
+            }
+            k += 1;
+        }
+    }
+
+    /// Working order ids on an instrument, oldest first.
+    pub fn working(&self, instrument: usize) -> impl Iterator<Item = OrderId> + '_ {
+        self.resting.get(instrument).into_iter().flatten().map(|r| r.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::InstrumentId;
+
+    fn tick(price: i64, qty: u64) -> Tick {
+        Tick { instrument: InstrumentId(0), ts: Timestamp(0), price: Price(price), qty: Qty(qty) }
+    }
+
+    #[test]
+    fn market_needs_a_last_price() {
+        let mut v = PaperVenue::new(1);
+        assert_eq!(v.place(OrderId(1), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)), Placement::NoMarket);
+        v.on_tick(&tick(100, 5), |_| {});
+        assert_eq!(
+            v.place(OrderId(2), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)),
+            Placement::Filled(Price(100))
+        );
+    }
+
+    #[test]
+    fn limit_fills_on_trade_through_partially_by_volume() {
+        let mut v = PaperVenue::new(1);
+        v.on_tick(&tick(100, 5), |_| {});
+        assert_eq!(v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(10), Price(95), Price(0), Timestamp(0)), Placement::Resting);
+        let mut ev = Vec::new();
+        v.on_tick(&tick(95, 50), |e| ev.push(e));
+        assert!(ev.is_empty(), "touching the limit is not trading through it");
+        v.on_tick(&tick(94, 4), |e| ev.push(e));
+        assert_eq!(ev, vec![VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(4) }]);
+        ev.clear();
+        v.on_tick(&tick(93, 40), |e| ev.push(e));
+        assert_eq!(ev, vec![VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(6) }]);
+        assert_eq!(v.resting_count(), 0);
+    }
+
+    #[test]
+    fn marketable_limit_fills_at_last() {
+        let mut v = PaperVenue::new(1);
+        v.on_tick(&tick(100, 5), |_| {});
+        assert_eq!(
+            v.place(OrderId(1), 0, Side::Sell, OrderType::Limit, Qty(1), Price(99), Price(0), Timestamp(0)),
+            Placement::Filled(Price(100))
+        );
+    }
+
+    #[test]
+    fn stops_trigger_on_cross() {
+        let mut v = PaperVenue::new(1);
+        v.on_tick(&tick(100, 5), |_| {});
+        v.place(OrderId(1), 0, Side::Sell, OrderType::StopMarket, Qty(3), Price(0), Price(95), Timestamp(0));
+        let mut ev = Vec::new();
+        v.on_tick(&tick(96, 1), |e| ev.push(e));
+        assert!(ev.is_empty());
+        v.on_tick(&tick(95, 1), |e| ev.push(e));
+        assert_eq!(ev, vec![VenueEvent::Triggered { id: OrderId(1) }, VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(3) }]);
+        assert!(v.cancel(0, OrderId(1)) == false);
+    }
+}
