@@ -6,6 +6,7 @@ use crate::event::{EgressEvent, Feedback, IngressEvent, Msg};
 use crate::market::CandleStage;
 use crate::metrics::StageLatencies;
 use crate::orders::OrderStage;
+use crate::pipeline::EngineRest;
 use crate::risk::RiskStage;
 use crate::setup::EngineSetup;
 use crate::strategy::StrategyStage;
@@ -54,6 +55,30 @@ impl Engine {
     pub fn apply_initial(&mut self, setup: &EngineSetup, egress: &mut impl FnMut(EgressEvent)) {
         for cmd in setup.initial_commands() {
             self.step(&IngressEvent { input: crate::event::Input::Command(cmd), ingress_raw: 0 }, egress);
+        }
+    }
+
+    /// Takes the stages apart so each can run on its own thread.
+    pub fn into_parts(self) -> (CandleStage, StrategyStage, RiskStage, OrderStage, EngineRest) {
+        let sample_every = if self.sample_mask == u64::MAX { 0 } else { (self.sample_mask + 1) as u32 };
+        (self.candle, self.strategy, self.risk, self.order, EngineRest { clock: self.clock, sample_every })
+    }
+
+    /// Puts stages back together after a pipelined run.
+    pub fn from_parts(candle: CandleStage, strategy: StrategyStage, risk: RiskStage, order: OrderStage, rest: EngineRest) -> Engine {
+        Engine {
+            candle,
+            strategy,
+            risk,
+            order,
+            latencies: StageLatencies::default(),
+            clock: rest.clock,
+            sample_mask: if rest.sample_every == 0 { u64::MAX } else { rest.sample_every.next_power_of_two() as u64 - 1 },
+            events: 0,
+            a: Vec::with_capacity(64),
+            b: Vec::with_capacity(64),
+            c: Vec::with_capacity(64),
+            fb: Vec::with_capacity(64),
         }
     }
 

@@ -1,0 +1,110 @@
+//! Counters published for watchers while the engine runs. Each stage thread copies its own
+//! counters here now and then (plain relaxed stores: one writer per field), so a watcher never
+//! touches stage state and the hot path never waits for a watcher.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::event::TickReject;
+use crate::market::CandleStage;
+use crate::orders::OrderStage;
+use crate::risk::RiskStage;
+use crate::strategy::StrategyStage;
+use crate::types::RejectReason;
+
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub ticks_in: AtomicU64,
+    pub ticks_accepted: AtomicU64,
+    pub ticks_rejected: [AtomicU64; TickReject::ALL.len()],
+    pub candles: AtomicU64,
+    pub signals: AtomicU64,
+    pub risk_rejected: [AtomicU64; RejectReason::ALL.len()],
+    pub orders: AtomicU64,
+    pub orders_rejected: AtomicU64,
+    pub fills: AtomicU64,
+    /// Per account, paise.
+    pub realized: Vec<AtomicI64>,
+    pub unrealized: Vec<AtomicI64>,
+}
+
+/// A plain copy of [`LiveStats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveSnapshot {
+    pub ticks_in: u64,
+    pub ticks_accepted: u64,
+    pub ticks_rejected: Vec<(TickReject, u64)>,
+    pub candles: u64,
+    pub signals: u64,
+    pub risk_rejected: Vec<(RejectReason, u64)>,
+    pub orders: u64,
+    pub orders_rejected: u64,
+    pub fills: u64,
+    pub realized: Vec<i64>,
+    pub unrealized: Vec<i64>,
+}
+
+impl LiveStats {
+    pub fn new(accounts: usize) -> Self {
+        LiveStats {
+            realized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
+            unrealized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn publish_candle(&self, s: &CandleStage) {
+        let c = &s.counters;
+        self.ticks_in.store(c.ticks_in, Relaxed);
+        self.ticks_accepted.store(c.ticks_accepted, Relaxed);
+        for (a, v) in self.ticks_rejected.iter().zip(c.rejected) {
+            a.store(v, Relaxed);
+        }
+        self.candles.store(c.candles, Relaxed);
+    }
+
+    pub fn publish_strategy(&self, s: &StrategyStage) {
+        self.signals.store(s.counters.signals, Relaxed);
+    }
+
+    pub fn publish_risk(&self, s: &RiskStage) {
+        for (a, v) in self.risk_rejected.iter().zip(s.counters.rejected) {
+            a.store(v, Relaxed);
+        }
+    }
+
+    pub fn publish_order(&self, s: &OrderStage) {
+        self.orders.store(s.counters.orders, Relaxed);
+        self.orders_rejected.store(s.counters.rejected, Relaxed);
+        self.fills.store(s.counters.fills, Relaxed);
+        let pf = s.portfolio();
+        for (i, (r, u)) in self.realized.iter().zip(&self.unrealized).enumerate() {
+            let p = pf.account_pnl(i);
+            r.store(p.realized.0, Relaxed);
+            u.store(p.unrealized.0, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> LiveSnapshot {
+        LiveSnapshot {
+            ticks_in: self.ticks_in.load(Relaxed),
+            ticks_accepted: self.ticks_accepted.load(Relaxed),
+            ticks_rejected: TickReject::ALL
+                .iter()
+                .map(|r| (*r, self.ticks_rejected[r.index()].load(Relaxed)))
+                .filter(|x| x.1 > 0)
+                .collect(),
+            candles: self.candles.load(Relaxed),
+            signals: self.signals.load(Relaxed),
+            risk_rejected: RejectReason::ALL
+                .iter()
+                .map(|r| (*r, self.risk_rejected[r.index()].load(Relaxed)))
+                .filter(|x| x.1 > 0)
+                .collect(),
+            orders: self.orders.load(Relaxed),
+            orders_rejected: self.orders_rejected.load(Relaxed),
+            fills: self.fills.load(Relaxed),
+            realized: self.realized.iter().map(|a| a.load(Relaxed)).collect(),
+            unrealized: self.unrealized.iter().map(|a| a.load(Relaxed)).collect(),
+        }
+    }
+}
