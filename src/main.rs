@@ -1,1 +1,22 @@
-fn main(){}
+//! `dalal`: the command line that wires the crates together.
+
+mod cli;
+mod run;
+
+use anyhow::Result;
+use clap::Parser;
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Run(a) => run::run(a),
+        cli::Command::Backtest(a) => run::backtest(a),
+        cli::Command::Gen(a) => run::gen(a),
+    }
+}

@@ -162,15 +162,19 @@ fn parse_ticks_from(
     let mut line_no: u64 = 1;
     let mut pos = header_end + 1;
     while pos < data.len() {
-        let end = find_byte(data, pos, b'\n').unwrap_or(data.len());
-        let line = strip_cr(&data[pos..end]);
+        let (end, commas) = scan_line(data, pos);
+        let line = strip_cr(data.get(pos..end).unwrap_or_default());
         pos = end + 1;
         line_no += 1;
-        if is_blank(line) {
+        if line.is_empty() || (commas.is_none() && is_blank(line)) {
             continue;
         }
         out.lines += 1;
-        match parse_line(line, symbols) {
+        let parsed = match commas {
+            Some(commas) => parse_fields(line, commas, symbols),
+            None => Err(field_count_fault(line)),
+        };
+        match parsed {
             Ok(tick) => out.ticks.push(tick),
             Err(fault) => {
                 out.rejects.add(fault.reason);
@@ -415,19 +419,38 @@ impl Fault {
 
 /// Parses one data line (no `\n`, no trailing `\r`) into a tick.
 pub(crate) fn parse_line(line: &[u8], symbols: &SymbolTable) -> Result<Tick, Fault> {
-    let mut commas = [0usize; 3];
-    let mut n = 0;
-    for (i, &b) in line.iter().enumerate() {
-        if b == b',' {
-            if n == 3 {
-                return Err(Fault::new(TickReject::Malformed, "more than 4 fields in", (0, line.len())));
-            }
-            commas[n] = i;
-            n += 1;
+    match split_fields(line) {
+        Some(commas) => parse_fields(line, commas, symbols),
+        None => Err(field_count_fault(line)),
+    }
+}
+
+/// Parses a line whose three comma positions are already known.
+#[inline]
+fn parse_fields(line: &[u8], commas: [usize; 3], symbols: &SymbolTable) -> Result<Tick, Fault> {
+    let [c0, c1, c2] = commas;
+    let field = |a: usize, b: usize| line.get(a..b).unwrap_or_default();
+    let fast = (
+        parse_ts(field(0, c0)),
+        symbols.resolve(field(c0 + 1, c1)),
+        parse_rupees_bytes(field(c1 + 1, c2)),
+        parse_digits(field(c2 + 1, line.len())),
+    );
+    if let (Some(ts), Some(instrument), Ok(price), Ok(qty)) = fast {
+        if price.0 > 0 && qty > 0 {
+            return Ok(Tick { instrument, ts: Timestamp(ts), price, qty: Qty(qty) });
         }
     }
-    if n != 3 {
-        return Err(Fault::new(TickReject::Malformed, "fewer than 4 fields in", (0, line.len())));
+    classify_fields(line, commas, symbols)
+}
+
+/// The careful path for a line the fast path refused: trims padding, and if the line is
+/// still bad, says why. Kept out of line so the fast path stays small.
+#[cold]
+#[inline(never)]
+fn classify_fields(line: &[u8], commas: [usize; 3], symbols: &SymbolTable) -> Result<Tick, Fault> {
+    if commas[0] >= commas[1] || commas[1] >= commas[2] || commas[2] >= line.len() {
+        return Err(field_count_fault(line));
     }
     let f_ts = trim(line, 0, commas[0]);
     let f_sym = trim(line, commas[0] + 1, commas[1]);
@@ -466,8 +489,7 @@ fn resolve_symbol(
     }
 }
 
-/// Signed integer nanoseconds. Up to 18 digits cannot overflow, which covers every
-/// realistic timestamp without a checked multiply per digit.
+/// Signed integer nanoseconds.
 #[inline]
 fn parse_ts(b: &[u8]) -> Option<i64> {
     let (neg, digits) = match b.first() {
@@ -475,28 +497,72 @@ fn parse_ts(b: &[u8]) -> Option<i64> {
         Some(b'+') => (false, &b[1..]),
         _ => (false, b),
     };
-    if digits.is_empty() {
+    let v = i64::try_from(parse_digits(digits).ok()?).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DigitsFault {
+    NotDigits,
+    Overflow,
+}
+
+/// An unsigned run of ASCII digits, eight at a time: the 19-digit timestamp on every line
+/// is the largest single parsing cost. Up to 19 digits cannot overflow a `u64`, so only
+/// longer runs (leading zeros, garbage) take the checked path.
+#[inline]
+fn parse_digits(d: &[u8]) -> Result<u64, DigitsFault> {
+    if d.is_empty() {
+        return Err(DigitsFault::NotDigits);
+    }
+    if d.len() > 19 {
+        return parse_digits_checked(d);
+    }
+    let mut v: u64 = 0;
+    let mut chunks = d.chunks_exact(8);
+    for c in &mut chunks {
+        v = v * 100_000_000 + eight_digits(word(c)).ok_or(DigitsFault::NotDigits)?;
+    }
+    for &b in chunks.remainder() {
+        let x = b.wrapping_sub(b'0');
+        if x > 9 {
+            return Err(DigitsFault::NotDigits);
+        }
+        v = v * 10 + x as u64;
+    }
+    Ok(v)
+}
+
+#[cold]
+fn parse_digits_checked(d: &[u8]) -> Result<u64, DigitsFault> {
+    if !d.iter().all(u8::is_ascii_digit) {
+        return Err(DigitsFault::NotDigits);
+    }
+    d.iter()
+        .try_fold(0u64, |v, &b| v.checked_mul(10)?.checked_add((b - b'0') as u64))
+        .ok_or(DigitsFault::Overflow)
+}
+
+/// Eight ASCII digits (first digit in the lowest byte) to their value, or `None` if any
+/// byte is not a digit. The classic SWAR reduction: pairs, then quads, then the whole.
+#[inline]
+fn eight_digits(w: u64) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below '0' sets its high bit in `below`; one above '9' sets it in `above`. The
+    // lowest bad byte is always flagged, since no borrow or carry reaches it from below.
+    let below = w.wrapping_sub(ZEROS);
+    let above = w.wrapping_add(0x4646_4646_4646_4646);
+    if (below | above) & HIGH != 0 {
         return None;
     }
-    let mut v: i64 = 0;
-    if digits.len() <= 18 {
-        for &d in digits {
-            let x = d.wrapping_sub(b'0');
-            if x > 9 {
-                return None;
-            }
-            v = v * 10 + x as i64;
-        }
-    } else {
-        for &d in digits {
-            let x = d.wrapping_sub(b'0');
-            if x > 9 {
-                return None;
-            }
-            v = v.checked_mul(10)?.checked_add(x as i64)?;
-        }
-    }
-    Some(if neg { -v } else { v })
+    let mut v = below;
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    v = ((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32;
+    Some(v)
 }
 
 #[inline]
@@ -561,19 +627,14 @@ fn parse_qty(b: &[u8], span: (usize, usize)) -> Result<Qty, Fault> {
         Some(b'+') => (false, &b[1..]),
         _ => (false, b),
     };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Fault::new(TickReject::Malformed, "qty is not a whole number:", span));
-    }
-    if neg {
-        return Err(Fault::new(TickReject::NonPositiveQty, "qty is not positive:", span));
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = match v.checked_mul(10).and_then(|v| v.checked_add((d - b'0') as u64)) {
-            Some(v) => v,
-            None => return Err(Fault::new(TickReject::Malformed, "qty out of range:", span)),
-        };
-    }
+    let v = match parse_digits(digits) {
+        Err(DigitsFault::NotDigits) => {
+            return Err(Fault::new(TickReject::Malformed, "qty is not a whole number:", span))
+        }
+        _ if neg => return Err(Fault::new(TickReject::NonPositiveQty, "qty is not positive:", span)),
+        Err(DigitsFault::Overflow) => return Err(Fault::new(TickReject::Malformed, "qty out of range:", span)),
+        Ok(v) => v,
+    };
     if v == 0 {
         return Err(Fault::new(TickReject::NonPositiveQty, "qty is not positive:", span));
     }
@@ -602,27 +663,112 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r'))
 }
 
+const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// High bit set in exactly the bytes of `w` equal to the byte repeated in `rep` (the exact
+/// form of the zero-byte trick: no carries between bytes, so no false positives).
+#[inline(always)]
+fn byte_mask(w: u64, rep: u64) -> u64 {
+    let x = w ^ rep;
+    !(((x & LO7).wrapping_add(LO7)) | x | LO7)
+}
+
+/// Eight bytes as a little-endian word (first byte lowest). Takes exactly eight bytes so it
+/// compiles to one load; [`word_padded`] handles a short tail.
+#[inline(always)]
+fn word(c: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(c).map_or_else(|_| word_padded(c), u64::from_le_bytes)
+}
+
+/// Up to eight bytes, zero-padded (a zero byte is neither a digit, a comma nor a newline).
+#[inline]
+fn word_padded(c: &[u8]) -> u64 {
+    c.iter().take(8).enumerate().fold(0u64, |w, (i, &b)| w | (b as u64) << (8 * i))
+}
+
 /// Position of the first `needle` at or after `from`, eight bytes per step: the newline
-/// scan is most of the work of loading a file.
+/// scan is a large share of loading a file.
 #[inline]
 pub(crate) fn find_byte(hay: &[u8], from: usize, needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let rep = LO.wrapping_mul(needle as u64);
+    let rep = 0x0101_0101_0101_0101u64.wrapping_mul(needle as u64);
     let rest = hay.get(from..)?;
     let mut chunks = rest.chunks_exact(8);
     let mut base = from;
     for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let x = u64::from_le_bytes(w) ^ rep;
-        let found = x.wrapping_sub(LO) & !x & HI;
+        let found = byte_mask(word(c), rep);
         if found != 0 {
             return Some(base + (found.trailing_zeros() / 8) as usize);
         }
         base += 8;
     }
     chunks.remainder().iter().position(|&b| b == needle).map(|i| base + i)
+}
+
+const NEWLINES: u64 = 0x0A0A_0A0A_0A0A_0A0A;
+const COMMAS: u64 = 0x2C2C_2C2C_2C2C_2C2C;
+
+/// Records the commas flagged in `m` (bit 7 of each matching byte) at `base`; `n` may
+/// exceed 3, which means too many fields.
+#[inline(always)]
+fn take_commas(mut m: u64, base: usize, pos: &mut [usize; 3], n: &mut usize) {
+    while m != 0 {
+        if let Some(p) = pos.get_mut(*n) {
+            *p = base + (m.trailing_zeros() / 8) as usize;
+        }
+        *n += 1;
+        m &= m - 1;
+    }
+}
+
+/// Positions of the three commas of a four-field line, or `None` if it has any other
+/// number of commas. Scans a word at a time.
+#[inline]
+fn split_fields(line: &[u8]) -> Option<[usize; 3]> {
+    let mut pos = [0usize; 3];
+    let mut n = 0;
+    let mut chunks = line.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        take_commas(byte_mask(word(c), COMMAS), base, &mut pos, &mut n);
+        base += 8;
+    }
+    take_commas(byte_mask(word_padded(chunks.remainder()), COMMAS), base, &mut pos, &mut n);
+    (n == 3).then_some(pos)
+}
+
+/// One pass over the line starting at `start`: where it ends (the `\n` or the end of
+/// data) and where its commas are (relative to `start`), so loading a file reads each
+/// byte once instead of once for lines and again for fields.
+#[inline]
+fn scan_line(data: &[u8], start: usize) -> (usize, Option<[usize; 3]>) {
+    let mut pos = [0usize; 3];
+    let mut n = 0;
+    let mut at = start;
+    while let Some(c) = data.get(at..at + 8) {
+        let w = word(c);
+        let nl = byte_mask(w, NEWLINES);
+        let mut commas = byte_mask(w, COMMAS);
+        if nl != 0 {
+            commas &= (nl & nl.wrapping_neg()) - 1;
+            take_commas(commas, at - start, &mut pos, &mut n);
+            let end = at + (nl.trailing_zeros() / 8) as usize;
+            return (end, (n == 3).then_some(pos));
+        }
+        take_commas(commas, at - start, &mut pos, &mut n);
+        at += 8;
+    }
+    let tail = data.get(at..).unwrap_or_default();
+    let end = tail.iter().position(|&b| b == b'\n').map_or(data.len(), |i| at + i);
+    let m = byte_mask(word_padded(&tail[..end - at]), COMMAS);
+    take_commas(m, at - start, &mut pos, &mut n);
+    (end, (n == 3).then_some(pos))
+}
+
+#[cold]
+fn field_count_fault(line: &[u8]) -> Fault {
+    let commas = line.iter().filter(|&&b| b == b',').count();
+    let what = if commas > 3 { "more than 4 fields in" } else { "fewer than 4 fields in" };
+    Fault::new(TickReject::Malformed, what, (0, line.len()))
 }
 
 fn shorten(b: &[u8], max_chars: usize) -> String {
@@ -807,6 +953,50 @@ mod tests {
     }
 
     #[test]
+    fn word_at_a_time_helpers_agree_with_naive_code() {
+        let mut rng = Xoshiro256::new(11);
+        let alphabet = b"0123456789,/:a \xff";
+        for _ in 0..200_000 {
+            let len = rng.below(30) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        rng.next_u64() as u8
+                    } else {
+                        alphabet[rng.below(alphabet.len() as u64) as usize]
+                    }
+                })
+                .collect();
+            let naive_digits = if buf.is_empty() || !buf.iter().all(u8::is_ascii_digit) {
+                Err(DigitsFault::NotDigits)
+            } else {
+                std::str::from_utf8(&buf).unwrap().parse::<u64>().map_err(|_| DigitsFault::Overflow)
+            };
+            assert_eq!(parse_digits(&buf), naive_digits, "{buf:?}");
+            let commas: Vec<usize> = buf.iter().enumerate().filter(|(_, &b)| b == b',').map(|(i, _)| i).collect();
+            let want = (commas.len() == 3).then(|| [commas[0], commas[1], commas[2]]);
+            assert_eq!(split_fields(&buf), want, "{buf:?}");
+            let mut with_lines = buf.clone();
+            for b in with_lines.iter_mut() {
+                if *b == b'/' {
+                    *b = b'\n';
+                }
+            }
+            let start = rng.below(len as u64 + 1) as usize;
+            let end = find_byte(&with_lines, start, b'\n').unwrap_or(len);
+            assert_eq!(scan_line(&with_lines, start), (end, split_fields(&with_lines[start..end])), "{with_lines:?}");
+        }
+        assert_eq!(parse_digits(b"12345678"), Ok(12_345_678));
+        assert_eq!(parse_digits(b"1795146300000000000"), Ok(1_795_146_300_000_000_000));
+        assert_eq!(parse_digits(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_digits(b"18446744073709551616"), Err(DigitsFault::Overflow));
+        assert_eq!(parse_digits(b"00000000000000000000000000042"), Ok(42));
+        assert_eq!(parse_ts(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_ts(b"9223372036854775808"), None);
+        assert_eq!(parse_ts(b"-42"), Some(-42));
+    }
+
+    #[test]
     fn random_bytes_never_panic() {
         let t = table();
         let mut rng = Xoshiro256::new(0xDA1A1);
@@ -834,5 +1024,36 @@ mod tests {
                 assert_eq!(got.lines, got.ticks.len() as u64 + got.rejects.total());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod phase_bench {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn phases() {
+        let (cfg, specs) = crate::synthetic::SyntheticConfig::demo(1, 200);
+        let symbols = SymbolTable::new(&specs).unwrap();
+        let ticks = crate::synthetic::generate_session(&cfg, Timestamp(1_795_146_300_000_000_000), 5_000_000, 1_000).unwrap();
+        let mut data = Vec::new();
+        write_ticks(&mut data, &ticks, &symbols).unwrap();
+        let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').skip(1).filter(|l| !l.is_empty()).collect();
+        let n = lines.len() as f64 / 1e6;
+        let time = |name: &str, f: &dyn Fn() -> u64| {
+            let mut best = f64::MAX; let mut r = 0;
+            for _ in 0..3 { let t0 = std::time::Instant::now(); r = f(); best = best.min(t0.elapsed().as_secs_f64()); }
+            println!("{name:>12}: {:6.1} M/s  ({:.1} ns/line) [{r}]", n / best, best * 1e9 / (n * 1e6));
+        };
+        time("newlines", &|| { let mut p = 0; let mut c = 0; while let Some(e) = find_byte(&data, p, b'\n') { p = e + 1; c += 1; } c });
+        time("split", &|| lines.iter().map(|l| split_fields(l).map_or(0, |p| p[2]) as u64).sum());
+        time("ts", &|| lines.iter().map(|l| parse_ts(&l[..19]).unwrap_or(0) as u64 & 1).sum());
+        time("resolve", &|| lines.iter().map(|l| { let p = split_fields(l).unwrap(); symbols.resolve(&l[p[0]+1..p[1]]).map_or(0, |i| i.0 as u64) }).sum());
+        time("price", &|| lines.iter().map(|l| { let p = split_fields(l).unwrap(); parse_rupees_bytes(&l[p[1]+1..p[2]]).map_or(0, |i| i.0 as u64) }).sum());
+        time("parse_line", &|| lines.iter().map(|l| parse_line(l, &symbols).map_or(0, |t| t.qty.0)).sum());
+        time("parse_ticks", &|| parse_ticks(&data, &symbols).unwrap().lines);
+        let mut v: Vec<Tick> = Vec::new();
+        time("alloc+touch", &|| { let mut v: Vec<Tick> = Vec::with_capacity(5_000_000); for t in &ticks { v.push(*t) } v.len() as u64 });
+        v.push(ticks[0]);
     }
 }

@@ -1,7 +1,8 @@
 //! Symbol ↔ instrument-id resolution for the edges. The hot path only ever sees dense
 //! `InstrumentId`s; feeds and writers translate here. Lookups take raw bytes so a feed can
 //! resolve a field straight out of its read buffer, and the table is a small open-addressing
-//! map with a cheap hash because a general-purpose SipHash map would dominate CSV parse time.
+//! map with a cheap hash and word-wise equality because a general-purpose SipHash map would
+//! dominate CSV parse time.
 
 use dalal_core::types::{InstrumentId, InstrumentSpec};
 
@@ -19,14 +20,91 @@ pub enum SymbolError {
 /// Slot marker for an empty open-addressing slot.
 const EMPTY: u32 = u32::MAX;
 
+/// Longest symbol whose [`Key`] alone decides equality.
+const SHORT: usize = 16;
+
+/// A symbol as its length and two overlapping little-endian words. For symbols of up to
+/// [`SHORT`] bytes the words cover every byte, so comparing keys is an exact equality test
+/// that costs three integer compares instead of a `memcmp` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    len: usize,
+    a: u64,
+    b: u64,
+}
+
+impl Key {
+    #[inline(always)]
+    fn of(s: &[u8]) -> Key {
+        let len = s.len();
+        let (a, b) = if len >= 8 {
+            (load8(s, 0), load8(s, len - 8))
+        } else if len >= 4 {
+            (load4(s, 0), load4(s, len - 4))
+        } else if len > 0 {
+            (s[0] as u64 | (s[len / 2] as u64) << 8 | (s[len - 1] as u64) << 16, 0)
+        } else {
+            (0, 0)
+        };
+        Key { len, a, b }
+    }
+
+    /// Folded-multiply hash (the wyhash mixing step): every input bit reaches the low bits
+    /// used as the slot index, which matters because symbols such as `SYN0014`/`SYN0015`
+    /// differ only in a middle byte. Not DoS-resistant, which is fine: keys come from config,
+    /// and a lookup of hostile input stops at the first empty slot of a half-empty table.
+    #[inline(always)]
+    fn hash(&self, s: &[u8]) -> u64 {
+        const K0: u64 = 0xA076_1D64_78BD_642F;
+        const K1: u64 = 0xE703_7ED1_A0B4_28DB;
+        if self.len <= SHORT {
+            return mix(self.a ^ K0, self.b ^ K1 ^ self.len as u64);
+        }
+        let mut h = K0 ^ self.len as u64;
+        for c in s.chunks_exact(8) {
+            h = mix(h ^ load8(c, 0), K1);
+        }
+        mix(h ^ self.b, K0)
+    }
+}
+
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let m = (a as u128) * (b as u128);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+#[inline(always)]
+fn load8(s: &[u8], at: usize) -> u64 {
+    s.get(at..at + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()).map_or(0, u64::from_le_bytes)
+}
+
+#[inline(always)]
+fn load4(s: &[u8], at: usize) -> u64 {
+    s.get(at..at + 4).and_then(|c| <[u8; 4]>::try_from(c).ok()).map_or(0, u32::from_le_bytes) as u64
+}
+
+/// The hash bits kept in a slot to skip most comparisons; disjoint from the index bits.
+#[inline(always)]
+fn tag(h: u64) -> u32 {
+    (h >> 32) as u32
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    symbol: Box<str>,
+    id: InstrumentId,
+    key: Key,
+}
+
 /// Bidirectional symbol map for one instrument universe.
 #[derive(Clone, Debug)]
 pub struct SymbolTable {
-    /// Symbols in insertion order, with their ids.
-    entries: Vec<(Box<str>, InstrumentId)>,
+    /// Symbols in insertion order.
+    entries: Vec<Entry>,
     /// Entry index by instrument id (ids are dense engine indices).
     by_id: Vec<u32>,
-    /// Open-addressing slots: (hash, entry index), `EMPTY` index when free.
+    /// Open-addressing slots: (hash tag, entry index), `EMPTY` index when free.
     slots: Vec<(u32, u32)>,
     mask: usize,
 }
@@ -59,17 +137,18 @@ impl SymbolTable {
                 return Err(SymbolError::DuplicateId { id, first: first.to_string(), second: symbol.to_string() });
             }
             let entry = table.entries.len() as u32;
-            table.entries.push((symbol.into(), id));
+            let key = Key::of(symbol.as_bytes());
+            table.entries.push(Entry { symbol: symbol.into(), id, key });
             if table.by_id.len() <= id.index() {
                 table.by_id.resize(id.index() + 1, EMPTY);
             }
             table.by_id[id.index()] = entry;
-            let h = hash(symbol.as_bytes());
+            let h = key.hash(symbol.as_bytes());
             let mut i = h as usize & table.mask;
             while table.slots[i].1 != EMPTY {
                 i = (i + 1) & table.mask;
             }
-            table.slots[i] = (h as u32, entry);
+            table.slots[i] = (tag(h), entry);
         }
         Ok(table)
     }
@@ -78,17 +157,18 @@ impl SymbolTable {
     #[inline]
     pub fn resolve(&self, symbol: impl AsRef<[u8]>) -> Option<InstrumentId> {
         let symbol = symbol.as_ref();
-        let h = hash(symbol);
+        let key = Key::of(symbol);
+        let h = key.hash(symbol);
         let mut i = h as usize & self.mask;
         loop {
-            let (sh, entry) = self.slots[i];
+            let (t, entry) = *self.slots.get(i)?;
             if entry == EMPTY {
                 return None;
             }
-            if sh == h as u32 {
-                let (s, id) = &self.entries[entry as usize];
-                if s.as_bytes() == symbol {
-                    return Some(*id);
+            if t == tag(h) {
+                let e = self.entries.get(entry as usize)?;
+                if e.key == key && (key.len <= SHORT || e.symbol.as_bytes() == symbol) {
+                    return Some(e.id);
                 }
             }
             i = (i + 1) & self.mask;
@@ -99,7 +179,7 @@ impl SymbolTable {
     #[inline]
     pub fn get(&self, id: InstrumentId) -> Option<&str> {
         let entry = *self.by_id.get(id.index())?;
-        self.entries.get(entry as usize).map(|(s, _)| &**s)
+        self.entries.get(entry as usize).map(|e| &*e.symbol)
     }
 
     /// The symbol of `id`, or `""` for an id outside this universe (for logs and reports,
@@ -119,30 +199,8 @@ impl SymbolTable {
 
     /// `(symbol, id)` in the order the instruments were given.
     pub fn iter(&self) -> impl Iterator<Item = (&str, InstrumentId)> + '_ {
-        self.entries.iter().map(|(s, id)| (&**s, *id))
+        self.entries.iter().map(|e| (&*e.symbol, e.id))
     }
-}
-
-/// Multiply-rotate hash over 8-byte words: a handful of cycles for an NSE symbol. Not
-/// DoS-resistant, which is fine: keys come from config, and lookups of hostile input stop at
-/// the first empty slot of a table that is at most half full.
-#[inline]
-fn hash(b: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
 }
 
 #[cfg(test)]
@@ -186,6 +244,33 @@ mod tests {
             assert_eq!(t.symbol(InstrumentId(i as u32)), s);
         }
         assert_eq!(t.resolve("SYM5000"), None);
+    }
+
+    #[test]
+    fn every_byte_position_counts() {
+        // Symbols of each length that differ in exactly one position must all be distinct,
+        // across the short (word-compared) and long (byte-compared) forms.
+        let mut names = Vec::new();
+        for len in 1..=24 {
+            names.push("A".repeat(len));
+            for pos in 0..len {
+                let mut s = "A".repeat(len).into_bytes();
+                s[pos] = b'B';
+                names.push(String::from_utf8(s).unwrap());
+            }
+        }
+        let t = SymbolTable::from_pairs(names.iter().enumerate().map(|(i, s)| (s.as_str(), InstrumentId(i as u32))))
+            .unwrap();
+        for (i, s) in names.iter().enumerate() {
+            assert_eq!(t.resolve(s), Some(InstrumentId(i as u32)), "{s}");
+            let mut other = s.clone().into_bytes();
+            other.push(b'A');
+            if !names.iter().any(|n| n.as_bytes() == other) {
+                assert_eq!(t.resolve(&other), None);
+            }
+        }
+        assert_eq!(t.resolve("C"), None);
+        assert_eq!(t.resolve("AAAC"), None);
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub enum Msg {
     #[default]
     Empty,
     Tick { tick: Tick, ingress_raw: u64 },
-    Candle(Candle),
+    /// A closed bar, with the ingress stamp of the event that closed it.
+    Candle { candle: Candle, ingress_raw: u64 },
     Timer(Timestamp),
     Command(Command),
     /// Strategy → risk.

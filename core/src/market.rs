@@ -93,7 +93,7 @@ impl CandleStage {
                         let c = &mut self.counters.candles;
                         self.builder.on_tick(&tick, |bar| {
                             *c += 1;
-                            out(Msg::Candle(*bar));
+                            out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
                         });
                         out(Msg::Tick { tick, ingress_raw: ev.ingress_raw });
                     }
@@ -105,7 +105,7 @@ impl CandleStage {
                 let c = &mut self.counters.candles;
                 self.builder.on_timer(ts, |bar| {
                     *c += 1;
-                    out(Msg::Candle(*bar));
+                    out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
                 });
                 out(Msg::Timer(ts));
             }

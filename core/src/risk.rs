@@ -118,7 +118,7 @@ impl RiskStage {
                 self.on_feedback(&fb);
                 out(*msg);
             }
-            Msg::Empty | Msg::Candle(_) => {}
+            Msg::Empty | Msg::Candle { .. } => {}
             _ => out(*msg),
         }
     }

@@ -67,6 +67,17 @@ fn rupees(paise: i64) -> f64 {
 }
 
 impl RunSummary {
+    /// Adds ticks a feed refused before they reached the engine (malformed lines, unknown
+    /// symbols), so the summary counts every input once.
+    pub fn add_feed_rejects(&mut self, rejects: impl IntoIterator<Item = (TickReject, u64)>) {
+        for (r, n) in rejects {
+            if n > 0 {
+                self.ticks_in += n;
+                *self.ticks_rejected.entry(r.as_str()).or_insert(0) += n;
+            }
+        }
+    }
+
     pub fn from_engine(engine: &Engine, setup: &EngineSetup, with_latency: bool) -> RunSummary {
         let mc = engine.candle.counters;
         let rc = engine.risk.counters;

@@ -1,1 +1,7 @@
+//! Dalal persistence, off the hot path. This crate writes what a run leaves behind: the order
+//! and fill blotters and the summary, in formats that diff cleanly so two runs can be compared
+//! byte for byte.
 
+pub mod reports;
+
+pub use reports::{write_fills_csv, write_orders_csv, write_run_files, write_summary_json, ReportError};

@@ -96,7 +96,7 @@ impl StrategyStage {
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, out: &mut impl FnMut(Msg)) {
         match *msg {
-            Msg::Candle(ref c) => {
+            Msg::Candle { candle: ref c, ingress_raw } => {
                 let Some(subs) = self.by_instrument.get(c.instrument.index()) else { return };
                 for &i in subs {
                     let slot = &mut self.slots[i];
@@ -104,7 +104,7 @@ impl StrategyStage {
                         continue;
                     }
                     let target = slot.strategy.on_candle(c, &slot.book);
-                    Self::steer(slot, target, c.end, &mut self.counters, out);
+                    Self::steer(slot, target, c.end, ingress_raw, &mut self.counters, out);
                 }
             }
             Msg::Tick { tick, ingress_raw } => {
@@ -113,7 +113,7 @@ impl StrategyStage {
                         let slot = &mut self.slots[i];
                         if slot.strategy.wants_ticks() {
                             let target = slot.strategy.on_tick(&tick, &slot.book);
-                            Self::steer_raw(slot, target, tick.ts, ingress_raw, &mut self.counters, out);
+                            Self::steer(slot, target, tick.ts, ingress_raw, &mut self.counters, out);
                         }
                     }
                 }
@@ -152,12 +152,8 @@ impl StrategyStage {
         }
     }
 
-    fn steer(slot: &mut StrategySlot, target: Option<i64>, ts: Timestamp, c: &mut StrategyCounters, out: &mut impl FnMut(Msg)) {
-        Self::steer_raw(slot, target, ts, 0, c, out)
-    }
-
     /// Turns a wanted position into the order that gets there from the projected position.
-    fn steer_raw(
+    fn steer(
         slot: &mut StrategySlot,
         target: Option<i64>,
         ts: Timestamp,

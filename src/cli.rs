@@ -1,0 +1,101 @@
+//! Command-line shape.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "dalal", version, about = "Low-latency in-memory trading core for NSE")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the engine live (synthetic feed and paper exchange by default).
+    Run(RunArgs),
+    /// Run the same stages over a tick file with a simulated clock, as fast as possible.
+    Backtest(BacktestArgs),
+    /// Write a synthetic tick file for the config's instruments (for backtests and tests).
+    Gen(GenArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// Stop after this long (e.g. 30s, 2m); runs until Ctrl-C when absent.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write the final summary as JSON here.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+    /// Replay this CSV tick file instead of the configured feed (exits when it ends).
+    #[arg(long)]
+    pub feed_csv: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BacktestArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// CSV tick file with header `ts_ns,symbol,price,qty`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Directory for orders.csv, fills.csv and summary.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 100_000)]
+    pub ticks: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Only these symbols (comma-separated); all configured instruments when absent.
+    #[arg(long)]
+    pub symbols: Option<String>,
+    /// Trading day, YYYY-MM-DD; ticks start at its 09:15 IST and are spread over the session.
+    #[arg(long, default_value = "2026-11-20")]
+    pub date: String,
+}
+
+/// Parses `30s`, `2m`, `1h`, `500ms` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 2m, 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! The commands: wiring config, feeds, the engine and the reports.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use dalal_adapters::{load_ticks, open_ticks, write_ticks_csv, Pacer, RejectCounts, SymbolTable, SyntheticConfig, SyntheticFeed, SyntheticInstrument};
+use dalal_core::backtest::{self, Blotter};
+use dalal_core::config::{Config, FeedKind};
+use dalal_core::engine::Engine;
+use dalal_core::event::{EgressEvent, Input, Tick};
+use dalal_core::live::LiveStats;
+use dalal_core::metrics::{LatencyHistogram, Percentiles};
+use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
+use dalal_core::setup::EngineSetup;
+use dalal_core::summary::RunSummary;
+use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
+use dalal_core::types::Timestamp;
+use disruptor::Producer;
+
+use crate::cli::{BacktestArgs, GenArgs, RunArgs};
+
+/// Reads and validates a config file; errors name the file and the key.
+pub fn load_config(path: &Path) -> Result<(Config, EngineSetup)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    let setup = config.validate().map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    Ok((config, setup))
+}
+
+fn placement(config: &Config) -> PlacementConfig {
+    PlacementConfig {
+        placement: config.engine.placement,
+        wait: config.engine.wait,
+        sleep: Duration::from_micros(config.engine.sleep_us),
+        cores: config.engine.cores.clone(),
+        ring_size: config.engine.ring_size,
+    }
+}
+
+/// Watches the egress ring: tick-to-order latency as orders appear, for progress lines.
+struct RunObserver {
+    tick_to_order: LatencyHistogram,
+    shared: Arc<Mutex<Percentiles>>,
+    last_share: Instant,
+}
+
+impl EgressObserver for RunObserver {
+    fn on_event(&mut self, ev: &EgressEvent) {
+        if let EgressEvent::Order { tick_to_order_ns, .. } = ev {
+            if *tick_to_order_ns > 0 {
+                self.tick_to_order.record(*tick_to_order_ns);
+            }
+        }
+    }
+
+    fn on_idle(&mut self) {
+        if self.last_share.elapsed() >= Duration::from_millis(500) {
+            self.last_share = Instant::now();
+            if let Ok(mut p) = self.shared.lock() {
+                *p = self.tick_to_order.percentiles();
+            }
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let (mut config, setup) = load_config(&args.config)?;
+    if let Some(p) = &args.feed_csv {
+        config.feed.kind = FeedKind::Csv;
+        config.feed.path = Some(p.display().to_string());
+    }
+    let symbols = Arc::new(SymbolTable::new(&setup.instruments).context("instrument table")?);
+    let clock = quanta::Clock::new();
+    let live = Arc::new(LiveStats::new(setup.accounts.len()));
+    let shared_latency = Arc::new(Mutex::new(Percentiles::default()));
+    let observer = RunObserver {
+        tick_to_order: LatencyHistogram::new(),
+        shared: shared_latency.clone(),
+        last_share: Instant::now(),
+    };
+    let engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
+    let place = placement(&config);
+    tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, "starting engine");
+    let mut running = Running::start(engine, &place, observer, live.clone());
+    for cmd in setup.initial_commands() {
+        running.publish(Input::Command(cmd), &clock);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let feed_done = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Release)).context("installing Ctrl-C handler")?;
+    }
+    let mut producer = running.producer().context("ingress ring closed")?;
+    let feed_rejects = Arc::new(Mutex::new(RejectCounts::default()));
+    let feed_thread = {
+        let (stop, done, clock, rejects) = (stop.clone(), feed_done.clone(), clock.clone(), feed_rejects.clone());
+        let feed = config.feed.clone();
+        let setup = setup.clone();
+        let symbols = symbols.clone();
+        let mut pacer = Pacer::new(feed.rate);
+        match feed.kind {
+            FeedKind::Synthetic => {
+                let cfg = SyntheticConfig {
+                    seed: feed.seed,
+                    instruments: setup
+                        .instruments
+                        .iter()
+                        .zip(&setup.ref_prices)
+                        .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
+                        .collect(),
+                };
+                let mut gen = SyntheticFeed::new(&cfg).context("synthetic feed")?;
+                thread::Builder::new().name("dalal-feed".into()).spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        pacer.wait_for_next();
+                        let t = gen.next(Timestamp::now());
+                        producer.publish(|e| {
+                            e.input = Input::Tick(t);
+                            e.ingress_raw = clock.raw();
+                        });
+                    }
+                    done.store(true, Ordering::Release);
+                })?
+            }
+            FeedKind::Csv => {
+                let path = feed.path.clone().unwrap_or_default();
+                let mut stream = open_ticks(&path, symbols).with_context(|| format!("opening feed {path}"))?;
+                thread::Builder::new().name("dalal-feed".into()).spawn(move || {
+                    let mut local = RejectCounts::default();
+                    for item in stream.by_ref() {
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        match item {
+                            Ok(t) => {
+                                pacer.wait_for_next();
+                                producer.publish(|e| {
+                                    e.input = Input::Tick(t);
+                                    e.ingress_raw = clock.raw();
+                                });
+                            }
+                            Err(r) => {
+                                if local.total() < 10 {
+                                    tracing::warn!(line = r.line, reason = r.reason.as_str(), detail = %r.detail, "tick refused");
+                                }
+                                local.add(r.reason);
+                            }
+                        }
+                    }
+                    if let Some(e) = stream.io_error() {
+                        tracing::error!(error = %e, "feed read failed");
+                    }
+                    if let Ok(mut g) = rejects.lock() {
+                        *g = local;
+                    }
+                    done.store(true, Ordering::Release);
+                })?
+            }
+        }
+    };
+    let timer_thread = {
+        let (stop, clock) = (stop.clone(), clock.clone());
+        let mut producer = running.producer().context("ingress ring closed")?;
+        let period = Duration::from_secs_f64(1.0 / config.feed.timer_hz.max(1) as f64);
+        thread::Builder::new().name("dalal-timer".into()).spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                thread::sleep(period);
+                producer.publish(|e| {
+                    e.input = Input::Timer(Timestamp::now());
+                    e.ingress_raw = clock.raw();
+                });
+            }
+        })?
+    };
+
+    let names: Vec<String> = setup.accounts.iter().map(|a| a.name.clone()).collect();
+    let start = Instant::now();
+    let every = Duration::from_secs(config.engine.summary_every_s.max(1));
+    let mut next_report = start + every;
+    loop {
+        thread::sleep(Duration::from_millis(50));
+        let out_of_time = args.duration.is_some_and(|d| start.elapsed() >= d);
+        if stop.load(Ordering::Acquire) || feed_done.load(Ordering::Acquire) || out_of_time {
+            break;
+        }
+        if Instant::now() >= next_report {
+            next_report += every;
+            let p = shared_latency.lock().map(|p| *p).unwrap_or_default();
+            print!("{}", dalal_admin::render_progress(start.elapsed().as_secs_f64(), &live.snapshot(), &p, &names));
+        }
+    }
+    stop.store(true, Ordering::Release);
+    let _ = feed_thread.join();
+    let _ = timer_thread.join();
+    let stopped = running.stop();
+    let elapsed = start.elapsed();
+    for p in stopped.pinning.iter().filter(|p| p.requested.is_some() && !p.pinned) {
+        tracing::warn!(thread = %p.thread, core = ?p.requested, "ran unpinned");
+    }
+    let mut summary = RunSummary::from_engine(&stopped.engine, &setup, true);
+    if let Ok(r) = feed_rejects.lock() {
+        summary.add_feed_rejects(r.iter());
+    }
+    println!("ran {:.1}s", elapsed.as_secs_f64());
+    print!("{}", dalal_admin::render_summary(&summary));
+    if let Some(path) = &args.summary_json {
+        dalal_persistence::write_summary_json(path, &summary)?;
+    }
+    Ok(())
+}
+
+pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
+    let t0 = Instant::now();
+    let loaded = load_ticks(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
+    let load_s = t0.elapsed().as_secs_f64();
+    for s in &loaded.samples {
+        tracing::warn!("{s}");
+    }
+    let t1 = Instant::now();
+    let (engine, blotter): (Engine, Blotter) = backtest::run(&setup, &loaded.ticks, 0);
+    let engine_s = t1.elapsed().as_secs_f64();
+    let mut summary = RunSummary::from_engine(&engine, &setup, false);
+    summary.add_feed_rejects(loaded.rejects.iter());
+    dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
+    print!("{}", dalal_admin::render_summary(&summary));
+    let n = loaded.ticks.len() as f64;
+    println!(
+        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} lines in {:.3}s = {:.2}M lines/s",
+        loaded.ticks.len(),
+        engine_s,
+        n / engine_s.max(1e-9) / 1e6,
+        loaded.lines,
+        load_s,
+        loaded.lines as f64 / load_s.max(1e-9) / 1e6
+    );
+    println!("wrote {}/orders.csv, fills.csv, summary.json", args.out.display());
+    Ok(())
+}
+
+/// Midnight IST of a `YYYY-MM-DD` date, in ns since the epoch.
+fn ist_midnight(date: &str) -> Result<i64> {
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else { bail!("--date {date:?}: expected YYYY-MM-DD") };
+    let (y, m, d): (i64, i64, i64) = (y.parse()?, m.parse()?, d.parse()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        bail!("--date {date:?}: not a calendar date");
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * NANOS_PER_DAY - dalal_core::types::time::IST_OFFSET_NS)
+}
+
+pub fn gen(args: GenArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
+    let wanted: Option<Vec<String>> = args.symbols.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let mut instruments = Vec::new();
+    for (spec, p) in setup.instruments.iter().zip(&setup.ref_prices) {
+        if wanted.as_ref().is_none_or(|w| w.contains(&spec.symbol)) {
+            instruments.push(SyntheticInstrument::from_spec(spec, *p));
+        }
+    }
+    if let Some(w) = &wanted {
+        for s in w {
+            if symbols.resolve(s).is_none() {
+                bail!("--symbols: {s:?} is not in the config");
+            }
+        }
+    }
+    let open = ist_midnight(&args.date)? + setup.session.open.0;
+    let session_ns = setup.session.close.0 - setup.session.open.0;
+    let spacing = (session_ns / args.ticks.max(1) as i64).max(1);
+    let cfg = SyntheticConfig { seed: args.seed, instruments };
+    let ticks: Vec<Tick> = dalal_adapters::generate_session(&cfg, Timestamp(open), args.ticks, spacing)?;
+    write_ticks_csv(&args.out, &ticks, &symbols).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} ticks to {} ({} instruments, one every {:.3}s from {} 09:15 IST)",
+        ticks.len(),
+        args.out.display(),
+        cfg.instruments.len(),
+        spacing as f64 / NANOS_PER_SEC as f64,
+        args.date
+    );
+    Ok(())
+}
