@@ -1,0 +1,223 @@
+//! End-to-end checks of the engine through its public crates: determinism, fills against
+//! positions, fused against pipelined placement, and the command line on bad input.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use dalal_adapters::{generate_session, SyntheticConfig, SyntheticInstrument};
+use dalal_core::backtest::{self, Blotter};
+use dalal_core::config::{Config, PlacementKind, WaitKind};
+use dalal_core::engine::Engine;
+use dalal_core::event::{EgressEvent, Input, Tick};
+use dalal_core::live::LiveStats;
+use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
+use dalal_core::setup::EngineSetup;
+use dalal_core::types::{Side, Timestamp};
+
+const DEFAULT: &str = include_str!("../config/default.toml");
+
+fn setup() -> EngineSetup {
+    let c: Config = toml::from_str(DEFAULT).expect("default config parses");
+    c.validate().expect("default config validates")
+}
+
+/// A session of synthetic ticks for the instruments the demo strategies trade.
+fn ticks(setup: &EngineSetup, n: usize, seed: u64) -> Vec<Tick> {
+    let traded: Vec<_> = setup.strategies.iter().map(|s| s.instrument).collect();
+    let instruments = setup
+        .instruments
+        .iter()
+        .zip(&setup.ref_prices)
+        .filter(|(s, _)| traded.contains(&s.id))
+        .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
+        .collect();
+    // 2026-11-20 09:15 IST, one tick every 20 ms.
+    generate_session(&SyntheticConfig { seed, instruments }, Timestamp(1_795_146_300_000_000_000), n, 20_000_000)
+        .expect("synthetic session")
+}
+
+fn order_key(b: &Blotter) -> Vec<String> {
+    b.orders.iter().map(|o| format!("{o:?}")).collect()
+}
+
+#[test]
+fn backtest_is_deterministic_and_positions_equal_fills() {
+    let s = setup();
+    let t = ticks(&s, 60_000, 7);
+    let (e1, b1) = backtest::run(&s, &t, 0);
+    let (_e2, b2) = backtest::run(&s, &t, 1);
+    assert!(b1.fills.len() > 20, "the demo strategies should trade: {} fills", b1.fills.len());
+    assert_eq!(order_key(&b1), order_key(&b2), "stage timing must not change results");
+    assert_eq!(b1.fills, b2.fills);
+
+    let mut net: HashMap<(usize, usize), i64> = HashMap::new();
+    for f in &b1.fills {
+        let q = f.qty.0 as i64 * if f.side == Side::Buy { 1 } else { -1 };
+        *net.entry((f.account.index(), f.instrument.index())).or_default() += q;
+        let o = b1.order(f.order).expect("fill of a known order");
+        assert!(o.filled <= o.intent.qty, "no fill beyond the order quantity");
+    }
+    let pf = e1.order.portfolio();
+    for a in 0..s.accounts.len() {
+        for i in 0..s.instruments.len() {
+            let p = pf.get(a, i).expect("slot");
+            assert_eq!(p.net.0, net.get(&(a, i)).copied().unwrap_or(0), "account {a} instrument {i}");
+        }
+    }
+}
+
+#[test]
+fn one_accounts_kill_switch_leaves_the_others_trading() {
+    let mut s = setup();
+    s.accounts[0].kill_switch = true;
+    let t = ticks(&s, 60_000, 7);
+    let (e, b) = backtest::run(&s, &t, 0);
+    assert!(b.fills.iter().all(|f| f.account.index() != 0), "killed account must not trade");
+    assert!(b.fills.iter().any(|f| f.account.index() == 1));
+    assert!(e.risk.counters.rejected[dalal_core::types::RejectReason::AccountKillSwitch.index()] > 0);
+}
+
+#[derive(Default)]
+struct Collect(Blotter);
+
+impl EgressObserver for Collect {
+    fn on_event(&mut self, ev: &EgressEvent) {
+        self.0.on_event(ev)
+    }
+}
+
+fn run_placed(s: &EngineSetup, t: &[Tick], placement: PlacementKind) -> (Blotter, Engine) {
+    let clock = quanta::Clock::new();
+    let engine = Engine::new(s, clock.clone(), 1);
+    let cfg = PlacementConfig {
+        placement,
+        wait: WaitKind::Yield,
+        sleep: std::time::Duration::from_micros(20),
+        // Core 9999 does not exist: the engine must warn and run unpinned, not panic.
+        cores: if placement == PlacementKind::Fused { vec![9999] } else { vec![9999, 9998, 9997, 9996] },
+        ring_size: 1024,
+    };
+    let mut running = Running::start(engine, &cfg, Collect::default(), std::sync::Arc::new(LiveStats::new(s.accounts.len())));
+    for tick in t {
+        running.publish(Input::Tick(*tick), &clock);
+        // Paced input: each tick, and the fills it causes, settle before the next.
+        running.wait_idle();
+    }
+    let stopped = running.stop();
+    assert!(stopped.pinning.iter().all(|p| !p.pinned));
+    (stopped.observer.0, stopped.engine)
+}
+
+#[test]
+fn fused_and_pipelined_produce_the_same_orders() {
+    let s = setup();
+    let t = ticks(&s, 8_000, 11);
+    let (_, reference) = backtest::run(&s, &t, 0);
+    let (fused, ef) = run_placed(&s, &t, PlacementKind::Fused);
+    let (piped, ep) = run_placed(&s, &t, PlacementKind::Pipelined);
+    assert!(!reference.orders.is_empty(), "the test input must produce orders");
+    let strip = |b: &Blotter| b.orders.iter().map(|o| (o.id, o.intent, o.status, o.filled, o.filled_value)).collect::<Vec<_>>();
+    assert_eq!(strip(&fused), strip(&reference));
+    assert_eq!(strip(&piped), strip(&reference));
+    assert_eq!(fused.fills, reference.fills);
+    assert_eq!(piped.fills, reference.fills);
+    assert_eq!(ef.candle.counters.ticks_in, t.len() as u64);
+    assert_eq!(ep.candle.counters.ticks_in, t.len() as u64);
+    // Every stage recorded its own latency, and orders their tick-to-order latency.
+    let l = ep.all_latencies();
+    assert!(l.candle.len() > 0 && l.strategy.len() > 0 && l.risk.len() > 0 && l.order.len() > 0);
+    assert!(l.tick_to_order.len() > 0);
+}
+
+fn dalal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dalal"))
+}
+
+#[test]
+fn cli_backtest_counts_bad_lines_and_is_byte_identical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ticks.csv");
+    let s = setup();
+    let t = ticks(&s, 20_000, 3);
+    let symbols = dalal_adapters::SymbolTable::new(&s.instruments).expect("symbols");
+    dalal_adapters::write_ticks_csv(&data, &t, &symbols).expect("write");
+    let mut text = std::fs::read_to_string(&data).expect("read");
+    let last_ts = t.last().map(|x| x.ts.0).unwrap_or(0);
+    text.push_str("garbage line\n");
+    text.push_str(&format!("{},NOSUCH,100.00,1\n", last_ts));
+    text.push_str(&format!("{},RELIANCE,NaN,1\n", last_ts));
+    text.push_str(&format!("{},RELIANCE,-5.00,1\n", last_ts));
+    text.push_str(&format!("{},RELIANCE,1420.00,0\n", last_ts));
+    text.push_str(&format!("{},RELIANCE,1420.03,1\n", last_ts));
+    text.push_str(&format!("{},RELIANCE,1420.00,1\n", last_ts - 1_000_000_000));
+    text.push_str(&format!("{},RELIANCE,1420.00,1\n", last_ts + 1));
+    std::fs::write(&data, text).expect("write");
+    let run = |out: &str| {
+        let o = dalal()
+            .args(["backtest", "--config", "config/default.toml", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .expect("run dalal");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let stdout = run("a");
+    run("b");
+    assert!(stdout.contains("M ticks/s") && stdout.contains("file load"), "{stdout}");
+    for f in ["orders.csv", "fills.csv", "summary.json"] {
+        let a = std::fs::read(dir.path().join("a").join(f)).expect("a");
+        let b = std::fs::read(dir.path().join("b").join(f)).expect("b");
+        assert_eq!(a, b, "{f} differs between runs");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("a/summary.json")).expect("summary")).expect("json");
+    let rej = &summary["ticks_rejected"];
+    for (reason, n) in [
+        ("malformed", 1),
+        ("unknown_symbol", 1),
+        ("non_positive_price", 2),
+        ("non_positive_qty", 1),
+        ("off_tick_grid", 1),
+        ("time_backwards", 1),
+    ] {
+        assert_eq!(rej[reason], n, "{reason}: {rej}");
+    }
+    assert_eq!(summary["ticks_in"], 20_000 + 8);
+    assert_eq!(summary["ticks_accepted"], 20_000 + 1);
+    assert_eq!(summary["accounts"].as_array().map(|a| a.len()), Some(3));
+}
+
+#[test]
+fn cli_bad_config_names_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (DEFAULT.replace("fast = 3\nslow = 8", "fast = 9\nslow = 8"), "accounts[0].strategies[0].fast"),
+        (DEFAULT.replace("instrument = \"TCS\"", "instrument = \"NOPE\""), "accounts[0].strategies[1].instrument"),
+        (DEFAULT.replace("ring_size = 65536", "ring_size = 1000"), "engine.ring_size"),
+        (DEFAULT.replace("placement = \"fused\"", "placement = \"sideways\""), "placement"),
+        (DEFAULT.replace("[risk]\n", "[risk]\nbogus = 1\n"), "bogus"),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&p, text).expect("write");
+        let o = dalal().args(["run", "--duration", "1s", "--config"]).arg(&p).output().expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "case {i} should fail");
+        assert!(err.contains(key), "case {i}: error should name {key}: {err}");
+    }
+}
+
+#[test]
+fn cli_run_prints_and_writes_a_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("summary.json");
+    let o = dalal().args(["run", "--duration", "3s", "--summary-json"]).arg(&json).output().expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("summary") && out.contains("tick→order"), "{out}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("parse");
+    assert!(v["ticks_in"].as_u64().unwrap_or(0) > 1000, "{v}");
+    assert!(v["latency"]["candle"]["count"].as_u64().unwrap_or(0) > 0);
+}
