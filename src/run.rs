@@ -7,7 +7,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dalal_adapters::{load_ticks, open_ticks, write_ticks_csv, Pacer, RejectCounts, SymbolTable, SyntheticConfig, SyntheticFeed, SyntheticInstrument};
+use dalal_adapters::{
+    load_ticks, open_ticks, write_ticks_csv, Pacer, RejectCounts, SymbolTable, SyntheticConfig, SyntheticFeed,
+    SyntheticInstrument,
+};
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
 use dalal_core::engine::Engine;
@@ -267,7 +270,8 @@ fn ist_midnight(date: &str) -> Result<i64> {
 pub fn gen(args: GenArgs) -> Result<()> {
     let (_config, setup) = load_config(&args.config)?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
-    let wanted: Option<Vec<String>> = args.symbols.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let wanted: Option<Vec<String>> =
+        args.symbols.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
     let mut instruments = Vec::new();
     for (spec, p) in setup.instruments.iter().zip(&setup.ref_prices) {
         if wanted.as_ref().is_none_or(|w| w.contains(&spec.symbol)) {

@@ -97,7 +97,8 @@ fn run_placed(s: &EngineSetup, t: &[Tick], placement: PlacementKind) -> (Blotter
         cores: if placement == PlacementKind::Fused { vec![9999] } else { vec![9999, 9998, 9997, 9996] },
         ring_size: 1024,
     };
-    let mut running = Running::start(engine, &cfg, Collect::default(), std::sync::Arc::new(LiveStats::new(s.accounts.len())));
+    let mut running =
+        Running::start(engine, &cfg, Collect::default(), std::sync::Arc::new(LiveStats::new(s.accounts.len())));
     for tick in t {
         running.publish(Input::Tick(*tick), &clock);
         // Paced input: each tick, and the fills it causes, settle before the next.
@@ -116,7 +117,8 @@ fn fused_and_pipelined_produce_the_same_orders() {
     let (fused, ef) = run_placed(&s, &t, PlacementKind::Fused);
     let (piped, ep) = run_placed(&s, &t, PlacementKind::Pipelined);
     assert!(!reference.orders.is_empty(), "the test input must produce orders");
-    let strip = |b: &Blotter| b.orders.iter().map(|o| (o.id, o.intent, o.status, o.filled, o.filled_value)).collect::<Vec<_>>();
+    let strip =
+        |b: &Blotter| b.orders.iter().map(|o| (o.id, o.intent, o.status, o.filled, o.filled_value)).collect::<Vec<_>>();
     assert_eq!(strip(&fused), strip(&reference));
     assert_eq!(strip(&piped), strip(&reference));
     assert_eq!(fused.fills, reference.fills);
@@ -125,8 +127,8 @@ fn fused_and_pipelined_produce_the_same_orders() {
     assert_eq!(ep.candle.counters.ticks_in, t.len() as u64);
     // Every stage recorded its own latency, and orders their tick-to-order latency.
     let l = ep.all_latencies();
-    assert!(l.candle.len() > 0 && l.strategy.len() > 0 && l.risk.len() > 0 && l.order.len() > 0);
-    assert!(l.tick_to_order.len() > 0);
+    assert!(!l.candle.is_empty() && !l.strategy.is_empty() && !l.risk.is_empty() && !l.order.is_empty());
+    assert!(!l.tick_to_order.is_empty());
 }
 
 fn dalal() -> Command {

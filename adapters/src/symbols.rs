@@ -275,10 +275,7 @@ mod tests {
 
     #[test]
     fn refuses_ambiguity() {
-        assert!(matches!(
-            SymbolTable::new(&[spec(0, "A"), spec(1, "A")]),
-            Err(SymbolError::DuplicateSymbol { .. })
-        ));
+        assert!(matches!(SymbolTable::new(&[spec(0, "A"), spec(1, "A")]), Err(SymbolError::DuplicateSymbol { .. })));
         assert!(matches!(SymbolTable::new(&[spec(0, "A"), spec(0, "B")]), Err(SymbolError::DuplicateId { .. })));
         assert!(matches!(SymbolTable::new(&[spec(0, "")]), Err(SymbolError::EmptySymbol { .. })));
         assert!(SymbolTable::new(&[]).unwrap().is_empty());

@@ -61,7 +61,7 @@ impl SyntheticConfig {
     pub fn demo(seed: u64, n: usize) -> (SyntheticConfig, Vec<InstrumentSpec>) {
         let mut specs = Vec::with_capacity(n);
         let mut instruments = Vec::with_capacity(n);
-        let mut prices = crate::rng::SplitMix64::new(0x5EED_0F_D15C);
+        let mut prices = crate::rng::SplitMix64::new(0x005E_ED0F_D15C);
         for i in 0..n {
             let (symbol, paise, tick, lot, segment) = match DEMO.get(i) {
                 Some(&(s, p, t, l, seg)) => (s.to_string(), p, t, l, seg),
@@ -74,8 +74,14 @@ impl SyntheticConfig {
             let start = Price(paise).floor_to(tick);
             let pct = if segment == Segment::Equity { 20.0 } else { 10.0 };
             let band = PriceBand::around(start, pct, tick);
-            let spec =
-                InstrumentSpec { id: InstrumentId(i as u32), symbol, segment, tick_size: tick, lot_size: Qty(lot), band };
+            let spec = InstrumentSpec {
+                id: InstrumentId(i as u32),
+                symbol,
+                segment,
+                tick_size: tick,
+                lot_size: Qty(lot),
+                band,
+            };
             instruments.push(SyntheticInstrument::from_spec(&spec, start));
             specs.push(spec);
         }
@@ -299,7 +305,9 @@ mod tests {
             assert!(t.price.is_positive(), "{t:?}");
             assert!(t.price.on_grid(spec.tick_size), "{t:?}");
             assert!(spec.band.contains(t.price), "{t:?} outside {:?}", spec.band);
-            assert!(t.qty.is_lot_multiple(spec.lot_size) && t.qty.0 >= spec.lot_size.0 && t.qty.0 <= 10 * spec.lot_size.0);
+            assert!(
+                t.qty.is_lot_multiple(spec.lot_size) && t.qty.0 >= spec.lot_size.0 && t.qty.0 <= 10 * spec.lot_size.0
+            );
             assert_eq!(t.ts, Timestamp(1_000 + 250 * i as i64));
             seen[t.instrument.index()] = true;
             if let Some(p) = last[t.instrument.index()].replace(t.price) {
@@ -354,7 +362,10 @@ mod tests {
         );
         assert!(matches!(with(SyntheticInstrument { tick: Price(0), ..good }), Err(SyntheticError::BadTick { .. })));
         assert!(matches!(with(SyntheticInstrument { lot: Qty(0), ..good }), Err(SyntheticError::BadLot { .. })));
-        assert!(matches!(with(SyntheticInstrument { start: Price(1001), ..good }), Err(SyntheticError::BadStart { .. })));
+        assert!(matches!(
+            with(SyntheticInstrument { start: Price(1001), ..good }),
+            Err(SyntheticError::BadStart { .. })
+        ));
         assert!(matches!(with(SyntheticInstrument { start: Price(0), ..good }), Err(SyntheticError::BadStart { .. })));
         assert!(matches!(
             with(SyntheticInstrument { band: PriceBand { lower: Price(1001), upper: Price(1004) }, ..good }),

@@ -38,17 +38,25 @@ fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
     f
 }
 
-/// Streams a file and splits the outcome like `load_ticks` does.
+/// Streams a file and splits the outcome like `load_ticks` does. Streams it twice: once
+/// with all bytes buffered (lines parsed in place) and once through a tiny buffer (every
+/// line copied across refills); both must agree.
 fn stream(content: &[u8]) -> (Vec<Tick>, Vec<LineReject>) {
-    let s = CsvTickStream::new(Cursor::new(content.to_vec()), table()).unwrap();
-    let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    for r in s {
-        match r {
-            Ok(t) => ok.push(t),
-            Err(e) => bad.push(e),
+    let run = |s: &mut dyn Iterator<Item = Result<Tick, LineReject>>| {
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for r in s {
+            match r {
+                Ok(t) => ok.push(t),
+                Err(e) => bad.push(e),
+            }
         }
-    }
-    (ok, bad)
+        (ok, bad)
+    };
+    let whole = run(&mut CsvTickStream::new(Cursor::new(content.to_vec()), table()).unwrap());
+    let tiny = BufReader::with_capacity(13, Cursor::new(content.to_vec()));
+    let piecewise = run(&mut CsvTickStream::new(tiny, table()).unwrap());
+    assert_eq!(whole, piecewise);
+    whole
 }
 
 const GOOD: &str = "\
@@ -244,8 +252,20 @@ fn random_files_never_panic_and_account_for_every_line() {
     let symbols = table();
     let mut rng = Xoshiro256::new(0xBAD_F11E);
     let pieces: [&[u8]; 14] = [
-        b",", b"\n", b"\r\n", b"RELIANCE", b"TCS", b"1700000000000000000", b"2450.05", b"-", b".", b"nan", b"0",
-        b"\xff", b" ", b"99999999999999999999",
+        b",",
+        b"\n",
+        b"\r\n",
+        b"RELIANCE",
+        b"TCS",
+        b"1700000000000000000",
+        b"2450.05",
+        b"-",
+        b".",
+        b"nan",
+        b"0",
+        b"\xff",
+        b" ",
+        b"99999999999999999999",
     ];
     for _ in 0..2_000 {
         let mut content = b"ts_ns,symbol,price,qty\n".to_vec();
@@ -262,6 +282,75 @@ fn random_files_never_panic_and_account_for_every_line() {
         assert_eq!(ok, got.ticks);
         assert_eq!(bad.len() as u64, got.rejects.total());
     }
+}
+
+#[test]
+fn block_reader_whole_buffer_and_stream_agree() {
+    let symbols = table();
+    let mut rng = Xoshiro256::new(77);
+    let mut overlong = 0;
+    for round in 0..12 {
+        let mut content = Vec::new();
+        if round % 3 == 0 {
+            content.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        content.extend_from_slice(if round % 2 == 0 {
+            b"ts_ns,symbol,price,qty\n"
+        } else {
+            b"ts_ns,symbol,price,qty\r\n"
+        });
+        let target = [1_000, 300_000, 700_000][round % 3];
+        let mut i = 0u64;
+        while content.len() < target {
+            i += 1;
+            match rng.below(100) {
+                0 => {
+                    // Around the line-length limit, with and without a final CR.
+                    let len = MAX_LINE_BYTES - 2 + rng.below(5) as usize;
+                    content.extend(vec![b'7'; len]);
+                    if rng.below(2) == 0 {
+                        content.push(b'\r');
+                    }
+                    content.push(b'\n');
+                }
+                1 => {
+                    content.extend(vec![b'x'; 300_000 + rng.below(10_000) as usize]);
+                    content.push(b'\n');
+                }
+                2..=5 => content.extend_from_slice(b"\n"),
+                6..=15 => content.extend_from_slice(format!("{i},INFY,1.00,1\n").as_bytes()),
+                16..=20 => content.extend_from_slice(format!("{i},TCS,-{i}.5,1\r\n").as_bytes()),
+                _ => {
+                    content.extend_from_slice(format!("{i},TCS,{}.{:02},{}\n", i % 5000, i % 100, 1 + i % 9).as_bytes())
+                }
+            }
+        }
+        if round % 4 == 1 {
+            content.extend_from_slice(b"999999,RELIANCE,1.05,2"); // no final newline
+        }
+        if round % 4 == 2 {
+            content.extend(vec![b'9'; MAX_LINE_BYTES + 10]); // overlong, no final newline
+        }
+
+        let whole = dalal_adapters::parse_ticks(&content, &symbols).unwrap();
+        let f = file_with(&content);
+        let blocks = load_ticks(f.path(), &symbols).unwrap();
+        assert_eq!(blocks.ticks, whole.ticks, "round {round}");
+        assert_eq!(blocks.rejects, whole.rejects, "round {round}");
+        assert_eq!(blocks.samples, whole.samples, "round {round}");
+        assert_eq!(blocks.lines, whole.lines, "round {round}");
+        assert_eq!(whole.lines, whole.ticks.len() as u64 + whole.rejects.total());
+
+        let (ok, bad) = stream(&content);
+        assert_eq!(ok, whole.ticks, "round {round}");
+        let mut counted = RejectCounts::default();
+        bad.iter().for_each(|r| counted.add(r.reason));
+        assert_eq!(counted, whole.rejects, "round {round}");
+        let shown: Vec<String> = bad.iter().take(SAMPLE_LIMIT).map(|r| r.to_string()).collect();
+        assert_eq!(shown, whole.samples, "round {round}");
+        overlong += bad.iter().filter(|r| r.detail.contains("longer than")).count();
+    }
+    assert!(overlong > 5, "the rounds exercise over-long lines ({overlong})");
 }
 
 /// Throughput check: `cargo test --release -p dalal-adapters --test csv_feed -- --ignored --nocapture`.

@@ -45,7 +45,8 @@ pub fn render_progress(elapsed_s: f64, s: &LiveSnapshot, t2o: &Percentiles, acco
         s.orders,
         s.fills
     );
-    let _ = writeln!(o, "          risk rejections: {}", reasons(s.risk_rejected.iter().map(|(r, n)| (r.as_str(), *n))));
+    let _ =
+        writeln!(o, "          risk rejections: {}", reasons(s.risk_rejected.iter().map(|(r, n)| (r.as_str(), *n))));
     for (i, name) in accounts.iter().enumerate() {
         let r = s.realized.get(i).copied().unwrap_or(0);
         let u = s.unrealized.get(i).copied().unwrap_or(0);

@@ -214,7 +214,12 @@ mod tests {
     const OPEN: i64 = 1_795_146_300 * NANOS_PER_SEC;
 
     fn tick(sec: i64, price: i64, qty: u64) -> Tick {
-        Tick { instrument: InstrumentId(0), ts: Timestamp(OPEN + sec * NANOS_PER_SEC), price: Price(price), qty: Qty(qty) }
+        Tick {
+            instrument: InstrumentId(0),
+            ts: Timestamp(OPEN + sec * NANOS_PER_SEC),
+            price: Price(price),
+            qty: Qty(qty),
+        }
     }
 
     #[test]

@@ -215,7 +215,10 @@ impl Config {
             return Err(err("engine.ring_size", format!("{} is not a power of two ≥ 2", e.ring_size)));
         }
         if e.placement == PlacementKind::Pipelined && !e.cores.is_empty() && e.cores.len() != 4 {
-            return Err(err("engine.cores", "pipelined placement takes 4 cores (candle, strategy, risk, order) or none"));
+            return Err(err(
+                "engine.cores",
+                "pipelined placement takes 4 cores (candle, strategy, risk, order) or none",
+            ));
         }
         let open = IstTime::parse(&e.session_open).ok_or_else(|| err("engine.session_open", "expected HH:MM"))?;
         let close = IstTime::parse(&e.session_close).ok_or_else(|| err("engine.session_close", "expected HH:MM"))?;
@@ -224,10 +227,9 @@ impl Config {
         }
         let mut timeframes = Vec::new();
         for (i, t) in e.timeframes.iter().enumerate() {
-            timeframes.push(
-                Timeframe::parse(t)
-                    .ok_or_else(|| err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a timeframe like 1s, 1m, 1h, 1d")))?,
-            );
+            timeframes.push(Timeframe::parse(t).ok_or_else(|| {
+                err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a timeframe like 1s, 1m, 1h, 1d"))
+            })?);
         }
         if self.feed.kind == FeedKind::Csv && self.feed.path.is_none() {
             return Err(err("feed.path", "required when feed.kind = \"csv\""));
@@ -253,7 +255,10 @@ impl Config {
             }
             let reference = rupees(&k("ref_price"), s.ref_price)?;
             if !reference.is_positive() || !reference.on_grid(tick) {
-                return Err(err(k("ref_price"), format!("{reference} is not a positive price on the {tick} tick grid")));
+                return Err(err(
+                    k("ref_price"),
+                    format!("{reference} is not a positive price on the {tick} tick grid"),
+                ));
             }
             if !(0.0..=100.0).contains(&s.band_pct) {
                 return Err(err(k("band_pct"), "must be between 0 and 100"));
@@ -295,10 +300,14 @@ impl Config {
                     .iter()
                     .find(|x| x.symbol == s.instrument)
                     .ok_or_else(|| err(k("instrument"), format!("unknown symbol {:?}", s.instrument)))?;
-                let timeframe = Timeframe::parse(&s.timeframe)
-                    .ok_or_else(|| err(k("timeframe"), format!("{:?} is not a timeframe like 1s, 1m, 1h", s.timeframe)))?;
+                let timeframe = Timeframe::parse(&s.timeframe).ok_or_else(|| {
+                    err(k("timeframe"), format!("{:?} is not a timeframe like 1s, 1m, 1h", s.timeframe))
+                })?;
                 if s.qty == 0 || s.qty % spec.lot_size.0 != 0 {
-                    return Err(err(k("qty"), format!("{} is not a positive multiple of the lot size {}", s.qty, spec.lot_size)));
+                    return Err(err(
+                        k("qty"),
+                        format!("{} is not a positive multiple of the lot size {}", s.qty, spec.lot_size),
+                    ));
                 }
                 let need = |v: Option<usize>, f: &str| -> Result<usize, ConfigError> {
                     v.filter(|n| *n >= 1).ok_or_else(|| err(k(f), "required, at least 1"))
@@ -333,7 +342,10 @@ impl Config {
                 });
             }
         }
-        if instruments.len() > u32::MAX as usize || accounts.len() > u16::MAX as usize || strategies.len() > u16::MAX as usize {
+        if instruments.len() > u32::MAX as usize
+            || accounts.len() > u16::MAX as usize
+            || strategies.len() > u16::MAX as usize
+        {
             return Err(err("accounts", "too many accounts or strategies"));
         }
         Ok(EngineSetup {

@@ -65,7 +65,13 @@ impl Engine {
     }
 
     /// Puts stages back together after a pipelined run.
-    pub fn from_parts(candle: CandleStage, strategy: StrategyStage, risk: RiskStage, order: OrderStage, rest: EngineRest) -> Engine {
+    pub fn from_parts(
+        candle: CandleStage,
+        strategy: StrategyStage,
+        risk: RiskStage,
+        order: OrderStage,
+        rest: EngineRest,
+    ) -> Engine {
         Engine {
             candle,
             strategy,
@@ -73,7 +79,11 @@ impl Engine {
             order,
             latencies: StageLatencies::default(),
             clock: rest.clock,
-            sample_mask: if rest.sample_every == 0 { u64::MAX } else { rest.sample_every.next_power_of_two() as u64 - 1 },
+            sample_mask: if rest.sample_every == 0 {
+                u64::MAX
+            } else {
+                rest.sample_every.next_power_of_two() as u64 - 1
+            },
             events: 0,
             a: Vec::with_capacity(64),
             b: Vec::with_capacity(64),

@@ -3,8 +3,7 @@
 
 use crate::candle::Candle;
 use crate::types::{
-    AccountId, FillId, InstrumentId, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId,
-    Timestamp,
+    AccountId, FillId, InstrumentId, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId, Timestamp,
 };
 
 /// One trade print from a feed, already resolved to an instrument id.
@@ -144,17 +143,35 @@ pub enum CloseReason {
 pub enum Msg {
     #[default]
     Empty,
-    Tick { tick: Tick, ingress_raw: u64 },
+    Tick {
+        tick: Tick,
+        ingress_raw: u64,
+    },
     /// A closed bar, with the ingress stamp of the event that closed it.
-    Candle { candle: Candle, ingress_raw: u64 },
+    Candle {
+        candle: Candle,
+        ingress_raw: u64,
+    },
     Timer(Timestamp),
     Command(Command),
     /// Strategy → risk.
-    Intent { intent: OrderIntent, ts: Timestamp, ingress_raw: u64 },
+    Intent {
+        intent: OrderIntent,
+        ts: Timestamp,
+        ingress_raw: u64,
+    },
     /// Risk → order: passed every check.
-    Approved { intent: OrderIntent, ts: Timestamp, ingress_raw: u64 },
+    Approved {
+        intent: OrderIntent,
+        ts: Timestamp,
+        ingress_raw: u64,
+    },
     /// Risk → order: refused.
-    Refused { intent: OrderIntent, ts: Timestamp, reason: RejectReason },
+    Refused {
+        intent: OrderIntent,
+        ts: Timestamp,
+        reason: RejectReason,
+    },
     Feedback(Feedback),
 }
 
@@ -165,6 +182,9 @@ pub enum EgressEvent {
     Empty,
     /// An order was created or changed state; `tick_to_order_ns` is set on creation when the
     /// triggering tick was timestamped.
-    Order { order: Order, tick_to_order_ns: u64 },
+    Order {
+        order: Order,
+        tick_to_order_ns: u64,
+    },
     Fill(Fill),
 }

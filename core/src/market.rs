@@ -138,7 +138,12 @@ mod tests {
     fn each_reason_is_counted_and_good_ticks_flow() {
         let mut s = CandleStage::new(vec![spec()], Session::NSE_NORMAL, &[Timeframe::M1]);
         let t = |ts: i64, price: i64, qty: u64, inst: u32| IngressEvent {
-            input: Input::Tick(Tick { instrument: InstrumentId(inst), ts: Timestamp(ts), price: Price(price), qty: Qty(qty) }),
+            input: Input::Tick(Tick {
+                instrument: InstrumentId(inst),
+                ts: Timestamp(ts),
+                price: Price(price),
+                qty: Qty(qty),
+            }),
             ingress_raw: 0,
         };
         let mut out = Vec::new();

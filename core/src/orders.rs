@@ -91,7 +91,8 @@ impl OrderStage {
             }
             Msg::Timer(ts) => self.expire_until(ts, egress, feedback),
             Msg::Approved { intent, ts, ingress_raw } => {
-                let latency = if ingress_raw != 0 { self.clock.delta_as_nanos(ingress_raw, self.clock.raw()) } else { 0 };
+                let latency =
+                    if ingress_raw != 0 { self.clock.delta_as_nanos(ingress_raw, self.clock.raw()) } else { 0 };
                 if latency != 0 {
                     self.tick_to_order.record(latency);
                 }
@@ -111,9 +112,24 @@ impl OrderStage {
         }
     }
 
-    fn create(&mut self, intent: OrderIntent, ts: Timestamp, status: OrderStatus, reject: Option<RejectReason>) -> OrderId {
+    fn create(
+        &mut self,
+        intent: OrderIntent,
+        ts: Timestamp,
+        status: OrderStatus,
+        reject: Option<RejectReason>,
+    ) -> OrderId {
         let id = OrderId(self.orders.len() as u64 + 1);
-        self.orders.push(Order { id, intent, status, filled: Qty::ZERO, filled_value: 0, created: ts, updated: ts, reject });
+        self.orders.push(Order {
+            id,
+            intent,
+            status,
+            filled: Qty::ZERO,
+            filled_value: 0,
+            created: ts,
+            updated: ts,
+            reject,
+        });
         self.counters.orders += 1;
         id
     }
@@ -156,7 +172,13 @@ impl OrderStage {
     }
 
     /// Applies a life-cycle step if it is legal; counts and refuses it otherwise.
-    fn transition(&mut self, id: OrderId, next: OrderStatus, ts: Timestamp, egress: &mut impl FnMut(EgressEvent)) -> bool {
+    fn transition(
+        &mut self,
+        id: OrderId,
+        next: OrderStatus,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+    ) -> bool {
         let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
             self.counters.illegal_transitions += 1;
             return false;
@@ -245,7 +267,12 @@ impl OrderStage {
     }
 
     /// Expires DAY orders still working when their session has closed.
-    fn expire_until(&mut self, now: Timestamp, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+    fn expire_until(
+        &mut self,
+        now: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
         if now.0 < self.next_expiry {
             return;
         }
@@ -268,7 +295,12 @@ impl OrderStage {
         self.next_expiry = next;
     }
 
-    fn cancel_scope(&mut self, scope: KillScope, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+    fn cancel_scope(
+        &mut self,
+        scope: KillScope,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
         let mut i = 0;
         while i < self.orders.len() {
             let o = self.orders[i];

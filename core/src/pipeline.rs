@@ -17,7 +17,8 @@ use std::time::Duration;
 use std::sync::Mutex;
 
 use disruptor::{
-    BusySpin, EventPoller, MultiProducer, Polling, Producer, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
+    BusySpin, EventPoller, MultiProducer, Polling, Producer, SingleConsumerBarrier, SingleProducer,
+    SingleProducerBarrier,
 };
 
 use crate::config::{PlacementKind, WaitKind};

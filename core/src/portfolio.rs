@@ -53,7 +53,8 @@ impl Position {
         } else {
             let close = q.unsigned_abs().min(net.unsigned_abs()) as i128;
             let sign = net.signum() as i128;
-            let released = if close == net.unsigned_abs() as i128 { self.cost } else { self.cost * close / net.abs() as i128 };
+            let released =
+                if close == net.unsigned_abs() as i128 { self.cost } else { self.cost * close / net.abs() as i128 };
             let pnl = sign * close * px - released;
             self.realized = self.realized.saturating_add(pnl.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
             self.cost -= released;

@@ -19,7 +19,8 @@ pub struct RiskLimits {
 }
 
 impl RiskLimits {
-    pub const NONE: RiskLimits = RiskLimits { max_order_qty: Qty(0), max_order_value: Money(0), max_position_qty: Qty(0) };
+    pub const NONE: RiskLimits =
+        RiskLimits { max_order_qty: Qty(0), max_order_value: Money(0), max_position_qty: Qty(0) };
 }
 
 /// Position and working quantity of one account in one instrument, as risk sees it.
@@ -239,7 +240,8 @@ mod tests {
     }
 
     fn stage() -> RiskStage {
-        let limits = RiskLimits { max_order_qty: Qty(100), max_order_value: Money(10_000_000), max_position_qty: Qty(150) };
+        let limits =
+            RiskLimits { max_order_qty: Qty(100), max_order_value: Money(10_000_000), max_position_qty: Qty(150) };
         let mut r = RiskStage::new(vec![spec()], vec![limits, limits]);
         let tick = Tick { instrument: InstrumentId(0), ts: Timestamp(0), price: Price(128_540), qty: Qty(1) };
         r.on_msg(&Msg::Tick { tick, ingress_raw: 0 }, &mut |_| {});
@@ -266,9 +268,18 @@ mod tests {
             (mkt(0, Side::Buy, 10), Ok(())),
             (mkt(0, Side::Buy, 0), Err(RejectReason::ZeroQty)),
             (mkt(0, Side::Buy, 101), Err(RejectReason::MaxOrderQty)),
-            (OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(128_545)), Err(RejectReason::TickSize)),
-            (OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(160_000)), Err(RejectReason::PriceBand)),
-            (OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(0)), Err(RejectReason::InvalidPrice)),
+            (
+                OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(128_545)),
+                Err(RejectReason::TickSize),
+            ),
+            (
+                OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(160_000)),
+                Err(RejectReason::PriceBand),
+            ),
+            (
+                OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(10), Price(0)),
+                Err(RejectReason::InvalidPrice),
+            ),
             // 100 × ₹1,285.40 = ₹128,540 > ₹100,000
             (mkt(0, Side::Buy, 100), Err(RejectReason::MaxOrderValue)),
             (mkt(9, Side::Buy, 1), Err(RejectReason::AccountKillSwitch)),
@@ -308,7 +319,10 @@ mod tests {
     #[test]
     fn kill_switches() {
         let mut r = stage();
-        r.on_msg(&Msg::Command(Command::KillSwitch { scope: KillScope::Account(AccountId(0)), engaged: true }), &mut |_| {});
+        r.on_msg(
+            &Msg::Command(Command::KillSwitch { scope: KillScope::Account(AccountId(0)), engaged: true }),
+            &mut |_| {},
+        );
         assert_eq!(run(&mut r, mkt(0, Side::Buy, 1)), Err(RejectReason::AccountKillSwitch));
         assert_eq!(run(&mut r, mkt(1, Side::Buy, 1)), Ok(()));
         r.on_msg(&Msg::Command(Command::KillSwitch { scope: KillScope::Global, engaged: true }), &mut |_| {});

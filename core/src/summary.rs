@@ -82,10 +82,16 @@ impl RunSummary {
         let mc = engine.candle.counters;
         let rc = engine.risk.counters;
         let oc = engine.order.counters;
-        let ticks_rejected =
-            TickReject::ALL.iter().filter(|r| mc.rejected[r.index()] > 0).map(|r| (r.as_str(), mc.rejected[r.index()])).collect();
-        let risk_rejections =
-            RejectReason::ALL.iter().filter(|r| rc.rejected[r.index()] > 0).map(|r| (r.as_str(), rc.rejected[r.index()])).collect();
+        let ticks_rejected = TickReject::ALL
+            .iter()
+            .filter(|r| mc.rejected[r.index()] > 0)
+            .map(|r| (r.as_str(), mc.rejected[r.index()]))
+            .collect();
+        let risk_rejections = RejectReason::ALL
+            .iter()
+            .filter(|r| rc.rejected[r.index()] > 0)
+            .map(|r| (r.as_str(), rc.rejected[r.index()]))
+            .collect();
         let pf = engine.order.portfolio();
         let accounts = setup
             .accounts

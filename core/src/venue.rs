@@ -47,7 +47,10 @@ pub struct PaperVenue {
 
 impl PaperVenue {
     pub fn new(instruments: usize) -> Self {
-        PaperVenue { last: vec![Price::ZERO; instruments], resting: (0..instruments).map(|_| Vec::with_capacity(16)).collect() }
+        PaperVenue {
+            last: vec![Price::ZERO; instruments],
+            resting: (0..instruments).map(|_| Vec::with_capacity(16)).collect(),
+        }
     }
 
     pub fn last_price(&self, instrument: usize) -> Price {
@@ -175,7 +178,10 @@ mod tests {
     #[test]
     fn market_needs_a_last_price() {
         let mut v = PaperVenue::new(1);
-        assert_eq!(v.place(OrderId(1), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)), Placement::NoMarket);
+        assert_eq!(
+            v.place(OrderId(1), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)),
+            Placement::NoMarket
+        );
         v.on_tick(&tick(100, 5), |_| {});
         assert_eq!(
             v.place(OrderId(2), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)),
@@ -187,7 +193,10 @@ mod tests {
     fn limit_fills_on_trade_through_partially_by_volume() {
         let mut v = PaperVenue::new(1);
         v.on_tick(&tick(100, 5), |_| {});
-        assert_eq!(v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(10), Price(95), Price(0), Timestamp(0)), Placement::Resting);
+        assert_eq!(
+            v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(10), Price(95), Price(0), Timestamp(0)),
+            Placement::Resting
+        );
         let mut ev = Vec::new();
         v.on_tick(&tick(95, 50), |e| ev.push(e));
         assert!(ev.is_empty(), "touching the limit is not trading through it");
@@ -218,7 +227,13 @@ mod tests {
         v.on_tick(&tick(96, 1), |e| ev.push(e));
         assert!(ev.is_empty());
         v.on_tick(&tick(95, 1), |e| ev.push(e));
-        assert_eq!(ev, vec![VenueEvent::Triggered { id: OrderId(1) }, VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(3) }]);
-        assert!(v.cancel(0, OrderId(1)) == false);
+        assert_eq!(
+            ev,
+            vec![
+                VenueEvent::Triggered { id: OrderId(1) },
+                VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(3) }
+            ]
+        );
+        assert!(!v.cancel(0, OrderId(1)));
     }
 }

@@ -104,7 +104,12 @@ pub fn write_summary_json(path: &Path, summary: &RunSummary) -> Result<(), Repor
 }
 
 /// Writes `orders.csv`, `fills.csv` and `summary.json` into `dir`, creating it if needed.
-pub fn write_run_files(dir: &Path, blotter: &Blotter, summary: &RunSummary, setup: &EngineSetup) -> Result<(), ReportError> {
+pub fn write_run_files(
+    dir: &Path,
+    blotter: &Blotter,
+    summary: &RunSummary,
+    setup: &EngineSetup,
+) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     write_orders_csv(&dir.join("orders.csv"), &blotter.orders, setup)?;
     write_fills_csv(&dir.join("fills.csv"), &blotter.fills, setup)?;

@@ -88,8 +88,10 @@ mod tests {
     fn long_only_goes_flat() {
         let mut s = EmaCross::new(2, 4, 10, false);
         let book = Book::default();
-        let t: Vec<i64> =
-            [10, 10, 10, 10, 9, 8, 7, 12, 14, 15, 15, 9, 5].iter().filter_map(|c| s.on_candle(&bar(*c), &book)).collect();
+        let t: Vec<i64> = [10, 10, 10, 10, 9, 8, 7, 12, 14, 15, 15, 9, 5]
+            .iter()
+            .filter_map(|c| s.on_candle(&bar(*c), &book))
+            .collect();
         assert_eq!(t, vec![10, 0]);
     }
 }

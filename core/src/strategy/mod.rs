@@ -167,7 +167,8 @@ impl StrategyStage {
             return;
         }
         c.signals += 1;
-        let (side, qty) = if delta > 0 { (Side::Buy, Qty(delta as u64)) } else { (Side::Sell, Qty(delta.unsigned_abs())) };
+        let (side, qty) =
+            if delta > 0 { (Side::Buy, Qty(delta as u64)) } else { (Side::Sell, Qty(delta.unsigned_abs())) };
         match side {
             Side::Buy => slot.book.working_buy += qty,
             Side::Sell => slot.book.working_sell += qty,

@@ -138,10 +138,7 @@ impl OrderStatus {
     }
 
     pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired
-        )
+        matches!(self, OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired)
     }
 
     /// The legal transitions of the life cycle. Anything else is a defect upstream (or a

@@ -116,10 +116,7 @@ pub fn parse_rupees_bytes(b: &[u8]) -> Result<Price, ParseFault> {
     let mut i = 0;
     let mut seen_digit = false;
     while i < digits.len() && digits[i].is_ascii_digit() {
-        int = int
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((digits[i] - b'0') as i64))
-            .ok_or(ParseFault::Range)?;
+        int = int.checked_mul(10).and_then(|v| v.checked_add((digits[i] - b'0') as i64)).ok_or(ParseFault::Range)?;
         seen_digit = true;
         i += 1;
     }
@@ -154,10 +151,7 @@ pub fn parse_rupees_bytes(b: &[u8]) -> Result<Price, ParseFault> {
     if !seen_digit {
         return Err(ParseFault::Syntax);
     }
-    let paise = int
-        .checked_mul(PAISE_PER_RUPEE)
-        .and_then(|v| v.checked_add(frac))
-        .ok_or(ParseFault::Range)?;
+    let paise = int.checked_mul(PAISE_PER_RUPEE).and_then(|v| v.checked_add(frac)).ok_or(ParseFault::Range)?;
     Ok(Price(if neg { -paise } else { paise }))
 }
 
@@ -235,10 +229,7 @@ mod tests {
         assert!(matches!(Price::parse_rupees("1.234"), Err(PriceParseError::TooPrecise(_))));
         assert!(matches!(Price::parse_rupees("."), Err(PriceParseError::NotANumber(_))));
         assert!(matches!(Price::parse_rupees("-"), Err(PriceParseError::NotANumber(_))));
-        assert!(matches!(
-            Price::parse_rupees("99999999999999999999"),
-            Err(PriceParseError::OutOfRange(_))
-        ));
+        assert!(matches!(Price::parse_rupees("99999999999999999999"), Err(PriceParseError::OutOfRange(_))));
     }
 
     #[test]

@@ -44,9 +44,7 @@ impl Timestamp {
 
     /// Wall-clock now; only the edges (live feeds, timers) may call this.
     pub fn now() -> Timestamp {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(d.as_nanos() as i64)
     }
 }
