@@ -91,10 +91,10 @@ fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
     consumer.join().unwrap_or_default()
 }
 
-fn engine_run(n: usize, gap: Duration, placement: PlacementKind, wait: WaitKind) -> LatencyHistogram {
+fn engine_run(n: usize, gap: Duration, placement: PlacementKind, wait: WaitKind, sample_every: u32) -> LatencyHistogram {
     let (setup, ticks) = ticks_flipping(n);
     let clock = quanta::Clock::new();
-    let engine = Engine::new(&setup, clock.clone(), 1);
+    let engine = Engine::new(&setup, clock.clone(), sample_every);
     let cfg = PlacementConfig { placement, wait, sleep: Duration::from_micros(20), cores: Vec::new(), ring_size: 1024 };
     let mut running = Running::start(engine, &cfg, Null, std::sync::Arc::new(LiveStats::new(1)));
     for t in &ticks {
@@ -119,12 +119,13 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     rows.push(row_for("hop/disruptor", &hop_disruptor(n, gap, wait)));
     rows.push(row_for("hop/crossbeam", &hop_crossbeam(n, gap, wait)));
-    rows.push(row_for("tick_to_order/fused", &engine_run(n, gap, PlacementKind::Fused, wait)));
+    rows.push(row_for("tick_to_order/fused", &engine_run(n, gap, PlacementKind::Fused, wait, 0)));
+    rows.push(row_for("tick_to_order/fused_stage_timed", &engine_run(n, gap, PlacementKind::Fused, wait, 1)));
     // Four stage threads plus the publisher cannot all spin on a small machine.
-    let piped_wait = if dalal_core::pipeline::available_cores().len() >= 6 { wait } else { WaitKind::Yield };
-    rows.push(row_for("tick_to_order/pipelined", &engine_run(n, gap, PlacementKind::Pipelined, piped_wait)));
+    let piped_wait = if dalal_core::pipeline::available_cores().len() >= 6 { wait } else { WaitKind::Sleep };
+    rows.push(row_for("tick_to_order/pipelined", &engine_run(n, gap, PlacementKind::Pipelined, piped_wait, 0)));
     let base = rows[0].p50_ns.max(1);
-    println!("{:<26} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9}", "name", "count", "p50", "p99", "p99.9", "max", "p50/hop");
+    println!("{:<34} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9}", "name", "count", "p50", "p99", "p99.9", "max", "p50/hop");
     for r in &rows {
         print_row(r, base);
     }

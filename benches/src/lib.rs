@@ -61,7 +61,7 @@ pub fn row_for(name: &str, h: &LatencyHistogram) -> Row {
 
 pub fn print_row(r: &Row, baseline_p50: u64) {
     println!(
-        "{:<26} {:>9} {:>8}ns {:>8}ns {:>8}ns {:>9}ns {:>8.2}x",
+        "{:<34} {:>9} {:>8}ns {:>8}ns {:>8}ns {:>9}ns {:>8.2}x",
         r.name,
         r.count,
         r.p50_ns,

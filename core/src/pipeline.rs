@@ -415,10 +415,10 @@ fn spawn_observer<O: EgressObserver>(
                 }
                 Err(Polling::NoEvents) => {
                     observer.on_idle();
-                    // The observer is never latency-critical: it must not spin on a core the
-                    // stages need.
-                    let wait = if ctx.wait == WaitKind::BusySpin { WaitKind::Yield } else { ctx.wait };
-                    idle(wait, ctx.sleep, &mut spins)
+                    // The observer is never latency-critical: it sleeps when idle so it never
+                    // competes for a core with the stages (yielding does not give the core
+                    // away when the scheduler has nothing else queued on it).
+                    idle(WaitKind::Sleep, ctx.sleep, &mut spins)
                 }
                 Err(Polling::Shutdown) => break,
             }
