@@ -91,7 +91,13 @@ fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
     consumer.join().unwrap_or_default()
 }
 
-fn engine_run(n: usize, gap: Duration, placement: PlacementKind, wait: WaitKind, sample_every: u32) -> LatencyHistogram {
+fn engine_run(
+    n: usize,
+    gap: Duration,
+    placement: PlacementKind,
+    wait: WaitKind,
+    sample_every: u32,
+) -> LatencyHistogram {
     let (setup, ticks) = ticks_flipping(n);
     let clock = quanta::Clock::new();
     let engine = Engine::new(&setup, clock.clone(), sample_every);
