@@ -122,9 +122,10 @@ fn main() {
     let n = if quick { 20_000 } else { 200_000 };
     let gap = Duration::from_micros(10);
     println!("tick_to_order bench: {n} samples per row, one every {gap:?}, consumer wait {wait:?}");
-    let mut rows: Vec<Row> = Vec::new();
-    rows.push(row_for("hop/disruptor", &hop_disruptor(n, gap, wait)));
-    rows.push(row_for("hop/crossbeam", &hop_crossbeam(n, gap, wait)));
+    let mut rows: Vec<Row> = vec![
+        row_for("hop/disruptor", &hop_disruptor(n, gap, wait)),
+        row_for("hop/crossbeam", &hop_crossbeam(n, gap, wait)),
+    ];
     rows.push(row_for("tick_to_order/fused", &engine_run(n, gap, PlacementKind::Fused, wait, 0)));
     rows.push(row_for("tick_to_order/fused_stage_timed", &engine_run(n, gap, PlacementKind::Fused, wait, 1)));
     // Four stage threads plus the publisher cannot all spin on a small machine.
