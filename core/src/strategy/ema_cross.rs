@@ -52,24 +52,10 @@ impl Strategy for EmaCross {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::candle::Timeframe;
-    use crate::types::{InstrumentId, Price, Qty, Timestamp};
+    use crate::types::Price;
 
     fn bar(close: i64) -> Candle {
-        let p = Price(close * 100);
-        Candle {
-            instrument: InstrumentId(0),
-            timeframe: Timeframe::M1,
-            start: Timestamp(0),
-            end: Timestamp(1),
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Qty(1),
-            trades: 1,
-            turnover: 0,
-        }
+        super::super::testing::bar(Price(close * 100))
     }
 
     #[test]

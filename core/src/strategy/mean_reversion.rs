@@ -37,24 +37,10 @@ impl Strategy for BollingerReversion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::candle::Timeframe;
-    use crate::types::{InstrumentId, NetQty, Price, Qty, Timestamp};
+    use crate::types::{NetQty, Price};
 
     fn bar(close: i64) -> Candle {
-        let p = Price(close);
-        Candle {
-            instrument: InstrumentId(0),
-            timeframe: Timeframe::M1,
-            start: Timestamp(0),
-            end: Timestamp(1),
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Qty(1),
-            trades: 1,
-            turnover: 0,
-        }
+        super::super::testing::bar(Price(close))
     }
 
     #[test]

@@ -178,3 +178,26 @@ impl StrategyStage {
         out(Msg::Intent { intent, ts, ingress_raw });
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::candle::{Candle, Timeframe};
+    use crate::types::{InstrumentId, Price, Qty, Timestamp};
+
+    /// A one-minute bar that opened and closed at `p`.
+    pub fn bar(p: Price) -> Candle {
+        Candle {
+            instrument: InstrumentId(0),
+            timeframe: Timeframe::M1,
+            start: Timestamp(0),
+            end: Timestamp(1),
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            volume: Qty(1),
+            trades: 1,
+            turnover: 0,
+        }
+    }
+}
