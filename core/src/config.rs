@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::candle::Timeframe;
+use crate::candle::{BarSpec, CandleOptions, EmptyBars, LatePolicy};
 use crate::risk::RiskLimits;
 use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategySetup};
 use crate::types::{
@@ -62,8 +62,12 @@ pub struct EngineSection {
     pub ring_size: usize,
     /// Time stages on one event in N (0 = off).
     pub latency_sample_every: u32,
-    /// Timeframes to build besides those strategies subscribe to.
+    /// Bars to build besides those strategies subscribe to: `1s` … `1d`, `500t`, `10000v`.
     pub timeframes: Vec<String>,
+    /// Intervals with no trades: `skip` (no bar) or `flat` (a bar at the previous close).
+    pub empty_bars: EmptyBars,
+    /// Trades older than the instrument's latest: `drop` (refused, counted) or `amend`.
+    pub late_ticks: LatePolicy,
     /// Seconds between progress summaries in `dalal run`.
     pub summary_every_s: u64,
     /// Normal session open and close, IST.
@@ -81,6 +85,8 @@ impl Default for EngineSection {
             ring_size: 1 << 16,
             latency_sample_every: 1,
             timeframes: vec!["1s".into(), "1m".into()],
+            empty_bars: EmptyBars::Skip,
+            late_ticks: LatePolicy::Drop,
             summary_every_s: 5,
             session_open: "09:15".into(),
             session_close: "15:30".into(),
@@ -227,8 +233,8 @@ impl Config {
         }
         let mut timeframes = Vec::new();
         for (i, t) in e.timeframes.iter().enumerate() {
-            timeframes.push(Timeframe::parse(t).ok_or_else(|| {
-                err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a timeframe like 1s, 1m, 1h, 1d"))
+            timeframes.push(BarSpec::parse(t).ok_or_else(|| {
+                err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a bar like 1s, 1m, 1h, 1d, 500t, 10000v"))
             })?);
         }
         if self.feed.kind == FeedKind::Csv && self.feed.path.is_none() {
@@ -300,8 +306,8 @@ impl Config {
                     .iter()
                     .find(|x| x.symbol == s.instrument)
                     .ok_or_else(|| err(k("instrument"), format!("unknown symbol {:?}", s.instrument)))?;
-                let timeframe = Timeframe::parse(&s.timeframe).ok_or_else(|| {
-                    err(k("timeframe"), format!("{:?} is not a timeframe like 1s, 1m, 1h", s.timeframe))
+                let timeframe = BarSpec::parse(&s.timeframe).ok_or_else(|| {
+                    err(k("timeframe"), format!("{:?} is not a bar like 1s, 1m, 1h, 500t, 10000v", s.timeframe))
                 })?;
                 if s.qty == 0 || s.qty % spec.lot_size.0 != 0 {
                     return Err(err(
@@ -354,6 +360,7 @@ impl Config {
             accounts,
             strategies,
             timeframes,
+            candle_options: CandleOptions { empty: e.empty_bars, late: e.late_ticks },
             session: Session { open, close },
             global_kill_switch: self.risk.kill_switch,
         })

@@ -36,7 +36,7 @@ impl Engine {
         let mut tfs = setup.timeframes.clone();
         tfs.extend(strategy.timeframes());
         Engine {
-            candle: CandleStage::new(setup.instruments.clone(), setup.session, &tfs),
+            candle: CandleStage::new(setup.instruments.clone(), setup.session, &tfs, setup.candle_options),
             risk: RiskStage::new(setup.instruments.clone(), setup.accounts.iter().map(|a| a.limits).collect()),
             order: OrderStage::new(setup.accounts.len(), setup.instruments.len(), setup.session, clock.clone()),
             strategy,

@@ -86,6 +86,12 @@ pub enum Input {
     /// Time has reached `ts` (closes candles of quiet instruments, expires orders).
     Timer(Timestamp),
     Command(Command),
+    /// Open interest of a derivative, as its feed reports it; bars carry the latest value.
+    OpenInterest {
+        instrument: InstrumentId,
+        ts: Timestamp,
+        oi: u64,
+    },
 }
 
 /// An ingress ring slot.

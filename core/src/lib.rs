@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod candle;
+pub mod charges;
 pub mod config;
 pub mod engine;
 pub mod event;

@@ -1,7 +1,7 @@
 //! The first stage: validates ticks against the instrument rules and builds candles. A bad
 //! tick is refused with a reason and counted; it never reaches a strategy and never panics.
 
-use crate::candle::{CandleBuilder, Timeframe};
+use crate::candle::{BarSpec, CandleBuilder, CandleOptions, LatePolicy};
 use crate::event::{IngressEvent, Input, Msg, Tick, TickReject};
 use crate::types::{InstrumentSpec, Session, Timestamp};
 
@@ -12,6 +12,8 @@ pub struct MarketCounters {
     pub ticks_accepted: u64,
     pub rejected: [u64; TickReject::ALL.len()],
     pub candles: u64,
+    /// Trades older than their instrument's latest, folded into bars (late policy `amend`).
+    pub late_amended: u64,
     pub timers: u64,
     pub commands: u64,
 }
@@ -28,7 +30,8 @@ impl TickValidator {
         TickValidator { instruments, last_ts: vec![Timestamp(i64::MIN); n] }
     }
 
-    /// Accepts the tick (and remembers its time) or says why not.
+    /// Accepts the tick (and remembers its time) or says why not. A trade older than the
+    /// instrument's latest is `TimeBackwards`; the caller decides whether that is fatal.
     #[inline]
     pub fn check(&mut self, t: &Tick) -> Result<(), TickReject> {
         let i = t.instrument.index();
@@ -48,6 +51,7 @@ impl TickValidator {
             return Err(TickReject::OutsideBand);
         }
         if t.ts < *last {
+            // Checked last, so a late trade is otherwise valid and may amend a bar.
             return Err(TickReject::TimeBackwards);
         }
         *last = t.ts;
@@ -58,21 +62,27 @@ impl TickValidator {
 pub struct CandleStage {
     validator: TickValidator,
     builder: CandleBuilder,
+    late: LatePolicy,
     pub counters: MarketCounters,
 }
 
 impl CandleStage {
-    pub fn new(instruments: Vec<InstrumentSpec>, session: Session, timeframes: &[Timeframe]) -> Self {
+    pub fn new(instruments: Vec<InstrumentSpec>, session: Session, specs: &[BarSpec], options: CandleOptions) -> Self {
         let n = instruments.len();
         CandleStage {
             validator: TickValidator::new(instruments),
-            builder: CandleBuilder::new(session, timeframes, n),
+            builder: CandleBuilder::new(session, specs, n, options),
+            late: options.late,
             counters: MarketCounters::default(),
         }
     }
 
-    pub fn timeframes(&self) -> &[Timeframe] {
-        self.builder.timeframes()
+    pub fn specs(&self) -> &[BarSpec] {
+        self.builder.specs()
+    }
+
+    pub fn builder(&self) -> &CandleBuilder {
+        &self.builder
     }
 
     /// Counts a tick a feed refused before it could reach the ring (malformed line, unknown
@@ -97,9 +107,20 @@ impl CandleStage {
                         });
                         out(Msg::Tick { tick, ingress_raw: ev.ingress_raw });
                     }
+                    Err(TickReject::TimeBackwards) if self.late == LatePolicy::Amend => {
+                        // Bars absorb it; downstream never sees time go backwards.
+                        self.counters.ticks_accepted += 1;
+                        self.counters.late_amended += 1;
+                        let c = &mut self.counters.candles;
+                        self.builder.on_late_tick(&tick, |bar| {
+                            *c += 1;
+                            out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
+                        });
+                    }
                     Err(r) => self.counters.rejected[r.index()] += 1,
                 }
             }
+            Input::OpenInterest { instrument, oi, .. } => self.builder.set_open_interest(instrument, oi),
             Input::Timer(ts) => {
                 self.counters.timers += 1;
                 let c = &mut self.counters.candles;
@@ -136,7 +157,7 @@ mod tests {
 
     #[test]
     fn each_reason_is_counted_and_good_ticks_flow() {
-        let mut s = CandleStage::new(vec![spec()], Session::NSE_NORMAL, &[Timeframe::M1]);
+        let mut s = CandleStage::new(vec![spec()], Session::NSE_NORMAL, &[BarSpec::M1], CandleOptions::default());
         let t = |ts: i64, price: i64, qty: u64, inst: u32| IngressEvent {
             input: Input::Tick(Tick {
                 instrument: InstrumentId(inst),

@@ -2,7 +2,7 @@
 //! every number checked. Engines are built from it, so a backtest, a live run and a benchmark
 //! of the same setup run identical stages.
 
-use crate::candle::Timeframe;
+use crate::candle::{BarSpec, CandleOptions};
 use crate::event::{Command, KillScope};
 use crate::risk::RiskLimits;
 use crate::strategy::{BollingerReversion, EmaCross, Strategy, StrategySlot};
@@ -40,7 +40,7 @@ pub struct StrategySetup {
     pub id: StrategyId,
     pub account: AccountId,
     pub instrument: InstrumentId,
-    pub timeframe: Timeframe,
+    pub timeframe: BarSpec,
     pub qty: u64,
     pub allow_short: bool,
     pub kind: StrategyKind,
@@ -55,7 +55,8 @@ pub struct EngineSetup {
     pub accounts: Vec<AccountSetup>,
     pub strategies: Vec<StrategySetup>,
     /// Timeframes built even if no strategy listens (for observers).
-    pub timeframes: Vec<Timeframe>,
+    pub timeframes: Vec<BarSpec>,
+    pub candle_options: CandleOptions,
     pub session: Session,
     pub global_kill_switch: bool,
 }

@@ -8,7 +8,7 @@ mod mean_reversion;
 pub use ema_cross::EmaCross;
 pub use mean_reversion::BollingerReversion;
 
-use crate::candle::{Candle, Timeframe};
+use crate::candle::{BarSpec, Candle};
 use crate::event::{Feedback, Msg, Tick};
 use crate::types::{AccountId, InstrumentId, NetQty, OrderIntent, Qty, Side, StrategyId, Timestamp};
 
@@ -50,7 +50,7 @@ pub struct StrategySlot {
     pub id: StrategyId,
     pub account: AccountId,
     pub instrument: InstrumentId,
-    pub timeframe: Timeframe,
+    pub timeframe: BarSpec,
     pub book: Book,
     pub strategy: Box<dyn Strategy>,
 }
@@ -86,7 +86,7 @@ impl StrategyStage {
     }
 
     /// Timeframes some strategy listens to, so the candle stage builds only those.
-    pub fn timeframes(&self) -> Vec<Timeframe> {
+    pub fn timeframes(&self) -> Vec<BarSpec> {
         let mut v: Vec<_> = self.slots.iter().map(|s| s.timeframe).collect();
         v.sort();
         v.dedup();
@@ -100,7 +100,7 @@ impl StrategyStage {
                 let Some(subs) = self.by_instrument.get(c.instrument.index()) else { return };
                 for &i in subs {
                     let slot = &mut self.slots[i];
-                    if slot.timeframe != c.timeframe {
+                    if slot.timeframe != c.spec {
                         continue;
                     }
                     let target = slot.strategy.on_candle(c, &slot.book);
@@ -181,14 +181,14 @@ impl StrategyStage {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use crate::candle::{Candle, Timeframe};
+    use crate::candle::{BarSpec, Candle};
     use crate::types::{InstrumentId, Price, Qty, Timestamp};
 
     /// A one-minute bar that opened and closed at `p`.
     pub fn bar(p: Price) -> Candle {
         Candle {
             instrument: InstrumentId(0),
-            timeframe: Timeframe::M1,
+            spec: BarSpec::M1,
             start: Timestamp(0),
             end: Timestamp(1),
             open: p,
@@ -198,6 +198,8 @@ pub(crate) mod testing {
             volume: Qty(1),
             trades: 1,
             turnover: 0,
+            oi: 0,
+            amended: false,
         }
     }
 }
