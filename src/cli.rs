@@ -17,6 +17,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the same stages over a tick file with a simulated clock, as fast as possible.
     Backtest(BacktestArgs),
+    /// Brokerage and statutory charges on one order, each shown separately.
+    Charges(ChargesArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
 }
@@ -46,6 +48,39 @@ pub struct BacktestArgs {
     /// Directory for orders.csv, fills.csv and summary.json.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CandlesArgs {
+    /// CSV tick file with header `ts_ns,symbol,price,qty`; any symbols.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Bar: 1s, 5s, 15s, 1m, 3m, 5m, 10m, 15m, 30m, 1h, 1d (session-anchored), 500t, 10000v.
+    #[arg(long, default_value = "1m")]
+    pub timeframe: String,
+    /// Comma-separated, e.g. "sma:20,ema:20,rsi:14,macd:12:26:9,bbands:20:2,atr:14,vwap".
+    #[arg(long)]
+    pub indicators: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ChargesArgs {
+    /// equity-intraday | equity-delivery | futures | options
+    #[arg(long)]
+    pub segment: String,
+    /// buy | sell
+    #[arg(long)]
+    pub side: String,
+    /// Price in rupees (the premium, for options).
+    #[arg(long)]
+    pub price: String,
+    #[arg(long)]
+    pub qty: u64,
+    /// Print a JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -1,12 +1,26 @@
 //! `dalal`: the command line that wires the crates together.
 
+mod charges;
 mod cli;
 mod run;
+
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
 
-fn main() -> Result<()> {
+/// Errors are for people: one line with its chain of causes, no backtrace.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -19,5 +33,6 @@ fn main() -> Result<()> {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Backtest(a) => run::backtest(a),
         cli::Command::Gen(a) => run::gen(a),
+        cli::Command::Charges(a) => charges::charges(a),
     }
 }

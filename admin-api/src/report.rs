@@ -81,11 +81,13 @@ pub fn render_summary(s: &RunSummary) -> String {
     for a in &s.accounts {
         let _ = writeln!(
             o,
-            "{:<10} P&L ₹{:>12.2}  realized {:>12.2}  unrealized {:>12.2}{}",
+            "{:<10} P&L ₹{:>12.2}  realized {:>12.2}  unrealized {:>12.2}  charges {:>10.2}  net {:>12.2}{}",
             a.name,
             a.total_pnl,
             a.realized_pnl,
             a.unrealized_pnl,
+            a.charges.total,
+            a.net_pnl,
             if a.kill_switch { "  [KILL SWITCH]" } else { "" }
         );
         for p in &a.positions {

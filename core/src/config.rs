@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::candle::{BarSpec, CandleOptions, EmptyBars, LatePolicy};
+use crate::charges::ChargeTable;
 use crate::risk::RiskLimits;
 use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategySetup};
 use crate::types::{
@@ -363,6 +364,7 @@ impl Config {
             candle_options: CandleOptions { empty: e.empty_bars, late: e.late_ticks },
             session: Session { open, close },
             global_kill_switch: self.risk.kill_switch,
+            charges: ChargeTable::default(),
         })
     }
 }

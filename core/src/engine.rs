@@ -38,7 +38,13 @@ impl Engine {
         Engine {
             candle: CandleStage::new(setup.instruments.clone(), setup.session, &tfs, setup.candle_options),
             risk: RiskStage::new(setup.instruments.clone(), setup.accounts.iter().map(|a| a.limits).collect()),
-            order: OrderStage::new(setup.accounts.len(), setup.instruments.len(), setup.session, clock.clone()),
+            order: OrderStage::new(
+                setup.accounts.len(),
+                &setup.instruments,
+                setup.session,
+                clock.clone(),
+                setup.charges,
+            ),
             strategy,
             latencies: StageLatencies::default(),
             clock,

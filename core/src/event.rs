@@ -3,7 +3,8 @@
 
 use crate::candle::Candle;
 use crate::types::{
-    AccountId, FillId, InstrumentId, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId, Timestamp,
+    AccountId, FillId, InstrumentId, Money, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId,
+    Timestamp,
 };
 
 /// One trade print from a feed, already resolved to an instrument id.
@@ -114,6 +115,8 @@ pub struct Fill {
     pub qty: Qty,
     pub price: Price,
     pub ts: Timestamp,
+    /// Brokerage and statutory charges on this fill, paise.
+    pub charges: Money,
 }
 
 /// Order-stage news that upstream stages need to keep their own view of positions and working

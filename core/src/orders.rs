@@ -2,11 +2,13 @@
 //! paper venue, books fills into the portfolio, and publishes every change on the egress path.
 //! It is the single writer of orders, fills and positions.
 
+use crate::charges::{ChargeSegment, ChargeTable, Charges};
 use crate::event::{CloseReason, Command, EgressEvent, Feedback, Fill, KillScope, Msg};
 use crate::metrics::LatencyHistogram;
 use crate::portfolio::Portfolio;
 use crate::types::{
-    FillId, Order, OrderId, OrderIntent, OrderStatus, Price, Qty, RejectReason, Session, Timestamp, Validity,
+    FillId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, Price, Qty, RejectReason, Segment,
+    Session, Timestamp, Validity,
 };
 use crate::venue::{PaperVenue, Placement, VenueEvent};
 
@@ -27,6 +29,10 @@ pub struct OrderStage {
     orders: Vec<Order>,
     venue: PaperVenue,
     portfolio: Portfolio,
+    segments: Vec<Segment>,
+    tariffs: ChargeTable,
+    /// Charges paid per account.
+    charges: Vec<Charges>,
     session: Session,
     next_fill: u64,
     /// Earliest session close among working DAY orders.
@@ -39,11 +45,20 @@ pub struct OrderStage {
 }
 
 impl OrderStage {
-    pub fn new(accounts: usize, instruments: usize, session: Session, clock: quanta::Clock) -> Self {
+    pub fn new(
+        accounts: usize,
+        instruments: &[InstrumentSpec],
+        session: Session,
+        clock: quanta::Clock,
+        tariffs: ChargeTable,
+    ) -> Self {
         OrderStage {
             orders: Vec::with_capacity(1 << 16),
-            venue: PaperVenue::new(instruments),
-            portfolio: Portfolio::new(accounts, instruments),
+            venue: PaperVenue::new(instruments.len()),
+            portfolio: Portfolio::new(accounts, instruments.len()),
+            segments: instruments.iter().map(|i| i.segment).collect(),
+            tariffs,
+            charges: vec![Charges::default(); accounts],
             session,
             next_fill: 1,
             next_expiry: i64::MAX,
@@ -60,6 +75,11 @@ impl OrderStage {
 
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
+    }
+
+    /// Charges an account has paid so far.
+    pub fn charges(&self, account: usize) -> Charges {
+        self.charges.get(account).copied().unwrap_or_default()
     }
 
     pub fn venue(&self) -> &PaperVenue {
@@ -129,6 +149,7 @@ impl OrderStage {
             created: ts,
             updated: ts,
             reject,
+            brokerage: Money::ZERO,
         });
         self.counters.orders += 1;
         id
@@ -240,6 +261,17 @@ impl OrderStage {
             self.counters.illegal_transitions += 1;
             return;
         }
+        let value = qty.notional(price);
+        let segment = self.segments.get(o.intent.instrument.index()).copied().unwrap_or(Segment::Equity);
+        let before = Money(o.filled_value.clamp(0, i64::MAX as i128) as i64);
+        let charges = self.tariffs.on_fill(
+            ChargeSegment::of(segment, o.intent.product),
+            o.intent.side,
+            value,
+            before,
+            o.brokerage,
+        );
+        o.brokerage += charges.brokerage;
         o.filled += qty;
         o.filled_value += qty.0 as i128 * price.0 as i128;
         o.status = next;
@@ -255,7 +287,11 @@ impl OrderStage {
             qty,
             price,
             ts,
+            charges: charges.total(),
         };
+        if let Some(c) = self.charges.get_mut(fill.account.index()) {
+            c.add(&charges);
+        }
         self.next_fill += 1;
         self.counters.fills += 1;
         if let Some(p) = self.portfolio.get_mut(fill.account.index(), fill.instrument.index()) {

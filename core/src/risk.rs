@@ -307,6 +307,7 @@ mod tests {
             qty: Qty(70),
             price: Price(128_540),
             ts: Timestamp(0),
+            charges: Money::ZERO,
         };
         r.on_msg(&Msg::Feedback(Feedback::Filled(fill)), &mut |_| {});
         assert_eq!(r.exposure(0, 0).copied(), Some(Exposure { position: 70, working_buy: 70, working_sell: 0 }));

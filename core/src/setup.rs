@@ -3,6 +3,7 @@
 //! of the same setup run identical stages.
 
 use crate::candle::{BarSpec, CandleOptions};
+use crate::charges::ChargeTable;
 use crate::event::{Command, KillScope};
 use crate::risk::RiskLimits;
 use crate::strategy::{BollingerReversion, EmaCross, Strategy, StrategySlot};
@@ -59,6 +60,8 @@ pub struct EngineSetup {
     pub candle_options: CandleOptions,
     pub session: Session,
     pub global_kill_switch: bool,
+    /// Brokerage and statutory charges per segment.
+    pub charges: ChargeTable,
 }
 
 impl EngineSetup {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+use crate::charges::Charges;
 use crate::engine::Engine;
 use crate::event::TickReject;
 use crate::metrics::Percentiles;
@@ -23,12 +24,42 @@ pub struct PositionSummary {
     pub unrealized_pnl: f64,
 }
 
+/// Charges in rupees, each shown separately.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct ChargesSummary {
+    pub brokerage: f64,
+    pub stt: f64,
+    pub exchange_txn: f64,
+    pub sebi: f64,
+    pub stamp_duty: f64,
+    pub gst: f64,
+    pub total: f64,
+}
+
+impl From<&Charges> for ChargesSummary {
+    fn from(c: &Charges) -> Self {
+        ChargesSummary {
+            brokerage: rupees(c.brokerage.0),
+            stt: rupees(c.stt.0),
+            exchange_txn: rupees(c.exchange_txn.0),
+            sebi: rupees(c.sebi.0),
+            stamp_duty: rupees(c.stamp_duty.0),
+            gst: rupees(c.gst.0),
+            total: rupees(c.total().0),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AccountSummary {
     pub name: String,
     pub realized_pnl: f64,
     pub unrealized_pnl: f64,
+    /// Realized + unrealized, before charges.
     pub total_pnl: f64,
+    pub charges: ChargesSummary,
+    /// Total P&L after charges.
+    pub net_pnl: f64,
     pub kill_switch: bool,
     pub positions: Vec<PositionSummary>,
 }
@@ -116,11 +147,14 @@ impl RunSummary {
                         })
                     })
                     .collect();
+                let charges = engine.order.charges(ai);
                 AccountSummary {
                     name: a.name.clone(),
                     realized_pnl: rupees(pnl.realized.0),
                     unrealized_pnl: rupees(pnl.unrealized.0),
                     total_pnl: rupees((pnl.realized + pnl.unrealized).0),
+                    charges: ChargesSummary::from(&charges),
+                    net_pnl: rupees((pnl.realized + pnl.unrealized - charges.total()).0),
                     kill_switch: engine.risk.account_kill(ai),
                     positions,
                 }

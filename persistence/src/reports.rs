@@ -76,11 +76,11 @@ pub fn write_fills_csv(path: &Path, fills: &[Fill], setup: &EngineSetup) -> Resu
     let mut w = BufWriter::new(f);
     let (acct, sym) = names(setup);
     let mut body = || -> std::io::Result<()> {
-        writeln!(w, "fill_id,order_id,account,strategy,symbol,side,qty,price,ts_ns")?;
+        writeln!(w, "fill_id,order_id,account,strategy,symbol,side,qty,price,charges,ts_ns")?;
         for x in fills {
             writeln!(
                 w,
-                "{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{}",
                 x.id,
                 x.order,
                 acct(x.account.index()),
@@ -89,6 +89,7 @@ pub fn write_fills_csv(path: &Path, fills: &[Fill], setup: &EngineSetup) -> Resu
                 x.side,
                 x.qty,
                 x.price,
+                x.charges,
                 x.ts
             )?;
         }

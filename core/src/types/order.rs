@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::ids::{AccountId, InstrumentId, OrderId, StrategyId};
-use super::price::Price;
+use super::price::{Money, Price};
 use super::qty::{Qty, Side};
 use super::time::Timestamp;
 
@@ -229,6 +229,8 @@ pub struct Order {
     pub updated: Timestamp,
     /// Why risk or the venue refused it, if it did.
     pub reject: Option<RejectReason>,
+    /// Brokerage charged so far: brokerage is per executed order, however many fills.
+    pub brokerage: Money,
 }
 
 impl Order {
