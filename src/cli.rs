@@ -17,6 +17,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the same stages over a tick file with a simulated clock, as fast as possible.
     Backtest(BacktestArgs),
+    /// Bars and indicators from a tick file, one row per bar and symbol.
+    Candles(CandlesArgs),
     /// Brokerage and statutory charges on one order, each shown separately.
     Charges(ChargesArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).

@@ -1,5 +1,6 @@
 //! `dalal`: the command line that wires the crates together.
 
+mod candles;
 mod charges;
 mod cli;
 mod run;
@@ -34,5 +35,6 @@ fn run() -> Result<()> {
         cli::Command::Backtest(a) => run::backtest(a),
         cli::Command::Gen(a) => run::gen(a),
         cli::Command::Charges(a) => charges::charges(a),
+        cli::Command::Candles(a) => candles::candles(a),
     }
 }

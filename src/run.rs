@@ -99,6 +99,25 @@ pub fn run(args: RunArgs) -> Result<()> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::Release)).context("installing Ctrl-C handler")?;
     }
+    // A synthetic market keeps its own clock: outside trading hours it starts at today's open,
+    // so sessions, candles and risk behave as they would during the day.
+    let offset_ns = match config.feed.kind {
+        FeedKind::Synthetic => {
+            let now = Timestamp::now();
+            if setup.session.contains(now) {
+                0
+            } else {
+                // Today's open, or the last weekday's at weekends.
+                let mut open = setup.session.open_on(now);
+                while !setup.session.contains(open) {
+                    open = Timestamp(open.0 - dalal_core::types::time::NANOS_PER_DAY);
+                }
+                open.0 - now.0
+            }
+        }
+        FeedKind::Csv => 0,
+    };
+    let market_now = move || Timestamp(Timestamp::now().0 + offset_ns);
     let mut producer = running.producer().context("ingress ring closed")?;
     let feed_rejects = Arc::new(Mutex::new(RejectCounts::default()));
     let feed_thread = {
@@ -122,7 +141,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 thread::Builder::new().name("dalal-feed".into()).spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         pacer.wait_for_next();
-                        let t = gen.next(Timestamp::now());
+                        let t = gen.next(market_now());
                         producer.publish(|e| {
                             e.input = Input::Tick(t);
                             e.ingress_raw = clock.raw();
@@ -175,7 +194,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             while !stop.load(Ordering::Acquire) {
                 thread::sleep(period);
                 producer.publish(|e| {
-                    e.input = Input::Timer(Timestamp::now());
+                    e.input = Input::Timer(market_now());
                     e.ingress_raw = clock.raw();
                 });
             }

@@ -60,8 +60,7 @@ fn backtest_is_deterministic_and_positions_equal_fills() {
     let pf = e1.order.portfolio();
     for a in 0..s.accounts.len() {
         for i in 0..s.instruments.len() {
-            let p = pf.get(a, i).expect("slot");
-            assert_eq!(p.net.0, net.get(&(a, i)).copied().unwrap_or(0), "account {a} instrument {i}");
+            assert_eq!(pf.net(a, i), net.get(&(a, i)).copied().unwrap_or(0), "account {a} instrument {i}");
         }
     }
 }

@@ -13,6 +13,9 @@ pub fn ticks_flipping(n: usize) -> (EngineSetup, Vec<Tick>) {
     let cfg = r#"
         [engine]
         timeframes = []
+        [risk]
+        enforce_session = false
+        mis_square_off = ""
         [[instruments]]
         symbol = "RELIANCE"
         tick_size = 0.10
@@ -21,6 +24,10 @@ pub fn ticks_flipping(n: usize) -> (EngineSetup, Vec<Tick>) {
         band_pct = 0
         [[accounts]]
         name = "bench"
+        [accounts.limits]
+        max_orders_per_sec = 0
+        duplicate_window_ms = 0
+        fat_finger_pct = 0
         [[accounts.strategies]]
         kind = "ema_cross"
         instrument = "RELIANCE"

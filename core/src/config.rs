@@ -6,12 +6,15 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::candle::{BarSpec, CandleOptions, EmptyBars, LatePolicy};
-use crate::charges::ChargeTable;
+use crate::charges::{ChargeTable, Ppb};
+use crate::orders::PaperConfig;
 use crate::risk::RiskLimits;
+use crate::risk::{segment_default_margin, MarginRules};
 use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategySetup};
 use crate::types::{
     AccountId, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, Segment, Session, StrategyId,
 };
+use crate::venue::{LimitFill, Slippage, VenueConfig};
 
 /// A config value that is wrong, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,10 +126,39 @@ impl Default for FeedSection {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalRiskSection {
     pub kill_switch: bool,
+    /// Refuse regular (non-AMO) orders outside the session.
+    pub enforce_session: bool,
+    /// Time (IST) at which MIS positions are squared off; "" turns it off.
+    pub mis_square_off: String,
+    /// MIS margin, percent of order value.
+    pub mis_margin_pct: f64,
+}
+
+impl Default for GlobalRiskSection {
+    fn default() -> Self {
+        GlobalRiskSection {
+            kill_switch: false,
+            enforce_session: true,
+            mis_square_off: "15:20".into(),
+            mis_margin_pct: 20.0,
+        }
+    }
+}
+
+/// The paper exchange.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperSection {
+    pub slippage: Slippage,
+    pub limit_fill: LimitFill,
+    /// Event-time delay before an order reaches the venue, ms.
+    pub ack_delay_ms: f64,
+    /// Event-time delay before a fill reaches us, ms.
+    pub fill_delay_ms: f64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -143,6 +175,8 @@ pub struct InstrumentSection {
     /// Daily band as ± percent of `ref_price` (0 = no band).
     #[serde(default = "default_band")]
     pub band_pct: f64,
+    /// NRML margin, percent of value (F&O exchange margin); default 15 for F&O, 100 for cash.
+    pub margin_pct: Option<f64>,
 }
 
 fn default_segment() -> Segment {
@@ -153,13 +187,67 @@ fn default_band() -> f64 {
     20.0
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+/// Per-account limits; zero means no limit. Rupee amounts are rupees.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     pub max_order_qty: u64,
-    /// Rupees.
     pub max_order_value: f64,
     pub max_position_qty: u64,
+    pub max_position_value: f64,
+    pub max_gross_exposure: f64,
+    pub max_net_exposure: f64,
+    pub max_open_orders: u32,
+    /// SEBI's threshold for algos without an exchange-issued id is 10.
+    pub max_orders_per_sec: u32,
+    pub daily_loss_limit: f64,
+    pub square_off_on_loss: bool,
+    /// Limit and trigger prices within this percentage of the last trade.
+    pub fat_finger_pct: f64,
+    pub duplicate_window_ms: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_order_qty: 0,
+            max_order_value: 0.0,
+            max_position_qty: 0,
+            max_position_value: 0.0,
+            max_gross_exposure: 0.0,
+            max_net_exposure: 0.0,
+            max_open_orders: 0,
+            max_orders_per_sec: 10,
+            daily_loss_limit: 0.0,
+            square_off_on_loss: false,
+            fat_finger_pct: 5.0,
+            duplicate_window_ms: 500,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// Validates and converts; `key` prefixes error keys (`accounts[0].limits`).
+    pub fn to_limits(&self, key: &str) -> Result<RiskLimits, ConfigError> {
+        let money = |f: &str, v: f64| rupees(&format!("{key}.{f}"), v).map(|p| Money(p.0));
+        if !(0.0..=100.0).contains(&self.fat_finger_pct) {
+            return Err(err(format!("{key}.fat_finger_pct"), "must be between 0 and 100"));
+        }
+        Ok(RiskLimits {
+            max_order_qty: Qty(self.max_order_qty),
+            max_order_value: money("max_order_value", self.max_order_value)?,
+            max_position_qty: Qty(self.max_position_qty),
+            max_position_value: money("max_position_value", self.max_position_value)?,
+            max_gross_exposure: money("max_gross_exposure", self.max_gross_exposure)?,
+            max_net_exposure: money("max_net_exposure", self.max_net_exposure)?,
+            max_open_orders: self.max_open_orders,
+            max_orders_per_sec: self.max_orders_per_sec,
+            daily_loss_limit: money("daily_loss_limit", self.daily_loss_limit)?,
+            square_off_on_loss: self.square_off_on_loss,
+            fat_finger_bps: (self.fat_finger_pct * 100.0).round() as u32,
+            duplicate_window_ms: self.duplicate_window_ms,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -168,6 +256,9 @@ pub struct AccountSection {
     pub name: String,
     #[serde(default)]
     pub kill_switch: bool,
+    /// Starting cash in rupees; 0 turns the funds check off.
+    #[serde(default)]
+    pub funds: f64,
     #[serde(default)]
     pub limits: LimitsSection,
     #[serde(default)]
@@ -206,9 +297,18 @@ pub struct Config {
     pub feed: FeedSection,
     #[serde(default)]
     pub risk: GlobalRiskSection,
+    #[serde(default)]
+    pub paper: PaperSection,
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
+}
+
+fn ms_to_ns(key: &str, ms: f64) -> Result<i64, ConfigError> {
+    if !(ms.is_finite() && (0.0..=86_400_000.0).contains(&ms)) {
+        return Err(err(key, "must be between 0 and 86400000 ms"));
+    }
+    Ok((ms * 1e6).round() as i64)
 }
 
 fn rupees(key: &str, v: f64) -> Result<Price, ConfigError> {
@@ -246,6 +346,7 @@ impl Config {
             return Err(err("instruments", "at least one instrument is required"));
         }
         let mut seen = HashSet::new();
+        let mut nrml_margins = Vec::new();
         let mut instruments = Vec::new();
         let mut ref_prices = Vec::new();
         for (i, s) in self.instruments.iter().enumerate() {
@@ -280,6 +381,11 @@ impl Config {
                 band,
             });
             ref_prices.push(reference);
+            let margin = match s.margin_pct {
+                Some(p) => Ppb::from_percent(p).ok_or_else(|| err(k("margin_pct"), "must be between 0 and 100"))?,
+                None => segment_default_margin(s.segment),
+            };
+            nrml_margins.push(margin);
         }
 
         let mut accounts = Vec::new();
@@ -290,15 +396,13 @@ impl Config {
             if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
                 return Err(err(k("name"), format!("{:?} is empty or defined twice", a.name)));
             }
-            let value = rupees(&k("limits.max_order_value"), a.limits.max_order_value)?;
+            let limits = a.limits.to_limits(&k("limits"))?;
+            let funds = rupees(&k("funds"), a.funds)?;
             accounts.push(AccountSetup {
                 id: AccountId(ai as u16),
                 name: a.name.clone(),
-                limits: RiskLimits {
-                    max_order_qty: Qty(a.limits.max_order_qty),
-                    max_order_value: Money(value.0),
-                    max_position_qty: Qty(a.limits.max_position_qty),
-                },
+                limits,
+                funds: Money(funds.0),
                 kill_switch: a.kill_switch,
             });
             for (si, s) in a.strategies.iter().enumerate() {
@@ -365,6 +469,25 @@ impl Config {
             session: Session { open, close },
             global_kill_switch: self.risk.kill_switch,
             charges: ChargeTable::default(),
+            margins: MarginRules {
+                mis: Ppb::from_percent(self.risk.mis_margin_pct)
+                    .ok_or_else(|| err("risk.mis_margin_pct", "must be between 0 and 100"))?,
+                nrml: nrml_margins,
+            },
+            enforce_session: self.risk.enforce_session,
+            mis_square_off: if self.risk.mis_square_off.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    IstTime::parse(&self.risk.mis_square_off)
+                        .ok_or_else(|| err("risk.mis_square_off", "expected HH:MM"))?,
+                )
+            },
+            paper: PaperConfig {
+                venue: VenueConfig { slippage: self.paper.slippage, limit_fill: self.paper.limit_fill },
+                ack_delay_ns: ms_to_ns("paper.ack_delay_ms", self.paper.ack_delay_ms)?,
+                fill_delay_ns: ms_to_ns("paper.fill_delay_ms", self.paper.fill_delay_ms)?,
+            },
         })
     }
 }

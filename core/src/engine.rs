@@ -37,13 +37,19 @@ impl Engine {
         tfs.extend(strategy.timeframes());
         Engine {
             candle: CandleStage::new(setup.instruments.clone(), setup.session, &tfs, setup.candle_options),
-            risk: RiskStage::new(setup.instruments.clone(), setup.accounts.iter().map(|a| a.limits).collect()),
+            risk: RiskStage::new(
+                setup.instruments.clone(),
+                setup.account_risk(),
+                setup.margins.clone(),
+                setup.session_rules(),
+            ),
             order: OrderStage::new(
                 setup.accounts.len(),
                 &setup.instruments,
                 setup.session,
                 clock.clone(),
                 setup.charges,
+                setup.paper,
             ),
             strategy,
             latencies: StageLatencies::default(),

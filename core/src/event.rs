@@ -2,9 +2,10 @@
 //! written in place and the hot path never allocates per event.
 
 use crate::candle::Candle;
+use crate::risk::RiskLimits;
 use crate::types::{
-    AccountId, FillId, InstrumentId, Money, Order, OrderId, OrderIntent, Price, Qty, RejectReason, Side, StrategyId,
-    Timestamp,
+    AccountId, FillId, InstrumentId, Money, Order, OrderId, OrderIntent, Price, Product, Qty, RejectReason, Side,
+    StrategyId, Timestamp,
 };
 
 /// One trade print from a feed, already resolved to an instrument id.
@@ -70,11 +71,41 @@ pub enum KillScope {
     Account(AccountId),
 }
 
-/// Operator and system commands. They enter through the ingress ring like ticks, so they are
-/// sequenced, journaled and replayed with the market data they interleave with.
+/// Operator, strategy and system commands. Outside ones enter through the ingress ring like
+/// ticks, so they are sequenced, journaled and replayed with the market data they interleave
+/// with; limits change this way, never by writing to the hot path's memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
-    KillSwitch { scope: KillScope, engaged: bool },
+    KillSwitch {
+        scope: KillScope,
+        engaged: bool,
+    },
+    /// Replaces an account's limits.
+    SetLimits {
+        account: AccountId,
+        limits: RiskLimits,
+    },
+    /// An order from outside the strategies (an operator, a program through the API).
+    Place {
+        intent: OrderIntent,
+    },
+    Cancel {
+        account: AccountId,
+        order: OrderId,
+    },
+    /// New total quantity, limit price and trigger; zero keeps the current value.
+    Modify {
+        account: AccountId,
+        order: OrderId,
+        qty: Qty,
+        price: Price,
+        trigger: Price,
+    },
+    /// Cancels every working order in scope, optionally of one product only.
+    CancelWorking {
+        scope: KillScope,
+        product: Option<Product>,
+    },
 }
 
 /// An input to the engine: the payload of an ingress ring slot.
@@ -115,6 +146,7 @@ pub struct Fill {
     pub qty: Qty,
     pub price: Price,
     pub ts: Timestamp,
+    pub product: Product,
     /// Brokerage and statutory charges on this fill, paise.
     pub charges: Money,
 }
@@ -123,17 +155,26 @@ pub struct Fill {
 /// orders. It re-enters at the head of the pipeline, after the event that caused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feedback {
-    Filled(Fill),
+    /// An order now exists and works (or is about to fill): its id, for strategies that
+    /// modify or cancel it and for risk to follow it.
+    Accepted { order: OrderId, intent: OrderIntent },
+    /// A fill; `done` when it completed the order.
+    Filled { fill: Fill, done: bool },
     /// An order stopped working with `unfilled` quantity left.
     Closed {
         order: OrderId,
         account: AccountId,
         strategy: StrategyId,
         instrument: InstrumentId,
+        product: Product,
         side: Side,
         unfilled: Qty,
         reason: CloseReason,
     },
+    /// A working order's remaining quantity or prices changed.
+    Modified { order: OrderId, intent: OrderIntent, old_remaining: Qty, new_remaining: Qty },
+    /// A cancel or modify was refused (unknown order, another account's, no longer working).
+    CommandRefused { account: AccountId, order: OrderId, reason: RejectReason },
 }
 
 /// Why an order stopped working before it filled completely.

@@ -1,16 +1,22 @@
 //! The order stage: gives every intent an id, runs the order life cycle, sends orders to the
-//! paper venue, books fills into the portfolio, and publishes every change on the egress path.
-//! It is the single writer of orders, fills and positions.
+//! paper venue, books fills into the portfolio with their charges, and publishes every change
+//! on the egress path. It is the single writer of orders, fills and positions.
+//!
+//! A latency model delays, in event time, both the order's arrival at the venue (ack delay)
+//! and our learning of a fill (fill delay), so a backtest does not trade at prices a real
+//! round trip could not have had. After-market orders wait for the next session open.
+
+use std::collections::VecDeque;
 
 use crate::charges::{ChargeSegment, ChargeTable, Charges};
 use crate::event::{CloseReason, Command, EgressEvent, Feedback, Fill, KillScope, Msg};
 use crate::metrics::LatencyHistogram;
 use crate::portfolio::Portfolio;
 use crate::types::{
-    FillId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, Price, Qty, RejectReason, Segment,
-    Session, Timestamp, Validity,
+    AccountId, FillId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
+    RejectReason, Segment, Session, Timestamp, Validity,
 };
-use crate::venue::{PaperVenue, Placement, VenueEvent};
+use crate::venue::{PaperVenue, Placement, VenueConfig, VenueEvent};
 
 /// Counters the stage keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,13 +27,27 @@ pub struct OrderCounters {
     pub fills: u64,
     pub cancelled: u64,
     pub expired: u64,
+    pub modified: u64,
+    /// Cancels and modifies refused (unknown order, another account's, no longer working).
+    pub commands_refused: u64,
     /// Transitions the life cycle forbids; refused, never applied.
     pub illegal_transitions: u64,
+}
+
+/// Paper-trading behaviour of the order stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaperConfig {
+    pub venue: VenueConfig,
+    /// Event-time delay from accepting an order to its arrival at the venue, ns.
+    pub ack_delay_ns: i64,
+    /// Event-time delay from a match at the venue to the fill reaching us, ns.
+    pub fill_delay_ns: i64,
 }
 
 pub struct OrderStage {
     orders: Vec<Order>,
     venue: PaperVenue,
+    paper: PaperConfig,
     portfolio: Portfolio,
     segments: Vec<Segment>,
     tariffs: ChargeTable,
@@ -37,6 +57,13 @@ pub struct OrderStage {
     next_fill: u64,
     /// Earliest session close among working DAY orders.
     next_expiry: i64,
+    /// Orders on their way to the venue, in due order (delays are constant, events ordered).
+    in_flight: VecDeque<(i64, OrderId)>,
+    /// Matches on their way back to us.
+    fills_in_flight: VecDeque<(i64, VenueEvent)>,
+    /// After-market orders waiting for the next open.
+    amo: Vec<OrderId>,
+    now: Timestamp,
     clock: quanta::Clock,
     /// Reused for the venue events of one tick, so matching does not allocate.
     scratch: Vec<VenueEvent>,
@@ -51,10 +78,12 @@ impl OrderStage {
         session: Session,
         clock: quanta::Clock,
         tariffs: ChargeTable,
+        paper: PaperConfig,
     ) -> Self {
         OrderStage {
             orders: Vec::with_capacity(1 << 16),
-            venue: PaperVenue::new(instruments.len()),
+            venue: PaperVenue::new(instruments, paper.venue),
+            paper,
             portfolio: Portfolio::new(accounts, instruments.len()),
             segments: instruments.iter().map(|i| i.segment).collect(),
             tariffs,
@@ -62,6 +91,10 @@ impl OrderStage {
             session,
             next_fill: 1,
             next_expiry: i64::MAX,
+            in_flight: VecDeque::with_capacity(64),
+            fills_in_flight: VecDeque::with_capacity(64),
+            amo: Vec::new(),
+            now: Timestamp(i64::MIN),
             clock,
             scratch: Vec::with_capacity(64),
             counters: OrderCounters::default(),
@@ -90,34 +123,33 @@ impl OrderStage {
         self.orders.get((id.0 as usize).wrapping_sub(1))
     }
 
+    fn order_mut(&mut self, id: OrderId) -> Option<&mut Order> {
+        self.orders.get_mut((id.0 as usize).wrapping_sub(1))
+    }
+
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
         match *msg {
             Msg::Tick { tick, .. } => {
-                self.expire_until(tick.ts, egress, feedback);
+                self.advance(tick.ts, egress, feedback);
                 self.portfolio.mark(tick.instrument.index(), tick.price);
                 let mut pending = std::mem::take(&mut self.scratch);
                 pending.clear();
                 self.venue.on_tick(&tick, |e| pending.push(e));
                 for e in pending.iter() {
-                    match *e {
-                        VenueEvent::Fill { id, price, qty } => self.fill(id, price, qty, tick.ts, egress, feedback),
-                        VenueEvent::Triggered { id } => {
-                            self.transition(id, OrderStatus::Triggered, tick.ts, egress);
-                        }
-                    }
+                    self.match_event(*e, tick.ts, egress, feedback);
                 }
                 self.scratch = pending;
             }
-            Msg::Timer(ts) => self.expire_until(ts, egress, feedback),
+            Msg::Timer(ts) => self.advance(ts, egress, feedback),
             Msg::Approved { intent, ts, ingress_raw } => {
                 let latency =
                     if ingress_raw != 0 { self.clock.delta_as_nanos(ingress_raw, self.clock.raw()) } else { 0 };
                 if latency != 0 {
                     self.tick_to_order.record(latency);
                 }
-                self.expire_until(ts, egress, feedback);
-                self.place(intent, ts, latency, egress, feedback);
+                self.advance(ts, egress, feedback);
+                self.accept(intent, ts, latency, egress, feedback);
             }
             Msg::Refused { intent, ts, reason } => {
                 let id = self.create(intent, ts, OrderStatus::Rejected, Some(reason));
@@ -127,9 +159,96 @@ impl OrderStage {
                 }
                 feedback(closed(&intent, id, intent.qty, CloseReason::Refused));
             }
-            Msg::Command(Command::KillSwitch { scope, engaged: true }) => self.cancel_scope(scope, egress, feedback),
+            Msg::Command(cmd) => self.on_command(cmd, egress, feedback),
             _ => {}
         }
+    }
+
+    fn on_command(&mut self, cmd: Command, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        let ts = self.now;
+        match cmd {
+            Command::KillSwitch { scope, engaged: true } => self.cancel_where(scope, None, ts, egress, feedback),
+            Command::CancelWorking { scope, product } => self.cancel_where(scope, product, ts, egress, feedback),
+            Command::Cancel { account, order } => match self.owned_working(account, order) {
+                Ok(o) => {
+                    self.venue.cancel(o.intent.instrument.index(), order);
+                    self.amo.retain(|x| *x != order);
+                    self.in_flight.retain(|x| x.1 != order);
+                    self.close(order, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+                }
+                Err(reason) => self.refuse(account, order, reason, feedback),
+            },
+            Command::Modify { account, order, qty, price, trigger } => match self.owned_working(account, order) {
+                Ok(o) => self.modify(o, qty, price, trigger, ts, egress, feedback),
+                Err(reason) => self.refuse(account, order, reason, feedback),
+            },
+            Command::KillSwitch { .. } | Command::SetLimits { .. } | Command::Place { .. } => {}
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        account: AccountId,
+        order: OrderId,
+        reason: RejectReason,
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        self.counters.commands_refused += 1;
+        feedback(Feedback::CommandRefused { account, order, reason });
+    }
+
+    /// The order if it is the account's and still working; another account's order is
+    /// reported exactly like a missing one.
+    fn owned_working(&self, account: AccountId, order: OrderId) -> Result<Order, RejectReason> {
+        match self.order(order) {
+            Some(o) if o.intent.account == account && !o.status.is_terminal() => Ok(*o),
+            Some(o) if o.intent.account == account => Err(RejectReason::NotModifiable),
+            _ => Err(RejectReason::UnknownOrder),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn modify(
+        &mut self,
+        o: Order,
+        qty: Qty,
+        price: Price,
+        trigger: Price,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let mut next = o.intent;
+        if !qty.is_zero() {
+            next.qty = qty;
+        }
+        if price.is_positive() {
+            next.price = price;
+        }
+        if trigger.is_positive() {
+            next.trigger = trigger;
+        }
+        if next.qty <= o.filled || o.intent.order_type == OrderType::Market {
+            self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
+            return;
+        }
+        let old_remaining = o.remaining();
+        let new_remaining = next.qty - o.filled;
+        let i = o.intent.instrument.index();
+        let resting = self.venue.modify(i, o.id, new_remaining, next.price, next.trigger);
+        let queued = self.amo.contains(&o.id) || self.in_flight.iter().any(|x| x.1 == o.id);
+        if !resting && !queued {
+            self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
+            return;
+        }
+        if let Some(m) = self.order_mut(o.id) {
+            m.intent = next;
+            m.updated = ts;
+            let snapshot = *m;
+            egress(EgressEvent::Order { order: snapshot, tick_to_order_ns: 0 });
+        }
+        self.counters.modified += 1;
+        feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
     }
 
     fn create(
@@ -155,7 +274,7 @@ impl OrderStage {
         id
     }
 
-    fn place(
+    fn accept(
         &mut self,
         intent: OrderIntent,
         ts: Timestamp,
@@ -167,9 +286,35 @@ impl OrderStage {
         if let Some(o) = self.order(id) {
             egress(EgressEvent::Order { order: *o, tick_to_order_ns: latency });
         }
+        feedback(Feedback::Accepted { order: id, intent });
+        if intent.amo && !self.session.contains(ts) {
+            self.amo.push(id);
+        } else if self.paper.ack_delay_ns > 0 {
+            self.in_flight.push_back((ts.0.saturating_add(self.paper.ack_delay_ns), id));
+        } else {
+            self.submit(id, ts, egress, feedback);
+        }
+    }
+
+    /// The order reaches the venue.
+    fn submit(
+        &mut self,
+        id: OrderId,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let Some(o) = self.order(id).copied() else { return };
+        if o.status != OrderStatus::Pending {
+            return;
+        }
+        let intent = o.intent;
         let i = intent.instrument.index();
-        match self.venue.place(id, i, intent.side, intent.order_type, intent.qty, intent.price, intent.trigger, ts) {
-            Placement::Filled(px) => self.fill(id, px, intent.qty, ts, egress, feedback),
+        let remaining = o.remaining();
+        match self.venue.place(id, i, intent.side, intent.order_type, remaining, intent.price, intent.trigger, ts) {
+            Placement::Filled(px) => {
+                self.match_event(VenueEvent::Fill { id, price: px, qty: remaining }, ts, egress, feedback)
+            }
             Placement::Resting => {
                 if intent.validity == Validity::Ioc {
                     self.venue.cancel(i, id);
@@ -183,13 +328,72 @@ impl OrderStage {
                 }
             }
             Placement::NoMarket => {
-                if let Some(o) = self.orders.get_mut(id.0 as usize - 1) {
+                if let Some(o) = self.order_mut(id) {
                     o.reject = Some(RejectReason::NoMarketPrice);
                 }
                 self.counters.rejected += 1;
                 self.close(id, OrderStatus::Rejected, CloseReason::VenueRejected, ts, egress, feedback);
             }
         }
+    }
+
+    /// A venue event now or, with a fill delay, when the news would reach us.
+    fn match_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        match e {
+            VenueEvent::Fill { .. } if self.paper.fill_delay_ns > 0 => {
+                self.fills_in_flight.push_back((ts.0.saturating_add(self.paper.fill_delay_ns), e));
+            }
+            _ => self.venue_event(e, ts, egress, feedback),
+        }
+    }
+
+    fn venue_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        match e {
+            VenueEvent::Fill { id, price, qty } => self.fill(id, price, qty, ts, egress, feedback),
+            VenueEvent::Triggered { id } => {
+                self.transition(id, OrderStatus::Triggered, ts, egress);
+            }
+        }
+    }
+
+    /// Moves the stage's clock to `ts`: delivers delayed fills and submissions that are due,
+    /// releases after-market orders at the open, and expires DAY orders after the close.
+    fn advance(&mut self, ts: Timestamp, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        while let Some(&(due, e)) = self.fills_in_flight.front() {
+            if due > ts.0 {
+                break;
+            }
+            self.fills_in_flight.pop_front();
+            self.venue_event(e, Timestamp(due), egress, feedback);
+        }
+        while let Some(&(due, id)) = self.in_flight.front() {
+            if due > ts.0 {
+                break;
+            }
+            self.in_flight.pop_front();
+            self.submit(id, Timestamp(due), egress, feedback);
+        }
+        if !self.amo.is_empty() && self.session.contains(ts) {
+            for id in std::mem::take(&mut self.amo) {
+                self.submit(id, ts, egress, feedback);
+            }
+        }
+        self.expire_until(ts, egress, feedback);
     }
 
     /// Applies a life-cycle step if it is legal; counts and refuses it otherwise.
@@ -287,6 +491,7 @@ impl OrderStage {
             qty,
             price,
             ts,
+            product: order.intent.product,
             charges: charges.total(),
         };
         if let Some(c) = self.charges.get_mut(fill.account.index()) {
@@ -294,12 +499,12 @@ impl OrderStage {
         }
         self.next_fill += 1;
         self.counters.fills += 1;
-        if let Some(p) = self.portfolio.get_mut(fill.account.index(), fill.instrument.index()) {
+        if let Some(p) = self.portfolio.get_mut(fill.account.index(), fill.instrument.index(), fill.product) {
             p.apply_fill(fill.side, qty, price);
         }
         egress(EgressEvent::Fill(fill));
         egress(EgressEvent::Order { order, tick_to_order_ns: 0 });
-        feedback(Feedback::Filled(fill));
+        feedback(Feedback::Filled { fill, done: next == OrderStatus::Filled });
     }
 
     /// Expires DAY orders still working when their session has closed.
@@ -331,9 +536,12 @@ impl OrderStage {
         self.next_expiry = next;
     }
 
-    fn cancel_scope(
+    /// Cancels every working order of the scope (and product, if given).
+    fn cancel_where(
         &mut self,
         scope: KillScope,
+        product: Option<Product>,
+        ts: Timestamp,
         egress: &mut impl FnMut(EgressEvent),
         feedback: &mut impl FnMut(Feedback),
     ) {
@@ -345,8 +553,15 @@ impl OrderStage {
                 KillScope::Global => true,
                 KillScope::Account(a) => o.intent.account == a,
             };
-            if in_scope && !o.status.is_terminal() && self.venue.cancel(o.intent.instrument.index(), o.id) {
-                self.close(o.id, OrderStatus::Cancelled, CloseReason::Cancelled, o.updated, egress, feedback);
+            if !in_scope || o.status.is_terminal() || product.is_some_and(|p| p != o.intent.product) {
+                continue;
+            }
+            let resting = self.venue.cancel(o.intent.instrument.index(), o.id);
+            let queued = self.amo.contains(&o.id) || self.in_flight.iter().any(|x| x.1 == o.id);
+            if resting || queued {
+                self.amo.retain(|x| *x != o.id);
+                self.in_flight.retain(|x| x.1 != o.id);
+                self.close(o.id, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
             }
         }
     }
@@ -358,6 +573,7 @@ fn closed(intent: &OrderIntent, id: OrderId, unfilled: Qty, reason: CloseReason)
         account: intent.account,
         strategy: intent.strategy,
         instrument: intent.instrument,
+        product: intent.product,
         side: intent.side,
         unfilled,
         reason,

@@ -2,7 +2,7 @@
 //! integer paise: cost basis is kept as a signed total so that a position closed in pieces
 //! releases exactly the cost it carried, and a flat position carries none.
 
-use crate::types::{Money, NetQty, Price, Qty, Side};
+use crate::types::{Money, NetQty, Price, Product, Qty, Side};
 
 /// One account's holding in one instrument.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,7 +70,9 @@ impl Position {
     }
 }
 
-/// Every account's positions, one slot per (account, instrument), allocated up front.
+const PRODUCTS: usize = 3;
+
+/// Every account's positions, one slot per (account, instrument, product), allocated up front.
 pub struct Portfolio {
     instruments: usize,
     positions: Vec<Position>,
@@ -85,34 +87,48 @@ pub struct AccountPnl {
 
 impl Portfolio {
     pub fn new(accounts: usize, instruments: usize) -> Self {
-        Portfolio { instruments, positions: vec![Position::default(); accounts * instruments] }
+        Portfolio { instruments, positions: vec![Position::default(); accounts * instruments * PRODUCTS] }
     }
 
     #[inline]
-    pub fn get(&self, account: usize, instrument: usize) -> Option<&Position> {
-        self.positions.get(account * self.instruments + instrument)
+    fn index(&self, account: usize, instrument: usize, product: Product) -> Option<usize> {
+        (instrument < self.instruments).then(|| (account * self.instruments + instrument) * PRODUCTS + product.index())
     }
 
     #[inline]
-    pub fn get_mut(&mut self, account: usize, instrument: usize) -> Option<&mut Position> {
-        self.positions.get_mut(account * self.instruments + instrument)
+    pub fn get(&self, account: usize, instrument: usize, product: Product) -> Option<&Position> {
+        self.positions.get(self.index(account, instrument, product)?)
     }
 
-    /// Marks every account's holding in `instrument` at `price`.
+    #[inline]
+    pub fn get_mut(&mut self, account: usize, instrument: usize, product: Product) -> Option<&mut Position> {
+        let i = self.index(account, instrument, product)?;
+        self.positions.get_mut(i)
+    }
+
+    /// Net quantity across products.
+    pub fn net(&self, account: usize, instrument: usize) -> i64 {
+        Product::ALL.iter().filter_map(|p| self.get(account, instrument, *p)).map(|p| p.net.0).sum()
+    }
+
+    /// Marks every account's holdings in `instrument` at `price`.
     #[inline]
     pub fn mark(&mut self, instrument: usize, price: Price) {
-        let n = self.instruments;
-        let mut i = instrument;
-        while i < self.positions.len() {
-            self.positions[i].last = price;
-            i += n;
+        let stride = self.instruments * PRODUCTS;
+        let mut i = instrument * PRODUCTS;
+        while i + PRODUCTS <= self.positions.len() {
+            for p in &mut self.positions[i..i + PRODUCTS] {
+                p.last = price;
+            }
+            i += stride;
         }
     }
 
     pub fn account_pnl(&self, account: usize) -> AccountPnl {
-        let start = account * self.instruments;
+        let width = self.instruments * PRODUCTS;
+        let start = account * width;
         let mut t = AccountPnl::default();
-        for p in self.positions.get(start..start + self.instruments).unwrap_or(&[]) {
+        for p in self.positions.get(start..start + width).unwrap_or(&[]) {
             t.realized += p.realized();
             t.unrealized += p.unrealized();
         }
@@ -120,7 +136,7 @@ impl Portfolio {
     }
 
     pub fn accounts(&self) -> usize {
-        self.positions.len().checked_div(self.instruments).unwrap_or(0)
+        self.positions.len().checked_div(self.instruments * PRODUCTS).unwrap_or(0)
     }
 
     pub fn instruments(&self) -> usize {
@@ -176,9 +192,15 @@ mod tests {
     #[test]
     fn marks_each_account() {
         let mut pf = Portfolio::new(2, 3);
-        pf.get_mut(1, 2).unwrap().apply_fill(Side::Buy, Qty(2), Price(100));
+        if let Some(p) = pf.get_mut(1, 2, Product::Mis) {
+            p.apply_fill(Side::Buy, Qty(2), Price(100));
+        }
+        if let Some(p) = pf.get_mut(1, 2, Product::Cnc) {
+            p.apply_fill(Side::Buy, Qty(1), Price(100));
+        }
         pf.mark(2, Price(150));
-        assert_eq!(pf.account_pnl(1).unrealized, Money(100));
+        assert_eq!(pf.account_pnl(1).unrealized, Money(150));
+        assert_eq!(pf.net(1, 2), 3);
         assert_eq!(pf.account_pnl(0), AccountPnl::default());
         assert_eq!(pf.accounts(), 2);
     }

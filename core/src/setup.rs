@@ -5,9 +5,10 @@
 use crate::candle::{BarSpec, CandleOptions};
 use crate::charges::ChargeTable;
 use crate::event::{Command, KillScope};
-use crate::risk::RiskLimits;
+use crate::orders::PaperConfig;
+use crate::risk::{AccountRisk, MarginRules, RiskLimits, SessionRules};
 use crate::strategy::{BollingerReversion, EmaCross, Strategy, StrategySlot};
-use crate::types::{AccountId, InstrumentId, InstrumentSpec, Price, Session, StrategyId};
+use crate::types::{AccountId, InstrumentId, InstrumentSpec, IstTime, Money, Price, Session, StrategyId};
 
 /// One trader's account.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +16,8 @@ pub struct AccountSetup {
     pub id: AccountId,
     pub name: String,
     pub limits: RiskLimits,
+    /// Starting cash; zero means funds are not checked.
+    pub funds: Money,
     /// Start with this account's kill switch engaged.
     pub kill_switch: bool,
 }
@@ -62,6 +65,11 @@ pub struct EngineSetup {
     pub global_kill_switch: bool,
     /// Brokerage and statutory charges per segment.
     pub charges: ChargeTable,
+    pub margins: MarginRules,
+    /// Refuse regular orders outside the session.
+    pub enforce_session: bool,
+    pub mis_square_off: Option<IstTime>,
+    pub paper: PaperConfig,
 }
 
 impl EngineSetup {
@@ -100,6 +108,15 @@ impl EngineSetup {
             }
         }
         v
+    }
+
+    /// What the risk stage needs of each account.
+    pub fn account_risk(&self) -> Vec<AccountRisk> {
+        self.accounts.iter().map(|a| AccountRisk { limits: a.limits, funds: a.funds }).collect()
+    }
+
+    pub fn session_rules(&self) -> SessionRules {
+        SessionRules { session: self.session, enforce: self.enforce_session, mis_square_off: self.mis_square_off }
     }
 
     pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {

@@ -9,11 +9,12 @@ use crate::engine::Engine;
 use crate::event::TickReject;
 use crate::metrics::Percentiles;
 use crate::setup::EngineSetup;
-use crate::types::RejectReason;
+use crate::types::{Product, RejectReason};
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PositionSummary {
     pub symbol: String,
+    pub product: &'static str,
     pub net_qty: i64,
     /// Rupees.
     pub avg_price: f64,
@@ -133,10 +134,12 @@ impl RunSummary {
                 let positions = setup
                     .instruments
                     .iter()
-                    .filter_map(|i| {
-                        let p = pf.get(ai, i.id.index())?;
+                    .flat_map(|i| Product::ALL.iter().map(move |p| (i, *p)))
+                    .filter_map(|(i, product)| {
+                        let p = pf.get(ai, i.id.index(), product)?;
                         (p.bought + p.sold > 0).then(|| PositionSummary {
                             symbol: i.symbol.clone(),
+                            product: product.as_str(),
                             net_qty: p.net.0,
                             avg_price: (p.avg_price() / 100.0 * 10_000.0).round() / 10_000.0,
                             last_price: p.last.as_f64(),

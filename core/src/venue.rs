@@ -1,14 +1,65 @@
-//! The paper exchange: a deterministic simulated venue. MARKET orders fill at the last trade;
-//! LIMIT orders rest and fill when the market trades through the limit (a print strictly
-//! better than the limit proves a counterparty was there), up to the printed quantity; stop
-//! orders trigger when the last trade crosses the trigger.
+//! The paper exchange: a deterministic simulated venue. MARKET orders fill at the last trade
+//! plus configurable slippage; LIMIT orders rest and fill when the market trades through the
+//! limit (a print strictly better than the limit proves a counterparty was there) or, if
+//! configured, touches it, up to the printed quantity; stop orders trigger when the last trade
+//! crosses the trigger.
 //!
 //! It runs in line with the order stage so paper trading is exactly reproducible from the
 //! ingress sequence; broker gateways instead consume the egress ring and send their acks and
 //! fills back through the ingress ring.
 
+use serde::Deserialize;
+
 use crate::event::Tick;
-use crate::types::{OrderId, OrderType, Price, Qty, Side, Timestamp};
+use crate::types::{InstrumentSpec, OrderId, OrderType, Price, Qty, Side, Timestamp};
+
+/// Price paid beyond the touch by market and stop-market orders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum Slippage {
+    #[default]
+    None,
+    /// A fixed number of ticks.
+    Ticks(u32),
+    /// Basis points of the price, rounded up to the tick.
+    Bps(u32),
+}
+
+/// When a resting limit order fills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitFill {
+    /// Only on a print strictly through the limit: conservative, no queue-position guess.
+    #[default]
+    TradeThrough,
+    /// On a print at the limit or through it.
+    Touch,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VenueConfig {
+    pub slippage: Slippage,
+    pub limit_fill: LimitFill,
+}
+
+impl VenueConfig {
+    /// The price a market order pays at a touch of `px`.
+    fn slipped(&self, side: Side, px: Price, tick: Price) -> Price {
+        let t = tick.0.max(1);
+        let d = match self.slippage {
+            Slippage::None => 0,
+            Slippage::Ticks(n) => n as i64 * t,
+            Slippage::Bps(b) => {
+                let raw = ((px.0 as i128 * b as i128 + 9_999) / 10_000) as i64;
+                (raw + t - 1) / t * t
+            }
+        };
+        match side {
+            Side::Buy => Price(px.0.saturating_add(d)),
+            Side::Sell => Price((px.0 - d).max(t)),
+        }
+    }
+}
 
 /// A working order as the venue needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,15 +92,20 @@ pub enum VenueEvent {
 }
 
 pub struct PaperVenue {
+    config: VenueConfig,
+    ticks: Vec<Price>,
     last: Vec<Price>,
     resting: Vec<Vec<Resting>>,
 }
 
 impl PaperVenue {
-    pub fn new(instruments: usize) -> Self {
+    pub fn new(instruments: &[InstrumentSpec], config: VenueConfig) -> Self {
+        let n = instruments.len();
         PaperVenue {
-            last: vec![Price::ZERO; instruments],
-            resting: (0..instruments).map(|_| Vec::with_capacity(16)).collect(),
+            config,
+            ticks: instruments.iter().map(|i| i.tick_size).collect(),
+            last: vec![Price::ZERO; n],
+            resting: (0..n).map(|_| Vec::with_capacity(16)).collect(),
         }
     }
 
@@ -75,6 +131,8 @@ impl PaperVenue {
         _ts: Timestamp,
     ) -> Placement {
         let last = self.last_price(instrument);
+        let tick = self.ticks.get(instrument).copied().unwrap_or(Price(1));
+        let config = self.config;
         let Some(book) = self.resting.get_mut(instrument) else { return Placement::NoMarket };
         let marketable = |limit: Price| match side {
             Side::Buy => limit >= last,
@@ -83,7 +141,7 @@ impl PaperVenue {
         match order_type {
             OrderType::Market => {
                 if last.is_positive() {
-                    Placement::Filled(last)
+                    Placement::Filled(config.slipped(side, last, tick))
                 } else {
                     Placement::NoMarket
                 }
@@ -94,6 +152,17 @@ impl PaperVenue {
                 Placement::Resting
             }
         }
+    }
+
+    /// Changes a working order's remaining quantity and prices; false if it is not working.
+    pub fn modify(&mut self, instrument: usize, id: OrderId, remaining: Qty, limit: Price, trigger: Price) -> bool {
+        let Some(r) = self.resting.get_mut(instrument).and_then(|b| b.iter_mut().find(|r| r.id == id)) else {
+            return false;
+        };
+        r.remaining = remaining;
+        r.limit = limit;
+        r.trigger = trigger;
+        true
     }
 
     /// Removes a working order; true when it was working.
@@ -114,6 +183,8 @@ impl PaperVenue {
         let i = tick.instrument.index();
         let (Some(last), Some(book)) = (self.last.get_mut(i), self.resting.get_mut(i)) else { return };
         *last = tick.price;
+        let tick_size = self.ticks.get(i).copied().unwrap_or(Price(1));
+        let config = self.config;
         if book.is_empty() {
             return;
         }
@@ -135,11 +206,13 @@ impl PaperVenue {
                 on(VenueEvent::Triggered { id: r.id });
             }
             let (fill_px, can) = match r.order_type {
-                OrderType::Market | OrderType::StopMarket => (px, true),
+                OrderType::Market | OrderType::StopMarket => (config.slipped(r.side, px, tick_size), true),
                 OrderType::Limit | OrderType::StopLimit => {
-                    let through = match r.side {
-                        Side::Buy => px < r.limit,
-                        Side::Sell => px > r.limit,
+                    let through = match (r.side, config.limit_fill) {
+                        (Side::Buy, LimitFill::TradeThrough) => px < r.limit,
+                        (Side::Sell, LimitFill::TradeThrough) => px > r.limit,
+                        (Side::Buy, LimitFill::Touch) => px <= r.limit,
+                        (Side::Sell, LimitFill::Touch) => px >= r.limit,
                     };
                     (r.limit, through)
                 }
@@ -169,7 +242,22 @@ impl PaperVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::InstrumentId;
+    use crate::types::{InstrumentId, PriceBand, Segment};
+
+    fn spec() -> Vec<InstrumentSpec> {
+        vec![InstrumentSpec {
+            id: InstrumentId(0),
+            symbol: "X".into(),
+            segment: Segment::Equity,
+            tick_size: Price(5),
+            lot_size: Qty(1),
+            band: PriceBand::OPEN,
+        }]
+    }
+
+    fn venue() -> PaperVenue {
+        PaperVenue::new(&spec(), VenueConfig::default())
+    }
 
     fn tick(price: i64, qty: u64) -> Tick {
         Tick { instrument: InstrumentId(0), ts: Timestamp(0), price: Price(price), qty: Qty(qty) }
@@ -177,7 +265,7 @@ mod tests {
 
     #[test]
     fn market_needs_a_last_price() {
-        let mut v = PaperVenue::new(1);
+        let mut v = venue();
         assert_eq!(
             v.place(OrderId(1), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)),
             Placement::NoMarket
@@ -191,7 +279,7 @@ mod tests {
 
     #[test]
     fn limit_fills_on_trade_through_partially_by_volume() {
-        let mut v = PaperVenue::new(1);
+        let mut v = venue();
         v.on_tick(&tick(100, 5), |_| {});
         assert_eq!(
             v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(10), Price(95), Price(0), Timestamp(0)),
@@ -210,7 +298,7 @@ mod tests {
 
     #[test]
     fn marketable_limit_fills_at_last() {
-        let mut v = PaperVenue::new(1);
+        let mut v = venue();
         v.on_tick(&tick(100, 5), |_| {});
         assert_eq!(
             v.place(OrderId(1), 0, Side::Sell, OrderType::Limit, Qty(1), Price(99), Price(0), Timestamp(0)),
@@ -220,7 +308,7 @@ mod tests {
 
     #[test]
     fn stops_trigger_on_cross() {
-        let mut v = PaperVenue::new(1);
+        let mut v = venue();
         v.on_tick(&tick(100, 5), |_| {});
         v.place(OrderId(1), 0, Side::Sell, OrderType::StopMarket, Qty(3), Price(0), Price(95), Timestamp(0));
         let mut ev = Vec::new();
@@ -235,5 +323,43 @@ mod tests {
             ]
         );
         assert!(!v.cancel(0, OrderId(1)));
+    }
+
+    #[test]
+    fn slippage_in_ticks_and_bps() {
+        let c = VenueConfig { slippage: Slippage::Ticks(2), limit_fill: LimitFill::TradeThrough };
+        assert_eq!(c.slipped(Side::Buy, Price(1000), Price(5)), Price(1010));
+        assert_eq!(c.slipped(Side::Sell, Price(1000), Price(5)), Price(990));
+        // 7 bps of ₹10.00 = 0.7 paise → one 5-paise tick.
+        let c = VenueConfig { slippage: Slippage::Bps(7), limit_fill: LimitFill::TradeThrough };
+        assert_eq!(c.slipped(Side::Buy, Price(1000), Price(5)), Price(1005));
+        let mut v = PaperVenue::new(&spec(), c);
+        v.on_tick(&tick(1000, 1), |_| {});
+        assert_eq!(
+            v.place(OrderId(1), 0, Side::Sell, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0)),
+            Placement::Filled(Price(995))
+        );
+    }
+
+    #[test]
+    fn touch_mode_fills_at_the_limit_print() {
+        let mut v = PaperVenue::new(&spec(), VenueConfig { slippage: Slippage::None, limit_fill: LimitFill::Touch });
+        v.on_tick(&tick(100, 5), |_| {});
+        v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(2), Price(95), Price(0), Timestamp(0));
+        let mut ev = Vec::new();
+        v.on_tick(&tick(95, 50), |e| ev.push(e));
+        assert_eq!(ev, vec![VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(2) }]);
+    }
+
+    #[test]
+    fn modify_changes_a_resting_order() {
+        let mut v = venue();
+        v.on_tick(&tick(100, 5), |_| {});
+        v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(2), Price(90), Price(0), Timestamp(0));
+        assert!(v.modify(0, OrderId(1), Qty(3), Price(95), Price(0)));
+        let mut ev = Vec::new();
+        v.on_tick(&tick(94, 50), |e| ev.push(e));
+        assert_eq!(ev, vec![VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(3) }]);
+        assert!(!v.modify(0, OrderId(1), Qty(1), Price(95), Price(0)));
     }
 }

@@ -5,7 +5,7 @@
 //! n − 1. As in TA-Lib, a variance below 1e-14 (`TA_IS_ZERO_OR_NEG`) counts as zero.
 //!
 //! O(1) per bar without TA-Lib's cancellation-prone `Σx²/n − mean²`: the middle is the SMA
-//! running sum (bit-identical to TA-Lib's), and the sum of squared deviations `M2` is slid
+//! running sum (updated as TA-Lib's is), and the sum of squared deviations `M2` is slid
 //! with the exact window-replacement identity
 //! `M2' = M2 + (x_new − x_old)·(x_new − mean' + x_old − mean)`,
 //! then recomputed exactly (two passes over the window) every `n` bars, which bounds the
@@ -64,7 +64,7 @@ impl Bollinger {
                 let mean_new = self.sum / nf;
                 self.m2 += (x - old) * (x - mean_new + old - mean_old);
                 self.since_exact += 1;
-                if self.since_exact >= n || !self.sum.is_finite() || !(self.m2 >= 0.0) {
+                if self.since_exact >= n || !self.sum.is_finite() || !self.m2.is_finite() || self.m2 < 0.0 {
                     self.exact();
                 }
             }

@@ -3,7 +3,7 @@
 //! `SMA_t = (x_{t-n+1} + … + x_t) / n`, first value at the n-th input (index n − 1).
 //!
 //! Kept as a running sum updated in exactly TA-Lib's order (add the new value, drop the one
-//! leaving the window), so it agrees with TA-Lib `SMA` to the last bit on finite data. If the
+//! leaving the window), so it agrees with TA-Lib `SMA` to within an ulp or so. If the
 //! sum stops being finite (a NaN or ±inf input) it is recomputed from the window on each
 //! update until the bad value has left the window, so one bad print does not poison the
 //! average forever.

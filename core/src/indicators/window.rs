@@ -166,7 +166,8 @@ mod tests {
 
     #[test]
     fn rolling_extremes_match_brute_force() {
-        let xs: Vec<f64> = (0..200).map(|i| ((i * 37 % 23) as f64 - 11.0) * if i % 7 == 0 { 2.0 } else { 1.0 }).collect();
+        let xs: Vec<f64> =
+            (0..200).map(|i| ((i * 37 % 23) as f64 - 11.0) * if i % 7 == 0 { 2.0 } else { 1.0 }).collect();
         for n in [1, 2, 5, 13] {
             let (mut hi, mut lo) = (RollingExtreme::max(n), RollingExtreme::min(n));
             for (i, &x) in xs.iter().enumerate() {

@@ -5,7 +5,7 @@
 //! O(1) per update with TA-Lib's two running sums: `sum` (the weighted sum) and `sub` (the
 //! plain sum of the window); each bar adds `n·x` to `sum`, then subtracts `sub` so every
 //! older weight drops by one. The updates are done in TA-Lib's order so the result agrees
-//! with it to the last bit on finite data; if the sums stop being finite they are rebuilt
+//! with it to rounding on finite data; if the sums stop being finite they are rebuilt
 //! from the window (as the SMA does) once the bad value has left it.
 
 use super::window::Ring;

@@ -130,7 +130,7 @@ impl StrategyStage {
 
     fn on_feedback(&mut self, fb: &Feedback) {
         match *fb {
-            Feedback::Filled(f) => {
+            Feedback::Filled { fill: f, .. } => {
                 if let Some(slot) = self.slots.get_mut(f.strategy.index()) {
                     let b = &mut slot.book;
                     match f.side {
@@ -149,6 +149,16 @@ impl StrategyStage {
                     }
                 }
             }
+            Feedback::Modified { intent, old_remaining, new_remaining, .. } => {
+                if let Some(slot) = self.slots.get_mut(intent.strategy.index()) {
+                    let b = &mut slot.book;
+                    match intent.side {
+                        Side::Buy => b.working_buy = b.working_buy - old_remaining + new_remaining,
+                        Side::Sell => b.working_sell = b.working_sell - old_remaining + new_remaining,
+                    }
+                }
+            }
+            Feedback::Accepted { .. } | Feedback::CommandRefused { .. } => {}
         }
     }
 

@@ -42,6 +42,11 @@ dense_id!(
     StrategyId,
     u16
 );
+impl StrategyId {
+    /// Orders the engine places itself: risk square-offs, MIS auto square-off.
+    pub const SYSTEM: StrategyId = StrategyId(u16::MAX);
+}
+
 dense_id!(
     /// Engine-assigned order number, dense from 1 in the order they reached the order stage.
     OrderId,

@@ -59,6 +59,14 @@ pub enum Product {
 }
 
 impl Product {
+    pub const ALL: [Product; 3] = [Product::Cnc, Product::Mis, Product::Nrml];
+
+    /// Position in per-product arrays.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Product::Cnc => "CNC",
@@ -169,6 +177,51 @@ impl OrderStatus {
     }
 }
 
+/// A free-text order tag (strategy name, algo id, a note), at most 20 bytes like the brokers'
+/// tags; fixed-size so orders stay `Copy` and never allocate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Tag {
+    len: u8,
+    bytes: [u8; Tag::MAX],
+}
+
+impl Tag {
+    pub const MAX: usize = 20;
+
+    /// `None` when the text is longer than 20 bytes or holds a comma, quote or control
+    /// character (tags travel in CSV and broker APIs).
+    pub fn new(s: &str) -> Option<Tag> {
+        let b = s.as_bytes();
+        if b.len() > Tag::MAX || b.iter().any(|c| c.is_ascii_control() || *c == b',' || *c == b'"') {
+            return None;
+        }
+        let mut bytes = [0u8; Tag::MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(Tag { len: b.len() as u8, bytes })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built only from a &str cut at its full length, so always valid UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a strategy (or an operator) asks for, before risk and before it has an id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderIntent {
@@ -184,6 +237,9 @@ pub struct OrderIntent {
     pub trigger: Price,
     pub product: Product,
     pub validity: Validity,
+    /// After-market order: accepted outside the session and sent at the next open.
+    pub amo: bool,
+    pub tag: Tag,
 }
 
 impl OrderIntent {
@@ -200,6 +256,8 @@ impl OrderIntent {
             trigger: Price::ZERO,
             product: Product::Mis,
             validity: Validity::Day,
+            amo: false,
+            tag: Tag::default(),
         }
     }
 
@@ -259,27 +317,51 @@ pub enum RejectReason {
     MaxOrderQty,
     MaxOrderValue,
     MaxPosition,
+    MaxPositionValue,
+    MaxGrossExposure,
+    MaxNetExposure,
+    MaxOpenOrders,
+    RateLimit,
+    FatFinger,
+    OutsideSession,
+    InsufficientFunds,
+    Duplicate,
     ZeroQty,
     LotSize,
     TickSize,
     PriceBand,
     NoMarketPrice,
     InvalidPrice,
+    UnknownInstrument,
+    UnknownOrder,
+    NotModifiable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 23] = [
         RejectReason::GlobalKillSwitch,
         RejectReason::AccountKillSwitch,
         RejectReason::MaxOrderQty,
         RejectReason::MaxOrderValue,
         RejectReason::MaxPosition,
+        RejectReason::MaxPositionValue,
+        RejectReason::MaxGrossExposure,
+        RejectReason::MaxNetExposure,
+        RejectReason::MaxOpenOrders,
+        RejectReason::RateLimit,
+        RejectReason::FatFinger,
+        RejectReason::OutsideSession,
+        RejectReason::InsufficientFunds,
+        RejectReason::Duplicate,
         RejectReason::ZeroQty,
         RejectReason::LotSize,
         RejectReason::TickSize,
         RejectReason::PriceBand,
         RejectReason::NoMarketPrice,
         RejectReason::InvalidPrice,
+        RejectReason::UnknownInstrument,
+        RejectReason::UnknownOrder,
+        RejectReason::NotModifiable,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -289,12 +371,24 @@ impl RejectReason {
             RejectReason::MaxOrderQty => "max_order_qty",
             RejectReason::MaxOrderValue => "max_order_value",
             RejectReason::MaxPosition => "max_position",
+            RejectReason::MaxPositionValue => "max_position_value",
+            RejectReason::MaxGrossExposure => "max_gross_exposure",
+            RejectReason::MaxNetExposure => "max_net_exposure",
+            RejectReason::MaxOpenOrders => "max_open_orders",
+            RejectReason::RateLimit => "rate_limit",
+            RejectReason::FatFinger => "fat_finger",
+            RejectReason::OutsideSession => "outside_session",
+            RejectReason::InsufficientFunds => "insufficient_funds",
+            RejectReason::Duplicate => "duplicate",
             RejectReason::ZeroQty => "zero_qty",
             RejectReason::LotSize => "lot_size",
             RejectReason::TickSize => "tick_size",
             RejectReason::PriceBand => "price_band",
             RejectReason::NoMarketPrice => "no_market_price",
             RejectReason::InvalidPrice => "invalid_price",
+            RejectReason::UnknownInstrument => "unknown_instrument",
+            RejectReason::UnknownOrder => "unknown_order",
+            RejectReason::NotModifiable => "not_modifiable",
         }
     }
 
