@@ -3,38 +3,15 @@
 //! a config knows it, and applies only the checks that need no instrument master (positive
 //! price and quantity, time order per symbol).
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use dalal_adapters::{load_ticks, SymbolTable};
+use dalal_adapters::{file_symbols, load_any};
 use dalal_core::candle::{BarSpec, Candle, CandleBuilder, CandleOptions};
 use dalal_core::indicators::{BarInput, Indicator, IndicatorSpec};
-use dalal_core::types::{InstrumentId, Session};
+use dalal_core::types::Session;
 
 use crate::cli::CandlesArgs;
-
-/// Every distinct symbol in a CSV tick file, in order of first appearance.
-fn scan_symbols(path: &Path) -> Result<SymbolTable> {
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut seen: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
-    let mut order: Vec<Vec<u8>> = Vec::new();
-    for line in data.split(|b| *b == b'\n').skip(1) {
-        let mut fields = line.split(|b| *b == b',');
-        let (Some(_), Some(sym)) = (fields.next(), fields.next()) else { continue };
-        let sym = sym.trim_ascii();
-        if sym.is_empty() || seen.contains_key(sym) {
-            continue;
-        }
-        seen.insert(sym.to_vec(), order.len() as u32);
-        order.push(sym.to_vec());
-    }
-    let names: Vec<String> = order.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect();
-    let table = SymbolTable::from_pairs(names.iter().enumerate().map(|(i, s)| (s.as_str(), InstrumentId(i as u32))))
-        .context("symbol table")?;
-    Ok(table)
-}
 
 pub fn candles(args: CandlesArgs) -> Result<()> {
     let spec = BarSpec::parse(&args.timeframe)
@@ -43,11 +20,11 @@ pub fn candles(args: CandlesArgs) -> Result<()> {
         None | Some("") => Vec::new(),
         Some(s) => IndicatorSpec::parse_list(s).map_err(|e| anyhow::anyhow!("--indicators: {e}"))?,
     };
-    let symbols = scan_symbols(&args.data)?;
+    let symbols = file_symbols(&args.data)?;
     if symbols.is_empty() {
         bail!("{}: no ticks", args.data.display());
     }
-    let loaded = load_ticks(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
+    let (loaded, _) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
     for s in &loaded.samples {
         tracing::warn!("{s}");
     }

@@ -21,6 +21,8 @@ pub enum Command {
     Candles(CandlesArgs),
     /// Brokerage and statutory charges on one order, each shown separately.
     Charges(ChargesArgs),
+    /// Convert a tick file between CSV and the binary format (direction from the input).
+    Convert(ConvertArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
 }
@@ -35,16 +37,20 @@ pub struct RunArgs {
     /// Write the final summary as JSON here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
-    /// Replay this CSV tick file instead of the configured feed (exits when it ends).
+    /// `synthetic`, `csv:PATH` or `bin:PATH`; a file replay ends the run when the file ends.
+    /// Overrides the config's feed.
     #[arg(long)]
-    pub feed_csv: Option<PathBuf>,
+    pub feed: Option<String>,
+    /// File replay speed: `max`, `realtime` or a multiple such as `10x`.
+    #[arg(long, default_value = "max")]
+    pub speed: String,
 }
 
 #[derive(Args, Debug)]
 pub struct BacktestArgs {
     #[arg(long, default_value = "config/default.toml")]
     pub config: PathBuf,
-    /// CSV tick file with header `ts_ns,symbol,price,qty`.
+    /// Tick file: CSV with header `ts_ns,symbol,price,qty`, or binary (see `dalal convert`).
     #[arg(long)]
     pub data: PathBuf,
     /// Directory for orders.csv, fills.csv and summary.json.
@@ -54,7 +60,7 @@ pub struct BacktestArgs {
 
 #[derive(Args, Debug)]
 pub struct CandlesArgs {
-    /// CSV tick file with header `ts_ns,symbol,price,qty`; any symbols.
+    /// Tick file, CSV or binary; any symbols.
     #[arg(long)]
     pub data: PathBuf,
     /// Bar: 1s, 5s, 15s, 1m, 3m, 5m, 10m, 15m, 30m, 1h, 1d (session-anchored), 500t, 10000v.
@@ -83,6 +89,14 @@ pub struct ChargesArgs {
     /// Print a JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    #[arg(long)]
+    pub from: PathBuf,
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Args, Debug)]

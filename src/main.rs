@@ -36,5 +36,6 @@ fn run() -> Result<()> {
         cli::Command::Gen(a) => run::gen(a),
         cli::Command::Charges(a) => charges::charges(a),
         cli::Command::Candles(a) => candles::candles(a),
+        cli::Command::Convert(a) => run::convert(a),
     }
 }

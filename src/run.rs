@@ -1,6 +1,6 @@
 //! The commands: wiring config, feeds, the engine and the reports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use dalal_adapters::{
-    load_ticks, open_ticks, write_ticks_csv, Pacer, RejectCounts, SymbolTable, SyntheticConfig, SyntheticFeed,
-    SyntheticInstrument,
+    convert_bin_to_csv, convert_csv_to_bin, detect_format, file_symbols, load_any, open_ticks, write_ticks_csv,
+    BinTickFile, Pacer, RejectCounts, ReplayClock, ReplaySpeed, SymbolTable, SyntheticConfig, SyntheticFeed,
+    SyntheticInstrument, TickFileFormat,
 };
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
@@ -24,7 +25,7 @@ use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::types::Timestamp;
 use disruptor::Producer;
 
-use crate::cli::{BacktestArgs, GenArgs, RunArgs};
+use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, RunArgs};
 
 /// Reads and validates a config file; errors name the file and the key.
 pub fn load_config(path: &Path) -> Result<(Config, EngineSetup)> {
@@ -72,10 +73,20 @@ impl EgressObserver for RunObserver {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let (mut config, setup) = load_config(&args.config)?;
-    if let Some(p) = &args.feed_csv {
-        config.feed.kind = FeedKind::Csv;
-        config.feed.path = Some(p.display().to_string());
+    match args.feed.as_deref() {
+        None => {}
+        Some("synthetic") => config.feed.kind = FeedKind::Synthetic,
+        Some(f) => {
+            let (kind, path) =
+                f.split_once(':').with_context(|| format!("--feed {f:?}: expected synthetic, csv:PATH or bin:PATH"))?;
+            config.feed.kind = match kind {
+                "csv" | "bin" => FeedKind::Csv,
+                other => bail!("--feed {other:?}: expected synthetic, csv:PATH or bin:PATH"),
+            };
+            config.feed.path = Some(path.to_string());
+        }
     }
+    let speed = ReplaySpeed::parse(&args.speed).map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
     let symbols = Arc::new(SymbolTable::new(&setup.instruments).context("instrument table")?);
     let clock = quanta::Clock::new();
     let live = Arc::new(LiveStats::new(setup.accounts.len()));
@@ -151,46 +162,96 @@ pub fn run(args: RunArgs) -> Result<()> {
                 })?
             }
             FeedKind::Csv => {
-                let path = feed.path.clone().unwrap_or_default();
-                let mut stream = open_ticks(&path, symbols).with_context(|| format!("opening feed {path}"))?;
-                thread::Builder::new().name("dalal-feed".into()).spawn(move || {
-                    let mut local = RejectCounts::default();
-                    for item in stream.by_ref() {
-                        if stop.load(Ordering::Acquire) {
-                            break;
+                let path = PathBuf::from(feed.path.clone().unwrap_or_default());
+                let format = detect_format(&path)?;
+                let mut replay = ReplayClock::new(speed);
+                let mut last_second = i64::MIN;
+                // A replay keeps event time: timers come from the file's clock (one per second
+                // of trading), never from the wall clock.
+                let mut publish = move |t: Tick| {
+                    replay.wait_for(t.ts);
+                    let second = t.ts.0.div_euclid(NANOS_PER_SEC);
+                    if second > last_second {
+                        if last_second != i64::MIN {
+                            producer.publish(|e| {
+                                e.input = Input::Timer(Timestamp(second * NANOS_PER_SEC));
+                                e.ingress_raw = 0;
+                            });
                         }
-                        match item {
-                            Ok(t) => {
-                                pacer.wait_for_next();
-                                producer.publish(|e| {
-                                    e.input = Input::Tick(t);
-                                    e.ingress_raw = clock.raw();
-                                });
-                            }
-                            Err(r) => {
-                                if local.total() < 10 {
-                                    tracing::warn!(line = r.line, reason = r.reason.as_str(), detail = %r.detail, "tick refused");
+                        last_second = second;
+                    }
+                    producer.publish(|e| {
+                        e.input = Input::Tick(t);
+                        e.ingress_raw = clock.raw();
+                    });
+                };
+                match format {
+                    TickFileFormat::Binary => {
+                        let file = BinTickFile::open(&path)?;
+                        thread::Builder::new().name("dalal-feed".into()).spawn(move || {
+                            let mut local = RejectCounts::default();
+                            let mut it = file.ticks(&symbols);
+                            for item in it.by_ref() {
+                                if stop.load(Ordering::Acquire) {
+                                    break;
                                 }
-                                local.add(r.reason);
+                                match item {
+                                    Ok(t) => publish(t),
+                                    Err((reason, _)) => local.add(reason),
+                                }
                             }
-                        }
+                            let stats = it.stats();
+                            if stats.duplicates > 0 || stats.gaps > 0 {
+                                tracing::warn!(
+                                    duplicates = stats.duplicates,
+                                    gaps = stats.gaps,
+                                    "sequence problems in feed"
+                                );
+                            }
+                            if let Ok(mut g) = rejects.lock() {
+                                *g = local;
+                            }
+                            done.store(true, Ordering::Release);
+                        })?
                     }
-                    if let Some(e) = stream.io_error() {
-                        tracing::error!(error = %e, "feed read failed");
+                    TickFileFormat::Csv => {
+                        let mut stream =
+                            open_ticks(&path, symbols).with_context(|| format!("opening feed {}", path.display()))?;
+                        thread::Builder::new().name("dalal-feed".into()).spawn(move || {
+                            let mut local = RejectCounts::default();
+                            for item in stream.by_ref() {
+                                if stop.load(Ordering::Acquire) {
+                                    break;
+                                }
+                                match item {
+                                    Ok(t) => publish(t),
+                                    Err(r) => {
+                                        if local.total() < 10 {
+                                            tracing::warn!(line = r.line, reason = r.reason.as_str(), detail = %r.detail, "tick refused");
+                                        }
+                                        local.add(r.reason);
+                                    }
+                                }
+                            }
+                            if let Some(e) = stream.io_error() {
+                                tracing::error!(error = %e, "feed read failed");
+                            }
+                            if let Ok(mut g) = rejects.lock() {
+                                *g = local;
+                            }
+                            done.store(true, Ordering::Release);
+                        })?
                     }
-                    if let Ok(mut g) = rejects.lock() {
-                        *g = local;
-                    }
-                    done.store(true, Ordering::Release);
-                })?
+                }
             }
         }
     };
-    let timer_thread = {
+    let wall_timers = config.feed.kind == FeedKind::Synthetic;
+    let timer_thread = wall_timers.then(|| -> Result<_> {
         let (stop, clock) = (stop.clone(), clock.clone());
         let mut producer = running.producer().context("ingress ring closed")?;
         let period = Duration::from_secs_f64(1.0 / config.feed.timer_hz.max(1) as f64);
-        thread::Builder::new().name("dalal-timer".into()).spawn(move || {
+        Ok(thread::Builder::new().name("dalal-timer".into()).spawn(move || {
             while !stop.load(Ordering::Acquire) {
                 thread::sleep(period);
                 producer.publish(|e| {
@@ -198,8 +259,9 @@ pub fn run(args: RunArgs) -> Result<()> {
                     e.ingress_raw = clock.raw();
                 });
             }
-        })?
-    };
+        })?)
+    });
+    let timer_thread = timer_thread.transpose()?;
 
     let names: Vec<String> = setup.accounts.iter().map(|a| a.name.clone()).collect();
     let start = Instant::now();
@@ -219,7 +281,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     stop.store(true, Ordering::Release);
     let _ = feed_thread.join();
-    let _ = timer_thread.join();
+    if let Some(t) = timer_thread {
+        let _ = t.join();
+    }
     let stopped = running.stop();
     let elapsed = start.elapsed();
     for p in stopped.pinning.iter().filter(|p| p.requested.is_some() && !p.pinned) {
@@ -241,8 +305,11 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let (_config, setup) = load_config(&args.config)?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
-    let loaded = load_ticks(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
+    let (loaded, seq) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
     let load_s = t0.elapsed().as_secs_f64();
+    if let Some(s) = seq.filter(|s| s.duplicates > 0 || s.gaps > 0) {
+        tracing::warn!(duplicates = s.duplicates, gaps = s.gaps, "sequence problems in {}", args.data.display());
+    }
     for s in &loaded.samples {
         tracing::warn!("{s}");
     }
@@ -255,7 +322,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     print!("{}", dalal_admin::render_summary(&summary));
     let n = loaded.ticks.len() as f64;
     println!(
-        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} lines in {:.3}s = {:.2}M lines/s",
+        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",
         loaded.ticks.len(),
         engine_s,
         n / engine_s.max(1e-9) / 1e6,
@@ -264,6 +331,29 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         loaded.lines as f64 / load_s.max(1e-9) / 1e6
     );
     println!("wrote {}/orders.csv, fills.csv, summary.json", args.out.display());
+    Ok(())
+}
+
+pub fn convert(args: ConvertArgs) -> Result<()> {
+    let symbols = file_symbols(&args.from)?;
+    let t0 = Instant::now();
+    let stats = match detect_format(&args.from)? {
+        TickFileFormat::Csv => convert_csv_to_bin(&args.from, &args.to, &symbols)?,
+        TickFileFormat::Binary => convert_bin_to_csv(&args.from, &args.to)?,
+    };
+    for s in &stats.samples {
+        tracing::warn!("{s}");
+    }
+    println!(
+        "converted {} → {}: {} read, {} written, {} refused{} in {:.2}s",
+        args.from.display(),
+        args.to.display(),
+        stats.read,
+        stats.written,
+        stats.rejects.total(),
+        if stats.duplicates > 0 { format!(", {} duplicate sequence numbers", stats.duplicates) } else { String::new() },
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

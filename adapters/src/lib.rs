@@ -8,6 +8,7 @@ pub mod replay;
 pub mod rng;
 pub mod symbols;
 pub mod synthetic;
+pub mod tick_files;
 
 pub use binary_ticks::{
     convert_bin_to_csv, convert_csv_to_bin, write_ticks_bin, write_ticks_bin_to, BinError, BinLoadStats, BinTickFile,
@@ -21,3 +22,4 @@ pub use replay::{ReplayClock, ReplaySpeed, SpeedError};
 pub use rng::{SplitMix64, Xoshiro256};
 pub use symbols::{SymbolError, SymbolTable};
 pub use synthetic::{generate_session, Pacer, SyntheticConfig, SyntheticError, SyntheticFeed, SyntheticInstrument};
+pub use tick_files::{detect_format, file_symbols, load_any, TickFileError, TickFileFormat};
