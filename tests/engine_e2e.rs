@@ -50,6 +50,11 @@ fn backtest_is_deterministic_and_positions_equal_fills() {
     assert_eq!(order_key(&b1), order_key(&b2), "stage timing must not change results");
     assert_eq!(b1.fills, b2.fills);
 
+    for o in &b1.orders {
+        let strategy = &s.strategies[o.intent.strategy.index()];
+        assert_eq!(o.intent.instrument, strategy.instrument, "orders trade their strategy's instrument");
+        assert_eq!(o.intent.account, strategy.account);
+    }
     let mut net: HashMap<(usize, usize), i64> = HashMap::new();
     for f in &b1.fills {
         let q = f.qty.0 as i64 * if f.side == Side::Buy { 1 } else { -1 };

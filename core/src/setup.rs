@@ -84,14 +84,7 @@ impl EngineSetup {
                         Box::new(BollingerReversion::new(period, k, s.qty, s.allow_short))
                     }
                 };
-                StrategySlot {
-                    id: s.id,
-                    account: s.account,
-                    instrument: s.instrument,
-                    timeframe: s.timeframe,
-                    book: Default::default(),
-                    strategy,
-                }
+                StrategySlot::new(s.id, s.account, s.instrument, s.timeframe, strategy)
             })
             .collect()
     }

@@ -1,13 +1,13 @@
 //! Trend following on two EMAs of the close: long when the fast one crosses above the slow one,
 //! short (or flat) when it crosses below.
 
-use super::{Book, Strategy};
+use super::{Ctx, Strategy};
 use crate::candle::Candle;
-use crate::indicators::Ema;
+use crate::indicators::IndicatorSpec;
 
 pub struct EmaCross {
-    fast: Ema,
-    slow: Ema,
+    fast: usize,
+    slow: usize,
     /// Sign of (fast − slow) at the previous bar; 0 until both are ready.
     last_sign: i8,
     qty: i64,
@@ -17,14 +17,17 @@ pub struct EmaCross {
 impl EmaCross {
     /// `qty` is the position size in units (a whole number of lots, checked by config).
     pub fn new(fast: usize, slow: usize, qty: u64, allow_short: bool) -> Self {
-        EmaCross { fast: Ema::new(fast), slow: Ema::new(slow), last_sign: 0, qty: qty as i64, allow_short }
+        EmaCross { fast, slow, last_sign: 0, qty: qty as i64, allow_short }
     }
 }
 
 impl Strategy for EmaCross {
-    fn on_candle(&mut self, candle: &Candle, _book: &Book) -> Option<i64> {
-        let close = candle.close.as_f64();
-        let (Some(f), Some(s)) = (self.fast.update(close), self.slow.update(close)) else { return None };
+    fn indicators(&self) -> Vec<IndicatorSpec> {
+        vec![IndicatorSpec::Ema(self.fast), IndicatorSpec::Ema(self.slow)]
+    }
+
+    fn on_candle(&mut self, _candle: &Candle, ctx: &mut Ctx<'_>) {
+        let (Some(f), Some(s)) = (ctx.value(0), ctx.value(1)) else { return };
         let sign = if f > s {
             1
         } else if f < s {
@@ -37,47 +40,39 @@ impl Strategy for EmaCross {
             self.last_sign = sign;
         }
         if prev == 0 || sign == 0 || sign == prev {
-            return None;
+            return;
         }
-        Some(if sign > 0 {
+        ctx.target(if sign > 0 {
             self.qty
         } else if self.allow_short {
             -self.qty
         } else {
             0
-        })
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::testing::run_bars;
     use crate::types::Price;
 
-    fn bar(close: i64) -> Candle {
-        super::super::testing::bar(Price(close * 100))
+    fn closes(v: &[i64]) -> Vec<Price> {
+        v.iter().map(|c| Price(c * 100)).collect()
     }
+
+    const SERIES: [i64; 13] = [10, 10, 10, 10, 9, 8, 7, 12, 14, 15, 15, 9, 5];
 
     #[test]
     fn signals_only_on_crosses() {
-        let mut s = EmaCross::new(2, 4, 10, true);
-        let book = Book::default();
-        let mut out = Vec::new();
-        for c in [10, 10, 10, 10, 9, 8, 7, 12, 14, 15, 15, 9, 5] {
-            out.push(s.on_candle(&bar(c), &book));
-        }
-        let targets: Vec<i64> = out.iter().flatten().copied().collect();
-        assert_eq!(targets, vec![10, -10], "{out:?}");
+        let positions = run_bars(Box::new(EmaCross::new(2, 4, 10, true)), &closes(&SERIES));
+        assert_eq!(positions, vec![10, -10]);
     }
 
     #[test]
     fn long_only_goes_flat() {
-        let mut s = EmaCross::new(2, 4, 10, false);
-        let book = Book::default();
-        let t: Vec<i64> = [10, 10, 10, 10, 9, 8, 7, 12, 14, 15, 15, 9, 5]
-            .iter()
-            .filter_map(|c| s.on_candle(&bar(*c), &book))
-            .collect();
-        assert_eq!(t, vec![10, 0]);
+        let positions = run_bars(Box::new(EmaCross::new(2, 4, 10, false)), &closes(&SERIES));
+        assert_eq!(positions, vec![10, 0]);
     }
 }
