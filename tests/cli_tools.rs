@@ -18,7 +18,7 @@ fn write_ticks(path: &std::path::Path) {
     let mut s = String::from("ts_ns,symbol,price,qty\n");
     for i in 0..600i64 {
         let ts = open + i * 1_000_000_000;
-        let p = 100_00 + ((i * 37) % 23) * 5 - 50;
+        let p = 10_000 + ((i * 37) % 23) * 5 - 50;
         s.push_str(&format!("{ts},ABC,{}.{:02},{}\n", p / 100, p % 100, 1 + i % 7));
         s.push_str(&format!("{ts},NOTINCONFIG,{}.{:02},2\n", (p + 1000) / 100, (p + 1000) % 100));
     }
