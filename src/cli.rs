@@ -17,6 +17,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the same stages over a tick file with a simulated clock, as fast as possible.
     Backtest(BacktestArgs),
+    /// Rebuild a run from its journal alone; writes the backtest's files.
+    Replay(ReplayArgs),
     /// Bars and indicators from a tick file, one row per bar and symbol.
     Candles(CandlesArgs),
     /// Brokerage and statutory charges on one order, each shown separately.
@@ -44,6 +46,23 @@ pub struct RunArgs {
     /// File replay speed: `max`, `realtime` or a multiple such as `10x`.
     #[arg(long, default_value = "max")]
     pub speed: String,
+    /// Journal every ingress event here; on start, rebuild state from what it holds and resume.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Journal fsync policy: `none`, `batch`, or at most every `Nms`.
+    #[arg(long, default_value = "10ms")]
+    pub fsync: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Directory for orders.csv, fills.csv and summary.json.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -37,5 +37,6 @@ fn run() -> Result<()> {
         cli::Command::Charges(a) => charges::charges(a),
         cli::Command::Candles(a) => candles::candles(a),
         cli::Command::Convert(a) => run::convert(a),
+        cli::Command::Replay(a) => run::replay(a),
     }
 }

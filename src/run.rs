@@ -15,17 +15,18 @@ use dalal_adapters::{
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
 use dalal_core::engine::Engine;
+use dalal_core::event::IngressEvent;
 use dalal_core::event::{EgressEvent, Input, Tick};
 use dalal_core::live::LiveStats;
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
-use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
+use dalal_core::pipeline::{EgressObserver, IngressConsumer, PlacementConfig, Running};
 use dalal_core::setup::EngineSetup;
 use dalal_core::summary::RunSummary;
 use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::types::Timestamp;
-use disruptor::Producer;
+use dalal_persistence::journal::{read_journal, FsyncPolicy, JournalConsumer, JournalWriter};
 
-use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, RunArgs};
+use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
 
 /// Reads and validates a config file; errors name the file and the key.
 pub fn load_config(path: &Path) -> Result<(Config, EngineSetup)> {
@@ -87,6 +88,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
     let speed = ReplaySpeed::parse(&args.speed).map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
+    let mut initial_done = false;
     let symbols = Arc::new(SymbolTable::new(&setup.instruments).context("instrument table")?);
     let clock = quanta::Clock::new();
     let live = Arc::new(LiveStats::new(setup.accounts.len()));
@@ -96,12 +98,54 @@ pub fn run(args: RunArgs) -> Result<()> {
         shared: shared_latency.clone(),
         last_share: Instant::now(),
     };
-    let engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
+    let mut engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
+    // With a journal: rebuild state from it (the engine is a function of its ingress
+    // sequence), then journal everything new on a branch of the ingress ring.
+    let mut resume_after = 0u64;
+    let mut branch: Option<Box<dyn IngressConsumer>> = None;
+    if let Some(dir) = &args.journal {
+        let policy = FsyncPolicy::parse(&args.fsync)
+            .with_context(|| format!("--fsync {:?}: expected none, batch or Nms", args.fsync))?;
+        let (writer, recovery) =
+            JournalWriter::open(dir, policy).with_context(|| format!("opening journal {}", dir.display()))?;
+        if let Some(t) = &recovery.truncated {
+            println!(
+                "journal: cut a torn or corrupt tail in {} at byte {} ({} bytes, {}; {} later segments dropped)",
+                t.segment.display(),
+                t.offset,
+                t.bytes,
+                t.reason,
+                t.dropped_segments
+            );
+        }
+        if !recovery.records.is_empty() {
+            let t0 = Instant::now();
+            for r in &recovery.records {
+                engine.step(&IngressEvent { input: r.input, ingress_raw: 0, source: r.source }, &mut |_| {});
+            }
+            resume_after = recovery.last_source();
+            println!(
+                "journal: recovered {} events (sequence 1..={}) in {:.2}s; resuming after source record {}",
+                recovery.records.len(),
+                recovery.last_seq(),
+                t0.elapsed().as_secs_f64(),
+                resume_after
+            );
+        }
+        let fresh = recovery.records.is_empty();
+        branch = Some(Box::new(JournalConsumer::new(writer)));
+        if !fresh {
+            // Start-of-run commands are already in the journal.
+            initial_done = true;
+        }
+    }
     let place = placement(&config);
     tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, "starting engine");
-    let mut running = Running::start(engine, &place, observer, live.clone());
-    for cmd in setup.initial_commands() {
-        running.publish(Input::Command(cmd), &clock);
+    let mut running = Running::start_with(engine, &place, observer, live.clone(), branch);
+    if !initial_done {
+        for cmd in setup.initial_commands() {
+            running.publish(Input::Command(cmd), &clock);
+        }
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -156,6 +200,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                         producer.publish(|e| {
                             e.input = Input::Tick(t);
                             e.ingress_raw = clock.raw();
+                            e.source = 0;
                         });
                     }
                     done.store(true, Ordering::Release);
@@ -166,16 +211,24 @@ pub fn run(args: RunArgs) -> Result<()> {
                 let format = detect_format(&path)?;
                 let mut replay = ReplayClock::new(speed);
                 let mut last_second = i64::MIN;
+                let mut index = 0u64;
                 // A replay keeps event time: timers come from the file's clock (one per second
-                // of trading), never from the wall clock.
+                // of trading), never from the wall clock. After a recovery, records up to the
+                // last journaled one are skipped (only their clock is followed).
                 let mut publish = move |t: Tick| {
-                    replay.wait_for(t.ts);
+                    index += 1;
                     let second = t.ts.0.div_euclid(NANOS_PER_SEC);
+                    if index <= resume_after {
+                        last_second = second;
+                        return;
+                    }
+                    replay.wait_for(t.ts);
                     if second > last_second {
                         if last_second != i64::MIN {
                             producer.publish(|e| {
                                 e.input = Input::Timer(Timestamp(second * NANOS_PER_SEC));
                                 e.ingress_raw = 0;
+                                e.source = 0;
                             });
                         }
                         last_second = second;
@@ -183,6 +236,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                     producer.publish(|e| {
                         e.input = Input::Tick(t);
                         e.ingress_raw = clock.raw();
+                        e.source = index;
                     });
                 };
                 match format {
@@ -257,6 +311,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 producer.publish(|e| {
                     e.input = Input::Timer(market_now());
                     e.ingress_raw = clock.raw();
+                    e.source = 0;
                 });
             }
         })?)
@@ -294,6 +349,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         summary.add_feed_rejects(r.iter());
     }
     println!("ran {:.1}s", elapsed.as_secs_f64());
+    if let Some(j) = stopped.branch.as_ref().and_then(|b| b.journal_stats()) {
+        println!(
+            "journal: {} events appended ({} bytes, {} syncs, {} errors), last sequence {}",
+            j.appended, j.bytes, j.syncs, j.errors, j.last_seq
+        );
+    }
     print!("{}", dalal_admin::render_summary(&summary));
     if let Some(path) = &args.summary_json {
         dalal_persistence::write_summary_json(path, &summary)?;
@@ -353,6 +414,41 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
         stats.rejects.total(),
         if stats.duplicates > 0 { format!(", {} duplicate sequence numbers", stats.duplicates) } else { String::new() },
         t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Rebuilds a run from its journal alone and writes what a backtest writes.
+pub fn replay(args: ReplayArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let recovery =
+        read_journal(&args.journal, false).with_context(|| format!("reading journal {}", args.journal.display()))?;
+    if recovery.records.is_empty() {
+        bail!("journal {} holds no events", args.journal.display());
+    }
+    if let Some(t) = &recovery.truncated {
+        println!(
+            "journal: ignoring a torn or corrupt tail in {} at byte {} ({})",
+            t.segment.display(),
+            t.offset,
+            t.reason
+        );
+    }
+    let t0 = Instant::now();
+    let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
+    let mut blotter = Blotter::default();
+    for r in &recovery.records {
+        engine.step(&IngressEvent { input: r.input, ingress_raw: 0, source: r.source }, &mut |e| blotter.on_event(&e));
+    }
+    let summary = RunSummary::from_engine(&engine, &setup, false);
+    dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
+    print!("{}", dalal_admin::render_summary(&summary));
+    println!(
+        "replayed {} events (sequence 1..={}) in {:.2}s; wrote {}/orders.csv, fills.csv, summary.json",
+        recovery.records.len(),
+        recovery.last_seq(),
+        t0.elapsed().as_secs_f64(),
+        args.out.display()
     );
     Ok(())
 }

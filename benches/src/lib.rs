@@ -78,3 +78,83 @@ pub fn print_row(r: &Row, baseline_p50: u64) {
         r.p50_ns as f64 / baseline_p50 as f64
     );
 }
+
+/// One line of a throughput report: `ticks` processed in `seconds` (the median of `samples`,
+/// one per repetition).
+#[derive(Clone, Debug)]
+pub struct ThroughputRow {
+    pub name: String,
+    pub ticks: u64,
+    pub seconds: f64,
+    /// Seconds of every repetition, in run order.
+    pub samples: Vec<f64>,
+}
+
+impl ThroughputRow {
+    /// A row from the repetitions' timings; `seconds` is their median.
+    pub fn from_samples(name: &str, ticks: u64, samples: Vec<f64>) -> ThroughputRow {
+        ThroughputRow { name: name.into(), ticks, seconds: median(&samples), samples }
+    }
+
+    pub fn ticks_per_sec(&self) -> f64 {
+        self.ticks as f64 / self.seconds.max(1e-12)
+    }
+
+    /// Cost per tick relative to `base` (2.0 = twice the baseline's time per tick).
+    pub fn cost_vs(&self, base: &ThroughputRow) -> f64 {
+        base.ticks_per_sec() / self.ticks_per_sec().max(1e-12)
+    }
+}
+
+/// Median of `xs` (the mean of the middle two for an even count; 0 for none).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub fn print_throughput_header() {
+    println!(
+        "{:<34} {:>10} {:>9} {:>10} {:>9} {:>17}",
+        "name", "ticks", "seconds", "M ticks/s", "x base", "M ticks/s min-max"
+    );
+}
+
+/// Prints `r` with its time per tick as a multiple of `base`'s.
+pub fn print_throughput_row(r: &ThroughputRow, base: &ThroughputRow) {
+    let rates = r.samples.iter().map(|s| r.ticks as f64 / s.max(1e-12) / 1e6);
+    let (lo, hi) = rates.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    println!(
+        "{:<34} {:>10} {:>9.4} {:>10.2} {:>8.2}x {:>8.2}-{:<8.2}",
+        r.name,
+        r.ticks,
+        r.seconds,
+        r.ticks_per_sec() / 1e6,
+        r.cost_vs(base),
+        lo,
+        hi
+    );
+}
+
+/// The rows as JSON: name, ticks, median seconds, ticks/s, cost relative to `base`, and
+/// every repetition's seconds.
+pub fn throughput_json(bench: &str, rows: &[ThroughputRow], base: &ThroughputRow) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "ticks": r.ticks,
+                "seconds": r.seconds,
+                "ticks_per_sec": r.ticks_per_sec(),
+                "cost_vs_baseline": r.cost_vs(base),
+                "samples_seconds": r.samples,
+            })
+        })
+        .collect();
+    serde_json::json!({ "bench": bench, "baseline": base.name, "rows": rows })
+}

@@ -46,7 +46,7 @@ pub fn run(setup: &EngineSetup, ticks: &[Tick], sample_every: u32) -> (Engine, B
     let stamp = sample_every != 0;
     for t in ticks {
         let ingress_raw = if stamp { engine.clock().raw() } else { 0 };
-        engine.step(&IngressEvent { input: Input::Tick(*t), ingress_raw }, &mut |e| blotter.on_event(&e));
+        engine.step(&IngressEvent { input: Input::Tick(*t), ingress_raw, source: 0 }, &mut |e| blotter.on_event(&e));
     }
     (engine, blotter)
 }

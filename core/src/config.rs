@@ -268,7 +268,7 @@ pub struct AccountSection {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StrategySection {
-    /// `ema_cross` or `bollinger`.
+    /// `ema_cross`, `bollinger`, `orb`, `supertrend`, `vwap_reversion` or `grid`.
     pub kind: String,
     pub instrument: String,
     #[serde(default = "default_tf")]
@@ -281,6 +281,24 @@ pub struct StrategySection {
     pub slow: Option<usize>,
     pub period: Option<usize>,
     pub k: Option<f64>,
+    /// `orb`: minutes after the session open that form the range (default 15).
+    pub range_minutes: Option<u32>,
+    /// `orb`, `supertrend`, `vwap_reversion`, `grid`: IST time to be flat by, `HH:MM` (default
+    /// "15:15").
+    pub exit_time: Option<String>,
+    /// `orb`: rest a stop at the other side of the range once in a position (default true).
+    pub range_stop: Option<bool>,
+    /// `supertrend`: band width in ATRs (default 3; `period` is the ATR period, default 10).
+    pub multiplier: Option<f64>,
+    /// `vwap_reversion`: distance from the session VWAP that triggers a trade, basis points
+    /// (default 50).
+    pub band_bps: Option<u32>,
+    /// `grid`: orders each side of the reference (default 3).
+    pub levels: Option<u32>,
+    /// `grid`: distance between levels, basis points of the reference (default 20).
+    pub step_bps: Option<u32>,
+    /// `grid`: largest position either way, units (default levels × qty).
+    pub max_position: Option<u64>,
 }
 
 fn default_tf() -> String {
@@ -440,7 +458,96 @@ impl Config {
                         }
                         StrategyKind::Bollinger { period: period.max(2), k: kk }
                     }
-                    other => return Err(err(k("kind"), format!("unknown strategy {other:?} (ema_cross, bollinger)"))),
+                    "orb" => {
+                        let range_minutes = s.range_minutes.unwrap_or(15);
+                        if range_minutes == 0 {
+                            return Err(err(k("range_minutes"), "must be at least 1"));
+                        }
+                        let window = range_minutes as i64 * 60 * crate::types::time::NANOS_PER_SEC;
+                        if let BarSpec::Time(tf) = timeframe {
+                            if window % tf.0 != 0 {
+                                return Err(err(
+                                    k("range_minutes"),
+                                    format!("{range_minutes} minutes is not a whole number of {tf} bars"),
+                                ));
+                            }
+                        }
+                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+                        let exit_time = IstTime::parse(exit_text)
+                            .filter(|t| t.0 > open.0 + window && *t <= close)
+                            .ok_or_else(|| {
+                                err(
+                                    k("exit_time"),
+                                    format!(
+                                        "{exit_text:?} is not an HH:MM time after the opening range \
+                                         ({range_minutes} minutes from {}) and no later than session_close ({})",
+                                        e.session_open, e.session_close
+                                    ),
+                                )
+                            })?;
+                        StrategyKind::Orb { range_minutes, exit_time, range_stop: s.range_stop.unwrap_or(true) }
+                    }
+                    "supertrend" => {
+                        let period = s.period.unwrap_or(10);
+                        if !(1..=crate::indicators::MAX_PERIOD).contains(&period) {
+                            return Err(err(
+                                k("period"),
+                                format!("must be between 1 and {}", crate::indicators::MAX_PERIOD),
+                            ));
+                        }
+                        let multiplier = s.multiplier.unwrap_or(3.0);
+                        if !(multiplier.is_finite() && multiplier > 0.0) {
+                            return Err(err(k("multiplier"), "must be a positive number"));
+                        }
+                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+                        let exit_time =
+                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
+                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
+                            })?;
+                        StrategyKind::Supertrend { period, multiplier, exit_time }
+                    }
+                    "vwap_reversion" => {
+                        let band_bps = s.band_bps.unwrap_or(50);
+                        if !(1..=5_000).contains(&band_bps) {
+                            return Err(err(k("band_bps"), format!("{band_bps} is not between 1 and 5000")));
+                        }
+                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+                        let exit_time =
+                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
+                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
+                            })?;
+                        StrategyKind::VwapReversion { band_bps, exit_time }
+                    }
+                    "grid" => {
+                        let levels = s.levels.unwrap_or(3);
+                        if !(1..=50).contains(&levels) {
+                            return Err(err(k("levels"), format!("{levels} is not between 1 and 50")));
+                        }
+                        let step_bps = s.step_bps.unwrap_or(20);
+                        if step_bps == 0 || levels as u64 * step_bps as u64 >= 10_000 {
+                            return Err(err(
+                                k("step_bps"),
+                                format!("must be at least 1 and levels × step_bps under 10000 ({levels} × {step_bps})"),
+                            ));
+                        }
+                        let max_position = s.max_position.unwrap_or((levels as u64).saturating_mul(s.qty));
+                        if max_position < s.qty {
+                            return Err(err(
+                                k("max_position"),
+                                format!("{max_position} is less than one order of qty {}", s.qty),
+                            ));
+                        }
+                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+                        let exit_time =
+                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
+                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
+                            })?;
+                        StrategyKind::Grid { levels, step_bps, max_position, exit_time }
+                    }
+                    other => {
+                        let known = "ema_cross, bollinger, orb, supertrend, vwap_reversion, grid";
+                        return Err(err(k("kind"), format!("unknown strategy {other:?} ({known})")));
+                    }
                 };
                 strategies.push(StrategySetup {
                     id: StrategyId(strategies.len() as u16),

@@ -66,7 +66,7 @@ impl Engine {
     /// Applies start-of-run commands (kill switches from config).
     pub fn apply_initial(&mut self, setup: &EngineSetup, egress: &mut impl FnMut(EgressEvent)) {
         for cmd in setup.initial_commands() {
-            self.step(&IngressEvent { input: crate::event::Input::Command(cmd), ingress_raw: 0 }, egress);
+            self.step(&IngressEvent { input: crate::event::Input::Command(cmd), ingress_raw: 0, source: 0 }, egress);
         }
     }
 

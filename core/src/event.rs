@@ -132,6 +132,9 @@ pub struct IngressEvent {
     pub input: Input,
     /// `quanta` raw counter when the event was published; 0 when not measured.
     pub ingress_raw: u64,
+    /// Position in the event's source (record number + 1 of a replayed file), so a restart
+    /// can resume after the last journaled one; 0 when the source has no positions.
+    pub source: u64,
 }
 
 /// An execution.

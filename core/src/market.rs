@@ -166,6 +166,7 @@ mod tests {
                 qty: Qty(qty),
             }),
             ingress_raw: 0,
+            source: 0,
         };
         let mut out = Vec::new();
         for ev in [

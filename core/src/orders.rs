@@ -4,17 +4,23 @@
 //!
 //! A latency model delays, in event time, both the order's arrival at the venue (ack delay)
 //! and our learning of a fill (fill delay), so a backtest does not trade at prices a real
-//! round trip could not have had. After-market orders wait for the next session open.
+//! round trip could not have had. After-market orders wait for the next session open (their
+//! instrument's first trade in it).
+//!
+//! Fills on their way back are real trades: an order cancelled, swept by a kill switch or
+//! expired while some of its fills are still in flight stops working at the venue at once,
+//! but is closed only after those fills, so they are booked and the order's unfilled quantity
+//! is right. An order whose whole quantity has traded cannot be cancelled any more.
 
 use std::collections::VecDeque;
 
 use crate::charges::{ChargeSegment, ChargeTable, Charges};
-use crate::event::{CloseReason, Command, EgressEvent, Feedback, Fill, KillScope, Msg};
+use crate::event::{CloseReason, Command, EgressEvent, Feedback, Fill, KillScope, Msg, Tick};
 use crate::metrics::LatencyHistogram;
 use crate::portfolio::Portfolio;
 use crate::types::{
     AccountId, FillId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
-    RejectReason, Segment, Session, Timestamp, Validity,
+    RejectReason, Segment, Session, StrategyId, Timestamp, Validity,
 };
 use crate::venue::{PaperVenue, Placement, VenueConfig, VenueEvent};
 
@@ -44,8 +50,23 @@ pub struct PaperConfig {
     pub fill_delay_ns: i64,
 }
 
+/// News from the venue on its way to us (the fill delay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delayed {
+    Venue(VenueEvent),
+    /// The confirmation that a working order stopped working, queued behind its fills.
+    Close {
+        id: OrderId,
+        status: OrderStatus,
+        why: CloseReason,
+    },
+}
+
 pub struct OrderStage {
     orders: Vec<Order>,
+    /// Per order (by id − 1), the session close at which a DAY order expires: the close of the
+    /// day it reached the venue (an after-market order works the whole next session).
+    expiry: Vec<i64>,
     venue: PaperVenue,
     paper: PaperConfig,
     portfolio: Portfolio,
@@ -59,8 +80,8 @@ pub struct OrderStage {
     next_expiry: i64,
     /// Orders on their way to the venue, in due order (delays are constant, events ordered).
     in_flight: VecDeque<(i64, OrderId)>,
-    /// Matches on their way back to us.
-    fills_in_flight: VecDeque<(i64, VenueEvent)>,
+    /// Matches (and closes queued behind them) on their way back to us, in due order.
+    fills_in_flight: VecDeque<(i64, Delayed)>,
     /// After-market orders waiting for the next open.
     amo: Vec<OrderId>,
     now: Timestamp,
@@ -82,6 +103,7 @@ impl OrderStage {
     ) -> Self {
         OrderStage {
             orders: Vec::with_capacity(1 << 16),
+            expiry: Vec::with_capacity(1 << 16),
             venue: PaperVenue::new(instruments, paper.venue),
             paper,
             portfolio: Portfolio::new(accounts, instruments.len()),
@@ -140,6 +162,7 @@ impl OrderStage {
                     self.match_event(*e, tick.ts, egress, feedback);
                 }
                 self.scratch = pending;
+                self.release_amo(&tick, egress, feedback);
             }
             Msg::Timer(ts) => self.advance(ts, egress, feedback),
             Msg::Approved { intent, ts, ingress_raw } => {
@@ -171,10 +194,10 @@ impl OrderStage {
             Command::CancelWorking { scope, product } => self.cancel_where(scope, product, ts, egress, feedback),
             Command::Cancel { account, order } => match self.owned_working(account, order) {
                 Ok(o) => {
-                    self.venue.cancel(o.intent.instrument.index(), order);
-                    self.amo.retain(|x| *x != order);
-                    self.in_flight.retain(|x| x.1 != order);
-                    self.close(order, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+                    // Not working any more: it traded in full and the fill is on its way.
+                    if !self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback) {
+                        self.refuse(account, order, RejectReason::NotModifiable, feedback);
+                    }
                 }
                 Err(reason) => self.refuse(account, order, reason, feedback),
             },
@@ -201,10 +224,58 @@ impl OrderStage {
     /// reported exactly like a missing one.
     fn owned_working(&self, account: AccountId, order: OrderId) -> Result<Order, RejectReason> {
         match self.order(order) {
-            Some(o) if o.intent.account == account && !o.status.is_terminal() => Ok(*o),
+            Some(o) if o.intent.account == account && !o.status.is_terminal() && !self.closing(order) => Ok(*o),
             Some(o) if o.intent.account == account => Err(RejectReason::NotModifiable),
             _ => Err(RejectReason::UnknownOrder),
         }
+    }
+
+    /// True when the order stopped working and its close waits behind fills in flight.
+    fn closing(&self, id: OrderId) -> bool {
+        !self.fills_in_flight.is_empty()
+            && self.fills_in_flight.iter().any(|(_, d)| matches!(d, Delayed::Close { id: x, .. } if *x == id))
+    }
+
+    /// Quantity of the order that traded at the venue and has not reached us yet.
+    fn matched_in_flight(&self, id: OrderId) -> Qty {
+        let mut q = Qty::ZERO;
+        for (_, d) in &self.fills_in_flight {
+            if let Delayed::Venue(VenueEvent::Fill { id: x, qty, .. }) = d {
+                if *x == id {
+                    q += *qty;
+                }
+            }
+        }
+        q
+    }
+
+    /// Takes a working order off the venue (or out of the queues) and closes it: at once, or
+    /// after the fills it traded that are still on their way. False when it is not working at
+    /// the venue or in a queue (it traded in full and the fill is in flight): nothing changes.
+    fn withdraw(
+        &mut self,
+        o: &Order,
+        status: OrderStatus,
+        why: CloseReason,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) -> bool {
+        let id = o.id;
+        let resting = self.venue.cancel(o.intent.instrument.index(), id);
+        let queued = self.amo.contains(&id) || self.in_flight.iter().any(|x| x.1 == id);
+        if !resting && !queued {
+            return false;
+        }
+        self.amo.retain(|x| *x != id);
+        self.in_flight.retain(|x| x.1 != id);
+        if self.matched_in_flight(id).is_zero() {
+            self.close(id, status, why, ts, egress, feedback);
+        } else {
+            let due = ts.0.saturating_add(self.paper.fill_delay_ns);
+            self.fills_in_flight.push_back((due, Delayed::Close { id, status, why }));
+        }
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -228,16 +299,19 @@ impl OrderStage {
         if trigger.is_positive() {
             next.trigger = trigger;
         }
-        if next.qty <= o.filled || o.intent.order_type == OrderType::Market {
+        // What traded at the venue but has not reached us yet is not the venue's to fill again.
+        let matched = o.filled + self.matched_in_flight(o.id);
+        if next.qty <= matched || o.intent.order_type == OrderType::Market {
             self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
             return;
         }
         let old_remaining = o.remaining();
         let new_remaining = next.qty - o.filled;
+        let at_venue = next.qty - matched;
         let i = o.intent.instrument.index();
-        let resting = self.venue.modify(i, o.id, new_remaining, next.price, next.trigger);
+        let placement = self.venue.modify(i, o.id, at_venue, next.price, next.trigger);
         let queued = self.amo.contains(&o.id) || self.in_flight.iter().any(|x| x.1 == o.id);
-        if !resting && !queued {
+        if placement.is_none() && !queued {
             self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
             return;
         }
@@ -249,6 +323,9 @@ impl OrderStage {
         }
         self.counters.modified += 1;
         feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
+        if let Some(Placement::Filled(px)) = placement {
+            self.match_event(VenueEvent::Fill { id: o.id, price: px, qty: at_venue }, ts, egress, feedback);
+        }
     }
 
     fn create(
@@ -270,6 +347,7 @@ impl OrderStage {
             reject,
             brokerage: Money::ZERO,
         });
+        self.expiry.push(i64::MAX);
         self.counters.orders += 1;
         id
     }
@@ -322,6 +400,9 @@ impl OrderStage {
                 } else {
                     self.transition(id, OrderStatus::Open, ts, egress);
                     let close = self.session.close_on(ts).0;
+                    if let Some(e) = self.expiry.get_mut((id.0 as usize).wrapping_sub(1)) {
+                        *e = close;
+                    }
                     if close < self.next_expiry {
                         self.next_expiry = close;
                     }
@@ -347,9 +428,32 @@ impl OrderStage {
     ) {
         match e {
             VenueEvent::Fill { .. } if self.paper.fill_delay_ns > 0 => {
-                self.fills_in_flight.push_back((ts.0.saturating_add(self.paper.fill_delay_ns), e));
+                self.fills_in_flight.push_back((ts.0.saturating_add(self.paper.fill_delay_ns), Delayed::Venue(e)));
             }
             _ => self.venue_event(e, ts, egress, feedback),
+        }
+    }
+
+    /// An execution report from a venue other than the in-line paper one (a broker gateway's
+    /// fill or trigger), applied like the paper venue's own: a step the life cycle does not
+    /// allow, a fill of an unknown order or one beyond the order's quantity is refused (or cut
+    /// to what remains) and counted in `illegal_transitions`.
+    pub fn on_venue_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        self.venue_event(e, ts, egress, feedback);
+        let id = match e {
+            VenueEvent::Fill { id, .. } | VenueEvent::Triggered { id } => id,
+        };
+        if let Some(o) = self.order(id).copied() {
+            if o.status.is_terminal() {
+                // The paper venue must not keep working what another venue says is done.
+                self.venue.cancel(o.intent.instrument.index(), id);
+            }
         }
     }
 
@@ -368,32 +472,53 @@ impl OrderStage {
         }
     }
 
-    /// Moves the stage's clock to `ts`: delivers delayed fills and submissions that are due,
-    /// releases after-market orders at the open, and expires DAY orders after the close.
+    /// Moves the stage's clock to `ts`: delivers delayed fills and submissions that are due, in
+    /// due order across both queues (a submission can cause a fill that is itself due by `ts`),
+    /// and expires DAY orders after the close.
     fn advance(&mut self, ts: Timestamp, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
         if ts > self.now {
             self.now = ts;
         }
-        while let Some(&(due, e)) = self.fills_in_flight.front() {
-            if due > ts.0 {
-                break;
-            }
-            self.fills_in_flight.pop_front();
-            self.venue_event(e, Timestamp(due), egress, feedback);
-        }
-        while let Some(&(due, id)) = self.in_flight.front() {
-            if due > ts.0 {
-                break;
-            }
-            self.in_flight.pop_front();
-            self.submit(id, Timestamp(due), egress, feedback);
-        }
-        if !self.amo.is_empty() && self.session.contains(ts) {
-            for id in std::mem::take(&mut self.amo) {
-                self.submit(id, ts, egress, feedback);
+        loop {
+            let fill_due = self.fills_in_flight.front().map(|x| x.0).filter(|d| *d <= ts.0);
+            let order_due = self.in_flight.front().map(|x| x.0).filter(|d| *d <= ts.0);
+            match (fill_due, order_due) {
+                (Some(f), o) if o.is_none_or(|o| f <= o) => {
+                    let Some((due, d)) = self.fills_in_flight.pop_front() else { break };
+                    match d {
+                        Delayed::Venue(e) => self.venue_event(e, Timestamp(due), egress, feedback),
+                        Delayed::Close { id, status, why } => {
+                            self.close(id, status, why, Timestamp(due), egress, feedback)
+                        }
+                    }
+                }
+                (_, Some(_)) => {
+                    let Some((due, id)) = self.in_flight.pop_front() else { break };
+                    self.submit(id, Timestamp(due), egress, feedback);
+                }
+                _ => break,
             }
         }
         self.expire_until(ts, egress, feedback);
+    }
+
+    /// Sends an instrument's after-market orders to the venue at its first trade in the
+    /// session, after that print: they trade at (or against) the opening price, never at the
+    /// previous session's last, which a timer or another instrument's trade at the open would
+    /// otherwise give them.
+    fn release_amo(&mut self, tick: &Tick, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        if self.amo.is_empty() || !self.session.contains(tick.ts) {
+            return;
+        }
+        let mut waiting = std::mem::take(&mut self.amo);
+        waiting.retain(|id| {
+            let here = self.order(*id).is_some_and(|o| o.intent.instrument == tick.instrument);
+            if here {
+                self.submit(*id, tick.ts, egress, feedback);
+            }
+            !here
+        });
+        self.amo = waiting;
     }
 
     /// Applies a life-cycle step if it is legal; counts and refuses it otherwise.
@@ -449,7 +574,10 @@ impl OrderStage {
         egress: &mut impl FnMut(EgressEvent),
         feedback: &mut impl FnMut(Feedback),
     ) {
-        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else { return };
+        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
+            self.counters.illegal_transitions += 1;
+            return;
+        };
         // A venue can never fill more than remains; clamp defensively and count it.
         let qty = if qty > o.remaining() {
             self.counters.illegal_transitions += 1;
@@ -525,10 +653,13 @@ impl OrderStage {
             if o.status.is_terminal() || o.status == OrderStatus::Pending || o.intent.validity != Validity::Day {
                 continue;
             }
-            let close = self.session.close_on(o.created).0;
+            // The close of the day it reached the venue, not of the day it was created: an
+            // after-market order created last evening works all of today.
+            let close = self.expiry[i - 1];
             if close <= now.0 {
-                self.venue.cancel(o.intent.instrument.index(), o.id);
-                self.close(o.id, OrderStatus::Expired, CloseReason::Expired, now, egress, feedback);
+                if !self.closing(o.id) {
+                    self.withdraw(&o, OrderStatus::Expired, CloseReason::Expired, now, egress, feedback);
+                }
             } else if close < next {
                 next = close;
             }
@@ -536,7 +667,9 @@ impl OrderStage {
         self.next_expiry = next;
     }
 
-    /// Cancels every working order of the scope (and product, if given).
+    /// Cancels every working order of the scope (and product, if given), except the engine's
+    /// own square-off orders ([`StrategyId::SYSTEM`]): they reduce the risk the sweep is about,
+    /// and risk sends them right after the kill switch or cancel that would otherwise take them.
     fn cancel_where(
         &mut self,
         scope: KillScope,
@@ -553,16 +686,15 @@ impl OrderStage {
                 KillScope::Global => true,
                 KillScope::Account(a) => o.intent.account == a,
             };
-            if !in_scope || o.status.is_terminal() || product.is_some_and(|p| p != o.intent.product) {
+            if !in_scope
+                || o.status.is_terminal()
+                || o.intent.strategy == StrategyId::SYSTEM
+                || product.is_some_and(|p| p != o.intent.product)
+                || self.closing(o.id)
+            {
                 continue;
             }
-            let resting = self.venue.cancel(o.intent.instrument.index(), o.id);
-            let queued = self.amo.contains(&o.id) || self.in_flight.iter().any(|x| x.1 == o.id);
-            if resting || queued {
-                self.amo.retain(|x| *x != o.id);
-                self.in_flight.retain(|x| x.1 != o.id);
-                self.close(o.id, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
-            }
+            self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
         }
     }
 }

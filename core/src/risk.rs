@@ -154,6 +154,8 @@ struct AccountState {
     last_slot: usize,
     /// IST day (midnight ns) of the last MIS square-off, so it runs once a day.
     squared_off_day: i64,
+    /// A fill changed P&L since the loss limit was last checked (see [`RiskStage::on_msg`]).
+    loss_check_due: bool,
 }
 
 pub struct RiskStage {
@@ -162,6 +164,17 @@ pub struct RiskStage {
     global_kill: bool,
     exposure: Vec<Exposure>,
     last_price: Vec<Price>,
+    /// Per instrument, the highest limit or trigger price risk has approved an order at: the
+    /// value of working orders in an instrument that has not traded yet (a fresh engine taking
+    /// pre-open or after-market orders), which would otherwise count as zero exposure and use
+    /// no margin.
+    order_price: Vec<Price>,
+    /// Per (account, instrument, product) slot, the signed quantity of square-off orders sent and
+    /// not yet filled or closed, so a second square-off (loss limit and MIS in the same event, or
+    /// before the first one's fills come back) sends only what is still open.
+    squaring: Vec<i64>,
+    /// Some account has a loss check due.
+    loss_check_due: bool,
     margins: MarginRules,
     session: SessionRules,
     working: Vec<Option<Working>>,
@@ -182,6 +195,9 @@ impl RiskStage {
         RiskStage {
             exposure: vec![Exposure::default(); n * accounts.len() * PRODUCTS],
             last_price: vec![Price::ZERO; n],
+            order_price: vec![Price::ZERO; n],
+            squaring: vec![0; n * accounts.len() * PRODUCTS],
+            loss_check_due: false,
             accounts: accounts
                 .into_iter()
                 .map(|setup| AccountState {
@@ -195,6 +211,7 @@ impl RiskStage {
                     last_intents: [(i64::MIN, None); 8],
                     last_slot: 0,
                     squared_off_day: i64::MIN,
+                    loss_check_due: false,
                 })
                 .collect(),
             global_kill: false,
@@ -253,6 +270,13 @@ impl RiskStage {
             .then(|| (account * n + instrument) * PRODUCTS + product.index())
     }
 
+    /// Checks intents and modifies, applies commands and feedback, and reacts to prices.
+    ///
+    /// Feedback never produces orders or commands here: when a fill takes an account past its
+    /// daily loss limit, the kill switch and square-off go out with the next tick, timer or
+    /// intent risk sees (before that intent is checked). Feedback reaches risk outside the
+    /// main flow (after the event that caused it when fused, through the head of the pipeline
+    /// when pipelined), where what risk sends may not reach the order stage.
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, out: &mut impl FnMut(Msg)) {
         match *msg {
@@ -281,7 +305,7 @@ impl RiskStage {
             }
             Msg::Command(cmd) => self.on_command(cmd, out),
             Msg::Feedback(fb) => {
-                self.on_feedback(&fb, out);
+                self.on_feedback(&fb);
                 out(*msg);
             }
             Msg::Empty | Msg::Candle { .. } => {}
@@ -333,6 +357,14 @@ impl RiskStage {
     fn advance(&mut self, ts: Timestamp, out: &mut impl FnMut(Msg)) {
         if ts > self.now {
             self.now = ts;
+        }
+        if self.loss_check_due {
+            self.loss_check_due = false;
+            for a in 0..self.accounts.len() {
+                if std::mem::take(&mut self.accounts[a].loss_check_due) {
+                    self.check_loss(a, out);
+                }
+            }
         }
         let Some(at) = self.session.mis_square_off else { return };
         if self.now.ist_time_of_day() < at.0 || self.now.ist_time_of_day() >= self.session.session.close.0 {
@@ -396,12 +428,13 @@ impl RiskStage {
                 if only.is_some_and(|p| p != product) {
                     continue;
                 }
-                let e = self.exposure[(a * n + i) * PRODUCTS + product.index()];
-                let net = e.position.net.0;
+                let k = (a * n + i) * PRODUCTS + product.index();
+                let net = self.exposure[k].position.net.0 + self.squaring[k];
                 if net == 0 || !self.last_price[i].is_positive() {
                     continue;
                 }
                 let side = if net > 0 { Side::Sell } else { Side::Buy };
+                self.squaring[k] -= net;
                 let mut intent = OrderIntent::market(
                     AccountId(a as u16),
                     StrategyId::SYSTEM,
@@ -420,6 +453,9 @@ impl RiskStage {
 
     fn accept(&mut self, intent: &OrderIntent, ts: Timestamp) {
         self.counters.approved += 1;
+        if let Some(p) = self.order_price.get_mut(intent.instrument.index()) {
+            *p = (*p).max(intent.price).max(intent.trigger);
+        }
         if let Some(k) = self.slot_index(intent.account.index(), intent.instrument.index(), intent.product) {
             let e = &mut self.exposure[k];
             match intent.side {
@@ -450,7 +486,25 @@ impl RiskStage {
         }
     }
 
-    fn on_feedback(&mut self, fb: &Feedback, out: &mut impl FnMut(Msg)) {
+    /// Un-counts square-off quantity that filled or stopped working.
+    fn squared(
+        &mut self,
+        strategy: StrategyId,
+        account: usize,
+        instrument: usize,
+        product: Product,
+        side: Side,
+        qty: Qty,
+    ) {
+        if strategy != StrategyId::SYSTEM {
+            return;
+        }
+        if let Some(k) = self.slot_index(account, instrument, product) {
+            self.squaring[k] -= side.sign() * qty.0 as i64;
+        }
+    }
+
+    fn on_feedback(&mut self, fb: &Feedback) {
         match *fb {
             Feedback::Accepted { order, intent } => {
                 let i = order.0 as usize;
@@ -462,6 +516,7 @@ impl RiskStage {
             Feedback::Filled { fill: f, done } => {
                 let (a, i) = (f.account.index(), f.instrument.index());
                 self.release(a, i, f.product, f.side, f.qty);
+                self.squared(f.strategy, a, i, f.product, f.side, f.qty);
                 if let Some(w) = self.working.get_mut(f.order.0 as usize).and_then(|w| w.as_mut()) {
                     w.remaining = w.remaining - f.qty;
                 }
@@ -476,14 +531,16 @@ impl RiskStage {
                     acct.realized += after.realized - before.realized;
                     acct.unrealized += after.unrealized().0 - before.unrealized().0;
                     acct.charges += f.charges.0;
-                    self.check_loss(a, out);
+                    acct.loss_check_due = true;
+                    self.loss_check_due = true;
                 }
             }
-            Feedback::Closed { order, account, instrument, product, side, unfilled, reason, .. } => {
+            Feedback::Closed { order, account, strategy, instrument, product, side, unfilled, reason } => {
                 if reason == CloseReason::Refused {
                     return;
                 }
                 self.release(account.index(), instrument.index(), product, side, unfilled);
+                self.squared(strategy, account.index(), instrument.index(), product, side, unfilled);
                 self.close_working(order, account.index());
             }
             Feedback::Modified { order, intent, old_remaining, new_remaining } => {
@@ -512,6 +569,17 @@ impl RiskStage {
                     a.open_orders = a.open_orders.saturating_sub(1);
                 }
             }
+        }
+    }
+
+    /// What exposure in an instrument is worth: the last trade, or before the first trade the
+    /// highest price an order in it was approved at.
+    fn mark_price(&self, j: usize) -> Price {
+        let last = self.last_price[j];
+        if last.is_positive() {
+            last
+        } else {
+            self.order_price[j]
         }
     }
 
@@ -568,14 +636,7 @@ impl RiskStage {
         if o.order_type.has_trigger() {
             self.check_price(o.trigger, spec, limits)?;
         }
-        let last = self.last_price.get(o.instrument.index()).copied().unwrap_or(Price::ZERO);
-        let reference = match o.order_type {
-            OrderType::Limit | OrderType::StopLimit => o.price,
-            OrderType::StopMarket if last.is_positive() => last.max(o.trigger),
-            OrderType::StopMarket => o.trigger,
-            OrderType::Market if last.is_positive() => last,
-            OrderType::Market => return Err(RejectReason::NoMarketPrice),
-        };
+        let reference = self.reference(o)?;
         let value = o.qty.notional(reference);
         if limits.max_order_value.0 > 0 && value > limits.max_order_value {
             return Err(RejectReason::MaxOrderValue);
@@ -609,6 +670,19 @@ impl RiskStage {
         self.check_funds(a, o, reference)
     }
 
+    /// The price an order is valued at: its limit; for a stop-market the worse of the last trade
+    /// and the trigger; for a market order the last trade. New orders and modifies alike.
+    fn reference(&self, o: &OrderIntent) -> Result<Price, RejectReason> {
+        let last = self.last_price.get(o.instrument.index()).copied().unwrap_or(Price::ZERO);
+        Ok(match o.order_type {
+            OrderType::Limit | OrderType::StopLimit => o.price,
+            OrderType::StopMarket if last.is_positive() => last.max(o.trigger),
+            OrderType::StopMarket => o.trigger,
+            OrderType::Market if last.is_positive() => last,
+            OrderType::Market => return Err(RejectReason::NoMarketPrice),
+        })
+    }
+
     /// Position and exposure limits with this order's quantity added to its side.
     fn check_exposure(&self, a: usize, o: &OrderIntent, reference: Price) -> Result<(), RejectReason> {
         let limits = &self.accounts[a].setup.limits;
@@ -631,7 +705,7 @@ impl RiskStage {
         let (mut gross, mut net) = (0i128, 0i128);
         for j in 0..self.instruments.len() {
             let (x, px) =
-                if j == i { (e, reference) } else { (self.exposure(a, j).unwrap_or_default(), self.last_price[j]) };
+                if j == i { (e, reference) } else { (self.exposure(a, j).unwrap_or_default(), self.mark_price(j)) };
             gross += x.worst() as i128 * px.0 as i128;
             net += x.projected() as i128 * px.0 as i128;
         }
@@ -670,7 +744,13 @@ impl RiskStage {
                 if w == 0 {
                     continue;
                 }
-                let px = if self.last_price[j].is_positive() { self.last_price[j] } else { x.position.last };
+                let px = if self.last_price[j].is_positive() {
+                    self.last_price[j]
+                } else if x.position.last.is_positive() {
+                    x.position.last
+                } else {
+                    self.order_price[j]
+                };
                 used += self.margins.fraction(p, j).of(Qty(w).notional(px)).0 as i128;
             }
         }
@@ -732,7 +812,8 @@ impl RiskStage {
         if next.order_type.has_trigger() {
             self.check_price(next.trigger, spec, limits)?;
         }
-        let reference = if next.order_type.has_limit() { next.price } else { next.trigger };
+        // Valued exactly as a new order would be (a stop-market at the worse of last and trigger).
+        let reference = self.reference(&next)?;
         if limits.max_order_value.0 > 0 && next.qty.notional(reference) > limits.max_order_value {
             return Err(RejectReason::MaxOrderValue);
         }

@@ -27,6 +27,10 @@ pub struct AccountSetup {
 pub enum StrategyKind {
     EmaCross { fast: usize, slow: usize },
     Bollinger { period: usize, k: f64 },
+    Orb { range_minutes: u32, exit_time: IstTime, range_stop: bool },
+    Supertrend { period: usize, multiplier: f64, exit_time: IstTime },
+    VwapReversion { band_bps: u32, exit_time: IstTime },
+    Grid { levels: u32, step_bps: u32, max_position: u64, exit_time: IstTime },
 }
 
 impl StrategyKind {
@@ -34,6 +38,10 @@ impl StrategyKind {
         match self {
             StrategyKind::EmaCross { .. } => "ema_cross",
             StrategyKind::Bollinger { .. } => "bollinger",
+            StrategyKind::Orb { .. } => "orb",
+            StrategyKind::Supertrend { .. } => "supertrend",
+            StrategyKind::VwapReversion { .. } => "vwap_reversion",
+            StrategyKind::Grid { .. } => "grid",
         }
     }
 }
@@ -82,6 +90,34 @@ impl EngineSetup {
                     StrategyKind::EmaCross { fast, slow } => Box::new(EmaCross::new(fast, slow, s.qty, s.allow_short)),
                     StrategyKind::Bollinger { period, k } => {
                         Box::new(BollingerReversion::new(period, k, s.qty, s.allow_short))
+                    }
+                    StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
+                        Box::new(crate::strategy::OpeningRangeBreakout::new(
+                            self.session.open,
+                            range_minutes,
+                            exit_time,
+                            s.qty,
+                            s.allow_short,
+                            range_stop,
+                        ))
+                    }
+                    StrategyKind::Supertrend { period, multiplier, exit_time } => Box::new(
+                        crate::strategy::SupertrendFollow::new(period, multiplier, s.qty, s.allow_short, exit_time),
+                    ),
+                    StrategyKind::VwapReversion { band_bps, exit_time } => {
+                        Box::new(crate::strategy::VwapReversion::new(band_bps, s.qty, s.allow_short, exit_time))
+                    }
+                    StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
+                        let tick = self.instruments.get(s.instrument.index()).map_or(Price(1), |i| i.tick_size);
+                        Box::new(crate::strategy::Grid::new(
+                            levels,
+                            step_bps,
+                            s.qty,
+                            max_position,
+                            s.allow_short,
+                            tick,
+                            exit_time,
+                        ))
                     }
                 };
                 StrategySlot::new(s.id, s.account, s.instrument, s.timeframe, strategy)

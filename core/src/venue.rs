@@ -154,23 +154,48 @@ impl PaperVenue {
         }
     }
 
-    /// Changes a working order's remaining quantity and prices; false if it is not working.
-    pub fn modify(&mut self, instrument: usize, id: OrderId, remaining: Qty, limit: Price, trigger: Price) -> bool {
-        let Some(r) = self.resting.get_mut(instrument).and_then(|b| b.iter_mut().find(|r| r.id == id)) else {
-            return false;
-        };
+    /// Changes a working order's remaining quantity and prices; `None` if it is not working.
+    ///
+    /// A limit order (or a triggered stop-limit) given a new price that is marketable against the
+    /// last trade leaves the book and fills at once at the last trade, exactly as a new order at that
+    /// price would in [`PaperVenue::place`]: `Some(Placement::Filled(price))` for `remaining`.
+    /// Otherwise it keeps working: `Some(Placement::Resting)`.
+    pub fn modify(
+        &mut self,
+        instrument: usize,
+        id: OrderId,
+        remaining: Qty,
+        limit: Price,
+        trigger: Price,
+    ) -> Option<Placement> {
+        let last = self.last_price(instrument);
+        let book = self.resting.get_mut(instrument)?;
+        let k = book.iter().position(|r| r.id == id)?;
+        let r = &mut book[k];
+        let repriced = r.limit != limit;
         r.remaining = remaining;
         r.limit = limit;
         r.trigger = trigger;
-        true
+        let live_limit = r.order_type == OrderType::Limit || (r.order_type == OrderType::StopLimit && r.triggered);
+        let marketable = match r.side {
+            Side::Buy => limit >= last,
+            Side::Sell => limit <= last,
+        };
+        if live_limit && repriced && last.is_positive() && marketable {
+            book.remove(k);
+            return Some(Placement::Filled(last));
+        }
+        Some(Placement::Resting)
     }
 
-    /// Removes a working order; true when it was working.
+    /// Removes a working order; true when it was working. The others keep their time priority.
     pub fn cancel(&mut self, instrument: usize, id: OrderId) -> bool {
         let Some(book) = self.resting.get_mut(instrument) else { return false };
         match book.iter().position(|r| r.id == id) {
             Some(i) => {
-                book.swap_remove(i);
+                // `remove`, not `swap_remove`: the book is in time order and matching walks it
+                // oldest first, so moving the newest order into the gap would let it jump the queue.
+                book.remove(i);
                 true
             }
             None => false,
@@ -193,6 +218,7 @@ impl PaperVenue {
         let mut k = 0;
         while k < book.len() {
             let r = &mut book[k];
+            let mut just_triggered = false;
             if r.order_type.has_trigger() && !r.triggered {
                 let hit = match r.side {
                     Side::Buy => px >= r.trigger,
@@ -203,10 +229,21 @@ impl PaperVenue {
                     continue;
                 }
                 r.triggered = true;
+                just_triggered = true;
                 on(VenueEvent::Triggered { id: r.id });
             }
             let (fill_px, can) = match r.order_type {
                 OrderType::Market | OrderType::StopMarket => (config.slipped(r.side, px, tick_size), true),
+                // A stop-limit triggered by this print is a new limit order at this moment: if
+                // marketable it trades at the print, as `place` fills a marketable limit at the
+                // last trade, not at its (worse) limit price.
+                OrderType::StopLimit if just_triggered => {
+                    let marketable = match r.side {
+                        Side::Buy => px <= r.limit,
+                        Side::Sell => px >= r.limit,
+                    };
+                    (px, marketable)
+                }
                 OrderType::Limit | OrderType::StopLimit => {
                     let through = match (r.side, config.limit_fill) {
                         (Side::Buy, LimitFill::TradeThrough) => px < r.limit,
@@ -356,10 +393,30 @@ mod tests {
         let mut v = venue();
         v.on_tick(&tick(100, 5), |_| {});
         v.place(OrderId(1), 0, Side::Buy, OrderType::Limit, Qty(2), Price(90), Price(0), Timestamp(0));
-        assert!(v.modify(0, OrderId(1), Qty(3), Price(95), Price(0)));
+        assert_eq!(v.modify(0, OrderId(1), Qty(3), Price(95), Price(0)), Some(Placement::Resting));
         let mut ev = Vec::new();
         v.on_tick(&tick(94, 50), |e| ev.push(e));
         assert_eq!(ev, vec![VenueEvent::Fill { id: OrderId(1), price: Price(95), qty: Qty(3) }]);
-        assert!(!v.modify(0, OrderId(1), Qty(1), Price(95), Price(0)));
+        assert_eq!(v.modify(0, OrderId(1), Qty(1), Price(95), Price(0)), None);
+    }
+
+    #[test]
+    fn modify_to_a_marketable_limit_fills_at_the_last_trade() {
+        let mut v = venue();
+        v.on_tick(&tick(100, 5), |_| {});
+        v.place(OrderId(1), 0, Side::Sell, OrderType::Limit, Qty(2), Price(110), Price(0), Timestamp(0));
+        assert_eq!(v.modify(0, OrderId(1), Qty(2), Price(95), Price(0)), Some(Placement::Filled(Price(100))));
+        assert_eq!(v.resting_count(), 0);
+    }
+
+    #[test]
+    fn cancel_keeps_time_priority() {
+        let mut v = venue();
+        v.on_tick(&tick(100, 5), |_| {});
+        for id in 1..=3 {
+            v.place(OrderId(id), 0, Side::Buy, OrderType::Limit, Qty(1), Price(95), Price(0), Timestamp(0));
+        }
+        assert!(v.cancel(0, OrderId(1)));
+        assert_eq!(v.working(0).collect::<Vec<_>>(), vec![OrderId(2), OrderId(3)]);
     }
 }

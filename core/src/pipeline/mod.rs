@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use disruptor::{BusySpin, MultiProducer, Producer, SingleConsumerBarrier};
+use disruptor::{BusySpin, MultiConsumerBarrier, MultiProducer, Producer, SingleConsumerBarrier};
 
 use crate::config::{PlacementKind, WaitKind};
 use crate::engine::Engine;
@@ -28,7 +28,49 @@ use crate::live::LiveStats;
 use workers::{Ctx, PipelinedThreads};
 
 /// The ingress ring's producer handle; clone it for each publishing thread.
-pub type IngressProducer = MultiProducer<IngressEvent, SingleConsumerBarrier>;
+#[derive(Clone)]
+pub struct IngressProducer(Producers);
+
+#[derive(Clone)]
+enum Producers {
+    /// The stages are the only consumer.
+    One(MultiProducer<IngressEvent, SingleConsumerBarrier>),
+    /// The stages and a branch consumer (the journal) read the ring in parallel.
+    Two(MultiProducer<IngressEvent, MultiConsumerBarrier>),
+}
+
+impl IngressProducer {
+    /// Claims the next slot (waiting while the ring is full) and fills it.
+    #[inline]
+    pub fn publish(&mut self, fill: impl FnOnce(&mut IngressEvent)) {
+        match &mut self.0 {
+            Producers::One(p) => p.publish(fill),
+            Producers::Two(p) => p.publish(fill),
+        }
+    }
+}
+
+/// A consumer on its own branch of the ingress ring, in parallel with the stages: sees every
+/// event in sequence order. The journal is one.
+pub trait IngressConsumer: Send + 'static {
+    fn on_event(&mut self, ev: &IngressEvent);
+    /// After each batch (a natural point to flush or sync).
+    fn end_batch(&mut self);
+    /// For journals: what was written, for the run summary.
+    fn journal_stats(&self) -> Option<JournalCounts> {
+        None
+    }
+}
+
+/// What a journal consumer reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    pub appended: u64,
+    pub bytes: u64,
+    pub syncs: u64,
+    pub errors: u64,
+    pub last_seq: u64,
+}
 
 /// Where and how the stage threads run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +138,8 @@ pub struct Stopped<O> {
     pub engine: Engine,
     pub observer: O,
     pub pinning: Vec<Pinning>,
+    /// The branch consumer, handed back after it has seen every event.
+    pub branch: Option<Box<dyn IngressConsumer>>,
 }
 
 /// A running pipeline.
@@ -103,6 +147,7 @@ pub struct Running<O: EgressObserver> {
     producer: Option<IngressProducer>,
     threads: Threads,
     observer: JoinHandle<O>,
+    branch: Option<JoinHandle<Box<dyn IngressConsumer>>>,
     progress: Arc<Progress>,
     pinning: Arc<Mutex<Vec<Pinning>>>,
     stop: Arc<AtomicBool>,
@@ -122,6 +167,17 @@ pub struct EngineRest {
 impl<O: EgressObserver> Running<O> {
     /// Starts the engine's stages on threads according to `cfg`.
     pub fn start(engine: Engine, cfg: &PlacementConfig, observer: O, live: Arc<LiveStats>) -> Running<O> {
+        Self::start_with(engine, cfg, observer, live, None)
+    }
+
+    /// Starts the stages with an extra consumer (the journal) on a branch of the ingress ring.
+    pub fn start_with(
+        engine: Engine,
+        cfg: &PlacementConfig,
+        observer: O,
+        live: Arc<LiveStats>,
+        branch: Option<Box<dyn IngressConsumer>>,
+    ) -> Running<O> {
         let ctx = Ctx {
             wait: cfg.wait,
             sleep: cfg.sleep,
@@ -132,7 +188,14 @@ impl<O: EgressObserver> Running<O> {
         };
         let (poller, builder) =
             disruptor::build_multi_producer(cfg.ring_size, IngressEvent::default, BusySpin).new_event_poller();
-        let producer = builder.build();
+        let (producer, branch) = match branch {
+            None => (IngressProducer(Producers::One(builder.build())), None),
+            Some(consumer) => {
+                let (tap, builder) = builder.new_event_poller();
+                let handle = workers::run_branch(consumer, tap, ctx.clone());
+                (IngressProducer(Producers::Two(builder.build())), Some(handle))
+            }
+        };
         let (egress_tx, egress_rx) = workers::ring::<EgressEvent>(cfg.ring_size);
         let observer = workers::spawn_observer(observer, egress_rx, ctx.clone());
         let core = |i: usize| cfg.cores.get(i).copied();
@@ -155,6 +218,7 @@ impl<O: EgressObserver> Running<O> {
             producer: Some(producer),
             threads,
             observer,
+            branch,
             progress: ctx.progress,
             pinning: ctx.pinning,
             stop: Arc::new(AtomicBool::new(false)),
@@ -181,6 +245,7 @@ impl<O: EgressObserver> Running<O> {
             p.publish(|e| {
                 e.input = input;
                 e.ingress_raw = clock.raw();
+                e.source = 0;
             });
             self.progress.ingress_published.fetch_add(1, Ordering::Release);
         }
@@ -223,8 +288,9 @@ impl<O: EgressObserver> Running<O> {
             }
         };
         let observer = join(self.observer);
+        let branch = self.branch.map(join);
         let pinning = self.pinning.lock().map(|v| v.clone()).unwrap_or_default();
-        Stopped { engine, observer, pinning }
+        Stopped { engine, observer, pinning, branch }
     }
 }
 

@@ -430,6 +430,39 @@ pub(super) fn run_pipelined(
     }
 }
 
+/// A branch consumer of the ingress ring (the journal).
+struct Branch(Box<dyn super::IngressConsumer>);
+
+impl Worker for Branch {
+    type In = IngressEvent;
+    type Out = Box<dyn super::IngressConsumer>;
+
+    fn finish(self) -> Self::Out {
+        self.0
+    }
+
+    #[inline]
+    fn handle(&mut self, ev: &IngressEvent) {
+        self.0.on_event(ev);
+    }
+
+    fn after_batch(&mut self, _n: u64, _progress: &Progress) {
+        self.0.end_batch();
+    }
+
+    fn publish(&self, _live: &LiveStats) {}
+}
+
+/// The branch consumer's thread. It is not latency-critical: it sleeps when idle.
+pub(super) fn run_branch(
+    consumer: Box<dyn super::IngressConsumer>,
+    rx: EventPoller<IngressEvent, MultiProducerBarrier>,
+    mut ctx: Ctx,
+) -> JoinHandle<Box<dyn super::IngressConsumer>> {
+    ctx.wait = WaitKind::Sleep;
+    start("journal", None, ctx, Branch(consumer), rx)
+}
+
 /// The observer thread: consumes egress. It is never latency-critical, so it sleeps when idle
 /// and never competes for a core with the stages (yielding would not give the core away when
 /// the scheduler has nothing else queued on it).

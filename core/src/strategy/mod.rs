@@ -9,12 +9,20 @@
 mod bank;
 mod ctx;
 mod ema_cross;
+mod grid;
 mod mean_reversion;
+mod orb;
+mod supertrend;
+mod vwap_reversion;
 
 pub use bank::{IndicatorBanks, IndicatorView};
 pub use ctx::{Action, Book, Ctx, OpenOrder};
 pub use ema_cross::EmaCross;
+pub use grid::Grid;
 pub use mean_reversion::BollingerReversion;
+pub use orb::OpeningRangeBreakout;
+pub use supertrend::SupertrendFollow;
+pub use vwap_reversion::VwapReversion;
 
 use crate::candle::{BarSpec, Candle};
 use crate::event::{Command, Feedback, Msg, Tick};
@@ -184,6 +192,22 @@ impl StrategyStage {
                     slot.orders.push(OpenOrder { id: order, intent, remaining: intent.qty });
                 }
             }
+            Feedback::Filled { fill: f, .. } if f.strategy == StrategyId::SYSTEM => {
+                // An engine square-off flattened the account's position in this instrument and
+                // product: the strategies holding it are flat too, or they would trade from a
+                // position they no longer have.
+                let mut left = f.qty.0;
+                for slot in self.slots.iter_mut().filter(|s| s.account == f.account && s.instrument == f.instrument) {
+                    let held = slot.book.position.0;
+                    let reduces = (f.side == Side::Sell && held > 0) || (f.side == Side::Buy && held < 0);
+                    if left == 0 || !reduces {
+                        continue;
+                    }
+                    let q = held.unsigned_abs().min(left);
+                    slot.book.position = slot.book.position.after(f.side, crate::types::Qty(q));
+                    left -= q;
+                }
+            }
             Feedback::Filled { fill: f, done } => {
                 if let Some(slot) = self.slots.get_mut(f.strategy.index()) {
                     let b = &mut slot.book;
@@ -323,6 +347,186 @@ pub(crate) mod testing {
                 };
                 stage.on_msg(&Msg::Feedback(Feedback::Filled { fill, done: true }), &mut |_| {});
                 positions.push(stage.slots()[0].book.position.0);
+            }
+        }
+        positions
+    }
+
+    /// 2026-11-20 (a Friday) 09:15:00 IST, the session open, in ns since the epoch.
+    pub const OPEN_NS: i64 = 1_795_146_300 * crate::types::time::NANOS_PER_SEC;
+
+    /// `min` minutes after the open of the test day (negative: before it).
+    pub fn at(min: i64) -> Timestamp {
+        Timestamp(OPEN_NS + min * crate::types::time::NANOS_PER_MIN)
+    }
+
+    /// The one-minute bar `k` minutes after the open with this open, high, low and close.
+    pub fn m1(k: i64, o: i64, h: i64, l: i64, c: i64) -> Candle {
+        Candle {
+            start: at(k),
+            end: at(k + 1),
+            open: Price(o),
+            high: Price(h),
+            low: Price(l),
+            close: Price(c),
+            ..bar(Price(c))
+        }
+    }
+
+    /// What a strategy sent, with the order id the harness gave it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Sent {
+        Order { id: u64, side: Side, qty: u64, kind: crate::types::OrderType, price: i64, trigger: i64 },
+        Cancel(u64),
+        Modify { id: u64, qty: u64, price: i64, trigger: i64 },
+    }
+
+    /// Drives one strategy (instrument 0, 1m bars) through a real stage and plays the order
+    /// stage: every intent is accepted with the next id (1, 2, …), a market order fills at once
+    /// at the event's price, a cancel closes the order with its remaining quantity. Resting
+    /// orders fill when the test says so ([`Harness::fill`]). While `refuse` is set, intents
+    /// are refused (as risk would) instead, still taking an id.
+    pub struct Harness {
+        pub stage: StrategyStage,
+        pub refuse: bool,
+        next_id: u64,
+        next_fill: u64,
+    }
+
+    impl Harness {
+        pub fn new(strategy: Box<dyn Strategy>) -> Self {
+            let slot = StrategySlot::new(StrategyId(0), AccountId(0), InstrumentId(0), BarSpec::M1, strategy);
+            Harness {
+                stage: StrategyStage::new(vec![slot], 1, Session::NSE_NORMAL),
+                refuse: false,
+                next_id: 1,
+                next_fill: 1,
+            }
+        }
+
+        pub fn position(&self) -> i64 {
+            self.stage.slots()[0].book.position.0
+        }
+
+        pub fn orders(&self) -> &[OpenOrder] {
+            &self.stage.slots()[0].orders
+        }
+
+        /// A closed bar; returns what the strategy sent.
+        pub fn candle(&mut self, c: Candle) -> Vec<Sent> {
+            self.event(Msg::Candle { candle: c, ingress_raw: 0 }, c.close, c.end)
+        }
+
+        /// A trade of instrument 0; returns what the strategy sent.
+        pub fn tick(&mut self, ts: Timestamp, price: i64, qty: u64) -> Vec<Sent> {
+            let tick = Tick { instrument: InstrumentId(0), ts, price: Price(price), qty: Qty(qty) };
+            self.event(Msg::Tick { tick, ingress_raw: 0 }, Price(price), ts)
+        }
+
+        /// Fills `qty` of a working order at `price`, as the order stage reports it.
+        pub fn fill(&mut self, id: u64, qty: u64, price: i64) {
+            let o = *self.orders().iter().find(|o| o.id.0 == id).expect("fill of a working order");
+            let done = qty >= o.remaining.0;
+            self.feedback_fill(o.intent, crate::types::OrderId(id), Qty(qty), Price(price), Timestamp(0), done);
+        }
+
+        fn feedback_fill(
+            &mut self,
+            intent: crate::types::OrderIntent,
+            order: crate::types::OrderId,
+            qty: Qty,
+            price: Price,
+            ts: Timestamp,
+            done: bool,
+        ) {
+            let fill = crate::event::Fill {
+                id: crate::types::FillId(self.next_fill),
+                order,
+                account: intent.account,
+                strategy: intent.strategy,
+                instrument: intent.instrument,
+                side: intent.side,
+                qty,
+                price,
+                ts,
+                product: intent.product,
+                charges: crate::types::Money::ZERO,
+            };
+            self.next_fill += 1;
+            self.stage.on_msg(&Msg::Feedback(Feedback::Filled { fill, done }), &mut |_| {});
+        }
+
+        fn event(&mut self, msg: Msg, price: Price, ts: Timestamp) -> Vec<Sent> {
+            let mut out = Vec::new();
+            self.stage.on_msg(&msg, &mut |m| out.push(m));
+            let mut sent = Vec::new();
+            for m in out {
+                match m {
+                    Msg::Intent { intent, .. } => {
+                        let order = crate::types::OrderId(self.next_id);
+                        self.next_id += 1;
+                        sent.push(Sent::Order {
+                            id: order.0,
+                            side: intent.side,
+                            qty: intent.qty.0,
+                            kind: intent.order_type,
+                            price: intent.price.0,
+                            trigger: intent.trigger.0,
+                        });
+                        if self.refuse {
+                            let closed = Feedback::Closed {
+                                order,
+                                account: intent.account,
+                                strategy: intent.strategy,
+                                instrument: intent.instrument,
+                                product: intent.product,
+                                side: intent.side,
+                                unfilled: intent.qty,
+                                reason: crate::event::CloseReason::Refused,
+                            };
+                            self.stage.on_msg(&Msg::Feedback(closed), &mut |_| {});
+                            continue;
+                        }
+                        self.stage.on_msg(&Msg::Feedback(Feedback::Accepted { order, intent }), &mut |_| {});
+                        if intent.order_type == crate::types::OrderType::Market {
+                            self.feedback_fill(intent, order, intent.qty, price, ts, true);
+                        }
+                    }
+                    Msg::Command(crate::event::Command::Cancel { order, .. }) => {
+                        sent.push(Sent::Cancel(order.0));
+                        if let Some(o) = self.orders().iter().find(|o| o.id == order).copied() {
+                            let closed = Feedback::Closed {
+                                order,
+                                account: o.intent.account,
+                                strategy: o.intent.strategy,
+                                instrument: o.intent.instrument,
+                                product: o.intent.product,
+                                side: o.intent.side,
+                                unfilled: o.remaining,
+                                reason: crate::event::CloseReason::Cancelled,
+                            };
+                            self.stage.on_msg(&Msg::Feedback(closed), &mut |_| {});
+                        }
+                    }
+                    Msg::Command(crate::event::Command::Modify { order, qty, price, trigger, .. }) => {
+                        sent.push(Sent::Modify { id: order.0, qty: qty.0, price: price.0, trigger: trigger.0 });
+                    }
+                    _ => {}
+                }
+            }
+            sent
+        }
+    }
+
+    /// Feeds full bars through [`Harness`] and returns the position after each market fill.
+    pub fn run_candles(strategy: Box<dyn Strategy>, bars: &[Candle]) -> Vec<i64> {
+        let mut h = Harness::new(strategy);
+        let mut positions = Vec::new();
+        for c in bars {
+            for s in h.candle(*c) {
+                if let Sent::Order { kind: crate::types::OrderType::Market, .. } = s {
+                    positions.push(h.position());
+                }
             }
         }
         positions
