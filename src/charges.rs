@@ -22,7 +22,11 @@ pub fn charges(args: ChargesArgs) -> Result<()> {
     if args.qty == 0 {
         bail!("--qty must be positive");
     }
-    let c = ChargeTable::default().on_order(segment, side, Qty(args.qty).notional(price));
+    let table = match &args.config {
+        Some(path) => crate::run::load_config(path)?.1.charges,
+        None => ChargeTable::default(),
+    };
+    let c = table.on_order(segment, side, Qty(args.qty).notional(price));
     let rows = [
         ("brokerage", c.brokerage),
         ("stt", c.stt),

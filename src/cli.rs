@@ -94,6 +94,9 @@ pub struct CandlesArgs {
 
 #[derive(Args, Debug)]
 pub struct ChargesArgs {
+    /// Take the tariffs from this config's `[charges]` section (NSE defaults otherwise).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// equity-intraday | equity-delivery | futures | options
     #[arg(long)]
     pub segment: String,

@@ -118,6 +118,40 @@ fn charges_prints_the_breakdown() {
 }
 
 #[test]
+fn charges_follow_the_config_tariffs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    let base = std::fs::read_to_string("config/backtest.toml").expect("config");
+    std::fs::write(&cfg, format!("{base}\n[charges.equity_intraday]\nbrokerage_cap = 15.0\nstt_sell_pct = 0.05\n"))
+        .expect("write");
+    let json = run_ok(&[
+        "charges",
+        "--config",
+        cfg.to_str().unwrap_or(""),
+        "--segment",
+        "equity-intraday",
+        "--side",
+        "sell",
+        "--price",
+        "1000",
+        "--qty",
+        "100",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    assert_eq!(v["brokerage"].as_f64(), Some(15.0));
+    assert_eq!(v["stt"].as_f64(), Some(50.0));
+    std::fs::write(&cfg, format!("{base}\n[charges.futures]\nstt_sell_pct = -1\n")).expect("write");
+    let o = dalal()
+        .args(["charges", "--segment", "futures", "--side", "sell", "--price", "1", "--qty", "1", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("charges.futures.stt_sell_pct"));
+}
+
+#[test]
 fn convert_round_trips_and_backtests_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (csv, bin, back) = (dir.path().join("t.csv"), dir.path().join("t.bin"), dir.path().join("back.csv"));

@@ -227,3 +227,44 @@ fn cli_run_prints_and_writes_a_summary() {
     assert!(v["ticks_in"].as_u64().unwrap_or(0) > 1000, "{v}");
     assert!(v["latency"]["candle"]["count"].as_u64().unwrap_or(0) > 0);
 }
+
+#[test]
+fn quotes_reach_the_venue_and_market_orders_take_the_touch() {
+    let text = std::fs::read_to_string("config/backtest.toml").expect("config");
+    let c: Config = toml::from_str(&text).expect("parses");
+    let s = c.validate().expect("validates");
+    let mut e = Engine::new(&s, quanta::Clock::new(), 0);
+    let mut fills = Vec::new();
+    let inst = s.instruments[0].id;
+    let ts = Timestamp(1_795_146_300_000_000_000 + 60_000_000_000);
+    let mut step = |e: &mut Engine, input: Input| {
+        e.step(&dalal_core::event::IngressEvent { input, ingress_raw: 0, source: 0 }, &mut |x| {
+            if let EgressEvent::Fill(f) = x {
+                fills.push(f)
+            }
+        })
+    };
+    use dalal_core::types::{Price, Qty};
+    step(&mut e, Input::Tick(Tick { instrument: inst, ts, price: Price(142_000), qty: Qty(10) }));
+    step(
+        &mut e,
+        Input::Quote(dalal_core::event::Quote { instrument: inst, ts, bid: Price(141_990), ask: Price(142_020) }),
+    );
+    // A crossed quote is refused and the good one stays in force.
+    step(
+        &mut e,
+        Input::Quote(dalal_core::event::Quote { instrument: inst, ts, bid: Price(142_500), ask: Price(142_000) }),
+    );
+    let intent = dalal_core::types::OrderIntent::market(
+        dalal_core::types::AccountId(0),
+        dalal_core::types::StrategyId(0),
+        inst,
+        Side::Buy,
+        Qty(5),
+    );
+    step(&mut e, Input::Command(dalal_core::event::Command::Place { intent }));
+    assert_eq!(fills.len(), 1, "{fills:?}");
+    assert_eq!(fills[0].price, Price(142_020));
+    assert_eq!(e.candle.counters.quotes, 1);
+    assert_eq!(e.candle.counters.quotes_rejected, 1);
+}

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::candle::{BarSpec, CandleOptions, EmptyBars, LatePolicy};
-use crate::charges::{ChargeTable, Ppb};
+use crate::charges::{ChargeSegment, ChargeTable, Ppb, Tariff};
 use crate::orders::PaperConfig;
 use crate::risk::RiskLimits;
 use crate::risk::{segment_default_margin, MarginRules};
@@ -146,6 +146,65 @@ impl Default for GlobalRiskSection {
             mis_square_off: "15:20".into(),
             mis_margin_pct: 20.0,
         }
+    }
+}
+
+/// One segment's tariff, in percent of turnover (brokerage cap and flat fee in rupees). Keys
+/// left out keep the NSE defaults documented in `core/src/charges.rs`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TariffSection {
+    pub brokerage_pct: Option<f64>,
+    /// Per executed order; with `brokerage_pct = 0` a flat fee.
+    pub brokerage_cap: Option<f64>,
+    pub stt_buy_pct: Option<f64>,
+    pub stt_sell_pct: Option<f64>,
+    pub exchange_txn_pct: Option<f64>,
+    pub sebi_pct: Option<f64>,
+    pub stamp_buy_pct: Option<f64>,
+    pub gst_pct: Option<f64>,
+}
+
+impl TariffSection {
+    fn apply(&self, key: &str, t: &mut Tariff) -> Result<(), ConfigError> {
+        let pct = |f: &str, v: Option<f64>, into: &mut Ppb| -> Result<(), ConfigError> {
+            if let Some(v) = v {
+                *into = Ppb::from_percent(v)
+                    .ok_or_else(|| err(format!("{key}.{f}"), "must be a percentage between 0 and 100"))?;
+            }
+            Ok(())
+        };
+        pct("brokerage_pct", self.brokerage_pct, &mut t.brokerage.rate)?;
+        if let Some(c) = self.brokerage_cap {
+            t.brokerage.cap = Money(rupees(&format!("{key}.brokerage_cap"), c)?.0);
+        }
+        pct("stt_buy_pct", self.stt_buy_pct, &mut t.stt_buy)?;
+        pct("stt_sell_pct", self.stt_sell_pct, &mut t.stt_sell)?;
+        pct("exchange_txn_pct", self.exchange_txn_pct, &mut t.exchange_txn)?;
+        pct("sebi_pct", self.sebi_pct, &mut t.sebi)?;
+        pct("stamp_buy_pct", self.stamp_buy_pct, &mut t.stamp_buy)?;
+        pct("gst_pct", self.gst_pct, &mut t.gst)
+    }
+}
+
+/// Overrides of the charge tariffs per segment.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChargesSection {
+    pub equity_delivery: TariffSection,
+    pub equity_intraday: TariffSection,
+    pub futures: TariffSection,
+    pub options: TariffSection,
+}
+
+impl ChargesSection {
+    pub fn to_table(&self) -> Result<ChargeTable, ConfigError> {
+        let mut t = ChargeTable::default();
+        self.equity_delivery.apply("charges.equity_delivery", &mut t.tariffs[ChargeSegment::EquityDelivery.index()])?;
+        self.equity_intraday.apply("charges.equity_intraday", &mut t.tariffs[ChargeSegment::EquityIntraday.index()])?;
+        self.futures.apply("charges.futures", &mut t.tariffs[ChargeSegment::Futures.index()])?;
+        self.options.apply("charges.options", &mut t.tariffs[ChargeSegment::Options.index()])?;
+        Ok(t)
     }
 }
 
@@ -317,6 +376,8 @@ pub struct Config {
     pub risk: GlobalRiskSection,
     #[serde(default)]
     pub paper: PaperSection,
+    #[serde(default)]
+    pub charges: ChargesSection,
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
@@ -575,7 +636,7 @@ impl Config {
             candle_options: CandleOptions { empty: e.empty_bars, late: e.late_ticks },
             session: Session { open, close },
             global_kill_switch: self.risk.kill_switch,
-            charges: ChargeTable::default(),
+            charges: self.charges.to_table()?,
             margins: MarginRules {
                 mis: Ppb::from_percent(self.risk.mis_margin_pct)
                     .ok_or_else(|| err("risk.mis_margin_pct", "must be between 0 and 100"))?,

@@ -124,6 +124,17 @@ pub enum Input {
         ts: Timestamp,
         oi: u64,
     },
+    /// Best bid and ask, from feeds that carry quotes; market orders then fill at the touch.
+    Quote(Quote),
+}
+
+/// A top-of-book quote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    pub instrument: InstrumentId,
+    pub ts: Timestamp,
+    pub bid: Price,
+    pub ask: Price,
 }
 
 /// An ingress ring slot.
@@ -207,6 +218,7 @@ pub enum Msg {
     },
     Timer(Timestamp),
     Command(Command),
+    Quote(Quote),
     /// Strategy → risk.
     Intent {
         intent: OrderIntent,

@@ -14,6 +14,8 @@ pub struct MarketCounters {
     pub candles: u64,
     /// Trades older than their instrument's latest, folded into bars (late policy `amend`).
     pub late_amended: u64,
+    pub quotes: u64,
+    pub quotes_rejected: u64,
     pub timers: u64,
     pub commands: u64,
 }
@@ -28,6 +30,10 @@ impl TickValidator {
     pub fn new(instruments: Vec<InstrumentSpec>) -> Self {
         let n = instruments.len();
         TickValidator { instruments, last_ts: vec![Timestamp(i64::MIN); n] }
+    }
+
+    pub fn knows(&self, instrument: crate::types::InstrumentId) -> bool {
+        instrument.index() < self.instruments.len()
     }
 
     /// Accepts the tick (and remembers its time) or says why not. A trade older than the
@@ -121,6 +127,16 @@ impl CandleStage {
                 }
             }
             Input::OpenInterest { instrument, oi, .. } => self.builder.set_open_interest(instrument, oi),
+            Input::Quote(q) => {
+                // A crossed, empty or unknown quote is refused and counted; the last good one
+                // stays in force.
+                if self.validator.knows(q.instrument) && q.bid.is_positive() && q.ask.is_positive() && q.bid <= q.ask {
+                    self.counters.quotes += 1;
+                    out(Msg::Quote(q));
+                } else {
+                    self.counters.quotes_rejected += 1;
+                }
+            }
             Input::Timer(ts) => {
                 self.counters.timers += 1;
                 let c = &mut self.counters.candles;

@@ -309,6 +309,7 @@ impl RiskStage {
                 out(*msg);
             }
             Msg::Empty | Msg::Candle { .. } => {}
+            Msg::Quote(_) => out(*msg),
             Msg::Approved { .. } | Msg::Refused { .. } => out(*msg),
         }
     }

@@ -95,6 +95,8 @@ pub struct PaperVenue {
     config: VenueConfig,
     ticks: Vec<Price>,
     last: Vec<Price>,
+    /// Best bid and ask per instrument; zero when the feed has no quotes.
+    touch: Vec<(Price, Price)>,
     resting: Vec<Vec<Resting>>,
 }
 
@@ -105,7 +107,30 @@ impl PaperVenue {
             config,
             ticks: instruments.iter().map(|i| i.tick_size).collect(),
             last: vec![Price::ZERO; n],
+            touch: vec![(Price::ZERO, Price::ZERO); n],
             resting: (0..n).map(|_| Vec::with_capacity(16)).collect(),
+        }
+    }
+
+    /// Records the best bid and ask.
+    pub fn on_quote(&mut self, instrument: usize, bid: Price, ask: Price) {
+        if let Some(t) = self.touch.get_mut(instrument) {
+            *t = (bid, ask);
+        }
+    }
+
+    /// Where a market order on `side` trades before slippage: the far touch when the feed has
+    /// quotes, the last trade otherwise.
+    fn touch_price(&self, instrument: usize, side: Side) -> Price {
+        let (bid, ask) = self.touch.get(instrument).copied().unwrap_or_default();
+        let quoted = match side {
+            Side::Buy => ask,
+            Side::Sell => bid,
+        };
+        if quoted.is_positive() {
+            quoted
+        } else {
+            self.last_price(instrument)
         }
     }
 
@@ -140,8 +165,9 @@ impl PaperVenue {
         };
         match order_type {
             OrderType::Market => {
-                if last.is_positive() {
-                    Placement::Filled(config.slipped(side, last, tick))
+                let touch = self.touch_price(instrument, side);
+                if touch.is_positive() {
+                    Placement::Filled(config.slipped(side, touch, tick))
                 } else {
                     Placement::NoMarket
                 }
@@ -418,5 +444,17 @@ mod tests {
         }
         assert!(v.cancel(0, OrderId(1)));
         assert_eq!(v.working(0).collect::<Vec<_>>(), vec![OrderId(2), OrderId(3)]);
+    }
+
+    #[test]
+    fn market_orders_take_the_far_touch_when_quoted() {
+        let mut v =
+            PaperVenue::new(&spec(), VenueConfig { slippage: Slippage::Ticks(1), limit_fill: LimitFill::TradeThrough });
+        v.on_tick(&tick(1000, 1), |_| {});
+        v.on_quote(0, Price(995), Price(1010));
+        let buy = v.place(OrderId(1), 0, Side::Buy, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0));
+        let sell = v.place(OrderId(2), 0, Side::Sell, OrderType::Market, Qty(1), Price(0), Price(0), Timestamp(0));
+        // Ask 10.10 + one 5-paise tick; bid 9.95 − one tick.
+        assert_eq!((buy, sell), (Placement::Filled(Price(1015)), Placement::Filled(Price(990))));
     }
 }

@@ -530,7 +530,8 @@ fn bench_postgres_writer_200k_fills() {
             source_seq: i,
         })
         .collect();
-    let opts = StoreOptions { capacity: N as usize, ..StoreOptions::default() };
+    let max_batch = std::env::var("DALAL_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(8_192);
+    let opts = StoreOptions { capacity: N as usize, max_batch, ..StoreOptions::default() };
     let w = StoreWriter::start_with(&db.url(), &s, opts).unwrap();
     let t = Instant::now();
     for f in &fills {

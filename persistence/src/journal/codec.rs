@@ -2,8 +2,8 @@
 //! few stores to write and a few loads to read, and the format is independent of Rust's
 //! in-memory layout.
 
-use dalal_core::event::Tick;
 use dalal_core::event::{Command, Input, KillScope};
+use dalal_core::event::{Quote, Tick};
 use dalal_core::risk::RiskLimits;
 use dalal_core::types::{
     AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId, Tag,
@@ -80,6 +80,7 @@ impl<'a> Reader<'a> {
 const TICK: u8 = 1;
 const TIMER: u8 = 2;
 const OPEN_INTEREST: u8 = 3;
+const QUOTE: u8 = 4;
 const KILL: u8 = 10;
 const LIMITS: u8 = 11;
 const PLACE: u8 = 12;
@@ -234,6 +235,13 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
             w.i64(ts.0);
             w.u64(oi);
         }
+        Input::Quote(q) => {
+            w.u8(QUOTE);
+            w.u32(q.instrument.0);
+            w.i64(q.ts.0);
+            w.i64(q.bid.0);
+            w.i64(q.ask.0);
+        }
         Input::Command(c) => match c {
             Command::KillSwitch { scope: s, engaged } => {
                 w.u8(KILL);
@@ -286,6 +294,12 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
         OPEN_INTEREST => {
             Input::OpenInterest { instrument: InstrumentId(r.u32()?), ts: Timestamp(r.i64()?), oi: r.u64()? }
         }
+        QUOTE => Input::Quote(Quote {
+            instrument: InstrumentId(r.u32()?),
+            ts: Timestamp(r.i64()?),
+            bid: Price(r.i64()?),
+            ask: Price(r.i64()?),
+        }),
         KILL => {
             let s = read_scope(&mut r)?;
             Input::Command(Command::KillSwitch { scope: s, engaged: r.u8()? != 0 })
@@ -350,6 +364,7 @@ mod tests {
         for i in [
             Input::Tick(Tick { instrument: InstrumentId(3), ts: Timestamp(-5), price: Price(100), qty: Qty(7) }),
             Input::Timer(Timestamp(i64::MAX)),
+            Input::Quote(Quote { instrument: InstrumentId(2), ts: Timestamp(9), bid: Price(995), ask: Price(1005) }),
             Input::OpenInterest { instrument: InstrumentId(1), ts: Timestamp(5), oi: 99 },
             Input::Command(Command::KillSwitch { scope: KillScope::Global, engaged: true }),
             Input::Command(Command::KillSwitch { scope: KillScope::Account(AccountId(4)), engaged: false }),
