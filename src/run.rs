@@ -91,7 +91,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut initial_done = false;
     let symbols = Arc::new(SymbolTable::new(&setup.instruments).context("instrument table")?);
     let clock = quanta::Clock::new();
-    let live = Arc::new(LiveStats::new(setup.accounts.len()));
+    let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
     let shared_latency = Arc::new(Mutex::new(Percentiles::default()));
     let observer = RunObserver {
         tick_to_order: LatencyHistogram::new(),

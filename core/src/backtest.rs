@@ -27,7 +27,7 @@ impl Blotter {
                     self.orders.push(order);
                 }
             }
-            EgressEvent::Empty => {}
+            EgressEvent::Empty | EgressEvent::Candle(_) => {}
         }
     }
 

@@ -252,4 +252,6 @@ pub enum EgressEvent {
         tick_to_order_ns: u64,
     },
     Fill(Fill),
+    /// A closed bar, for charts and stores.
+    Candle(Candle),
 }

@@ -25,6 +25,8 @@ pub struct LiveStats {
     /// Per account, paise.
     pub realized: Vec<AtomicI64>,
     pub unrealized: Vec<AtomicI64>,
+    /// Last trade per instrument, paise.
+    pub last_price: Vec<AtomicI64>,
 }
 
 /// A plain copy of [`LiveStats`].
@@ -41,13 +43,19 @@ pub struct LiveSnapshot {
     pub fills: u64,
     pub realized: Vec<i64>,
     pub unrealized: Vec<i64>,
+    pub last_price: Vec<i64>,
 }
 
 impl LiveStats {
     pub fn new(accounts: usize) -> Self {
+        Self::with_instruments(accounts, 0)
+    }
+
+    pub fn with_instruments(accounts: usize, instruments: usize) -> Self {
         LiveStats {
             realized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
             unrealized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
+            last_price: (0..instruments).map(|_| AtomicI64::new(0)).collect(),
             ..Default::default()
         }
     }
@@ -76,6 +84,9 @@ impl LiveStats {
         self.orders.store(s.counters.orders, Relaxed);
         self.orders_rejected.store(s.counters.rejected, Relaxed);
         self.fills.store(s.counters.fills, Relaxed);
+        for (i, p) in self.last_price.iter().enumerate() {
+            p.store(s.venue().last_price(i).0, Relaxed);
+        }
         let pf = s.portfolio();
         for (i, (r, u)) in self.realized.iter().zip(&self.unrealized).enumerate() {
             let p = pf.account_pnl(i);
@@ -105,6 +116,7 @@ impl LiveStats {
             fills: self.fills.load(Relaxed),
             realized: self.realized.iter().map(|a| a.load(Relaxed)).collect(),
             unrealized: self.unrealized.iter().map(|a| a.load(Relaxed)).collect(),
+            last_price: self.last_price.iter().map(|a| a.load(Relaxed)).collect(),
         }
     }
 }

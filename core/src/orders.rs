@@ -165,6 +165,7 @@ impl OrderStage {
                 self.release_amo(&tick, egress, feedback);
             }
             Msg::Quote(q) => self.venue.on_quote(q.instrument.index(), q.bid, q.ask),
+            Msg::Candle { candle, .. } => egress(EgressEvent::Candle(candle)),
             Msg::Timer(ts) => self.advance(ts, egress, feedback),
             Msg::Approved { intent, ts, ingress_raw } => {
                 let latency =

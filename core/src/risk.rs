@@ -308,8 +308,8 @@ impl RiskStage {
                 self.on_feedback(&fb);
                 out(*msg);
             }
-            Msg::Empty | Msg::Candle { .. } => {}
-            Msg::Quote(_) => out(*msg),
+            Msg::Empty => {}
+            Msg::Quote(_) | Msg::Candle { .. } => out(*msg),
             Msg::Approved { .. } | Msg::Refused { .. } => out(*msg),
         }
     }

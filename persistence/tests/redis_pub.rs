@@ -58,7 +58,8 @@ impl Fresh {
             Err(e) => {
                 assert!(!in_ci(), "Redis not reachable at {url} ({e}) and CI is set: .ci/run must start it");
                 // Straight to stderr: libtest does not capture it, so the skip shows.
-                let _ = writeln!(std::io::stderr(), "skipped: redis not reachable at {url} ({e})");
+                let msg = format!("skipped: redis not reachable at {url} ({e})\n");
+                let _ = std::io::stderr().write_all(msg.as_bytes());
                 None
             }
         }

@@ -59,7 +59,8 @@ impl PgSchema {
                 let addr = format!("{}:{}", opts.get_host(), opts.get_port());
                 assert!(!in_ci(), "PostgreSQL not reachable at {addr} ({e}) and CI is set: .ci/run must start it");
                 // Straight to stderr: libtest does not capture it, so the skip shows.
-                let _ = writeln!(std::io::stderr(), "skipped: postgres not reachable at {addr} ({e})");
+                let msg = format!("skipped: postgres not reachable at {addr} ({e})\n");
+                let _ = std::io::stderr().write_all(msg.as_bytes());
                 None
             }
         }

@@ -136,9 +136,11 @@ impl StrategyStage {
     pub fn on_msg(&mut self, msg: &Msg, out: &mut impl FnMut(Msg)) {
         match *msg {
             Msg::Candle { candle: ref c, ingress_raw } => {
-                let Some(bank) = self.banks.on_candle(c) else { return };
-                let Some(subs) = self.by_instrument.get(c.instrument.index()) else { return };
+                // Decisions first, then the bar itself goes on (observers chart it).
+                let bank = self.banks.on_candle(c);
+                let subs = self.by_instrument.get(c.instrument.index()).map(Vec::as_slice).unwrap_or(&[]);
                 for &i in subs {
+                    let Some(bank) = bank else { break };
                     if self.slots[i].timeframe != c.spec || self.views[i].0 != bank {
                         continue;
                     }
@@ -150,6 +152,7 @@ impl StrategyStage {
                     slot.strategy.on_candle(c, &mut ctx);
                     Self::act(slot, &self.actions, c.end, ingress_raw, &mut self.counters, out);
                 }
+                out(*msg);
             }
             Msg::Tick { tick, ingress_raw } => {
                 self.banks.on_tick(&tick, &self.session);

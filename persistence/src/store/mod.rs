@@ -54,6 +54,17 @@
 //!   `INSERT INTO <table> SELECT … FROM stage_<table> ON CONFLICT …`, as do the upserted
 //!   tables. Smaller groups use the multi-row `INSERT`.
 
+//!
+//! # Throughput
+//!
+//! `cargo test --release -p dalal-persistence --test store_postgres -- --ignored --nocapture`
+//! writes 200k fills through [`StoreWriter`] into the local PostgreSQL 15 and prints the
+//! sustained rate (first `submit` to everything committed). On the 2-core development machine,
+//! shared with PostgreSQL and other builds, it measured 142k–215k events/s (8192-event
+//! batches, direct COPY path; `submit` 60–140 ns). The server's index maintenance dominates
+//! (three B-trees on `fills`); going through the staging table and `ON CONFLICT` instead costs
+//! about a third more, which is why the direct path exists.
+
 mod batch;
 pub mod fault_proxy;
 mod query;
