@@ -294,7 +294,7 @@ fn wrong_port_the_publisher_goes_on_and_reports_the_outage() {
         let tick = Tick { instrument: InstrumentId(0), ts: Timestamp(T0 + i), price: Price(100_000), qty: Qty(1) };
         p.try_publish(RedisEvent::Tick(tick));
     }
-    assert!(t.elapsed() < Duration::from_millis(500), "publishing never waits for Redis: {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(2), "publishing never waits for Redis: {:?}", t.elapsed());
     wait_for("a few reconnect attempts", Duration::from_secs(10), || p.stats().connect_failures >= 3);
     let st = p.stop();
     assert!(!st.connected, "{st:?}");

@@ -418,7 +418,9 @@ fn database_outage_mid_run_loses_nothing() {
     assert!(during.dropped > 0, "a 2000-event queue overflows during the outage: {during:?}");
     assert!(during.lag <= 2_000 + 500, "backlog bounded by queue + batch: {during:?}");
     assert!(during.outage_secs > 0.2, "{during:?}");
-    assert!(worst < Duration::from_millis(20), "submit blocked for {worst:?}");
+    // A blocking submit would wait for the database (seconds); 250 ms only allows for a
+    // preempted thread on a loaded machine.
+    assert!(worst < Duration::from_millis(250), "submit blocked for {worst:?}");
     println!("outage: submit of {third} events took {submit_time:?} (worst {worst:?}); {during:?}");
 
     // Back, and part three.

@@ -311,7 +311,7 @@ fn a_full_queue_drops_without_blocking_and_the_journal_refeed_fills_the_gap() {
     let st = w.stats();
     assert!(st.dropped > 0, "a 4-event queue cannot take {} events at once", events.len());
     assert_eq!(st.dropped as usize + accepted, events.len());
-    assert!(submit_time < Duration::from_millis(500), "submit never waits: {submit_time:?}");
+    assert!(submit_time < Duration::from_secs(2), "submit never waits: {submit_time:?}");
     let first = w.take_first_unwritten_seq().expect("the first dropped sequence is kept");
     assert_eq!(Some(first), first_dropped);
     assert!(w.flush(Duration::from_secs(30)));
