@@ -25,6 +25,9 @@ use dalal_core::summary::RunSummary;
 use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::types::Timestamp;
 use dalal_persistence::journal::{read_journal, FsyncPolicy, JournalConsumer, JournalWriter};
+use dalal_persistence::redis_pub::RedisSender;
+use dalal_persistence::store::StoreSender;
+use dalal_persistence::{PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreEvent, StoreOptions, StoreWriter};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
 
@@ -46,19 +49,54 @@ fn placement(config: &Config) -> PlacementConfig {
     }
 }
 
-/// Watches the egress ring: tick-to-order latency as orders appear, for progress lines.
+/// Watches the egress ring on its own thread: tick-to-order latency for progress lines, and
+/// the hand-off to the SQL store and Redis (non-blocking queues; a slow or absent service only
+/// costs dropped, counted events, never the hot path's time).
 struct RunObserver {
     tick_to_order: LatencyHistogram,
     shared: Arc<Mutex<Percentiles>>,
     last_share: Instant,
+    store: Option<StoreSender>,
+    redis: Option<RedisSender>,
+    live: Arc<LiveStats>,
+    /// Egress events seen: a deterministic sequence for the store's idempotent keys.
+    seq: u64,
+    last_pnl: Instant,
 }
 
 impl EgressObserver for RunObserver {
     fn on_event(&mut self, ev: &EgressEvent) {
-        if let EgressEvent::Order { tick_to_order_ns, .. } = ev {
-            if *tick_to_order_ns > 0 {
-                self.tick_to_order.record(*tick_to_order_ns);
+        self.seq += 1;
+        let seq = self.seq;
+        match *ev {
+            EgressEvent::Order { order, tick_to_order_ns } => {
+                if tick_to_order_ns > 0 {
+                    self.tick_to_order.record(tick_to_order_ns);
+                }
+                if let Some(s) = &self.store {
+                    s.submit(StoreEvent::Order { order, source_seq: seq });
+                }
+                if let Some(r) = &self.redis {
+                    r.try_publish(RedisEvent::Order(order));
+                }
             }
+            EgressEvent::Fill(fill) => {
+                if let Some(s) = &self.store {
+                    s.submit(StoreEvent::Fill { fill, source_seq: seq });
+                }
+                if let Some(r) = &self.redis {
+                    r.try_publish(RedisEvent::Fill(fill));
+                }
+            }
+            EgressEvent::Candle(candle) => {
+                if let Some(s) = &self.store {
+                    s.submit(StoreEvent::Candle { candle, source_seq: seq });
+                }
+                if let Some(r) = &self.redis {
+                    r.try_publish(RedisEvent::Candle(candle));
+                }
+            }
+            EgressEvent::Empty => {}
         }
     }
 
@@ -68,6 +106,39 @@ impl EgressObserver for RunObserver {
             if let Ok(mut p) = self.shared.lock() {
                 *p = self.tick_to_order.percentiles();
             }
+        }
+        if let Some(r) = &self.redis {
+            if self.last_pnl.elapsed() >= Duration::from_secs(1) {
+                self.last_pnl = Instant::now();
+                let snap = self.live.snapshot();
+                for (a, ((realized, unrealized), charges)) in
+                    snap.realized.iter().zip(&snap.unrealized).zip(&snap.charges).enumerate()
+                {
+                    r.try_publish(RedisEvent::Pnl(PnlSnapshot {
+                        ts: Timestamp::now(),
+                        account: dalal_core::types::AccountId(a as u16),
+                        realized: dalal_core::types::Money(*realized),
+                        unrealized: dalal_core::types::Money(*unrealized),
+                        charges: dalal_core::types::Money(*charges),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// This run's name in the SQL store: kept in the journal directory, so a recovered run
+/// continues the same rows instead of starting new ones.
+fn run_id(journal: Option<&Path>) -> Result<String> {
+    let fresh = format!("run-{}", Timestamp::now().0);
+    let Some(dir) = journal else { return Ok(fresh) };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("run.id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            std::fs::write(&path, &fresh).with_context(|| format!("writing {}", path.display()))?;
+            Ok(fresh)
         }
     }
 }
@@ -93,10 +164,46 @@ pub fn run(args: RunArgs) -> Result<()> {
     let clock = quanta::Clock::new();
     let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
     let shared_latency = Arc::new(Mutex::new(Percentiles::default()));
+    // The environment overrides the file, so one config serves several deployments.
+    if let Ok(url) = std::env::var("DALAL_DATABASE_URL") {
+        config.persistence.database_url = url;
+    }
+    if let Ok(url) = std::env::var("DALAL_REDIS_URL") {
+        config.persistence.redis_url = url;
+    }
+    let persist = &config.persistence;
+    let store = if persist.database_url.is_empty() {
+        None
+    } else {
+        if persist.database_url.starts_with("sqlite://data/") {
+            std::fs::create_dir_all("data").context("creating data/")?;
+        }
+        let opts = StoreOptions {
+            run_id: run_id(args.journal.as_deref())?,
+            connect_timeout: Duration::ZERO,
+            ..StoreOptions::default()
+        };
+        Some(StoreWriter::start_with(&persist.database_url, &setup, opts).context("starting the SQL store")?)
+    };
+    let redis = if persist.redis_url.is_empty() {
+        None
+    } else {
+        let opts = RedisOptions {
+            url: persist.redis_url.clone(),
+            prefix: persist.redis_prefix.clone(),
+            ..RedisOptions::default()
+        };
+        Some(RedisPublisher::start(opts, &setup).context("starting the Redis publisher")?)
+    };
     let observer = RunObserver {
         tick_to_order: LatencyHistogram::new(),
         shared: shared_latency.clone(),
         last_share: Instant::now(),
+        store: store.as_ref().map(|s| s.sender()),
+        redis: redis.as_ref().map(|r| r.sender()),
+        live: live.clone(),
+        seq: 0,
+        last_pnl: Instant::now(),
     };
     let mut engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
     // With a journal: rebuild state from it (the engine is a function of its ingress
@@ -356,8 +463,43 @@ pub fn run(args: RunArgs) -> Result<()> {
         );
     }
     print!("{}", dalal_admin::render_summary(&summary));
+    let mut extra = serde_json::Map::new();
+    if let Some(s) = store {
+        let st = s.flush_and_stop();
+        println!(
+            "store: {} events written in {} batches, {} dropped, {} db errors, {:.1}s unavailable{}",
+            st.written,
+            st.batches,
+            st.dropped,
+            st.db_errors,
+            st.outage_secs,
+            st.first_unwritten_seq.map(|q| format!(", unwritten from egress #{q}")).unwrap_or_default()
+        );
+        extra.insert(
+            "store".into(),
+            serde_json::json!({"written": st.written, "dropped": st.dropped, "db_errors": st.db_errors,
+                "outage_secs": st.outage_secs, "first_unwritten_seq": st.first_unwritten_seq}),
+        );
+    }
+    if let Some(r) = redis {
+        let st = r.stop();
+        println!(
+            "redis: {} published, {} dropped, {} discarded while down, {} outages ({:.1}s), {} reconnects",
+            st.published, st.dropped, st.discarded, st.outages, st.outage_secs, st.reconnects
+        );
+        extra.insert(
+            "redis".into(),
+            serde_json::json!({"published": st.published, "dropped": st.dropped, "discarded": st.discarded,
+                "outages": st.outages, "outage_secs": st.outage_secs, "reconnects": st.reconnects}),
+        );
+    }
     if let Some(path) = &args.summary_json {
-        dalal_persistence::write_summary_json(path, &summary)?;
+        let mut v = serde_json::to_value(&summary)?;
+        if let (Some(m), false) = (v.as_object_mut(), extra.is_empty()) {
+            m.insert("persistence".into(), serde_json::Value::Object(extra));
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&v)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

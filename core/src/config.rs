@@ -208,6 +208,28 @@ impl ChargesSection {
     }
 }
 
+/// Where a run's records go, off the hot path. Core only carries the settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistenceSection {
+    /// `sqlite://…` (the embedded default, a file under `data/`) or `postgres://…`; "" = off.
+    pub database_url: String,
+    /// `redis://host:port/` for live fan-out; "" = off.
+    pub redis_url: String,
+    /// Prefix of every Redis channel, stream and key.
+    pub redis_prefix: String,
+}
+
+impl Default for PersistenceSection {
+    fn default() -> Self {
+        PersistenceSection {
+            database_url: "sqlite://data/dalal.db?mode=rwc".into(),
+            redis_url: String::new(),
+            redis_prefix: "dalal".into(),
+        }
+    }
+}
+
 /// The paper exchange.
 #[derive(Clone, Debug, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -378,6 +400,8 @@ pub struct Config {
     pub paper: PaperSection,
     #[serde(default)]
     pub charges: ChargesSection,
+    #[serde(default)]
+    pub persistence: PersistenceSection,
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,

@@ -25,6 +25,8 @@ pub struct LiveStats {
     /// Per account, paise.
     pub realized: Vec<AtomicI64>,
     pub unrealized: Vec<AtomicI64>,
+    /// Charges paid per account, paise.
+    pub charges: Vec<AtomicI64>,
     /// Last trade per instrument, paise.
     pub last_price: Vec<AtomicI64>,
 }
@@ -43,6 +45,7 @@ pub struct LiveSnapshot {
     pub fills: u64,
     pub realized: Vec<i64>,
     pub unrealized: Vec<i64>,
+    pub charges: Vec<i64>,
     pub last_price: Vec<i64>,
 }
 
@@ -55,6 +58,7 @@ impl LiveStats {
         LiveStats {
             realized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
             unrealized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
+            charges: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
             last_price: (0..instruments).map(|_| AtomicI64::new(0)).collect(),
             ..Default::default()
         }
@@ -87,6 +91,9 @@ impl LiveStats {
         for (i, p) in self.last_price.iter().enumerate() {
             p.store(s.venue().last_price(i).0, Relaxed);
         }
+        for (i, c) in self.charges.iter().enumerate() {
+            c.store(s.charges(i).total().0, Relaxed);
+        }
         let pf = s.portfolio();
         for (i, (r, u)) in self.realized.iter().zip(&self.unrealized).enumerate() {
             let p = pf.account_pnl(i);
@@ -116,6 +123,7 @@ impl LiveStats {
             fills: self.fills.load(Relaxed),
             realized: self.realized.iter().map(|a| a.load(Relaxed)).collect(),
             unrealized: self.unrealized.iter().map(|a| a.load(Relaxed)).collect(),
+            charges: self.charges.iter().map(|a| a.load(Relaxed)).collect(),
             last_price: self.last_price.iter().map(|a| a.load(Relaxed)).collect(),
         }
     }
