@@ -1,6 +1,65 @@
 //! Dalal operator view, off the hot path. It renders what the engine publishes (live counters
-//! and final summaries) for people; the HTTP console builds on the same views.
+//! and final summaries) for people, and serves the admin console: an HTTP/WebSocket API with
+//! users, roles and an audit trail, and a live web page.
+//!
+//! # Wiring (what `dalal run` does)
+//!
+//! ```ignore
+//! let (observer, parts) = dalal_admin::observer(&setup, live.clone());
+//! let running = Running::start(engine, &placement, observer, live.clone());
+//! let link = parts.connect(setup.clone(), live.clone(), running.producer().unwrap(), Some(running.progress().clone()));
+//! let admin = dalal_admin::serve(link, AdminConfig { listen, store_url, ..Default::default() })?;
+//! // on exit: admin.shutdown() (drops the server's producer clone), then running.stop().
+//! ```
+//!
+//! # Off the hot path
+//!
+//! * The server runs on its own multi-thread tokio runtime (`AdminConfig::workers`, default 1,
+//!   optionally pinned to `AdminConfig::cores`), never on an engine thread.
+//! * It reads [`live::LiveStats`] (relaxed atomics the stages publish) and a [`View`] that only
+//!   the egress observer thread writes ([`ViewObserver`]); no stage ever takes that lock.
+//! * Commands (`Place`, `Modify`, `Cancel`, `SetLimits`, `KillSwitch`) enter through the
+//!   ingress ring like every other input, so they are sequenced and journaled; the mutex
+//!   around the producer only serializes admin senders.
+//! * Live updates are serialized once by the observer and fanned out on a bounded
+//!   `tokio::sync::broadcast` channel; a subscriber that falls behind gets
+//!   `{"type":"lagged","missed":N}` and carries on.
+//!
+//! # Security
+//!
+//! * Passwords: argon2id (PHC strings). Access tokens: HS256 JWTs (hand-rolled on `hmac` +
+//!   `sha2`: exactly `HS256` is accepted, so `alg: none` and algorithm confusion are refused;
+//!   constant-time signature check; `aud`/`iss`/`exp` checked), 15 min by default. Refresh
+//!   tokens: random, rotated on use, revoked by logout and by disabling the user; only their
+//!   SHA-256 is kept. API keys (`dk_…`) act as their user. The role and account list are
+//!   re-read from the user table on every request.
+//! * Lockout after `lockout_attempts` failures for `lockout_duration`; optional TOTP
+//!   (RFC 6238, SHA-1, 6 digits, ±1 step); fixed-window rate limit per user (429).
+//! * Ownership: anything of an account the caller does not own answers 404; an action the
+//!   role may not take answers 403. Global kill switch, limits and user admin are admin-only.
+//! * Every change (logins, user admin, orders, modifies, cancels, limits, kill switches,
+//!   strategy requests) is audited with who, when and what; passwords, hashes, tokens, keys
+//!   and TOTP secrets never appear in responses (except a key or TOTP secret shown once to
+//!   its creator), logs or the audit log. An unknown login name is not recorded.
+//! * First start: with no admin, `admin` is created with `AdminConfig::initial_admin_password`,
+//!   else `DALAL_ADMIN_PASSWORD`, else a random password printed once to stdout.
+//!
+//! # Known limits
+//!
+//! * Strategy start/stop/parameter changes answer 501: the engine has no such command.
+//! * `/metrics` has no ring fill levels, per-stage quantiles or persistence lag: the engine
+//!   does not publish them while running (only tick-to-order, measured from the egress stream).
+//! * Limits and kill switches shown are those configured or set through this API; a kill
+//!   switch the engine trips itself (daily loss limit) is not on the egress stream.
+//! * Refresh tokens, API keys and lockout counters are in memory: a restart clears them.
 
+pub mod auth;
+pub mod link;
+mod openapi;
 pub mod report;
+pub mod server;
+pub mod users;
 
+pub use link::{observer, EngineLink, LinkParts, View, ViewObserver};
 pub use report::{render_progress, render_summary};
+pub use server::{serve, AdminConfig, AdminError, AdminHandle};

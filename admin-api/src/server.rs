@@ -1,0 +1,1378 @@
+//! The HTTP/WebSocket server: axum on its own tokio runtime and threads, never the engine's.
+//!
+//! Authorization, on every route: admins see and do everything; a trader sees and trades only
+//! the accounts they own (orders, cancels, modifies, their accounts' kill switches); a viewer
+//! only reads their own accounts. Anything of an account the caller does not own answers 404
+//! (as if it did not exist), never the data; an action the role may not take at all answers
+//! 403.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dalal_core::event::{Command, KillScope};
+use dalal_core::risk::RiskLimits;
+use dalal_core::types::{
+    AccountId, InstrumentId, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, Tag, Validity,
+};
+use dalal_persistence::store::{Store, StoreOptions};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::auth::{self, Claims};
+use crate::link::{candle_json, fill_json, order_json, position_json, EngineLink, Names, MANUAL_STRATEGY};
+use crate::users::{now_ns, Role, User, Users};
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Access token lifetime (default 15 min).
+    pub token_ttl: Duration,
+    /// Refresh token lifetime (default 12 h).
+    pub refresh_ttl: Duration,
+    /// Failed logins before a lockout (default 3).
+    pub lockout_attempts: u32,
+    /// Lockout length (default 15 min).
+    pub lockout_duration: Duration,
+    /// Requests per user per minute (default 1200); 429 beyond.
+    pub rate_limit_per_min: u32,
+    /// Tokio worker threads (default 1: the engine owns the other cores).
+    pub workers: usize,
+    /// Cores for the server threads (none: unpinned).
+    pub cores: Vec<usize>,
+    /// Password for the first `admin` user; else `DALAL_ADMIN_PASSWORD`; else random, printed once.
+    pub initial_admin_password: Option<String>,
+    /// HS256 signing key for access tokens; none: 32 random bytes per start (everyone logs in
+    /// again after a restart).
+    pub jwt_secret: Option<Vec<u8>>,
+    /// SQL store for users and the audit log (`sqlite://…`, `postgres://…`); none: in memory.
+    pub store_url: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(12 * 3600),
+            lockout_attempts: 3,
+            lockout_duration: Duration::from_secs(15 * 60),
+            rate_limit_per_min: 1200,
+            workers: 1,
+            cores: Vec::new(),
+            initial_admin_password: None,
+            jwt_secret: None,
+            store_url: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AdminError(pub String);
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+/// A running server.
+pub struct AdminHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AdminHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes connections and joins the server thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AdminHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+struct RefreshEntry {
+    user: String,
+    expires: Instant,
+}
+
+pub(crate) struct App {
+    link: EngineLink,
+    names: Names,
+    cfg: AdminConfig,
+    key: Vec<u8>,
+    users: Users,
+    refresh: Mutex<HashMap<String, RefreshEntry>>,
+    /// sha256(key) → username.
+    api_keys: Mutex<HashMap<String, String>>,
+    rate: Mutex<HashMap<String, (Instant, u32)>>,
+    started: Instant,
+    /// Verified against when the user does not exist, so timing does not reveal which do.
+    dummy_hash: String,
+}
+
+type S = State<Arc<App>>;
+
+/// An error answer: status and `{"error": …}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError(code, msg.into())
+}
+
+fn not_found() -> ApiError {
+    err(StatusCode::NOT_FOUND, "not found")
+}
+
+fn forbidden() -> ApiError {
+    err(StatusCode::FORBIDDEN, "forbidden for this role")
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    err(StatusCode::BAD_REQUEST, msg)
+}
+
+type R = Result<Json<Value>, ApiError>;
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub username: String,
+    pub role: Role,
+    pub accounts: Vec<String>,
+    pub via_api_key: bool,
+}
+
+impl Principal {
+    fn sees(&self, account: &str) -> bool {
+        self.role == Role::Admin || self.accounts.iter().any(|a| a == account)
+    }
+
+    fn trades(&self, account: &str) -> bool {
+        self.role == Role::Admin || (self.role == Role::Trader && self.accounts.iter().any(|a| a == account))
+    }
+}
+
+impl App {
+    fn account_id(&self, name: &str) -> Option<u32> {
+        self.names.accounts.iter().position(|a| a == name).map(|i| i as u32)
+    }
+
+    fn instrument_id(&self, sym: &str) -> Option<u32> {
+        self.names.symbols.iter().position(|a| a == sym).map(|i| i as u32)
+    }
+
+    /// A visible account by name, or 404.
+    fn visible_account(&self, p: &Principal, name: &str) -> Result<u32, ApiError> {
+        match self.account_id(name) {
+            Some(id) if p.sees(name) => Ok(id),
+            _ => Err(not_found()),
+        }
+    }
+
+    fn principal_of(&self, token: &str) -> Result<Principal, ApiError> {
+        let unauth = || err(StatusCode::UNAUTHORIZED, "invalid or expired credentials");
+        let (username, via_api_key) = if token.starts_with("dk_") {
+            let h = auth::sha256_hex(token);
+            let keys = self.api_keys.lock().unwrap_or_else(|e| e.into_inner());
+            (keys.get(&h).cloned().ok_or_else(unauth)?, true)
+        } else {
+            let c: Claims = auth::verify(&self.key, token, auth::now_s()).map_err(|_| unauth())?;
+            (c.sub, false)
+        };
+        let users = self.users.lock();
+        let u = users.get(&username).filter(|u| !u.disabled).ok_or_else(unauth)?;
+        Ok(Principal { username, role: u.role, accounts: u.accounts.clone(), via_api_key })
+    }
+
+    fn rate_ok(&self, user: &str) -> bool {
+        let mut r = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let e = r.entry(user.to_string()).or_insert((now, 0));
+        if now.duration_since(e.0) >= Duration::from_secs(60) {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        e.1 <= self.cfg.rate_limit_per_min
+    }
+
+    fn issue(&self, user: &str) -> Value {
+        let now = auth::now_s();
+        let claims = Claims {
+            sub: user.to_string(),
+            aud: auth::AUDIENCE.into(),
+            iss: auth::ISSUER.into(),
+            iat: now,
+            exp: now + self.cfg.token_ttl.as_secs().max(1) as i64,
+            jti: auth::random_token(12),
+        };
+        let access = auth::sign(&self.key, &claims);
+        let refresh = auth::random_token(32);
+        self.refresh.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            auth::sha256_hex(&refresh),
+            RefreshEntry { user: user.to_string(), expires: Instant::now() + self.cfg.refresh_ttl },
+        );
+        json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+               "expires_in": self.cfg.token_ttl.as_secs()})
+    }
+}
+
+/// Authenticates and rate-limits a request.
+async fn who(app: &App, h: &HeaderMap) -> Result<Principal, ApiError> {
+    let token = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+    let p = app.principal_of(token.trim())?;
+    if !app.rate_ok(&p.username) {
+        return Err(err(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"));
+    }
+    Ok(p)
+}
+
+fn admin_only(p: &Principal) -> Result<(), ApiError> {
+    if p.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+/// Starts the server on its own runtime and thread(s). Creates the first admin if none exists.
+pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, AdminError> {
+    let workers = config.workers.max(1);
+    let cores = config.cores.clone();
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("dalal-admin")
+        .on_thread_start(move || {
+            let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(c) = cores.get(i % cores.len().max(1)) {
+                let _ = dalal_core::pipeline::pin_current(
+                    "dalal-admin",
+                    Some(*c),
+                    &dalal_core::pipeline::available_cores(),
+                );
+            }
+        })
+        .enable_all()
+        .build()
+        .map_err(|e| AdminError(format!("admin runtime: {e}")))?;
+    let names = Names::from_setup(&link.setup);
+    let (app, listener) = rt.block_on(async {
+        let store = match &config.store_url {
+            Some(url) => {
+                let opts = StoreOptions { run_id: "admin".into(), ..StoreOptions::default() };
+                Some(Store::open(url, &link.setup, opts).await.map_err(|e| AdminError(format!("admin store: {e}")))?)
+            }
+            None => None,
+        };
+        let users = Users::new(store);
+        users.load().await.map_err(|e| AdminError(format!("admin store: loading users: {e}")))?;
+        let key = match &config.jwt_secret {
+            Some(k) if k.len() >= 16 => k.clone(),
+            Some(_) => return Err(AdminError("admin: jwt_secret must be at least 16 bytes".into())),
+            None => {
+                let mut key = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                key
+            }
+        };
+        let app = Arc::new(App {
+            link,
+            names,
+            cfg: config.clone(),
+            key,
+            users,
+            refresh: Mutex::new(HashMap::new()),
+            api_keys: Mutex::new(HashMap::new()),
+            rate: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
+        });
+        first_admin(&app).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| AdminError(format!("admin: cannot listen on {}: {e}", config.listen)))?;
+        Ok::<_, AdminError>((app, listener))
+    })?;
+    let addr = listener.local_addr().map_err(|e| AdminError(e.to_string()))?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = router(app);
+    let thread = std::thread::Builder::new()
+        .name("dalal-admin-main".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let (gtx, mut grx) = tokio::sync::watch::channel(false);
+                let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = grx.wait_for(|v| *v).await;
+                });
+                let stop = async move {
+                    let _ = rx.await;
+                    let _ = gtx.send(true);
+                    // Open WebSockets and keep-alive connections get this long to finish.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                };
+                tokio::select! {
+                    r = server => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "admin server stopped");
+                        }
+                    }
+                    _ = stop => tracing::warn!("admin server: connections still open at shutdown were closed"),
+                }
+            });
+            rt.shutdown_timeout(Duration::from_secs(2));
+        })
+        .map_err(|e| AdminError(format!("admin thread: {e}")))?;
+    tracing::info!(%addr, "admin console listening");
+    Ok(AdminHandle { addr, stop: Some(tx), thread: Some(thread) })
+}
+
+async fn first_admin(app: &App) -> Result<(), AdminError> {
+    if app.users.lock().values().any(|u| u.role == Role::Admin) {
+        return Ok(());
+    }
+    let (pw, generated) =
+        match app.cfg.initial_admin_password.clone().or_else(|| std::env::var("DALAL_ADMIN_PASSWORD").ok()) {
+            Some(p) if !p.is_empty() => (p, false),
+            _ => (auth::random_token(18), true),
+        };
+    let hash = auth::hash_password(&pw).map_err(AdminError)?;
+    let u = User {
+        username: "admin".into(),
+        hash,
+        role: Role::Admin,
+        accounts: Vec::new(),
+        disabled: false,
+        totp: None,
+        failed: 0,
+        locked_until: None,
+        created_ns: now_ns(),
+    };
+    app.users.persist(&u).await;
+    app.users.lock().insert("admin".into(), u);
+    if generated {
+        // Printed once, to the terminal only (never to the log or the audit trail).
+        println!("admin console: created user `admin` with password {pw} (shown once; set DALAL_ADMIN_PASSWORD to choose it)");
+    }
+    app.users.audit("system", "user.create", json!({"username": "admin", "role": "admin"})).await;
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/users", get(users_list).post(users_create))
+        .route("/api/users/{name}", get(users_get).patch(users_patch))
+        .route("/api/users/{name}/totp", post(users_totp))
+        .route("/api/users/{name}/api-keys", post(users_api_key))
+        .route("/api/accounts", get(accounts_list))
+        .route("/api/accounts/{name}", get(accounts_get))
+        .route("/api/instruments", get(instruments))
+        .route("/api/strategies", get(strategies))
+        .route("/api/strategies/{id}", get(strategy_get).patch(strategy_params))
+        .route("/api/strategies/{id}/start", post(strategy_start))
+        .route("/api/strategies/{id}/stop", post(strategy_stop))
+        .route("/api/orders", get(orders_list).post(orders_place))
+        .route("/api/orders/{id}", get(orders_get).patch(orders_modify).delete(orders_cancel))
+        .route("/api/fills", get(fills))
+        .route("/api/positions", get(positions))
+        .route("/api/pnl", get(pnl))
+        .route("/api/risk", get(risk_list))
+        .route("/api/risk/{account}", get(risk_get).put(risk_set))
+        .route("/api/kill-switch", get(kill_get).post(kill_set))
+        .route("/api/latency", get(latency))
+        .route("/api/candles", get(candles))
+        .route("/api/audit", get(audit))
+        .route("/api/ws", get(ws))
+        .with_state(app)
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [(header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'")],
+        Html(include_str!("page.html")),
+    )
+}
+
+async fn health(State(app): S) -> Json<Value> {
+    Json(json!({"status": "ok", "uptime_s": app.started.elapsed().as_secs()}))
+}
+
+async fn ready(State(app): S) -> Response {
+    let db = match &app.users.store {
+        Some(s) => s.ping().await.is_ok(),
+        None => true,
+    };
+    let code = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({"ready": db, "store": app.users.store.is_some(), "engine_events": app.link.read().events})))
+        .into_response()
+}
+
+async fn metrics(State(app): S) -> Response {
+    use std::fmt::Write;
+    let s = app.link.live.snapshot();
+    let mut o = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(o, "# HELP dalal_{name} {help}\n# TYPE dalal_{name} counter\ndalal_{name} {v}");
+    };
+    counter("ticks_in_total", "Ticks received by the engine.", s.ticks_in);
+    counter("ticks_accepted_total", "Ticks accepted.", s.ticks_accepted);
+    counter("candles_total", "Bars closed.", s.candles);
+    counter("signals_total", "Strategy signals.", s.signals);
+    counter("orders_total", "Orders created.", s.orders);
+    counter("orders_rejected_total", "Orders rejected.", s.orders_rejected);
+    counter("fills_total", "Fills.", s.fills);
+    let _ = writeln!(
+        o,
+        "# HELP dalal_ticks_rejected_total Ticks refused, by reason.\n# TYPE dalal_ticks_rejected_total counter"
+    );
+    for (r, n) in &s.ticks_rejected {
+        let _ = writeln!(o, "dalal_ticks_rejected_total{{reason=\"{}\"}} {n}", r.as_str());
+    }
+    let _ = writeln!(o, "# HELP dalal_risk_rejected_total Intents refused by risk, by reason.\n# TYPE dalal_risk_rejected_total counter");
+    for (r, n) in &s.risk_rejected {
+        let _ = writeln!(o, "dalal_risk_rejected_total{{reason=\"{}\"}} {n}", r.as_str());
+    }
+    let v = app.link.read();
+    let p = v.tick_to_order.percentiles();
+    let events = v.events;
+    drop(v);
+    let _ = writeln!(o, "# HELP dalal_tick_to_order_seconds Tick-to-order latency (sampled).\n# TYPE dalal_tick_to_order_seconds summary");
+    for (q, ns) in [("0.5", p.p50_ns), ("0.9", p.p90_ns), ("0.99", p.p99_ns), ("0.999", p.p999_ns)] {
+        let _ = writeln!(o, "dalal_tick_to_order_seconds{{quantile=\"{q}\"}} {}", ns as f64 / 1e9);
+    }
+    let _ = writeln!(o, "dalal_tick_to_order_seconds_count {}", p.count);
+    let _ = writeln!(o, "# HELP dalal_admin_egress_events_total Egress events seen by the admin view.\n# TYPE dalal_admin_egress_events_total counter\ndalal_admin_egress_events_total {events}");
+    let _ = writeln!(o, "# HELP dalal_admin_ws_subscribers WebSocket subscribers.\n# TYPE dalal_admin_ws_subscribers gauge\ndalal_admin_ws_subscribers {}", app.link.updates.receiver_count());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::DOCUMENT).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginReq {
+    username: String,
+    password: String,
+    totp: Option<String>,
+}
+
+async fn login(State(app): S, Json(r): Json<LoginReq>) -> R {
+    let generic = || err(StatusCode::UNAUTHORIZED, "invalid credentials");
+    let (hash, totp, locked) = {
+        let users = app.users.lock();
+        match users.get(&r.username) {
+            Some(u) => {
+                (u.hash.clone(), u.totp.clone(), u.locked_until.is_some_and(|t| t > Instant::now()) || u.disabled)
+            }
+            None => (app.dummy_hash.clone(), None, false),
+        }
+    };
+    let exists = app.users.lock().contains_key(&r.username);
+    if locked {
+        app.users.audit(&r.username, "auth.login_refused", json!({"reason": "locked or disabled"})).await;
+        return Err(err(StatusCode::LOCKED, "account locked or disabled; try again later"));
+    }
+    let pw = tokio::task::spawn_blocking({
+        let p = r.password.clone();
+        move || auth::verify_password(&p, &hash)
+    })
+    .await
+    .unwrap_or(false);
+    let totp_ok = match (&totp, &r.totp) {
+        (None, _) => true,
+        (Some(s), Some(code)) => auth::totp_ok(s, code, auth::now_s()),
+        (Some(_), None) => false,
+    };
+    if !(exists && pw && totp_ok) {
+        let locked_now = {
+            let mut users = app.users.lock();
+            match users.get_mut(&r.username) {
+                Some(u) => {
+                    u.failed += 1;
+                    if u.failed >= app.cfg.lockout_attempts {
+                        u.failed = 0;
+                        u.locked_until = Some(Instant::now() + app.cfg.lockout_duration);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => false,
+            }
+        };
+        let why = if !exists {
+            "unknown user"
+        } else if pw {
+            "bad totp"
+        } else {
+            "bad password"
+        };
+        // An unknown name is not recorded: people type passwords into the username field.
+        let actor = if exists { r.username.as_str() } else { "(unknown user)" };
+        app.users.audit(actor, "auth.login_failed", json!({"reason": why, "locked": locked_now})).await;
+        if pw && totp.is_some() && r.totp.is_none() {
+            return Err(err(StatusCode::UNAUTHORIZED, "totp required"));
+        }
+        return Err(generic());
+    }
+    if let Some(u) = app.users.lock().get_mut(&r.username) {
+        u.failed = 0;
+        u.locked_until = None;
+    }
+    app.users.audit(&r.username, "auth.login", json!({})).await;
+    Ok(Json(app.issue(&r.username)))
+}
+
+#[derive(Deserialize)]
+struct RefreshReq {
+    refresh_token: String,
+}
+
+async fn refresh(State(app): S, Json(r): Json<RefreshReq>) -> R {
+    let h = auth::sha256_hex(&r.refresh_token);
+    let entry = app.refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&h);
+    let Some(e) = entry.filter(|e| e.expires > Instant::now()) else {
+        return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
+    };
+    if app.users.lock().get(&e.user).is_none_or(|u| u.disabled) {
+        return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
+    }
+    // Rotation: the old refresh token is spent.
+    Ok(Json(app.issue(&e.user)))
+}
+
+async fn logout(State(app): S, Json(r): Json<RefreshReq>) -> R {
+    let h = auth::sha256_hex(&r.refresh_token);
+    let e = app.refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&h);
+    if let Some(e) = e {
+        app.users.audit(&e.user, "auth.logout", json!({})).await;
+    }
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn me(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let u = app.users.lock().get(&p.username).map(|u| u.public()).unwrap_or(Value::Null);
+    Ok(Json(u))
+}
+
+async fn users_list(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    admin_only(&p)?;
+    let mut v: Vec<Value> = app.users.lock().values().map(|u| u.public()).collect();
+    v.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+    Ok(Json(json!(v)))
+}
+
+async fn users_get(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    app.users.lock().get(&name).map(|u| Json(u.public())).ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    role: Role,
+    #[serde(default)]
+    accounts: Vec<String>,
+}
+
+fn check_accounts(app: &App, accounts: &[String]) -> Result<(), ApiError> {
+    for a in accounts {
+        if app.account_id(a).is_none() {
+            return Err(bad(format!("unknown account {a:?}")));
+        }
+    }
+    Ok(())
+}
+
+async fn users_create(State(app): S, h: HeaderMap, Json(r): Json<NewUser>) -> R {
+    let p = who(&app, &h).await?;
+    admin_only(&p)?;
+    if r.username.is_empty()
+        || r.username.len() > 64
+        || !r.username.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return Err(bad("username: 1-64 of [A-Za-z0-9_.-]"));
+    }
+    if r.password.len() < 8 {
+        return Err(bad("password: at least 8 characters"));
+    }
+    check_accounts(&app, &r.accounts)?;
+    if app.users.lock().contains_key(&r.username) {
+        return Err(err(StatusCode::CONFLICT, "user exists"));
+    }
+    let pw = r.password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+        .await
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let u = User {
+        username: r.username.clone(),
+        hash,
+        role: r.role,
+        accounts: r.accounts.clone(),
+        disabled: false,
+        totp: None,
+        failed: 0,
+        locked_until: None,
+        created_ns: now_ns(),
+    };
+    app.users.persist(&u).await;
+    let out = u.public();
+    app.users.lock().insert(r.username.clone(), u);
+    app.users
+        .audit(&p.username, "user.create", json!({"username": r.username, "role": r.role, "accounts": r.accounts}))
+        .await;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct PatchUser {
+    role: Option<Role>,
+    accounts: Option<Vec<String>>,
+    disabled: Option<bool>,
+    password: Option<String>,
+}
+
+async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json(r): Json<PatchUser>) -> R {
+    let p = who(&app, &h).await?;
+    let is_self = p.username == name;
+    if p.role != Role::Admin {
+        // Non-admins may only change their own password.
+        if !is_self {
+            return Err(not_found());
+        }
+        if r.role.is_some() || r.accounts.is_some() || r.disabled.is_some() {
+            return Err(forbidden());
+        }
+    }
+    if let Some(a) = &r.accounts {
+        check_accounts(&app, a)?;
+    }
+    let hash = match &r.password {
+        Some(pw) if pw.len() < 8 => return Err(bad("password: at least 8 characters")),
+        Some(pw) => {
+            let pw = pw.clone();
+            Some(
+                tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+                    .await
+                    .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?,
+            )
+        }
+        None => None,
+    };
+    let updated = {
+        let mut users = app.users.lock();
+        let u = users.get_mut(&name).ok_or_else(not_found)?;
+        if let Some(role) = r.role {
+            u.role = role;
+        }
+        if let Some(a) = &r.accounts {
+            u.accounts = a.clone();
+        }
+        if let Some(d) = r.disabled {
+            u.disabled = d;
+            if !d {
+                u.locked_until = None;
+                u.failed = 0;
+            }
+        }
+        if let Some(hh) = hash {
+            u.hash = hh;
+        }
+        u.clone()
+    };
+    if r.disabled == Some(true) {
+        app.refresh.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.user != name);
+        app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, u| *u != name);
+    }
+    app.users.persist(&updated).await;
+    app.users
+        .audit(
+            &p.username,
+            "user.update",
+            json!({"username": name, "role": r.role, "accounts": r.accounts, "disabled": r.disabled,
+                   "password_changed": r.password.is_some()}),
+        )
+        .await;
+    Ok(Json(updated.public()))
+}
+
+async fn users_totp(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    let mut secret = vec![0u8; 20];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    let updated = {
+        let mut users = app.users.lock();
+        let u = users.get_mut(&name).ok_or_else(not_found)?;
+        u.totp = Some(secret.clone());
+        u.clone()
+    };
+    app.users.persist(&updated).await;
+    app.users.audit(&p.username, "user.totp_enable", json!({"username": name})).await;
+    let b32 = auth::base32(&secret);
+    // The enrolment secret is shown to the caller once, and never logged or audited.
+    Ok(Json(json!({"secret_base32": b32,
+        "otpauth_uri": format!("otpauth://totp/Dalal:{name}?secret={b32}&issuer=Dalal")})))
+}
+
+async fn users_api_key(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    if !app.users.lock().contains_key(&name) {
+        return Err(not_found());
+    }
+    let key = format!("dk_{}", auth::random_token(32));
+    app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(auth::sha256_hex(&key), name.clone());
+    app.users.audit(&p.username, "user.api_key_create", json!({"username": name})).await;
+    Ok(Json(json!({"api_key": key, "username": name})))
+}
+
+fn account_json(app: &App, i: usize) -> Value {
+    let a = &app.link.setup.accounts[i];
+    let v = app.link.read();
+    let s = &app.link.live;
+    let r = s.realized.get(i).map_or(0, |x| x.load(std::sync::atomic::Ordering::Relaxed));
+    let u = s.unrealized.get(i).map_or(0, |x| x.load(std::sync::atomic::Ordering::Relaxed));
+    let owners: Vec<String> =
+        app.users.lock().values().filter(|u| u.accounts.contains(&a.name)).map(|u| u.username.clone()).collect();
+    json!({
+        "name": a.name, "id": a.id.0, "funds": a.funds.0 as f64 / 100.0,
+        "kill_switch": v.account_kill.get(i).copied().unwrap_or(false), "limits": v.limits.get(i),
+        "realized": r as f64 / 100.0, "unrealized": u as f64 / 100.0, "users": owners,
+        "strategies": app.link.setup.strategies.iter().filter(|s| s.account == a.id).map(|s| s.id.0).collect::<Vec<_>>(),
+    })
+}
+
+async fn accounts_list(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let v: Vec<Value> = (0..app.link.setup.accounts.len())
+        .filter(|i| p.sees(&app.link.setup.accounts[*i].name))
+        .map(|i| account_json(&app, i))
+        .collect();
+    Ok(Json(json!(v)))
+}
+
+async fn accounts_get(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    let id = app.visible_account(&p, &name)?;
+    Ok(Json(account_json(&app, id as usize)))
+}
+
+async fn instruments(State(app): S, h: HeaderMap) -> R {
+    who(&app, &h).await?;
+    let last = app.link.live.snapshot().last_price;
+    let v: Vec<Value> = app
+        .link
+        .setup
+        .instruments
+        .iter()
+        .map(|i| {
+            json!({"symbol": i.symbol, "id": i.id.0, "segment": format!("{:?}", i.segment),
+                   "tick_size": i.tick_size.0 as f64 / 100.0, "lot_size": i.lot_size.0,
+                   "band": [i.band.lower.0 as f64 / 100.0, i.band.upper.0 as f64 / 100.0],
+                   "last_price": last.get(i.id.index()).copied().unwrap_or(0) as f64 / 100.0})
+        })
+        .collect();
+    Ok(Json(json!(v)))
+}
+
+fn strategy_json(app: &App, i: usize) -> Value {
+    let s = &app.link.setup.strategies[i];
+    json!({"id": s.id.0, "account": app.names.account(u32::from(s.account.0)), "symbol": app.names.symbol(s.instrument.0),
+           "kind": s.kind.name(), "params": format!("{:?}", s.kind), "timeframe": s.timeframe.to_string(),
+           "qty": s.qty, "allow_short": s.allow_short, "running": true})
+}
+
+async fn strategies(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let v: Vec<Value> = (0..app.link.setup.strategies.len())
+        .filter(|i| p.sees(app.names.account(u32::from(app.link.setup.strategies[*i].account.0))))
+        .map(|i| strategy_json(&app, i))
+        .collect();
+    Ok(Json(json!(v)))
+}
+
+fn visible_strategy(app: &App, p: &Principal, id: u32) -> Result<usize, ApiError> {
+    let i = app.link.setup.strategies.iter().position(|s| s.id.0 as u32 == id).ok_or_else(not_found)?;
+    if !p.sees(app.names.account(u32::from(app.link.setup.strategies[i].account.0))) {
+        return Err(not_found());
+    }
+    Ok(i)
+}
+
+async fn strategy_get(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
+    let p = who(&app, &h).await?;
+    let i = visible_strategy(&app, &p, id)?;
+    Ok(Json(strategy_json(&app, i)))
+}
+
+/// Start, stop and parameter changes need engine commands that do not exist yet.
+async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Result<Json<Value>, ApiError> {
+    let p = who(app, h).await?;
+    let i = visible_strategy(app, &p, id)?;
+    if !p.trades(app.names.account(u32::from(app.link.setup.strategies[i].account.0))) {
+        return Err(forbidden());
+    }
+    app.users.audit(&p.username, &format!("strategy.{action}_unsupported"), json!({"strategy": id})).await;
+    Err(err(
+        StatusCode::NOT_IMPLEMENTED,
+        format!(
+            "strategy {action} is not supported: the engine has no command for it yet (dalal_core::event::Command)"
+        ),
+    ))
+}
+
+async fn strategy_start(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
+    strategy_control(&app, &h, id, "start").await
+}
+
+async fn strategy_stop(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
+    strategy_control(&app, &h, id, "stop").await
+}
+
+async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
+    strategy_control(&app, &h, id, "params").await
+}
+
+#[derive(Deserialize)]
+struct OrdersQuery {
+    account: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn orders_list(State(app): S, h: HeaderMap, Query(q): Query<OrdersQuery>) -> R {
+    let p = who(&app, &h).await?;
+    let only = match &q.account {
+        Some(a) => Some(app.visible_account(&p, a)?),
+        None => None,
+    };
+    let open = q.status.as_deref() == Some("open");
+    let limit = q.limit.unwrap_or(500).min(10_000);
+    let v = app.link.read();
+    let out: Vec<Value> = v
+        .orders
+        .values()
+        .rev()
+        .filter(|o| only.is_none_or(|a| a == u32::from(o.intent.account.0)))
+        .filter(|o| p.sees(app.names.account(u32::from(o.intent.account.0))))
+        .filter(|o| !open || !o.status.is_terminal())
+        .take(limit)
+        .map(|o| order_json(&app.names, o))
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+async fn orders_get(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
+    let p = who(&app, &h).await?;
+    let v = app.link.read();
+    let o =
+        v.orders.get(&id).filter(|o| p.sees(app.names.account(u32::from(o.intent.account.0)))).ok_or_else(not_found)?;
+    Ok(Json(order_json(&app.names, o)))
+}
+
+#[derive(Deserialize)]
+struct PlaceReq {
+    account: String,
+    symbol: String,
+    side: Side,
+    qty: u64,
+    #[serde(default = "default_type")]
+    order_type: OrderType,
+    price: Option<f64>,
+    trigger: Option<f64>,
+    #[serde(default = "default_product")]
+    product: Product,
+    #[serde(default = "default_validity")]
+    validity: Validity,
+    #[serde(default)]
+    amo: bool,
+    tag: Option<String>,
+}
+
+fn default_type() -> OrderType {
+    OrderType::Market
+}
+fn default_product() -> Product {
+    Product::Mis
+}
+fn default_validity() -> Validity {
+    Validity::Day
+}
+
+fn rupees(x: Option<f64>, what: &str) -> Result<Price, ApiError> {
+    match x {
+        None => Ok(Price::ZERO),
+        Some(v) => Price::from_rupees_f64(v).filter(|p| p.0 >= 0).ok_or_else(|| bad(format!("{what}: bad price"))),
+    }
+}
+
+/// Trader of the account (or admin), else 404 (not visible) or 403 (viewer).
+fn trading_account(app: &App, p: &Principal, name: &str) -> Result<u32, ApiError> {
+    let id = app.visible_account(p, name)?;
+    if !p.trades(name) {
+        return Err(forbidden());
+    }
+    Ok(id)
+}
+
+async fn orders_place(State(app): S, h: HeaderMap, Json(r): Json<PlaceReq>) -> R {
+    let p = who(&app, &h).await?;
+    let account = trading_account(&app, &p, &r.account)?;
+    let instrument = app.instrument_id(&r.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", r.symbol)))?;
+    if r.qty == 0 {
+        return Err(bad("qty must be positive"));
+    }
+    let tag = match &r.tag {
+        Some(t) => Tag::new(t).ok_or_else(|| bad("tag: at most 20 bytes, no commas, quotes or control characters"))?,
+        None => Tag::new("manual").unwrap_or_default(),
+    };
+    let intent = OrderIntent {
+        account: AccountId(account as _),
+        strategy: MANUAL_STRATEGY,
+        instrument: InstrumentId(instrument as _),
+        side: r.side,
+        qty: Qty(r.qty),
+        order_type: r.order_type,
+        price: rupees(r.price, "price")?,
+        trigger: rupees(r.trigger, "trigger")?,
+        product: r.product,
+        validity: r.validity,
+        amo: r.amo,
+        tag,
+    };
+    if r.order_type.has_limit() && intent.price.0 == 0 {
+        return Err(bad("price required for LIMIT and SL"));
+    }
+    if r.order_type.has_trigger() && intent.trigger.0 == 0 {
+        return Err(bad("trigger required for SL and SL-M"));
+    }
+    app.link.send(Command::Place { intent });
+    app.users
+        .audit(
+            &p.username,
+            "order.place",
+            json!({"account": r.account, "symbol": r.symbol, "side": r.side, "qty": r.qty,
+                   "order_type": r.order_type, "price": r.price, "trigger": r.trigger, "product": r.product}),
+        )
+        .await;
+    Ok(Json(
+        json!({"accepted": true, "note": "sent to the engine; the order appears in /api/orders and on the WebSocket"}),
+    ))
+}
+
+fn own_order(app: &App, p: &Principal, id: u64) -> Result<(u32, String), ApiError> {
+    let v = app.link.read();
+    let o = v.orders.get(&id).ok_or_else(not_found)?;
+    let name = app.names.account(u32::from(o.intent.account.0)).to_string();
+    if !p.sees(&name) {
+        return Err(not_found());
+    }
+    if !p.trades(&name) {
+        return Err(forbidden());
+    }
+    Ok((u32::from(o.intent.account.0), name))
+}
+
+#[derive(Deserialize)]
+struct ModifyReq {
+    qty: Option<u64>,
+    price: Option<f64>,
+    trigger: Option<f64>,
+}
+
+async fn orders_modify(State(app): S, h: HeaderMap, Path(id): Path<u64>, Json(r): Json<ModifyReq>) -> R {
+    let p = who(&app, &h).await?;
+    let (account, name) = own_order(&app, &p, id)?;
+    let cmd = Command::Modify {
+        account: AccountId(account as _),
+        order: OrderId(id as _),
+        qty: Qty(r.qty.unwrap_or(0)),
+        price: rupees(r.price, "price")?,
+        trigger: rupees(r.trigger, "trigger")?,
+    };
+    app.link.send(cmd);
+    app.users
+        .audit(
+            &p.username,
+            "order.modify",
+            json!({"order": id, "account": name, "qty": r.qty, "price": r.price, "trigger": r.trigger}),
+        )
+        .await;
+    Ok(Json(json!({"accepted": true})))
+}
+
+async fn orders_cancel(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
+    let p = who(&app, &h).await?;
+    let (account, name) = own_order(&app, &p, id)?;
+    app.link.send(Command::Cancel { account: AccountId(account as _), order: OrderId(id as _) });
+    app.users.audit(&p.username, "order.cancel", json!({"order": id, "account": name})).await;
+    Ok(Json(json!({"accepted": true})))
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    account: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn fills(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -> R {
+    let p = who(&app, &h).await?;
+    let only = match &q.account {
+        Some(a) => Some(app.visible_account(&p, a)?),
+        None => None,
+    };
+    let v = app.link.read();
+    let out: Vec<Value> = v
+        .fills
+        .iter()
+        .rev()
+        .filter(|f| {
+            only.is_none_or(|a| a == u32::from(f.account.0)) && p.sees(app.names.account(u32::from(f.account.0)))
+        })
+        .take(q.limit.unwrap_or(500))
+        .map(|f| fill_json(&app.names, f))
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+async fn positions(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -> R {
+    let p = who(&app, &h).await?;
+    let only = match &q.account {
+        Some(a) => Some(app.visible_account(&p, a)?),
+        None => None,
+    };
+    let last = app.link.live.snapshot().last_price;
+    let v = app.link.read();
+    let out: Vec<Value> = v
+        .positions
+        .iter()
+        .filter(|(k, _)| only.is_none_or(|a| a == k.0) && p.sees(app.names.account(k.0)))
+        .map(|(k, pv)| position_json(&app.names, *k, pv, &last))
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+async fn pnl(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let s = app.link.live.snapshot();
+    let v = app.link.read();
+    let out: Vec<Value> = app
+        .names
+        .accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| p.sees(n))
+        .map(|(i, n)| {
+            let charges: i64 = v.positions.iter().filter(|(k, _)| k.0 as usize == i).map(|(_, p)| p.charges).sum();
+            let r = s.realized.get(i).copied().unwrap_or(0);
+            let u = s.unrealized.get(i).copied().unwrap_or(0);
+            json!({"account": n, "realized": r as f64 / 100.0, "unrealized": u as f64 / 100.0,
+                   "charges": charges as f64 / 100.0, "net": (r + u - charges) as f64 / 100.0})
+        })
+        .collect();
+    Ok(Json(json!(out)))
+}
+
+async fn risk_list(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let v = app.link.read();
+    let out: Vec<Value> = app
+        .names
+        .accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| p.sees(n))
+        .map(|(i, n)| json!({"account": n, "limits": v.limits.get(i), "kill_switch": v.account_kill.get(i)}))
+        .collect();
+    Ok(Json(json!({"global_kill_switch": v.global_kill, "accounts": out})))
+}
+
+async fn risk_get(State(app): S, h: HeaderMap, Path(account): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    let i = app.visible_account(&p, &account)? as usize;
+    let v = app.link.read();
+    Ok(Json(json!({"account": account, "limits": v.limits.get(i), "kill_switch": v.account_kill.get(i)})))
+}
+
+async fn risk_set(State(app): S, h: HeaderMap, Path(account): Path<String>, Json(limits): Json<RiskLimits>) -> R {
+    let p = who(&app, &h).await?;
+    let i = app.visible_account(&p, &account)?;
+    admin_only(&p)?;
+    let old = app.link.read().limits.get(i as usize).copied();
+    app.link.send(Command::SetLimits { account: AccountId(i as _), limits });
+    if let Some(l) = app.link.write().limits.get_mut(i as usize) {
+        *l = limits;
+    }
+    app.users.audit(&p.username, "risk.set_limits", json!({"account": account, "old": old, "new": limits})).await;
+    Ok(Json(json!({"account": account, "limits": limits})))
+}
+
+async fn kill_get(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let v = app.link.read();
+    let accounts: Vec<Value> = app
+        .names
+        .accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| p.sees(n))
+        .map(|(i, n)| json!({"account": n, "engaged": v.account_kill.get(i).copied().unwrap_or(false)}))
+        .collect();
+    Ok(Json(json!({"global": v.global_kill, "accounts": accounts})))
+}
+
+#[derive(Deserialize)]
+struct KillReq {
+    /// `"global"` or an account name.
+    scope: String,
+    engaged: bool,
+}
+
+async fn kill_set(State(app): S, h: HeaderMap, Json(r): Json<KillReq>) -> R {
+    let p = who(&app, &h).await?;
+    let scope = if r.scope == "global" {
+        admin_only(&p)?;
+        KillScope::Global
+    } else {
+        KillScope::Account(AccountId(trading_account(&app, &p, &r.scope)? as _))
+    };
+    app.link.send(Command::KillSwitch { scope, engaged: r.engaged });
+    {
+        let mut v = app.link.write();
+        match scope {
+            KillScope::Global => v.global_kill = r.engaged,
+            KillScope::Account(a) => {
+                if let Some(k) = v.account_kill.get_mut(a.index()) {
+                    *k = r.engaged;
+                }
+            }
+        }
+    }
+    let action = if r.engaged { "kill_switch.trip" } else { "kill_switch.reset" };
+    app.users.audit(&p.username, action, json!({"scope": r.scope})).await;
+    Ok(Json(json!({"scope": r.scope, "engaged": r.engaged})))
+}
+
+async fn latency(State(app): S, h: HeaderMap) -> R {
+    who(&app, &h).await?;
+    let v = app.link.read();
+    let p = v.tick_to_order.percentiles();
+    // Log2 buckets: bucket k holds samples in [2^(k-1), 2^k) ns.
+    let total: u64 = v.t2o_buckets.iter().sum();
+    let buckets: Vec<Value> = v
+        .t2o_buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| json!({"le_ns": 1u64 << k, "count": n, "share": *n as f64 / total.max(1) as f64}))
+        .collect();
+    Ok(Json(json!({"tick_to_order": p, "histogram": buckets,
+                   "note": "per-stage latencies are measured inside the stages and reported at the end of a run"})))
+}
+
+#[derive(Deserialize)]
+struct CandleQuery {
+    symbol: String,
+    timeframe: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn candles(State(app): S, h: HeaderMap, Query(q): Query<CandleQuery>) -> R {
+    who(&app, &h).await?;
+    let i = app.instrument_id(&q.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", q.symbol)))?;
+    let tf = q.timeframe.as_deref().unwrap_or("1s");
+    let spec = dalal_core::candle::BarSpec::parse(tf).ok_or_else(|| bad(format!("bad timeframe {tf:?}")))?;
+    let v = app.link.read();
+    let out: Vec<Value> = v
+        .candles
+        .get(&(i, spec))
+        .map(|r| {
+            let n = q.limit.unwrap_or(500).min(r.len());
+            r.iter().skip(r.len() - n).map(|c| candle_json(&app.names, c)).collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!(out)))
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn audit(State(app): S, h: HeaderMap, Query(q): Query<LimitQuery>) -> R {
+    let p = who(&app, &h).await?;
+    let rows = app.users.audit_log(q.limit.unwrap_or(200).min(5000)).await;
+    let rows: Vec<_> = rows.into_iter().filter(|r| p.role == Role::Admin || r.actor == p.username).collect();
+    Ok(Json(json!(rows)))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+    topics: Option<String>,
+    accounts: Option<String>,
+    symbols: Option<String>,
+}
+
+struct Sub {
+    topics: Vec<String>,
+    accounts: Option<Vec<u32>>,
+    symbols: Option<Vec<u32>>,
+}
+
+impl Sub {
+    fn parse(app: &App, topics: Option<&str>, accounts: Option<&str>, symbols: Option<&str>) -> Sub {
+        let list = |s: Option<&str>| {
+            s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>())
+        };
+        Sub {
+            topics: list(topics).unwrap_or_else(|| {
+                ["ticks", "candles", "orders", "fills", "positions", "pnl", "latency"].map(String::from).to_vec()
+            }),
+            accounts: list(accounts).map(|v| v.iter().filter_map(|a| app.account_id(a)).collect()),
+            symbols: list(symbols).map(|v| v.iter().filter_map(|a| app.instrument_id(a)).collect()),
+        }
+    }
+
+    fn wants(&self, app: &App, p: &Principal, u: &crate::link::Update) -> bool {
+        if !self.topics.iter().any(|t| t == u.topic) {
+            return false;
+        }
+        if let Some(a) = u.account {
+            if !p.sees(app.names.account(a)) || self.accounts.as_ref().is_some_and(|v| !v.contains(&a)) {
+                return false;
+            }
+        }
+        if let Some(i) = u.instrument {
+            if self.symbols.as_ref().is_some_and(|v| !v.contains(&i)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+async fn ws(State(app): S, h: HeaderMap, Query(q): Query<WsQuery>, up: WebSocketUpgrade) -> Response {
+    let bearer = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = q.token.as_deref().or(bearer) else {
+        return err(StatusCode::UNAUTHORIZED, "missing token").into_response();
+    };
+    let p = match app.principal_of(token) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let sub = Sub::parse(&app, q.topics.as_deref(), q.accounts.as_deref(), q.symbols.as_deref());
+    let rx = app.link.updates.subscribe();
+    up.on_upgrade(move |sock| ws_loop(app, p, sub, rx, sock))
+}
+
+async fn ws_loop(
+    app: Arc<App>,
+    p: Principal,
+    mut sub: Sub,
+    mut rx: broadcast::Receiver<crate::link::Update>,
+    mut sock: WebSocket,
+) {
+    let hello = json!({"type": "hello", "user": p.username, "role": p.role, "topics": sub.topics});
+    if sock.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Ok(u) => {
+                    if sub.wants(&app, &p, &u) && sock.send(Message::Text(u.json.clone())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let m = json!({"type": "lagged", "missed": n});
+                    if sock.send(Message::Text(m.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            m = sock.recv() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    // {"topics": "...", "accounts": "...", "symbols": "..."} replaces the subscription.
+                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                        sub = Sub::parse(&app, s("topics").as_deref(), s("accounts").as_deref(), s("symbols").as_deref());
+                        let ack = json!({"type": "subscribed", "topics": sub.topics});
+                        if sock.send(Message::Text(ack.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

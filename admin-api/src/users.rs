@@ -1,0 +1,267 @@
+//! Users, roles, account ownership, lockout state and the audit trail.
+//!
+//! The user table is held in memory (every request checks it) and written through to the SQL
+//! store when one is configured: `users` (name, argon2id hash, role, TOTP secret) from the
+//! persistence schema, plus two side tables this crate creates if missing,
+//! `admin_user_accounts (username, account)` for ownership and `admin_user_state (username,
+//! disabled)`. Audit entries go to the store's `audit_log` (and an in-memory ring that serves
+//! `/api/audit` when there is no store). Lockout counters, refresh tokens and API keys live in
+//! memory only: a restart logs everyone out and clears lockouts.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use dalal_persistence::store::{Store, StorePool};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Trader,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Trader => "trader",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "trader" => Some(Role::Trader),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub username: String,
+    pub hash: String,
+    pub role: Role,
+    /// Account names this user may see (viewer) or trade (trader); admins see all.
+    pub accounts: Vec<String>,
+    pub disabled: bool,
+    /// Raw TOTP secret when 2FA is on.
+    pub totp: Option<Vec<u8>>,
+    pub failed: u32,
+    pub locked_until: Option<Instant>,
+    pub created_ns: i64,
+}
+
+impl User {
+    /// What responses show: never the hash or the TOTP secret.
+    pub fn public(&self) -> Value {
+        json!({
+            "username": self.username, "role": self.role, "accounts": self.accounts,
+            "disabled": self.disabled, "totp_enabled": self.totp.is_some(), "created_ns": self.created_ns,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditRec {
+    pub ts_ns: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Runs one statement on whichever backend, `?` placeholders numbered for PostgreSQL.
+macro_rules! exec {
+    ($pool:expr, $sql:expr $(, $b:expr)*) => {{
+        match $pool {
+            StorePool::Sqlite(p) => sqlx::query($sql)$(.bind($b))*.execute(p).await.map(|_| ()),
+            StorePool::Postgres(p) => {
+                let sql = numbered($sql);
+                sqlx::query(&sql)$(.bind($b))*.execute(p).await.map(|_| ())
+            }
+        }
+    }};
+}
+
+fn numbered(sql: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub struct Users {
+    pub map: Mutex<HashMap<String, User>>,
+    pub audit: Mutex<VecDeque<AuditRec>>,
+    pub store: Option<Store>,
+}
+
+const AUDIT_KEPT: usize = 10_000;
+
+impl Users {
+    pub fn new(store: Option<Store>) -> Users {
+        Users { map: Mutex::new(HashMap::new()), audit: Mutex::new(VecDeque::new()), store }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, User>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the side tables and loads every user from the store.
+    pub async fn load(&self) -> Result<(), sqlx::Error> {
+        let Some(st) = &self.store else { return Ok(()) };
+        let pool = st.pool();
+        exec!(pool, "CREATE TABLE IF NOT EXISTS admin_user_accounts (username TEXT NOT NULL, account TEXT NOT NULL, PRIMARY KEY (username, account))")?;
+        exec!(
+            pool,
+            "CREATE TABLE IF NOT EXISTS admin_user_state (username TEXT PRIMARY KEY, disabled INTEGER NOT NULL)"
+        )?;
+        type Row = (String, String, String, Option<String>, i64);
+        type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>);
+        let (users, owns, state): Loaded = match pool {
+            StorePool::Sqlite(p) => (
+                sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
+                    .fetch_all(p)
+                    .await?,
+                sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
+                sqlx::query_as("SELECT username, disabled FROM admin_user_state").fetch_all(p).await?,
+            ),
+            StorePool::Postgres(p) => (
+                sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
+                    .fetch_all(p)
+                    .await?,
+                sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
+                sqlx::query_as("SELECT username, disabled::BIGINT FROM admin_user_state").fetch_all(p).await?,
+            ),
+        };
+        let mut m = self.lock();
+        for (username, hash, role, totp, created) in users {
+            let accounts = owns.iter().filter(|o| o.0 == username).map(|o| o.1.clone()).collect();
+            let disabled = state.iter().any(|s| s.0 == username && s.1 != 0);
+            let totp = totp.and_then(|t| hex_decode(&t));
+            let role = Role::parse(&role).unwrap_or(Role::Viewer);
+            m.insert(
+                username.clone(),
+                User {
+                    username,
+                    hash,
+                    role,
+                    accounts,
+                    disabled,
+                    totp,
+                    failed: 0,
+                    locked_until: None,
+                    created_ns: created,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes one user's row and side rows.
+    pub async fn persist(&self, u: &User) {
+        let Some(st) = &self.store else { return };
+        let pool = st.pool();
+        let totp = u.totp.as_ref().map(|t| hex_encode(t));
+        let r = async {
+            exec!(
+                pool,
+                "INSERT INTO users (username, password_hash, role, totp_secret, created_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, \
+                 totp_secret = excluded.totp_secret",
+                u.username.clone(),
+                u.hash.clone(),
+                u.role.as_str(),
+                totp.clone(),
+                u.created_ns
+            )?;
+            exec!(pool, "DELETE FROM admin_user_accounts WHERE username = ?", u.username.clone())?;
+            for a in &u.accounts {
+                exec!(
+                    pool,
+                    "INSERT INTO admin_user_accounts (username, account) VALUES (?, ?)",
+                    u.username.clone(),
+                    a.clone()
+                )?;
+            }
+            exec!(
+                pool,
+                "INSERT INTO admin_user_state (username, disabled) VALUES (?, ?) \
+                 ON CONFLICT (username) DO UPDATE SET disabled = excluded.disabled",
+                u.username.clone(),
+                u.disabled as i32
+            )
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(user = %u.username, error = %e, "admin: could not store user");
+        }
+    }
+
+    /// Records who did what. `detail` must never hold a secret.
+    pub async fn audit(&self, actor: &str, action: &str, detail: Value) {
+        let rec = AuditRec { ts_ns: now_ns(), actor: actor.into(), action: action.into(), detail: detail.to_string() };
+        tracing::info!(actor, action, detail = %rec.detail, "audit");
+        if let Some(st) = &self.store {
+            let r = exec!(
+                st.pool(),
+                "INSERT INTO audit_log (run_id, source_seq, sub, ts_ns, actor, action, detail) VALUES (?, NULL, 0, ?, ?, ?, ?)",
+                st.run_id().to_string(),
+                rec.ts_ns,
+                rec.actor.clone(),
+                rec.action.clone(),
+                rec.detail.clone()
+            );
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "admin: could not write audit entry");
+            }
+        }
+        let mut a = self.audit.lock().unwrap_or_else(|e| e.into_inner());
+        a.push_back(rec);
+        while a.len() > AUDIT_KEPT {
+            a.pop_front();
+        }
+    }
+
+    /// Newest first.
+    pub async fn audit_log(&self, limit: usize) -> Vec<AuditRec> {
+        if let Some(st) = &self.store {
+            if let Ok(rows) = st.audit_log(limit as i64).await {
+                return rows
+                    .into_iter()
+                    .map(|r| AuditRec { ts_ns: r.ts_ns, actor: r.actor, action: r.action, detail: r.detail })
+                    .collect();
+            }
+        }
+        let a = self.audit.lock().unwrap_or_else(|e| e.into_inner());
+        a.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}

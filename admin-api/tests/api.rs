@@ -1,0 +1,925 @@
+//! The admin API over real sockets, against a real engine: every endpoint, the role ×
+//! ownership matrix and auth abuse.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use dalal_admin::auth::{self, Claims};
+use dalal_admin::{serve, AdminConfig, AdminHandle};
+use dalal_core::config::Config;
+use dalal_core::engine::Engine;
+use dalal_core::event::{Input, Tick};
+use dalal_core::live::LiveStats;
+use dalal_core::pipeline::{PlacementConfig, Running};
+use dalal_core::setup::EngineSetup;
+use dalal_core::types::{Price, Qty, Timestamp};
+use serde_json::{json, Value};
+
+const ADMIN_PW: &str = "admin-pass-123";
+const SECRET: &[u8] = b"test-secret-test-secret-32-bytes";
+/// 2024-01-02 09:15:00 IST (a Tuesday), ns.
+const OPEN_NS: i64 = 1_704_167_100 * 1_000_000_000;
+
+fn setup() -> EngineSetup {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
+    let text = std::fs::read_to_string(path).expect("config/default.toml");
+    let cfg: Config = toml::from_str(&text).expect("parse default.toml");
+    cfg.validate().expect("valid default.toml")
+}
+
+pub struct World {
+    pub setup: EngineSetup,
+    pub running: Option<Running<dalal_admin::ViewObserver>>,
+    pub admin: Option<AdminHandle>,
+    pub addr: SocketAddr,
+    clock: quanta::Clock,
+    t_ns: i64,
+    step: u64,
+}
+
+impl World {
+    pub fn new(f: impl FnOnce(&mut AdminConfig)) -> World {
+        let setup = setup();
+        let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
+        let clock = quanta::Clock::new();
+        let engine = Engine::new(&setup, clock.clone(), 1);
+        let (observer, parts) = dalal_admin::observer(&setup, live.clone());
+        let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
+        for c in setup.initial_commands() {
+            running.publish(Input::Command(c), &clock);
+        }
+        let link =
+            parts.connect(setup.clone(), live, running.producer().expect("producer"), Some(running.progress().clone()));
+        let mut cfg = AdminConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            initial_admin_password: Some(ADMIN_PW.into()),
+            jwt_secret: Some(SECRET.to_vec()),
+            ..AdminConfig::default()
+        };
+        f(&mut cfg);
+        let admin = serve(link, cfg).expect("serve");
+        let addr = admin.local_addr();
+        let mut w = World { setup, running: Some(running), admin: Some(admin), addr, clock, t_ns: OPEN_NS, step: 0 };
+        w.ticks(400);
+        w
+    }
+
+    /// `n` seconds of ticks on every instrument that has a strategy: a slow sine wave, so the
+    /// moving-average strategies cross and trade.
+    pub fn ticks(&mut self, n: usize) {
+        let traded: Vec<usize> = self.setup.strategies.iter().map(|s| s.instrument.index()).collect();
+        let running = self.running.as_mut().unwrap();
+        for _ in 0..n {
+            self.step += 1;
+            self.t_ns += 1_000_000_000;
+            for &i in &traded {
+                let spec = &self.setup.instruments[i];
+                let r = self.setup.ref_prices[i].0 as f64;
+                let x = r * (1.0 + 0.004 * ((self.step as f64) / 15.0 + i as f64).sin());
+                let tick = spec.tick_size.0.max(1);
+                let p = ((x as i64) / tick) * tick;
+                let t = Tick { instrument: spec.id, ts: Timestamp(self.t_ns), price: Price(p), qty: Qty(10) };
+                running.publish(Input::Tick(t), &self.clock);
+            }
+        }
+        running.wait_idle();
+    }
+
+    pub fn wait_idle(&self) {
+        self.running.as_ref().unwrap().wait_idle();
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(a) = self.admin.take() {
+            a.shutdown();
+        }
+        if let Some(r) = self.running.take() {
+            let _ = r.stop();
+        }
+    }
+}
+
+/// A response: status and parsed JSON body (`Value::Null` when not JSON).
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let b = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if body.is_some() {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&b);
+    s.write_all(req.as_bytes()).unwrap();
+    // Read the head, then Content-Length bytes if given (some servers keep the connection).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(len) = len {
+                if raw.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status: u16 = head.split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let text = if chunked { dechunk(rest) } else { rest.to_string() };
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn login(addr: SocketAddr, user: &str, pw: &str) -> (String, String) {
+    let r = http(addr, "POST", "/api/auth/login", None, Some(&json!({"username": user, "password": pw})));
+    assert_eq!(r.status, 200, "login {user}: {}", r.text);
+    (r.body["access_token"].as_str().unwrap().to_string(), r.body["refresh_token"].as_str().unwrap().to_string())
+}
+
+struct Tokens {
+    admin: String,
+    alice_t: String,
+    bob_t: String,
+    alice_v: String,
+}
+
+fn users(w: &World) -> Tokens {
+    let (admin, _) = login(w.addr, "admin", ADMIN_PW);
+    for (u, role, acc) in [("alice_t", "trader", "alice"), ("bob_t", "trader", "bob"), ("alice_v", "viewer", "alice")] {
+        let r = http(
+            w.addr,
+            "POST",
+            "/api/users",
+            Some(&admin),
+            Some(&json!({"username": u, "password": format!("{u}-password"), "role": role, "accounts": [acc]})),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let t = |u: &str| login(w.addr, u, &format!("{u}-password")).0;
+    Tokens { alice_t: t("alice_t"), bob_t: t("bob_t"), alice_v: t("alice_v"), admin }
+}
+
+fn first_order_of(w: &World, token: &str, account: &str) -> u64 {
+    let r = http(w.addr, "GET", &format!("/api/orders?account={account}"), Some(token), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body.as_array().unwrap().first().unwrap_or_else(|| panic!("{account} has orders"))["id"].as_u64().unwrap()
+}
+
+#[test]
+fn endpoints_and_role_ownership_matrix() {
+    let mut w = World::new(|_| {});
+    let a = w.addr;
+    let t = users(&w);
+
+    // Public endpoints.
+    assert_eq!(http(a, "GET", "/health", None, None).status, 200);
+    assert_eq!(http(a, "GET", "/ready", None, None).status, 200);
+    let m = http(a, "GET", "/metrics", None, None);
+    assert_eq!(m.status, 200);
+    assert!(m.text.contains("dalal_ticks_in_total"), "{}", m.text);
+    assert!(m.text.contains("dalal_tick_to_order_seconds{quantile=\"0.99\"}"));
+    let page = http(a, "GET", "/", None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("<canvas"));
+
+    // Every /api route needs a token.
+    for p in
+        ["/api/me", "/api/accounts", "/api/orders", "/api/positions", "/api/risk", "/api/kill-switch", "/api/users"]
+    {
+        assert_eq!(http(a, "GET", p, None, None).status, 401, "{p}");
+        assert_eq!(http(a, "GET", p, Some("garbage"), None).status, 401, "{p}");
+    }
+
+    // The engine traded on its own: strategies placed orders for alice and bob.
+    let alice_order = first_order_of(&w, &t.admin, "alice");
+    let bob_order = first_order_of(&w, &t.admin, "bob");
+
+    // Read-only endpoints every role may call.
+    for tok in [&t.admin, &t.alice_t, &t.bob_t, &t.alice_v] {
+        for p in [
+            "/api/me",
+            "/api/accounts",
+            "/api/instruments",
+            "/api/strategies",
+            "/api/orders",
+            "/api/orders?status=open",
+            "/api/fills",
+            "/api/positions",
+            "/api/pnl",
+            "/api/risk",
+            "/api/kill-switch",
+            "/api/latency",
+            "/api/candles?symbol=RELIANCE&timeframe=1s",
+            "/api/audit",
+        ] {
+            let r = http(a, "GET", p, Some(tok), None);
+            assert_eq!(r.status, 200, "{p}: {}", r.text);
+        }
+    }
+    let c = http(a, "GET", "/api/candles?symbol=RELIANCE&timeframe=1s", Some(&t.alice_v), None);
+    assert!(c.body.as_array().unwrap().len() > 100, "candles: {}", c.text);
+    assert_eq!(http(a, "GET", "/api/candles?symbol=NOPE", Some(&t.alice_v), None).status, 400);
+    let lat = http(a, "GET", "/api/latency", Some(&t.admin), None);
+    assert!(lat.body["tick_to_order"]["count"].as_u64().unwrap() > 0, "{}", lat.text);
+
+    // Lists are filtered to what the caller owns.
+    let accounts_of = |tok: &str, p: &str, key: &str| -> Vec<String> {
+        let r = http(a, "GET", p, Some(tok), None);
+        let arr = if p == "/api/risk" { r.body["accounts"].clone() } else { r.body.clone() };
+        arr.as_array().unwrap().iter().map(|x| x[key].as_str().unwrap().to_string()).collect()
+    };
+    for p in ["/api/orders", "/api/fills", "/api/positions", "/api/pnl", "/api/risk", "/api/strategies"] {
+        let mine = accounts_of(&t.bob_t, p, "account");
+        assert!(!mine.is_empty(), "{p}: bob sees his own");
+        assert!(mine.iter().all(|x| x == "bob"), "{p}: bob sees only bob: {mine:?}");
+        assert!(accounts_of(&t.alice_v, p, "account").iter().all(|x| x == "alice"), "{p}");
+        let all = accounts_of(&t.admin, p, "account");
+        assert!(all.iter().any(|x| x == "alice") && all.iter().any(|x| x == "bob"), "{p}: admin sees all");
+    }
+    assert_eq!(accounts_of(&t.bob_t, "/api/accounts", "name"), vec!["bob"]);
+
+    // Single resources: own → 200, other's → 404 (never 403, never the data).
+    let cases: Vec<(String, &str)> = vec![
+        ("/api/accounts/alice".into(), "alice"),
+        (format!("/api/orders/{alice_order}"), "alice"),
+        ("/api/positions?account=alice".into(), "alice"),
+        ("/api/orders?account=alice".into(), "alice"),
+        ("/api/fills?account=alice".into(), "alice"),
+        ("/api/risk/alice".into(), "alice"),
+        ("/api/accounts/bob".into(), "bob"),
+        (format!("/api/orders/{bob_order}"), "bob"),
+        ("/api/risk/bob".into(), "bob"),
+    ];
+    for (p, owner) in &cases {
+        for (tok, user_acc) in [(&t.alice_t, "alice"), (&t.alice_v, "alice"), (&t.bob_t, "bob")] {
+            let r = http(a, "GET", p, Some(tok), None);
+            let want = if *owner == user_acc { 200 } else { 404 };
+            assert_eq!(r.status, want, "{p} as owner of {user_acc}: {}", r.text);
+            if want == 404 {
+                assert!(!r.text.contains(&format!("\"{owner}\"")), "no data leaks: {}", r.text);
+            }
+        }
+        assert_eq!(http(a, "GET", p, Some(&t.admin), None).status, 200, "{p} as admin");
+    }
+    assert_eq!(http(a, "GET", "/api/accounts/nosuch", Some(&t.admin), None).status, 404);
+    assert_eq!(http(a, "GET", "/api/orders/999999999", Some(&t.admin), None).status, 404);
+
+    // Strategies: other's → 404; viewer → 403; owner → 501 (engine has no command).
+    let strat =
+        |acc: &str| w.setup.strategies.iter().find(|s| w.setup.accounts[s.account.index()].name == acc).unwrap().id.0;
+    let sa = strat("alice");
+    assert_eq!(http(a, "GET", &format!("/api/strategies/{sa}"), Some(&t.alice_v), None).status, 200);
+    assert_eq!(http(a, "GET", &format!("/api/strategies/{sa}"), Some(&t.bob_t), None).status, 404);
+    for (m, p) in [("POST", format!("/api/strategies/{sa}/start")), ("POST", format!("/api/strategies/{sa}/stop"))] {
+        assert_eq!(http(a, m, &p, Some(&t.bob_t), None).status, 404, "{p}");
+        assert_eq!(http(a, m, &p, Some(&t.alice_v), None).status, 403, "{p}");
+        let r = http(a, m, &p, Some(&t.alice_t), None);
+        assert_eq!(r.status, 501, "{p}");
+        assert!(r.body["error"].as_str().unwrap().contains("not supported"));
+    }
+    assert_eq!(http(a, "PATCH", &format!("/api/strategies/{sa}"), Some(&t.admin), Some(&json!({}))).status, 501);
+
+    // Manual orders: trader of the account or admin; viewer 403; other trader 404.
+    let order =
+        |acc: &str| json!({"account": acc, "symbol": "RELIANCE", "side": "BUY", "qty": 1, "order_type": "MARKET"});
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.bob_t), Some(&order("alice"))).status, 404);
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.alice_v), Some(&order("alice"))).status, 403);
+    let before =
+        http(a, "GET", "/api/orders?account=alice&limit=10000", Some(&t.admin), None).body.as_array().unwrap().len();
+    let r = http(a, "POST", "/api/orders", Some(&t.alice_t), Some(&order("alice")));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.admin), Some(&order("bob"))).status, 200);
+    let bad = json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 1, "order_type": "LIMIT"});
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.alice_t), Some(&bad)).status, 400);
+    w.ticks(5);
+    let orders = http(a, "GET", "/api/orders?account=alice&limit=10000", Some(&t.alice_t), None);
+    let list = orders.body.as_array().unwrap();
+    assert!(list.len() > before, "manual order reached the engine");
+    let manual = list.iter().find(|o| o["manual"] == json!(true)).expect("a manual order");
+    assert_eq!(manual["symbol"], "RELIANCE");
+
+    // A resting limit order to modify and cancel.
+    let ref_p = w.setup.ref_prices[w.setup.instrument_by_symbol("RELIANCE").unwrap().id.index()].0 as f64 / 100.0;
+    let limit = json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 1, "order_type": "LIMIT",
+                       "price": (ref_p * 0.97 * 10.0).round() / 10.0, "product": "MIS"});
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.alice_t), Some(&limit)).status, 200);
+    w.ticks(2);
+    let open = http(a, "GET", "/api/orders?account=alice&status=open", Some(&t.alice_t), None);
+    let working = open.body.as_array().unwrap().iter().find(|o| o["manual"] == json!(true));
+    if let Some(o) = working {
+        let id = o["id"].as_u64().unwrap();
+        let p = format!("/api/orders/{id}");
+        assert_eq!(http(a, "PATCH", &p, Some(&t.bob_t), Some(&json!({"qty": 2}))).status, 404);
+        assert_eq!(http(a, "PATCH", &p, Some(&t.alice_v), Some(&json!({"qty": 2}))).status, 403);
+        assert_eq!(http(a, "PATCH", &p, Some(&t.alice_t), Some(&json!({"qty": 2}))).status, 200);
+        assert_eq!(http(a, "DELETE", &p, Some(&t.bob_t), None).status, 404);
+        assert_eq!(http(a, "DELETE", &p, Some(&t.alice_v), None).status, 403);
+        assert_eq!(http(a, "DELETE", &p, Some(&t.alice_t), None).status, 200);
+        w.ticks(2);
+        let o = http(a, "GET", &p, Some(&t.alice_t), None);
+        assert_eq!(o.body["status"], "CANCELLED", "{}", o.text);
+    } else {
+        panic!("limit order should rest: {}", open.text);
+    }
+    // On someone else's order: 404 for modify and cancel.
+    let bp = format!("/api/orders/{bob_order}");
+    assert_eq!(http(a, "DELETE", &bp, Some(&t.alice_t), None).status, 404);
+    assert_eq!(http(a, "PATCH", &bp, Some(&t.alice_t), Some(&json!({"qty": 1}))).status, 404);
+
+    // Risk limits: admin only; other's 404 first.
+    let limits = http(a, "GET", "/api/risk/alice", Some(&t.alice_t), None).body["limits"].clone();
+    let mut newl = limits.clone();
+    newl["max_order_qty"] = json!(7);
+    assert_eq!(http(a, "PUT", "/api/risk/alice", Some(&t.bob_t), Some(&newl)).status, 404);
+    assert_eq!(http(a, "PUT", "/api/risk/alice", Some(&t.alice_t), Some(&newl)).status, 403);
+    assert_eq!(http(a, "PUT", "/api/risk/alice", Some(&t.alice_v), Some(&newl)).status, 403);
+    assert_eq!(http(a, "PUT", "/api/risk/alice", Some(&t.admin), Some(&newl)).status, 200);
+    assert_eq!(http(a, "GET", "/api/risk/alice", Some(&t.alice_t), None).body["limits"]["max_order_qty"], 7);
+    // The engine enforces it: an order above the new limit is refused by risk.
+    let big = json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 8});
+    assert_eq!(http(a, "POST", "/api/orders", Some(&t.alice_t), Some(&big)).status, 200);
+    w.ticks(2);
+    let l = http(a, "GET", "/api/orders?account=alice", Some(&t.alice_t), None);
+    assert!(
+        l.body.as_array().unwrap().iter().any(|o| o["reject"] == "max_order_qty"),
+        "SetLimits reached risk: {}",
+        l.text
+    );
+
+    // Kill switch: own account for traders; global for admins.
+    let ks = |tok: &str, scope: &str, on: bool| {
+        http(a, "POST", "/api/kill-switch", Some(tok), Some(&json!({"scope": scope, "engaged": on}))).status
+    };
+    assert_eq!(ks(&t.bob_t, "alice", true), 404);
+    assert_eq!(ks(&t.alice_v, "alice", true), 403);
+    assert_eq!(ks(&t.alice_t, "global", true), 403);
+    assert_eq!(ks(&t.alice_t, "alice", true), 200);
+    let k = http(a, "GET", "/api/kill-switch", Some(&t.alice_v), None);
+    assert_eq!(k.body["accounts"], json!([{"account": "alice", "engaged": true}]));
+    assert_eq!(ks(&t.alice_t, "alice", false), 200);
+    assert_eq!(ks(&t.admin, "global", true), 200);
+    assert_eq!(http(a, "GET", "/api/kill-switch", Some(&t.bob_t), None).body["global"], true);
+    assert_eq!(ks(&t.admin, "global", false), 200);
+
+    // Users: admin only; a user may read and change only themself.
+    assert_eq!(http(a, "GET", "/api/users", Some(&t.alice_t), None).status, 403);
+    assert_eq!(http(a, "GET", "/api/users", Some(&t.alice_v), None).status, 403);
+    let ul = http(a, "GET", "/api/users", Some(&t.admin), None);
+    assert_eq!(ul.status, 200);
+    assert!(!ul.text.contains("argon2") && !ul.text.contains("password"), "no hashes: {}", ul.text);
+    let nu = json!({"username": "x1", "password": "longenough", "role": "viewer"});
+    assert_eq!(http(a, "POST", "/api/users", Some(&t.alice_t), Some(&nu)).status, 403);
+    assert_eq!(http(a, "GET", "/api/users/alice_t", Some(&t.bob_t), None).status, 404);
+    assert_eq!(http(a, "GET", "/api/users/alice_t", Some(&t.alice_t), None).status, 200);
+    assert_eq!(http(a, "PATCH", "/api/users/alice_t", Some(&t.alice_t), Some(&json!({"role": "admin"}))).status, 403);
+    assert_eq!(
+        http(a, "PATCH", "/api/users/alice_t", Some(&t.bob_t), Some(&json!({"password": "zzzzzzzzz"}))).status,
+        404
+    );
+    let r = http(a, "PATCH", "/api/users/alice_v", Some(&t.admin), Some(&json!({"disabled": true})));
+    assert_eq!(r.status, 200);
+    assert_eq!(http(a, "GET", "/api/me", Some(&t.alice_v), None).status, 401, "disabled user's token stops working");
+    let r =
+        http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "alice_v", "password": "alice_v-password"})));
+    assert_eq!(r.status, 423);
+
+    // API keys are scoped like their user.
+    let k = http(a, "POST", "/api/users/alice_t/api-keys", Some(&t.alice_t), None);
+    assert_eq!(k.status, 200);
+    let key = k.body["api_key"].as_str().unwrap().to_string();
+    assert_eq!(http(a, "GET", "/api/accounts/alice", Some(&key), None).status, 200);
+    assert_eq!(http(a, "GET", "/api/accounts/bob", Some(&key), None).status, 404);
+    assert_eq!(http(a, "GET", "/api/users", Some(&key), None).status, 403);
+    assert_eq!(http(a, "POST", "/api/users/alice_t/api-keys", Some(&t.bob_t), None).status, 404);
+
+    // Audit: every change, who and what; never a secret.
+    let au = http(a, "GET", "/api/audit?limit=1000", Some(&t.admin), None);
+    let actions: Vec<(String, String)> = au
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["actor"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
+        .collect();
+    for (who, what) in [
+        ("admin", "user.create"),
+        ("alice_t", "order.place"),
+        ("alice_t", "order.modify"),
+        ("alice_t", "order.cancel"),
+        ("admin", "risk.set_limits"),
+        ("alice_t", "kill_switch.trip"),
+        ("alice_t", "kill_switch.reset"),
+        ("admin", "kill_switch.trip"),
+        ("admin", "user.update"),
+        ("alice_t", "user.api_key_create"),
+    ] {
+        assert!(actions.contains(&(who.to_string(), what.to_string())), "audit has {who} {what}: {actions:?}");
+    }
+    for secret in [ADMIN_PW, "alice_t-password", &key[3..], "argon2"] {
+        assert!(!au.text.contains(secret), "audit leaks a secret");
+    }
+    let mine = http(a, "GET", "/api/audit", Some(&t.bob_t), None);
+    assert!(mine.body.as_array().unwrap().iter().all(|r| r["actor"] == "bob_t"));
+
+    // P&L and positions have numbers.
+    let pos = http(a, "GET", "/api/positions", Some(&t.admin), None);
+    assert!(pos.body.as_array().unwrap().iter().all(|p| p["avg_price"].is_number() && p["net_qty"].is_i64()));
+}
+
+#[test]
+fn auth_abuse() {
+    let w = World::new(|c| c.lockout_duration = Duration::from_secs(60));
+    let a = w.addr;
+    let (admin, refresh) = login(a, "admin", ADMIN_PW);
+    let r = http(
+        a,
+        "POST",
+        "/api/users",
+        Some(&admin),
+        Some(&json!({"username": "t1", "password": "t1-password", "role": "trader", "accounts": ["alice"]})),
+    );
+    assert_eq!(r.status, 200);
+
+    // Bad password lockout: 3 failures lock the user, even against the right password.
+    for _ in 0..3 {
+        let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "wrong"})));
+        assert_eq!(r.status, 401);
+    }
+    let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "t1-password"})));
+    assert_eq!(r.status, 423, "{}", r.text);
+    // An admin unlocks by re-enabling.
+    assert_eq!(http(a, "PATCH", "/api/users/t1", Some(&admin), Some(&json!({"disabled": false}))).status, 200);
+    let (t1, _) = login(a, "t1", "t1-password");
+    assert_eq!(http(a, "GET", "/api/me", Some(&t1), None).status, 200);
+    // Unknown users get the same answer as a wrong password, and the name typed (maybe a
+    // password) is not recorded.
+    let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "Typed-Pass-123", "password": "x"})));
+    assert_eq!(r.status, 401);
+    let au = http(a, "GET", "/api/audit?limit=1000", Some(&admin), None);
+    assert!(!au.text.contains("Typed-Pass-123") && !au.text.contains("t1-password") && !au.text.contains("wrong"));
+
+    let now = auth::now_s();
+    let claims = |sub: &str, aud: &str, exp: i64| Claims {
+        sub: sub.into(),
+        aud: aud.into(),
+        iss: auth::ISSUER.into(),
+        iat: now - 10,
+        exp,
+        jti: "x".into(),
+    };
+    // A token signed with the right key is accepted (control).
+    assert_eq!(
+        http(a, "GET", "/api/me", Some(&auth::sign(SECRET, &claims("t1", auth::AUDIENCE, now + 60))), None).status,
+        200
+    );
+    // Expired.
+    let expired = auth::sign(SECRET, &claims("admin", auth::AUDIENCE, now - 1));
+    assert_eq!(http(a, "GET", "/api/users", Some(&expired), None).status, 401);
+    // Wrong audience.
+    let wrong_aud = auth::sign(SECRET, &claims("admin", "some-other-service", now + 60));
+    assert_eq!(http(a, "GET", "/api/users", Some(&wrong_aud), None).status, 401);
+    // Wrong key.
+    let forged = auth::sign(b"not-the-server-key-not-the-key!!", &claims("admin", auth::AUDIENCE, now + 60));
+    assert_eq!(http(a, "GET", "/api/users", Some(&forged), None).status, 401);
+    // Tampered: t1's valid token with the payload changed to admin.
+    let parts: Vec<&str> = t1.split('.').collect();
+    let mut payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["sub"] = json!("admin");
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]);
+    assert_eq!(http(a, "GET", "/api/users", Some(&tampered), None).status, 401);
+    // alg: none, with and without a signature.
+    let none_h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims("admin", auth::AUDIENCE, now + 60)).unwrap());
+    assert_eq!(http(a, "GET", "/api/users", Some(&format!("{none_h}.{p}.")), None).status, 401);
+    assert_eq!(http(a, "GET", "/api/users", Some(&format!("{none_h}.{p}.{}", parts[2])), None).status, 401);
+    // HS512 header (algorithm confusion) is refused too.
+    let h512 = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+    assert_eq!(http(a, "GET", "/api/users", Some(&format!("{h512}.{p}.{}", parts[2])), None).status, 401);
+
+    // Refresh rotates; a spent or revoked refresh token is refused.
+    let r = http(a, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": refresh})));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refresh2 = r.body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(http(a, "GET", "/api/users", r.body["access_token"].as_str(), None).status, 200);
+    assert_eq!(http(a, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": refresh}))).status, 401);
+    assert_eq!(http(a, "POST", "/api/auth/logout", None, Some(&json!({"refresh_token": refresh2}))).status, 200);
+    let r = http(a, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": refresh2})));
+    assert_eq!(r.status, 401, "revoked refresh token");
+
+    // TOTP: once enabled, a login needs the current code.
+    let r = http(a, "POST", "/api/users/t1/totp", Some(&t1), None);
+    assert_eq!(r.status, 200);
+    let secret = auth::base32_decode(r.body["secret_base32"].as_str().unwrap()).unwrap();
+    let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "t1-password"})));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"], "totp required");
+    let r = http(
+        a,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(&json!({"username": "t1", "password": "t1-password", "totp": "000000x"})),
+    );
+    assert_eq!(r.status, 401);
+    let code = auth::totp(&secret, auth::now_s());
+    let r = http(
+        a,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(&json!({"username": "t1", "password": "t1-password", "totp": code})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let au = http(a, "GET", "/api/audit?limit=1000", Some(&admin), None);
+    assert!(!au.text.contains(r.body["access_token"].as_str().unwrap()));
+    assert!(!au.text.to_lowercase().contains(&auth::base32(&secret).to_lowercase()));
+}
+
+#[test]
+fn rate_limit_per_user() {
+    let w = World::new(|c| c.rate_limit_per_min = 5);
+    let (t, _) = login(w.addr, "admin", ADMIN_PW);
+    let codes: Vec<u16> = (0..7).map(|_| http(w.addr, "GET", "/api/me", Some(&t), None).status).collect();
+    assert_eq!(&codes[..5], &[200; 5]);
+    assert_eq!(codes[6], 429);
+}
+
+#[test]
+fn openapi_describes_every_route() {
+    let w = World::new(|_| {});
+    let r = http(w.addr, "GET", "/api/openapi.json", None, None);
+    assert_eq!(r.status, 200);
+    let paths = r.body["paths"].as_object().unwrap();
+    let routes = [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+        ("get", "/api/openapi.json"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/auth/refresh"),
+        ("post", "/api/auth/logout"),
+        ("get", "/api/me"),
+        ("get", "/api/users"),
+        ("post", "/api/users"),
+        ("get", "/api/users/{name}"),
+        ("patch", "/api/users/{name}"),
+        ("post", "/api/users/{name}/totp"),
+        ("post", "/api/users/{name}/api-keys"),
+        ("get", "/api/accounts"),
+        ("get", "/api/accounts/{name}"),
+        ("get", "/api/instruments"),
+        ("get", "/api/strategies"),
+        ("get", "/api/strategies/{id}"),
+        ("patch", "/api/strategies/{id}"),
+        ("post", "/api/strategies/{id}/start"),
+        ("post", "/api/strategies/{id}/stop"),
+        ("get", "/api/orders"),
+        ("post", "/api/orders"),
+        ("get", "/api/orders/{id}"),
+        ("patch", "/api/orders/{id}"),
+        ("delete", "/api/orders/{id}"),
+        ("get", "/api/fills"),
+        ("get", "/api/positions"),
+        ("get", "/api/pnl"),
+        ("get", "/api/risk"),
+        ("get", "/api/risk/{account}"),
+        ("put", "/api/risk/{account}"),
+        ("get", "/api/kill-switch"),
+        ("post", "/api/kill-switch"),
+        ("get", "/api/latency"),
+        ("get", "/api/candles"),
+        ("get", "/api/audit"),
+        ("get", "/api/ws"),
+    ];
+    for (m, p) in routes {
+        assert!(paths.get(p).and_then(|x| x.get(m)).is_some(), "openapi lacks {m} {p}");
+        // And the server really serves it (anything but 404/405 for a concrete path).
+        let concrete = p.replace("{name}", "admin").replace("{id}", "0").replace("{account}", "alice");
+        let empty = json!({});
+        let s = http(w.addr, &m.to_uppercase(), &concrete, None, if m == "get" { None } else { Some(&empty) }).status;
+        assert!(s != 405 && (s != 404 || concrete.contains("/0")), "{m} {concrete}: {s}");
+    }
+    let documented: usize = paths.values().map(|v| v.as_object().unwrap().len()).sum();
+    assert_eq!(documented, routes.len(), "no undocumented extras either way");
+}
+
+/// A minimal WebSocket client: handshake, then read text frames.
+struct Ws(TcpStream);
+
+impl Ws {
+    fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                break;
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(head);
+        }
+        Ok(Ws(s))
+    }
+
+    fn next_text(&mut self) -> Option<Value> {
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let op = h[0] & 0x0f;
+            let mut len = (h[1] & 0x7f) as u64;
+            if len == 126 {
+                let mut e = [0u8; 2];
+                self.0.read_exact(&mut e).ok()?;
+                len = u16::from_be_bytes(e) as u64;
+            } else if len == 127 {
+                let mut e = [0u8; 8];
+                self.0.read_exact(&mut e).ok()?;
+                len = u64::from_be_bytes(e);
+            }
+            let mut p = vec![0u8; len as usize];
+            self.0.read_exact(&mut p).ok()?;
+            match op {
+                1 => return serde_json::from_slice(&p).ok(),
+                8 => return None,
+                _ => continue,
+            }
+        }
+    }
+}
+
+#[test]
+fn websocket_streams_by_role() {
+    let mut w = World::new(|_| {});
+    let a = w.addr;
+    let t = users(&w);
+    assert!(Ws::connect(a, "/api/ws").is_err(), "no token, no socket");
+    assert!(Ws::connect(a, "/api/ws?token=bogus").is_err());
+    let mut bob = Ws::connect(a, &format!("/api/ws?token={}&topics=orders,fills,positions,pnl", t.bob_t)).unwrap();
+    let mut admin =
+        Ws::connect(a, &format!("/api/ws?token={}&topics=candles,orders,latency,ticks&symbols=RELIANCE", t.admin))
+            .unwrap();
+    assert_eq!(bob.next_text().unwrap()["type"], "hello");
+    assert_eq!(admin.next_text().unwrap()["type"], "hello");
+    // Orders for everyone: admin's filtered by symbol, bob's by ownership.
+    let r = http(
+        a,
+        "POST",
+        "/api/orders",
+        Some(&t.admin),
+        Some(&json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 1})),
+    );
+    assert_eq!(r.status, 200);
+    let r = http(
+        a,
+        "POST",
+        "/api/orders",
+        Some(&t.admin),
+        Some(&json!({"account": "bob", "symbol": "INFY", "side": "BUY", "qty": 1})),
+    );
+    assert_eq!(r.status, 200);
+    w.ticks(120);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut bob_kinds, mut admin_kinds) = (Vec::new(), Vec::new());
+    while Instant::now() < deadline && bob_kinds.len() < 40 {
+        let Some(m) = bob.next_text() else { break };
+        let ty = m["type"].as_str().unwrap_or("").to_string();
+        let acc = match ty.as_str() {
+            "order" => m["order"]["account"].clone(),
+            "fill" => m["fill"]["account"].clone(),
+            "position" => m["position"]["account"].clone(),
+            "pnl" => m["account"].clone(),
+            "lagged" => json!("bob"),
+            _ => panic!("bob subscribed to orders/fills/positions/pnl only, got {m}"),
+        };
+        assert_eq!(acc, "bob", "bob sees only bob: {m}");
+        bob_kinds.push(ty);
+    }
+    while Instant::now() < deadline && admin_kinds.len() < 40 {
+        let Some(m) = admin.next_text() else { break };
+        let ty = m["type"].as_str().unwrap_or("").to_string();
+        match ty.as_str() {
+            "order" => assert_eq!(m["order"]["symbol"], "RELIANCE"),
+            "candle" => assert_eq!(m["candle"]["symbol"], "RELIANCE"),
+            "tick" => assert_eq!(m["symbol"], "RELIANCE"),
+            "latency" | "lagged" => {}
+            _ => panic!("unexpected {m}"),
+        }
+        admin_kinds.push(ty);
+    }
+    assert!(bob_kinds.iter().any(|k| k == "order"), "{bob_kinds:?}");
+    assert!(admin_kinds.iter().any(|k| k == "candle"), "{admin_kinds:?}");
+}
+
+/// A WebDriver session on chromedriver (W3C protocol over plain HTTP).
+struct Driver {
+    addr: SocketAddr,
+    session: String,
+    child: std::process::Child,
+}
+
+impl Driver {
+    fn start() -> Option<Driver> {
+        let exe = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(exe)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let t0 = Instant::now();
+        while TcpStream::connect(addr).is_err() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]}}}});
+        // Owned before the session exists, so chromedriver is stopped even if that fails.
+        let mut d = Driver { addr, session: String::new(), child };
+        let r = http(addr, "POST", "/session", None, Some(&caps));
+        d.session = r.body["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("webdriver session: {}", r.text))
+            .to_string();
+        Some(d)
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let p = format!("/session/{}{}", self.session, path);
+        let r = http(self.addr, method, &p, None, body.as_ref().or(Some(&json!({}))).filter(|_| method == "POST"));
+        assert_eq!(r.status, 200, "webdriver {method} {path}: {}", r.text);
+        r.body["value"].clone()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        v.as_object().and_then(|o| o.values().next()).and_then(|x| x.as_str()).unwrap().to_string()
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+    }
+
+    fn wait_js(&self, script: &str, what: &str) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let v = self.js(script);
+            if !v.is_null() && v != json!(false) {
+                return v;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = http(self.addr, "DELETE", &format!("/session/{}", self.session), None, None);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn browser_login_live_positions_and_kill_switch() {
+    let Some(d) = Driver::start() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but chromium/chromedriver are not installed");
+        }
+        println!("skipped: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let mut w = World::new(|_| {});
+    let url = format!("http://{}/", w.addr);
+    d.cmd("POST", "/url", Some(json!({"url": url})));
+    let user = d.find("#username");
+    d.cmd("POST", &format!("/element/{user}/value"), Some(json!({"text": "admin"})));
+    let pw = d.find("#password");
+    d.cmd("POST", &format!("/element/{pw}/value"), Some(json!({"text": ADMIN_PW})));
+    let btn = d.find("#login-btn");
+    d.cmd("POST", &format!("/element/{btn}/click"), None);
+    d.wait_js("return document.getElementById('status').textContent === 'live'", "the WebSocket to connect");
+    d.wait_js("return Number(document.getElementById('chart').dataset.candles || 0) > 0", "the chart to draw bars");
+    let rows0 = d
+        .wait_js("return document.querySelectorAll('#positions tbody tr').length || null", "positions")
+        .as_u64()
+        .unwrap();
+    assert!(rows0 > 0);
+    let updates0 = d.js("return Number(document.getElementById('positions').dataset.updates)").as_u64().unwrap();
+    let bars0 = d.js("return Number(document.getElementById('chart').dataset.candles)").as_u64().unwrap();
+    // More market: positions and the chart update live.
+    w.ticks(60);
+    d.wait_js(
+        &format!("return Number(document.getElementById('positions').dataset.updates) > {updates0}"),
+        "positions to update",
+    );
+    d.wait_js(
+        &format!("return Number(document.getElementById('chart').dataset.candles) > {bars0} || Number(document.getElementById('chart').dataset.candles) >= 120"),
+        "new bars",
+    );
+    // Trip and reset alice's kill switch (confirmations accepted).
+    d.js("window.confirm = () => true; return true");
+    let k = d.find("#kill-alice");
+    d.cmd("POST", &format!("/element/{k}/click"), None);
+    d.wait_js("return document.getElementById('kill-state-alice').textContent === 'ENGAGED'", "kill switch engaged");
+    let (t, _) = login(w.addr, "admin", ADMIN_PW);
+    let ks = http(w.addr, "GET", "/api/kill-switch", Some(&t), None);
+    assert!(ks.body["accounts"].as_array().unwrap().iter().any(|a| a["account"] == "alice" && a["engaged"] == true));
+    let k = d.find("#kill-alice");
+    d.cmd("POST", &format!("/element/{k}/click"), None);
+    d.wait_js("return document.getElementById('kill-state-alice').textContent === 'off'", "kill switch reset");
+    let au = http(w.addr, "GET", "/api/audit", Some(&t), None);
+    assert!(au.text.contains("kill_switch.trip") && au.text.contains("kill_switch.reset"));
+}
+
+#[test]
+fn users_and_audit_persist_in_the_sql_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("dalal.db").display());
+    {
+        let u = url.clone();
+        let w = World::new(move |c| c.store_url = Some(u));
+        let (admin, _) = login(w.addr, "admin", ADMIN_PW);
+        let nu = json!({"username": "persisted", "password": "persisted-pw", "role": "trader", "accounts": ["bob"]});
+        assert_eq!(http(w.addr, "POST", "/api/users", Some(&admin), Some(&nu)).status, 200);
+        assert_eq!(
+            http(w.addr, "PATCH", "/api/users/persisted", Some(&admin), Some(&json!({"role": "viewer"}))).status,
+            200
+        );
+        assert_eq!(http(w.addr, "GET", "/ready", None, None).status, 200);
+    }
+    // A restart: same database, a different configured password that must not replace the
+    // stored admin.
+    let w = World::new(move |c| {
+        c.store_url = Some(url);
+        c.initial_admin_password = Some("another-password".into());
+    });
+    let (admin, _) = login(w.addr, "admin", ADMIN_PW);
+    let (t, _) = login(w.addr, "persisted", "persisted-pw");
+    let me = http(w.addr, "GET", "/api/me", Some(&t), None);
+    assert_eq!(me.body["role"], "viewer");
+    assert_eq!(me.body["accounts"], json!(["bob"]));
+    assert_eq!(http(w.addr, "GET", "/api/accounts/alice", Some(&t), None).status, 404);
+    let au = http(w.addr, "GET", "/api/audit?limit=100", Some(&admin), None);
+    let actions: Vec<&str> = au.body.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"user.create") && actions.contains(&"user.update"), "{actions:?}");
+    assert!(!au.text.contains("persisted-pw"));
+}

@@ -1,0 +1,190 @@
+//! Load check (a benchmark, not a test; `--ignored`): `GET /api/positions` from several
+//! clients and 500 WebSocket subscribers while a paced feed runs, reporting requests/s, the
+//! request p99 and the engine's tick-to-order p99 with and without that load.
+//!
+//! `cargo test --release -p dalal-admin --test load -- --ignored --nocapture`
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dalal_admin::{serve, AdminConfig};
+use dalal_core::config::Config;
+use dalal_core::engine::Engine;
+use dalal_core::event::{Input, Tick};
+use dalal_core::live::LiveStats;
+use dalal_core::pipeline::{PlacementConfig, Running};
+use dalal_core::types::{Price, Qty, Timestamp};
+
+const OPEN_NS: i64 = 1_704_167_100 * 1_000_000_000;
+
+fn get(addr: SocketAddr, path: &str, token: &str) -> u16 {
+    let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v);
+    String::from_utf8_lossy(&v).split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0)
+}
+
+fn post_login(addr: SocketAddr, pw: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = format!(r#"{{"username":"admin","password":"{pw}"}}"#);
+    let req = format!(
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut v = String::new();
+    s.read_to_string(&mut v).unwrap();
+    let json: serde_json::Value = serde_json::from_str(v.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    json["access_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+#[ignore = "load benchmark; run with --ignored --nocapture"]
+fn load_positions_and_500_websockets() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml")).unwrap();
+    let setup = toml::from_str::<Config>(&text).unwrap().validate().unwrap();
+    let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
+    let clock = quanta::Clock::new();
+    let engine = Engine::new(&setup, clock.clone(), 1);
+    let (observer, parts) = dalal_admin::observer(&setup, live.clone());
+    let view = parts.view.clone();
+    let running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
+    let link = parts.connect(setup.clone(), live, running.producer().unwrap(), None);
+    let cfg = AdminConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        initial_admin_password: Some("load-test-pw".into()),
+        rate_limit_per_min: u32::MAX,
+        ..AdminConfig::default()
+    };
+    let admin = serve(link, cfg).unwrap();
+    let addr = admin.local_addr();
+    let token = post_login(addr, "load-test-pw");
+
+    // A paced feed: 5,000 ticks/s over the traded instruments, each stamped for tick-to-order.
+    let stop = Arc::new(AtomicBool::new(false));
+    let feed = {
+        let (stop, mut p, setup, clock) = (stop.clone(), running.producer().unwrap(), setup.clone(), clock.clone());
+        std::thread::spawn(move || {
+            let traded: Vec<usize> = setup.strategies.iter().map(|s| s.instrument.index()).collect();
+            let (mut step, mut t_ns) = (0u64, OPEN_NS);
+            let start = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                step += 1;
+                t_ns += 10_000_000;
+                let i = traded[step as usize % traded.len()];
+                let spec = &setup.instruments[i];
+                let r = setup.ref_prices[i].0 as f64;
+                let x = r * (1.0 + 0.004 * ((step as f64) / 1500.0 + i as f64).sin());
+                let tick = spec.tick_size.0.max(1);
+                let t = Tick {
+                    instrument: spec.id,
+                    ts: Timestamp(t_ns),
+                    price: Price((x as i64) / tick * tick),
+                    qty: Qty(1),
+                };
+                p.publish(|e| {
+                    e.input = Input::Tick(t);
+                    e.ingress_raw = clock.raw();
+                    e.source = 0;
+                });
+                let due = Duration::from_micros(step * 200);
+                if let Some(d) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(d);
+                }
+            }
+        })
+    };
+    let phase = |secs: u64| {
+        std::thread::sleep(Duration::from_secs(1));
+        view.write().unwrap().tick_to_order.reset();
+        std::thread::sleep(Duration::from_secs(secs));
+        view.read().unwrap().tick_to_order.percentiles()
+    };
+    let quiet = phase(5);
+
+    // Load: 500 WebSocket subscribers to everything, 4 clients on GET /api/positions.
+    let mut subs = Vec::new();
+    let received = Arc::new(AtomicU64::new(0));
+    for _ in 0..500 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let req = format!(
+            "GET /api/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let (stop, received) = (stop.clone(), received.clone());
+        subs.push(std::thread::spawn(move || {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 16384];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    received.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let load_stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, token) = (load_stop.clone(), token.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if get(addr, "/api/positions", &token) != 200 {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed());
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let loaded = phase(5);
+    load_stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for c in clients {
+        let (l, e) = c.join().unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    feed.join().unwrap();
+    for s in subs {
+        let _ = s.join();
+    }
+    lat.sort();
+    let p99 = lat.get(lat.len() * 99 / 100).copied().unwrap_or_default();
+    println!(
+        "GET /api/positions: {} requests in {elapsed:.1}s = {:.0} req/s, p99 {:.2} ms, errors {errors}",
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        p99.as_secs_f64() * 1e3
+    );
+    println!("500 WebSocket subscribers received {} bytes", received.load(Ordering::Relaxed));
+    println!(
+        "tick-to-order p99: quiet {} ns (n={}), under load {} ns (n={}), ratio {:.2} (target <= 1.2)",
+        quiet.p99_ns,
+        quiet.count,
+        loaded.p99_ns,
+        loaded.count,
+        loaded.p99_ns as f64 / quiet.p99_ns.max(1) as f64
+    );
+    admin.shutdown();
+    let _ = running.stop();
+}
