@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Journal every ingress event here; on start, rebuild state from what it holds and resume.
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Admin console address (overrides `[admin] listen`); "" turns it off.
+    #[arg(long)]
+    pub admin_listen: Option<String>,
     /// Journal fsync policy: `none`, `batch`, or at most every `Nms`.
     #[arg(long, default_value = "10ms")]
     pub fsync: String,

@@ -12,6 +12,7 @@ use dalal_adapters::{
     BinTickFile, Pacer, RejectCounts, ReplayClock, ReplaySpeed, SymbolTable, SyntheticConfig, SyntheticFeed,
     SyntheticInstrument, TickFileFormat,
 };
+use dalal_admin::{AdminConfig, ViewObserver};
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
 use dalal_core::engine::Engine;
@@ -62,10 +63,13 @@ struct RunObserver {
     /// Egress events seen: a deterministic sequence for the store's idempotent keys.
     seq: u64,
     last_pnl: Instant,
+    /// The admin console's view of orders, fills, positions and candles.
+    view: ViewObserver,
 }
 
 impl EgressObserver for RunObserver {
     fn on_event(&mut self, ev: &EgressEvent) {
+        self.view.on_event(ev);
         self.seq += 1;
         let seq = self.seq;
         match *ev {
@@ -101,6 +105,7 @@ impl EgressObserver for RunObserver {
     }
 
     fn on_idle(&mut self) {
+        self.view.on_idle();
         if self.last_share.elapsed() >= Duration::from_millis(500) {
             self.last_share = Instant::now();
             if let Ok(mut p) = self.shared.lock() {
@@ -124,6 +129,27 @@ impl EgressObserver for RunObserver {
                 }
             }
         }
+    }
+}
+
+/// Brings the database schema up to date once, before the writer and the console (which both
+/// use it) start. A database that does not answer is left to the writer's retries.
+fn migrate(url: &str, setup: &EngineSetup) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!(error = %e, "no runtime for migrations");
+            return;
+        }
+    };
+    let opts = StoreOptions { connect_timeout: Duration::from_secs(5), ..StoreOptions::default() };
+    let result = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), dalal_persistence::Store::open(url, setup, opts)).await
+    });
+    match result {
+        Ok(Ok(store)) => rt.block_on(store.close()),
+        Ok(Err(e)) => tracing::warn!(error = %e, "database not ready at start; the writer will keep trying"),
+        Err(_) => tracing::warn!("database did not answer within 10 s at start; the writer will keep trying"),
     }
 }
 
@@ -178,6 +204,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         if persist.database_url.starts_with("sqlite://data/") {
             std::fs::create_dir_all("data").context("creating data/")?;
         }
+        migrate(&persist.database_url, &setup);
         let opts = StoreOptions {
             run_id: run_id(args.journal.as_deref())?,
             connect_timeout: Duration::ZERO,
@@ -195,6 +222,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         };
         Some(RedisPublisher::start(opts, &setup).context("starting the Redis publisher")?)
     };
+    let (view_observer, link_parts) = dalal_admin::observer(&setup, live.clone());
     let observer = RunObserver {
         tick_to_order: LatencyHistogram::new(),
         shared: shared_latency.clone(),
@@ -204,6 +232,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         live: live.clone(),
         seq: 0,
         last_pnl: Instant::now(),
+        view: view_observer,
     };
     let mut engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
     // With a journal: rebuild state from it (the engine is a function of its ingress
@@ -254,6 +283,32 @@ pub fn run(args: RunArgs) -> Result<()> {
             running.publish(Input::Command(cmd), &clock);
         }
     }
+    // The console: its own runtime and threads; it reads what the observer publishes and
+    // sends commands through the ingress ring. A busy port costs the console, not the run.
+    let listen = args
+        .admin_listen
+        .clone()
+        .or_else(|| std::env::var("DALAL_ADMIN_LISTEN").ok())
+        .unwrap_or_else(|| config.admin.listen.clone());
+    let admin = if listen.is_empty() {
+        None
+    } else {
+        let addr: std::net::SocketAddr = listen.parse().with_context(|| format!("admin listen address {listen:?}"))?;
+        let producer = running.producer().context("ingress ring closed")?;
+        let link = link_parts.connect(setup.clone(), live.clone(), producer, Some(running.progress().clone()));
+        let store_url = (!config.persistence.database_url.is_empty()).then(|| config.persistence.database_url.clone());
+        let cfg = AdminConfig { listen: addr, cores: config.admin.cores.clone(), store_url, ..AdminConfig::default() };
+        match dalal_admin::serve(link, cfg) {
+            Ok(h) => {
+                println!("admin console on http://{}", h.local_addr());
+                Some(h)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "admin console not started");
+                None
+            }
+        }
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let feed_done = Arc::new(AtomicBool::new(false));
@@ -442,6 +497,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Release);
+    if let Some(a) = admin {
+        // It holds an ingress producer; the engine stops once every producer is gone.
+        a.shutdown();
+    }
     let _ = feed_thread.join();
     if let Some(t) = timer_thread {
         let _ = t.join();

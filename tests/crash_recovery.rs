@@ -8,6 +8,7 @@ fn dalal() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
     // These tests are about the engine; the store has its own.
     c.env("DALAL_DATABASE_URL", "");
+    c.env("DALAL_ADMIN_LISTEN", "");
     c
 }
 

@@ -9,7 +9,9 @@ use dalal_persistence::store::Table;
 use dalal_persistence::{Store, StoreOptions};
 
 fn dalal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dalal"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
+    c.env("DALAL_ADMIN_LISTEN", "");
+    c
 }
 
 fn config_with(database_url: &str, redis_url: &str, prefix: &str) -> String {

@@ -208,6 +208,22 @@ impl ChargesSection {
     }
 }
 
+/// The admin console (HTTP + WebSocket), started by `dalal run`. Core only carries settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Address to listen on; "" turns the console off.
+    pub listen: String,
+    /// Cores for the console's threads, away from the engine's.
+    pub cores: Vec<usize>,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection { listen: "127.0.0.1:8080".into(), cores: Vec::new() }
+    }
+}
+
 /// Where a run's records go, off the hot path. Core only carries the settings.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -402,6 +418,8 @@ pub struct Config {
     pub charges: ChargesSection,
     #[serde(default)]
     pub persistence: PersistenceSection,
+    #[serde(default)]
+    pub admin: AdminSection,
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
