@@ -16,8 +16,8 @@ use dalal_admin::{AdminConfig, ViewObserver};
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
 use dalal_core::engine::Engine;
-use dalal_core::event::IngressEvent;
 use dalal_core::event::{EgressEvent, Input, Tick};
+use dalal_core::event::{IngressEvent, TickReject};
 use dalal_core::live::LiveStats;
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
 use dalal_core::pipeline::{EgressObserver, IngressConsumer, PlacementConfig, Running};
@@ -580,6 +580,9 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let engine_s = t1.elapsed().as_secs_f64();
     let mut summary = RunSummary::from_engine(&engine, &setup, false);
     summary.add_feed_rejects(loaded.rejects.iter());
+    if let Some(s) = seq {
+        summary.add_feed_rejects([(TickReject::DuplicateSequence, s.duplicates)]);
+    }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
     print!("{}", dalal_admin::render_summary(&summary));
     let n = loaded.ticks.len() as f64;

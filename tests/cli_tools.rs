@@ -200,3 +200,25 @@ fn file_replay_in_run_matches_the_backtest() {
     }
     assert_eq!(a["accounts"], b["accounts"]);
 }
+
+#[test]
+fn a_duplicated_binary_record_is_counted_in_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (csv, bin) = (dir.path().join("t.csv"), dir.path().join("t.bin"));
+    run_ok(&["gen", "--out", csv.to_str().unwrap_or(""), "--ticks", "2000", "--symbols", "RELIANCE"]);
+    run_ok(&["convert", "--from", csv.to_str().unwrap_or(""), "--to", bin.to_str().unwrap_or("")]);
+    let mut b = std::fs::read(&bin).expect("bin");
+    // Records are the last 2000 × 32 bytes; give record 11 the sequence number of record 10.
+    let start = b.len() - 2000 * 32;
+    let (r10, r11) = (start + 9 * 32, start + 10 * 32);
+    let seq: Vec<u8> = b[r10 + 28..r10 + 32].to_vec();
+    b[r11 + 28..r11 + 32].copy_from_slice(&seq);
+    std::fs::write(&bin, b).expect("write");
+    let out = dir.path().join("o");
+    run_ok(&["backtest", "--data", bin.to_str().unwrap_or(""), "--out", out.to_str().unwrap_or("")]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary")).expect("json");
+    assert_eq!(s["ticks_rejected"]["duplicate_sequence"], 1);
+    assert_eq!(s["ticks_in"], 2000);
+    assert_eq!(s["ticks_accepted"], 1999);
+}

@@ -561,6 +561,7 @@ impl Fault {
             TickReject::NonPositiveQty => 4,
             TickReject::OutsideBand => 5,
             TickReject::TimeBackwards => 6,
+            TickReject::DuplicateSequence => 7,
         }
     }
 

@@ -204,8 +204,8 @@ fn main() -> Res<()> {
     let expect_many = many.iter().fold(0, add_price);
 
     println!(
-        "market_data bench: {n} ticks per row ({} ns apart, one session), {reps} repetitions per row, median reported",
-        (session.close.0 - session.open.0) / n as i64
+        "market_data bench: {n} ticks per row ({:.1} µs apart, one session), {reps} repetitions per row, median reported",
+        (session.close.0 - session.open.0) as f64 / n as f64 / 1e3
     );
     let mut rows = Vec::new();
 

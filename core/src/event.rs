@@ -33,10 +33,12 @@ pub enum TickReject {
     OutsideBand,
     /// Older than the last accepted tick of the same instrument.
     TimeBackwards,
+    /// A sequence number not above the previous one (a record delivered twice).
+    DuplicateSequence,
 }
 
 impl TickReject {
-    pub const ALL: [TickReject; 7] = [
+    pub const ALL: [TickReject; 8] = [
         TickReject::Malformed,
         TickReject::UnknownSymbol,
         TickReject::NonPositivePrice,
@@ -44,6 +46,7 @@ impl TickReject {
         TickReject::OffTickGrid,
         TickReject::OutsideBand,
         TickReject::TimeBackwards,
+        TickReject::DuplicateSequence,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl TickReject {
             TickReject::OffTickGrid => "off_tick_grid",
             TickReject::OutsideBand => "outside_band",
             TickReject::TimeBackwards => "time_backwards",
+            TickReject::DuplicateSequence => "duplicate_sequence",
         }
     }
 
