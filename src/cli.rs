@@ -25,6 +25,8 @@ pub enum Command {
     Charges(ChargesArgs),
     /// Convert a tick file between CSV and the binary format (direction from the input).
     Convert(ConvertArgs),
+    /// The latency lab: hops, tick-to-order, throughput; writes DIR/bench.json and a plot.
+    Bench(BenchArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
 }
@@ -122,6 +124,18 @@ pub struct ConvertArgs {
     pub from: PathBuf,
     #[arg(long)]
     pub to: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Fewer samples: finishes in under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Consumer wait: busy-spin (default) or yield.
+    #[arg(long, default_value = "busy-spin")]
+    pub wait: String,
 }
 
 #[derive(Args, Debug)]

@@ -34,9 +34,28 @@ fn run() -> Result<()> {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Backtest(a) => run::backtest(a),
         cli::Command::Gen(a) => run::gen(a),
+        cli::Command::Bench(a) => bench(a),
         cli::Command::Charges(a) => charges::charges(a),
         cli::Command::Candles(a) => candles::candles(a),
         cli::Command::Convert(a) => run::convert(a),
         cli::Command::Replay(a) => run::replay(a),
     }
+}
+
+/// Runs the latency lab and writes its report.
+fn bench(a: cli::BenchArgs) -> Result<()> {
+    let wait = match a.wait.as_str() {
+        "busy-spin" => dalal_core::config::WaitKind::BusySpin,
+        "yield" => dalal_core::config::WaitKind::Yield,
+        other => anyhow::bail!("--wait {other:?}: expected busy-spin or yield"),
+    };
+    let (machine, rows) = dalal_benches::lab::run(a.quick, wait);
+    println!(
+        "{} build on {} ({} cores), {}, wait {}",
+        machine.profile, machine.cpu, machine.cores, machine.pinning, machine.wait
+    );
+    print!("{}", dalal_benches::lab::table(&rows));
+    dalal_benches::lab::write(&a.out, &machine, &rows)?;
+    println!("wrote {}/bench.json and {}/latency.svg", a.out.display(), a.out.display());
+    Ok(())
 }

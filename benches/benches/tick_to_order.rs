@@ -8,108 +8,12 @@
 //! strategy is busy-spin with as many spinning threads as the placement needs; on a machine
 //! with fewer free cores than that, pass `--wait yield`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dalal_benches::{print_row, row_for, ticks_flipping, Row};
+use dalal_benches::lab::{hop_crossbeam, hop_disruptor, tick_to_order as engine_run};
+use dalal_benches::{print_row, row_for, Row};
 use dalal_core::config::{PlacementKind, WaitKind};
-use dalal_core::engine::Engine;
-use dalal_core::event::Input;
-use dalal_core::live::LiveStats;
-use dalal_core::metrics::LatencyHistogram;
-use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
-use disruptor::{BusySpin, Polling, Producer};
 
-struct Null;
-impl EgressObserver for Null {
-    fn on_event(&mut self, _: &dalal_core::event::EgressEvent) {}
-}
-
-fn pace(gap: Duration, since: Instant) {
-    while since.elapsed() < gap {
-        std::hint::spin_loop();
-    }
-}
-
-fn idle(wait: WaitKind) {
-    match wait {
-        WaitKind::BusySpin => std::hint::spin_loop(),
-        _ => std::thread::yield_now(),
-    }
-}
-
-/// One producer, one consumer thread, the consumer records publish → receive.
-fn hop_disruptor(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
-    let clock = quanta::Clock::new();
-    let (mut poller, b) = disruptor::build_single_producer(1024, || 0u64, BusySpin).new_event_poller();
-    let mut p = b.build();
-    let c2 = clock.clone();
-    let consumer = std::thread::spawn(move || {
-        let mut h = LatencyHistogram::new();
-        loop {
-            match poller.poll() {
-                Ok(mut batch) => {
-                    for raw in &mut batch {
-                        h.record(c2.delta_as_nanos(*raw, c2.raw()));
-                    }
-                }
-                Err(Polling::NoEvents) => idle(wait),
-                Err(Polling::Shutdown) => break,
-            }
-        }
-        h
-    });
-    for _ in 0..n {
-        let t = Instant::now();
-        p.publish(|e| *e = clock.raw());
-        pace(gap, t);
-    }
-    drop(p);
-    consumer.join().unwrap_or_default()
-}
-
-fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
-    let clock = quanta::Clock::new();
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-    let c2 = clock.clone();
-    let consumer = std::thread::spawn(move || {
-        let mut h = LatencyHistogram::new();
-        loop {
-            match rx.try_recv() {
-                Ok(raw) => h.record(c2.delta_as_nanos(raw, c2.raw())),
-                Err(crossbeam_channel::TryRecvError::Empty) => idle(wait),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-            }
-        }
-        h
-    });
-    for _ in 0..n {
-        let t = Instant::now();
-        let _ = tx.send(clock.raw());
-        pace(gap, t);
-    }
-    drop(tx);
-    consumer.join().unwrap_or_default()
-}
-
-fn engine_run(
-    n: usize,
-    gap: Duration,
-    placement: PlacementKind,
-    wait: WaitKind,
-    sample_every: u32,
-) -> LatencyHistogram {
-    let (setup, ticks) = ticks_flipping(n);
-    let clock = quanta::Clock::new();
-    let engine = Engine::new(&setup, clock.clone(), sample_every);
-    let cfg = PlacementConfig { placement, wait, sleep: Duration::from_micros(20), cores: Vec::new(), ring_size: 1024 };
-    let mut running = Running::start(engine, &cfg, Null, std::sync::Arc::new(LiveStats::new(1)));
-    for t in &ticks {
-        let start = Instant::now();
-        running.publish(Input::Tick(*t), &clock);
-        pace(gap, start);
-    }
-    let stopped = running.stop();
-    stopped.engine.all_latencies().tick_to_order
 }
 
 fn main() {

@@ -1,5 +1,7 @@
 //! Shared pieces of the latency lab: crafted inputs and the report format.
 
+pub mod lab;
+
 use dalal_core::config::Config;
 use dalal_core::event::Tick;
 use dalal_core::metrics::LatencyHistogram;
