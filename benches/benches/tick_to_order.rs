@@ -14,8 +14,6 @@ use dalal_benches::lab::{hop_crossbeam, hop_disruptor, tick_to_order as engine_r
 use dalal_benches::{print_row, row_for, Row};
 use dalal_core::config::{PlacementKind, WaitKind};
 
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
