@@ -141,6 +141,8 @@ pub(crate) struct App {
     started: Instant,
     /// Verified against when the user does not exist, so timing does not reveal which do.
     dummy_hash: String,
+    /// Running state of each strategy as last commanded (all start running).
+    running: Mutex<Vec<bool>>,
 }
 
 type S = State<Arc<App>>;
@@ -318,6 +320,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
                 key
             }
         };
+        let link_strategies = link.setup.strategies.len();
         let app = Arc::new(App {
             link,
             names,
@@ -329,6 +332,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             rate: Mutex::new(HashMap::new()),
             started: Instant::now(),
             dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
+            running: Mutex::new(vec![true; link_strategies]),
         });
         first_admin(&app).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -844,7 +848,8 @@ fn strategy_json(app: &App, i: usize) -> Value {
     let s = &app.link.setup.strategies[i];
     json!({"id": s.id.0, "account": app.names.account(u32::from(s.account.0)), "symbol": app.names.symbol(s.instrument.0),
            "kind": s.kind.name(), "params": format!("{:?}", s.kind), "timeframe": s.timeframe.to_string(),
-           "qty": s.qty, "allow_short": s.allow_short, "running": true})
+           "qty": s.qty, "allow_short": s.allow_short,
+           "running": app.running.lock().map(|r| r.get(i).copied().unwrap_or(true)).unwrap_or(true)})
 }
 
 async fn strategies(State(app): S, h: HeaderMap) -> R {
@@ -870,20 +875,34 @@ async fn strategy_get(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
     Ok(Json(strategy_json(&app, i)))
 }
 
-/// Start, stop and parameter changes need engine commands that do not exist yet.
+/// Starts or stops a strategy through the ingress ring (a stopped strategy keeps its book and
+/// working orders but makes no decisions). Parameter changes have no engine command yet.
 async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Result<Json<Value>, ApiError> {
     let p = who(app, h).await?;
     let i = visible_strategy(app, &p, id)?;
     if !p.trades(app.names.account(u32::from(app.link.setup.strategies[i].account.0))) {
         return Err(forbidden());
     }
-    app.users.audit(&p.username, &format!("strategy.{action}_unsupported"), json!({"strategy": id})).await;
-    Err(err(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "strategy {action} is not supported: the engine has no command for it yet (dalal_core::event::Command)"
-        ),
-    ))
+    let enabled = match action {
+        "start" => true,
+        "stop" => false,
+        _ => {
+            app.users.audit(&p.username, &format!("strategy.{action}_unsupported"), json!({"strategy": id})).await;
+            return Err(err(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("strategy {action} is not supported: the engine has no command for it yet"),
+            ));
+        }
+    };
+    let strategy = app.link.setup.strategies[i].id;
+    app.link.send(Command::StrategyEnabled { strategy, enabled });
+    if let Ok(mut r) = app.running.lock() {
+        if let Some(x) = r.get_mut(i) {
+            *x = enabled;
+        }
+    }
+    app.users.audit(&p.username, &format!("strategy.{action}"), json!({"strategy": id})).await;
+    Ok(Json(strategy_json(app, i)))
 }
 
 async fn strategy_start(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {

@@ -304,7 +304,7 @@ fn endpoints_and_role_ownership_matrix() {
     assert_eq!(http(a, "GET", "/api/accounts/nosuch", Some(&t.admin), None).status, 404);
     assert_eq!(http(a, "GET", "/api/orders/999999999", Some(&t.admin), None).status, 404);
 
-    // Strategies: other's → 404; viewer → 403; owner → 501 (engine has no command).
+    // Strategies: other's → 404; viewer → 403; owner stops and starts it; parameters → 501.
     let strat =
         |acc: &str| w.setup.strategies.iter().find(|s| w.setup.accounts[s.account.index()].name == acc).unwrap().id.0;
     let sa = strat("alice");
@@ -314,9 +314,13 @@ fn endpoints_and_role_ownership_matrix() {
         assert_eq!(http(a, m, &p, Some(&t.bob_t), None).status, 404, "{p}");
         assert_eq!(http(a, m, &p, Some(&t.alice_v), None).status, 403, "{p}");
         let r = http(a, m, &p, Some(&t.alice_t), None);
-        assert_eq!(r.status, 501, "{p}");
-        assert!(r.body["error"].as_str().unwrap().contains("not supported"));
+        assert_eq!(r.status, 200, "{p}");
+        assert_eq!(r.body["running"], json!(p.ends_with("/start")), "{p}");
     }
+    let r = http(a, "POST", &format!("/api/strategies/{sa}/stop"), Some(&t.alice_t), None);
+    assert_eq!(http(a, "GET", &format!("/api/strategies/{sa}"), Some(&t.alice_v), None).body["running"], json!(false));
+    assert_eq!(r.status, 200);
+    assert_eq!(http(a, "POST", &format!("/api/strategies/{sa}/start"), Some(&t.admin), None).status, 200);
     assert_eq!(http(a, "PATCH", &format!("/api/strategies/{sa}"), Some(&t.admin), Some(&json!({}))).status, 501);
 
     // Manual orders: trader of the account or admin; viewer 403; other trader 404.
@@ -877,14 +881,14 @@ fn browser_login_live_positions_and_kill_switch() {
     );
     // Trip and reset alice's kill switch (confirmations accepted).
     d.js("window.confirm = () => true; return true");
-    let k = d.find("#kill-alice");
-    d.cmd("POST", &format!("/element/{k}/click"), None);
+    // The panel re-renders with every update, so look the button up and click it in one step
+    // inside the page (a held element reference can go stale between the two).
+    d.js("document.getElementById('kill-alice').click(); return true");
     d.wait_js("return document.getElementById('kill-state-alice').textContent === 'ENGAGED'", "kill switch engaged");
     let (t, _) = login(w.addr, "admin", ADMIN_PW);
     let ks = http(w.addr, "GET", "/api/kill-switch", Some(&t), None);
     assert!(ks.body["accounts"].as_array().unwrap().iter().any(|a| a["account"] == "alice" && a["engaged"] == true));
-    let k = d.find("#kill-alice");
-    d.cmd("POST", &format!("/element/{k}/click"), None);
+    d.js("document.getElementById('kill-alice').click(); return true");
     d.wait_js("return document.getElementById('kill-state-alice').textContent === 'off'", "kill switch reset");
     let au = http(w.addr, "GET", "/api/audit", Some(&t), None);
     assert!(au.text.contains("kill_switch.trip") && au.text.contains("kill_switch.reset"));

@@ -21,7 +21,7 @@
 
 use std::error::Error;
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dalal_adapters::{
@@ -65,7 +65,9 @@ fn args() -> Res<Args> {
     let quick = argv.iter().any(|a| a == "--quick");
     let ticks = value("--ticks")?.unwrap_or(if quick { 1_000_000 } else { 10_000_000 }).max(1);
     let reps = value("--reps")?.unwrap_or(3).max(1);
-    let default_json = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/market_data.json");
+    // The workspace's `target/`, wherever cargo runs the bench from.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default_json = manifest.parent().unwrap_or(manifest).join("target/market_data.json");
     let json = argv.iter().find_map(|a| match a.strip_prefix("--json") {
         Some("") => Some(default_json.clone()),
         Some(rest) => rest.strip_prefix('=').map(PathBuf::from),

@@ -105,6 +105,12 @@ pub enum Command {
         price: Price,
         trigger: Price,
     },
+    /// Starts or stops a strategy: a stopped one keeps its book and working orders but makes
+    /// no decisions.
+    StrategyEnabled {
+        strategy: StrategyId,
+        enabled: bool,
+    },
     /// Cancels every working order in scope, optionally of one product only.
     CancelWorking {
         scope: KillScope,

@@ -207,7 +207,10 @@ impl OrderStage {
                 Ok(o) => self.modify(o, qty, price, trigger, ts, egress, feedback),
                 Err(reason) => self.refuse(account, order, reason, feedback),
             },
-            Command::KillSwitch { .. } | Command::SetLimits { .. } | Command::Place { .. } => {}
+            Command::KillSwitch { .. }
+            | Command::SetLimits { .. }
+            | Command::Place { .. }
+            | Command::StrategyEnabled { .. } => {}
         }
     }
 

@@ -350,7 +350,9 @@ impl RiskStage {
                     }
                 }
             }
-            Command::Cancel { .. } | Command::CancelWorking { .. } => out(Msg::Command(cmd)),
+            Command::Cancel { .. } | Command::CancelWorking { .. } | Command::StrategyEnabled { .. } => {
+                out(Msg::Command(cmd))
+            }
         }
     }
 

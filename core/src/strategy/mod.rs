@@ -90,6 +90,8 @@ pub struct StrategyStage {
     views: Vec<(usize, Vec<usize>)>,
     actions: Vec<Action>,
     session: Session,
+    /// Per slot: running (true) or stopped by command.
+    enabled: Vec<bool>,
     pub counters: StrategyCounters,
 }
 
@@ -104,6 +106,7 @@ impl StrategyStage {
             }
             views.push(banks.register(s.instrument, s.timeframe, &s.strategy.indicators()));
         }
+        let enabled = vec![true; slots.len()];
         StrategyStage {
             slots,
             by_instrument,
@@ -111,12 +114,18 @@ impl StrategyStage {
             views,
             actions: Vec::with_capacity(16),
             session,
+            enabled,
             counters: StrategyCounters::default(),
         }
     }
 
     pub fn slots(&self) -> &[StrategySlot] {
         &self.slots
+    }
+
+    /// Whether a strategy is running (strategies start running).
+    pub fn is_enabled(&self, strategy: StrategyId) -> bool {
+        self.enabled.get(strategy.index()).copied().unwrap_or(false)
     }
 
     /// Bars some strategy listens to, so the candle stage builds them.
@@ -141,6 +150,9 @@ impl StrategyStage {
                 let subs = self.by_instrument.get(c.instrument.index()).map(Vec::as_slice).unwrap_or(&[]);
                 for &i in subs {
                     let Some(bank) = bank else { break };
+                    if !self.enabled[i] {
+                        continue;
+                    }
                     if self.slots[i].timeframe != c.spec || self.views[i].0 != bank {
                         continue;
                     }
@@ -158,7 +170,7 @@ impl StrategyStage {
                 self.banks.on_tick(&tick, &self.session);
                 if let Some(subs) = self.by_instrument.get(tick.instrument.index()) {
                     for &i in subs {
-                        if !self.slots[i].strategy.wants_ticks() {
+                        if !self.enabled[i] || !self.slots[i].strategy.wants_ticks() {
                             continue;
                         }
                         let slot = &mut self.slots[i];
@@ -181,6 +193,12 @@ impl StrategyStage {
             }
             Msg::Feedback(fb) => {
                 self.on_feedback(&fb);
+                out(*msg);
+            }
+            Msg::Command(Command::StrategyEnabled { strategy, enabled }) => {
+                if let Some(e) = self.enabled.get_mut(strategy.index()) {
+                    *e = enabled;
+                }
                 out(*msg);
             }
             Msg::Empty => {}
@@ -558,6 +576,36 @@ mod tests {
         let stage = StrategyStage::new(slots, 1, Session::NSE_NORMAL);
         // 1m: ema 5, 13, 21 shared by three strategies; 5m: its own ema 5 and 13.
         assert_eq!(stage.indicator_count(), 5);
+    }
+
+    #[test]
+    fn a_stopped_strategy_makes_no_decisions_until_started() {
+        let mut stage = StrategyStage::new(
+            vec![slot(0, BarSpec::M1, Box::new(EmaCross::new(1, 2, 1, true)))],
+            1,
+            Session::NSE_NORMAL,
+        );
+        let stop = Msg::Command(Command::StrategyEnabled { strategy: StrategyId(0), enabled: false });
+        let start = Msg::Command(Command::StrategyEnabled { strategy: StrategyId(0), enabled: true });
+        stage.on_msg(&stop, &mut |_| {});
+        assert!(!stage.is_enabled(StrategyId(0)));
+        let mut intents = 0;
+        for (k, p) in [100, 110, 100, 110, 100].iter().enumerate() {
+            let mut c = testing::bar(crate::types::Price(*p));
+            c.end = crate::types::Timestamp(k as i64 + 1);
+            if k == 3 {
+                stage.on_msg(&start, &mut |_| {});
+            }
+            stage.on_msg(&Msg::Candle { candle: c, ingress_raw: 0 }, &mut |m| {
+                if let Msg::Intent { .. } = m {
+                    intents += 1;
+                }
+            });
+            if k < 3 {
+                assert_eq!(intents, 0, "stopped at bar {k}");
+            }
+        }
+        assert!(intents > 0, "it trades again once started");
     }
 
     #[test]

@@ -87,6 +87,7 @@ const PLACE: u8 = 12;
 const CANCEL: u8 = 13;
 const MODIFY: u8 = 14;
 const CANCEL_WORKING: u8 = 15;
+const STRATEGY: u8 = 16;
 
 fn scope(w: &mut Writer, s: KillScope) {
     match s {
@@ -270,6 +271,11 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
                 w.i64(price.0);
                 w.i64(trigger.0);
             }
+            Command::StrategyEnabled { strategy, enabled } => {
+                w.u8(STRATEGY);
+                w.u16(strategy.0);
+                w.u8(enabled as u8);
+            }
             Command::CancelWorking { scope: s, product: p } => {
                 w.u8(CANCEL_WORKING);
                 scope(&mut w, s);
@@ -317,6 +323,7 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
             price: Price(r.i64()?),
             trigger: Price(r.i64()?),
         }),
+        STRATEGY => Input::Command(Command::StrategyEnabled { strategy: StrategyId(r.u16()?), enabled: r.u8()? != 0 }),
         CANCEL_WORKING => {
             let s = read_scope(&mut r)?;
             let p = match r.u8()? {
@@ -379,6 +386,7 @@ mod tests {
                 trigger: Price(0),
             }),
             Input::Command(Command::CancelWorking { scope: KillScope::Global, product: Some(Product::Mis) }),
+            Input::Command(Command::StrategyEnabled { strategy: StrategyId(3), enabled: false }),
             Input::Command(Command::CancelWorking { scope: KillScope::Account(AccountId(0)), product: None }),
         ] {
             round(i);
