@@ -5,7 +5,7 @@
 //! `cargo bench -p dalal-benches --bench market_data [-- --quick] [--reps N] [--ticks N] [--json]`.
 //! 10M ticks per row (1M with `--quick`), each row timed `--reps` times (3 by default) and
 //! reported by its median. Ticks are synthetic (`generate_session`), on each instrument's
-//! tick grid, spread evenly over one NSE session (2026-11-20, 09:15–15:30 IST). `--json`
+//! tick grid, spread evenly over one trading day's market hours (09:15–15:30 IST). `--json`
 //! also writes the rows to `target/market_data.json` (`--json=PATH` to write elsewhere).
 //!
 //! Rows:
@@ -76,8 +76,8 @@ fn args() -> Res<Args> {
     Ok(Args { ticks, reps, json })
 }
 
-/// `n` ticks evenly spaced over the session, so every one is inside it.
-fn session_ticks(cfg: &SyntheticConfig, session: &Session, n: usize) -> Res<Vec<Tick>> {
+/// `n` ticks evenly spaced over market hours, so every one falls inside them.
+fn market_hours_ticks(cfg: &SyntheticConfig, session: &Session, n: usize) -> Res<Vec<Tick>> {
     let spacing = ((session.close.0 - session.open.0) / n.max(1) as i64).max(1);
     Ok(generate_session(cfg, Timestamp(OPEN_NS), n, spacing)?)
 }
@@ -199,9 +199,9 @@ fn main() -> Res<()> {
     let setup = backtest_setup()?;
     let (inst, start) = setup.instruments.first().zip(setup.ref_prices.first()).ok_or("backtest config is empty")?;
     let one_cfg = SyntheticConfig { seed: 7, instruments: vec![SyntheticInstrument::from_spec(inst, *start)] };
-    let one = session_ticks(&one_cfg, &setup.session, n)?;
+    let one = market_hours_ticks(&one_cfg, &setup.session, n)?;
     let (many_cfg, many_specs) = SyntheticConfig::demo(7, 50);
-    let many = session_ticks(&many_cfg, &session, n)?;
+    let many = market_hours_ticks(&many_cfg, &session, n)?;
     let many_symbols = SymbolTable::new(&many_specs)?;
     let expect_many = many.iter().fold(0, add_price);
 
