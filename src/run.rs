@@ -26,9 +26,7 @@ use dalal_core::summary::RunSummary;
 use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::types::Timestamp;
 use dalal_persistence::journal::{read_journal, FsyncPolicy, JournalConsumer, JournalWriter};
-use dalal_persistence::redis_pub::RedisSender;
-use dalal_persistence::store::StoreSender;
-use dalal_persistence::{PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreEvent, StoreOptions, StoreWriter};
+use dalal_persistence::{Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreOptions, StoreWriter};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
 
@@ -57,11 +55,8 @@ struct RunObserver {
     tick_to_order: LatencyHistogram,
     shared: Arc<Mutex<Percentiles>>,
     last_share: Instant,
-    store: Option<StoreSender>,
-    redis: Option<RedisSender>,
+    fanout: Fanout,
     live: Arc<LiveStats>,
-    /// Egress events seen: a deterministic sequence for the store's idempotent keys.
-    seq: u64,
     last_pnl: Instant,
     /// The admin console's view of orders, fills, positions and candles.
     view: ViewObserver,
@@ -70,38 +65,12 @@ struct RunObserver {
 impl EgressObserver for RunObserver {
     fn on_event(&mut self, ev: &EgressEvent) {
         self.view.on_event(ev);
-        self.seq += 1;
-        let seq = self.seq;
-        match *ev {
-            EgressEvent::Order { order, tick_to_order_ns } => {
-                if tick_to_order_ns > 0 {
-                    self.tick_to_order.record(tick_to_order_ns);
-                }
-                if let Some(s) = &self.store {
-                    s.submit(StoreEvent::Order { order, source_seq: seq });
-                }
-                if let Some(r) = &self.redis {
-                    r.try_publish(RedisEvent::Order(order));
-                }
+        if let EgressEvent::Order { tick_to_order_ns, .. } = *ev {
+            if tick_to_order_ns > 0 {
+                self.tick_to_order.record(tick_to_order_ns);
             }
-            EgressEvent::Fill(fill) => {
-                if let Some(s) = &self.store {
-                    s.submit(StoreEvent::Fill { fill, source_seq: seq });
-                }
-                if let Some(r) = &self.redis {
-                    r.try_publish(RedisEvent::Fill(fill));
-                }
-            }
-            EgressEvent::Candle(candle) => {
-                if let Some(s) = &self.store {
-                    s.submit(StoreEvent::Candle { candle, source_seq: seq });
-                }
-                if let Some(r) = &self.redis {
-                    r.try_publish(RedisEvent::Candle(candle));
-                }
-            }
-            EgressEvent::Empty => {}
         }
+        self.fanout.on_event(ev);
     }
 
     fn on_idle(&mut self) {
@@ -112,7 +81,7 @@ impl EgressObserver for RunObserver {
                 *p = self.tick_to_order.percentiles();
             }
         }
-        if let Some(r) = &self.redis {
+        if let Some(r) = &self.fanout.redis {
             if self.last_pnl.elapsed() >= Duration::from_secs(1) {
                 self.last_pnl = Instant::now();
                 let snap = self.live.snapshot();
@@ -227,10 +196,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         tick_to_order: LatencyHistogram::new(),
         shared: shared_latency.clone(),
         last_share: Instant::now(),
-        store: store.as_ref().map(|s| s.sender()),
-        redis: redis.as_ref().map(|r| r.sender()),
+        fanout: Fanout::new(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender())),
         live: live.clone(),
-        seq: 0,
         last_pnl: Instant::now(),
         view: view_observer,
     };

@@ -16,39 +16,14 @@ use dalal_core::live::LiveStats;
 use dalal_core::metrics::LatencyHistogram;
 use dalal_core::pipeline::{EgressObserver, IngressConsumer, PlacementConfig, Running};
 use dalal_persistence::journal::{FsyncPolicy, JournalConsumer, JournalWriter};
-use dalal_persistence::redis_pub::RedisSender;
-use dalal_persistence::store::StoreSender;
-use dalal_persistence::{RedisEvent, RedisOptions, RedisPublisher, StoreEvent, StoreOptions, StoreWriter};
+use dalal_persistence::{Fanout, RedisOptions, RedisPublisher, StoreOptions, StoreWriter};
 
 /// Hands egress to the store and Redis, as `dalal run` does.
-struct Persist {
-    store: Option<StoreSender>,
-    redis: Option<RedisSender>,
-    seq: u64,
-}
+struct Persist(Fanout);
 
 impl EgressObserver for Persist {
     fn on_event(&mut self, ev: &EgressEvent) {
-        self.seq += 1;
-        match *ev {
-            EgressEvent::Order { order, .. } => {
-                if let Some(s) = &self.store {
-                    s.submit(StoreEvent::Order { order, source_seq: self.seq });
-                }
-                if let Some(r) = &self.redis {
-                    r.try_publish(RedisEvent::Order(order));
-                }
-            }
-            EgressEvent::Fill(fill) => {
-                if let Some(s) = &self.store {
-                    s.submit(StoreEvent::Fill { fill, source_seq: self.seq });
-                }
-                if let Some(r) = &self.redis {
-                    r.try_publish(RedisEvent::Fill(fill));
-                }
-            }
-            _ => {}
-        }
+        self.0.on_event(ev);
     }
 }
 
@@ -88,8 +63,7 @@ fn tick_to_order(n: usize, gap: Duration, on: bool, dir: &std::path::Path) -> La
     } else {
         (None, None, None)
     };
-    let observer =
-        Persist { store: store.as_ref().map(|s| s.sender()), redis: redis.as_ref().map(|r| r.sender()), seq: 0 };
+    let observer = Persist(Fanout::new(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender())));
     let mut running = Running::start_with(engine, &cfg, observer, Arc::new(LiveStats::new(1)), branch);
     for t in &ticks {
         let start = Instant::now();

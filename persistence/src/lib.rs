@@ -2,11 +2,13 @@
 //! and fill blotters and the summary, in formats that diff cleanly so two runs can be compared
 //! byte for byte.
 
+pub mod fanout;
 pub mod journal;
 pub mod redis_pub;
 pub mod reports;
 pub mod store;
 
+pub use fanout::Fanout;
 pub use redis_pub::{PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, RedisPublisherHandle, RedisStats};
 pub use reports::{write_fills_csv, write_orders_csv, write_run_files, write_summary_json, ReportError};
 pub use store::{

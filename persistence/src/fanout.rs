@@ -1,0 +1,39 @@
+//! Hands the engine's egress stream to the SQL store and Redis: the one mapping every observer
+//! uses, so what a run stores and publishes is the same wherever the observer runs.
+
+use dalal_core::event::EgressEvent;
+
+use crate::redis_pub::{RedisEvent, RedisSender};
+use crate::store::{StoreEvent, StoreSender};
+
+/// The store and Redis senders of one observer, and the egress sequence it has reached (a
+/// deterministic key for the store's idempotent writes). Both sends never block.
+pub struct Fanout {
+    pub store: Option<StoreSender>,
+    pub redis: Option<RedisSender>,
+    seq: u64,
+}
+
+impl Fanout {
+    pub fn new(store: Option<StoreSender>, redis: Option<RedisSender>) -> Self {
+        Fanout { store, redis, seq: 0 }
+    }
+
+    /// Orders, fills and candles go to both; anything else is skipped.
+    pub fn on_event(&mut self, ev: &EgressEvent) {
+        self.seq += 1;
+        let source_seq = self.seq;
+        let (stored, published) = match *ev {
+            EgressEvent::Order { order, .. } => (StoreEvent::Order { order, source_seq }, RedisEvent::Order(order)),
+            EgressEvent::Fill(fill) => (StoreEvent::Fill { fill, source_seq }, RedisEvent::Fill(fill)),
+            EgressEvent::Candle(candle) => (StoreEvent::Candle { candle, source_seq }, RedisEvent::Candle(candle)),
+            EgressEvent::Empty => return,
+        };
+        if let Some(s) = &self.store {
+            s.submit(stored);
+        }
+        if let Some(r) = &self.redis {
+            r.try_publish(published);
+        }
+    }
+}
