@@ -149,52 +149,73 @@ pub fn hop_disruptor(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogra
     consumer.join().unwrap_or_default()
 }
 
-pub fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+/// One producer, one consumer thread over a channel given as its send and non-blocking
+/// receive halves; the consumer records publish → receive. `try_recv` answers `Ok(Some)` for a
+/// stamp, `Ok(None)` when empty, `Err(())` once the sender (owned by `send`) is gone.
+fn hop_channel<R: Send + 'static>(
+    n: usize,
+    gap: Duration,
+    wait: WaitKind,
+    mut send: impl FnMut(u64),
+    rx: R,
+    try_recv: fn(&R) -> Result<Option<u64>, ()>,
+) -> LatencyHistogram {
     let clock = quanta::Clock::new();
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
     let c2 = clock.clone();
     let consumer = std::thread::spawn(move || {
         let mut h = LatencyHistogram::new();
         loop {
-            match rx.try_recv() {
-                Ok(raw) => h.record(c2.delta_as_nanos(raw, c2.raw())),
-                Err(crossbeam_channel::TryRecvError::Empty) => idle(wait),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            match try_recv(&rx) {
+                Ok(Some(raw)) => h.record(c2.delta_as_nanos(raw, c2.raw())),
+                Ok(None) => idle(wait),
+                Err(()) => break,
             }
         }
         h
     });
     for _ in 0..n {
         let t = Instant::now();
-        let _ = tx.send(clock.raw());
+        send(clock.raw());
         pace(gap, t);
     }
-    drop(tx);
+    drop(send);
     consumer.join().unwrap_or_default()
 }
 
+pub fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+    hop_channel(
+        n,
+        gap,
+        wait,
+        move |v| {
+            let _ = tx.send(v);
+        },
+        rx,
+        |rx| match rx.try_recv() {
+            Ok(v) => Ok(Some(v)),
+            Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(()),
+        },
+    )
+}
+
 pub fn hop_std_mpsc(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
-    let clock = quanta::Clock::new();
     let (tx, rx) = mpsc::sync_channel::<u64>(1024);
-    let c2 = clock.clone();
-    let consumer = std::thread::spawn(move || {
-        let mut h = LatencyHistogram::new();
-        loop {
-            match rx.try_recv() {
-                Ok(raw) => h.record(c2.delta_as_nanos(raw, c2.raw())),
-                Err(mpsc::TryRecvError::Empty) => idle(wait),
-                Err(mpsc::TryRecvError::Disconnected) => break,
-            }
-        }
-        h
-    });
-    for _ in 0..n {
-        let t = Instant::now();
-        let _ = tx.send(clock.raw());
-        pace(gap, t);
-    }
-    drop(tx);
-    consumer.join().unwrap_or_default()
+    hop_channel(
+        n,
+        gap,
+        wait,
+        move |v| {
+            let _ = tx.send(v);
+        },
+        rx,
+        |rx| match rx.try_recv() {
+            Ok(v) => Ok(Some(v)),
+            Err(mpsc::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::TryRecvError::Disconnected) => Err(()),
+        },
+    )
 }
 
 struct Null;
