@@ -10,39 +10,16 @@ use dalal_core::event::{CloseReason, Command, EgressEvent, Feedback, Fill, Ingre
 use dalal_core::orders::{OrderStage, PaperConfig};
 use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
 use dalal_core::types::{
-    AccountId, InstrumentId, InstrumentSpec, Money, OrderId, OrderIntent, OrderStatus, OrderType, Price, PriceBand,
-    Product, Qty, RejectReason, Segment, Session, Side, StrategyId, Timestamp, Validity,
+    AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty, RejectReason,
+    Session, Side, StrategyId, Timestamp, Validity,
 };
 use dalal_core::venue::{LimitFill, Slippage, VenueConfig, VenueEvent};
 
-/// 2026-11-20 (a Friday) 09:15:00 IST.
-const OPEN: i64 = 1_795_146_300 * NANOS_PER_SEC;
-/// 10:15 IST the same day.
-const T: i64 = OPEN + 60 * NANOS_PER_MIN;
+mod common;
+use common::*;
+
 /// 15:30 IST the same day.
 const CLOSE: i64 = OPEN + 375 * NANOS_PER_MIN;
-const MS: i64 = 1_000_000;
-
-fn instruments() -> Vec<InstrumentSpec> {
-    vec![
-        InstrumentSpec {
-            id: InstrumentId(0),
-            symbol: "EQ".into(),
-            segment: Segment::Equity,
-            tick_size: Price(5),
-            lot_size: Qty(1),
-            band: PriceBand { lower: Price(8_000), upper: Price(12_000) },
-        },
-        InstrumentSpec {
-            id: InstrumentId(1),
-            symbol: "FUT".into(),
-            segment: Segment::Futures,
-            tick_size: Price(10),
-            lot_size: Qty(50),
-            band: PriceBand::OPEN,
-        },
-    ]
-}
 
 struct S {
     stage: OrderStage,

@@ -12,40 +12,14 @@ use dalal_core::charges::Ppb;
 use dalal_core::config::LimitsSection;
 use dalal_core::event::{CloseReason, Command, Feedback, Fill, KillScope, Msg, Tick};
 use dalal_core::risk::{AccountRisk, MarginRules, RiskLimits, RiskStage, SessionRules};
-use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_MIN};
 use dalal_core::types::{
-    AccountId, FillId, InstrumentId, InstrumentSpec, IstTime, Money, OrderId, OrderIntent, OrderType, Price, PriceBand,
-    Product, Qty, RejectReason, Segment, Session, Side, StrategyId, Timestamp,
+    AccountId, FillId, InstrumentId, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty,
+    RejectReason, Session, Side, StrategyId, Timestamp,
 };
 
-/// 2026-11-20 (a Friday) 09:15:00 IST.
-const OPEN: i64 = 1_795_146_300 * NANOS_PER_SEC;
-/// 10:15 IST the same day: inside the session.
-const T: i64 = OPEN + 60 * NANOS_PER_MIN;
-const MS: i64 = 1_000_000;
-
-/// Instrument 0: cash equity, tick ₹0.05, lot 1, band ₹80–₹120.
-/// Instrument 1: a future, tick ₹0.10, lot 50, no band, NRML margin 15%.
-fn instruments() -> Vec<InstrumentSpec> {
-    vec![
-        InstrumentSpec {
-            id: InstrumentId(0),
-            symbol: "EQ".into(),
-            segment: Segment::Equity,
-            tick_size: Price(5),
-            lot_size: Qty(1),
-            band: PriceBand { lower: Price(8_000), upper: Price(12_000) },
-        },
-        InstrumentSpec {
-            id: InstrumentId(1),
-            symbol: "FUT".into(),
-            segment: Segment::Futures,
-            tick_size: Price(10),
-            lot_size: Qty(50),
-            band: PriceBand::OPEN,
-        },
-    ]
-}
+mod common;
+use common::*;
 
 fn margins() -> MarginRules {
     // MIS 20 %; NRML 100 % on the cash instrument, 15 % on the future.

@@ -1,0 +1,34 @@
+//! Fixtures the risk and order-flow tests share.
+#![allow(dead_code)]
+
+use dalal_core::types::time::{NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::types::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment};
+
+/// 2026-11-20 (a Friday) 09:15:00 IST.
+pub const OPEN: i64 = 1_795_146_300 * NANOS_PER_SEC;
+/// 10:15 IST the same day: inside market hours.
+pub const T: i64 = OPEN + 60 * NANOS_PER_MIN;
+pub const MS: i64 = 1_000_000;
+
+/// Instrument 0: cash equity, tick ₹0.05, lot 1, band ₹80–₹120.
+/// Instrument 1: a future, tick ₹0.10, lot 50, no band.
+pub fn instruments() -> Vec<InstrumentSpec> {
+    vec![
+        InstrumentSpec {
+            id: InstrumentId(0),
+            symbol: "EQ".into(),
+            segment: Segment::Equity,
+            tick_size: Price(5),
+            lot_size: Qty(1),
+            band: PriceBand { lower: Price(8_000), upper: Price(12_000) },
+        },
+        InstrumentSpec {
+            id: InstrumentId(1),
+            symbol: "FUT".into(),
+            segment: Segment::Futures,
+            tick_size: Price(10),
+            lot_size: Qty(50),
+            band: PriceBand::OPEN,
+        },
+    ]
+}
