@@ -20,6 +20,16 @@ impl Book {
     pub fn projected(&self) -> i64 {
         self.position.0 + self.working_buy.0 as i64 - self.working_sell.0 as i64
     }
+
+    /// Working quantity on one side, as it changes: `removed` leaves (filled, closed, cut by
+    /// a modify), `added` joins (a new order, raised by a modify).
+    pub(crate) fn rework(&mut self, side: Side, removed: Qty, added: Qty) {
+        let w = match side {
+            Side::Buy => &mut self.working_buy,
+            Side::Sell => &mut self.working_sell,
+        };
+        *w = *w - removed + added;
+    }
 }
 
 /// One of the strategy's working orders.

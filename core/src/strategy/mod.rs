@@ -27,7 +27,7 @@ pub use vwap_reversion::VwapReversion;
 use crate::candle::{BarSpec, Candle};
 use crate::event::{Command, Feedback, Msg, Tick};
 use crate::indicators::IndicatorSpec;
-use crate::types::{AccountId, InstrumentId, Session, Side, StrategyId, Timestamp};
+use crate::types::{AccountId, InstrumentId, Qty, Session, Side, StrategyId, Timestamp};
 
 /// A trading strategy.
 pub trait Strategy: Send {
@@ -232,10 +232,7 @@ impl StrategyStage {
             Feedback::Filled { fill: f, done } => {
                 if let Some(slot) = self.slots.get_mut(f.strategy.index()) {
                     let b = &mut slot.book;
-                    match f.side {
-                        Side::Buy => b.working_buy = b.working_buy - f.qty,
-                        Side::Sell => b.working_sell = b.working_sell - f.qty,
-                    }
+                    b.rework(f.side, f.qty, Qty::ZERO);
                     b.position = b.position.after(f.side, f.qty);
                     if let Some(k) = slot.orders.iter().position(|o| o.id == f.order) {
                         slot.orders[k].remaining = slot.orders[k].remaining - f.qty;
@@ -247,21 +244,13 @@ impl StrategyStage {
             }
             Feedback::Closed { order, strategy, side, unfilled, .. } => {
                 if let Some(slot) = self.slots.get_mut(strategy.index()) {
-                    let b = &mut slot.book;
-                    match side {
-                        Side::Buy => b.working_buy = b.working_buy - unfilled,
-                        Side::Sell => b.working_sell = b.working_sell - unfilled,
-                    }
+                    slot.book.rework(side, unfilled, Qty::ZERO);
                     slot.orders.retain(|o| o.id != order);
                 }
             }
             Feedback::Modified { order, intent, old_remaining, new_remaining } => {
                 if let Some(slot) = self.slots.get_mut(intent.strategy.index()) {
-                    let b = &mut slot.book;
-                    match intent.side {
-                        Side::Buy => b.working_buy = b.working_buy - old_remaining + new_remaining,
-                        Side::Sell => b.working_sell = b.working_sell - old_remaining + new_remaining,
-                    }
+                    slot.book.rework(intent.side, old_remaining, new_remaining);
                     if let Some(o) = slot.orders.iter_mut().find(|o| o.id == order) {
                         o.intent = intent;
                         o.remaining = new_remaining;
@@ -291,10 +280,7 @@ impl StrategyStage {
                 Action::Submit(mut intent) => {
                     intent.account = slot.account;
                     intent.strategy = slot.id;
-                    match intent.side {
-                        Side::Buy => slot.book.working_buy += intent.qty,
-                        Side::Sell => slot.book.working_sell += intent.qty,
-                    }
+                    slot.book.rework(intent.side, Qty::ZERO, intent.qty);
                     c.intents += 1;
                     out(Msg::Intent { intent, ts, ingress_raw });
                 }
