@@ -225,7 +225,7 @@ impl StrategyStage {
                         continue;
                     }
                     let q = held.unsigned_abs().min(left);
-                    slot.book.position = slot.book.position.after(f.side, crate::types::Qty(q));
+                    slot.book.position = slot.book.position.after(f.side, Qty(q));
                     left -= q;
                 }
             }
