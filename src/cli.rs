@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Journal fsync policy: `none`, `batch`, or at most every `Nms`.
     #[arg(long, default_value = "10ms")]
     pub fsync: String,
+    /// With a journal: snapshot engine state this often (overrides
+    /// `[persistence] snapshot_every_ms`; `0` = only at a clean stop).
+    #[arg(long, value_parser = parse_duration)]
+    pub snapshot_every: Option<Duration>,
 }
 
 #[derive(Args, Debug)]

@@ -25,7 +25,9 @@ use dalal_core::setup::EngineSetup;
 use dalal_core::summary::RunSummary;
 use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::types::Timestamp;
-use dalal_persistence::journal::{read_journal, FsyncPolicy, JournalConsumer, JournalWriter};
+use dalal_persistence::journal::{
+    latest_snapshot, read_journal, write_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter,
+};
 use dalal_persistence::{Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreOptions, StoreWriter};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
@@ -138,6 +140,32 @@ fn run_id(journal: Option<&Path>) -> Result<String> {
     }
 }
 
+/// Restores the newest usable snapshot into `engine` and returns the journal sequence it
+/// covers (0: none, replay everything). A snapshot that cannot be used is reported and skipped;
+/// the engine is then rebuilt fresh, since a failed restore may have left it half changed.
+fn restore_latest_snapshot(
+    dir: &Path,
+    last_seq: u64,
+    engine: &mut Engine,
+    setup: &EngineSetup,
+    config: &Config,
+) -> u64 {
+    let mut skipped = Vec::new();
+    let found = latest_snapshot(dir, last_seq, &mut skipped);
+    for s in &skipped {
+        println!("journal: snapshot skipped: {s}");
+    }
+    let Some(found) = found else { return 0 };
+    match engine.restore_snapshot(&found.bytes) {
+        Ok(h) => h.applied,
+        Err(e) => {
+            println!("journal: snapshot {} not used ({e}); replaying the whole journal", found.path.display());
+            *engine = Engine::new(setup, engine.clock().clone(), config.engine.latency_sample_every);
+            0
+        }
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
     let (mut config, setup) = load_config(&args.config)?;
     match args.feed.as_deref() {
@@ -191,21 +219,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         };
         Some(RedisPublisher::start(opts, &setup).context("starting the Redis publisher")?)
     };
-    let (view_observer, link_parts) = dalal_admin::observer(&setup, live.clone());
-    let observer = RunObserver {
-        tick_to_order: LatencyHistogram::new(),
-        shared: shared_latency.clone(),
-        last_share: Instant::now(),
-        fanout: Fanout::new(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender())),
-        live: live.clone(),
-        last_pnl: Instant::now(),
-        view: view_observer,
-    };
     let mut engine = Engine::new(&setup, clock.clone(), config.engine.latency_sample_every);
     // With a journal: rebuild state from it (the engine is a function of its ingress
     // sequence), then journal everything new on a branch of the ingress ring.
     let mut resume_after = 0u64;
     let mut branch: Option<Box<dyn IngressConsumer>> = None;
+    let mut snapshots: Option<SnapshotWriter> = None;
     if let Some(dir) = &args.journal {
         let policy = FsyncPolicy::parse(&args.fsync)
             .with_context(|| format!("--fsync {:?}: expected none, batch or Nms", args.fsync))?;
@@ -223,17 +242,29 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         if !recovery.records.is_empty() {
             let t0 = Instant::now();
-            for r in &recovery.records {
+            let from = restore_latest_snapshot(dir, recovery.last_seq(), &mut engine, &setup, &config);
+            for r in recovery.records.iter().filter(|r| r.seq > from) {
                 engine.step(&IngressEvent { input: r.input, ingress_raw: 0, source: r.source }, &mut |_| {});
             }
             resume_after = recovery.last_source();
             println!(
-                "journal: recovered {} events (sequence 1..={}) in {:.2}s; resuming after source record {}",
+                "journal: recovered {} events (sequence 1..={}) in {:.2}s: {} from a snapshot, {} replayed; \
+                 resuming after source record {}",
                 recovery.records.len(),
                 recovery.last_seq(),
                 t0.elapsed().as_secs_f64(),
+                from,
+                recovery.last_seq() - from,
                 resume_after
             );
+        }
+        let every = args.snapshot_every.unwrap_or_else(|| Duration::from_millis(config.persistence.snapshot_every_ms));
+        if config.engine.placement != dalal_core::config::PlacementKind::Fused {
+            tracing::warn!("engine snapshots need the fused placement; recovery will replay the whole journal");
+        } else if !every.is_zero() {
+            let w = SnapshotWriter::start(dir, every).context("starting the snapshot writer")?;
+            engine.set_snapshots(w.sink());
+            snapshots = Some(w);
         }
         let fresh = recovery.records.is_empty();
         branch = Some(Box::new(JournalConsumer::new(writer)));
@@ -242,6 +273,17 @@ pub fn run(args: RunArgs) -> Result<()> {
             initial_done = true;
         }
     }
+    let (view_observer, link_parts) = dalal_admin::observer(&setup, live.clone());
+    let observer = RunObserver {
+        tick_to_order: LatencyHistogram::new(),
+        shared: shared_latency.clone(),
+        last_share: Instant::now(),
+        fanout: Fanout::new(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender()))
+            .starting_after(engine.emitted()),
+        live: live.clone(),
+        last_pnl: Instant::now(),
+        view: view_observer,
+    };
     let place = placement(&config);
     tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, "starting engine");
     let mut running = Running::start_with(engine, &place, observer, live.clone(), branch);
@@ -472,8 +514,34 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(t) = timer_thread {
         let _ = t.join();
     }
-    let stopped = running.stop();
+    let mut stopped = running.stop();
     let elapsed = start.elapsed();
+    stopped.engine.stop_snapshots();
+    if let Some(w) = snapshots {
+        let st = w.stop();
+        if st.written + st.errors > 0 {
+            println!(
+                "snapshots: {} written ({} errors), last at sequence {} ({} bytes), longest engine pause {:.2} ms",
+                st.written,
+                st.errors,
+                st.last_applied,
+                st.last_bytes,
+                st.max_pause.as_secs_f64() * 1e3
+            );
+        }
+    }
+    // A clean stop leaves a snapshot of the final state, so a restart replays nothing. (A
+    // pipelined engine's stages do not count applied events, so only a fused one can.)
+    if let (Some(dir), dalal_core::config::PlacementKind::Fused) = (&args.journal, config.engine.placement) {
+        match stopped.engine.save_snapshot() {
+            Ok(bytes) => {
+                if let Err(e) = write_snapshot(dir, stopped.engine.applied(), &bytes) {
+                    tracing::warn!(error = %e, "final snapshot not written");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "final snapshot not taken"),
+        }
+    }
     for p in stopped.pinning.iter().filter(|p| p.requested.is_some() && !p.pinned) {
         tracing::warn!(thread = %p.thread, core = ?p.requested, "ran unpinned");
     }

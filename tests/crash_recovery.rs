@@ -21,15 +21,24 @@ fn summary(path: &std::path::Path) -> serde_json::Value {
     v
 }
 
-fn run_to_end(feed: &str, journal: &std::path::Path, out: &std::path::Path) {
+/// Runs to the end of the feed and returns what it printed.
+fn run_to_end(feed: &str, journal: &std::path::Path, out: &std::path::Path) -> String {
     let o = dalal()
-        .args(["run", "--feed", feed, "--speed", "max", "--fsync", "none", "--journal"])
+        .args(["run", "--feed", feed, "--speed", "max", "--fsync", "none", "--snapshot-every", "100ms", "--journal"])
         .arg(journal)
         .arg("--summary-json")
         .arg(out)
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// How many events a recovery took from a snapshot, from its `journal: recovered …` line.
+fn from_snapshot(stdout: &str) -> Option<u64> {
+    let line = stdout.lines().find(|l| l.starts_with("journal: recovered"))?;
+    let (_, rest) = line.split_once("s: ")?;
+    rest.split(' ').next()?.parse().ok()
 }
 
 #[test]
@@ -53,6 +62,7 @@ fn kill_nine_at_random_moments_loses_nothing() {
 
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     let mut kills = 0;
+    let mut restored = 0;
     for trial in 0..10 {
         let journal = dir.path().join(format!("j{trial}"));
         let out = dir.path().join(format!("s{trial}.json"));
@@ -63,7 +73,8 @@ fn kill_nine_at_random_moments_loses_nothing() {
             x ^= x << 17;
             let delay = Duration::from_millis(20 + x % (full.as_millis() as u64 + 50));
             let mut child = dalal()
-                .args(["run", "--feed", &feed, "--speed", "max", "--fsync", "none", "--journal"])
+                .args(["run", "--feed", &feed, "--speed", "max", "--fsync", "none", "--snapshot-every", "100ms"])
+                .arg("--journal")
                 .arg(&journal)
                 .arg("--summary-json")
                 .arg(&out)
@@ -82,10 +93,15 @@ fn kill_nine_at_random_moments_loses_nothing() {
             }
         }
         let _ = std::fs::remove_file(&out);
-        run_to_end(&feed, &journal, &out);
+        let printed = run_to_end(&feed, &journal, &out);
+        if from_snapshot(&printed).is_some_and(|n| n > 0) {
+            restored += 1;
+        }
         assert_eq!(summary(&out), want, "trial {trial} differs from the uninterrupted run");
     }
     assert!(kills >= 10, "only {kills} runs were actually killed mid-way");
+    // Recovery went through snapshots, not only whole-journal replays.
+    assert!(restored >= 3, "only {restored} of 10 recoveries restored a snapshot");
 }
 
 #[test]

@@ -234,6 +234,9 @@ pub struct PersistenceSection {
     pub redis_url: String,
     /// Prefix of every Redis channel, stream and key.
     pub redis_prefix: String,
+    /// With a journal: snapshot the engine this often (ms), so recovery replays only the
+    /// journal after the latest snapshot; 0 = only at a clean stop.
+    pub snapshot_every_ms: u64,
 }
 
 impl Default for PersistenceSection {
@@ -242,6 +245,7 @@ impl Default for PersistenceSection {
             database_url: "sqlite://data/dalal.db?mode=rwc".into(),
             redis_url: String::new(),
             redis_prefix: "dalal".into(),
+            snapshot_every_ms: 60_000,
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::orders::OrderStage;
 use crate::pipeline::EngineRest;
 use crate::risk::RiskStage;
 use crate::setup::EngineSetup;
-use crate::strategy::StrategyStage;
+use crate::snapshot::{self, Snapshot, SnapshotError, SnapshotHeader, SnapshotSink};
+use crate::strategy::{StrategyStage, StrategyState};
 
 /// Every stage of one engine, plus the latencies of the stages it runs itself.
 pub struct Engine {
@@ -22,10 +23,25 @@ pub struct Engine {
     /// Measure stage times on one event in `sample_mask + 1`.
     sample_mask: u64,
     events: u64,
+    /// Ingress events applied since the start of the run (across restarts): the journal
+    /// sequence number of the last one.
+    applied: u64,
+    /// Egress events emitted since the start of the run: the store's idempotency keys.
+    emitted: u64,
+    /// Which configuration this engine was built from, so a snapshot of another is refused.
+    fingerprint: u64,
+    snapshots: Option<Snapshots>,
     a: Vec<Msg>,
     b: Vec<Msg>,
     c: Vec<Msg>,
     fb: Vec<Feedback>,
+}
+
+/// Periodic snapshots from the engine thread.
+struct Snapshots {
+    sink: SnapshotSink,
+    every_ns: u64,
+    last_raw: u64,
 }
 
 impl Engine {
@@ -56,6 +72,10 @@ impl Engine {
             clock,
             sample_mask: if sample_every == 0 { u64::MAX } else { sample_every.next_power_of_two() as u64 - 1 },
             events: 0,
+            applied: 0,
+            emitted: 0,
+            fingerprint: snapshot::fingerprint(format!("{setup:?}").as_bytes()),
+            snapshots: None,
             a: Vec::with_capacity(64),
             b: Vec::with_capacity(64),
             c: Vec::with_capacity(64),
@@ -73,7 +93,14 @@ impl Engine {
     /// Takes the stages apart so each can run on its own thread.
     pub fn into_parts(self) -> (CandleStage, StrategyStage, RiskStage, OrderStage, EngineRest) {
         let sample_every = if self.sample_mask == u64::MAX { 0 } else { (self.sample_mask + 1) as u32 };
-        (self.candle, self.strategy, self.risk, self.order, EngineRest { clock: self.clock, sample_every })
+        let rest = EngineRest {
+            clock: self.clock,
+            sample_every,
+            applied: self.applied,
+            emitted: self.emitted,
+            fingerprint: self.fingerprint,
+        };
+        (self.candle, self.strategy, self.risk, self.order, rest)
     }
 
     /// Puts stages back together after a pipelined run.
@@ -97,6 +124,10 @@ impl Engine {
                 rest.sample_every.next_power_of_two() as u64 - 1
             },
             events: 0,
+            applied: rest.applied,
+            emitted: rest.emitted,
+            fingerprint: rest.fingerprint,
+            snapshots: None,
             a: Vec::with_capacity(64),
             b: Vec::with_capacity(64),
             c: Vec::with_capacity(64),
@@ -112,8 +143,13 @@ impl Engine {
     /// event sees positions and working orders as they now are.
     #[inline]
     pub fn step(&mut self, ev: &IngressEvent, egress: &mut impl FnMut(EgressEvent)) {
-        let Engine { candle, strategy, risk, order, latencies, clock, a, b, c, fb, .. } = self;
+        let Engine { candle, strategy, risk, order, latencies, clock, a, b, c, fb, emitted, .. } = self;
         self.events = self.events.wrapping_add(1);
+        self.applied += 1;
+        let egress = &mut |e: EgressEvent| {
+            *emitted += 1;
+            egress(e)
+        };
         let sample = self.sample_mask != u64::MAX && self.events & self.sample_mask == 0;
         a.clear();
         b.clear();
@@ -149,6 +185,85 @@ impl Engine {
         for f in fb.drain(..) {
             strategy.on_msg(&Msg::Feedback(f), &mut |m| risk.on_msg(&m, &mut |_| {}));
         }
+    }
+
+    /// Ingress events applied since the run began, restarts included.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Egress events emitted since the run began, restarts included.
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    /// Sends a snapshot to `sink` every `sink.every` (checked between batches, fused only).
+    pub fn set_snapshots(&mut self, sink: SnapshotSink) {
+        let every_ns = u64::try_from(sink.every.as_nanos()).unwrap_or(u64::MAX);
+        self.snapshots = Some(Snapshots { sink, every_ns, last_raw: self.clock.raw() });
+    }
+
+    /// No more periodic snapshots (lets the snapshot writer finish).
+    pub fn stop_snapshots(&mut self) {
+        self.snapshots = None;
+    }
+
+    /// Takes a snapshot if one is due. Between batches, so the state is that after the last
+    /// applied event; the pause is the encoding time, reported with the snapshot.
+    #[inline]
+    pub fn maybe_snapshot(&mut self) {
+        let Some(s) = &mut self.snapshots else { return };
+        let now = self.clock.raw();
+        if self.clock.delta_as_nanos(s.last_raw, now) < s.every_ns {
+            return;
+        }
+        s.last_raw = now;
+        let t0 = std::time::Instant::now();
+        match self.save_snapshot() {
+            Ok(bytes) => {
+                let (header, took) = (self.snapshot_header(), t0.elapsed());
+                if let Some(s) = &self.snapshots {
+                    let _ = s.sink.tx.try_send(Snapshot { header, bytes, took });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "engine state cannot be snapshotted; recovery will replay the journal");
+                self.snapshots = None;
+            }
+        }
+    }
+
+    pub fn snapshot_header(&self) -> SnapshotHeader {
+        SnapshotHeader { applied: self.applied, emitted: self.emitted, fingerprint: self.fingerprint }
+    }
+
+    /// The whole trading state: bars, indicators, strategies, risk, orders, positions, charges.
+    pub fn save_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let mut out = snapshot::MAGIC.to_vec();
+        out.extend(postcard::to_stdvec(&self.snapshot_header())?);
+        let strategy = self.strategy.save_state()?;
+        out.extend(postcard::to_stdvec(&(&self.candle, &strategy, &self.risk, &self.order))?);
+        Ok(out)
+    }
+
+    /// Replaces this engine's state (built from the same configuration) with a snapshot's.
+    /// Bytes that do not decode leave the engine unchanged; a strategy refusing its own saved
+    /// state can leave it half restored, so on error callers start again from a fresh engine.
+    pub fn restore_snapshot(&mut self, bytes: &[u8]) -> Result<SnapshotHeader, SnapshotError> {
+        let (header, rest) = snapshot::split(bytes)?;
+        if header.fingerprint != self.fingerprint {
+            return Err(SnapshotError::OtherConfig { found: header.fingerprint, expected: self.fingerprint });
+        }
+        let (candle, strategy, risk, mut order): (CandleStage, StrategyState, RiskStage, OrderStage) =
+            postcard::from_bytes(rest)?;
+        self.strategy.restore_state(strategy)?;
+        order.set_clock(self.clock.clone());
+        self.candle = candle;
+        self.risk = risk;
+        self.order = order;
+        self.applied = header.applied;
+        self.emitted = header.emitted;
+        Ok(header)
     }
 
     /// Collected latencies, including the order stage's tick-to-order histogram.

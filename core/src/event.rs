@@ -9,7 +9,7 @@ use crate::types::{
 };
 
 /// One trade print from a feed, already resolved to an instrument id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tick {
     pub instrument: InstrumentId,
     /// Exchange (or replayed) time of the trade.
@@ -69,7 +69,7 @@ impl TickReject {
 }
 
 /// Which accounts a kill switch covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum KillScope {
     Global,
     Account(AccountId),
@@ -78,7 +78,7 @@ pub enum KillScope {
 /// Operator, strategy and system commands. Outside ones enter through the ingress ring like
 /// ticks, so they are sequenced, journaled and replayed with the market data they interleave
 /// with; limits change this way, never by writing to the hot path's memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     KillSwitch {
         scope: KillScope,
@@ -119,7 +119,7 @@ pub enum Command {
 }
 
 /// An input to the engine: the payload of an ingress ring slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Input {
     /// An unused slot (ring factory value).
     #[default]
@@ -139,7 +139,7 @@ pub enum Input {
 }
 
 /// A top-of-book quote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     pub instrument: InstrumentId,
     pub ts: Timestamp,
@@ -148,7 +148,7 @@ pub struct Quote {
 }
 
 /// An ingress ring slot.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct IngressEvent {
     pub input: Input,
     /// `quanta` raw counter when the event was published; 0 when not measured.
@@ -159,7 +159,7 @@ pub struct IngressEvent {
 }
 
 /// An execution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fill {
     pub id: FillId,
     pub order: OrderId,
@@ -177,7 +177,7 @@ pub struct Fill {
 
 /// Order-stage news that upstream stages need to keep their own view of positions and working
 /// orders. It re-enters at the head of the pipeline, after the event that caused it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Feedback {
     /// An order now exists and works (or is about to fill): its id, for strategies that
     /// modify or cancel it and for risk to follow it.
@@ -202,7 +202,7 @@ pub enum Feedback {
 }
 
 /// Why an order stopped working before it filled completely.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CloseReason {
     /// Refused by risk: it never counted as exposure.
     Refused,
@@ -213,7 +213,7 @@ pub enum CloseReason {
 }
 
 /// A message between neighbouring stages (direct call when fused, a ring slot when pipelined).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     #[default]
     Empty,
@@ -251,7 +251,7 @@ pub enum Msg {
 }
 
 /// What leaves the hot path for gateways and observers.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub enum EgressEvent {
     #[default]
     Empty,

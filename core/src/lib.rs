@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod portfolio;
 pub mod risk;
 pub mod setup;
+pub mod snapshot;
 pub mod strategy;
 pub mod summary;
 pub mod types;

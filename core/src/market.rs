@@ -6,7 +6,7 @@ use crate::event::{IngressEvent, Input, Msg, Tick, TickReject};
 use crate::types::{InstrumentSpec, Session, Timestamp};
 
 /// Counters the stage keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MarketCounters {
     pub ticks_in: u64,
     pub ticks_accepted: u64,
@@ -21,6 +21,7 @@ pub struct MarketCounters {
 }
 
 /// Instrument rules and per-instrument time order.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct TickValidator {
     instruments: Vec<InstrumentSpec>,
     last_ts: Vec<Timestamp>,
@@ -65,6 +66,7 @@ impl TickValidator {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CandleStage {
     validator: TickValidator,
     builder: CandleBuilder,

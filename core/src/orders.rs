@@ -25,7 +25,7 @@ use crate::types::{
 use crate::venue::{PaperVenue, Placement, VenueConfig, VenueEvent};
 
 /// Counters the stage keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderCounters {
     /// Orders created (approved or refused).
     pub orders: u64,
@@ -41,7 +41,7 @@ pub struct OrderCounters {
 }
 
 /// Paper-trading behaviour of the order stage.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaperConfig {
     pub venue: VenueConfig,
     /// Event-time delay from accepting an order to its arrival at the venue, ns.
@@ -51,7 +51,7 @@ pub struct PaperConfig {
 }
 
 /// News from the venue on its way to us (the fill delay).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Delayed {
     Venue(VenueEvent),
     /// The confirmation that a working order stopped working, queued behind its fills.
@@ -62,6 +62,7 @@ enum Delayed {
     },
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct OrderStage {
     orders: Vec<Order>,
     /// Per order (by id − 1), the session close at which a DAY order expires: the close of the
@@ -85,10 +86,14 @@ pub struct OrderStage {
     /// After-market orders waiting for the next open.
     amo: Vec<OrderId>,
     now: Timestamp,
+    #[serde(skip)]
     clock: quanta::Clock,
     /// Reused for the venue events of one tick, so matching does not allocate.
+    #[serde(skip)]
     scratch: Vec<VenueEvent>,
     pub counters: OrderCounters,
+    /// Measurements of this process, not state: a restored stage starts an empty one.
+    #[serde(skip)]
     pub tick_to_order: LatencyHistogram,
 }
 
@@ -122,6 +127,11 @@ impl OrderStage {
             counters: OrderCounters::default(),
             tick_to_order: LatencyHistogram::new(),
         }
+    }
+
+    /// The clock a restored stage measures latency with (the running engine's).
+    pub fn set_clock(&mut self, clock: quanta::Clock) {
+        self.clock = clock;
     }
 
     pub fn orders(&self) -> &[Order] {

@@ -5,7 +5,7 @@
 use crate::types::{Money, NetQty, Price, Product, Qty, Side};
 
 /// One account's holding in one instrument.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub net: NetQty,
     /// Signed cost of the open quantity (positive long, negative short), paise.
@@ -73,13 +73,14 @@ impl Position {
 const PRODUCTS: usize = 3;
 
 /// Every account's positions, one slot per (account, instrument, product), allocated up front.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Portfolio {
     instruments: usize,
     positions: Vec<Position>,
 }
 
 /// Totals for one account.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountPnl {
     pub realized: Money,
     pub unrealized: Money,

@@ -65,7 +65,7 @@ impl RiskLimits {
 }
 
 /// How much of an order's value must be available as funds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MarginRules {
     /// MIS (intraday) margin as a fraction of value.
     pub mis: Ppb,
@@ -85,7 +85,7 @@ impl MarginRules {
 }
 
 /// Session rules risk enforces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRules {
     pub session: Session,
     /// Refuse regular orders outside the session (AMO orders are exempt).
@@ -95,7 +95,7 @@ pub struct SessionRules {
 }
 
 /// One account's setup as risk needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountRisk {
     pub limits: RiskLimits,
     /// Starting cash; zero means funds are not checked.
@@ -103,7 +103,7 @@ pub struct AccountRisk {
 }
 
 /// Position and working quantity of one account in one instrument and product.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Exposure {
     pub position: Position,
     pub working_buy: u64,
@@ -123,14 +123,14 @@ impl Exposure {
 }
 
 /// A working order as risk follows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Working {
     intent: OrderIntent,
     remaining: Qty,
 }
 
 /// Counters the stage keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RiskCounters {
     pub checked: u64,
     pub approved: u64,
@@ -140,6 +140,7 @@ pub struct RiskCounters {
     pub modifies_approved: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct AccountState {
     setup: AccountRisk,
     kill: bool,
@@ -158,6 +159,7 @@ struct AccountState {
     loss_check_due: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RiskStage {
     instruments: Vec<InstrumentSpec>,
     accounts: Vec<AccountState>,

@@ -14,8 +14,7 @@ use crate::event::Tick;
 use crate::types::{InstrumentSpec, OrderId, OrderType, Price, Qty, Side, Timestamp};
 
 /// Price paid beyond the touch by market and stop-market orders.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Slippage {
     #[default]
     None,
@@ -25,8 +24,56 @@ pub enum Slippage {
     Bps(u32),
 }
 
+/// Slippage as config files spell it: `{ kind = "ticks", value = 1 }`.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+enum SlippageText {
+    None,
+    Ticks(u32),
+    Bps(u32),
+}
+
+/// Slippage in binary formats (snapshots), which cannot read a tag by name.
+#[derive(Deserialize, serde::Serialize)]
+enum SlippageBinary {
+    None,
+    Ticks(u32),
+    Bps(u32),
+}
+
+impl serde::Serialize for Slippage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (*self, s.is_human_readable()) {
+            (Slippage::None, true) => SlippageText::None.serialize(s),
+            (Slippage::Ticks(n), true) => SlippageText::Ticks(n).serialize(s),
+            (Slippage::Bps(n), true) => SlippageText::Bps(n).serialize(s),
+            (Slippage::None, false) => SlippageBinary::None.serialize(s),
+            (Slippage::Ticks(n), false) => SlippageBinary::Ticks(n).serialize(s),
+            (Slippage::Bps(n), false) => SlippageBinary::Bps(n).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Slippage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(if d.is_human_readable() {
+            match SlippageText::deserialize(d)? {
+                SlippageText::None => Slippage::None,
+                SlippageText::Ticks(n) => Slippage::Ticks(n),
+                SlippageText::Bps(n) => Slippage::Bps(n),
+            }
+        } else {
+            match SlippageBinary::deserialize(d)? {
+                SlippageBinary::None => Slippage::None,
+                SlippageBinary::Ticks(n) => Slippage::Ticks(n),
+                SlippageBinary::Bps(n) => Slippage::Bps(n),
+            }
+        })
+    }
+}
+
 /// When a resting limit order fills.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LimitFill {
     /// Only on a print strictly through the limit: conservative, no queue-position guess.
@@ -36,7 +83,7 @@ pub enum LimitFill {
     Touch,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VenueConfig {
     pub slippage: Slippage,
     pub limit_fill: LimitFill,
@@ -62,7 +109,7 @@ impl VenueConfig {
 }
 
 /// A working order as the venue needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Resting {
     id: OrderId,
     side: Side,
@@ -74,7 +121,7 @@ struct Resting {
 }
 
 /// What happened to a new order at the venue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Placement {
     /// Filled at once, completely.
     Filled(Price),
@@ -85,12 +132,13 @@ pub enum Placement {
 }
 
 /// Venue events produced while matching.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VenueEvent {
     Fill { id: OrderId, price: Price, qty: Qty },
     Triggered { id: OrderId },
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct PaperVenue {
     config: VenueConfig,
     ticks: Vec<Price>,

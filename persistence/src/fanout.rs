@@ -19,6 +19,13 @@ impl Fanout {
         Fanout { store, redis, seq: 0 }
     }
 
+    /// Goes on after `emitted` events already handled (a recovered run), so sequence keys
+    /// continue instead of starting over.
+    pub fn starting_after(mut self, emitted: u64) -> Self {
+        self.seq = emitted;
+        self
+    }
+
     /// Orders, fills and candles go to both; anything else is skipped.
     pub fn on_event(&mut self, ev: &EgressEvent) {
         self.seq += 1;

@@ -6,7 +6,7 @@ use crate::event::Tick;
 use crate::types::{InstrumentId, Qty, Session, Timestamp};
 
 /// What to do with an interval in which nothing traded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmptyBars {
     /// No bar: the series has gaps, as most charting does for illiquid names.
@@ -17,7 +17,7 @@ pub enum EmptyBars {
 }
 
 /// What to do with a trade older than the instrument's latest one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LatePolicy {
     /// Refuse it and count it: bars already published never change.
@@ -28,13 +28,13 @@ pub enum LatePolicy {
     Amend,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CandleOptions {
     pub empty: EmptyBars,
     pub late: LatePolicy,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BuilderCounters {
     /// Bars closed (including flat bars, excluding amendments).
     pub closed: u64,
@@ -44,13 +44,14 @@ pub struct BuilderCounters {
     pub late_unplaced: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Slot {
     open: Option<Candle>,
     /// The last closed bar: what flat bars continue from and late trades may amend.
     last: Option<Candle>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CandleBuilder {
     session: Session,
     specs: Vec<BarSpec>,

@@ -14,7 +14,7 @@ use std::fmt;
 use crate::types::{InstrumentId, Price, Qty, Timestamp};
 
 /// What closes a bar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub enum BarSpec {
     /// A session-anchored time bucket.
     Time(Timeframe),
@@ -52,7 +52,7 @@ impl fmt::Display for BarSpec {
 }
 
 /// One bar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Candle {
     pub instrument: InstrumentId,
     pub spec: BarSpec,

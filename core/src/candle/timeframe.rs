@@ -7,7 +7,7 @@ use crate::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use crate::types::{Session, Timestamp};
 
 /// A bar length. `Timeframe::SESSION` (1d) covers one whole normal session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Timeframe(pub i64);
 
 impl Timeframe {

@@ -18,14 +18,14 @@ use super::atr::true_range;
 use super::window::ta_is_zero;
 
 /// One ADX reading; each part is `None` until it has its first value.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdxOutput {
     pub adx: Option<f64>,
     pub plus_di: Option<f64>,
     pub minus_di: Option<f64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Adx {
     n: usize,
     prev: Option<(f64, f64, f64)>,

@@ -23,7 +23,7 @@ pub fn true_range(high: f64, low: f64, prev_close: f64) -> f64 {
 }
 
 /// Average True Range with Wilder's smoothing, first value at the (n + 1)-th bar.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Atr {
     n: usize,
     prev_close: Option<f64>,

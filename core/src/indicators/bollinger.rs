@@ -14,7 +14,7 @@
 use super::window::{Ring, TA_EPSILON};
 
 /// One Bollinger reading.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bands {
     pub upper: f64,
     pub middle: f64,
@@ -22,7 +22,7 @@ pub struct Bands {
 }
 
 /// Bollinger Bands: SMA(n) ± k population standard deviations.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Bollinger {
     window: Ring,
     k: f64,

@@ -11,7 +11,7 @@
 
 use super::window::Ring;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Cci {
     window: Ring,
 }

@@ -8,14 +8,14 @@
 use super::window::RollingExtreme;
 
 /// One Donchian reading.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Channel {
     pub upper: f64,
     pub middle: f64,
     pub lower: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Donchian {
     highest: RollingExtreme,
     lowest: RollingExtreme,

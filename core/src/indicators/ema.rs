@@ -13,7 +13,7 @@
 
 /// Exponential moving average with α = 2 / (n + 1), seeded with the SMA of the first `n`
 /// values (TA-Lib's default), so the first value appears at the n-th input.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ema {
     n: usize,
     alpha: f64,
@@ -56,7 +56,7 @@ impl Ema {
 }
 
 /// Double EMA: `2·EMA − EMA(EMA)` (TA-Lib `DEMA`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Dema {
     e1: Ema,
     e2: Ema,
@@ -80,7 +80,7 @@ impl Dema {
 }
 
 /// Triple EMA: `3·EMA − 3·EMA(EMA) + EMA(EMA(EMA))` (TA-Lib `TEMA`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Tema {
     e1: Ema,
     e2: Ema,

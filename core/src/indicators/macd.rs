@@ -14,14 +14,14 @@
 use super::ema::Ema;
 
 /// One MACD reading.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MacdOutput {
     pub macd: f64,
     pub signal: f64,
     pub hist: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Macd {
     fast: Ema,
     slow: Ema,

@@ -9,7 +9,7 @@
 //! it agrees with TA-Lib to rounding on finite data); if a sum stops being finite they
 //! are rebuilt from the window, recovering once the bad value has left it.
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Mfi {
     prev_tp: Option<f64>,
     pos: Box<[f64]>,

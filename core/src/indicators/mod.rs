@@ -76,7 +76,7 @@ pub use wma::Wma;
 use crate::types::{Session, Timestamp};
 
 /// One closed bar as indicators see it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BarInput {
     pub open: f64,
     pub high: f64,
@@ -87,7 +87,7 @@ pub struct BarInput {
 
 /// Any indicator, by enum dispatch (no `Box<dyn>`), so a stage can hold a `Vec<Indicator>`
 /// and update them all per bar. Build one with [`IndicatorSpec::build`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Indicator {
     Sma(Sma),
     Ema(Ema),

@@ -4,7 +4,7 @@
 //! unchanged on an equal close. Starting from the first bar's volume (not 0) is TA-Lib's
 //! convention; it only shifts the series by a constant. Valid from the first bar.
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Obv {
     prev_close: Option<f64>,
     value: f64,

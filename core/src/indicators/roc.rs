@@ -5,7 +5,7 @@
 
 use super::window::Ring;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Roc {
     window: Ring,
 }

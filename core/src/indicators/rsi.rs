@@ -13,7 +13,7 @@
 use super::window::ta_is_zero;
 
 /// Relative Strength Index with Wilder's smoothing, first value after `n + 1` inputs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Rsi {
     n: usize,
     prev: Option<f64>,

@@ -11,7 +11,7 @@
 use super::window::Ring;
 
 /// Simple moving average over the last `n` values.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sma {
     window: Ring,
     sum: f64,

@@ -38,7 +38,7 @@ pub enum IndicatorParseError {
 /// "obv", "mfi:14", "roc:10", "willr:14", "donchian:20", "supertrend:10:3", "vwap".
 /// Names are case-insensitive; parameters are integers except the Bollinger `k` and the
 /// SuperTrend multiplier, which may be decimals ("bbands:20:2.5").
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum IndicatorSpec {
     Sma(usize),
     Ema(usize),

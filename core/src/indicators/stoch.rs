@@ -11,13 +11,13 @@ use super::sma::Sma;
 use super::window::RollingExtreme;
 
 /// One stochastic reading.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StochOutput {
     pub k: f64,
     pub d: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Stoch {
     highest: RollingExtreme,
     lowest: RollingExtreme,

@@ -26,7 +26,7 @@ use std::cmp::Ordering;
 use super::atr::Atr;
 
 /// One SuperTrend reading.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuperTrendOutput {
     /// The trailing line: the lower band in an up-trend, the upper band in a down-trend.
     pub value: f64,
@@ -34,14 +34,14 @@ pub struct SuperTrendOutput {
     pub direction: f64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Bands {
     upper: f64,
     lower: f64,
     up: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SuperTrend {
     atr: Atr,
     multiplier: f64,

@@ -13,7 +13,7 @@
 
 use crate::types::{Session, Timestamp};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Vwap {
     session_open: Option<Timestamp>,
     pq: f64,

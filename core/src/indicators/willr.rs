@@ -6,7 +6,7 @@
 
 use super::window::RollingExtreme;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WillR {
     highest: RollingExtreme,
     lowest: RollingExtreme,

@@ -13,7 +13,7 @@ pub(crate) fn ta_is_zero(v: f64) -> bool {
 
 /// The last `n` values, oldest overwritten first. Slot order (what [`Ring::slots`] yields)
 /// is the write position order, which is also TA-Lib's circular-buffer order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ring {
     buf: Box<[f64]>,
     pos: usize,
@@ -78,7 +78,7 @@ impl Ring {
 /// value enters and leaves once (amortised O(1) per push). The deque never holds more than
 /// `n` entries (one per unexpired index), whatever the values, NaN included: a NaN is never
 /// dominated and leaves only when it expires, reading NaN while it is the front.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RollingExtreme {
     idx: Box<[u64]>,
     val: Box<[f64]>,

@@ -10,7 +10,7 @@
 
 use super::window::Ring;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Wma {
     window: Ring,
     divider: f64,

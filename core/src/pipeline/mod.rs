@@ -162,6 +162,9 @@ enum Threads {
 pub struct EngineRest {
     pub clock: quanta::Clock,
     pub sample_every: u32,
+    pub applied: u64,
+    pub emitted: u64,
+    pub fingerprint: u64,
 }
 
 impl<O: EgressObserver> Running<O> {

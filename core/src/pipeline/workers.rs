@@ -213,6 +213,7 @@ impl Worker for Fused {
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
         progress.ingress_consumed.fetch_add(n, Ordering::Release);
+        self.engine.maybe_snapshot();
     }
 
     fn publish(&self, live: &LiveStats) {

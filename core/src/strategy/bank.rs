@@ -6,6 +6,7 @@ use crate::event::Tick;
 use crate::indicators::{BarInput, Indicator, IndicatorSpec};
 use crate::types::{InstrumentId, Session};
 
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Bank {
     spec: BarSpec,
     specs: Vec<IndicatorSpec>,
@@ -18,6 +19,7 @@ struct Bank {
 }
 
 /// Every bank, indexed by instrument.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct IndicatorBanks {
     banks: Vec<Bank>,
     by_instrument: Vec<Vec<usize>>,

@@ -6,7 +6,7 @@ use crate::types::{
 };
 
 /// A strategy's position and working quantity in its instrument.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Book {
     /// Filled position.
     pub position: NetQty,
@@ -33,7 +33,7 @@ impl Book {
 }
 
 /// One of the strategy's working orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenOrder {
     pub id: OrderId,
     pub intent: OrderIntent,
@@ -41,7 +41,7 @@ pub struct OpenOrder {
 }
 
 /// What a decision asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     Submit(OrderIntent),
     /// New total quantity, limit and trigger; zero keeps the current value.

@@ -5,6 +5,7 @@ use super::{Ctx, Strategy};
 use crate::candle::Candle;
 use crate::indicators::IndicatorSpec;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct EmaCross {
     fast: usize,
     slow: usize,
@@ -22,6 +23,8 @@ impl EmaCross {
 }
 
 impl Strategy for EmaCross {
+    crate::strategy_state_by_serde!();
+
     fn indicators(&self) -> Vec<IndicatorSpec> {
         vec![IndicatorSpec::Ema(self.fast), IndicatorSpec::Ema(self.slow)]
     }

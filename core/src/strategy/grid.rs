@@ -40,6 +40,7 @@ use crate::types::{IstTime, OrderType, Price, Qty, Side, Timestamp};
 /// Least event time between two orders for the same level, and between exit orders.
 const RESEND_NS: i64 = NANOS_PER_SEC;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Grid {
     levels: i64,
     step_bps: i64,
@@ -204,6 +205,8 @@ impl Grid {
 }
 
 impl Strategy for Grid {
+    crate::strategy_state_by_serde!();
+
     fn on_candle(&mut self, candle: &Candle, ctx: &mut Ctx<'_>) {
         let day = candle.start.ist_midnight();
         if self.day != Some(day) {

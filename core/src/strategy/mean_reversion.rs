@@ -5,6 +5,7 @@ use super::{Ctx, Strategy};
 use crate::candle::Candle;
 use crate::indicators::IndicatorSpec;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BollingerReversion {
     period: usize,
     k: f64,
@@ -19,6 +20,8 @@ impl BollingerReversion {
 }
 
 impl Strategy for BollingerReversion {
+    crate::strategy_state_by_serde!();
+
     fn indicators(&self) -> Vec<IndicatorSpec> {
         vec![IndicatorSpec::Bbands { period: self.period, k: self.k }]
     }

@@ -27,6 +27,7 @@ pub use vwap_reversion::VwapReversion;
 use crate::candle::{BarSpec, Candle};
 use crate::event::{Command, Feedback, Msg, Tick};
 use crate::indicators::IndicatorSpec;
+use crate::snapshot::SnapshotError;
 use crate::types::{AccountId, InstrumentId, Qty, Session, Side, StrategyId, Timestamp};
 
 /// A trading strategy.
@@ -45,6 +46,36 @@ pub trait Strategy: Send {
     fn wants_ticks(&self) -> bool {
         false
     }
+
+    /// The strategy's whole state, parameters included, for engine snapshots; `None` when it
+    /// cannot be saved (recovery then replays the journal from the start). Built-in strategies
+    /// get both methods from [`crate::strategy_state_by_serde`].
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Puts back what [`Strategy::save_state`] saved.
+    fn restore_state(&mut self, _bytes: &[u8]) -> Result<(), postcard::Error> {
+        Err(postcard::Error::DeserializeBadEncoding)
+    }
+}
+
+/// What a snapshot keeps of one strategy slot (its identity comes from the configuration).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SlotState {
+    book: Book,
+    orders: Vec<OpenOrder>,
+    strategy: Vec<u8>,
+}
+
+/// What a snapshot keeps of the strategy stage.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StrategyState {
+    banks: IndicatorBanks,
+    views: Vec<(usize, Vec<usize>)>,
+    enabled: Vec<bool>,
+    counters: StrategyCounters,
+    slots: Vec<SlotState>,
 }
 
 /// One running strategy instance and its book.
@@ -71,7 +102,7 @@ impl StrategySlot {
 }
 
 /// Counters the stage keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StrategyCounters {
     /// Decisions that produced at least one action.
     pub signals: u64,
@@ -117,6 +148,39 @@ impl StrategyStage {
             enabled,
             counters: StrategyCounters::default(),
         }
+    }
+
+    /// The stage's state for a snapshot; fails if some strategy cannot save its own.
+    pub fn save_state(&self) -> Result<StrategyState, SnapshotError> {
+        let mut slots = Vec::with_capacity(self.slots.len());
+        for (i, s) in self.slots.iter().enumerate() {
+            let strategy = s.strategy.save_state().ok_or(SnapshotError::Unsupported(i))?;
+            slots.push(SlotState { book: s.book, orders: s.orders.clone(), strategy });
+        }
+        Ok(StrategyState {
+            banks: self.banks.clone(),
+            views: self.views.clone(),
+            enabled: self.enabled.clone(),
+            counters: self.counters,
+            slots,
+        })
+    }
+
+    /// Puts a snapshot's state into a stage built from the same configuration.
+    pub fn restore_state(&mut self, state: StrategyState) -> Result<(), SnapshotError> {
+        if state.slots.len() != self.slots.len() {
+            return Err(SnapshotError::StrategyCount { found: state.slots.len(), expected: self.slots.len() });
+        }
+        for (slot, saved) in self.slots.iter_mut().zip(state.slots) {
+            slot.strategy.restore_state(&saved.strategy)?;
+            slot.book = saved.book;
+            slot.orders = saved.orders;
+        }
+        self.banks = state.banks;
+        self.views = state.views;
+        self.enabled = state.enabled;
+        self.counters = state.counters;
+        Ok(())
     }
 
     pub fn slots(&self) -> &[StrategySlot] {

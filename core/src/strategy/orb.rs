@@ -25,6 +25,7 @@ use crate::event::Tick;
 use crate::types::time::NANOS_PER_MIN;
 use crate::types::{IstTime, OrderType, Price, Qty, Side, Timestamp};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct OpeningRangeBreakout {
     qty: i64,
     allow_short: bool,
@@ -128,6 +129,8 @@ impl OpeningRangeBreakout {
 }
 
 impl Strategy for OpeningRangeBreakout {
+    crate::strategy_state_by_serde!();
+
     fn on_candle(&mut self, candle: &Candle, ctx: &mut Ctx<'_>) {
         self.new_day(candle.start.ist_midnight());
         let start = candle.start.ist_time_of_day();

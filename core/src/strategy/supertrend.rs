@@ -14,6 +14,7 @@ use crate::candle::Candle;
 use crate::indicators::IndicatorSpec;
 use crate::types::IstTime;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SupertrendFollow {
     period: usize,
     multiplier: f64,
@@ -34,6 +35,8 @@ impl SupertrendFollow {
 }
 
 impl Strategy for SupertrendFollow {
+    crate::strategy_state_by_serde!();
+
     fn indicators(&self) -> Vec<IndicatorSpec> {
         vec![IndicatorSpec::Supertrend { period: self.period, multiplier: self.multiplier }]
     }

@@ -21,6 +21,7 @@ use crate::candle::Candle;
 use crate::indicators::IndicatorSpec;
 use crate::types::IstTime;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct VwapReversion {
     /// Band half-width as a fraction of VWAP.
     band: f64,
@@ -39,6 +40,8 @@ impl VwapReversion {
 }
 
 impl Strategy for VwapReversion {
+    crate::strategy_state_by_serde!();
+
     fn indicators(&self) -> Vec<IndicatorSpec> {
         vec![IndicatorSpec::Vwap]
     }

@@ -179,7 +179,7 @@ impl OrderStatus {
 
 /// A free-text order tag (strategy name, algo id, a note), at most 20 bytes like the brokers'
 /// tags; fixed-size so orders stay `Copy` and never allocate.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Tag {
     len: u8,
     bytes: [u8; Tag::MAX],
@@ -223,7 +223,7 @@ impl fmt::Display for Tag {
 }
 
 /// What a strategy (or an operator) asks for, before risk and before it has an id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderIntent {
     pub account: AccountId,
     pub strategy: StrategyId,
@@ -275,7 +275,7 @@ impl OrderIntent {
 }
 
 /// An order as the order stage keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub id: OrderId,
     pub intent: OrderIntent,

@@ -91,7 +91,7 @@ impl Price {
 }
 
 /// Allocation-free parse fault, for the feed's hot loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ParseFault {
     Empty,
     Syntax,

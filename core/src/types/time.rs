@@ -56,7 +56,7 @@ impl fmt::Display for Timestamp {
 }
 
 /// A time of day in IST, as nanoseconds since local midnight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct IstTime(pub i64);
 
 impl IstTime {
@@ -82,7 +82,7 @@ impl IstTime {
 
 /// The NSE normal market session. Candle buckets anchor at its open (so hourly bars run
 /// 09:15–10:15 …) and the last bucket of the day is cut at its close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub open: IstTime,
     pub close: IstTime,

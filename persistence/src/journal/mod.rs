@@ -20,10 +20,12 @@
 
 pub mod codec;
 mod reader;
+pub mod snapshots;
 mod writer;
 
 pub use codec::{decode, encode, DecodeError};
 pub use reader::{read_journal, Recovery, Truncation};
+pub use snapshots::{latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
 pub use writer::{FsyncPolicy, JournalConsumer, JournalStats, JournalWriter};
 
 use dalal_core::event::Input;
