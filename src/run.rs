@@ -28,7 +28,10 @@ use dalal_core::types::Timestamp;
 use dalal_persistence::journal::{
     latest_snapshot, read_journal, write_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter,
 };
-use dalal_persistence::{Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreOptions, StoreWriter};
+use dalal_persistence::store::{StoreSender, StoreWriterHandle};
+use dalal_persistence::{
+    refeed_store, Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreOptions, StoreWriter,
+};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
 
@@ -166,6 +169,92 @@ fn restore_latest_snapshot(
     }
 }
 
+/// Where a stop during a database outage leaves the first egress sequence the store lacks.
+const UNWRITTEN_FILE: &str = "store.unwritten";
+
+fn note_unwritten(dir: &Path, seq: Option<u64>) {
+    let path = dir.join(UNWRITTEN_FILE);
+    let result = match seq {
+        Some(q) => std::fs::write(&path, q.to_string()),
+        None => std::fs::remove_file(&path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, path = %path.display(), "cannot record the store's unwritten tail");
+    }
+}
+
+/// Re-feeds events the store dropped (its queue overflowed while the database was down) from
+/// the journal, once the database is back; and once more at the end of the run.
+struct Refeeder {
+    thread: thread::JoinHandle<RefeedTotals>,
+    dir: PathBuf,
+    setup: EngineSetup,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RefeedTotals {
+    resubmitted: u64,
+    passes: u64,
+}
+
+impl RefeedTotals {
+    /// One pass from the first unwritten sequence, if there is one and the database answers.
+    fn pass(&mut self, dir: &Path, setup: &EngineSetup, sender: &StoreSender) {
+        if !sender.db_available() {
+            return;
+        }
+        let Some(from) = sender.take_first_unwritten_seq() else { return };
+        match refeed_store(dir, setup, from, sender) {
+            Ok(st) => {
+                self.passes += 1;
+                self.resubmitted += st.resubmitted;
+                tracing::info!(from, resubmitted = st.resubmitted, snapshot = st.snapshot_applied, "store re-fed");
+            }
+            Err(e) => {
+                sender.remember_unwritten(from);
+                tracing::warn!(error = %e, from, "store re-feed did not finish; will retry");
+            }
+        }
+    }
+}
+
+impl Refeeder {
+    fn start(dir: &Path, setup: &EngineSetup, sender: StoreSender, stop: Arc<AtomicBool>) -> Result<Refeeder> {
+        // A stop during an earlier outage left the store's gap here.
+        if let Some(q) = std::fs::read_to_string(dir.join(UNWRITTEN_FILE)).ok().and_then(|t| t.trim().parse().ok()) {
+            sender.remember_unwritten(q);
+        }
+        let (d, s) = (dir.to_path_buf(), setup.clone());
+        let thread = thread::Builder::new().name("dalal-refeed".into()).spawn(move || {
+            let mut totals = RefeedTotals::default();
+            while !stop.load(Ordering::Acquire) {
+                thread::sleep(Duration::from_millis(250));
+                totals.pass(&d, &s, &sender);
+            }
+            totals
+        })?;
+        Ok(Refeeder { thread, dir: dir.to_path_buf(), setup: setup.clone() })
+    }
+
+    /// After the engine has stopped (the journal is complete): drains the queue and re-feeds
+    /// whatever is still missing.
+    fn finish(self, store: Option<&StoreWriterHandle>) -> RefeedTotals {
+        let mut totals = self.thread.join().unwrap_or_default();
+        let Some(store) = store else { return totals };
+        for _ in 0..3 {
+            store.flush(Duration::from_secs(10));
+            if store.first_unwritten_seq().is_none() {
+                break;
+            }
+            totals.pass(&self.dir, &self.setup, &store.sender());
+        }
+        totals
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<()> {
     let (mut config, setup) = load_config(&args.config)?;
     match args.feed.as_deref() {
@@ -205,6 +294,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let opts = StoreOptions {
             run_id: run_id(args.journal.as_deref())?,
             connect_timeout: Duration::ZERO,
+            capacity: persist.store_queue.max(1),
             ..StoreOptions::default()
         };
         Some(StoreWriter::start_with(&persist.database_url, &setup, opts).context("starting the SQL store")?)
@@ -488,6 +578,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         })?)
     });
     let timer_thread = timer_thread.transpose()?;
+    let refeeder = match (&store, &args.journal) {
+        (Some(st), Some(dir)) => Some(Refeeder::start(dir, &setup, st.sender(), stop.clone())?),
+        _ => None,
+    };
 
     let names: Vec<String> = setup.accounts.iter().map(|a| a.name.clone()).collect();
     let start = Instant::now();
@@ -558,20 +652,30 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     print!("{}", dalal_admin::render_summary(&summary));
     let mut extra = serde_json::Map::new();
+    let refed = refeeder.map(|r| r.finish(store.as_ref())).unwrap_or_default();
     if let Some(s) = store {
         let st = s.flush_and_stop();
+        if let Some(dir) = &args.journal {
+            note_unwritten(dir, st.first_unwritten_seq);
+        }
         println!(
-            "store: {} events written in {} batches, {} dropped, {} db errors, {:.1}s unavailable{}",
+            "store: {} events written in {} batches, {} dropped, {} re-fed from the journal in {} passes, \
+             {} db errors, {:.1}s unavailable{}",
             st.written,
             st.batches,
             st.dropped,
+            refed.resubmitted,
+            refed.passes,
             st.db_errors,
             st.outage_secs,
-            st.first_unwritten_seq.map(|q| format!(", unwritten from egress #{q}")).unwrap_or_default()
+            st.first_unwritten_seq
+                .map(|q| format!(", unwritten from egress #{q} (re-fed from the journal at the next start)"))
+                .unwrap_or_default()
         );
         extra.insert(
             "store".into(),
-            serde_json::json!({"written": st.written, "dropped": st.dropped, "db_errors": st.db_errors,
+            serde_json::json!({"written": st.written, "dropped": st.dropped, "refed": refed.resubmitted,
+                "refeed_passes": refed.passes, "db_errors": st.db_errors,
                 "outage_secs": st.outage_secs, "first_unwritten_seq": st.first_unwritten_seq}),
         );
     }

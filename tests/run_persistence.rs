@@ -2,9 +2,11 @@
 //! every fill the engine made is in the store afterwards, and an unreachable Redis is an
 //! outage in the summary, not a failure.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use dalal_core::config::Config;
+use dalal_persistence::store::fault_proxy::FaultProxy;
 use dalal_persistence::store::Table;
 use dalal_persistence::{Store, StoreOptions};
 
@@ -92,4 +94,118 @@ fn an_unreachable_redis_is_an_outage_not_a_failure() {
     assert!(s["ticks_in"].as_u64().unwrap_or(0) > 1000, "the engine kept trading");
     assert!(s["persistence"]["redis"]["outages"].as_u64().unwrap_or(0) >= 1, "{}", s["persistence"]);
     assert_eq!(s["persistence"]["redis"]["published"], 0);
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A fresh PostgreSQL schema for one run; `None` (after saying why) when PostgreSQL does not
+/// answer outside CI.
+fn pg_schema(rt: &tokio::runtime::Runtime) -> Option<String> {
+    use sqlx::Connection as _;
+    let name = format!("run_{}_{}", std::process::id(), dalal_core::types::Timestamp::now().0);
+    let created = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut c).await?;
+        c.close().await
+    });
+    match created {
+        Ok(()) => Some(name),
+        Err(e) => {
+            assert!(
+                !in_ci(),
+                "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set: .ci/run must start it"
+            );
+            eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
+            None
+        }
+    }
+}
+
+fn pg_url(port: u16, schema: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/test?options=-csearch_path%3D{schema}")
+}
+
+/// Rows per table that a run leaves.
+fn table_counts(rt: &tokio::runtime::Runtime, url: &str, cfg: &std::path::Path) -> Vec<(Table, i64)> {
+    let text = std::fs::read_to_string(cfg).expect("config");
+    let setup = toml::from_str::<Config>(&text).expect("parse").validate().expect("valid");
+    rt.block_on(async {
+        let store = Store::open(url, &setup, StoreOptions::default()).await.expect("open");
+        let mut v = Vec::new();
+        for t in [Table::Orders, Table::OrderEvents, Table::Fills, Table::Candles] {
+            v.push((t, store.count(t).await.expect("count")));
+        }
+        store.close().await;
+        v
+    })
+}
+
+/// PostgreSQL goes away in the middle of `dalal run` ("wrong port, then back": a proxy that
+/// cuts every connection) long enough for the store's queue to overflow; afterwards every
+/// table holds exactly what an undisturbed run of the same feed leaves, because the dropped
+/// events were re-fed from the journal.
+#[test]
+fn a_postgres_outage_mid_run_loses_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (Some(reference), Some(disturbed)) = (pg_schema(&rt), pg_schema(&rt)) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("t.csv");
+    assert!(dalal().args(["gen", "--ticks", "60000", "--out"]).arg(&csv).output().expect("gen").status.success());
+    let feed = format!("csv:{}", csv.display());
+    let config = |url: &str, name: &str| {
+        let p = dir.path().join(name);
+        let text = config_with(url, "", "x").replace("store_queue = 65536", "store_queue = 200");
+        std::fs::write(&p, text).expect("config");
+        p
+    };
+
+    // The undisturbed run.
+    let ref_url = pg_url(5432, &reference);
+    let ref_cfg = config(&ref_url, "ref.toml");
+    let o = dalal()
+        .args(["run", "--feed", &feed, "--journal"])
+        .arg(dir.path().join("j-ref"))
+        .arg("--config")
+        .arg(&ref_cfg)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = table_counts(&rt, &ref_url, &ref_cfg);
+    assert!(want.iter().all(|(_, n)| *n > 0), "the feed must trade and build bars: {want:?}");
+
+    // The same feed paced over several seconds, with the database gone for a while mid-run.
+    let proxy = FaultProxy::start("127.0.0.1:5432".parse().expect("addr")).expect("proxy");
+    let cfg = config(&pg_url(proxy.port(), &disturbed), "run.toml");
+    let json = dir.path().join("s.json");
+    let mut child = dalal()
+        .args(["run", "--feed", &feed, "--speed", "3000x", "--journal"])
+        .arg(dir.path().join("j"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--summary-json")
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    proxy.set_up(false);
+    std::thread::sleep(Duration::from_millis(2500));
+    proxy.set_up(true);
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "the run did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().expect("output");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
+    let store = &s["persistence"]["store"];
+    assert!(store["dropped"].as_u64().unwrap_or(0) > 0, "the outage must overflow the queue: {store}");
+    assert!(store["refed"].as_u64().unwrap_or(0) > 0, "dropped events are re-fed: {store}");
+    assert!(store["outage_secs"].as_f64().unwrap_or(0.0) > 1.0, "{store}");
+    assert_eq!(store["first_unwritten_seq"], serde_json::Value::Null, "{store}");
+    assert_eq!(table_counts(&rt, &pg_url(5432, &disturbed), &cfg), want, "{store}");
 }

@@ -237,6 +237,8 @@ pub struct PersistenceSection {
     /// With a journal: snapshot the engine this often (ms), so recovery replays only the
     /// journal after the latest snapshot; 0 = only at a clean stop.
     pub snapshot_every_ms: u64,
+    /// Events the store writer queues before dropping (and later re-feeding from the journal).
+    pub store_queue: usize,
 }
 
 impl Default for PersistenceSection {
@@ -246,6 +248,7 @@ impl Default for PersistenceSection {
             redis_url: String::new(),
             redis_prefix: "dalal".into(),
             snapshot_every_ms: 60_000,
+            store_queue: 65_536,
         }
     }
 }

@@ -29,18 +29,27 @@ impl Fanout {
     /// Orders, fills and candles go to both; anything else is skipped.
     pub fn on_event(&mut self, ev: &EgressEvent) {
         self.seq += 1;
-        let source_seq = self.seq;
-        let (stored, published) = match *ev {
-            EgressEvent::Order { order, .. } => (StoreEvent::Order { order, source_seq }, RedisEvent::Order(order)),
-            EgressEvent::Fill(fill) => (StoreEvent::Fill { fill, source_seq }, RedisEvent::Fill(fill)),
-            EgressEvent::Candle(candle) => (StoreEvent::Candle { candle, source_seq }, RedisEvent::Candle(candle)),
-            EgressEvent::Empty => return,
-        };
-        if let Some(s) = &self.store {
+        if let (Some(s), Some(stored)) = (&self.store, to_store(ev, self.seq)) {
             s.submit(stored);
         }
         if let Some(r) = &self.redis {
+            let published = match *ev {
+                EgressEvent::Order { order, .. } => RedisEvent::Order(order),
+                EgressEvent::Fill(fill) => RedisEvent::Fill(fill),
+                EgressEvent::Candle(candle) => RedisEvent::Candle(candle),
+                EgressEvent::Empty => return,
+            };
             r.try_publish(published);
         }
+    }
+}
+
+/// The store's record of the egress event numbered `source_seq` in the run, if it keeps one.
+pub fn to_store(ev: &EgressEvent, source_seq: u64) -> Option<StoreEvent> {
+    match *ev {
+        EgressEvent::Order { order, .. } => Some(StoreEvent::Order { order, source_seq }),
+        EgressEvent::Fill(fill) => Some(StoreEvent::Fill { fill, source_seq }),
+        EgressEvent::Candle(candle) => Some(StoreEvent::Candle { candle, source_seq }),
+        EgressEvent::Empty => None,
     }
 }

@@ -5,11 +5,13 @@
 pub mod fanout;
 pub mod journal;
 pub mod redis_pub;
+pub mod refeed;
 pub mod reports;
 pub mod store;
 
 pub use fanout::Fanout;
 pub use redis_pub::{PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, RedisPublisherHandle, RedisStats};
+pub use refeed::{refeed_store, RefeedError, RefeedStats};
 pub use reports::{write_fills_csv, write_orders_csv, write_run_files, write_summary_json, ReportError};
 pub use store::{
     PositionSnapshot, Store, StoreError, StoreEvent, StoreOptions, StoreStats, StoreWriter, StoreWriterHandle,

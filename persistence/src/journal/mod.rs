@@ -25,7 +25,7 @@ mod writer;
 
 pub use codec::{decode, encode, DecodeError};
 pub use reader::{read_journal, Recovery, Truncation};
-pub use snapshots::{latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
+pub use snapshots::{find_snapshot, latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
 pub use writer::{FsyncPolicy, JournalConsumer, JournalStats, JournalWriter};
 
 use dalal_core::event::Input;

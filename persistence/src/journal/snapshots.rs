@@ -80,6 +80,16 @@ pub struct FoundSnapshot {
 /// ahead of a journal whose tail was lost is useless). Damaged files are skipped and named in
 /// `skipped` with the reason.
 pub fn latest_snapshot(journal: &Path, max_applied: u64, skipped: &mut Vec<String>) -> Option<FoundSnapshot> {
+    find_snapshot(journal, max_applied, skipped, |_| true)
+}
+
+/// Like [`latest_snapshot`], the newest that `accept` also takes.
+pub fn find_snapshot(
+    journal: &Path,
+    max_applied: u64,
+    skipped: &mut Vec<String>,
+    accept: impl Fn(&FoundSnapshot) -> bool,
+) -> Option<FoundSnapshot> {
     let mut all = list(journal);
     all.sort_by_key(|(applied, _)| std::cmp::Reverse(*applied));
     for (applied, path) in all {
@@ -105,7 +115,10 @@ pub fn latest_snapshot(journal: &Path, max_applied: u64, skipped: &mut Vec<Strin
             continue;
         }
         bytes.truncate(body);
-        return Some(FoundSnapshot { path, applied, bytes });
+        let found = FoundSnapshot { path, applied, bytes };
+        if accept(&found) {
+            return Some(found);
+        }
     }
     None
 }

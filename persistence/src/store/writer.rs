@@ -163,6 +163,44 @@ impl StoreSender {
             }
         }
     }
+
+    /// Queues an event, waiting up to `timeout` for room: for a re-feed from the journal,
+    /// which may wait on the database (never the hot path). On timeout it is a drop, as in
+    /// [`StoreSender::submit`].
+    pub fn submit_wait(&self, ev: StoreEvent, timeout: Duration) -> bool {
+        let seq = ev.source_seq();
+        match self.tx.send_timeout(ev, timeout) {
+            Ok(()) => {
+                self.shared.submitted.fetch_add(1, Relaxed);
+                true
+            }
+            Err(_) => {
+                self.shared.dropped.fetch_add(1, Relaxed);
+                self.shared.first_unwritten.fetch_min(seq, Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Whether the last attempt to reach the database succeeded.
+    pub fn db_available(&self) -> bool {
+        self.shared.db_available.load(Relaxed)
+    }
+
+    /// Events queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The lowest sequence dropped since the last call, and forgets it (the caller re-feeds).
+    pub fn take_first_unwritten_seq(&self) -> Option<u64> {
+        Some(self.shared.first_unwritten.swap(NONE, Relaxed)).filter(|s| *s != NONE)
+    }
+
+    /// Marks `seq` (and what follows) unwritten again, after a re-feed that did not finish.
+    pub fn remember_unwritten(&self, seq: u64) {
+        self.shared.first_unwritten.fetch_min(seq, Relaxed);
+    }
 }
 
 /// Starts store writers.
@@ -268,7 +306,7 @@ impl StoreWriterHandle {
     /// Like [`first_unwritten_seq`](Self::first_unwritten_seq), and forgets it: call this just
     /// before re-feeding from the journal (a drop during the re-feed sets it again).
     pub fn take_first_unwritten_seq(&self) -> Option<u64> {
-        Some(self.sender.shared.first_unwritten.swap(NONE, Relaxed)).filter(|s| *s != NONE)
+        self.sender.take_first_unwritten_seq()
     }
 
     /// Waits until everything submitted before this call is written (or refused), up to
