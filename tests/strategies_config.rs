@@ -17,7 +17,7 @@ fn setup() -> EngineSetup {
 #[test]
 fn example_validates_into_one_account_per_new_strategy() {
     let s = setup();
-    let kinds: Vec<_> = s.strategies.iter().map(|x| x.kind.clone()).collect();
+    let kinds: Vec<_> = s.strategies.iter().map(|x| x.kind).collect();
     assert_eq!(
         kinds,
         vec![

@@ -46,7 +46,6 @@
 //!
 //! # Known limits
 //!
-//! * Strategy start/stop/parameter changes answer 501: the engine has no such command.
 //! * `/metrics` has no ring fill levels, per-stage quantiles or persistence lag: the engine
 //!   does not publish them while running (only tick-to-order, measured from the egress stream).
 //! * Limits and kill switches shown are those configured or set through this API; a kill

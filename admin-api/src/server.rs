@@ -18,8 +18,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dalal_core::config::StrategySection;
 use dalal_core::event::{Command, KillScope};
 use dalal_core::risk::RiskLimits;
+use dalal_core::setup::StrategyParams;
 use dalal_core::types::{
     AccountId, InstrumentId, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, Tag, Validity,
 };
@@ -143,6 +145,8 @@ pub(crate) struct App {
     dummy_hash: String,
     /// Running state of each strategy as last commanded (all start running).
     running: Mutex<Vec<bool>>,
+    /// Parameters of each strategy as last commanded (all start as configured).
+    params: Mutex<Vec<StrategyParams>>,
 }
 
 type S = State<Arc<App>>;
@@ -321,6 +325,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             }
         };
         let link_strategies = link.setup.strategies.len();
+        let link_params: Vec<StrategyParams> = link.setup.strategies.iter().map(|s| s.params()).collect();
         let app = Arc::new(App {
             link,
             names,
@@ -333,6 +338,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             started: Instant::now(),
             dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
             running: Mutex::new(vec![true; link_strategies]),
+            params: Mutex::new(link_params),
         });
         first_admin(&app).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -846,9 +852,17 @@ async fn instruments(State(app): S, h: HeaderMap) -> R {
 
 fn strategy_json(app: &App, i: usize) -> Value {
     let s = &app.link.setup.strategies[i];
+    let p = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or_else(|| s.params());
+    let entry = StrategySection::from_params(app.names.symbol(s.instrument.0), s.timeframe, &p);
+    let mut params = serde_json::to_value(&entry).unwrap_or(Value::Null);
+    if let Some(m) = params.as_object_mut() {
+        m.retain(|k, v| {
+            !v.is_null() && !["kind", "instrument", "timeframe", "qty", "allow_short"].contains(&k.as_str())
+        });
+    }
     json!({"id": s.id.0, "account": app.names.account(u32::from(s.account.0)), "symbol": app.names.symbol(s.instrument.0),
-           "kind": s.kind.name(), "params": format!("{:?}", s.kind), "timeframe": s.timeframe.to_string(),
-           "qty": s.qty, "allow_short": s.allow_short,
+           "kind": s.kind.name(), "params": params, "timeframe": s.timeframe.to_string(),
+           "qty": p.qty, "allow_short": p.allow_short,
            "running": app.running.lock().map(|r| r.get(i).copied().unwrap_or(true)).unwrap_or(true)})
 }
 
@@ -876,24 +890,14 @@ async fn strategy_get(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
 }
 
 /// Starts or stops a strategy through the ingress ring (a stopped strategy keeps its book and
-/// working orders but makes no decisions). Parameter changes have no engine command yet.
+/// working orders but makes no decisions).
 async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Result<Json<Value>, ApiError> {
     let p = who(app, h).await?;
     let i = visible_strategy(app, &p, id)?;
     if !p.trades(app.names.account(u32::from(app.link.setup.strategies[i].account.0))) {
         return Err(forbidden());
     }
-    let enabled = match action {
-        "start" => true,
-        "stop" => false,
-        _ => {
-            app.users.audit(&p.username, &format!("strategy.{action}_unsupported"), json!({"strategy": id})).await;
-            return Err(err(
-                StatusCode::NOT_IMPLEMENTED,
-                format!("strategy {action} is not supported: the engine has no command for it yet"),
-            ));
-        }
-    };
+    let enabled = action == "start";
     let strategy = app.link.setup.strategies[i].id;
     app.link.send(Command::StrategyEnabled { strategy, enabled });
     if let Ok(mut r) = app.running.lock() {
@@ -913,8 +917,38 @@ async fn strategy_stop(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
     strategy_control(&app, &h, id, "stop").await
 }
 
-async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
-    strategy_control(&app, &h, id, "params").await
+/// Changes a running strategy's parameters: the body is a partial config entry (`{"fast": 5,
+/// "slow": 21}`, `{"qty": 20}`), validated exactly as the config file is, then sent through the
+/// ingress ring. Kind, instrument and timeframe stay.
+async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>, Json(body): Json<Value>) -> R {
+    let p = who(&app, &h).await?;
+    let i = visible_strategy(&app, &p, id)?;
+    let s = &app.link.setup.strategies[i];
+    if !p.trades(app.names.account(u32::from(s.account.0))) {
+        return Err(forbidden());
+    }
+    let Value::Object(changes) = body else { return Err(bad("expected a JSON object of parameters")) };
+    if let Some(k) = ["kind", "instrument", "timeframe"].into_iter().find(|k| changes.contains_key(*k)) {
+        return Err(bad(format!("{k} cannot change on a running strategy")));
+    }
+    let spec = app.link.setup.instruments.get(s.instrument.index()).ok_or_else(not_found)?;
+    let before = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or_else(|| s.params());
+    let mut entry = serde_json::to_value(StrategySection::from_params(&spec.symbol, s.timeframe, &before))
+        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Some(m) = entry.as_object_mut() {
+        m.extend(changes.clone());
+    }
+    let entry: StrategySection = serde_json::from_value(entry).map_err(|e| bad(e.to_string()))?;
+    let session = app.link.setup.session;
+    let params =
+        dalal_core::config::strategy_params(&entry, spec, s.timeframe, session.open, session.close, &|f| f.to_string())
+            .map_err(|e| bad(e.to_string()))?;
+    app.link.send(Command::SetStrategyParams { strategy: s.id, params });
+    if let Some(x) = app.params.lock().ok().as_mut().and_then(|v| v.get_mut(i)) {
+        *x = params;
+    }
+    app.users.audit(&p.username, "strategy.params", json!({"strategy": id, "changes": Value::Object(changes)})).await;
+    Ok(Json(strategy_json(&app, i)))
 }
 
 #[derive(Deserialize)]

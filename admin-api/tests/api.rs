@@ -321,7 +321,28 @@ fn endpoints_and_role_ownership_matrix() {
     assert_eq!(http(a, "GET", &format!("/api/strategies/{sa}"), Some(&t.alice_v), None).body["running"], json!(false));
     assert_eq!(r.status, 200);
     assert_eq!(http(a, "POST", &format!("/api/strategies/{sa}/start"), Some(&t.admin), None).status, 200);
-    assert_eq!(http(a, "PATCH", &format!("/api/strategies/{sa}"), Some(&t.admin), Some(&json!({}))).status, 501);
+    // Parameters: validated like the config file; owner or admin; viewer 403, other trader 404.
+    let path = format!("/api/strategies/{sa}");
+    let kind = http(a, "GET", &path, Some(&t.alice_v), None).body["kind"].clone();
+    assert_eq!(kind, json!("ema_cross"), "alice's first strategy in the test config is an EMA cross");
+    assert_eq!(http(a, "PATCH", &path, Some(&t.bob_t), Some(&json!({"fast": 4}))).status, 404);
+    assert_eq!(http(a, "PATCH", &path, Some(&t.alice_v), Some(&json!({"fast": 4}))).status, 403);
+    for (body, why) in [
+        (json!({"fast": 50, "slow": 10}), "fast"),
+        (json!({"kind": "grid"}), "kind"),
+        (json!({"qty": 0}), "qty"),
+        (json!({"fsat": 4}), "fsat"),
+        (json!([1, 2]), "object"),
+    ] {
+        let r = http(a, "PATCH", &path, Some(&t.alice_t), Some(&body));
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(r.text.contains(why), "{body}: the error names {why:?}: {}", r.text);
+    }
+    let r = http(a, "PATCH", &path, Some(&t.alice_t), Some(&json!({"fast": 4, "slow": 30})));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["params"]["fast"].clone(), r.body["params"]["slow"].clone()), (json!(4), json!(30)));
+    let r = http(a, "GET", &path, Some(&t.admin), None);
+    assert_eq!(r.body["params"]["slow"], json!(30), "the change is what the API shows from now on");
 
     // Manual orders: trader of the account or admin; viewer 403; other trader 404.
     let order =

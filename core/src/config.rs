@@ -10,7 +10,7 @@ use crate::charges::{ChargeSegment, ChargeTable, Ppb, Tariff};
 use crate::orders::PaperConfig;
 use crate::risk::RiskLimits;
 use crate::risk::{segment_default_margin, MarginRules};
-use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategySetup};
+use crate::setup::{AccountSetup, EngineSetup, StrategyKind, StrategyParams, StrategySetup};
 use crate::types::{
     AccountId, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, Segment, Session, StrategyId,
 };
@@ -369,7 +369,7 @@ pub struct AccountSection {
     pub strategies: Vec<StrategySection>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StrategySection {
     /// `ema_cross`, `bollinger`, `orb`, `supertrend`, `vwap_reversion` or `grid`.
@@ -403,6 +403,51 @@ pub struct StrategySection {
     pub step_bps: Option<u32>,
     /// `grid`: largest position either way, units (default levels × qty).
     pub max_position: Option<u64>,
+}
+
+impl StrategySection {
+    /// The entry that would configure `params` (so a change can be written as a partial entry
+    /// over the current one).
+    pub fn from_params(instrument: &str, timeframe: BarSpec, params: &StrategyParams) -> StrategySection {
+        let mut s = StrategySection {
+            kind: params.kind.name().into(),
+            instrument: instrument.into(),
+            timeframe: timeframe.to_string(),
+            qty: params.qty,
+            allow_short: params.allow_short,
+            fast: None,
+            slow: None,
+            period: None,
+            k: None,
+            range_minutes: None,
+            exit_time: None,
+            range_stop: None,
+            multiplier: None,
+            band_bps: None,
+            levels: None,
+            step_bps: None,
+            max_position: None,
+        };
+        match params.kind {
+            StrategyKind::EmaCross { fast, slow } => (s.fast, s.slow) = (Some(fast), Some(slow)),
+            StrategyKind::Bollinger { period, k } => (s.period, s.k) = (Some(period), Some(k)),
+            StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
+                (s.range_minutes, s.exit_time, s.range_stop) =
+                    (Some(range_minutes), Some(hhmm(exit_time)), Some(range_stop))
+            }
+            StrategyKind::Supertrend { period, multiplier, exit_time } => {
+                (s.period, s.multiplier, s.exit_time) = (Some(period), Some(multiplier), Some(hhmm(exit_time)))
+            }
+            StrategyKind::VwapReversion { band_bps, exit_time } => {
+                (s.band_bps, s.exit_time) = (Some(band_bps), Some(hhmm(exit_time)))
+            }
+            StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
+                (s.levels, s.step_bps, s.max_position, s.exit_time) =
+                    (Some(levels), Some(step_bps), Some(max_position), Some(hhmm(exit_time)))
+            }
+        }
+        s
+    }
 }
 
 fn default_tf() -> String {
@@ -542,131 +587,15 @@ impl Config {
                 let timeframe = BarSpec::parse(&s.timeframe).ok_or_else(|| {
                     err(k("timeframe"), format!("{:?} is not a bar like 1s, 1m, 1h, 500t, 10000v", s.timeframe))
                 })?;
-                if s.qty == 0 || s.qty % spec.lot_size.0 != 0 {
-                    return Err(err(
-                        k("qty"),
-                        format!("{} is not a positive multiple of the lot size {}", s.qty, spec.lot_size),
-                    ));
-                }
-                let need = |v: Option<usize>, f: &str| -> Result<usize, ConfigError> {
-                    v.filter(|n| *n >= 1).ok_or_else(|| err(k(f), "required, at least 1"))
-                };
-                let kind = match s.kind.as_str() {
-                    "ema_cross" => {
-                        let fast = need(s.fast, "fast")?;
-                        let slow = need(s.slow, "slow")?;
-                        if fast >= slow {
-                            return Err(err(k("fast"), format!("must be less than slow ({fast} ≥ {slow})")));
-                        }
-                        StrategyKind::EmaCross { fast, slow }
-                    }
-                    "bollinger" => {
-                        let period = need(s.period, "period")?;
-                        let kk = s.k.unwrap_or(2.0);
-                        if !(kk.is_finite() && kk > 0.0) {
-                            return Err(err(k("k"), "must be a positive number"));
-                        }
-                        StrategyKind::Bollinger { period: period.max(2), k: kk }
-                    }
-                    "orb" => {
-                        let range_minutes = s.range_minutes.unwrap_or(15);
-                        if range_minutes == 0 {
-                            return Err(err(k("range_minutes"), "must be at least 1"));
-                        }
-                        let window = range_minutes as i64 * 60 * crate::types::time::NANOS_PER_SEC;
-                        if let BarSpec::Time(tf) = timeframe {
-                            if window % tf.0 != 0 {
-                                return Err(err(
-                                    k("range_minutes"),
-                                    format!("{range_minutes} minutes is not a whole number of {tf} bars"),
-                                ));
-                            }
-                        }
-                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
-                        let exit_time = IstTime::parse(exit_text)
-                            .filter(|t| t.0 > open.0 + window && *t <= close)
-                            .ok_or_else(|| {
-                                err(
-                                    k("exit_time"),
-                                    format!(
-                                        "{exit_text:?} is not an HH:MM time after the opening range \
-                                         ({range_minutes} minutes from {}) and no later than session_close ({})",
-                                        e.session_open, e.session_close
-                                    ),
-                                )
-                            })?;
-                        StrategyKind::Orb { range_minutes, exit_time, range_stop: s.range_stop.unwrap_or(true) }
-                    }
-                    "supertrend" => {
-                        let period = s.period.unwrap_or(10);
-                        if !(1..=crate::indicators::MAX_PERIOD).contains(&period) {
-                            return Err(err(
-                                k("period"),
-                                format!("must be between 1 and {}", crate::indicators::MAX_PERIOD),
-                            ));
-                        }
-                        let multiplier = s.multiplier.unwrap_or(3.0);
-                        if !(multiplier.is_finite() && multiplier > 0.0) {
-                            return Err(err(k("multiplier"), "must be a positive number"));
-                        }
-                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
-                        let exit_time =
-                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
-                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
-                            })?;
-                        StrategyKind::Supertrend { period, multiplier, exit_time }
-                    }
-                    "vwap_reversion" => {
-                        let band_bps = s.band_bps.unwrap_or(50);
-                        if !(1..=5_000).contains(&band_bps) {
-                            return Err(err(k("band_bps"), format!("{band_bps} is not between 1 and 5000")));
-                        }
-                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
-                        let exit_time =
-                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
-                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
-                            })?;
-                        StrategyKind::VwapReversion { band_bps, exit_time }
-                    }
-                    "grid" => {
-                        let levels = s.levels.unwrap_or(3);
-                        if !(1..=50).contains(&levels) {
-                            return Err(err(k("levels"), format!("{levels} is not between 1 and 50")));
-                        }
-                        let step_bps = s.step_bps.unwrap_or(20);
-                        if step_bps == 0 || levels as u64 * step_bps as u64 >= 10_000 {
-                            return Err(err(
-                                k("step_bps"),
-                                format!("must be at least 1 and levels × step_bps under 10000 ({levels} × {step_bps})"),
-                            ));
-                        }
-                        let max_position = s.max_position.unwrap_or((levels as u64).saturating_mul(s.qty));
-                        if max_position < s.qty {
-                            return Err(err(
-                                k("max_position"),
-                                format!("{max_position} is less than one order of qty {}", s.qty),
-                            ));
-                        }
-                        let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
-                        let exit_time =
-                            IstTime::parse(exit_text).filter(|t| *t > open && *t <= close).ok_or_else(|| {
-                                err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session"))
-                            })?;
-                        StrategyKind::Grid { levels, step_bps, max_position, exit_time }
-                    }
-                    other => {
-                        let known = "ema_cross, bollinger, orb, supertrend, vwap_reversion, grid";
-                        return Err(err(k("kind"), format!("unknown strategy {other:?} ({known})")));
-                    }
-                };
+                let params = strategy_params(s, spec, timeframe, open, close, &k)?;
                 strategies.push(StrategySetup {
                     id: StrategyId(strategies.len() as u16),
                     account: AccountId(ai as u16),
                     instrument: spec.id,
                     timeframe,
-                    qty: s.qty,
-                    allow_short: s.allow_short,
-                    kind,
+                    qty: params.qty,
+                    allow_short: params.allow_short,
+                    kind: params.kind,
                 });
             }
         }
@@ -707,4 +636,129 @@ impl Config {
             },
         })
     }
+}
+
+/// `HH:MM` of a time of day, for messages.
+fn hhmm(t: IstTime) -> String {
+    let m = t.0 / (60 * crate::types::time::NANOS_PER_SEC);
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// Validates one strategy entry's size and parameters for an instrument, timeframe and
+/// session; `k` names the entry's keys in errors. Used for the config file and for parameter
+/// changes arriving at run time, so both say the same thing about the same mistake.
+pub fn strategy_params(
+    s: &StrategySection,
+    spec: &InstrumentSpec,
+    timeframe: BarSpec,
+    open: IstTime,
+    close: IstTime,
+    k: &dyn Fn(&str) -> String,
+) -> Result<StrategyParams, ConfigError> {
+    if s.qty == 0 || !s.qty.is_multiple_of(spec.lot_size.0) {
+        return Err(err(k("qty"), format!("{} is not a positive multiple of the lot size {}", s.qty, spec.lot_size)));
+    }
+    let need = |v: Option<usize>, f: &str| -> Result<usize, ConfigError> {
+        v.filter(|n| *n >= 1).ok_or_else(|| err(k(f), "required, at least 1"))
+    };
+    let kind = match s.kind.as_str() {
+        "ema_cross" => {
+            let fast = need(s.fast, "fast")?;
+            let slow = need(s.slow, "slow")?;
+            if fast >= slow {
+                return Err(err(k("fast"), format!("must be less than slow ({fast} ≥ {slow})")));
+            }
+            StrategyKind::EmaCross { fast, slow }
+        }
+        "bollinger" => {
+            let period = need(s.period, "period")?;
+            let kk = s.k.unwrap_or(2.0);
+            if !(kk.is_finite() && kk > 0.0) {
+                return Err(err(k("k"), "must be a positive number"));
+            }
+            StrategyKind::Bollinger { period: period.max(2), k: kk }
+        }
+        "orb" => {
+            let range_minutes = s.range_minutes.unwrap_or(15);
+            if range_minutes == 0 {
+                return Err(err(k("range_minutes"), "must be at least 1"));
+            }
+            let window = range_minutes as i64 * 60 * crate::types::time::NANOS_PER_SEC;
+            if let BarSpec::Time(tf) = timeframe {
+                if window % tf.0 != 0 {
+                    return Err(err(
+                        k("range_minutes"),
+                        format!("{range_minutes} minutes is not a whole number of {tf} bars"),
+                    ));
+                }
+            }
+            let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+            let exit_time =
+                IstTime::parse(exit_text).filter(|t| t.0 > open.0 + window && *t <= close).ok_or_else(|| {
+                    err(
+                        k("exit_time"),
+                        format!(
+                            "{exit_text:?} is not an HH:MM time after the opening range \
+                                 ({range_minutes} minutes from {}) and no later than session_close ({})",
+                            hhmm(open),
+                            hhmm(close)
+                        ),
+                    )
+                })?;
+            StrategyKind::Orb { range_minutes, exit_time, range_stop: s.range_stop.unwrap_or(true) }
+        }
+        "supertrend" => {
+            let period = s.period.unwrap_or(10);
+            if !(1..=crate::indicators::MAX_PERIOD).contains(&period) {
+                return Err(err(k("period"), format!("must be between 1 and {}", crate::indicators::MAX_PERIOD)));
+            }
+            let multiplier = s.multiplier.unwrap_or(3.0);
+            if !(multiplier.is_finite() && multiplier > 0.0) {
+                return Err(err(k("multiplier"), "must be a positive number"));
+            }
+            let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+            let exit_time = IstTime::parse(exit_text)
+                .filter(|t| *t > open && *t <= close)
+                .ok_or_else(|| err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session")))?;
+            StrategyKind::Supertrend { period, multiplier, exit_time }
+        }
+        "vwap_reversion" => {
+            let band_bps = s.band_bps.unwrap_or(50);
+            if !(1..=5_000).contains(&band_bps) {
+                return Err(err(k("band_bps"), format!("{band_bps} is not between 1 and 5000")));
+            }
+            let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+            let exit_time = IstTime::parse(exit_text)
+                .filter(|t| *t > open && *t <= close)
+                .ok_or_else(|| err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session")))?;
+            StrategyKind::VwapReversion { band_bps, exit_time }
+        }
+        "grid" => {
+            let levels = s.levels.unwrap_or(3);
+            if !(1..=50).contains(&levels) {
+                return Err(err(k("levels"), format!("{levels} is not between 1 and 50")));
+            }
+            let step_bps = s.step_bps.unwrap_or(20);
+            if step_bps == 0 || levels as u64 * step_bps as u64 >= 10_000 {
+                return Err(err(
+                    k("step_bps"),
+                    format!("must be at least 1 and levels × step_bps under 10000 ({levels} × {step_bps})"),
+                ));
+            }
+            let max_position = s.max_position.unwrap_or((levels as u64).saturating_mul(s.qty));
+            if max_position < s.qty {
+                return Err(err(k("max_position"), format!("{max_position} is less than one order of qty {}", s.qty)));
+            }
+            let exit_text = s.exit_time.as_deref().unwrap_or("15:15");
+            let exit_time = IstTime::parse(exit_text)
+                .filter(|t| *t > open && *t <= close)
+                .ok_or_else(|| err(k("exit_time"), format!("{exit_text:?} is not an HH:MM time inside the session")))?;
+            StrategyKind::Grid { levels, step_bps, max_position, exit_time }
+        }
+        other => {
+            let known = "ema_cross, bollinger, orb, supertrend, vwap_reversion, grid";
+            return Err(err(k("kind"), format!("unknown strategy {other:?} ({known})")));
+        }
+    };
+    Ok(StrategyParams { kind, qty: s.qty, allow_short: s.allow_short })
 }

@@ -48,7 +48,11 @@ impl Engine {
     /// Builds fresh stages from a validated setup. `sample_every` is rounded up to a power of
     /// two; 0 turns stage timing off.
     pub fn new(setup: &EngineSetup, clock: quanta::Clock, sample_every: u32) -> Engine {
-        let strategy = StrategyStage::new(setup.strategy_slots(), setup.instruments.len(), setup.session);
+        let mut strategy = StrategyStage::new(setup.strategy_slots(), setup.instruments.len(), setup.session);
+        strategy.allow_reconfigure(
+            setup.instruments.iter().map(|i| i.tick_size).collect(),
+            setup.strategies.iter().map(|s| s.kind.name()).collect(),
+        );
         let mut tfs = setup.timeframes.clone();
         tfs.extend(strategy.timeframes());
         Engine {

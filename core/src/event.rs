@@ -111,6 +111,12 @@ pub enum Command {
         strategy: StrategyId,
         enabled: bool,
     },
+    /// New parameters for a running strategy: it restarts its decisions with them (fresh
+    /// indicator warm-up where periods changed), keeping its book and working orders.
+    SetStrategyParams {
+        strategy: StrategyId,
+        params: crate::setup::StrategyParams,
+    },
     /// Cancels every working order in scope, optionally of one product only.
     CancelWorking {
         scope: KillScope,

@@ -220,7 +220,8 @@ impl OrderStage {
             Command::KillSwitch { .. }
             | Command::SetLimits { .. }
             | Command::Place { .. }
-            | Command::StrategyEnabled { .. } => {}
+            | Command::StrategyEnabled { .. }
+            | Command::SetStrategyParams { .. } => {}
         }
     }
 

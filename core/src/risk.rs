@@ -352,9 +352,10 @@ impl RiskStage {
                     }
                 }
             }
-            Command::Cancel { .. } | Command::CancelWorking { .. } | Command::StrategyEnabled { .. } => {
-                out(Msg::Command(cmd))
-            }
+            Command::Cancel { .. }
+            | Command::CancelWorking { .. }
+            | Command::StrategyEnabled { .. }
+            | Command::SetStrategyParams { .. } => out(Msg::Command(cmd)),
         }
     }
 

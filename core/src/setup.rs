@@ -23,7 +23,7 @@ pub struct AccountSetup {
 }
 
 /// Which strategy, with its parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StrategyKind {
     EmaCross { fast: usize, slow: usize },
     Bollinger { period: usize, k: f64 },
@@ -33,7 +33,70 @@ pub enum StrategyKind {
     Grid { levels: u32, step_bps: u32, max_position: u64, exit_time: IstTime },
 }
 
+/// Validated parameters are finite (NaN never passes validation), so equality is reflexive and
+/// a command carrying them can be compared like any other.
+impl Eq for StrategyKind {}
+
+/// What an operator may change on a running strategy: its parameters, size and shorting (not
+/// its kind, instrument or timeframe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StrategyParams {
+    pub kind: StrategyKind,
+    pub qty: u64,
+    pub allow_short: bool,
+}
+
+/// A fresh strategy instance. `session_open` anchors the opening range; `tick` is the
+/// instrument's tick size (grid levels sit on it).
+pub fn build_strategy(p: &StrategyParams, session_open: IstTime, tick: Price) -> Box<dyn Strategy> {
+    let (qty, allow_short) = (p.qty, p.allow_short);
+    match p.kind {
+        StrategyKind::EmaCross { fast, slow } => Box::new(EmaCross::new(fast, slow, qty, allow_short)),
+        StrategyKind::Bollinger { period, k } => Box::new(BollingerReversion::new(period, k, qty, allow_short)),
+        StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
+            Box::new(crate::strategy::OpeningRangeBreakout::new(
+                session_open,
+                range_minutes,
+                exit_time,
+                qty,
+                allow_short,
+                range_stop,
+            ))
+        }
+        StrategyKind::Supertrend { period, multiplier, exit_time } => {
+            Box::new(crate::strategy::SupertrendFollow::new(period, multiplier, qty, allow_short, exit_time))
+        }
+        StrategyKind::VwapReversion { band_bps, exit_time } => {
+            Box::new(crate::strategy::VwapReversion::new(band_bps, qty, allow_short, exit_time))
+        }
+        StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
+            Box::new(crate::strategy::Grid::new(levels, step_bps, qty, max_position, allow_short, tick, exit_time))
+        }
+    }
+}
+
 impl StrategyKind {
+    /// The invariants constructors rely on (periods in range, positive finite multipliers),
+    /// checked again for parameters that arrive as a command, so no input can make a strategy
+    /// panic. Configuration validation is stricter and explains itself.
+    pub fn is_sane(&self) -> bool {
+        let period = |p: usize| (1..=crate::indicators::MAX_PERIOD).contains(&p);
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        match *self {
+            StrategyKind::EmaCross { fast, slow } => period(fast) && period(slow) && fast < slow,
+            StrategyKind::Bollinger { period: p, k } => period(p) && p >= 2 && positive(k),
+            StrategyKind::Orb { range_minutes, .. } => range_minutes >= 1,
+            StrategyKind::Supertrend { period: p, multiplier, .. } => period(p) && positive(multiplier),
+            StrategyKind::VwapReversion { band_bps, .. } => (1..=5_000).contains(&band_bps),
+            StrategyKind::Grid { levels, step_bps, max_position, .. } => {
+                (1..=50).contains(&levels)
+                    && step_bps >= 1
+                    && u64::from(levels) * u64::from(step_bps) < 10_000
+                    && max_position >= 1
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             StrategyKind::EmaCross { .. } => "ema_cross",
@@ -56,6 +119,13 @@ pub struct StrategySetup {
     pub qty: u64,
     pub allow_short: bool,
     pub kind: StrategyKind,
+}
+
+impl StrategySetup {
+    /// Its parameters as configured.
+    pub fn params(&self) -> StrategyParams {
+        StrategyParams { kind: self.kind, qty: self.qty, allow_short: self.allow_short }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,43 +156,14 @@ impl EngineSetup {
         self.strategies
             .iter()
             .map(|s| {
-                let strategy: Box<dyn Strategy> = match s.kind {
-                    StrategyKind::EmaCross { fast, slow } => Box::new(EmaCross::new(fast, slow, s.qty, s.allow_short)),
-                    StrategyKind::Bollinger { period, k } => {
-                        Box::new(BollingerReversion::new(period, k, s.qty, s.allow_short))
-                    }
-                    StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
-                        Box::new(crate::strategy::OpeningRangeBreakout::new(
-                            self.session.open,
-                            range_minutes,
-                            exit_time,
-                            s.qty,
-                            s.allow_short,
-                            range_stop,
-                        ))
-                    }
-                    StrategyKind::Supertrend { period, multiplier, exit_time } => Box::new(
-                        crate::strategy::SupertrendFollow::new(period, multiplier, s.qty, s.allow_short, exit_time),
-                    ),
-                    StrategyKind::VwapReversion { band_bps, exit_time } => {
-                        Box::new(crate::strategy::VwapReversion::new(band_bps, s.qty, s.allow_short, exit_time))
-                    }
-                    StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
-                        let tick = self.instruments.get(s.instrument.index()).map_or(Price(1), |i| i.tick_size);
-                        Box::new(crate::strategy::Grid::new(
-                            levels,
-                            step_bps,
-                            s.qty,
-                            max_position,
-                            s.allow_short,
-                            tick,
-                            exit_time,
-                        ))
-                    }
-                };
+                let strategy = build_strategy(&s.params(), self.session.open, self.tick_size(s.instrument));
                 StrategySlot::new(s.id, s.account, s.instrument, s.timeframe, strategy)
             })
             .collect()
+    }
+
+    pub fn tick_size(&self, instrument: InstrumentId) -> Price {
+        self.instruments.get(instrument.index()).map_or(Price(1), |i| i.tick_size)
     }
 
     /// Commands that put the engine in its configured starting state.

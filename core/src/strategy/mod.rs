@@ -27,8 +27,9 @@ pub use vwap_reversion::VwapReversion;
 use crate::candle::{BarSpec, Candle};
 use crate::event::{Command, Feedback, Msg, Tick};
 use crate::indicators::IndicatorSpec;
+use crate::setup::{build_strategy, StrategyParams};
 use crate::snapshot::SnapshotError;
-use crate::types::{AccountId, InstrumentId, Qty, Session, Side, StrategyId, Timestamp};
+use crate::types::{AccountId, InstrumentId, Price, Qty, Session, Side, StrategyId, Timestamp};
 
 /// A trading strategy.
 pub trait Strategy: Send {
@@ -109,6 +110,8 @@ pub struct StrategyCounters {
     pub intents: u64,
     pub modifies: u64,
     pub cancels: u64,
+    /// Parameter changes applied.
+    pub reconfigured: u64,
 }
 
 /// Hosts every strategy of every account.
@@ -123,6 +126,10 @@ pub struct StrategyStage {
     session: Session,
     /// Per slot: running (true) or stopped by command.
     enabled: Vec<bool>,
+    /// What rebuilding a strategy with new parameters needs: per instrument its tick size, per
+    /// slot the kind it must keep.
+    tick_sizes: Vec<Price>,
+    kinds: Vec<&'static str>,
     pub counters: StrategyCounters,
 }
 
@@ -146,8 +153,31 @@ impl StrategyStage {
             actions: Vec::with_capacity(16),
             session,
             enabled,
+            tick_sizes: Vec::new(),
+            kinds: Vec::new(),
             counters: StrategyCounters::default(),
         }
+    }
+
+    /// Enables [`Command::SetStrategyParams`]: per instrument its tick size, per slot its kind.
+    pub fn allow_reconfigure(&mut self, tick_sizes: Vec<Price>, kinds: Vec<&'static str>) {
+        self.tick_sizes = tick_sizes;
+        self.kinds = kinds;
+    }
+
+    /// Rebuilds one strategy with new parameters of the same kind; anything else is ignored
+    /// (the API validates before sending, so only a forged command would be).
+    fn reconfigure(&mut self, id: StrategyId, params: &StrategyParams) {
+        let i = id.index();
+        let (Some(slot), Some(kind)) = (self.slots.get_mut(i), self.kinds.get(i)) else { return };
+        if params.kind.name() != *kind || params.qty == 0 || !params.kind.is_sane() {
+            return;
+        }
+        let tick = self.tick_sizes.get(slot.instrument.index()).copied().unwrap_or(Price(1));
+        let strategy = build_strategy(params, self.session.open, tick);
+        self.views[i] = self.banks.register(slot.instrument, slot.timeframe, &strategy.indicators());
+        slot.strategy = strategy;
+        self.counters.reconfigured += 1;
     }
 
     /// The stage's state for a snapshot; fails if some strategy cannot save its own.
@@ -257,6 +287,10 @@ impl StrategyStage {
             }
             Msg::Feedback(fb) => {
                 self.on_feedback(&fb);
+                out(*msg);
+            }
+            Msg::Command(Command::SetStrategyParams { strategy, params }) => {
+                self.reconfigure(strategy, &params);
                 out(*msg);
             }
             Msg::Command(Command::StrategyEnabled { strategy, enabled }) => {

@@ -5,9 +5,10 @@
 use dalal_core::event::{Command, Input, KillScope};
 use dalal_core::event::{Quote, Tick};
 use dalal_core::risk::RiskLimits;
+use dalal_core::setup::{StrategyKind, StrategyParams};
 use dalal_core::types::{
-    AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId, Tag,
-    Timestamp, Validity,
+    AccountId, InstrumentId, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId,
+    Tag, Timestamp, Validity,
 };
 
 /// Why bytes do not decode to an event.
@@ -88,6 +89,7 @@ const CANCEL: u8 = 13;
 const MODIFY: u8 = 14;
 const CANCEL_WORKING: u8 = 15;
 const STRATEGY: u8 = 16;
+const STRATEGY_PARAMS: u8 = 17;
 
 fn scope(w: &mut Writer, s: KillScope) {
     match s {
@@ -276,6 +278,11 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
                 w.u16(strategy.0);
                 w.u8(enabled as u8);
             }
+            Command::SetStrategyParams { strategy, params } => {
+                w.u8(STRATEGY_PARAMS);
+                w.u16(strategy.0);
+                strategy_params(&mut w, &params);
+            }
             Command::CancelWorking { scope: s, product: p } => {
                 w.u8(CANCEL_WORKING);
                 scope(&mut w, s);
@@ -284,6 +291,77 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
         },
     }
     true
+}
+
+/// Strategy parameters: qty u64, allow_short u8, kind u8, then the kind's fields (counts u32,
+/// `f64` as its bits, times as i64 ns after midnight IST, flags u8).
+fn strategy_params(w: &mut Writer<'_>, p: &StrategyParams) {
+    w.u64(p.qty);
+    w.u8(p.allow_short as u8);
+    match p.kind {
+        StrategyKind::EmaCross { fast, slow } => {
+            w.u8(1);
+            w.u32(fast as u32);
+            w.u32(slow as u32);
+        }
+        StrategyKind::Bollinger { period, k } => {
+            w.u8(2);
+            w.u32(period as u32);
+            w.u64(k.to_bits());
+        }
+        StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
+            w.u8(3);
+            w.u32(range_minutes);
+            w.i64(exit_time.0);
+            w.u8(range_stop as u8);
+        }
+        StrategyKind::Supertrend { period, multiplier, exit_time } => {
+            w.u8(4);
+            w.u32(period as u32);
+            w.u64(multiplier.to_bits());
+            w.i64(exit_time.0);
+        }
+        StrategyKind::VwapReversion { band_bps, exit_time } => {
+            w.u8(5);
+            w.u32(band_bps);
+            w.i64(exit_time.0);
+        }
+        StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
+            w.u8(6);
+            w.u32(levels);
+            w.u32(step_bps);
+            w.u64(max_position);
+            w.i64(exit_time.0);
+        }
+    }
+}
+
+fn read_strategy_params(r: &mut Reader<'_>) -> Result<StrategyParams, DecodeError> {
+    let qty = r.u64()?;
+    let allow_short = r.u8()? != 0;
+    let n = |r: &mut Reader<'_>| r.u32().map(|v| v as usize);
+    let kind = match r.u8()? {
+        1 => StrategyKind::EmaCross { fast: n(r)?, slow: n(r)? },
+        2 => StrategyKind::Bollinger { period: n(r)?, k: f64::from_bits(r.u64()?) },
+        3 => StrategyKind::Orb { range_minutes: r.u32()?, exit_time: IstTime(r.i64()?), range_stop: r.u8()? != 0 },
+        4 => StrategyKind::Supertrend {
+            period: n(r)?,
+            multiplier: f64::from_bits(r.u64()?),
+            exit_time: IstTime(r.i64()?),
+        },
+        5 => StrategyKind::VwapReversion { band_bps: r.u32()?, exit_time: IstTime(r.i64()?) },
+        6 => StrategyKind::Grid {
+            levels: r.u32()?,
+            step_bps: r.u32()?,
+            max_position: r.u64()?,
+            exit_time: IstTime(r.i64()?),
+        },
+        _ => return Err(DecodeError::Value),
+    };
+    if qty == 0 || !kind.is_sane() {
+        return Err(DecodeError::Value);
+    }
+    Ok(StrategyParams { kind, qty, allow_short })
 }
 
 /// Decodes one encoded input; trailing bytes are an error.
@@ -324,6 +402,10 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
             trigger: Price(r.i64()?),
         }),
         STRATEGY => Input::Command(Command::StrategyEnabled { strategy: StrategyId(r.u16()?), enabled: r.u8()? != 0 }),
+        STRATEGY_PARAMS => {
+            let strategy = StrategyId(r.u16()?);
+            Input::Command(Command::SetStrategyParams { strategy, params: read_strategy_params(&mut r)? })
+        }
         CANCEL_WORKING => {
             let s = read_scope(&mut r)?;
             let p = match r.u8()? {
@@ -390,6 +472,32 @@ mod tests {
             Input::Command(Command::CancelWorking { scope: KillScope::Account(AccountId(0)), product: None }),
         ] {
             round(i);
+        }
+        let exit_time = IstTime::hm(15, 15);
+        for kind in [
+            StrategyKind::EmaCross { fast: 5, slow: 21 },
+            StrategyKind::Bollinger { period: 20, k: 2.5 },
+            StrategyKind::Orb { range_minutes: 15, exit_time, range_stop: false },
+            StrategyKind::Supertrend { period: 10, multiplier: 3.0, exit_time },
+            StrategyKind::VwapReversion { band_bps: 40, exit_time },
+            StrategyKind::Grid { levels: 3, step_bps: 20, max_position: 30, exit_time },
+        ] {
+            let params = StrategyParams { kind, qty: 10, allow_short: true };
+            round(Input::Command(Command::SetStrategyParams { strategy: StrategyId(2), params }));
+        }
+        // Parameters no strategy could run with are refused when read back.
+        for kind in [
+            StrategyKind::EmaCross { fast: 21, slow: 5 },
+            StrategyKind::Bollinger { period: 20, k: f64::NAN },
+            StrategyKind::Supertrend { period: 0, multiplier: 3.0, exit_time },
+        ] {
+            let mut buf = Vec::new();
+            let cmd = Command::SetStrategyParams {
+                strategy: StrategyId(0),
+                params: StrategyParams { kind, qty: 1, allow_short: false },
+            };
+            assert!(encode(&Input::Command(cmd), &mut buf));
+            assert_eq!(decode(&buf), Err(DecodeError::Value), "{kind:?}");
         }
         assert_eq!(decode(&[200]), Err(DecodeError::Kind(200)));
         assert!(!encode(&Input::Empty, &mut Vec::new()));
