@@ -12,7 +12,7 @@ use dalal_adapters::{
     BinTickFile, Pacer, RejectCounts, ReplayClock, ReplaySpeed, SymbolTable, SyntheticConfig, SyntheticFeed,
     SyntheticInstrument, TickFileFormat,
 };
-use dalal_admin::{AdminConfig, ViewObserver};
+use dalal_admin::{AdminConfig, Gauge, ViewObserver};
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, FeedKind};
 use dalal_core::engine::Engine;
@@ -396,7 +396,41 @@ pub fn run(args: RunArgs) -> Result<()> {
         let producer = running.producer().context("ingress ring closed")?;
         let link = link_parts.connect(setup.clone(), live.clone(), producer, Some(running.progress().clone()));
         let store_url = (!config.persistence.database_url.is_empty()).then(|| config.persistence.database_url.clone());
-        let cfg = AdminConfig { listen: addr, cores: config.admin.cores.clone(), store_url, ..AdminConfig::default() };
+        let mut gauges = Vec::new();
+        if let Some(st) = &store {
+            let (q, d, a) = (st.sender(), st.sender(), st.sender());
+            gauges.push(Gauge {
+                name: "store_queue",
+                help: "Events waiting for the SQL store writer: its lag behind the engine.",
+                read: Arc::new(move || q.queued() as f64),
+            });
+            gauges.push(Gauge {
+                name: "store_db_available",
+                help: "1 while the SQL database answers.",
+                read: Arc::new(move || f64::from(u8::from(a.db_available()))),
+            });
+            gauges.push(Gauge {
+                name: "store_unwritten",
+                help: "1 while some dropped events wait to be re-fed from the journal.",
+                read: Arc::new(move || f64::from(u8::from(d.has_unwritten()))),
+            });
+        }
+        if let Some(r) = &redis {
+            let r = r.sender();
+            gauges.push(Gauge {
+                name: "redis_queue",
+                help: "Events waiting for the Redis publisher: its lag behind the engine.",
+                read: Arc::new(move || r.queued() as f64),
+            });
+        }
+        let cfg = AdminConfig {
+            listen: addr,
+            cores: config.admin.cores.clone(),
+            store_url,
+            journal: args.journal.is_some(),
+            gauges,
+            ..AdminConfig::default()
+        };
         match dalal_admin::serve(link, cfg) {
             Ok(h) => {
                 println!("admin console on http://{}", h.local_addr());

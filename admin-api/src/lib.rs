@@ -46,10 +46,7 @@
 //!
 //! # Known limits
 //!
-//! * `/metrics` has no ring fill levels, per-stage quantiles or persistence lag: the engine
-//!   does not publish them while running (only tick-to-order, measured from the egress stream).
-//! * Limits and kill switches shown are those configured or set through this API; a kill
-//!   switch the engine trips itself (daily loss limit) is not on the egress stream.
+//! * Limits shown are those configured or set through this API.
 //! * Refresh tokens, API keys and lockout counters are in memory: a restart clears them.
 
 pub mod auth;
@@ -61,4 +58,4 @@ pub mod users;
 
 pub use link::{observer, EngineLink, LinkParts, View, ViewObserver};
 pub use report::{render_progress, render_summary};
-pub use server::{serve, AdminConfig, AdminError, AdminHandle};
+pub use server::{serve, AdminConfig, AdminError, AdminHandle, Gauge};

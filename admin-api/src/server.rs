@@ -60,6 +60,24 @@ pub struct AdminConfig {
     pub jwt_secret: Option<Vec<u8>>,
     /// SQL store for users and the audit log (`sqlite://…`, `postgres://…`); none: in memory.
     pub store_url: Option<String>,
+    /// The engine runs with a journal on a branch of the ingress ring (its fill is reported).
+    pub journal: bool,
+    /// More gauges for `/metrics`, read at each scrape (persistence lag from the run).
+    pub gauges: Vec<Gauge>,
+}
+
+/// A value `/metrics` reads at each scrape: `dalal_<name>` with its help text.
+#[derive(Clone)]
+pub struct Gauge {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub read: Arc<dyn Fn() -> f64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for Gauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gauge").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 impl Default for AdminConfig {
@@ -76,6 +94,8 @@ impl Default for AdminConfig {
             initial_admin_password: None,
             jwt_secret: None,
             store_url: None,
+            journal: false,
+            gauges: Vec::new(),
         }
     }
 }
@@ -504,6 +524,50 @@ async fn metrics(State(app): S) -> Response {
     let _ = writeln!(o, "dalal_tick_to_order_seconds_count {}", p.count);
     let _ = writeln!(o, "# HELP dalal_admin_egress_events_total Egress events seen by the admin view.\n# TYPE dalal_admin_egress_events_total counter\ndalal_admin_egress_events_total {events}");
     let _ = writeln!(o, "# HELP dalal_admin_ws_subscribers WebSocket subscribers.\n# TYPE dalal_admin_ws_subscribers gauge\ndalal_admin_ws_subscribers {}", app.link.updates.receiver_count());
+    let _ = writeln!(o, "# HELP dalal_stage_latency_seconds Processing time per stage, and tick to order (sampled by the engine).\n# TYPE dalal_stage_latency_seconds summary");
+    for (i, stage) in dalal_core::live::STAGES.iter().enumerate() {
+        let q = app.link.live.stage_quantiles(i);
+        for (quantile, ns) in dalal_core::live::STAGE_QUANTILES.iter().zip(q) {
+            let _ = writeln!(
+                o,
+                "dalal_stage_latency_seconds{{stage=\"{stage}\",quantile=\"{quantile}\"}} {}",
+                ns as f64 / 1e9
+            );
+        }
+    }
+    if let Some(pr) = &app.link.progress {
+        let f = pr.fill(app.cfg.journal);
+        let _ = writeln!(o, "# HELP dalal_ring_fill Events published into a ring and not yet taken by its consumer.\n# TYPE dalal_ring_fill gauge");
+        let mut rings = vec![("ingress", f.ingress), ("egress", f.egress)];
+        if app.cfg.journal {
+            rings.push(("journal", f.journal));
+        }
+        rings.extend([("candle_strategy", f.hops[0]), ("strategy_risk", f.hops[1]), ("risk_order", f.hops[2])]);
+        for (ring, n) in rings {
+            let _ = writeln!(o, "dalal_ring_fill{{ring=\"{ring}\"}} {n}");
+        }
+    }
+    let _ = writeln!(o, "# HELP dalal_kill_switch Kill switches as the engine holds them (1 = engaged), including those it trips itself.\n# TYPE dalal_kill_switch gauge");
+    let _ = writeln!(
+        o,
+        "dalal_kill_switch{{scope=\"global\"}} {}",
+        u8::from(app.link.live.global_kill.load(std::sync::atomic::Ordering::Relaxed))
+    );
+    for (i, name) in app.names.accounts.iter().enumerate() {
+        let k = app.link.live.account_kill.get(i).is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed));
+        let _ = writeln!(o, "dalal_kill_switch{{scope=\"account\",account=\"{name}\"}} {}", u8::from(k));
+    }
+    for g in &app.cfg.gauges {
+        let _ = writeln!(
+            o,
+            "# HELP dalal_{} {}\n# TYPE dalal_{} gauge\ndalal_{} {}",
+            g.name,
+            g.help,
+            g.name,
+            g.name,
+            (g.read)()
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o).into_response()
 }
 
@@ -1234,9 +1298,17 @@ async fn kill_get(State(app): S, h: HeaderMap) -> R {
         .iter()
         .enumerate()
         .filter(|(_, n)| p.sees(n))
-        .map(|(i, n)| json!({"account": n, "engaged": v.account_kill.get(i).copied().unwrap_or(false)}))
+        .map(|(i, n)| {
+            // What this API last set, or what the engine holds (it trips switches itself on
+            // a daily loss breach): either means engaged.
+            let engine =
+                app.link.live.account_kill.get(i).is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed));
+            json!({"account": n, "engaged": v.account_kill.get(i).copied().unwrap_or(false) || engine,
+                   "engaged_by_engine": engine})
+        })
         .collect();
-    Ok(Json(json!({"global": v.global_kill, "accounts": accounts})))
+    let global = v.global_kill || app.link.live.global_kill.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(Json(json!({"global": global, "accounts": accounts})))
 }
 
 #[derive(Deserialize)]

@@ -420,7 +420,8 @@ fn endpoints_and_role_ownership_matrix() {
     assert_eq!(ks(&t.alice_t, "global", true), 403);
     assert_eq!(ks(&t.alice_t, "alice", true), 200);
     let k = http(a, "GET", "/api/kill-switch", Some(&t.alice_v), None);
-    assert_eq!(k.body["accounts"], json!([{"account": "alice", "engaged": true}]));
+    let only = k.body["accounts"].as_array().unwrap();
+    assert_eq!((only.len(), &only[0]["account"], &only[0]["engaged"]), (1, &json!("alice"), &json!(true)));
     assert_eq!(ks(&t.alice_t, "alice", false), 200);
     assert_eq!(ks(&t.admin, "global", true), 200);
     assert_eq!(http(a, "GET", "/api/kill-switch", Some(&t.bob_t), None).body["global"], true);
@@ -947,4 +948,50 @@ fn users_and_audit_persist_in_the_sql_store() {
     let actions: Vec<&str> = au.body.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"user.create") && actions.contains(&"user.update"), "{actions:?}");
     assert!(!au.text.contains("persisted-pw"));
+}
+
+/// `/metrics` carries per-stage latency quantiles from the engine's own histograms, ring fill
+/// levels and the kill switches as the engine holds them; the kill-switch view says which
+/// switches the engine has engaged, so one it trips itself shows too.
+#[test]
+fn metrics_show_stages_rings_and_the_engines_kill_switches() {
+    let mut w = World::new(|_| {});
+    let a = w.addr;
+    let t = users(&w);
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = http(a, "GET", "/metrics", None, None).text;
+        let stage = |s: &str| value(&m, &format!("dalal_stage_latency_seconds{{stage=\"{s}\",quantile=\"0.5\"}} "));
+        if ["candle", "strategy", "risk", "order", "tick_to_order"].iter().all(|s| stage(s).is_some_and(|v| v > 0.0)) {
+            for ring in ["ingress", "egress", "candle_strategy", "strategy_risk", "risk_order"] {
+                assert!(value(&m, &format!("dalal_ring_fill{{ring=\"{ring}\"}} ")).is_some(), "{ring}: {m}");
+            }
+            assert_eq!(value(&m, "dalal_kill_switch{scope=\"global\"} "), Some(0.0), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "stage quantiles never appeared: {m}");
+        w.ticks(1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let alice_kill = |w: &World| {
+        let k = http(w.addr, "GET", "/api/kill-switch", Some(&t.admin), None).body;
+        let entry = k["accounts"].as_array().unwrap().iter().find(|x| x["account"] == "alice").unwrap().clone();
+        let m = http(w.addr, "GET", "/metrics", None, None).text;
+        (entry["engaged_by_engine"].clone(), value(&m, "dalal_kill_switch{scope=\"account\",account=\"alice\"} "))
+    };
+    assert_eq!(alice_kill(&w), (json!(false), Some(0.0)));
+    let trip = json!({"scope": "alice", "engaged": true});
+    assert_eq!(http(a, "POST", "/api/kill-switch", Some(&t.admin), Some(&trip)).status, 200);
+    w.ticks(1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(alice_kill(&w), (json!(true), Some(1.0)), "the engine's own state is what is shown");
+    let reset = json!({"scope": "alice", "engaged": false});
+    assert_eq!(http(a, "POST", "/api/kill-switch", Some(&t.admin), Some(&reset)).status, 200);
+    w.ticks(1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(alice_kill(&w), (json!(false), Some(0.0)));
 }

@@ -2,10 +2,11 @@
 //! counters here now and then (plain relaxed stores: one writer per field), so a watcher never
 //! touches stage state and the hot path never waits for a watcher.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::event::TickReject;
 use crate::market::CandleStage;
+use crate::metrics::LatencyHistogram;
 use crate::orders::OrderStage;
 use crate::risk::RiskStage;
 use crate::strategy::StrategyStage;
@@ -29,7 +30,19 @@ pub struct LiveStats {
     pub charges: Vec<AtomicI64>,
     /// Last trade per instrument, paise.
     pub last_price: Vec<AtomicI64>,
+    /// Kill switches as the risk stage holds them, including those it trips itself (daily
+    /// loss limit), per account, and the global one.
+    pub account_kill: Vec<AtomicBool>,
+    pub global_kill: AtomicBool,
+    /// Per stage ([`STAGES`]), p50 / p90 / p99 / p99.9 of its processing time in ns, from the
+    /// engine's own sampled histograms (zero while stage timing is off).
+    pub stage_ns: [[AtomicU64; 4]; 5],
 }
+
+/// Names of the rows of [`LiveStats::stage_ns`].
+pub const STAGES: [&str; 5] = ["candle", "strategy", "risk", "order", "tick_to_order"];
+/// Quantiles of the columns of [`LiveStats::stage_ns`].
+pub const STAGE_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// A plain copy of [`LiveStats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,6 +73,7 @@ impl LiveStats {
             unrealized: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
             charges: (0..accounts).map(|_| AtomicI64::new(0)).collect(),
             last_price: (0..instruments).map(|_| AtomicI64::new(0)).collect(),
+            account_kill: (0..accounts).map(|_| AtomicBool::new(false)).collect(),
             ..Default::default()
         }
     }
@@ -82,6 +96,27 @@ impl LiveStats {
         for (a, v) in self.risk_rejected.iter().zip(s.counters.rejected) {
             a.store(v, Relaxed);
         }
+        for (i, k) in self.account_kill.iter().enumerate() {
+            k.store(s.account_kill(i), Relaxed);
+        }
+        self.global_kill.store(s.global_kill(), Relaxed);
+    }
+
+    /// One stage's latency quantiles (`stage` indexes [`STAGES`]). Reading quantiles walks the
+    /// histogram, so callers do this now and then, not per event.
+    pub fn publish_stage(&self, stage: usize, h: &LatencyHistogram) {
+        let Some(row) = self.stage_ns.get(stage) else { return };
+        if h.is_empty() {
+            return;
+        }
+        for (a, q) in row.iter().zip(STAGE_QUANTILES) {
+            a.store(h.quantile_ns(q), Relaxed);
+        }
+    }
+
+    /// The published quantiles of one stage.
+    pub fn stage_quantiles(&self, stage: usize) -> [u64; 4] {
+        self.stage_ns.get(stage).map(|r| r.each_ref().map(|a| a.load(Relaxed))).unwrap_or_default()
     }
 
     pub fn publish_order(&self, s: &OrderStage) {

@@ -49,6 +49,15 @@ impl LatencyHistogram {
         self.h.reset();
     }
 
+    /// The value at quantile `q` (0 when empty).
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        if self.h.is_empty() {
+            0
+        } else {
+            self.h.value_at_quantile(q)
+        }
+    }
+
     pub fn percentiles(&self) -> Percentiles {
         let q = |p: f64| if self.h.is_empty() { 0 } else { self.h.value_at_quantile(p) };
         Percentiles {

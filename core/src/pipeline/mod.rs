@@ -121,9 +121,36 @@ pub struct Progress {
     pub hop_in: [AtomicU64; 3],
     pub feedback_out: AtomicU64,
     pub feedback_in: AtomicU64,
+    /// Egress ring: events published by the last stage and taken by the observer.
+    pub egress_published: AtomicU64,
+    pub egress_consumed: AtomicU64,
+    /// Ingress events the branch consumer (journal) has taken.
+    pub branch_consumed: AtomicU64,
+}
+
+/// How full each ring is: events published and not yet taken by its consumer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingFill {
+    pub ingress: u64,
+    /// Ingress events the journal branch has not written yet (0 without a journal).
+    pub journal: u64,
+    /// Pipelined only: candle→strategy, strategy→risk, risk→order.
+    pub hops: [u64; 3],
+    pub egress: u64,
 }
 
 impl Progress {
+    pub fn fill(&self, with_branch: bool) -> RingFill {
+        let r = |a: &AtomicU64| a.load(Ordering::Acquire);
+        let published = r(&self.ingress_published);
+        RingFill {
+            ingress: published.saturating_sub(r(&self.ingress_consumed)),
+            journal: if with_branch { published.saturating_sub(r(&self.branch_consumed)) } else { 0 },
+            hops: [0, 1, 2].map(|i| r(&self.hop_out[i]).saturating_sub(r(&self.hop_in[i]))),
+            egress: r(&self.egress_published).saturating_sub(r(&self.egress_consumed)),
+        }
+    }
+
     /// True when every published event and all the feedback it caused has been processed.
     pub fn idle(&self) -> bool {
         let r = |a: &AtomicU64| a.load(Ordering::Acquire);

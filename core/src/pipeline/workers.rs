@@ -26,6 +26,8 @@ use crate::strategy::StrategyStage;
 
 /// Inputs handled between two publications of live counters.
 const PUBLISH_EVERY: u64 = 1024;
+/// Stage latency quantiles (which walk histograms) are published at most this often.
+const STAGE_PUBLISH_NS: u64 = 250_000_000;
 
 pub(super) type Tx<E> = SingleProducer<E, SingleConsumerBarrier>;
 pub(super) type Rx<E> = EventPoller<E, SingleProducerBarrier>;
@@ -114,7 +116,7 @@ trait Worker: Send + 'static {
     fn handle(&mut self, input: &Self::In);
     /// After a batch of `n` inputs, with its ring slots released.
     fn after_batch(&mut self, n: u64, progress: &Progress);
-    fn publish(&self, live: &LiveStats);
+    fn publish(&mut self, live: &LiveStats);
 }
 
 fn poll_loop<W: Worker, S: Source<W::In>>(worker: &mut W, rx: &mut S, ctx: &Ctx) {
@@ -174,11 +176,24 @@ fn start<W: Worker, S: Source<W::In> + Send + 'static>(
 struct Timed {
     clock: quanta::Clock,
     hist: LatencyHistogram,
+    last_publish: u64,
 }
 
 impl Timed {
     fn new() -> Self {
-        Timed { clock: quanta::Clock::new(), hist: LatencyHistogram::new() }
+        Timed { clock: quanta::Clock::new(), hist: LatencyHistogram::new(), last_publish: 0 }
+    }
+
+    /// Publishes this stage's quantiles as stage `stage` if the last time was long enough ago;
+    /// true if it did.
+    fn publish(&mut self, stage: usize, live: &LiveStats) -> bool {
+        let now = self.clock.raw();
+        if self.clock.delta_as_nanos(self.last_publish, now) < STAGE_PUBLISH_NS {
+            return false;
+        }
+        self.last_publish = now;
+        live.publish_stage(stage, &self.hist);
+        true
     }
 
     #[inline]
@@ -195,6 +210,9 @@ impl Timed {
 pub(super) struct Fused {
     engine: Engine,
     egress: Tx<EgressEvent>,
+    /// `engine.emitted()` when this thread started (a recovered engine has emitted before).
+    emitted_base: u64,
+    last_stage_publish: u64,
 }
 
 impl Worker for Fused {
@@ -212,15 +230,27 @@ impl Worker for Fused {
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.egress_published.store(self.engine.emitted() - self.emitted_base, Ordering::Release);
         progress.ingress_consumed.fetch_add(n, Ordering::Release);
         self.engine.maybe_snapshot();
     }
 
-    fn publish(&self, live: &LiveStats) {
+    fn publish(&mut self, live: &LiveStats) {
         live.publish_candle(&self.engine.candle);
         live.publish_strategy(&self.engine.strategy);
         live.publish_risk(&self.engine.risk);
         live.publish_order(&self.engine.order);
+        let clock = self.engine.clock();
+        let now = clock.raw();
+        if clock.delta_as_nanos(self.last_stage_publish, now) >= STAGE_PUBLISH_NS {
+            self.last_stage_publish = now;
+            let l = &self.engine.latencies;
+            for (i, h) in
+                [&l.candle, &l.strategy, &l.risk, &l.order, &self.engine.order.tick_to_order].into_iter().enumerate()
+            {
+                live.publish_stage(i, h);
+            }
+        }
     }
 }
 
@@ -231,7 +261,8 @@ pub(super) fn run_fused(
     core: Option<usize>,
     ctx: Ctx,
 ) -> JoinHandle<Engine> {
-    start("engine", core, ctx, Fused { engine, egress }, rx)
+    let emitted_base = engine.emitted();
+    start("engine", core, ctx, Fused { engine, egress, emitted_base, last_stage_publish: 0 }, rx)
 }
 
 // ── pipelined ────────────────────────────────────────────────────────────────────────────
@@ -282,8 +313,9 @@ impl Worker for Candle {
         progress.ingress_consumed.fetch_add(n, Ordering::Release);
     }
 
-    fn publish(&self, live: &LiveStats) {
+    fn publish(&mut self, live: &LiveStats) {
         live.publish_candle(&self.stage);
+        self.timer.publish(0, live);
     }
 }
 
@@ -346,8 +378,9 @@ impl<S: MidStage> Worker for Mid<S> {
         progress.hop_in[self.hop].fetch_add(n, Ordering::Release);
     }
 
-    fn publish(&self, live: &LiveStats) {
+    fn publish(&mut self, live: &LiveStats) {
         self.stage.publish(live);
+        self.timer.publish(self.hop + 1, live);
     }
 }
 
@@ -358,6 +391,8 @@ pub(super) struct Order {
     feedback: crossbeam_channel::Sender<Feedback>,
     timer: Timed,
     sent: u64,
+    /// Egress events published in the current batch.
+    out: u64,
 }
 
 impl Worker for Order {
@@ -370,9 +405,13 @@ impl Worker for Order {
 
     #[inline]
     fn handle(&mut self, m: &Msg) {
-        let Order { stage, egress, feedback, timer, sent } = self;
+        let Order { stage, egress, feedback, timer, sent, out } = self;
         timer.time(|| {
-            stage.on_msg(m, &mut |e| egress.publish(|s| *s = e), &mut |f| {
+            let publish = &mut |e| {
+                egress.publish(|s| *s = e);
+                *out += 1;
+            };
+            stage.on_msg(m, publish, &mut |f| {
                 // The receiver lives as long as the first stage; once it has stopped,
                 // nothing upstream needs the news.
                 if feedback.send(f).is_ok() {
@@ -383,12 +422,16 @@ impl Worker for Order {
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.egress_published.fetch_add(std::mem::take(&mut self.out), Ordering::Release);
         progress.feedback_out.fetch_add(std::mem::take(&mut self.sent), Ordering::Release);
         progress.hop_in[2].fetch_add(n, Ordering::Release);
     }
 
-    fn publish(&self, live: &LiveStats) {
+    fn publish(&mut self, live: &LiveStats) {
         live.publish_order(&self.stage);
+        if self.timer.publish(3, live) {
+            live.publish_stage(4, &self.stage.tick_to_order);
+        }
     }
 }
 
@@ -425,7 +468,7 @@ pub(super) fn run_pipelined(
             "order",
             cores[3],
             ctx.clone(),
-            Order { stage: order, egress, feedback: fb_tx, timer: Timed::new(), sent: 0 },
+            Order { stage: order, egress, feedback: fb_tx, timer: Timed::new(), sent: 0, out: 0 },
             r3_rx,
         ),
     }
@@ -447,11 +490,12 @@ impl Worker for Branch {
         self.0.on_event(ev);
     }
 
-    fn after_batch(&mut self, _n: u64, _progress: &Progress) {
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
         self.0.end_batch();
+        progress.branch_consumed.fetch_add(n, Ordering::Release);
     }
 
-    fn publish(&self, _live: &LiveStats) {}
+    fn publish(&mut self, _live: &LiveStats) {}
 }
 
 /// The branch consumer's thread. It is not latency-critical: it sleeps when idle.
@@ -472,7 +516,10 @@ pub(super) fn spawn_observer<O: EgressObserver>(mut observer: O, mut rx: Rx<Egre
         let mut spins = 0;
         loop {
             match rx.drain(|e| observer.on_event(e)) {
-                Ok(_) => spins = 0,
+                Ok(n) => {
+                    spins = 0;
+                    ctx.progress.egress_consumed.fetch_add(n, Ordering::Release);
+                }
                 Err(Polling::NoEvents) => {
                     observer.on_idle();
                     idle(WaitKind::Sleep, ctx.sleep, &mut spins)

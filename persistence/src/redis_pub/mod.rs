@@ -284,6 +284,11 @@ impl RedisSender {
             }
         }
     }
+
+    /// Events queued and not yet published: the publisher's lag.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
 }
 
 /// Starts publishers.

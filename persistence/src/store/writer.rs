@@ -197,6 +197,11 @@ impl StoreSender {
         Some(self.shared.first_unwritten.swap(NONE, Relaxed)).filter(|s| *s != NONE)
     }
 
+    /// Whether some dropped events wait to be re-fed.
+    pub fn has_unwritten(&self) -> bool {
+        self.shared.first_unwritten.load(Relaxed) != NONE
+    }
+
     /// Marks `seq` (and what follows) unwritten again, after a re-feed that did not finish.
     pub fn remember_unwritten(&self, seq: u64) {
         self.shared.first_unwritten.fetch_min(seq, Relaxed);
