@@ -31,7 +31,8 @@
 //!   `sha2`: exactly `HS256` is accepted, so `alg: none` and algorithm confusion are refused;
 //!   constant-time signature check; `aud`/`iss`/`exp` checked), 15 min by default. Refresh
 //!   tokens: random, rotated on use, revoked by logout and by disabling the user; only their
-//!   SHA-256 is kept. API keys (`dk_…`) act as their user. The role and account list are
+//!   SHA-256 is kept (in memory and in the store, so sessions survive a restart). API keys
+//!   (`dk_…`, likewise stored by hash) act as their user. The role and account list are
 //!   re-read from the user table on every request.
 //! * Lockout after `lockout_attempts` failures for `lockout_duration`; optional TOTP
 //!   (RFC 6238, SHA-1, 6 digits, ±1 step); fixed-window rate limit per user (429).
@@ -47,7 +48,8 @@
 //! # Known limits
 //!
 //! * Limits shown are those configured or set through this API.
-//! * Refresh tokens, API keys and lockout counters are in memory: a restart clears them.
+//! * Failed-login counts below the lockout threshold and rate-limit windows are in memory (a
+//!   restart resets them); lockouts themselves, API keys and refresh tokens are in the store.
 
 pub mod auth;
 pub mod link;

@@ -32,7 +32,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
 use crate::link::{candle_json, fill_json, order_json, position_json, EngineLink, Names, MANUAL_STRATEGY};
-use crate::users::{now_ns, Role, User, Users};
+use crate::users::{now_ns, Role, SessionChange, User, Users};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -260,7 +260,9 @@ impl App {
         e.1 <= self.cfg.rate_limit_per_min
     }
 
-    fn issue(&self, user: &str) -> Value {
+    /// New access and refresh tokens for `user`; the refresh token is kept (by hash) in memory
+    /// and in the store.
+    async fn issue(&self, user: &str) -> Value {
         let now = auth::now_s();
         let claims = Claims {
             sub: user.to_string(),
@@ -272,10 +274,13 @@ impl App {
         };
         let access = auth::sign(&self.key, &claims);
         let refresh = auth::random_token(32);
+        let hash = auth::sha256_hex(&refresh);
         self.refresh.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            auth::sha256_hex(&refresh),
+            hash.clone(),
             RefreshEntry { user: user.to_string(), expires: Instant::now() + self.cfg.refresh_ttl },
         );
+        let expires_ns = now_ns().saturating_add(self.cfg.refresh_ttl.as_nanos().min(i64::MAX as u128) as i64);
+        self.users.save_session(SessionChange::Refresh { hash: &hash, user, expires_ns }).await;
         json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                "expires_in": self.cfg.token_ttl.as_secs()})
     }
@@ -335,6 +340,25 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         };
         let users = Users::new(store);
         users.load().await.map_err(|e| AdminError(format!("admin store: loading users: {e}")))?;
+        let sessions =
+            users.load_sessions().await.map_err(|e| AdminError(format!("admin store: loading sessions: {e}")))?;
+        let (now, now_ns) = (Instant::now(), now_ns());
+        let later = |ns: i64| now + Duration::from_nanos(u64::try_from(ns.saturating_sub(now_ns)).unwrap_or(0));
+        {
+            let mut m = users.lock();
+            for (name, until) in &sessions.lockouts {
+                if let (Some(u), true) = (m.get_mut(name), *until > now_ns) {
+                    u.locked_until = Some(later(*until));
+                }
+            }
+        }
+        let refresh_loaded: HashMap<String, RefreshEntry> = sessions
+            .refresh
+            .into_iter()
+            .filter(|r| r.2 > now_ns)
+            .map(|(h, user, exp)| (h, RefreshEntry { user, expires: later(exp) }))
+            .collect();
+        let keys_loaded: HashMap<String, String> = sessions.api_keys.into_iter().collect();
         let key = match &config.jwt_secret {
             Some(k) if k.len() >= 16 => k.clone(),
             Some(_) => return Err(AdminError("admin: jwt_secret must be at least 16 bytes".into())),
@@ -352,8 +376,8 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             cfg: config.clone(),
             key,
             users,
-            refresh: Mutex::new(HashMap::new()),
-            api_keys: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(refresh_loaded),
+            api_keys: Mutex::new(keys_loaded),
             rate: Mutex::new(HashMap::new()),
             started: Instant::now(),
             dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
@@ -626,6 +650,10 @@ async fn login(State(app): S, Json(r): Json<LoginReq>) -> R {
                 None => false,
             }
         };
+        if locked_now {
+            let until = now_ns().saturating_add(app.cfg.lockout_duration.as_nanos().min(i64::MAX as u128) as i64);
+            app.users.save_session(SessionChange::Lock { user: &r.username, until_ns: Some(until) }).await;
+        }
         let why = if !exists {
             "unknown user"
         } else if pw {
@@ -641,12 +669,15 @@ async fn login(State(app): S, Json(r): Json<LoginReq>) -> R {
         }
         return Err(generic());
     }
-    if let Some(u) = app.users.lock().get_mut(&r.username) {
+    let was_locked = app.users.lock().get_mut(&r.username).map(|u| {
         u.failed = 0;
-        u.locked_until = None;
+        u.locked_until.take().is_some()
+    });
+    if was_locked == Some(true) {
+        app.users.save_session(SessionChange::Lock { user: &r.username, until_ns: None }).await;
     }
     app.users.audit(&r.username, "auth.login", json!({})).await;
-    Ok(Json(app.issue(&r.username)))
+    Ok(Json(app.issue(&r.username).await))
 }
 
 #[derive(Deserialize)]
@@ -664,12 +695,14 @@ async fn refresh(State(app): S, Json(r): Json<RefreshReq>) -> R {
         return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
     }
     // Rotation: the old refresh token is spent.
-    Ok(Json(app.issue(&e.user)))
+    app.users.save_session(SessionChange::RefreshSpent { hash: &h }).await;
+    Ok(Json(app.issue(&e.user).await))
 }
 
 async fn logout(State(app): S, Json(r): Json<RefreshReq>) -> R {
     let h = auth::sha256_hex(&r.refresh_token);
     let e = app.refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&h);
+    app.users.save_session(SessionChange::RefreshSpent { hash: &h }).await;
     if let Some(e) = e {
         app.users.audit(&e.user, "auth.logout", json!({})).await;
     }
@@ -817,6 +850,10 @@ async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json
     if r.disabled == Some(true) {
         app.refresh.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.user != name);
         app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, u| *u != name);
+        app.users.save_session(SessionChange::RevokeAll { user: &name }).await;
+    }
+    if r.disabled == Some(false) {
+        app.users.save_session(SessionChange::Lock { user: &name, until_ns: None }).await;
     }
     app.users.persist(&updated).await;
     app.users
@@ -860,7 +897,9 @@ async fn users_api_key(State(app): S, h: HeaderMap, Path(name): Path<String>) ->
         return Err(not_found());
     }
     let key = format!("dk_{}", auth::random_token(32));
-    app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(auth::sha256_hex(&key), name.clone());
+    let hash = auth::sha256_hex(&key);
+    app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.clone(), name.clone());
+    app.users.save_session(SessionChange::ApiKey { hash: &hash, user: &name }).await;
     app.users.audit(&p.username, "user.api_key_create", json!({"username": name})).await;
     Ok(Json(json!({"api_key": key, "username": name})))
 }

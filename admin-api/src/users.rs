@@ -107,6 +107,42 @@ fn numbered(sql: &str) -> String {
     out
 }
 
+/// What [`Users::load_sessions`] reads back.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// (key hash, username)
+    pub api_keys: Vec<(String, String)>,
+    /// (token hash, username, expiry in ns since the epoch)
+    pub refresh: Vec<(String, String, i64)>,
+    /// (username, locked until, ns since the epoch)
+    pub lockouts: Vec<(String, i64)>,
+}
+
+/// One change to the stored sessions. Hashes only, never a secret.
+pub enum SessionChange<'a> {
+    ApiKey {
+        hash: &'a str,
+        user: &'a str,
+    },
+    Refresh {
+        hash: &'a str,
+        user: &'a str,
+        expires_ns: i64,
+    },
+    RefreshSpent {
+        hash: &'a str,
+    },
+    /// Every key and refresh token of a user (disabled).
+    RevokeAll {
+        user: &'a str,
+    },
+    /// A lockout until a time, or lifted.
+    Lock {
+        user: &'a str,
+        until_ns: Option<i64>,
+    },
+}
+
 pub struct Users {
     pub map: Mutex<HashMap<String, User>>,
     pub audit: Mutex<VecDeque<AuditRec>>,
@@ -133,6 +169,13 @@ impl Users {
             pool,
             "CREATE TABLE IF NOT EXISTS admin_user_state (username TEXT PRIMARY KEY, disabled INTEGER NOT NULL)"
         )?;
+        exec!(pool, "CREATE TABLE IF NOT EXISTS admin_api_keys (key_hash TEXT PRIMARY KEY, username TEXT NOT NULL)")?;
+        exec!(
+            pool,
+            "CREATE TABLE IF NOT EXISTS admin_refresh_tokens (token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, \
+             expires_ns BIGINT NOT NULL)"
+        )?;
+        exec!(pool, "CREATE TABLE IF NOT EXISTS admin_lockouts (username TEXT PRIMARY KEY, until_ns BIGINT NOT NULL)")?;
         type Row = (String, String, String, Option<String>, i64);
         type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>);
         let (users, owns, state): Loaded = match pool {
@@ -212,6 +255,74 @@ impl Users {
         .await;
         if let Err(e) = r {
             tracing::warn!(user = %u.username, error = %e, "admin: could not store user");
+        }
+    }
+
+    /// API keys, refresh tokens (by their SHA-256: the secrets themselves are never stored) and
+    /// lockouts, so programs keep their keys, sessions survive a restart and a restart does not
+    /// lift a lockout.
+    pub async fn load_sessions(&self) -> Result<Sessions, sqlx::Error> {
+        let Some(st) = &self.store else { return Ok(Sessions::default()) };
+        Ok(match st.pool() {
+            StorePool::Sqlite(p) => Sessions {
+                api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all(p).await?,
+                refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
+                    .fetch_all(p)
+                    .await?,
+                lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all(p).await?,
+            },
+            StorePool::Postgres(p) => Sessions {
+                api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all(p).await?,
+                refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
+                    .fetch_all(p)
+                    .await?,
+                lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all(p).await?,
+            },
+        })
+    }
+
+    /// Stores one session change; a failure is logged and costs only persistence.
+    pub async fn save_session(&self, change: SessionChange<'_>) {
+        let Some(st) = &self.store else { return };
+        let pool = st.pool();
+        let r = match change {
+            SessionChange::ApiKey { hash, user } => exec!(
+                pool,
+                "INSERT INTO admin_api_keys (key_hash, username) VALUES (?, ?) ON CONFLICT (key_hash) DO NOTHING",
+                hash.to_string(),
+                user.to_string()
+            ),
+            SessionChange::Refresh { hash, user, expires_ns } => {
+                let _ = exec!(pool, "DELETE FROM admin_refresh_tokens WHERE expires_ns < ?", now_ns());
+                exec!(
+                    pool,
+                    "INSERT INTO admin_refresh_tokens (token_hash, username, expires_ns) VALUES (?, ?, ?) \
+                     ON CONFLICT (token_hash) DO NOTHING",
+                    hash.to_string(),
+                    user.to_string(),
+                    expires_ns
+                )
+            }
+            SessionChange::RefreshSpent { hash } => {
+                exec!(pool, "DELETE FROM admin_refresh_tokens WHERE token_hash = ?", hash.to_string())
+            }
+            SessionChange::RevokeAll { user } => {
+                let r = exec!(pool, "DELETE FROM admin_api_keys WHERE username = ?", user.to_string());
+                r.and(exec!(pool, "DELETE FROM admin_refresh_tokens WHERE username = ?", user.to_string()))
+            }
+            SessionChange::Lock { user, until_ns: Some(until) } => exec!(
+                pool,
+                "INSERT INTO admin_lockouts (username, until_ns) VALUES (?, ?) \
+                 ON CONFLICT (username) DO UPDATE SET until_ns = excluded.until_ns",
+                user.to_string(),
+                until
+            ),
+            SessionChange::Lock { user, until_ns: None } => {
+                exec!(pool, "DELETE FROM admin_lockouts WHERE username = ?", user.to_string())
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "admin: could not store a session change");
         }
     }
 

@@ -931,7 +931,25 @@ fn users_and_audit_persist_in_the_sql_store() {
             200
         );
         assert_eq!(http(w.addr, "GET", "/ready", None, None).status, 200);
+        // Sessions that must outlive the restart: an API key, a refresh token and a lockout;
+        // and one that must not: a refresh token spent by logout.
+        let k = http(w.addr, "POST", "/api/users/persisted/api-keys", Some(&admin), None);
+        assert_eq!(k.status, 200);
+        let key = k.body["api_key"].as_str().unwrap().to_string();
+        let (_, refresh) = login(w.addr, "persisted", "persisted-pw");
+        let (_, spent) = login(w.addr, "persisted", "persisted-pw");
+        let out = http(w.addr, "POST", "/api/auth/logout", None, Some(&json!({"refresh_token": spent})));
+        assert_eq!(out.status, 200);
+        let lu = json!({"username": "locky", "password": "locky-password", "role": "viewer", "accounts": []});
+        assert_eq!(http(w.addr, "POST", "/api/users", Some(&admin), Some(&lu)).status, 200);
+        for _ in 0..3 {
+            let bad = json!({"username": "locky", "password": "wrong"});
+            assert_eq!(http(w.addr, "POST", "/api/auth/login", None, Some(&bad)).status, 401);
+        }
+        std::fs::write(dir.path().join("session"), format!("{key}\n{refresh}\n{spent}")).unwrap();
     }
+    let saved = std::fs::read_to_string(dir.path().join("session")).unwrap();
+    let [key, refresh, spent]: [&str; 3] = saved.lines().collect::<Vec<_>>().try_into().unwrap();
     // A restart: same database, a different configured password that must not replace the
     // stored admin.
     let w = World::new(move |c| {
@@ -948,6 +966,20 @@ fn users_and_audit_persist_in_the_sql_store() {
     let actions: Vec<&str> = au.body.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"user.create") && actions.contains(&"user.update"), "{actions:?}");
     assert!(!au.text.contains("persisted-pw"));
+
+    // The key still works, the refresh token still refreshes, the spent one stays spent, and
+    // the lockout still holds.
+    assert_eq!(http(w.addr, "GET", "/api/me", Some(key), None).body["username"], "persisted");
+    let r = http(w.addr, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": refresh})));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = http(w.addr, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": spent})));
+    assert_eq!(r.status, 401);
+    let good = json!({"username": "locky", "password": "locky-password"});
+    assert_eq!(http(w.addr, "POST", "/api/auth/login", None, Some(&good)).status, 423);
+    let stored = std::fs::read(dir.path().join("dalal.db")).unwrap();
+    for secret in [key, refresh] {
+        assert!(!stored.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret reached the database");
+    }
 }
 
 /// `/metrics` carries per-stage latency quantiles from the engine's own histograms, ring fill
