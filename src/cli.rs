@@ -140,6 +140,9 @@ pub struct BenchArgs {
     /// Consumer wait: busy-spin (default) or yield.
     #[arg(long, default_value = "busy-spin")]
     pub wait: String,
+    /// Offered rates for the coordinated-omission rows, ticks per second, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = dalal_benches::lab::DEFAULT_RATES)]
+    pub rates: Vec<u64>,
 }
 
 #[derive(Args, Debug)]

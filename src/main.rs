@@ -49,13 +49,14 @@ fn bench(a: cli::BenchArgs) -> Result<()> {
         "yield" => dalal_core::config::WaitKind::Yield,
         other => anyhow::bail!("--wait {other:?}: expected busy-spin or yield"),
     };
-    let (machine, rows) = dalal_benches::lab::run(a.quick, wait);
-    println!(
-        "{} build on {} ({} cores), {}, wait {}",
-        machine.profile, machine.cpu, machine.cores, machine.pinning, machine.wait
-    );
-    print!("{}", dalal_benches::lab::table(&rows));
-    dalal_benches::lab::write(&a.out, &machine, &rows)?;
+    if a.rates.is_empty() || a.rates.contains(&0) {
+        anyhow::bail!("--rates {:?}: expected ticks per second above zero, e.g. 100000,1000000", a.rates);
+    }
+    let report = dalal_benches::lab::run(a.quick, wait, &a.rates);
+    let m = &report.machine;
+    println!("{} build on {} ({} cores), {}, wait {}", m.profile, m.cpu, m.cores, m.pinning, m.wait);
+    print!("{}", dalal_benches::lab::table(&report));
+    dalal_benches::lab::write(&a.out, &report)?;
     println!("wrote {}/bench.json and {}/latency.svg", a.out.display(), a.out.display());
     Ok(())
 }

@@ -1,8 +1,18 @@
 //! The latency lab as a library: the measurements `dalal bench` and the bench harnesses share,
 //! and the report they write (`bench.json`, a percentile plot in SVG).
+//!
+//! Latency rows come in three kinds, because each answers a different question:
+//! - paced (`hop/…`, `tick_to_order/…`): one message every 10 µs, stamped when published. The
+//!   cost of one message through an otherwise idle path.
+//! - saturated (`hop_saturated/…`): the producer publishes as fast as the ring takes. Latency
+//!   then includes queueing behind earlier messages, and the row also carries messages/s.
+//! - offered rate (`tick_to_order/fused@100k`): a fixed schedule, each tick stamped with the
+//!   time it was *due*, so a publisher or engine that falls behind is charged for the wait
+//!   (coordinated omission corrected, as HdrHistogram recommends).
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +22,7 @@ use dalal_core::config::{PlacementKind, WaitKind};
 use dalal_core::engine::Engine;
 use dalal_core::event::{EgressEvent, Input};
 use dalal_core::live::LiveStats;
-use dalal_core::metrics::{LatencyHistogram, Percentiles};
+use dalal_core::metrics::{LatencyHistogram, Percentiles, StageLatencies};
 use dalal_core::pipeline::{available_cores, EgressObserver, PlacementConfig, Running};
 use disruptor::{BusySpin, Polling, Producer};
 use serde::Serialize;
@@ -73,6 +83,12 @@ pub struct LabRow {
     pub max_ns: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticks_per_s: Option<f64>,
+    /// Saturated hops: messages delivered per second, first publish to last receive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgs_per_s: Option<f64>,
+    /// Offered-rate rows: the schedule the publisher kept (ticks per second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_per_s: Option<u64>,
 }
 
 impl LabRow {
@@ -88,6 +104,8 @@ impl LabRow {
             p9999_ns: Some(p.p9999_ns),
             max_ns: Some(p.max_ns),
             ticks_per_s: None,
+            msgs_per_s: None,
+            offered_per_s: None,
         }
     }
 
@@ -102,8 +120,36 @@ impl LabRow {
             p9999_ns: None,
             max_ns: None,
             ticks_per_s: Some(count as f64 / secs.max(1e-9)),
+            msgs_per_s: None,
+            offered_per_s: None,
         }
     }
+
+    /// A saturated hop: its latency distribution and the rate it sustained.
+    pub fn saturated(name: &str, run: &HopRun) -> LabRow {
+        LabRow { msgs_per_s: Some(run.msgs_per_s()), ..LabRow::latency(name, &run.hist) }
+    }
+
+    /// A latency measured at a fixed offered rate.
+    pub fn offered(name: &str, rate: u64, h: &LatencyHistogram) -> LabRow {
+        LabRow { offered_per_s: Some(rate), ..LabRow::latency(name, h) }
+    }
+}
+
+/// A measurement the lab chose not to run here, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Everything one lab run produced; `bench.json` is this, serialized.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub results: Vec<LabRow>,
+    /// Combinations not measured on this machine (too few cores for their spinning threads).
+    pub skipped: Vec<Skipped>,
 }
 
 fn pace(gap: Duration, since: Instant) {
@@ -119,34 +165,90 @@ fn idle(wait: WaitKind) {
     }
 }
 
-/// One producer, one consumer thread; the consumer records publish → receive.
-pub fn hop_disruptor(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+/// The name a wait strategy has in configs and row names.
+pub fn wait_name(wait: WaitKind) -> &'static str {
+    match wait {
+        WaitKind::BusySpin => "busy-spin",
+        WaitKind::Yield => "yield",
+        WaitKind::Sleep => "sleep",
+    }
+}
+
+/// A rate as rows name it: 100000 → `100k`, 1000000 → `1M`, 1500000 → `1.5M`.
+pub fn rate_label(rate: u64) -> String {
+    let (div, unit) = match rate {
+        r if r >= 1_000_000 => (1e6, "M"),
+        r if r >= 1_000 => (1e3, "k"),
+        _ => (1.0, ""),
+    };
+    let v = rate as f64 / div;
+    let s = format!("{v:.3}");
+    format!("{}{unit}", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// A one-hop run: the publish → receive distribution and how long delivering everything took.
+#[derive(Clone, Debug, Default)]
+pub struct HopRun {
+    pub hist: LatencyHistogram,
+    /// First publish to last receive.
+    pub secs: f64,
+}
+
+impl HopRun {
+    pub fn msgs_per_s(&self) -> f64 {
+        self.hist.len() as f64 / self.secs.max(1e-9)
+    }
+}
+
+/// One producer, one consumer thread over a disruptor ring; the consumer records publish →
+/// receive. With `gap` the producer publishes one message per gap, without it as fast as the
+/// ring takes.
+fn disruptor_hop(n: usize, gap: Option<Duration>, wait: WaitKind) -> HopRun {
     let clock = quanta::Clock::new();
     let (mut poller, b) = disruptor::build_single_producer(1024, || 0u64, BusySpin).new_event_poller();
     let mut p = b.build();
     let c2 = clock.clone();
     let consumer = std::thread::spawn(move || {
         let mut h = LatencyHistogram::new();
+        let mut last = 0;
         loop {
             match poller.poll() {
                 Ok(mut batch) => {
                     for raw in &mut batch {
-                        h.record(c2.delta_as_nanos(*raw, c2.raw()));
+                        last = c2.raw();
+                        h.record(c2.delta_as_nanos(*raw, last));
                     }
                 }
                 Err(Polling::NoEvents) => idle(wait),
                 Err(Polling::Shutdown) => break,
             }
         }
-        h
+        (h, last)
     });
+    let t0 = clock.raw();
     for _ in 0..n {
-        let t = Instant::now();
-        p.publish(|e| *e = clock.raw());
-        pace(gap, t);
+        match gap {
+            Some(gap) => {
+                let t = Instant::now();
+                p.publish(|e| *e = clock.raw());
+                pace(gap, t);
+            }
+            None => p.publish(|e| *e = clock.raw()),
+        }
     }
     drop(p);
-    consumer.join().unwrap_or_default()
+    let (hist, last) = consumer.join().unwrap_or_default();
+    HopRun { hist, secs: clock.delta_as_nanos(t0, last) as f64 / 1e9 }
+}
+
+/// One producer, one consumer thread; the consumer records publish → receive.
+pub fn hop_disruptor(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+    disruptor_hop(n, Some(gap), wait).hist
+}
+
+/// [`hop_disruptor`] with the producer publishing as fast as the ring takes.
+pub fn hop_saturated_disruptor(n: usize, wait: WaitKind) -> HopRun {
+    disruptor_hop(n, None, wait)
 }
 
 /// One producer, one consumer thread over a channel given as its send and non-blocking
@@ -154,35 +256,46 @@ pub fn hop_disruptor(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogra
 /// stamp, `Ok(None)` when empty, `Err(())` once the sender (owned by `send`) is gone.
 fn hop_channel<R: Send + 'static>(
     n: usize,
-    gap: Duration,
+    gap: Option<Duration>,
     wait: WaitKind,
     mut send: impl FnMut(u64),
     rx: R,
     try_recv: fn(&R) -> Result<Option<u64>, ()>,
-) -> LatencyHistogram {
+) -> HopRun {
     let clock = quanta::Clock::new();
     let c2 = clock.clone();
     let consumer = std::thread::spawn(move || {
         let mut h = LatencyHistogram::new();
+        let mut last = 0;
         loop {
             match try_recv(&rx) {
-                Ok(Some(raw)) => h.record(c2.delta_as_nanos(raw, c2.raw())),
+                Ok(Some(raw)) => {
+                    last = c2.raw();
+                    h.record(c2.delta_as_nanos(raw, last));
+                }
                 Ok(None) => idle(wait),
                 Err(()) => break,
             }
         }
-        h
+        (h, last)
     });
+    let t0 = clock.raw();
     for _ in 0..n {
-        let t = Instant::now();
-        send(clock.raw());
-        pace(gap, t);
+        match gap {
+            Some(gap) => {
+                let t = Instant::now();
+                send(clock.raw());
+                pace(gap, t);
+            }
+            None => send(clock.raw()),
+        }
     }
     drop(send);
-    consumer.join().unwrap_or_default()
+    let (hist, last) = consumer.join().unwrap_or_default();
+    HopRun { hist, secs: clock.delta_as_nanos(t0, last) as f64 / 1e9 }
 }
 
-pub fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+fn crossbeam_hop(n: usize, gap: Option<Duration>, wait: WaitKind) -> HopRun {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
     hop_channel(
         n,
@@ -200,7 +313,7 @@ pub fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogra
     )
 }
 
-pub fn hop_std_mpsc(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+fn std_mpsc_hop(n: usize, gap: Option<Duration>, wait: WaitKind) -> HopRun {
     let (tx, rx) = mpsc::sync_channel::<u64>(1024);
     hop_channel(
         n,
@@ -218,9 +331,160 @@ pub fn hop_std_mpsc(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram
     )
 }
 
+pub fn hop_crossbeam(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+    crossbeam_hop(n, Some(gap), wait).hist
+}
+
+pub fn hop_std_mpsc(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+    std_mpsc_hop(n, Some(gap), wait).hist
+}
+
+/// [`hop_crossbeam`] with the producer sending as fast as the channel takes.
+pub fn hop_saturated_crossbeam(n: usize, wait: WaitKind) -> HopRun {
+    crossbeam_hop(n, None, wait)
+}
+
+/// [`hop_std_mpsc`] with the producer sending as fast as the channel takes.
+pub fn hop_saturated_std_mpsc(n: usize, wait: WaitKind) -> HopRun {
+    std_mpsc_hop(n, None, wait)
+}
+
+/// Which time a scheduled message carries as its ingress stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// When the schedule said to send it: waiting to be sent counts as latency.
+    Intended,
+    /// When it was actually written to the ring: the coordinated-omission-prone stamp.
+    Actual,
+}
+
+/// A fixed offered rate: message `i` is due at `t0 + i / rate`, in the clock's raw units so a
+/// stamp can go straight into `IngressEvent.ingress_raw` and be turned back into nanoseconds
+/// by whoever measures (the order stage, for tick-to-order).
+pub struct Schedule {
+    clock: quanta::Clock,
+    t0: u64,
+    /// Raw clock units per scheduled message.
+    period_raw: f64,
+}
+
+impl Schedule {
+    /// A schedule starting now. `rate_per_s` of 0 is taken as 1.
+    pub fn start(clock: &quanta::Clock, rate_per_s: u64) -> Schedule {
+        // quanta scales raw to ns linearly and offers no inverse; reading its factor off a long
+        // span makes due times convert back to the ns the consumer will compute, with no drift
+        // from calibrating against another clock.
+        const SPAN: u64 = 1 << 40;
+        let ns = clock.delta_as_nanos(0, SPAN).max(1) as f64;
+        let raw_per_ns = SPAN as f64 / ns;
+        Schedule { clock: clock.clone(), t0: clock.raw(), period_raw: raw_per_ns * 1e9 / rate_per_s.max(1) as f64 }
+    }
+
+    /// Raw time at which message `i` is due.
+    pub fn due(&self, i: usize) -> u64 {
+        self.t0.saturating_add((i as f64 * self.period_raw) as u64)
+    }
+
+    /// Spins until message `i` is due (returns at once when already behind); its due time.
+    pub fn wait(&self, i: usize) -> u64 {
+        let due = self.due(i);
+        while self.clock.raw() < due {
+            std::hint::spin_loop();
+        }
+        due
+    }
+
+    /// The stamp for a message due at `due`, taken at the moment it is written.
+    #[inline]
+    pub fn stamp(&self, due: u64, stamp: Stamp) -> u64 {
+        match stamp {
+            Stamp::Intended => due,
+            Stamp::Actual => self.clock.raw(),
+        }
+    }
+}
+
+/// A consumer stall for [`hop_scheduled`]: sleep `pause` after every `every` messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Stall {
+    pub every: usize,
+    pub pause: Duration,
+}
+
+/// One producer on a fixed schedule into a disruptor ring of `ring` slots (a power of two),
+/// one consumer that may stall. Shows what the offered-rate engine rows correct for: with a
+/// small ring and a stalling consumer the producer blocks, and only [`Stamp::Intended`]
+/// charges the messages it could not send on time.
+pub fn hop_scheduled(
+    n: usize,
+    rate: u64,
+    ring: usize,
+    stamp: Stamp,
+    stall: Option<Stall>,
+    wait: WaitKind,
+) -> LatencyHistogram {
+    let clock = quanta::Clock::new();
+    let (mut poller, b) =
+        disruptor::build_single_producer(ring.next_power_of_two(), || 0u64, BusySpin).new_event_poller();
+    let mut p = b.build();
+    let c2 = clock.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut h = LatencyHistogram::new();
+        let mut seen = 0usize;
+        loop {
+            match poller.poll() {
+                Ok(mut batch) => {
+                    for raw in &mut batch {
+                        h.record(c2.delta_as_nanos(*raw, c2.raw()));
+                        seen += 1;
+                        if let Some(s) = stall.filter(|s| s.every > 0 && seen.is_multiple_of(s.every)) {
+                            std::thread::sleep(s.pause);
+                        }
+                    }
+                }
+                Err(Polling::NoEvents) => idle(wait),
+                Err(Polling::Shutdown) => break,
+            }
+        }
+        h
+    });
+    let schedule = Schedule::start(&clock, rate);
+    for i in 0..n {
+        let due = schedule.wait(i);
+        p.publish(|e| *e = schedule.stamp(due, stamp));
+    }
+    drop(p);
+    consumer.join().unwrap_or_default()
+}
+
 struct Null;
 impl EgressObserver for Null {
     fn on_event(&mut self, _: &EgressEvent) {}
+}
+
+fn placement_config(placement: PlacementKind, wait: WaitKind) -> PlacementConfig {
+    PlacementConfig { placement, wait, sleep: Duration::from_micros(20), cores: Vec::new(), ring_size: 1024 }
+}
+
+/// Paced ticks through a running engine; every histogram the engine keeps (the stage ones are
+/// filled only with `sample_every` > 0).
+pub fn engine_latencies(
+    n: usize,
+    gap: Duration,
+    placement: PlacementKind,
+    wait: WaitKind,
+    sample_every: u32,
+) -> StageLatencies {
+    let (setup, ticks) = ticks_flipping(n);
+    let clock = quanta::Clock::new();
+    let engine = Engine::new(&setup, clock.clone(), sample_every);
+    let mut running = Running::start(engine, &placement_config(placement, wait), Null, Arc::new(LiveStats::new(1)));
+    for t in &ticks {
+        let start = Instant::now();
+        running.publish(Input::Tick(*t), &clock);
+        pace(gap, start);
+    }
+    running.stop().engine.all_latencies()
 }
 
 /// Paced ticks through a running engine; the engine's own tick-to-order histogram.
@@ -231,17 +495,60 @@ pub fn tick_to_order(
     wait: WaitKind,
     sample_every: u32,
 ) -> LatencyHistogram {
+    engine_latencies(n, gap, placement, wait, sample_every).tick_to_order
+}
+
+/// `n` ticks offered at `rate` per second on a fixed schedule, each stamped per `stamp`; the
+/// engine's tick-to-order histogram. With [`Stamp::Intended`] a tick published late (the ring
+/// was full, the engine behind) counts from when it was due.
+pub fn tick_to_order_at_rate(
+    n: usize,
+    rate: u64,
+    placement: PlacementKind,
+    wait: WaitKind,
+    stamp: Stamp,
+) -> LatencyHistogram {
     let (setup, ticks) = ticks_flipping(n);
     let clock = quanta::Clock::new();
-    let engine = Engine::new(&setup, clock.clone(), sample_every);
-    let cfg = PlacementConfig { placement, wait, sleep: Duration::from_micros(20), cores: Vec::new(), ring_size: 1024 };
-    let mut running = Running::start(engine, &cfg, Null, Arc::new(LiveStats::new(1)));
-    for t in &ticks {
-        let start = Instant::now();
-        running.publish(Input::Tick(*t), &clock);
-        pace(gap, start);
+    let engine = Engine::new(&setup, clock.clone(), 0);
+    let running = Running::start(engine, &placement_config(placement, wait), Null, Arc::new(LiveStats::new(1)));
+    if let Some(mut producer) = running.producer() {
+        let progress = running.progress().clone();
+        let schedule = Schedule::start(&clock, rate);
+        for (i, t) in ticks.iter().enumerate() {
+            let due = schedule.wait(i);
+            producer.publish(|e| {
+                e.input = Input::Tick(*t);
+                e.ingress_raw = schedule.stamp(due, stamp);
+                e.source = 0;
+            });
+            progress.ingress_published.fetch_add(1, Ordering::Release);
+        }
     }
     running.stop().engine.all_latencies().tick_to_order
+}
+
+/// Threads that never yield their core in a paced engine run: the publisher (it paces by
+/// spinning) plus every stage thread when stages busy-spin. The egress observer sleeps.
+pub fn spinning_threads(placement: PlacementKind, wait: WaitKind) -> usize {
+    let stages = match placement {
+        PlacementKind::Fused => 1,
+        PlacementKind::Pipelined => 4,
+    };
+    1 + if wait == WaitKind::BusySpin { stages } else { 0 }
+}
+
+/// Why a placement and wait strategy are not measured with `cores` free cores, if they are
+/// not: more spinning threads than cores measures the scheduler, not the engine, and starves
+/// everything else on the machine.
+pub fn skip_reason(placement: PlacementKind, wait: WaitKind, cores: usize) -> Option<String> {
+    let need = spinning_threads(placement, wait);
+    (need > cores).then(|| {
+        format!(
+            "needs {need} free cores ({} busy-spinning stage thread(s) + the publisher), {cores} available",
+            need - 1
+        )
+    })
 }
 
 /// One EMA(9/21) crossover on 1-minute bars of one instrument, over a synthetic session: the
@@ -321,66 +628,156 @@ pub fn backtest_throughput(n: usize) -> (u64, f64) {
     (engine.candle.counters.ticks_in, t0.elapsed().as_secs_f64())
 }
 
-/// Runs the whole lab. `quick` keeps it under a minute.
-pub fn run(quick: bool, wait: WaitKind) -> (Machine, Vec<LabRow>) {
-    let n = if quick { 20_000 } else { 200_000 };
+/// How many messages each kind of row gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sizes {
+    /// Paced hops and paced engine runs (pipelined runs take a quarter: every hop pays a wake-up).
+    pub paced: usize,
+    /// Saturated hops.
+    pub saturated: usize,
+    /// Seconds of schedule per offered rate.
+    pub offered_secs: f64,
+    /// Ticks per throughput run.
+    pub throughput: usize,
+}
+
+impl Sizes {
+    pub fn new(quick: bool) -> Sizes {
+        if quick {
+            Sizes { paced: 20_000, saturated: 1_000_000, offered_secs: 0.2, throughput: 1_000_000 }
+        } else {
+            Sizes { paced: 200_000, saturated: 10_000_000, offered_secs: 2.0, throughput: 5_000_000 }
+        }
+    }
+
+    /// Ticks offered at `rate` per second, at least a thousand so the tail has samples.
+    pub fn offered(&self, rate: u64) -> usize {
+        ((rate as f64 * self.offered_secs) as usize).max(1_000)
+    }
+}
+
+/// The offered rates `dalal bench` uses when none are given (ticks per second).
+pub const DEFAULT_RATES: [u64; 2] = [100_000, 1_000_000];
+
+/// Runs the whole lab. `quick` keeps it under a minute; `wait` is how consumers and fused
+/// stages wait in the rows that do not name a wait strategy; `rates` are the offered rates of
+/// the coordinated-omission rows (ticks per second; zeros are ignored).
+pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
+    let sizes = Sizes::new(quick);
+    let n = sizes.paced;
     let gap = Duration::from_micros(10);
+    let cores = available_cores().len().max(1);
+    let mut skipped = Vec::new();
     let mut rows = vec![
         LabRow::latency("hop/disruptor", &hop_disruptor(n, gap, wait)),
         LabRow::latency("hop/crossbeam", &hop_crossbeam(n, gap, wait)),
         LabRow::latency("hop/std_mpsc", &hop_std_mpsc(n, gap, wait)),
+        LabRow::saturated("hop_saturated/disruptor", &hop_saturated_disruptor(sizes.saturated, wait)),
+        LabRow::saturated("hop_saturated/crossbeam", &hop_saturated_crossbeam(sizes.saturated, wait)),
+        LabRow::saturated("hop_saturated/std_mpsc", &hop_saturated_std_mpsc(sizes.saturated, wait)),
         LabRow::latency("tick_to_order/fused", &tick_to_order(n, gap, PlacementKind::Fused, wait, 0)),
     ];
-    // Four stage threads plus the publisher cannot all spin on a small machine.
-    let piped_wait = if available_cores().len() >= 6 { wait } else { WaitKind::Sleep };
+    // The unsuffixed pipelined row always runs: with too few cores to spin, it sleeps.
+    let piped_wait = if skip_reason(PlacementKind::Pipelined, wait, cores).is_none() { wait } else { WaitKind::Sleep };
     rows.push(LabRow::latency(
         "tick_to_order/pipelined",
         &tick_to_order(n / 4, gap, PlacementKind::Pipelined, piped_wait, 0),
     ));
-    let t = if quick { 1_000_000 } else { 5_000_000 };
-    let (c, s) = pipeline_throughput(t, wait);
+    for (placement, pname, count) in
+        [(PlacementKind::Fused, "fused", n), (PlacementKind::Pipelined, "pipelined", n / 4)]
+    {
+        for w in [WaitKind::BusySpin, WaitKind::Yield, WaitKind::Sleep] {
+            let name = format!("tick_to_order/{pname}/{}", wait_name(w));
+            match skip_reason(placement, w, cores) {
+                Some(reason) => skipped.push(Skipped { name, reason }),
+                None => rows.push(LabRow::latency(&name, &tick_to_order(count, gap, placement, w, 0))),
+            }
+        }
+    }
+    for &rate in rates.iter().filter(|r| **r > 0) {
+        let h = tick_to_order_at_rate(sizes.offered(rate), rate, PlacementKind::Fused, wait, Stamp::Intended);
+        rows.push(LabRow::offered(&format!("tick_to_order/fused@{}", rate_label(rate)), rate, &h));
+    }
+    let stages = engine_latencies(n, gap, PlacementKind::Fused, wait, 1);
+    for (name, h) in [
+        ("stage/candle", &stages.candle),
+        ("stage/strategy", &stages.strategy),
+        ("stage/risk", &stages.risk),
+        ("stage/order", &stages.order),
+    ] {
+        rows.push(LabRow::latency(name, h));
+    }
+    let (c, s) = pipeline_throughput(sizes.throughput, wait);
     rows.push(LabRow::throughput("throughput/pipeline", c, s));
-    let (c, s) = backtest_throughput(t);
+    let (c, s) = backtest_throughput(sizes.throughput);
     rows.push(LabRow::throughput("throughput/backtest", c, s));
-    (Machine::read(wait), rows)
+    Report { machine: Machine::read(wait), results: rows, skipped }
 }
 
-/// The table printed to the terminal.
-pub fn table(rows: &[LabRow]) -> String {
+/// The table printed to the terminal, then one line per skipped combination.
+pub fn table(report: &Report) -> String {
+    let rows = &report.results;
     let base = rows.iter().find(|r| r.name == "hop/disruptor").and_then(|r| r.p50_ns).unwrap_or(1).max(1);
     let mut s = format!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>8}\n",
-        "name", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "p50/hop"
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>8}  {}\n",
+        "name", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "p50/hop", "rate"
     );
     for r in rows {
+        let rate = match (r.msgs_per_s, r.offered_per_s) {
+            (Some(m), _) => format!("{:.2}M msg/s", m / 1e6),
+            (None, Some(o)) => format!("offered {}/s", rate_label(o)),
+            _ => String::new(),
+        };
         match (r.p50_ns, r.ticks_per_s) {
             (Some(p50), _) => s.push_str(&format!(
-                "{:<26} {:>9} {:>7}ns {:>7}ns {:>7}ns {:>7}ns {:>8}ns {:>9}ns {:>7.2}x\n",
+                "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>7.2}x  {rate}\n",
                 r.name,
                 r.count,
-                p50,
-                r.p90_ns.unwrap_or(0),
-                r.p99_ns.unwrap_or(0),
-                r.p999_ns.unwrap_or(0),
-                r.p9999_ns.unwrap_or(0),
-                r.max_ns.unwrap_or(0),
+                human_ns(p50),
+                human_ns(r.p90_ns.unwrap_or(0)),
+                human_ns(r.p99_ns.unwrap_or(0)),
+                human_ns(r.p999_ns.unwrap_or(0)),
+                human_ns(r.p9999_ns.unwrap_or(0)),
+                human_ns(r.max_ns.unwrap_or(0)),
                 p50 as f64 / base as f64
             )),
-            (None, Some(tps)) => s.push_str(&format!("{:<26} {:>9} {:>10.2}M ticks/s\n", r.name, r.count, tps / 1e6)),
+            (None, Some(tps)) => s.push_str(&format!("{:<34} {:>9} {:>10.2}M ticks/s\n", r.name, r.count, tps / 1e6)),
             _ => {}
         }
+    }
+    for k in &report.skipped {
+        s.push_str(&format!("skipped {}: {}\n", k.name, k.reason));
     }
     s
 }
 
+/// A latency for people: three significant figures and a unit, so tails from nanoseconds to
+/// seconds fit one column (`bench.json` keeps the exact nanoseconds).
+pub fn human_ns(ns: u64) -> String {
+    let v = ns as f64;
+    let (x, unit) = match ns {
+        0..=999 => return format!("{ns}ns"),
+        1_000..=999_999 => (v / 1e3, "µs"),
+        1_000_000..=999_999_999 => (v / 1e6, "ms"),
+        _ => (v / 1e9, "s"),
+    };
+    let digits = if x >= 100.0 {
+        0
+    } else if x >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{x:.digits$}{unit}")
+}
+
 /// Writes `bench.json` and `latency.svg` (percentiles on a log scale, one line per row).
-pub fn write(dir: &Path, machine: &Machine, rows: &[LabRow]) -> std::io::Result<()> {
+pub fn write(dir: &Path, report: &Report) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::json!({ "machine": machine, "results": rows });
     let mut f = std::fs::File::create(dir.join("bench.json"))?;
-    f.write_all(serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
+    f.write_all(serde_json::to_string_pretty(report).unwrap_or_default().as_bytes())?;
     f.write_all(b"\n")?;
-    std::fs::write(dir.join("latency.svg"), svg(rows))
+    std::fs::write(dir.join("latency.svg"), svg(&report.results))
 }
 
 /// A percentile plot people can look at rather than read.
@@ -451,15 +848,30 @@ pub fn svg(rows: &[LabRow]) -> String {
 mod tests {
     use super::*;
 
+    fn hist(values: impl Iterator<Item = u64>) -> LatencyHistogram {
+        let mut h = LatencyHistogram::new();
+        for v in values {
+            h.record(v);
+        }
+        h
+    }
+
     #[test]
     fn report_has_the_documented_shape() {
-        let mut h = LatencyHistogram::new();
-        for v in 1..1000 {
-            h.record(v * 100);
-        }
-        let rows = vec![LabRow::latency("hop/disruptor", &h), LabRow::throughput("throughput/backtest", 10, 0.5)];
+        let h = hist((1..1000).map(|v| v * 100));
+        let saturated = HopRun { hist: h.clone(), secs: 0.5 };
+        let report = Report {
+            machine: Machine::read(WaitKind::Sleep),
+            results: vec![
+                LabRow::latency("hop/disruptor", &h),
+                LabRow::throughput("throughput/backtest", 10, 0.5),
+                LabRow::saturated("hop_saturated/disruptor", &saturated),
+                LabRow::offered("tick_to_order/fused@100k", 100_000, &h),
+            ],
+            skipped: vec![Skipped { name: "tick_to_order/pipelined/busy-spin".into(), reason: "cores".into() }],
+        };
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), &Machine::read(WaitKind::Sleep), &rows).expect("write");
+        write(dir.path(), &report).expect("write");
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("bench.json")).expect("json")).expect("parse");
         for k in ["cpu", "cores", "pinning", "wait", "profile"] {
@@ -469,9 +881,112 @@ mod tests {
         for k in ["name", "count", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "p9999_ns", "max_ns"] {
             assert!(!r0[k].is_null(), "{k}");
         }
+        assert!(r0.get("msgs_per_s").is_none() && r0.get("ticks_per_s").is_none());
         assert_eq!(v["results"][1]["ticks_per_s"], 20.0);
+        assert!(v["results"][1].get("p50_ns").is_none());
+        assert_eq!(v["results"][2]["msgs_per_s"], 999.0 / 0.5);
+        assert!(!v["results"][2]["p99_ns"].is_null());
+        assert_eq!(v["results"][3]["offered_per_s"], 100_000);
+        assert_eq!(v["skipped"][0]["name"], "tick_to_order/pipelined/busy-spin");
+        assert_eq!(v["skipped"][0]["reason"], "cores");
         let svg = std::fs::read_to_string(dir.path().join("latency.svg")).expect("svg");
         assert!(svg.starts_with("<svg") && svg.contains("hop/disruptor") && svg.contains("polyline"));
-        assert!(table(&rows).contains("hop/disruptor"));
+        let t = table(&report);
+        assert!(t.lines().next().is_some_and(|l| l.contains("p99.99") && l.contains("p50/hop")));
+        assert!(t.lines().any(|l| l.starts_with("hop_saturated/disruptor") && l.contains("M msg/s")));
+        assert!(t.lines().any(|l| l.starts_with("throughput/backtest") && l.contains("M ticks/s")));
+        assert!(t.lines().any(|l| l.starts_with("tick_to_order/fused@100k") && l.contains("offered 100k/s")));
+        assert!(t.contains("skipped tick_to_order/pipelined/busy-spin: cores"));
+    }
+
+    #[test]
+    fn only_combinations_with_more_spinning_threads_than_cores_are_skipped() {
+        use PlacementKind::{Fused, Pipelined};
+        use WaitKind::{BusySpin, Sleep, Yield};
+        let skipped = |cores| {
+            [Fused, Pipelined]
+                .into_iter()
+                .flat_map(|p| [BusySpin, Yield, Sleep].map(|w| (p, w)))
+                .filter(|&(p, w)| skip_reason(p, w, cores).is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(skipped(2), vec![(Pipelined, BusySpin)]);
+        assert_eq!(skipped(4), vec![(Pipelined, BusySpin)]);
+        assert_eq!(skipped(5), vec![]);
+        assert_eq!(skipped(1), vec![(Fused, BusySpin), (Pipelined, BusySpin)]);
+        let reason = skip_reason(Pipelined, BusySpin, 2).unwrap_or_default();
+        assert!(reason.contains("5 free cores") && reason.contains("2 available"), "{reason}");
+    }
+
+    #[test]
+    fn human_latencies() {
+        assert_eq!(human_ns(711), "711ns");
+        assert_eq!(human_ns(14_911), "14.9µs");
+        assert_eq!(human_ns(4_184_063), "4.18ms");
+        assert_eq!(human_ns(130_154_495), "130ms");
+        assert_eq!(human_ns(2_075_131_903), "2.08s");
+    }
+
+    #[test]
+    fn rate_labels() {
+        assert_eq!(rate_label(100_000), "100k");
+        assert_eq!(rate_label(1_000_000), "1M");
+        assert_eq!(rate_label(1_500_000), "1.5M");
+        assert_eq!(rate_label(250), "250");
+        assert_eq!(rate_label(12_345), "12.345k");
+    }
+
+    #[test]
+    fn schedule_due_times_convert_back_to_the_rate() {
+        let clock = quanta::Clock::new();
+        let s = Schedule::start(&clock, 1_000_000);
+        // Message 1,000,000 at 1M/s is due one second after the first.
+        let ns = clock.delta_as_nanos(s.due(0), s.due(1_000_000));
+        assert!((ns as i64 - 1_000_000_000).abs() < 1_000, "{ns}");
+        let ns = clock.delta_as_nanos(s.due(10), s.due(11));
+        assert!((999..=1_001).contains(&ns), "{ns}");
+        // Waiting for a message long past due returns at once with its due time, not now.
+        let late = Schedule::start(&clock, 1_000_000_000);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(late.wait(5), late.due(5));
+        assert!(late.stamp(late.due(5), Stamp::Actual) > late.due(1_000_000));
+    }
+
+    #[test]
+    fn intended_stamps_charge_the_wait_a_stalled_consumer_causes() {
+        // 2,000 messages due 10 µs apart into a 4-slot ring; the consumer sleeps 1 ms every 50,
+        // so the producer blocks on a full ring and falls further behind with every stall.
+        let stall = Some(Stall { every: 50, pause: Duration::from_millis(1) });
+        let run = |stamp| hop_scheduled(2_000, 100_000, 4, stamp, stall, WaitKind::Yield).percentiles();
+        let actual = run(Stamp::Actual);
+        let intended = run(Stamp::Intended);
+        assert_eq!((actual.count, intended.count), (2_000, 2_000));
+        assert!(intended.p50_ns > actual.p50_ns, "intended {intended:?} actual {actual:?}");
+        // Behind by at least one stall for most messages: the corrected median is in milliseconds.
+        assert!(intended.p50_ns > 1_000_000, "{intended:?}");
+    }
+
+    #[test]
+    fn saturated_hops_deliver_everything_and_report_a_rate() {
+        for run in [
+            hop_saturated_disruptor(10_000, WaitKind::Yield),
+            hop_saturated_crossbeam(10_000, WaitKind::Yield),
+            hop_saturated_std_mpsc(10_000, WaitKind::Yield),
+        ] {
+            assert_eq!(run.hist.len(), 10_000);
+            assert!(run.secs > 0.0 && run.msgs_per_s() > 0.0, "{run:?}");
+        }
+    }
+
+    #[test]
+    fn stage_breakdown_comes_from_a_stage_timed_fused_run() {
+        let l = engine_latencies(200, Duration::from_micros(10), PlacementKind::Fused, WaitKind::Yield, 1);
+        for h in [&l.candle, &l.strategy, &l.risk, &l.order] {
+            assert_eq!(h.len(), 200);
+        }
+        // The first ticks only fill the EMAs; after that every tick flips the cross and orders.
+        assert!(l.tick_to_order.len() >= 190, "{}", l.tick_to_order.len());
+        let off = engine_latencies(200, Duration::from_micros(10), PlacementKind::Fused, WaitKind::Yield, 0);
+        assert!(off.candle.is_empty() && off.order.is_empty() && off.tick_to_order.len() >= 190);
     }
 }
