@@ -5,6 +5,10 @@ use dalal_core::config::WaitKind;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // The wire-to-wire row runs this executable again as its feed and exchange processes.
+    if let Some(code) = dalal_benches::wire::dispatch_role(&args) {
+        std::process::exit(code);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out = args
         .iter()
