@@ -82,4 +82,12 @@ fn print_report(r: &WireReport) {
         r.feed_stats.malformed,
         r.feed.send_errors
     );
+    let (f, o) = (r.feed_leg.percentiles(), r.order_leg.percentiles());
+    println!(
+        "  legs: datagram intended send -> engine decoded p50 {} p99 {}; order written -> exchange read p50 {} p99 {}",
+        us(f.p50_ns),
+        us(f.p99_ns),
+        us(o.p50_ns),
+        us(o.p99_ns)
+    );
 }

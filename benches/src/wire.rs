@@ -168,6 +168,11 @@ pub struct WireReport {
     /// acked order (rebuilt from the acks' arrival stamps; the exchange's own percentiles are
     /// in `exchange`).
     pub latency: LatencyHistogram,
+    /// The first leg: intended send time → the engine's feed handler decoded the datagram.
+    pub feed_leg: LatencyHistogram,
+    /// The last leg: the engine starts writing the order → the exchange read it.
+    /// What is left of `latency` after both legs is the engine's own work.
+    pub order_leg: LatencyHistogram,
     pub feed: FeedReport,
     pub exchange: ExchangeReport,
     /// The engine's feed handler: received, missing (gaps), stale, malformed.
@@ -318,6 +323,8 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         n: opt.n,
         rate: opt.rate,
         latency: outcome.latency,
+        feed_leg: outcome.feed_leg,
+        order_leg: outcome.order_leg,
         feed: feed_report,
         exchange: exchange_report,
         feed_stats: outcome.feed_stats,
@@ -354,6 +361,8 @@ struct StopFlags {
 
 struct EngineOutcome {
     latency: LatencyHistogram,
+    feed_leg: LatencyHistogram,
+    order_leg: LatencyHistogram,
     feed_stats: FeedStats,
     orders_sent: u64,
     orders_acked: u64,
@@ -380,6 +389,7 @@ fn engine_loop(
 ) -> Result<EngineOutcome, WireError> {
     let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
     let mut acks = AckBook::new(n as usize);
+    let mut feed_leg = LatencyHistogram::new();
     let mut orders: Vec<NewOrder> = Vec::with_capacity(8);
     let mut send_error: Option<GatewayError> = None;
     let mut idle: u32 = 0;
@@ -387,6 +397,7 @@ fn engine_loop(
     let _ = ready.send(());
     loop {
         let got = feed.poll(Some(Duration::ZERO), &mut |dg: &TickDatagram| {
+            feed_leg.record(monotonic_ns().saturating_sub(dg.sent_ns));
             let ev = IngressEvent { input: Input::Tick(dg.tick), ingress_raw: 0, source: dg.seq };
             engine.step(&ev, &mut |e| {
                 if let EgressEvent::Order { order, .. } = e {
@@ -398,8 +409,9 @@ fn engine_loop(
                 }
             });
             for o in orders.drain(..) {
+                let writing = monotonic_ns();
                 match gw.send(&o) {
-                    Ok(()) => acks.expect(&o),
+                    Ok(()) => acks.expect(&o, writing),
                     Err(e) => {
                         send_error.get_or_insert(e);
                     }
@@ -449,6 +461,8 @@ fn engine_loop(
     gw.finish_sending()?;
     Ok(EngineOutcome {
         latency: acks.latency,
+        feed_leg,
+        order_leg: acks.order_leg,
         feed_stats: feed.stats(),
         orders_sent: gw.orders_sent(),
         orders_acked: acks.acked,
@@ -489,8 +503,10 @@ fn new_order(o: &Order, origin_sent_ns: u64) -> NewOrder {
 /// Orders waiting for their ack, oldest first: TCP keeps order, so each ack must match the
 /// front.
 struct AckBook {
-    waiting: VecDeque<(u64, u64)>,
+    /// Client order id, origin `sent_ns`, and when the engine started writing the order.
+    waiting: VecDeque<(u64, u64, u64)>,
     latency: LatencyHistogram,
+    order_leg: LatencyHistogram,
     acked: u64,
     mismatches: u64,
 }
@@ -500,19 +516,23 @@ impl AckBook {
         AckBook {
             waiting: VecDeque::with_capacity(capacity.min(1 << 20)),
             latency: LatencyHistogram::new(),
+            order_leg: LatencyHistogram::new(),
             acked: 0,
             mismatches: 0,
         }
     }
 
-    fn expect(&mut self, o: &NewOrder) {
-        self.waiting.push_back((o.client_order_id, o.origin_sent_ns));
+    fn expect(&mut self, o: &NewOrder, written_ns: u64) {
+        self.waiting.push_back((o.client_order_id, o.origin_sent_ns, written_ns));
     }
 
     fn on_ack(&mut self, a: Ack) {
         self.acked += 1;
         match self.waiting.pop_front() {
-            Some((id, origin)) if id == a.client_order_id => self.latency.record(a.arrival_ns.saturating_sub(origin)),
+            Some((id, origin, written)) if id == a.client_order_id => {
+                self.latency.record(a.arrival_ns.saturating_sub(origin));
+                self.order_leg.record(a.arrival_ns.saturating_sub(written));
+            }
             _ => self.mismatches += 1,
         }
     }
@@ -625,7 +645,7 @@ fn tighten_timer_slack() {
     }
 }
 
-/// Sleeps until `spin_ns` before `target`, then spins to it.
+/// Sleeps until `spin_ns` before `target`, then polls the clock to it.
 fn wait_until(target: u64, spin_ns: u64) -> u64 {
     loop {
         let now = monotonic_ns();
@@ -636,7 +656,9 @@ fn wait_until(target: u64, spin_ns: u64) -> u64 {
         if left > spin_ns {
             std::thread::sleep(Duration::from_nanos(left - spin_ns));
         } else {
-            std::hint::spin_loop();
+            // Yield rather than spin: the exchange shares this core and must get it the moment
+            // an order wakes it, or the feed's pacing would show up as exchange latency.
+            std::thread::yield_now();
         }
     }
 }

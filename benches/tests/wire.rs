@@ -35,8 +35,12 @@ fn every_tick_arrives_and_every_order_is_acked() {
     assert_eq!(r.exchange.acks, r.orders_sent);
     assert_eq!(r.exchange.count, r.orders_sent);
     assert_eq!(r.latency.len(), r.orders_sent);
+    assert_eq!(r.order_leg.len(), r.orders_sent);
+    assert_eq!(r.feed_leg.len(), n as u64);
     let p = r.percentiles();
     assert!(p.p50_ns > 0 && p.p50_ns <= p.max_ns, "{p:?}");
+    // Each leg is part of the whole.
+    assert!(r.feed_leg.percentiles().p50_ns <= p.p99_ns && r.order_leg.percentiles().p50_ns <= p.p99_ns);
     // Both ends measure the same thing from the same stamps.
     assert_eq!(p.p50_ns, r.exchange.p50_ns);
 }
