@@ -4,9 +4,12 @@
 //! order arrival, so a stall anywhere shows up (no coordinated omission).
 //!
 //! `cargo bench -p dalal-benches --bench wire [-- --quick] [--rates 10000,100000,1000000]
-//! [--n TICKS]`. Without `--n`, each rate sends about three seconds of ticks (at most 500,000).
+//! [--n TICKS] [--spin-ns NS] [--feed-yield]`. Without `--n`, each rate sends about three
+//! seconds of ticks (at most 500,000).
 
-use dalal_benches::wire::{dispatch_role, wire_to_wire, WireReport};
+use std::time::Duration;
+
+use dalal_benches::wire::{dispatch_role, wire_to_wire_with, Pacing, WireOptions, WireReport, QUICK_TICKS};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -26,6 +29,15 @@ fn main() {
         None => vec![10_000, 100_000, 1_000_000],
     };
     let n_flag: Option<usize> = flag("--n").and_then(|n| n.parse().ok());
+    let pacing = if args.iter().any(|a| a == "--feed-yield") { Pacing::Yield } else { Pacing::Spin };
+    let spin_ns: Option<u64> = flag("--spin-ns").and_then(|n| n.parse().ok());
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot find this executable: {e}");
+            std::process::exit(1);
+        }
+    };
     println!(
         "wire_to_wire: tick datagram intended send -> order read by the exchange, {} build",
         if cfg!(debug_assertions) { "debug" } else { "release" }
@@ -37,7 +49,14 @@ fn main() {
     let mut failed = false;
     for rate in rates {
         let n = n_flag.unwrap_or_else(|| (rate as usize * 3).clamp(1_000, 500_000));
-        match wire_to_wire(n, rate, quick) {
+        let mut opt = WireOptions::new(if quick { n.min(QUICK_TICKS) } else { n }, rate, exe.clone());
+        opt.pacing = pacing;
+        if let Some(s) = spin_ns {
+            opt.spin_ns = s;
+        }
+        // A moment for the previous row's processes and sockets to go.
+        std::thread::sleep(Duration::from_millis(200));
+        match wire_to_wire_with(&opt) {
             Ok(r) => print_report(&r),
             Err(e) => {
                 failed = true;

@@ -98,13 +98,14 @@ pub struct WireOptions {
     pub skip_seqs: Vec<u64>,
     /// See [`DEFAULT_SPIN_NS`].
     pub spin_ns: u64,
+    pub pacing: Pacing,
     /// Pin the engine thread to one core and the children to another, when there are two.
     pub pin: bool,
 }
 
 impl WireOptions {
     pub fn new(n: usize, rate: u64, exe: PathBuf) -> WireOptions {
-        WireOptions { n, rate, exe, skip_seqs: Vec::new(), spin_ns: DEFAULT_SPIN_NS, pin: true }
+        WireOptions { n, rate, exe, skip_seqs: Vec::new(), spin_ns: DEFAULT_SPIN_NS, pacing: Pacing::Spin, pin: true }
     }
 
     /// Generous: several times the schedule's length, plus start-up.
@@ -293,6 +294,9 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         opt.spin_ns.to_string(),
     ];
     feed_args.extend(child_cpu.iter().cloned());
+    if opt.pacing == Pacing::Yield {
+        feed_args.push("--yield".into());
+    }
     if !opt.skip_seqs.is_empty() {
         feed_args.push("--skip".into());
         feed_args.push(opt.skip_seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
@@ -645,8 +649,21 @@ fn tighten_timer_slack() {
     }
 }
 
+/// How the feed waits out the last `spin_ns` before a send.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pacing {
+    /// Polls the clock with a spin hint: the most precise sends. The exchange still gets the
+    /// core when an order wakes it, by wake-up preemption, since it has slept far longer.
+    #[default]
+    Spin,
+    /// Polls the clock with `sched_yield` between reads: gives the core away to anything
+    /// runnable, which on a quiet machine is the exchange, and on a busy one is anyone's
+    /// compiler, so sends can then be late by a whole time slice.
+    Yield,
+}
+
 /// Sleeps until `spin_ns` before `target`, then polls the clock to it.
-fn wait_until(target: u64, spin_ns: u64) -> u64 {
+fn wait_until(target: u64, spin_ns: u64, pacing: Pacing) -> u64 {
     loop {
         let now = monotonic_ns();
         if now >= target {
@@ -655,16 +672,16 @@ fn wait_until(target: u64, spin_ns: u64) -> u64 {
         let left = target - now;
         if left > spin_ns {
             std::thread::sleep(Duration::from_nanos(left - spin_ns));
-        } else {
-            // Yield rather than spin: the exchange shares this core and must get it the moment
-            // an order wakes it, or the feed's pacing would show up as exchange latency.
+        } else if pacing == Pacing::Yield {
             std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
         }
     }
 }
 
-/// The feed process: `wire-feed --target ADDR --n N --rate R [--spin-ns NS] [--cpu C]
-/// [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
+/// The feed process: `wire-feed --target ADDR --n N --rate R [--spin-ns NS] [--yield]
+/// [--cpu C] [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
 pub fn feed_main(args: &[String]) -> i32 {
     match feed_role(&RoleArgs(args)) {
         Ok(r) => match serde_json::to_string(&r) {
@@ -692,6 +709,7 @@ fn feed_role(a: &RoleArgs) -> Result<FeedReport, WireError> {
         return Err(WireError::Args { flag: "--rate", detail: "must be above 0".into() });
     }
     let spin_ns: u64 = a.parse("--spin-ns")?.unwrap_or(DEFAULT_SPIN_NS);
+    let pacing = if a.0.iter().any(|x| x == "--yield") { Pacing::Yield } else { Pacing::Spin };
     let mut skip: Vec<u64> = match a.get("--skip") {
         Some(s) => s
             .split(',')
@@ -716,7 +734,7 @@ fn feed_role(a: &RoleArgs) -> Result<FeedReport, WireError> {
             report.skipped += 1;
             continue;
         }
-        wait_until(intended, spin_ns);
+        wait_until(intended, spin_ns, pacing);
         TickDatagram { seq, tick: *tick, sent_ns: intended }.encode(&mut buf);
         match sock.send(&buf) {
             Ok(_) => report.sent += 1,
