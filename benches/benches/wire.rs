@@ -4,7 +4,8 @@
 //! order arrival, so a stall anywhere shows up (no coordinated omission).
 //!
 //! `cargo bench -p dalal-benches --bench wire [-- --quick] [--rates 10000,100000,1000000]
-//! [--n TICKS] [--spin-ns NS] [--feed-yield]`. Without `--n`, each rate sends about three
+//! [--n TICKS] [--spin-ns NS] [--feed-yield] [--realtime]`. `--realtime` runs the engine and
+//! both children under `SCHED_FIFO` (see `WireOptions::realtime`). Without `--n`, each rate sends about three
 //! seconds of ticks (at most 500,000).
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ fn main() {
         None => vec![10_000, 100_000, 1_000_000],
     };
     let n_flag: Option<usize> = flag("--n").and_then(|n| n.parse().ok());
+    let realtime = args.iter().any(|a| a == "--realtime");
     let pacing = if args.iter().any(|a| a == "--feed-yield") { Pacing::Yield } else { Pacing::Spin };
     let spin_ns: Option<u64> = flag("--spin-ns").and_then(|n| n.parse().ok());
     let exe = match std::env::current_exe() {
@@ -51,6 +53,7 @@ fn main() {
         let n = n_flag.unwrap_or_else(|| (rate as usize * 3).clamp(1_000, 500_000));
         let mut opt = WireOptions::new(if quick { n.min(QUICK_TICKS) } else { n }, rate, exe.clone());
         opt.pacing = pacing;
+        opt.realtime = realtime;
         if let Some(s) = spin_ns {
             opt.spin_ns = s;
         }

@@ -99,13 +99,28 @@ pub struct WireOptions {
     /// See [`DEFAULT_SPIN_NS`].
     pub spin_ns: u64,
     pub pacing: Pacing,
+    /// Run the engine thread and both children under `SCHED_FIFO` (the exchange one level
+    /// above the feed, so an order preempts the feed's pacing at once). Off by default: on a
+    /// shared machine it takes the cores from everyone else for the length of the run (the
+    /// kernel's RT throttling still leaves them 5%). It shows what the path costs once other
+    /// tenants' threads can no longer delay it.
+    pub realtime: bool,
     /// Pin the engine thread to one core and the children to another, when there are two.
     pub pin: bool,
 }
 
 impl WireOptions {
     pub fn new(n: usize, rate: u64, exe: PathBuf) -> WireOptions {
-        WireOptions { n, rate, exe, skip_seqs: Vec::new(), spin_ns: DEFAULT_SPIN_NS, pacing: Pacing::Spin, pin: true }
+        WireOptions {
+            n,
+            rate,
+            exe,
+            skip_seqs: Vec::new(),
+            spin_ns: DEFAULT_SPIN_NS,
+            pacing: Pacing::Spin,
+            realtime: false,
+            pin: true,
+        }
     }
 
     /// Generous: several times the schedule's length, plus start-up.
@@ -125,6 +140,9 @@ pub struct FeedReport {
     /// Worst lateness of a send against its schedule, ns.
     pub max_behind_ns: u64,
     pub pinned: bool,
+    /// Ran under `SCHED_FIFO`.
+    #[serde(default)]
+    pub realtime: bool,
 }
 
 /// What the exchange simulator saw, as it reports on stdout.
@@ -140,10 +158,12 @@ pub struct ExchangeReport {
     pub p9999_ns: u64,
     pub max_ns: u64,
     pub pinned: bool,
+    #[serde(default)]
+    pub realtime: bool,
 }
 
 impl ExchangeReport {
-    fn from_histogram(orders: u64, acks: u64, h: &LatencyHistogram, pinned: bool) -> ExchangeReport {
+    fn from_histogram(orders: u64, acks: u64, h: &LatencyHistogram, pinned: bool, realtime: bool) -> ExchangeReport {
         let p = h.percentiles();
         ExchangeReport {
             orders,
@@ -156,6 +176,7 @@ impl ExchangeReport {
             p9999_ns: p.p9999_ns,
             max_ns: p.max_ns,
             pinned,
+            realtime,
         }
     }
 }
@@ -184,6 +205,8 @@ pub struct WireReport {
     pub ack_mismatches: u64,
     pub engine_core: Option<usize>,
     pub engine_pinned: bool,
+    /// The engine thread ran under `SCHED_FIFO` ([`WireOptions::realtime`]).
+    pub engine_realtime: bool,
     pub children_core: Option<usize>,
     pub seconds: f64,
 }
@@ -201,13 +224,15 @@ impl WireReport {
 
     /// How the threads were placed, for the report header.
     pub fn placement(&self) -> String {
-        match (self.engine_core, self.engine_pinned) {
+        let rt = if self.engine_realtime && self.feed.realtime && self.exchange.realtime { ", SCHED_FIFO" } else { "" };
+        let place = match (self.engine_core, self.engine_pinned) {
             (Some(c), true) => format!(
                 "engine pinned to core {c}, feed+exchange {}",
                 self.children_core.map_or("unpinned".into(), |c| format!("pinned to core {c}"))
             ),
             _ => "engine unpinned".into(),
-        }
+        };
+        format!("{place}{rt}")
     }
 }
 
@@ -256,6 +281,9 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         opt.timeout().as_millis().to_string(),
     ];
     exchange_args.extend(child_cpu.iter().cloned());
+    if opt.realtime {
+        exchange_args.extend(["--rt-priority".into(), "2".into()]);
+    }
     let mut exchange = RoleProcess::spawn(opt, ROLE_EXCHANGE, &exchange_args)?;
     let listening = exchange.line(deadline.min(Instant::now() + Duration::from_secs(20)), "report its address")?;
     let exchange_addr: SocketAddr = listening
@@ -269,13 +297,14 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     let _abort_on_exit = SetOnDrop(abort.clone());
     let (ready_tx, ready_rx) = mpsc::channel();
     let engine = {
-        let (abort, feed_done, n) = (abort.clone(), feed_done.clone(), opt.n as u64);
+        let (abort, feed_done, n, realtime) = (abort.clone(), feed_done.clone(), opt.n as u64, opt.realtime);
         std::thread::Builder::new()
             .name("wire-engine".into())
             .spawn(move || {
                 let pinned = pin_current("wire-engine", engine_core, &available_cores()).pinned;
+                let realtime = realtime && set_realtime(1);
                 let flags = StopFlags { abort, feed_done, deadline };
-                engine_loop(setup, feed, gateway, n, flags, pinned, &ready_tx)
+                engine_loop(setup, feed, gateway, n, flags, (pinned, realtime), &ready_tx)
             })
             .map_err(io_err("cannot start the engine thread"))?
     };
@@ -296,6 +325,9 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     feed_args.extend(child_cpu.iter().cloned());
     if opt.pacing == Pacing::Yield {
         feed_args.push("--yield".into());
+    }
+    if opt.realtime {
+        feed_args.extend(["--rt-priority".into(), "1".into()]);
     }
     if !opt.skip_seqs.is_empty() {
         feed_args.push("--skip".into());
@@ -337,6 +369,7 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         ack_mismatches: outcome.ack_mismatches,
         engine_core,
         engine_pinned: outcome.pinned,
+        engine_realtime: outcome.realtime,
         children_core,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -372,6 +405,7 @@ struct EngineOutcome {
     orders_acked: u64,
     ack_mismatches: u64,
     pinned: bool,
+    realtime: bool,
 }
 
 /// After the feed is done, the socket must have been quiet this long before the engine
@@ -388,7 +422,7 @@ fn engine_loop(
     mut gw: OrderGateway,
     n: u64,
     flags: StopFlags,
-    pinned: bool,
+    (pinned, realtime): (bool, bool),
     ready: &mpsc::Sender<()>,
 ) -> Result<EngineOutcome, WireError> {
     let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
@@ -472,6 +506,7 @@ fn engine_loop(
         orders_acked: acks.acked,
         ack_mismatches: acks.mismatches,
         pinned,
+        realtime,
     })
 }
 
@@ -636,6 +671,18 @@ impl RoleArgs<'_> {
     }
 }
 
+/// Puts the calling thread under `SCHED_FIFO` at `priority`; false when not permitted.
+fn set_realtime(priority: i32) -> bool {
+    let param = libc::sched_param { sched_priority: priority };
+    // SAFETY: `param` is a valid sched_param for the duration of the call, and the thread
+    // handle is the caller's own.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::warn!(priority, error = %io::Error::from_raw_os_error(rc), "cannot switch to SCHED_FIFO");
+    }
+    rc == 0
+}
+
 fn pin_process(cpu: Option<usize>) -> bool {
     cpu.is_some_and(|id| core_affinity::set_for_current(core_affinity::CoreId { id }))
 }
@@ -681,7 +728,7 @@ fn wait_until(target: u64, spin_ns: u64, pacing: Pacing) -> u64 {
 }
 
 /// The feed process: `wire-feed --target ADDR --n N --rate R [--spin-ns NS] [--yield]
-/// [--cpu C] [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
+/// [--cpu C] [--rt-priority P] [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
 pub fn feed_main(args: &[String]) -> i32 {
     match feed_role(&RoleArgs(args)) {
         Ok(r) => match serde_json::to_string(&r) {
@@ -719,11 +766,12 @@ fn feed_role(a: &RoleArgs) -> Result<FeedReport, WireError> {
     };
     skip.sort_unstable();
     let pinned = pin_process(a.parse("--cpu")?);
+    let realtime = a.parse::<i32>("--rt-priority")?.is_some_and(set_realtime);
     tighten_timer_slack();
     let sock = UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(io_err("feed bind"))?;
     sock.connect(target).map_err(io_err("feed connect"))?;
     let (_, ticks) = ticks_flipping(n);
-    let mut report = FeedReport { pinned, ..FeedReport::default() };
+    let mut report = FeedReport { pinned, realtime, ..FeedReport::default() };
     let mut buf = [0u8; DATAGRAM_LEN];
     // A millisecond of head start so the first sends are not already late.
     let start = monotonic_ns() + 1_000_000;
@@ -745,7 +793,8 @@ fn feed_role(a: &RoleArgs) -> Result<FeedReport, WireError> {
     Ok(report)
 }
 
-/// The exchange simulator: `wire-exchange --listen ADDR [--cpu C] [--timeout-ms MS]`. Prints
+/// The exchange simulator: `wire-exchange --listen ADDR [--cpu C] [--rt-priority P]
+/// [--timeout-ms MS]`. Prints
 /// `listening ADDR` once bound, accepts one connection, acks every order, and prints one JSON
 /// [`ExchangeReport`] line when the engine closes its side.
 pub fn exchange_main(args: &[String]) -> i32 {
@@ -770,6 +819,7 @@ pub fn exchange_main(args: &[String]) -> i32 {
 fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
     let listen: SocketAddr = a.required("--listen")?;
     let pinned = pin_process(a.parse("--cpu")?);
+    let realtime = a.parse::<i32>("--rt-priority")?.is_some_and(set_realtime);
     // Its own limit, so an exchange whose parent vanished does not wait forever.
     let timeout = Duration::from_millis(a.parse("--timeout-ms")?.unwrap_or(600_000));
     let deadline = Instant::now() + timeout;
@@ -824,5 +874,5 @@ fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
             detail: format!("{} bytes of a cut frame", frames.pending()),
         });
     }
-    Ok(ExchangeReport::from_histogram(orders, acks, &latency, pinned))
+    Ok(ExchangeReport::from_histogram(orders, acks, &latency, pinned, realtime))
 }
