@@ -834,6 +834,9 @@ fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(1));
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(WireError::Timeout { role: ROLE_EXCHANGE, what: "get a connection from the engine" });
+            }
             Err(e) => return Err(WireError::Io { what: "exchange accept", source: e }),
         }
     };
