@@ -94,8 +94,9 @@ fn print_report(r: &WireReport) {
         r.orders_acked
     );
     println!(
-        "  {}; feed max behind schedule {}; exchange p50 {} p99 {} over {} orders; stale {} malformed {} send errors {}",
+        "  {}; receive buffer {} KiB; feed max behind schedule {}; exchange p50 {} p99 {} over {} orders; stale {} malformed {} send errors {}",
         r.placement(),
+        r.recv_buffer_bytes.unwrap_or(0) / 1024,
         us(r.feed.max_behind_ns),
         us(r.exchange.p50_ns),
         us(r.exchange.p99_ns),

@@ -203,6 +203,9 @@ pub struct WireReport {
     pub orders_acked: u64,
     /// Acks that did not match the oldest unacknowledged order.
     pub ack_mismatches: u64,
+    /// The engine's UDP receive buffer as the kernel granted it: how much of a stall the feed
+    /// can ride out before datagrams are dropped.
+    pub recv_buffer_bytes: Option<usize>,
     pub engine_core: Option<usize>,
     pub engine_pinned: bool,
     /// The engine thread ran under `SCHED_FIFO` ([`WireOptions::realtime`]).
@@ -266,6 +269,7 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
     let feed = UdpFeedHandler::bind(loopback, setup.instruments.len(), Some(1))?;
     let feed_addr = feed.local_addr().map_err(io_err("feed socket address"))?;
+    let recv_buffer_bytes = feed.recv_buffer_bytes();
 
     let cores = available_cores();
     let (engine_core, children_core) = match (opt.pin, cores.as_slice()) {
@@ -367,6 +371,7 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         orders_sent: outcome.orders_sent,
         orders_acked: outcome.orders_acked,
         ack_mismatches: outcome.ack_mismatches,
+        recv_buffer_bytes,
         engine_core,
         engine_pinned: outcome.pinned,
         engine_realtime: outcome.realtime,

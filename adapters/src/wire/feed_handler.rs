@@ -129,6 +129,11 @@ impl UdpFeedHandler {
         self.socket.local_addr()
     }
 
+    /// The socket's receive buffer as granted, bytes.
+    pub fn recv_buffer_bytes(&self) -> Option<usize> {
+        recv_buffer_bytes(&self.socket)
+    }
+
     pub fn stats(&self) -> FeedStats {
         self.stats
     }
@@ -197,23 +202,45 @@ impl UdpFeedHandler {
 }
 
 /// Best effort: a smaller buffer only means earlier drops, which the gap counters show.
+/// `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`) lifts `net.core.rmem_max` for this socket alone;
+/// the default cap holds only a few hundred small datagrams, a few milliseconds at high rates.
 fn set_recv_buffer(socket: &UdpSocket) {
     use std::os::fd::AsRawFd;
-    let size = RECV_BUFFER_BYTES;
-    // SAFETY: the fd is open for the socket's lifetime and the option value is a c_int of the
-    // size passed.
+    let set = |option: libc::c_int| {
+        let size = RECV_BUFFER_BYTES;
+        // SAFETY: the fd is open for the socket's lifetime and the option value is a c_int of
+        // the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        rc == 0
+    };
+    if !set(libc::SO_RCVBUFFORCE) && !set(libc::SO_RCVBUF) {
+        tracing::warn!(error = %io::Error::last_os_error(), "cannot enlarge the feed's receive buffer");
+    }
+}
+
+/// The receive buffer the kernel granted, bytes (it doubles what was asked, for bookkeeping).
+pub fn recv_buffer_bytes(socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `size` and `len` are valid for writes and `len` holds `size`'s size.
     let rc = unsafe {
-        libc::setsockopt(
+        libc::getsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            (&mut size as *mut libc::c_int).cast(),
+            &mut len,
         )
     };
-    if rc != 0 {
-        tracing::warn!(error = %io::Error::last_os_error(), "cannot enlarge the feed's receive buffer");
-    }
+    (rc == 0).then_some(size as usize)
 }
 
 #[cfg(test)]
@@ -304,5 +331,6 @@ mod tests {
             assert_eq!(h.poll(Some(Duration::ZERO), &mut |_| {}).ok(), Some(0));
         }
         assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(h.recv_buffer_bytes().is_some_and(|b| b > 0));
     }
 }
