@@ -79,3 +79,20 @@ fn a_child_that_is_not_a_role_runner_is_an_error() {
     let e = wire_to_wire_with(&opt).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("wire-exchange") && e.contains("exited"), "{e}");
 }
+
+#[test]
+fn an_offered_rate_beyond_the_machine_is_batched_not_lost() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // Far faster than one sendto per tick: the feed falls behind and sends what is due in
+    // batches, the engine writes a burst's orders together.
+    let n = 3_000;
+    let r = wire_to_wire_with(&options(n, 2_000_000)).expect("wire run");
+    assert_eq!(r.feed.sent + r.feed.send_errors, n as u64);
+    assert_eq!(r.feed.send_errors, 0);
+    assert_eq!(r.feed_stats.received, n as u64, "{:?}", r.feed_stats);
+    assert_eq!(r.feed_stats.missing, 0);
+    assert_eq!(r.orders_sent, orders_for(n));
+    assert_eq!(r.orders_acked, r.orders_sent);
+    assert_eq!(r.exchange.count, r.orders_sent);
+    assert_eq!(r.ack_mismatches, 0);
+}

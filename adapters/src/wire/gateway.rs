@@ -69,6 +69,13 @@ impl OrderGateway {
 
     /// Queues one order and writes as much as the kernel takes now.
     pub fn send(&mut self, order: &NewOrder) -> Result<(), GatewayError> {
+        self.queue(order)?;
+        self.flush()
+    }
+
+    /// Queues one order without writing: for a burst, whose orders then leave in one write at
+    /// the next [`OrderGateway::flush`].
+    pub fn queue(&mut self, order: &NewOrder) -> Result<(), GatewayError> {
         let backlog = self.out.len() - self.out_sent;
         if backlog + NEW_ORDER_LEN > MAX_BACKLOG_BYTES {
             return Err(GatewayError::Backlog(backlog));
@@ -77,7 +84,7 @@ impl OrderGateway {
         order.encode(&mut frame);
         self.out.extend_from_slice(&frame);
         self.orders_sent += 1;
-        self.flush()
+        Ok(())
     }
 
     /// Writes queued bytes until done or the kernel would block.
@@ -174,7 +181,7 @@ mod tests {
             (seen, rest.len())
         });
         let mut gw = OrderGateway::connect(addr, Duration::from_secs(5)).expect("connect");
-        for id in 1..=3 {
+        for id in 1..=3u64 {
             let o = NewOrder {
                 client_order_id: id,
                 account: AccountId(0),
@@ -185,7 +192,13 @@ mod tests {
                 order_type: OrderType::Market,
                 origin_sent_ns: id * 10,
             };
-            gw.send(&o).expect("send");
+            // The last two leave together.
+            if id == 2 {
+                gw.queue(&o).expect("queue");
+                assert_eq!(gw.backlog(), NEW_ORDER_LEN);
+            } else {
+                gw.send(&o).expect("send");
+            }
         }
         let mut ids = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
