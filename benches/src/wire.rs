@@ -220,8 +220,8 @@ impl WireReport {
         self.latency.percentiles()
     }
 
-    /// Datagrams lost after the last one the engine saw: invisible to sequence numbers alone,
-    /// counted from how many the feed says it sent.
+    /// Datagrams lost (or skipped) after the last one the engine saw: invisible to sequence
+    /// numbers alone, so counted against the `n` the feed was told to send.
     pub fn trailing_missing(&self) -> u64 {
         (self.n as u64).saturating_sub(self.feed_stats.last_seq)
     }
