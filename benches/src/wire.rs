@@ -417,9 +417,14 @@ struct EngineOutcome {
 /// After the feed is done, the socket must have been quiet this long before the engine
 /// decides the remaining datagrams were lost.
 const QUIET_AFTER_FEED: Duration = Duration::from_millis(50);
-/// Idle polls between two ack reads: acks are bookkeeping, and reading them on every idle
-/// poll would double the system calls between two ticks. A power of two.
+/// Loop turns between two ack reads: acks are bookkeeping, and reading them on every turn
+/// would double the system calls between two ticks. A power of two.
 const ACK_POLL_EVERY: u32 = 32;
+/// Datagrams the engine takes per feed poll: bounds the orders one drain can queue.
+const FEED_BATCH: usize = 64;
+/// Unsent order bytes above which the engine stops taking ticks until the exchange catches
+/// up; well below the gateway's hard limit, so overload slows the run instead of failing it.
+const BACKLOG_HIGH_WATER: usize = 256 * 1024;
 
 /// The pinned engine thread: busy-polls the feed, steps the engine, sends each new order.
 fn engine_loop(
@@ -432,14 +437,35 @@ fn engine_loop(
     ready: &mpsc::Sender<()>,
 ) -> Result<EngineOutcome, WireError> {
     let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
+    feed.set_batch_limit(FEED_BATCH);
     let mut acks = AckBook::new(n as usize);
     let mut feed_leg = LatencyHistogram::new();
     let mut orders: Vec<NewOrder> = Vec::with_capacity(8);
     let mut send_error: Option<GatewayError> = None;
-    let mut idle: u32 = 0;
     let mut quiet_since: Option<Instant> = None;
     let _ = ready.send(());
+    let mut iteration: u32 = 0;
     loop {
+        iteration = iteration.wrapping_add(1);
+        let ack_turn = iteration & (ACK_POLL_EVERY - 1) == 0;
+        // Busy or idle: an exchange whose acks go unread blocks writing them and stops
+        // reading orders.
+        if ack_turn {
+            gw.poll_acks(&mut |a| acks.on_ack(a))?;
+        }
+        if gw.backlog() > BACKLOG_HIGH_WATER {
+            // The exchange is behind. Take no more ticks until the orders drain: they wait in
+            // the UDP receive buffer, and if that overflows the loss shows as gaps.
+            gw.flush()?;
+            gw.poll_acks(&mut |a| acks.on_ack(a))?;
+            if flags.abort.load(Ordering::Acquire) {
+                return Err(WireError::Engine("aborted".into()));
+            }
+            if Instant::now() > flags.deadline {
+                return Err(WireError::Timeout { role: ROLE_EXCHANGE, what: "read the engine's orders" });
+            }
+            continue;
+        }
         // The first order of a drain is written at once; the rest of a burst is queued and
         // written together when the drain ends, one system call for the lot, so an engine
         // that fell behind catches up instead of paying a TCP write per tick.
@@ -478,15 +504,10 @@ fn engine_loop(
             quiet_since = None;
             continue;
         }
-        if gw.backlog() > 0 {
-            gw.flush()?;
-        }
-        idle = idle.wrapping_add(1);
-        if idle & (ACK_POLL_EVERY - 1) != 0 {
+        if !ack_turn {
             std::hint::spin_loop();
             continue;
         }
-        gw.poll_acks(&mut |a| acks.on_ack(a))?;
         if feed.stats().last_seq >= n {
             break;
         }
@@ -502,7 +523,7 @@ fn engine_loop(
         }
     }
     // Everything is sent; the rest is waiting for acks, which needs no spinning.
-    let ack_deadline = Instant::now() + Duration::from_secs(5);
+    let ack_deadline = Instant::now() + Duration::from_secs(30);
     while acks.acked < gw.orders_sent() || gw.backlog() > 0 {
         gw.flush()?;
         gw.poll_acks(&mut |a| acks.on_ack(a))?;
