@@ -29,6 +29,20 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
+    /// The wire-to-wire measurement's UDP feed process; started by the measurement itself.
+    #[command(hide = true)]
+    WireFeed(RoleArgs),
+    /// The wire-to-wire measurement's exchange simulator; started by the measurement itself.
+    #[command(hide = true)]
+    WireExchange(RoleArgs),
+}
+
+/// A role's own `--flag value` arguments, passed through untouched: the role parses them, so
+/// the `dalal` binary, the bench harnesses and the test binary all start it the same way.
+#[derive(Args, Debug)]
+pub struct RoleArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

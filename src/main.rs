@@ -39,6 +39,8 @@ fn run() -> Result<()> {
         cli::Command::Candles(a) => candles::candles(a),
         cli::Command::Convert(a) => run::convert(a),
         cli::Command::Replay(a) => run::replay(a),
+        cli::Command::WireFeed(a) => std::process::exit(dalal_benches::wire::feed_main(&a.args)),
+        cli::Command::WireExchange(a) => std::process::exit(dalal_benches::wire::exchange_main(&a.args)),
     }
 }
 

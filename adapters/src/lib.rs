@@ -9,6 +9,7 @@ pub mod rng;
 pub mod symbols;
 pub mod synthetic;
 pub mod tick_files;
+pub mod wire;
 
 pub use binary_ticks::{
     convert_bin_to_csv, convert_csv_to_bin, write_ticks_bin, write_ticks_bin_to, BinError, BinLoadStats, BinTickFile,

@@ -6,6 +6,10 @@ use dalal_core::config::WaitKind;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // The wire-to-wire row runs this executable again as its feed and exchange processes.
+    if let Some(code) = dalal_benches::wire::dispatch_role(&args) {
+        std::process::exit(code);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let out = value("--out").unwrap_or_else(|| "target/bench".into());

@@ -1,6 +1,7 @@
 //! Shared pieces of the latency lab: crafted inputs and the report format.
 
 pub mod lab;
+pub mod wire;
 
 use dalal_core::config::Config;
 use dalal_core::event::Tick;
