@@ -707,11 +707,41 @@ pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
     ] {
         rows.push(LabRow::latency(name, h));
     }
+    wire_rows(quick, rates, &mut rows, &mut skipped);
     let (c, s) = pipeline_throughput(sizes.throughput, wait);
     rows.push(LabRow::throughput("throughput/pipeline", c, s));
     let (c, s) = backtest_throughput(sizes.throughput);
     rows.push(LabRow::throughput("throughput/backtest", c, s));
     Report { machine: Machine::read(wait), results: rows, skipped }
+}
+
+/// Offered rate of the `wire_to_wire` row: low enough that it measures the path, not a queue.
+pub const WIRE_PACED_RATE: u64 = 10_000;
+
+/// Wire to wire over loopback: separate feed and exchange-simulator processes (this executable
+/// re-run in their roles, see [`crate::wire::dispatch_role`]) around the pinned engine thread.
+/// `wire_to_wire` at [`WIRE_PACED_RATE`] with its two network legs, then one row per offered
+/// rate. A run that fails (no loopback, a role that cannot start) is listed as skipped.
+fn wire_rows(quick: bool, rates: &[u64], rows: &mut Vec<LabRow>, skipped: &mut Vec<Skipped>) {
+    let runs = std::iter::once(("wire_to_wire".to_string(), WIRE_PACED_RATE))
+        .chain(rates.iter().filter(|r| **r > 0).map(|&r| (format!("wire_to_wire@{}", rate_label(r)), r)));
+    for (i, (name, rate)) in runs.enumerate() {
+        // Three seconds of schedule (the quick run caps the count).
+        let n = ((rate as f64 * 3.0) as usize).clamp(2_000, 500_000);
+        match crate::wire::wire_to_wire(n, rate, quick) {
+            Ok(r) => {
+                if r.feed_stats.missing > 0 {
+                    eprintln!("{name}: {} of {} datagrams lost on loopback", r.feed_stats.missing, r.n);
+                }
+                rows.push(LabRow::offered(&name, rate, &r.latency));
+                if i == 0 {
+                    rows.push(LabRow::latency("wire_to_wire/feed_leg", &r.feed_leg));
+                    rows.push(LabRow::latency("wire_to_wire/order_leg", &r.order_leg));
+                }
+            }
+            Err(e) => skipped.push(Skipped { name, reason: e.to_string() }),
+        }
+    }
 }
 
 /// The table printed to the terminal, then one line per skipped combination.
