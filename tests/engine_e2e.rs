@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use dalal_adapters::{generate_session, SyntheticConfig, SyntheticInstrument};
 use dalal_core::backtest::{self, Blotter};
 use dalal_core::config::{Config, PlacementKind, WaitKind};
 use dalal_core::engine::Engine;
@@ -14,26 +13,12 @@ use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
 use dalal_core::setup::EngineSetup;
 use dalal_core::types::{Side, Timestamp};
 
-const DEFAULT: &str = include_str!("../config/default.toml");
+mod common;
+
+use common::{ticks, DEFAULT};
 
 fn setup() -> EngineSetup {
-    let c: Config = toml::from_str(DEFAULT).expect("default config parses");
-    c.validate().expect("default config validates")
-}
-
-/// A session of synthetic ticks for the instruments the demo strategies trade.
-fn ticks(setup: &EngineSetup, n: usize, seed: u64) -> Vec<Tick> {
-    let traded: Vec<_> = setup.strategies.iter().map(|s| s.instrument).collect();
-    let instruments = setup
-        .instruments
-        .iter()
-        .zip(&setup.ref_prices)
-        .filter(|(s, _)| traded.contains(&s.id))
-        .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
-        .collect();
-    // 2026-11-20 09:15 IST, one tick every 20 ms.
-    generate_session(&SyntheticConfig { seed, instruments }, Timestamp(1_795_146_300_000_000_000), n, 20_000_000)
-        .expect("synthetic session")
+    common::setup_from(DEFAULT)
 }
 
 fn order_key(b: &Blotter) -> Vec<String> {

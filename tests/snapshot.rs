@@ -1,35 +1,18 @@
 //! Engine snapshots: a state saved between two events and restored into a fresh engine goes on
 //! exactly as the uninterrupted engine does.
 
-use dalal_adapters::{generate_session, SyntheticConfig, SyntheticInstrument};
-use dalal_core::config::Config;
 use dalal_core::engine::Engine;
 use dalal_core::event::{EgressEvent, IngressEvent, Input, Tick};
 use dalal_core::setup::EngineSetup;
 use dalal_core::snapshot::SnapshotError;
 use dalal_core::summary::RunSummary;
-use dalal_core::types::Timestamp;
 
-const DEFAULT: &str = include_str!("../config/default.toml");
-/// The other four strategy kinds (grid, ORB, SuperTrend, VWAP reversion).
-const EXAMPLES: &str = include_str!("../config/examples/strategies.toml");
+mod common;
 
-fn setup_from(text: &str) -> EngineSetup {
-    let c: Config = toml::from_str(text).expect("config parses");
-    c.validate().expect("config validates")
-}
+use common::{setup_from, DEFAULT, EXAMPLES};
 
 fn ticks(setup: &EngineSetup, n: usize) -> Vec<Tick> {
-    let traded: Vec<_> = setup.strategies.iter().map(|s| s.instrument).collect();
-    let instruments = setup
-        .instruments
-        .iter()
-        .zip(&setup.ref_prices)
-        .filter(|(s, _)| traded.contains(&s.id))
-        .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
-        .collect();
-    generate_session(&SyntheticConfig { seed: 11, instruments }, Timestamp(1_795_146_300_000_000_000), n, 20_000_000)
-        .expect("synthetic session")
+    common::ticks(setup, n, 11)
 }
 
 fn step(engine: &mut Engine, t: &Tick, out: &mut Vec<String>) {

@@ -1,32 +1,18 @@
 //! Changing a running strategy's parameters: an engine command, journaled and snapshotted like
 //! any other input.
 
-use dalal_adapters::{generate_session, SyntheticConfig, SyntheticInstrument};
-use dalal_core::config::{strategy_params, Config, StrategySection};
+use dalal_core::config::{strategy_params, StrategySection};
 use dalal_core::engine::Engine;
 use dalal_core::event::{Command, EgressEvent, IngressEvent, Input, Tick};
 use dalal_core::setup::{EngineSetup, StrategyKind};
-use dalal_core::types::{StrategyId, Timestamp};
+use dalal_core::types::StrategyId;
 
-const DEFAULT: &str = include_str!("../config/default.toml");
-const EXAMPLES: &str = include_str!("../config/examples/strategies.toml");
+mod common;
 
-fn setup_from(text: &str) -> EngineSetup {
-    let c: Config = toml::from_str(text).expect("config parses");
-    c.validate().expect("config validates")
-}
+use common::{setup_from, DEFAULT, EXAMPLES};
 
 fn ticks(setup: &EngineSetup, n: usize) -> Vec<Tick> {
-    let traded: Vec<_> = setup.strategies.iter().map(|s| s.instrument).collect();
-    let instruments = setup
-        .instruments
-        .iter()
-        .zip(&setup.ref_prices)
-        .filter(|(s, _)| traded.contains(&s.id))
-        .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
-        .collect();
-    generate_session(&SyntheticConfig { seed: 5, instruments }, Timestamp(1_795_146_300_000_000_000), n, 20_000_000)
-        .expect("synthetic session")
+    common::ticks(setup, n, 5)
 }
 
 fn run(engine: &mut Engine, inputs: impl IntoIterator<Item = Input>) -> Vec<String> {

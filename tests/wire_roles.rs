@@ -14,7 +14,7 @@ fn dalal_runs_the_feed_and_exchange_roles() {
     assert_eq!(r.feed_stats.missing, 0);
     assert_eq!(r.orders_sent, orders_for(n));
     assert_eq!(r.orders_acked, r.orders_sent);
-    assert_eq!(r.exchange.count, r.orders_sent);
+    assert_eq!(r.exchange.latency.count, r.orders_sent);
 }
 
 #[test]

@@ -98,9 +98,9 @@ fn print_report(r: &WireReport) {
         r.placement(),
         r.recv_buffer_bytes.unwrap_or(0) / 1024,
         us(r.feed.max_behind_ns),
-        us(r.exchange.p50_ns),
-        us(r.exchange.p99_ns),
-        r.exchange.count,
+        us(r.exchange.latency.p50_ns),
+        us(r.exchange.latency.p99_ns),
+        r.exchange.latency.count,
         r.feed_stats.stale,
         r.feed_stats.malformed,
         r.feed.send_errors

@@ -151,13 +151,8 @@ pub struct FeedReport {
 pub struct ExchangeReport {
     pub orders: u64,
     pub acks: u64,
-    pub count: u64,
-    pub p50_ns: u64,
-    pub p90_ns: u64,
-    pub p99_ns: u64,
-    pub p999_ns: u64,
-    pub p9999_ns: u64,
-    pub max_ns: u64,
+    /// Intended send → order read, as the exchange measured it.
+    pub latency: Percentiles,
     pub pinned: bool,
     #[serde(default)]
     pub realtime: bool,
@@ -165,20 +160,7 @@ pub struct ExchangeReport {
 
 impl ExchangeReport {
     fn from_histogram(orders: u64, acks: u64, h: &LatencyHistogram, pinned: bool, realtime: bool) -> ExchangeReport {
-        let p = h.percentiles();
-        ExchangeReport {
-            orders,
-            acks,
-            count: p.count,
-            p50_ns: p.p50_ns,
-            p90_ns: p.p90_ns,
-            p99_ns: p.p99_ns,
-            p999_ns: p.p999_ns,
-            p9999_ns: p.p9999_ns,
-            max_ns: p.max_ns,
-            pinned,
-            realtime,
-        }
+        ExchangeReport { orders, acks, latency: h.percentiles(), pinned, realtime }
     }
 }
 

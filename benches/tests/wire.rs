@@ -33,7 +33,7 @@ fn every_tick_arrives_and_every_order_is_acked() {
     assert_eq!(r.ack_mismatches, 0);
     assert_eq!(r.exchange.orders, r.orders_sent);
     assert_eq!(r.exchange.acks, r.orders_sent);
-    assert_eq!(r.exchange.count, r.orders_sent);
+    assert_eq!(r.exchange.latency.count, r.orders_sent);
     assert_eq!(r.latency.len(), r.orders_sent);
     assert_eq!(r.order_leg.len(), r.orders_sent);
     assert_eq!(r.feed_leg.len(), n as u64);
@@ -42,7 +42,7 @@ fn every_tick_arrives_and_every_order_is_acked() {
     // Each leg is part of the whole.
     assert!(r.feed_leg.percentiles().p50_ns <= p.p99_ns && r.order_leg.percentiles().p50_ns <= p.p99_ns);
     // Both ends measure the same thing from the same stamps.
-    assert_eq!(p.p50_ns, r.exchange.p50_ns);
+    assert_eq!(p.p50_ns, r.exchange.latency.p50_ns);
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn skipped_sequence_numbers_are_counted_as_gaps() {
     assert_eq!(r.feed_stats.gap_events, 3);
     assert_eq!(r.trailing_missing(), 1);
     assert_eq!(r.orders_acked, r.orders_sent);
-    assert_eq!(r.exchange.count, r.orders_sent);
+    assert_eq!(r.exchange.latency.count, r.orders_sent);
 }
 
 #[test]
@@ -93,6 +93,6 @@ fn an_offered_rate_beyond_the_machine_is_batched_not_lost() {
     assert_eq!(r.feed_stats.missing, 0);
     assert_eq!(r.orders_sent, orders_for(n));
     assert_eq!(r.orders_acked, r.orders_sent);
-    assert_eq!(r.exchange.count, r.orders_sent);
+    assert_eq!(r.exchange.latency.count, r.orders_sent);
     assert_eq!(r.ack_mismatches, 0);
 }

@@ -73,7 +73,7 @@ impl LatencyHistogram {
 }
 
 /// The summary of a distribution that every report prints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ns: u64,
