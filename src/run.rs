@@ -368,8 +368,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         tick_to_order: LatencyHistogram::new(),
         shared: shared_latency.clone(),
         last_share: Instant::now(),
-        fanout: Fanout::new(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender()))
-            .starting_after(engine.emitted()),
+        fanout: Fanout::for_engine(store.as_ref().map(|s| s.sender()), redis.as_ref().map(|r| r.sender()), &engine),
         live: live.clone(),
         last_pnl: Instant::now(),
         view: view_observer,

@@ -23,6 +23,18 @@ fn config_with(database_url: &str, redis_url: &str, prefix: &str) -> String {
         .replace("redis_prefix = \"dalal\"", &format!("redis_prefix = \"{prefix}\""))
 }
 
+/// `HLEN key` over a plain RESP exchange.
+fn redis_hlen(key: &str) -> i64 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect("127.0.0.1:6379").expect("redis");
+    let cmd = format!("*2\r\n$4\r\nHLEN\r\n${}\r\n{key}\r\n", key.len());
+    c.write_all(cmd.as_bytes()).expect("send");
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).expect("reply");
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    reply.trim().strip_prefix(':').and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("HLEN reply {reply:?}"))
+}
+
 fn redis_reachable() -> bool {
     std::net::TcpStream::connect_timeout(
         &"127.0.0.1:6379".parse().expect("addr"),
@@ -63,14 +75,25 @@ fn every_fill_reaches_the_store_and_redis() {
     let text = std::fs::read_to_string(&cfg_path).expect("config");
     let setup = toml::from_str::<Config>(&text).expect("parse").validate().expect("valid");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let (f, n) = rt.block_on(async {
+    let (f, n, p) = rt.block_on(async {
         let store = Store::open(&db, &setup, StoreOptions::default()).await.expect("open");
-        (store.count(Table::Fills).await.expect("fills"), store.count(Table::Orders).await.expect("orders"))
+        (
+            store.count(Table::Fills).await.expect("fills"),
+            store.count(Table::Orders).await.expect("orders"),
+            store.count(Table::PositionSnapshots).await.expect("positions"),
+        )
     });
     assert_eq!(f, fills, "every fill is stored once");
     assert_eq!(n, orders, "every order is stored once");
+    // One snapshot per fill, but fills of one account, instrument and product at the same
+    // moment leave one (the last).
+    assert!(p > 0 && p <= fills, "position snapshots follow fills: {p} for {fills} fills");
     if redis_up {
         assert!(s["persistence"]["redis"]["published"].as_u64().unwrap_or(0) as i64 >= fills);
+        // The latest positions are kept as a hash per account, one field per symbol and product.
+        let names = dalal_persistence::redis_pub::RedisNames::new(&prefix);
+        let fields: i64 = setup.accounts.iter().map(|a| redis_hlen(&names.positions_key(&a.name))).sum();
+        assert!(fields > 0, "positions reach Redis as keys");
     } else {
         eprintln!("skipped: Redis checks (127.0.0.1:6379 not reachable)");
     }
@@ -134,7 +157,7 @@ fn table_counts(rt: &tokio::runtime::Runtime, url: &str, cfg: &std::path::Path) 
     rt.block_on(async {
         let store = Store::open(url, &setup, StoreOptions::default()).await.expect("open");
         let mut v = Vec::new();
-        for t in [Table::Orders, Table::OrderEvents, Table::Fills, Table::Candles] {
+        for t in [Table::Orders, Table::OrderEvents, Table::Fills, Table::PositionSnapshots, Table::Candles] {
             v.push((t, store.count(t).await.expect("count")));
         }
         store.close().await;

@@ -73,7 +73,7 @@ impl Position {
 const PRODUCTS: usize = 3;
 
 /// Every account's positions, one slot per (account, instrument, product), allocated up front.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Portfolio {
     instruments: usize,
     positions: Vec<Position>,

@@ -1,55 +1,120 @@
 //! Hands the engine's egress stream to the SQL store and Redis: the one mapping every observer
 //! uses, so what a run stores and publishes is the same wherever the observer runs.
 
-use dalal_core::event::EgressEvent;
+use dalal_core::engine::Engine;
+use dalal_core::event::{EgressEvent, Fill};
+use dalal_core::portfolio::{Portfolio, Position};
 
 use crate::redis_pub::{RedisEvent, RedisSender};
-use crate::store::{StoreEvent, StoreSender};
+use crate::store::{PositionSnapshot, StoreEvent, StoreSender};
 
-/// The store and Redis senders of one observer, and the egress sequence it has reached (a
-/// deterministic key for the store's idempotent writes). Both sends never block.
+/// The egress stream as store records, numbered by egress sequence (a deterministic key for
+/// the store's idempotent writes): orders, fills, candles and, after each fill, the position it
+/// left (kept here with the core's own average-cost [`Position`], from the engine's portfolio
+/// when the mapper starts).
+pub struct StoreMapper {
+    seq: u64,
+    positions: Option<Portfolio>,
+}
+
+impl StoreMapper {
+    /// Numbers events from 1 and keeps no positions.
+    pub fn new() -> Self {
+        StoreMapper { seq: 0, positions: None }
+    }
+
+    /// Goes on from `engine`: its egress count and its positions (a recovered or restored
+    /// engine has emitted before), so sequence keys and positions continue.
+    pub fn resume(engine: &Engine) -> Self {
+        StoreMapper { seq: engine.emitted(), positions: Some(engine.order.portfolio().clone()) }
+    }
+
+    /// The sequence number of the last event mapped.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Hands `out` the records of one egress event.
+    pub fn map(&mut self, ev: &EgressEvent, mut out: impl FnMut(StoreEvent)) {
+        self.seq += 1;
+        let source_seq = self.seq;
+        match *ev {
+            EgressEvent::Order { order, .. } => out(StoreEvent::Order { order, source_seq }),
+            EgressEvent::Fill(fill) => {
+                out(StoreEvent::Fill { fill, source_seq });
+                if let Some(p) = self.position_after(&fill, source_seq) {
+                    out(StoreEvent::Position(p));
+                }
+            }
+            EgressEvent::Candle(candle) => out(StoreEvent::Candle { candle, source_seq }),
+            EgressEvent::Empty => {}
+        }
+    }
+
+    fn position_after(&mut self, f: &Fill, source_seq: u64) -> Option<PositionSnapshot> {
+        let pos: &mut Position =
+            self.positions.as_mut()?.get_mut(f.account.index(), f.instrument.index(), f.product)?;
+        pos.apply_fill(f.side, f.qty, f.price);
+        // Marked at the fill's own price: the snapshot is the position as that fill left it.
+        pos.last = f.price;
+        Some(PositionSnapshot {
+            source_seq,
+            ts: f.ts,
+            account: f.account,
+            instrument: f.instrument,
+            product: f.product,
+            net_qty: pos.net.0,
+            avg_price: pos.avg_price(),
+            realized: pos.realized(),
+            unrealized: pos.unrealized(),
+        })
+    }
+}
+
+impl Default for StoreMapper {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The store and Redis senders of one observer. Both sends never block.
 pub struct Fanout {
     pub store: Option<StoreSender>,
     pub redis: Option<RedisSender>,
-    seq: u64,
+    mapper: StoreMapper,
 }
 
 impl Fanout {
+    /// Numbers events from 1 and publishes no positions.
     pub fn new(store: Option<StoreSender>, redis: Option<RedisSender>) -> Self {
-        Fanout { store, redis, seq: 0 }
+        Fanout { store, redis, mapper: StoreMapper::new() }
     }
 
-    /// Goes on after `emitted` events already handled (a recovered run), so sequence keys
-    /// continue instead of starting over.
-    pub fn starting_after(mut self, emitted: u64) -> Self {
-        self.seq = emitted;
-        self
+    /// Follows `engine` (fresh or recovered): sequence keys continue from its egress count, and
+    /// positions from its portfolio.
+    pub fn for_engine(store: Option<StoreSender>, redis: Option<RedisSender>, engine: &Engine) -> Self {
+        Fanout { store, redis, mapper: StoreMapper::resume(engine) }
     }
 
-    /// Orders, fills and candles go to both; anything else is skipped.
+    /// Orders, fills, positions and candles go to both; anything else is skipped.
     pub fn on_event(&mut self, ev: &EgressEvent) {
-        self.seq += 1;
-        if let (Some(s), Some(stored)) = (&self.store, to_store(ev, self.seq)) {
-            s.submit(stored);
-        }
-        if let Some(r) = &self.redis {
-            let published = match *ev {
-                EgressEvent::Order { order, .. } => RedisEvent::Order(order),
-                EgressEvent::Fill(fill) => RedisEvent::Fill(fill),
-                EgressEvent::Candle(candle) => RedisEvent::Candle(candle),
-                EgressEvent::Empty => return,
-            };
-            r.try_publish(published);
-        }
-    }
-}
-
-/// The store's record of the egress event numbered `source_seq` in the run, if it keeps one.
-pub fn to_store(ev: &EgressEvent, source_seq: u64) -> Option<StoreEvent> {
-    match *ev {
-        EgressEvent::Order { order, .. } => Some(StoreEvent::Order { order, source_seq }),
-        EgressEvent::Fill(fill) => Some(StoreEvent::Fill { fill, source_seq }),
-        EgressEvent::Candle(candle) => Some(StoreEvent::Candle { candle, source_seq }),
-        EgressEvent::Empty => None,
+        let Fanout { store, redis, mapper } = self;
+        mapper.map(ev, |stored| {
+            if let Some(r) = redis {
+                let published = match stored {
+                    StoreEvent::Order { order, .. } => Some(RedisEvent::Order(order)),
+                    StoreEvent::Fill { fill, .. } => Some(RedisEvent::Fill(fill)),
+                    StoreEvent::Candle { candle, .. } => Some(RedisEvent::Candle(candle)),
+                    StoreEvent::Position(p) => Some(RedisEvent::Position(p)),
+                    _ => None,
+                };
+                if let Some(p) = published {
+                    r.try_publish(p);
+                }
+            }
+            if let Some(s) = store {
+                s.submit(stored);
+            }
+        });
     }
 }

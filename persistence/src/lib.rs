@@ -9,7 +9,7 @@ pub mod refeed;
 pub mod reports;
 pub mod store;
 
-pub use fanout::Fanout;
+pub use fanout::{Fanout, StoreMapper};
 pub use redis_pub::{PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, RedisPublisherHandle, RedisStats};
 pub use refeed::{refeed_store, RefeedError, RefeedStats};
 pub use reports::{write_fills_csv, write_orders_csv, write_run_files, write_summary_json, ReportError};

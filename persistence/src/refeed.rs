@@ -12,7 +12,7 @@ use dalal_core::engine::Engine;
 use dalal_core::event::IngressEvent;
 use dalal_core::setup::EngineSetup;
 
-use crate::fanout::to_store;
+use crate::fanout::StoreMapper;
 use crate::journal::{find_snapshot, read_journal, JournalError};
 use crate::store::StoreSender;
 
@@ -64,22 +64,22 @@ pub fn refeed_store(
             }
         }
     }
-    let mut seq = engine.emitted();
+    let mut mapper = StoreMapper::resume(&engine);
     let mut stalled = None;
     for r in recovery.records.iter().filter(|r| r.seq > stats.snapshot_applied) {
         let ev = IngressEvent { input: r.input, ingress_raw: 0, source: r.source };
         engine.step(&ev, &mut |e| {
-            seq += 1;
-            if seq < from_seq || stalled.is_some() {
-                return;
-            }
-            if let Some(stored) = to_store(&e, seq) {
+            mapper.map(&e, |stored| {
+                let seq = stored.source_seq();
+                if seq < from_seq || stalled.is_some() {
+                    return;
+                }
                 if store.submit_wait(stored, SUBMIT_WAIT) {
                     stats.resubmitted += 1;
                 } else {
                     stalled = Some(seq);
                 }
-            }
+            })
         });
         stats.replayed += 1;
         if let Some(at) = stalled {
