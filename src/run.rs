@@ -415,11 +415,16 @@ pub fn run(args: RunArgs) -> Result<()> {
             });
         }
         if let Some(r) = &redis {
-            let r = r.sender();
+            let (q, c) = (r.sender(), r.sender());
             gauges.push(Gauge {
                 name: "redis_queue",
                 help: "Events waiting for the Redis publisher: its lag behind the engine.",
-                read: Arc::new(move || r.queued() as f64),
+                read: Arc::new(move || q.queued() as f64),
+            });
+            gauges.push(Gauge {
+                name: "redis_connected",
+                help: "1 while the Redis publisher is connected.",
+                read: Arc::new(move || f64::from(u8::from(c.connected()))),
             });
         }
         let cfg = AdminConfig {

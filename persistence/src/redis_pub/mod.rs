@@ -289,6 +289,11 @@ impl RedisSender {
     pub fn queued(&self) -> usize {
         self.tx.len()
     }
+
+    /// Whether the publisher is connected to Redis now.
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Relaxed)
+    }
 }
 
 /// Starts publishers.
