@@ -1,6 +1,8 @@
 //! Load check (a benchmark, not a test; `--ignored`): `GET /api/positions` from several
 //! clients and 500 WebSocket subscribers while a paced feed runs, reporting requests/s, the
-//! request p99 and the engine's tick-to-order p99 with and without that load.
+//! request p99 and the engine's tick-to-order p99 with and without that load. Every tick of
+//! the feed makes an order (the lab's flipping workload), so each phase has thousands of
+//! tick-to-order samples.
 //!
 //! `cargo test --release -p dalal-admin --test load -- --ignored --nocapture`
 
@@ -11,14 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dalal_admin::{serve, AdminConfig};
-use dalal_core::config::Config;
 use dalal_core::engine::Engine;
-use dalal_core::event::{Input, Tick};
+use dalal_core::event::Input;
 use dalal_core::live::LiveStats;
 use dalal_core::pipeline::{PlacementConfig, Running};
-use dalal_core::types::{Price, Qty, Timestamp};
 
-const OPEN_NS: i64 = 1_704_167_100 * 1_000_000_000;
+/// Ticks (and so orders) per second.
+const RATE: u64 = 500;
 
 fn get(addr: SocketAddr, path: &str, token: &str) -> u16 {
     let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
@@ -49,8 +50,8 @@ fn post_login(addr: SocketAddr, pw: &str) -> String {
 #[test]
 #[ignore = "load benchmark; run with --ignored --nocapture"]
 fn load_positions_and_500_websockets() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml")).unwrap();
-    let setup = toml::from_str::<Config>(&text).unwrap().validate().unwrap();
+    // 12 s of feed at RATE ticks/s: a second to settle and five measured, twice.
+    let (setup, ticks) = dalal_benches::ticks_flipping(RATE as usize * 14);
     let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
     let clock = quanta::Clock::new();
     let engine = Engine::new(&setup, clock.clone(), 1);
@@ -68,34 +69,22 @@ fn load_positions_and_500_websockets() {
     let addr = admin.local_addr();
     let token = post_login(addr, "load-test-pw");
 
-    // A paced feed: 5,000 ticks/s over the traded instruments, each stamped for tick-to-order.
+    // A paced feed, each tick stamped for tick-to-order.
     let stop = Arc::new(AtomicBool::new(false));
     let feed = {
-        let (stop, mut p, setup, clock) = (stop.clone(), running.producer().unwrap(), setup.clone(), clock.clone());
+        let (stop, mut p, clock) = (stop.clone(), running.producer().unwrap(), clock.clone());
         std::thread::spawn(move || {
-            let traded: Vec<usize> = setup.strategies.iter().map(|s| s.instrument.index()).collect();
-            let (mut step, mut t_ns) = (0u64, OPEN_NS);
             let start = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                step += 1;
-                t_ns += 10_000_000;
-                let i = traded[step as usize % traded.len()];
-                let spec = &setup.instruments[i];
-                let r = setup.ref_prices[i].0 as f64;
-                let x = r * (1.0 + 0.004 * ((step as f64) / 1500.0 + i as f64).sin());
-                let tick = spec.tick_size.0.max(1);
-                let t = Tick {
-                    instrument: spec.id,
-                    ts: Timestamp(t_ns),
-                    price: Price((x as i64) / tick * tick),
-                    qty: Qty(1),
-                };
+            for (step, t) in ticks.into_iter().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 p.publish(|e| {
                     e.input = Input::Tick(t);
                     e.ingress_raw = clock.raw();
                     e.source = 0;
                 });
-                let due = Duration::from_micros(step * 200);
+                let due = Duration::from_micros((step as u64 + 1) * 1_000_000 / RATE);
                 if let Some(d) = due.checked_sub(start.elapsed()) {
                     std::thread::sleep(d);
                 }
