@@ -2,7 +2,7 @@
 //! every fill the engine made is in the store afterwards, and an unreachable Redis is an
 //! outage in the summary, not a failure.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dalal_core::config::Config;
@@ -209,8 +209,9 @@ fn a_postgres_outage_mid_run_loses_nothing() {
         .arg(&cfg)
         .arg("--summary-json")
         .arg(&json)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Files, not pipes: a pipe nobody reads until the end would stall a chatty run.
+        .stdout(std::fs::File::create(dir.path().join("out.log")).expect("log"))
+        .stderr(std::fs::File::create(dir.path().join("err.log")).expect("log"))
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(1500));
@@ -218,12 +219,18 @@ fn a_postgres_outage_mid_run_loses_nothing() {
     std::thread::sleep(Duration::from_millis(2500));
     proxy.set_up(true);
     let t0 = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "the run did not end");
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the run did not end\n{}\n{}", log("out.log"), log("err.log"));
+        }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let o = child.wait_with_output().expect("output");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    assert!(status.success(), "{}", log("err.log"));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
     let store = &s["persistence"]["store"];
     assert!(store["dropped"].as_u64().unwrap_or(0) > 0, "the outage must overflow the queue: {store}");

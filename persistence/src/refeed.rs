@@ -38,6 +38,9 @@ pub struct RefeedStats {
     pub replayed: u64,
     /// Store events submitted again.
     pub resubmitted: u64,
+    /// The last egress sequence the journal produced: the journal can end before the live
+    /// engine (its writer runs beside the engine), so drops after this are not covered.
+    pub last_seq: u64,
 }
 
 /// Submits again every store event with egress sequence ≥ `from_seq` that the journal in `dir`
@@ -86,5 +89,6 @@ pub fn refeed_store(
             return Err(RefeedError::StoreStalled(at));
         }
     }
+    stats.last_seq = mapper.seq();
     Ok(stats)
 }

@@ -54,6 +54,9 @@ struct Shared {
     last_written: AtomicU64,
     /// Lowest source sequence dropped or abandoned and not yet taken ([`NONE`]: none).
     first_unwritten: AtomicU64,
+    /// Highest source sequence ever dropped or abandoned (0: none): a re-feed that stops short
+    /// of it must leave the rest marked.
+    last_dropped: AtomicU64,
     db_available: AtomicBool,
     stop: AtomicBool,
     outage: Mutex<Outage>,
@@ -71,6 +74,7 @@ impl Shared {
             db_errors: AtomicU64::new(0),
             last_written: AtomicU64::new(0),
             first_unwritten: AtomicU64::new(NONE),
+            last_dropped: AtomicU64::new(0),
             db_available: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             outage: Mutex::new(Outage::default()),
@@ -102,6 +106,9 @@ impl Shared {
     fn unwritten(&self, events: &[StoreEvent]) {
         if let Some(min) = events.iter().map(StoreEvent::source_seq).min() {
             self.first_unwritten.fetch_min(min, Relaxed);
+        }
+        if let Some(max) = events.iter().map(StoreEvent::source_seq).max() {
+            self.last_dropped.fetch_max(max, Relaxed);
         }
     }
 }
@@ -159,6 +166,7 @@ impl StoreSender {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.shared.dropped.fetch_add(1, Relaxed);
                 self.shared.first_unwritten.fetch_min(seq, Relaxed);
+                self.shared.last_dropped.fetch_max(seq, Relaxed);
                 false
             }
         }
@@ -177,6 +185,7 @@ impl StoreSender {
             Err(_) => {
                 self.shared.dropped.fetch_add(1, Relaxed);
                 self.shared.first_unwritten.fetch_min(seq, Relaxed);
+                self.shared.last_dropped.fetch_max(seq, Relaxed);
                 false
             }
         }
@@ -195,6 +204,11 @@ impl StoreSender {
     /// The lowest sequence dropped since the last call, and forgets it (the caller re-feeds).
     pub fn take_first_unwritten_seq(&self) -> Option<u64> {
         Some(self.shared.first_unwritten.swap(NONE, Relaxed)).filter(|s| *s != NONE)
+    }
+
+    /// The highest sequence ever dropped or abandoned (0: none).
+    pub fn last_dropped_seq(&self) -> u64 {
+        self.shared.last_dropped.load(Relaxed)
     }
 
     /// Whether some dropped events wait to be re-fed.
