@@ -192,6 +192,7 @@ struct Refeeder {
     thread: thread::JoinHandle<RefeedTotals>,
     dir: PathBuf,
     setup: EngineSetup,
+    capacity: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -202,8 +203,10 @@ struct RefeedTotals {
 
 impl RefeedTotals {
     /// One pass from the first unwritten sequence, if there is one and the database answers.
-    fn pass(&mut self, dir: &Path, setup: &EngineSetup, sender: &StoreSender) {
-        if !sender.db_available() {
+    fn pass(&mut self, dir: &Path, setup: &EngineSetup, sender: &StoreSender, capacity: usize) {
+        // While the writer is still catching up, the live stream would only drop again behind
+        // the re-feed: wait for the database to answer and the queue to drain first.
+        if !sender.db_available() || sender.queued() > capacity / 2 {
             return;
         }
         let Some(from) = sender.take_first_unwritten_seq() else { return };
@@ -227,7 +230,13 @@ impl RefeedTotals {
 }
 
 impl Refeeder {
-    fn start(dir: &Path, setup: &EngineSetup, sender: StoreSender, stop: Arc<AtomicBool>) -> Result<Refeeder> {
+    fn start(
+        dir: &Path,
+        setup: &EngineSetup,
+        sender: StoreSender,
+        capacity: usize,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Refeeder> {
         // A stop during an earlier outage left the store's gap here.
         if let Some(q) = std::fs::read_to_string(dir.join(UNWRITTEN_FILE)).ok().and_then(|t| t.trim().parse().ok()) {
             sender.remember_unwritten(q);
@@ -237,11 +246,11 @@ impl Refeeder {
             let mut totals = RefeedTotals::default();
             while !stop.load(Ordering::Acquire) {
                 thread::sleep(Duration::from_millis(250));
-                totals.pass(&d, &s, &sender);
+                totals.pass(&d, &s, &sender, capacity);
             }
             totals
         })?;
-        Ok(Refeeder { thread, dir: dir.to_path_buf(), setup: setup.clone() })
+        Ok(Refeeder { thread, dir: dir.to_path_buf(), setup: setup.clone(), capacity })
     }
 
     /// After the engine has stopped (the journal is complete): drains the queue and re-feeds
@@ -254,7 +263,7 @@ impl Refeeder {
             if store.first_unwritten_seq().is_none() {
                 break;
             }
-            totals.pass(&self.dir, &self.setup, &store.sender());
+            totals.pass(&self.dir, &self.setup, &store.sender(), self.capacity);
         }
         totals
     }
@@ -622,7 +631,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     });
     let timer_thread = timer_thread.transpose()?;
     let refeeder = match (&store, &args.journal) {
-        (Some(st), Some(dir)) => Some(Refeeder::start(dir, &setup, st.sender(), stop.clone())?),
+        (Some(st), Some(dir)) => {
+            Some(Refeeder::start(dir, &setup, st.sender(), config.persistence.store_queue.max(1), stop.clone())?)
+        }
         _ => None,
     };
 

@@ -224,7 +224,8 @@ fn a_postgres_outage_mid_run_loses_nothing() {
         if let Some(st) = child.try_wait().expect("wait") {
             break st;
         }
-        if t0.elapsed() > Duration::from_secs(120) {
+        // Generous: a debug build on a loaded machine re-feeds slowly; a hang still fails.
+        if t0.elapsed() > Duration::from_secs(300) {
             let _ = child.kill();
             panic!("the run did not end\n{}\n{}", log("out.log"), log("err.log"));
         }
