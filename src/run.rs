@@ -214,11 +214,6 @@ impl RefeedTotals {
             Ok(st) => {
                 self.passes += 1;
                 self.resubmitted += st.resubmitted;
-                // Events the live engine emitted past the journal's end when this pass read it
-                // may have been dropped before the mark was taken: leave them marked.
-                if sender.last_dropped_seq() > st.last_seq {
-                    sender.remember_unwritten(st.last_seq + 1);
-                }
                 tracing::info!(from, resubmitted = st.resubmitted, snapshot = st.snapshot_applied, "store re-fed");
             }
             Err(e) => {

@@ -44,7 +44,7 @@ pub struct RefeedStats {
 }
 
 /// Submits again every store event with egress sequence ≥ `from_seq` that the journal in `dir`
-/// produces.
+/// produces; anything dropped beyond what the journal holds yet stays marked unwritten.
 pub fn refeed_store(
     dir: &Path,
     setup: &EngineSetup,
@@ -90,5 +90,10 @@ pub fn refeed_store(
         }
     }
     stats.last_seq = mapper.seq();
+    // The live engine runs ahead of the journal writer: events it emitted past the journal's
+    // end may have been dropped before this pass took the mark, so they stay marked.
+    if store.last_dropped_seq() > stats.last_seq {
+        store.remember_unwritten(stats.last_seq + 1);
+    }
     Ok(stats)
 }
