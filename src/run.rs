@@ -30,7 +30,8 @@ use dalal_persistence::journal::{
 };
 use dalal_persistence::store::{StoreSender, StoreWriterHandle};
 use dalal_persistence::{
-    refeed_store, Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, StoreOptions, StoreWriter,
+    refeed_store, Fanout, PnlSnapshot, RedisEvent, RedisOptions, RedisPublisher, RedisPublisherHandle, StoreOptions,
+    StoreWriter,
 };
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs, RunArgs};
@@ -167,6 +168,43 @@ fn restore_latest_snapshot(
             0
         }
     }
+}
+
+/// The store's and Redis publisher's lag and health, for `/metrics`.
+fn persistence_gauges(store: Option<&StoreWriterHandle>, redis: Option<&RedisPublisherHandle>) -> Vec<Gauge> {
+    let mut gauges = Vec::new();
+    if let Some(st) = store {
+        let (q, a, u) = (st.sender(), st.sender(), st.sender());
+        gauges.extend([
+            Gauge::new(
+                "store_queue",
+                "Events waiting for the SQL store writer: its lag behind the engine.",
+                move || q.queued() as f64,
+            ),
+            Gauge::new("store_db_available", "1 while the SQL database answers.", move || {
+                f64::from(u8::from(a.db_available()))
+            }),
+            Gauge::new(
+                "store_unwritten",
+                "1 while some dropped events wait to be re-fed from the journal.",
+                move || f64::from(u8::from(u.has_unwritten())),
+            ),
+        ]);
+    }
+    if let Some(r) = redis {
+        let (q, c) = (r.sender(), r.sender());
+        gauges.extend([
+            Gauge::new(
+                "redis_queue",
+                "Events waiting for the Redis publisher: its lag behind the engine.",
+                move || q.queued() as f64,
+            ),
+            Gauge::new("redis_connected", "1 while the Redis publisher is connected.", move || {
+                f64::from(u8::from(c.connected()))
+            }),
+        ]);
+    }
+    gauges
 }
 
 /// Where a stop during a database outage leaves the first egress sequence the store lacks.
@@ -404,38 +442,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let producer = running.producer().context("ingress ring closed")?;
         let link = link_parts.connect(setup.clone(), live.clone(), producer, Some(running.progress().clone()));
         let store_url = (!config.persistence.database_url.is_empty()).then(|| config.persistence.database_url.clone());
-        let mut gauges = Vec::new();
-        if let Some(st) = &store {
-            let (q, d, a) = (st.sender(), st.sender(), st.sender());
-            gauges.push(Gauge {
-                name: "store_queue",
-                help: "Events waiting for the SQL store writer: its lag behind the engine.",
-                read: Arc::new(move || q.queued() as f64),
-            });
-            gauges.push(Gauge {
-                name: "store_db_available",
-                help: "1 while the SQL database answers.",
-                read: Arc::new(move || f64::from(u8::from(a.db_available()))),
-            });
-            gauges.push(Gauge {
-                name: "store_unwritten",
-                help: "1 while some dropped events wait to be re-fed from the journal.",
-                read: Arc::new(move || f64::from(u8::from(d.has_unwritten()))),
-            });
-        }
-        if let Some(r) = &redis {
-            let (q, c) = (r.sender(), r.sender());
-            gauges.push(Gauge {
-                name: "redis_queue",
-                help: "Events waiting for the Redis publisher: its lag behind the engine.",
-                read: Arc::new(move || q.queued() as f64),
-            });
-            gauges.push(Gauge {
-                name: "redis_connected",
-                help: "1 while the Redis publisher is connected.",
-                read: Arc::new(move || f64::from(u8::from(c.connected()))),
-            });
-        }
+        let gauges = persistence_gauges(store.as_ref(), redis.as_ref());
         let cfg = AdminConfig {
             listen: addr,
             cores: config.admin.cores.clone(),

@@ -74,6 +74,12 @@ pub struct Gauge {
     pub read: Arc<dyn Fn() -> f64 + Send + Sync>,
 }
 
+impl Gauge {
+    pub fn new(name: &'static str, help: &'static str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Gauge {
+        Gauge { name, help, read: Arc::new(read) }
+    }
+}
+
 impl std::fmt::Debug for Gauge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gauge").field("name", &self.name).finish_non_exhaustive()
