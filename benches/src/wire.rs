@@ -745,25 +745,24 @@ fn wait_until(target: u64, spin_ns: u64, pacing: Pacing) -> u64 {
     }
 }
 
-/// The feed process: `wire-feed --target ADDR --n N --rate R [--spin-ns NS] [--yield]
-/// [--cpu C] [--rt-priority P] [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
-pub fn feed_main(args: &[String]) -> i32 {
-    match feed_role(&RoleArgs(args)) {
-        Ok(r) => match serde_json::to_string(&r) {
-            Ok(j) => {
-                println!("{j}");
-                0
-            }
-            Err(e) => {
-                eprintln!("{ROLE_FEED}: {e}");
-                1
-            }
-        },
+/// A role's exit: its report as one JSON line on stdout (0), or the error on stderr (1).
+fn print_report<T: Serialize>(role: &str, report: Result<T, WireError>) -> i32 {
+    match report.map_err(|e| e.to_string()).and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string())) {
+        Ok(j) => {
+            println!("{j}");
+            0
+        }
         Err(e) => {
-            eprintln!("{ROLE_FEED}: {e}");
+            eprintln!("{role}: {e}");
             1
         }
     }
+}
+
+/// The feed process: `wire-feed --target ADDR --n N --rate R [--spin-ns NS] [--yield]
+/// [--cpu C] [--rt-priority P] [--skip S1,S2,..]`. Prints one JSON [`FeedReport`] line when done.
+pub fn feed_main(args: &[String]) -> i32 {
+    print_report(ROLE_FEED, feed_role(&RoleArgs(args)))
 }
 
 fn feed_role(a: &RoleArgs) -> Result<FeedReport, WireError> {
@@ -860,22 +859,7 @@ fn send_batch(sock: &UdpSocket, bufs: &[[u8; DATAGRAM_LEN]]) -> usize {
 /// `listening ADDR` once bound, accepts one connection, acks every order, and prints one JSON
 /// [`ExchangeReport`] line when the engine closes its side.
 pub fn exchange_main(args: &[String]) -> i32 {
-    match exchange_role(&RoleArgs(args)) {
-        Ok(r) => match serde_json::to_string(&r) {
-            Ok(j) => {
-                println!("{j}");
-                0
-            }
-            Err(e) => {
-                eprintln!("{ROLE_EXCHANGE}: {e}");
-                1
-            }
-        },
-        Err(e) => {
-            eprintln!("{ROLE_EXCHANGE}: {e}");
-            1
-        }
-    }
+    print_report(ROLE_EXCHANGE, exchange_role(&RoleArgs(args)))
 }
 
 fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
