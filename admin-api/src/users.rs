@@ -263,21 +263,21 @@ impl Users {
     /// lift a lockout.
     pub async fn load_sessions(&self) -> Result<Sessions, sqlx::Error> {
         let Some(st) = &self.store else { return Ok(Sessions::default()) };
+        macro_rules! sessions {
+            ($p:expr) => {
+                Sessions {
+                    api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all($p).await?,
+                    refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
+                        .fetch_all($p)
+                        .await?,
+                    lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all($p).await?,
+                }
+            };
+        }
+        // The same queries; the pools differ in type.
         Ok(match st.pool() {
-            StorePool::Sqlite(p) => Sessions {
-                api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all(p).await?,
-                refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
-                    .fetch_all(p)
-                    .await?,
-                lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all(p).await?,
-            },
-            StorePool::Postgres(p) => Sessions {
-                api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all(p).await?,
-                refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
-                    .fetch_all(p)
-                    .await?,
-                lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all(p).await?,
-            },
+            StorePool::Sqlite(p) => sessions!(p),
+            StorePool::Postgres(p) => sessions!(p),
         })
     }
 
