@@ -77,8 +77,8 @@ fn args() -> Res<Args> {
 }
 
 /// `n` ticks evenly spaced over market hours, so every one falls inside them.
-fn market_hours_ticks(cfg: &SyntheticConfig, session: &Session, n: usize) -> Res<Vec<Tick>> {
-    let spacing = ((session.close.0 - session.open.0) / n.max(1) as i64).max(1);
+fn market_hours_ticks(cfg: &SyntheticConfig, hours: &Session, n: usize) -> Res<Vec<Tick>> {
+    let spacing = ((hours.close.0 - hours.open.0) / n.max(1) as i64).max(1);
     Ok(generate_session(cfg, Timestamp(OPEN_NS), n, spacing)?)
 }
 
