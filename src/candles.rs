@@ -7,9 +7,10 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use dalal_adapters::{file_symbols, load_any};
-use dalal_core::candle::{BarSpec, Candle, CandleBuilder, CandleOptions};
 use dalal_core::indicators::{BarInput, Indicator, IndicatorSpec};
-use dalal_core::types::Session;
+use dalal_core::model::Session;
+use dalal_core::model::{BarSpec, Candle};
+use dalal_core::stages::candle::{CandleBuilder, CandleOptions};
 
 use crate::cli::CandlesArgs;
 

@@ -1,8 +1,8 @@
 //! `dalal charges`: the cost of one order, each charge shown separately.
 
 use anyhow::{bail, Context, Result};
-use dalal_core::charges::{ChargeSegment, ChargeTable};
-use dalal_core::types::{Price, Qty, Side};
+use dalal_core::model::{Price, Qty, Side};
+use dalal_core::stages::charges::{ChargeSegment, ChargeTable};
 
 use crate::cli::ChargesArgs;
 

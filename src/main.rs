@@ -47,8 +47,8 @@ fn run() -> Result<()> {
 /// Runs the latency lab and writes its report.
 fn bench(a: cli::BenchArgs) -> Result<()> {
     let wait = match a.wait.as_str() {
-        "busy-spin" => dalal_core::config::WaitKind::BusySpin,
-        "yield" => dalal_core::config::WaitKind::Yield,
+        "busy-spin" => dalal_core::engine::placement::WaitKind::BusySpin,
+        "yield" => dalal_core::engine::placement::WaitKind::Yield,
         other => anyhow::bail!("--wait {other:?}: expected busy-spin or yield"),
     };
     if a.rates.is_empty() || a.rates.contains(&0) {

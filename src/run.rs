@@ -13,18 +13,18 @@ use dalal_adapters::{
     SyntheticInstrument, TickFileFormat,
 };
 use dalal_admin::{AdminConfig, Gauge, ViewObserver};
-use dalal_core::backtest::{self, Blotter};
-use dalal_core::config::{Config, FeedKind};
+use dalal_config::{Config, FeedKind};
+use dalal_core::engine::backtest::{self, Blotter};
+use dalal_core::engine::placement::{EgressObserver, IngressConsumer, PlacementConfig, Running};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::stats::LiveStats;
+use dalal_core::engine::summary::RunSummary;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, Input, Tick};
-use dalal_core::event::{IngressEvent, TickReject};
-use dalal_core::live::LiveStats;
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
-use dalal_core::pipeline::{EgressObserver, IngressConsumer, PlacementConfig, Running};
-use dalal_core::setup::EngineSetup;
-use dalal_core::summary::RunSummary;
-use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_SEC};
-use dalal_core::types::Timestamp;
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
+use dalal_core::model::Timestamp;
+use dalal_core::model::{EgressEvent, Input, Tick};
+use dalal_core::model::{IngressEvent, TickReject};
 use dalal_persistence::journal::{
     latest_snapshot, read_journal, write_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter,
 };
@@ -96,10 +96,10 @@ impl EgressObserver for RunObserver {
                 {
                     r.try_publish(RedisEvent::Pnl(PnlSnapshot {
                         ts: Timestamp::now(),
-                        account: dalal_core::types::AccountId(a as u16),
-                        realized: dalal_core::types::Money(*realized),
-                        unrealized: dalal_core::types::Money(*unrealized),
-                        charges: dalal_core::types::Money(*charges),
+                        account: dalal_core::model::AccountId(a as u16),
+                        realized: dalal_core::model::Money(*realized),
+                        unrealized: dalal_core::model::Money(*unrealized),
+                        charges: dalal_core::model::Money(*charges),
                     }));
                 }
             }
@@ -396,7 +396,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             );
         }
         let every = args.snapshot_every.unwrap_or_else(|| Duration::from_millis(config.persistence.snapshot_every_ms));
-        if config.engine.placement != dalal_core::config::PlacementKind::Fused {
+        if config.engine.placement != dalal_core::engine::placement::PlacementKind::Fused {
             tracing::warn!("engine snapshots need the fused placement; recovery will replay the whole journal");
         } else if !every.is_zero() {
             let w = SnapshotWriter::start(dir, every).context("starting the snapshot writer")?;
@@ -480,7 +480,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 // Today's open, or the last weekday's at weekends.
                 let mut open = setup.session.open_on(now);
                 while !setup.session.contains(open) {
-                    open = Timestamp(open.0 - dalal_core::types::time::NANOS_PER_DAY);
+                    open = Timestamp(open.0 - dalal_core::model::time::NANOS_PER_DAY);
                 }
                 open.0 - now.0
             }
@@ -682,7 +682,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     // A clean stop leaves a snapshot of the final state, so a restart replays nothing. (A
     // pipelined engine's stages do not count applied events, so only a fused one can.)
-    if let (Some(dir), dalal_core::config::PlacementKind::Fused) = (&args.journal, config.engine.placement) {
+    if let (Some(dir), dalal_core::engine::placement::PlacementKind::Fused) = (&args.journal, config.engine.placement) {
         match stopped.engine.save_snapshot() {
             Ok(bytes) => {
                 if let Err(e) = write_snapshot(dir, stopped.engine.applied(), &bytes) {
@@ -868,7 +868,7 @@ fn ist_midnight(date: &str) -> Result<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Ok(days * NANOS_PER_DAY - dalal_core::types::time::IST_OFFSET_NS)
+    Ok(days * NANOS_PER_DAY - dalal_core::model::time::IST_OFFSET_NS)
 }
 
 pub fn gen(args: GenArgs) -> Result<()> {

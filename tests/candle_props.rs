@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use dalal_core::candle::{BarSpec, Candle, CandleBuilder, CandleOptions, EmptyBars, LatePolicy, Timeframe};
-use dalal_core::event::Tick;
-use dalal_core::types::{InstrumentId, Price, Qty, Session, Timestamp};
+use dalal_core::model::Tick;
+use dalal_core::model::{BarSpec, Candle, Timeframe};
+use dalal_core::model::{InstrumentId, Price, Qty, Session, Timestamp};
+use dalal_core::stages::candle::{CandleBuilder, CandleOptions, EmptyBars, LatePolicy};
 use proptest::prelude::*;
 
 // 2026-11-20 09:15:00 IST.

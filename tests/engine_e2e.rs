@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use dalal_core::backtest::{self, Blotter};
-use dalal_core::config::{Config, PlacementKind, WaitKind};
+use dalal_config::{Config, PlacementKind, WaitKind};
+use dalal_core::engine::backtest::{self, Blotter};
+use dalal_core::engine::placement::{EgressObserver, PlacementConfig, Running};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, Input, Tick};
-use dalal_core::live::LiveStats;
-use dalal_core::pipeline::{EgressObserver, PlacementConfig, Running};
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{Side, Timestamp};
+use dalal_core::model::{EgressEvent, Input, Tick};
+use dalal_core::model::{Side, Timestamp};
 
 mod common;
 
@@ -63,7 +63,7 @@ fn one_accounts_kill_switch_leaves_the_others_trading() {
     let (e, b) = backtest::run(&s, &t, 0);
     assert!(b.fills.iter().all(|f| f.account.index() != 0), "killed account must not trade");
     assert!(b.fills.iter().any(|f| f.account.index() == 1));
-    assert!(e.risk.counters.rejected[dalal_core::types::RejectReason::AccountKillSwitch.index()] > 0);
+    assert!(e.risk.counters.rejected[dalal_core::model::RejectReason::AccountKillSwitch.index()] > 0);
 }
 
 #[derive(Default)]
@@ -227,31 +227,31 @@ fn quotes_reach_the_venue_and_market_orders_take_the_touch() {
     let inst = s.instruments[0].id;
     let ts = Timestamp(1_795_146_300_000_000_000 + 60_000_000_000);
     let mut step = |e: &mut Engine, input: Input| {
-        e.step(&dalal_core::event::IngressEvent { input, ingress_raw: 0, source: 0 }, &mut |x| {
+        e.step(&dalal_core::model::IngressEvent { input, ingress_raw: 0, source: 0 }, &mut |x| {
             if let EgressEvent::Fill(f) = x {
                 fills.push(f)
             }
         })
     };
-    use dalal_core::types::{Price, Qty};
+    use dalal_core::model::{Price, Qty};
     step(&mut e, Input::Tick(Tick { instrument: inst, ts, price: Price(142_000), qty: Qty(10) }));
     step(
         &mut e,
-        Input::Quote(dalal_core::event::Quote { instrument: inst, ts, bid: Price(141_990), ask: Price(142_020) }),
+        Input::Quote(dalal_core::model::Quote { instrument: inst, ts, bid: Price(141_990), ask: Price(142_020) }),
     );
     // A crossed quote is refused and the good one stays in force.
     step(
         &mut e,
-        Input::Quote(dalal_core::event::Quote { instrument: inst, ts, bid: Price(142_500), ask: Price(142_000) }),
+        Input::Quote(dalal_core::model::Quote { instrument: inst, ts, bid: Price(142_500), ask: Price(142_000) }),
     );
-    let intent = dalal_core::types::OrderIntent::market(
-        dalal_core::types::AccountId(0),
-        dalal_core::types::StrategyId(0),
+    let intent = dalal_core::model::OrderIntent::market(
+        dalal_core::model::AccountId(0),
+        dalal_core::model::StrategyId(0),
         inst,
         Side::Buy,
         Qty(5),
     );
-    step(&mut e, Input::Command(dalal_core::event::Command::Place { intent }));
+    step(&mut e, Input::Command(dalal_core::model::Command::Place { intent }));
     assert_eq!(fills.len(), 1, "{fills:?}");
     assert_eq!(fills[0].price, Price(142_020));
     assert_eq!(e.candle.counters.quotes, 1);

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dalal_core::config::Config;
+use dalal_config::Config;
 use dalal_persistence::store::fault_proxy::FaultProxy;
 use dalal_persistence::store::Table;
 use dalal_persistence::{Store, StoreOptions};
@@ -127,7 +127,7 @@ fn in_ci() -> bool {
 /// answer outside CI.
 fn pg_schema(rt: &tokio::runtime::Runtime) -> Option<String> {
     use sqlx::Connection as _;
-    let name = format!("run_{}_{}", std::process::id(), dalal_core::types::Timestamp::now().0);
+    let name = format!("run_{}_{}", std::process::id(), dalal_core::model::Timestamp::now().0);
     let created = rt.block_on(async {
         let mut c = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/test").await?;
         sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut c).await?;

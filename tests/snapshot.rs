@@ -1,11 +1,11 @@
 //! Engine snapshots: a state saved between two events and restored into a fresh engine goes on
 //! exactly as the uninterrupted engine does.
 
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::snapshot::SnapshotError;
+use dalal_core::engine::summary::RunSummary;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, IngressEvent, Input, Tick};
-use dalal_core::setup::EngineSetup;
-use dalal_core::snapshot::SnapshotError;
-use dalal_core::summary::RunSummary;
+use dalal_core::model::{EgressEvent, IngressEvent, Input, Tick};
 
 mod common;
 

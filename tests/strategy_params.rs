@@ -1,11 +1,10 @@
 //! Changing a running strategy's parameters: an engine command, journaled and snapshotted like
 //! any other input.
 
-use dalal_core::config::{strategy_params, StrategySection};
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
-use dalal_core::event::{Command, EgressEvent, IngressEvent, Input, Tick};
-use dalal_core::setup::{EngineSetup, StrategyKind};
-use dalal_core::types::StrategyId;
+use dalal_core::model::{Command, EgressEvent, IngressEvent, Input, ParamBytes, StrategyId, Tick};
+use serde_json::json;
 
 mod common;
 
@@ -28,18 +27,43 @@ fn run(engine: &mut Engine, inputs: impl IntoIterator<Item = Input>) -> Vec<Stri
 }
 
 #[test]
-fn every_configured_strategy_reads_back_through_its_config_entry() {
+fn every_configured_strategy_reads_back_through_its_description() {
     for text in [DEFAULT, EXAMPLES] {
         let setup = setup_from(text);
         for s in &setup.strategies {
-            let spec = &setup.instruments[s.instrument.index()];
-            let entry = StrategySection::from_params(&spec.symbol, s.timeframe, &s.params());
-            let back =
-                strategy_params(&entry, spec, s.timeframe, setup.session.open, setup.session.close, &|f| f.to_string())
-                    .expect("an entry made from valid parameters validates");
-            assert_eq!(back, s.params());
+            let described = s.kind.describe(&s.params).expect("a kind describes its own parameters");
+            let back = s.kind.parse(&described, &setup.strategy_env(s).expect("env")).expect("validates");
+            assert_eq!(back, s.params, "{}", s.kind.name());
+            let none = serde_json::Map::new();
+            assert_eq!(setup.strategy_params_with(s, &s.params, &none), Ok(s.params), "{}", s.kind.name());
         }
     }
+}
+
+/// A change names the key it gets wrong, and cannot touch what is fixed.
+#[test]
+fn changes_are_validated_like_configuration() {
+    let setup = setup_from(DEFAULT);
+    let s = &setup.strategies[0];
+    let change = |v: serde_json::Value| {
+        let serde_json::Value::Object(m) = v else { unreachable!("test literals are objects") };
+        setup.strategy_params_with(s, &s.params, &m)
+    };
+    for (body, key) in [
+        (json!({"fast": 9}), "fast"),
+        (json!({"fast": "five"}), "fast"),
+        (json!({"fsat": 2}), "fsat"),
+        (json!({"qty": 0}), "qty"),
+        (json!({"qty": -3}), "qty"),
+        (json!({"allow_short": "yes"}), "allow_short"),
+        (json!({"kind": "grid"}), "kind"),
+        (json!({"instrument": "TCS"}), "instrument"),
+    ] {
+        assert_eq!(change(body.clone()).map_err(|e| e.key), Err(key.to_string()), "{body}");
+    }
+    let p = change(json!({"fast": 2, "qty": 100})).expect("valid change");
+    assert_eq!(p.qty, 100);
+    assert_eq!(s.kind.describe(&p), Some(json!({"fast": 2, "slow": 8})));
 }
 
 /// The default config's first strategy is an EMA(3/8) cross. An engine configured with
@@ -50,14 +74,14 @@ fn new_parameters_take_effect_as_if_configured() {
     let original = setup_from(DEFAULT);
     let first = &original.strategies[0];
     assert_eq!(
-        first.kind,
-        StrategyKind::EmaCross { fast: 3, slow: 8 },
+        (first.kind.name(), first.kind.describe(&first.params)),
+        ("ema_cross", Some(json!({"fast": 3, "slow": 8}))),
         "the test assumes the default's first strategy"
     );
     let other = setup_from(&DEFAULT.replacen("fast = 3\nslow = 8", "fast = 5\nslow = 13", 1));
-    assert_ne!(other.strategies[0].kind, first.kind);
+    assert_ne!(other.strategies[0].params, first.params);
     let ticks = ticks(&original, 30_000);
-    let set = Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params: first.params() });
+    let set = Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params: first.params });
 
     let mut a = Engine::new(&original, quanta::Clock::new(), 0);
     let want = run(&mut a, ticks.iter().map(|t| Input::Tick(*t)));
@@ -71,25 +95,37 @@ fn new_parameters_take_effect_as_if_configured() {
     let unchanged = run(&mut c, ticks.iter().map(|t| Input::Tick(*t)));
     assert_ne!(unchanged, want, "the two parameter sets trade differently");
 
-    // A command of the wrong kind, or with parameters no strategy can run with, changes nothing.
+    // Parameters of another kind, ones that do not validate, bytes that do not decode, a size
+    // off the lot and an unknown strategy change nothing, and are counted.
     let mut d = Engine::new(&original, quanta::Clock::new(), 0);
-    let mut bad = first.params();
-    bad.kind = StrategyKind::Bollinger { period: 20, k: 2.0 };
-    let mut zero = first.params();
-    zero.kind = StrategyKind::EmaCross { fast: 0, slow: 8 };
-    let cmds = [bad, zero].map(|params| Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params }));
+    let bollinger = original.strategies.iter().find(|s| s.kind.name() == "bollinger").expect("default has one");
+    let other_kind = bollinger.params;
+    let fast_zero =
+        { ParamBytes::new(&[0, 8]).map(|bytes| dalal_core::model::StrategyParams { bytes, ..first.params }) };
+    let garbage = ParamBytes::new(&[0xff; 9]).map(|bytes| dalal_core::model::StrategyParams { bytes, ..first.params });
+    let zero_qty = dalal_core::model::StrategyParams { qty: 0, ..first.params };
+    let mut cmds: Vec<Input> = [Some(other_kind), fast_zero, garbage, Some(zero_qty)]
+        .into_iter()
+        .flatten()
+        .map(|params| Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params }))
+        .collect();
+    cmds.push(Input::Command(Command::SetStrategyParams { strategy: StrategyId(999), params: first.params }));
+    assert_eq!(cmds.len(), 5);
     let got = run(&mut d, cmds.into_iter().chain(ticks.iter().map(|t| Input::Tick(*t))));
     assert_eq!(got, want);
     assert_eq!(d.strategy.counters.reconfigured, 0);
+    assert_eq!(d.strategy.counters.reconfigure_refused, 5);
 }
 
 #[test]
 fn a_reconfigured_strategy_survives_a_snapshot() {
     let setup = setup_from(DEFAULT);
     let ticks = ticks(&setup, 20_000);
-    let mut params = setup.strategies[0].params();
-    params.kind = StrategyKind::EmaCross { fast: 2, slow: 30 };
-    params.qty *= 2;
+    let s = &setup.strategies[0];
+    let serde_json::Value::Object(change) = json!({"fast": 2, "slow": 30, "qty": s.params.qty * 2}) else {
+        unreachable!("an object literal")
+    };
+    let params = setup.strategy_params_with(s, &s.params, &change).expect("valid change");
     let set = Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params });
     let inputs: Vec<Input> = ticks[..5_000]
         .iter()

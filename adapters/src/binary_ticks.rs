@@ -53,8 +53,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use dalal_core::event::{Tick, TickReject};
-use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::{Tick, TickReject};
 
 use crate::csv_ticks::{load_ticks, FeedError, LoadedTicks, RejectCounts, HEADER, SAMPLE_LIMIT};
 use crate::symbols::SymbolTable;

@@ -15,9 +15,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use dalal_core::event::{Tick, TickReject};
-use dalal_core::types::price::{parse_rupees_bytes, ParseFault};
-use dalal_core::types::{Price, Qty, Timestamp};
+use dalal_core::model::price::{parse_rupees_bytes, ParseFault};
+use dalal_core::model::{Price, Qty, Timestamp};
+use dalal_core::model::{Tick, TickReject};
 
 use crate::symbols::SymbolTable;
 
@@ -630,7 +630,7 @@ fn resolve_symbol(
     b: &[u8],
     symbols: &SymbolTable,
     span: (usize, usize),
-) -> Result<dalal_core::types::InstrumentId, Fault> {
+) -> Result<dalal_core::model::InstrumentId, Fault> {
     if let Some(id) = symbols.resolve(b) {
         return Ok(id);
     }
@@ -942,7 +942,7 @@ fn shorten_quoted(b: &[u8], max_chars: usize) -> String {
 mod tests {
     use super::*;
     use crate::rng::Xoshiro256;
-    use dalal_core::types::InstrumentId;
+    use dalal_core::model::InstrumentId;
 
     fn table() -> SymbolTable {
         SymbolTable::from_pairs([("RELIANCE", InstrumentId(0)), ("TCS", InstrumentId(1))]).unwrap()

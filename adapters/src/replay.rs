@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use dalal_core::types::Timestamp;
+use dalal_core::model::Timestamp;
 
 /// Above this far ahead of a due time the clock sleeps; closer than that it yields.
 pub const SLEEP_ABOVE: Duration = Duration::from_micros(200);

@@ -4,7 +4,7 @@
 //! map with a cheap hash and word-wise equality because a general-purpose SipHash map would
 //! dominate CSV parse time.
 
-use dalal_core::types::{InstrumentId, InstrumentSpec};
+use dalal_core::model::{InstrumentId, InstrumentSpec};
 
 /// Why an instrument list cannot become a symbol table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -206,7 +206,7 @@ impl SymbolTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dalal_core::types::{Price, PriceBand, Qty, Segment};
+    use dalal_core::model::{Price, PriceBand, Qty, Segment};
 
     fn spec(id: u32, symbol: &str) -> InstrumentSpec {
         InstrumentSpec {

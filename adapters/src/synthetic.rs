@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use dalal_core::event::Tick;
-use dalal_core::types::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment, Timestamp};
+use dalal_core::model::Tick;
+use dalal_core::model::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment, Timestamp};
 
 use crate::rng::Xoshiro256;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use dalal_core::types::InstrumentId;
+use dalal_core::model::InstrumentId;
 
 use crate::binary_ticks::{BinError, BinLoadStats, BinTickFile, MAGIC};
 use crate::csv_ticks::{load_ticks, FeedError, LoadedTicks};
@@ -87,8 +87,8 @@ pub fn file_symbols(path: &Path) -> Result<SymbolTable, TickFileError> {
 mod tests {
     use super::*;
     use crate::{write_ticks_bin, write_ticks_csv};
-    use dalal_core::event::Tick;
-    use dalal_core::types::{Price, Qty, Timestamp};
+    use dalal_core::model::Tick;
+    use dalal_core::model::{Price, Qty, Timestamp};
 
     #[test]
     fn either_format_loads_the_same_ticks() {

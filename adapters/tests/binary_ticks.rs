@@ -9,8 +9,8 @@ use dalal_adapters::{
     convert_bin_to_csv, convert_csv_to_bin, generate_session, write_ticks_bin, write_ticks_bin_to, write_ticks_csv,
     BinError, BinTickFile, FileSymbol, RawRecord, SymbolTable, SyntheticConfig, Xoshiro256,
 };
-use dalal_core::event::{Tick, TickReject};
-use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::{Tick, TickReject};
 
 const T0: i64 = 1_795_146_300_000_000_000;
 

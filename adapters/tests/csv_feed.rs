@@ -9,8 +9,8 @@ use dalal_adapters::{
     generate_session, load_ticks, open_ticks, write_ticks_csv, CsvTickStream, FeedError, LineReject, RejectCounts,
     SymbolTable, SyntheticConfig, Xoshiro256,
 };
-use dalal_core::event::{Tick, TickReject};
-use dalal_core::types::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment, Timestamp};
+use dalal_core::model::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment, Timestamp};
+use dalal_core::model::{Tick, TickReject};
 
 fn specs() -> Vec<InstrumentSpec> {
     [("RELIANCE", 5, 1), ("NIFTY25JANFUT", 10, 75), ("TCS", 5, 1)]

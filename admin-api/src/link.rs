@@ -15,14 +15,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use dalal_core::candle::{BarSpec, Candle};
-use dalal_core::event::{Command, EgressEvent, Fill, Input};
-use dalal_core::live::LiveStats;
+use dalal_core::engine::placement::{EgressObserver, IngressProducer, Progress};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::metrics::LatencyHistogram;
-use dalal_core::pipeline::{EgressObserver, IngressProducer, Progress};
-use dalal_core::risk::RiskLimits;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{Order, Product, StrategyId};
+use dalal_core::model::RiskLimits;
+use dalal_core::model::{BarSpec, Candle};
+use dalal_core::model::{Command, EgressEvent, Fill, Input};
+use dalal_core::model::{Order, Product, StrategyId};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use dalal_core::live::LiveSnapshot;
+use dalal_core::engine::stats::LiveSnapshot;
+use dalal_core::engine::summary::RunSummary;
 use dalal_core::metrics::Percentiles;
-use dalal_core::summary::RunSummary;
 
 fn us(ns: u64) -> String {
     if ns < 1000 {

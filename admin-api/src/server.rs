@@ -18,13 +18,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dalal_core::config::StrategySection;
-use dalal_core::event::{Command, KillScope};
-use dalal_core::risk::RiskLimits;
-use dalal_core::setup::StrategyParams;
-use dalal_core::types::{
+use dalal_core::model::RiskLimits;
+use dalal_core::model::StrategyParams;
+use dalal_core::model::{
     AccountId, InstrumentId, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, Tag, Validity,
 };
+use dalal_core::model::{Command, KillScope};
 use dalal_persistence::store::{Store, StoreOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -325,10 +324,10 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         .on_thread_start(move || {
             let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(c) = cores.get(i % cores.len().max(1)) {
-                let _ = dalal_core::pipeline::pin_current(
+                let _ = dalal_core::engine::placement::pin_current(
                     "dalal-admin",
                     Some(*c),
-                    &dalal_core::pipeline::available_cores(),
+                    &dalal_core::engine::placement::available_cores(),
                 );
             }
         })
@@ -375,7 +374,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             }
         };
         let link_strategies = link.setup.strategies.len();
-        let link_params: Vec<StrategyParams> = link.setup.strategies.iter().map(|s| s.params()).collect();
+        let link_params: Vec<StrategyParams> = link.setup.strategies.iter().map(|s| s.params).collect();
         let app = Arc::new(App {
             link,
             names,
@@ -555,9 +554,9 @@ async fn metrics(State(app): S) -> Response {
     let _ = writeln!(o, "# HELP dalal_admin_egress_events_total Egress events seen by the admin view.\n# TYPE dalal_admin_egress_events_total counter\ndalal_admin_egress_events_total {events}");
     let _ = writeln!(o, "# HELP dalal_admin_ws_subscribers WebSocket subscribers.\n# TYPE dalal_admin_ws_subscribers gauge\ndalal_admin_ws_subscribers {}", app.link.updates.receiver_count());
     let _ = writeln!(o, "# HELP dalal_stage_latency_seconds Processing time per stage, and tick to order (sampled by the engine).\n# TYPE dalal_stage_latency_seconds summary");
-    for (i, stage) in dalal_core::live::STAGES.iter().enumerate() {
+    for (i, stage) in dalal_core::engine::stats::STAGES.iter().enumerate() {
         let q = app.link.live.stage_quantiles(i);
-        for (quantile, ns) in dalal_core::live::STAGE_QUANTILES.iter().zip(q) {
+        for (quantile, ns) in dalal_core::engine::stats::STAGE_QUANTILES.iter().zip(q) {
             let _ = writeln!(
                 o,
                 "dalal_stage_latency_seconds{{stage=\"{stage}\",quantile=\"{quantile}\"}} {}",
@@ -961,14 +960,8 @@ async fn instruments(State(app): S, h: HeaderMap) -> R {
 
 fn strategy_json(app: &App, i: usize) -> Value {
     let s = &app.link.setup.strategies[i];
-    let p = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or_else(|| s.params());
-    let entry = StrategySection::from_params(app.names.symbol(s.instrument.0), s.timeframe, &p);
-    let mut params = serde_json::to_value(&entry).unwrap_or(Value::Null);
-    if let Some(m) = params.as_object_mut() {
-        m.retain(|k, v| {
-            !v.is_null() && !["kind", "instrument", "timeframe", "qty", "allow_short"].contains(&k.as_str())
-        });
-    }
+    let p = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or(s.params);
+    let params = s.kind.describe(&p).unwrap_or_else(|| json!({}));
     json!({"id": s.id.0, "account": app.names.account(u32::from(s.account.0)), "symbol": app.names.symbol(s.instrument.0),
            "kind": s.kind.name(), "params": params, "timeframe": s.timeframe.to_string(),
            "qty": p.qty, "allow_short": p.allow_short,
@@ -1037,21 +1030,8 @@ async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>, Json(
         return Err(forbidden());
     }
     let Value::Object(changes) = body else { return Err(bad("expected a JSON object of parameters")) };
-    if let Some(k) = ["kind", "instrument", "timeframe"].into_iter().find(|k| changes.contains_key(*k)) {
-        return Err(bad(format!("{k} cannot change on a running strategy")));
-    }
-    let spec = app.link.setup.instruments.get(s.instrument.index()).ok_or_else(not_found)?;
-    let before = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or_else(|| s.params());
-    let mut entry = serde_json::to_value(StrategySection::from_params(&spec.symbol, s.timeframe, &before))
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if let Some(m) = entry.as_object_mut() {
-        m.extend(changes.clone());
-    }
-    let entry: StrategySection = serde_json::from_value(entry).map_err(|e| bad(e.to_string()))?;
-    let session = app.link.setup.session;
-    let params =
-        dalal_core::config::strategy_params(&entry, spec, s.timeframe, session.open, session.close, &|f| f.to_string())
-            .map_err(|e| bad(e.to_string()))?;
+    let before = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or(s.params);
+    let params = app.link.setup.strategy_params_with(s, &before, &changes).map_err(|e| bad(e.to_string()))?;
     app.link.send(Command::SetStrategyParams { strategy: s.id, params });
     if let Some(x) = app.params.lock().ok().as_mut().and_then(|v| v.get_mut(i)) {
         *x = params;
@@ -1416,7 +1396,7 @@ async fn candles(State(app): S, h: HeaderMap, Query(q): Query<CandleQuery>) -> R
     who(&app, &h).await?;
     let i = app.instrument_id(&q.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", q.symbol)))?;
     let tf = q.timeframe.as_deref().unwrap_or("1s");
-    let spec = dalal_core::candle::BarSpec::parse(tf).ok_or_else(|| bad(format!("bad timeframe {tf:?}")))?;
+    let spec = dalal_core::model::BarSpec::parse(tf).ok_or_else(|| bad(format!("bad timeframe {tf:?}")))?;
     let v = app.link.read();
     let out: Vec<Value> = v
         .candles

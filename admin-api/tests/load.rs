@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dalal_admin::{serve, AdminConfig};
+use dalal_core::engine::placement::{PlacementConfig, Running};
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::event::Input;
-use dalal_core::live::LiveStats;
-use dalal_core::pipeline::{PlacementConfig, Running};
+use dalal_core::model::Input;
 
 /// Ticks (and so orders) per second.
 const RATE: u64 = 500;

@@ -2,7 +2,7 @@
 //! [--out DIR] [--rates 100000,1000000]`, the same as `dalal bench`.
 
 use dalal_benches::lab::DEFAULT_RATES;
-use dalal_core::config::WaitKind;
+use dalal_core::engine::placement::WaitKind;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -29,12 +29,13 @@ use dalal_adapters::{
     SyntheticInstrument,
 };
 use dalal_benches::{print_throughput_header, print_throughput_row, throughput_json, ThroughputRow};
-use dalal_core::candle::{BarSpec, Candle, CandleBuilder, CandleOptions, Timeframe};
-use dalal_core::config::Config;
-use dalal_core::event::Tick;
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::indicators::{BarInput, Indicator, IndicatorSpec};
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{Session, Timestamp};
+use dalal_core::model::Tick;
+use dalal_core::model::{BarSpec, Candle, Timeframe};
+use dalal_core::model::{Session, Timestamp};
+use dalal_core::stages::candle::{CandleBuilder, CandleOptions};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -255,7 +256,7 @@ fn main() -> Res<()> {
 
     let mut fills = 0;
     let (row, _) = measure("backtest/ema_cross 1 instr fused", n, reps, || {
-        let (_engine, blotter) = dalal_core::backtest::run(&setup, black_box(&one), 0);
+        let (_engine, blotter) = dalal_core::engine::backtest::run(&setup, black_box(&one), 0);
         fills = blotter.fills.len();
         Ok(blotter.orders.len() as u64 ^ ((blotter.fills.len() as u64) << 32))
     })?;

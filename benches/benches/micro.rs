@@ -9,16 +9,17 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dalal_core::candle::{BarSpec, CandleBuilder, CandleOptions};
-use dalal_core::config::Config;
-use dalal_core::event::{Msg, Tick};
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::indicators::{BarInput, IndicatorSpec};
-use dalal_core::risk::RiskStage;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{
+use dalal_core::model::BarSpec;
+use dalal_core::model::{
     AccountId, InstrumentId, OrderId, OrderIntent, OrderType, Price, Qty, Session, Side, StrategyId, Timestamp,
 };
-use dalal_core::venue::{PaperVenue, Placement, VenueConfig, VenueEvent};
+use dalal_core::model::{Msg, Tick};
+use dalal_core::stages::candle::{CandleBuilder, CandleOptions};
+use dalal_core::stages::order::paper::{PaperVenue, Placement, VenueConfig, VenueEvent};
+use dalal_core::stages::risk::RiskStage;
 
 /// 2026-11-20 (a Friday) 09:15:00 IST.
 const OPEN: i64 = 1_795_146_300_000_000_000;

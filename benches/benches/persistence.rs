@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dalal_benches::{print_row, row_for, ticks_flipping, Row};
-use dalal_core::config::{PlacementKind, WaitKind};
+use dalal_config::{PlacementKind, WaitKind};
+use dalal_core::engine::placement::{EgressObserver, IngressConsumer, PlacementConfig, Running};
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, Input};
-use dalal_core::live::LiveStats;
 use dalal_core::metrics::LatencyHistogram;
-use dalal_core::pipeline::{EgressObserver, IngressConsumer, PlacementConfig, Running};
+use dalal_core::model::{EgressEvent, Input};
 use dalal_persistence::journal::{FsyncPolicy, JournalConsumer, JournalWriter};
 use dalal_persistence::{Fanout, RedisOptions, RedisPublisher, StoreOptions, StoreWriter};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dalal_benches::lab::{hop_crossbeam, hop_disruptor, tick_to_order as engine_run};
 use dalal_benches::{print_row, row_for, Row};
-use dalal_core::config::{PlacementKind, WaitKind};
+use dalal_config::{PlacementKind, WaitKind};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -31,7 +31,7 @@ fn main() {
     rows.push(row_for("tick_to_order/fused", &engine_run(n, gap, PlacementKind::Fused, wait, 0)));
     rows.push(row_for("tick_to_order/fused_stage_timed", &engine_run(n, gap, PlacementKind::Fused, wait, 1)));
     // Four stage threads plus the publisher cannot all spin on a small machine.
-    let piped_wait = if dalal_core::pipeline::available_cores().len() >= 6 { wait } else { WaitKind::Sleep };
+    let piped_wait = if dalal_core::engine::placement::available_cores().len() >= 6 { wait } else { WaitKind::Sleep };
     rows.push(row_for("tick_to_order/pipelined", &engine_run(n, gap, PlacementKind::Pipelined, piped_wait, 0)));
     let base = rows[0].p50_ns.max(1);
     println!("{:<34} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9}", "name", "count", "p50", "p99", "p99.9", "max", "p50/hop");

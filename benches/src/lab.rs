@@ -17,13 +17,13 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dalal_core::backtest;
-use dalal_core::config::{PlacementKind, WaitKind};
+use dalal_config::{PlacementKind, WaitKind};
+use dalal_core::engine::backtest;
+use dalal_core::engine::placement::{available_cores, EgressObserver, PlacementConfig, Running};
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, Input};
-use dalal_core::live::LiveStats;
 use dalal_core::metrics::{LatencyHistogram, Percentiles, StageLatencies};
-use dalal_core::pipeline::{available_cores, EgressObserver, PlacementConfig, Running};
+use dalal_core::model::{EgressEvent, Input};
 use disruptor::{BusySpin, Polling, Producer};
 use serde::Serialize;
 
@@ -553,7 +553,7 @@ pub fn skip_reason(placement: PlacementKind, wait: WaitKind, cores: usize) -> Op
 
 /// One EMA(9/21) crossover on 1-minute bars of one instrument, over a synthetic session: the
 /// backtest throughput workload (most ticks update bars; few trade).
-pub fn session_workload(n: usize) -> (dalal_core::setup::EngineSetup, Vec<dalal_core::event::Tick>) {
+pub fn session_workload(n: usize) -> (dalal_core::engine::setup::EngineSetup, Vec<dalal_core::model::Tick>) {
     let cfg = r#"
         [engine]
         timeframes = []
@@ -581,7 +581,7 @@ pub fn session_workload(n: usize) -> (dalal_core::setup::EngineSetup, Vec<dalal_
         qty = 100
         allow_short = true
     "#;
-    let setup = toml::from_str::<dalal_core::config::Config>(cfg)
+    let setup = toml::from_str::<dalal_config::Config>(cfg)
         .ok()
         .and_then(|c| c.validate().ok())
         .unwrap_or_else(|| unreachable!("the workload config is valid"));
@@ -592,7 +592,7 @@ pub fn session_workload(n: usize) -> (dalal_core::setup::EngineSetup, Vec<dalal_
     };
     // 09:15 IST on 2026-11-20, one tick a millisecond.
     let ticks =
-        dalal_adapters::generate_session(&synth, dalal_core::types::Timestamp(1_795_146_300_000_000_000), n, 1_000_000)
+        dalal_adapters::generate_session(&synth, dalal_core::model::Timestamp(1_795_146_300_000_000_000), n, 1_000_000)
             .unwrap_or_default();
     (setup, ticks)
 }

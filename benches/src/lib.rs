@@ -3,11 +3,11 @@
 pub mod lab;
 pub mod wire;
 
-use dalal_core::config::Config;
-use dalal_core::event::Tick;
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::metrics::LatencyHistogram;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::Tick;
+use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
 
 /// One instrument, one EMA(1)/EMA(2) crossover on 1-second bars, no limits, and ticks one
 /// second apart that zigzag: every tick closes a bar and flips the signal, so every tick

@@ -35,12 +35,12 @@ use dalal_adapters::wire::{
     monotonic_ns, Ack, FeedHandlerError, FeedStats, FrameBuffer, GatewayError, NewOrder, OrderGateway, OrderMessage,
     ProtocolError, TickDatagram, UdpFeedHandler, DATAGRAM_LEN,
 };
+use dalal_core::engine::placement::{available_cores, pin_current};
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, IngressEvent, Input};
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
-use dalal_core::pipeline::{available_cores, pin_current};
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{Order, OrderStatus};
+use dalal_core::model::{EgressEvent, IngressEvent, Input};
+use dalal_core::model::{Order, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::ticks_flipping;

@@ -3,17 +3,17 @@
 //! SL-M orders fill, slippage, the latency model in event time, after-market orders, expiry,
 //! modify and cancel, kill switches, and the charges booked on every fill.
 
-use dalal_core::charges::{ChargeSegment, ChargeTable, Charges};
-use dalal_core::config::Config;
+use dalal_config::Config;
 use dalal_core::engine::Engine;
-use dalal_core::event::{CloseReason, Command, EgressEvent, Feedback, Fill, IngressEvent, Input, KillScope, Msg, Tick};
-use dalal_core::orders::{OrderStage, PaperConfig};
-use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
-use dalal_core::types::{
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::model::{
     AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty, RejectReason,
     Session, Side, StrategyId, Timestamp, Validity,
 };
-use dalal_core::venue::{LimitFill, Slippage, VenueConfig, VenueEvent};
+use dalal_core::model::{CloseReason, Command, EgressEvent, Feedback, Fill, IngressEvent, Input, KillScope, Msg, Tick};
+use dalal_core::stages::charges::{ChargeSegment, ChargeTable, Charges};
+use dalal_core::stages::order::paper::{LimitFill, Slippage, VenueConfig, VenueEvent};
+use dalal_core::stages::order::{OrderStage, PaperConfig};
 
 mod common;
 use common::*;

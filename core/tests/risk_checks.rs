@@ -8,15 +8,16 @@
 
 use std::collections::BTreeSet;
 
-use dalal_core::charges::Ppb;
-use dalal_core::config::LimitsSection;
-use dalal_core::event::{CloseReason, Command, Feedback, Fill, KillScope, Msg, Tick};
-use dalal_core::risk::{AccountRisk, MarginRules, RiskLimits, RiskStage, SessionRules};
-use dalal_core::types::time::{NANOS_PER_DAY, NANOS_PER_MIN};
-use dalal_core::types::{
+use dalal_config::LimitsSection;
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_MIN};
+use dalal_core::model::RiskLimits;
+use dalal_core::model::{
     AccountId, FillId, InstrumentId, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty,
     RejectReason, Session, Side, StrategyId, Timestamp,
 };
+use dalal_core::model::{CloseReason, Command, Feedback, Fill, KillScope, Msg, Tick};
+use dalal_core::stages::charges::Ppb;
+use dalal_core::stages::risk::{AccountRisk, MarginRules, RiskStage, SessionRules};
 
 mod common;
 use common::*;

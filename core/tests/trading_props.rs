@@ -12,17 +12,17 @@
 
 use std::collections::HashMap;
 
-use dalal_core::backtest::{self, Blotter};
-use dalal_core::config::{Config, LimitsSection};
+use dalal_config::{Config, LimitsSection};
+use dalal_core::engine::backtest::{self, Blotter};
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
-use dalal_core::event::{Command, EgressEvent, IngressEvent, Input, KillScope, Tick};
-use dalal_core::risk::RiskLimits;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::time::{NANOS_PER_MIN, NANOS_PER_SEC};
-use dalal_core::types::{
+use dalal_core::model::time::{NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::model::RiskLimits;
+use dalal_core::model::{
     AccountId, InstrumentId, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty, RejectReason, Side,
     StrategyId, Timestamp, Validity,
 };
+use dalal_core::model::{Command, EgressEvent, IngressEvent, Input, KillScope, Tick};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

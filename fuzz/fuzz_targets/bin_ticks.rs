@@ -10,7 +10,7 @@
 
 use dalal_adapters::binary_ticks::{MAGIC, RECORD_SIZE, VERSION};
 use dalal_adapters::{parse_ticks, BinTickFile, SymbolTable};
-use dalal_core::types::InstrumentId;
+use dalal_core::model::InstrumentId;
 use libfuzzer_sys::fuzz_target;
 
 fn check(bytes: &[u8]) {

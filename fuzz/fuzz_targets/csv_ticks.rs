@@ -7,8 +7,8 @@ use std::io::{BufReader, Cursor};
 use std::sync::OnceLock;
 
 use dalal_adapters::{parse_ticks, CsvTickStream, LineReject, RejectCounts, SymbolTable};
-use dalal_core::event::Tick;
-use dalal_core::types::InstrumentId;
+use dalal_core::model::Tick;
+use dalal_core::model::InstrumentId;
 use libfuzzer_sys::fuzz_target;
 
 fn symbols() -> &'static SymbolTable {

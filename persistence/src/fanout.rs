@@ -2,8 +2,8 @@
 //! uses, so what a run stores and publishes is the same wherever the observer runs.
 
 use dalal_core::engine::Engine;
-use dalal_core::event::{EgressEvent, Fill};
-use dalal_core::portfolio::{Portfolio, Position};
+use dalal_core::model::{EgressEvent, Fill};
+use dalal_core::stages::portfolio::{Portfolio, Position};
 
 use crate::redis_pub::{RedisEvent, RedisSender};
 use crate::store::{PositionSnapshot, StoreEvent, StoreSender};

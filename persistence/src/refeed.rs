@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
-use dalal_core::event::IngressEvent;
-use dalal_core::setup::EngineSetup;
+use dalal_core::model::IngressEvent;
 
 use crate::fanout::StoreMapper;
 use crate::journal::{find_snapshot, read_journal, JournalError};
@@ -56,7 +56,7 @@ pub fn refeed_store(
     let mut stats = RefeedStats { from_seq, ..RefeedStats::default() };
     let mut skipped = Vec::new();
     let before_gap = |f: &crate::journal::FoundSnapshot| {
-        dalal_core::snapshot::split(&f.bytes).is_ok_and(|(h, _)| h.emitted < from_seq)
+        dalal_core::engine::snapshot::split(&f.bytes).is_ok_and(|(h, _)| h.emitted < from_seq)
     };
     if let Some(found) = find_snapshot(dir, recovery.last_seq(), &mut skipped, before_gap) {
         match engine.restore_snapshot(&found.bytes) {

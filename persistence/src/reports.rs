@@ -6,11 +6,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use dalal_core::backtest::Blotter;
-use dalal_core::event::Fill;
-use dalal_core::setup::EngineSetup;
-use dalal_core::summary::RunSummary;
-use dalal_core::types::Order;
+use dalal_core::engine::backtest::Blotter;
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::summary::RunSummary;
+use dalal_core::model::Fill;
+use dalal_core::model::Order;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -8,14 +8,14 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use dalal_core::candle::{BarSpec, Candle};
-use dalal_core::config::Config;
-use dalal_core::event::{Fill, Tick};
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::{
     AccountId, FillId, InstrumentId, Money, Order, OrderId, OrderIntent, OrderStatus, Price, Product, Qty, Side,
     StrategyId, Timestamp,
 };
+use dalal_core::model::{BarSpec, Candle};
+use dalal_core::model::{Fill, Tick};
 use dalal_persistence::redis_pub::{Kind, RedisNames};
 use dalal_persistence::store::fault_proxy::FaultProxy;
 use dalal_persistence::{PnlSnapshot, PositionSnapshot, RedisEvent, RedisOptions, RedisPublisher};

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use dalal_core::event::Fill;
-use dalal_core::types::{
+use dalal_core::model::Fill;
+use dalal_core::model::{
     AccountId, FillId, InstrumentId, Money, OrderId, Price, Product, Qty, Side, StrategyId, Timestamp,
 };
 use dalal_persistence::store::fault_proxy::FaultProxy;

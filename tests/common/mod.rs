@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use dalal_adapters::{generate_session, SyntheticConfig, SyntheticInstrument};
-use dalal_core::config::Config;
-use dalal_core::event::Tick;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::Timestamp;
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::Tick;
+use dalal_core::model::Timestamp;
 
 pub const DEFAULT: &str = include_str!("../../config/default.toml");
 /// The other four strategy kinds (grid, ORB, SuperTrend, VWAP reversion).

@@ -273,8 +273,8 @@ pub fn recv_buffer_bytes(socket: &impl std::os::fd::AsRawFd) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dalal_core::event::Tick;
-    use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+    use dalal_core::model::Tick;
+    use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
     use std::time::Instant;
 
     fn dg(seq: u64, instrument: u32) -> [u8; DATAGRAM_LEN] {

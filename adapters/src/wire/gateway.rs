@@ -152,7 +152,7 @@ impl OrderGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dalal_core::types::{AccountId, InstrumentId, OrderType, Price, Qty, Side};
+    use dalal_core::model::{AccountId, InstrumentId, OrderType, Price, Qty, Side};
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::Instant;

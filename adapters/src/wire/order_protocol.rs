@@ -38,7 +38,7 @@
 
 use std::io::{self, Read};
 
-use dalal_core::types::{AccountId, InstrumentId, OrderType, Price, Qty, Side};
+use dalal_core::model::{AccountId, InstrumentId, OrderType, Price, Qty, Side};
 
 pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 4;

@@ -16,8 +16,8 @@
 //! sender that falls behind its schedule adds its lateness to every latency measured from
 //! this stamp instead of hiding it (coordinated omission).
 
-use dalal_core::event::Tick;
-use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::Tick;
+use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
 
 pub const MAGIC: u16 = 0xDA1A;
 pub const VERSION: u8 = 1;

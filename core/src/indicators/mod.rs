@@ -73,7 +73,7 @@ pub use vwap::Vwap;
 pub use willr::WillR;
 pub use wma::Wma;
 
-use crate::types::{Session, Timestamp};
+use crate::model::{Session, Timestamp};
 
 /// One closed bar as indicators see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

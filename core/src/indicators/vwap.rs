@@ -11,7 +11,7 @@
 //! its close, i.e. of every trade folded so far this session. `None` until the session has a
 //! trade. TA-Lib has no VWAP.
 
-use crate::types::{Session, Timestamp};
+use crate::model::{Session, Timestamp};
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Vwap {
@@ -63,7 +63,7 @@ impl Vwap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
+    use crate::model::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
 
     // 2026-11-20 (a Friday) 09:15:00 IST == 03:45:00 UTC.
     const FRI_0915_IST: i64 = 1_795_146_300 * NANOS_PER_SEC;

@@ -1,8 +1,8 @@
 //! Fixtures the risk and order-flow tests share.
 #![allow(dead_code)]
 
-use dalal_core::types::time::{NANOS_PER_MIN, NANOS_PER_SEC};
-use dalal_core::types::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment};
+use dalal_core::model::time::{NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::model::{InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment};
 
 /// 2026-11-20 (a Friday) 09:15:00 IST.
 pub const OPEN: i64 = 1_795_146_300 * NANOS_PER_SEC;

@@ -2,14 +2,14 @@
 //! few stores to write and a few loads to read, and the format is independent of Rust's
 //! in-memory layout.
 
-use dalal_core::event::{Command, Input, KillScope};
-use dalal_core::event::{Quote, Tick};
-use dalal_core::risk::RiskLimits;
-use dalal_core::setup::{StrategyKind, StrategyParams};
-use dalal_core::types::{
-    AccountId, InstrumentId, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId,
-    Tag, Timestamp, Validity,
+use dalal_core::model::RiskLimits;
+use dalal_core::model::{
+    AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId, Tag,
+    Timestamp, Validity,
 };
+use dalal_core::model::{Command, Input, KillScope};
+use dalal_core::model::{ParamBytes, StrategyParams, PARAM_BYTES};
+use dalal_core::model::{Quote, Tick};
 
 /// Why bytes do not decode to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +72,11 @@ impl<'a> Reader<'a> {
     }
     fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.take()?))
+    }
+    fn slice(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let s = self.b.get(self.at..self.at + n).ok_or(DecodeError::Short)?;
+        self.at += n;
+        Ok(s)
     }
     fn done(&self) -> bool {
         self.at == self.b.len()
@@ -293,75 +298,31 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Strategy parameters: qty u64, allow_short u8, kind u8, then the kind's fields (counts u32,
-/// `f64` as its bits, times as i64 ns after midnight IST, flags u8).
+/// Strategy parameters: qty u64, allow_short u8, then the strategy's encoded parameter struct
+/// as a length (u8) and its bytes. What the bytes mean is the strategy kind's business: the
+/// engine decodes and validates them against the strategy they are for, and refuses (and
+/// counts) what does not validate, so a journal never needs to know the strategies it holds.
 fn strategy_params(w: &mut Writer<'_>, p: &StrategyParams) {
     w.u64(p.qty);
     w.u8(p.allow_short as u8);
-    match p.kind {
-        StrategyKind::EmaCross { fast, slow } => {
-            w.u8(1);
-            w.u32(fast as u32);
-            w.u32(slow as u32);
-        }
-        StrategyKind::Bollinger { period, k } => {
-            w.u8(2);
-            w.u32(period as u32);
-            w.u64(k.to_bits());
-        }
-        StrategyKind::Orb { range_minutes, exit_time, range_stop } => {
-            w.u8(3);
-            w.u32(range_minutes);
-            w.i64(exit_time.0);
-            w.u8(range_stop as u8);
-        }
-        StrategyKind::Supertrend { period, multiplier, exit_time } => {
-            w.u8(4);
-            w.u32(period as u32);
-            w.u64(multiplier.to_bits());
-            w.i64(exit_time.0);
-        }
-        StrategyKind::VwapReversion { band_bps, exit_time } => {
-            w.u8(5);
-            w.u32(band_bps);
-            w.i64(exit_time.0);
-        }
-        StrategyKind::Grid { levels, step_bps, max_position, exit_time } => {
-            w.u8(6);
-            w.u32(levels);
-            w.u32(step_bps);
-            w.u64(max_position);
-            w.i64(exit_time.0);
-        }
-    }
+    let bytes = p.bytes.as_slice();
+    w.u8(bytes.len() as u8);
+    w.0.extend_from_slice(bytes);
 }
 
 fn read_strategy_params(r: &mut Reader<'_>) -> Result<StrategyParams, DecodeError> {
     let qty = r.u64()?;
-    let allow_short = r.u8()? != 0;
-    let n = |r: &mut Reader<'_>| r.u32().map(|v| v as usize);
-    let kind = match r.u8()? {
-        1 => StrategyKind::EmaCross { fast: n(r)?, slow: n(r)? },
-        2 => StrategyKind::Bollinger { period: n(r)?, k: f64::from_bits(r.u64()?) },
-        3 => StrategyKind::Orb { range_minutes: r.u32()?, exit_time: IstTime(r.i64()?), range_stop: r.u8()? != 0 },
-        4 => StrategyKind::Supertrend {
-            period: n(r)?,
-            multiplier: f64::from_bits(r.u64()?),
-            exit_time: IstTime(r.i64()?),
-        },
-        5 => StrategyKind::VwapReversion { band_bps: r.u32()?, exit_time: IstTime(r.i64()?) },
-        6 => StrategyKind::Grid {
-            levels: r.u32()?,
-            step_bps: r.u32()?,
-            max_position: r.u64()?,
-            exit_time: IstTime(r.i64()?),
-        },
+    let allow_short = match r.u8()? {
+        0 => false,
+        1 => true,
         _ => return Err(DecodeError::Value),
     };
-    if qty == 0 || !kind.is_sane() {
+    let len = usize::from(r.u8()?);
+    if qty == 0 || len > PARAM_BYTES {
         return Err(DecodeError::Value);
     }
-    Ok(StrategyParams { kind, qty, allow_short })
+    let bytes = ParamBytes::new(r.slice(len)?).ok_or(DecodeError::Value)?;
+    Ok(StrategyParams { qty, allow_short, bytes })
 }
 
 /// Decodes one encoded input; trailing bytes are an error.
@@ -426,6 +387,22 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
 mod tests {
     use super::*;
 
+    /// One configured instance of every built-in strategy, from the shipped configurations.
+    fn builtin_strategies() -> Vec<dalal_core::engine::setup::StrategySetup> {
+        let mut out = Vec::new();
+        for text in
+            [include_str!("../../../config/default.toml"), include_str!("../../../config/examples/strategies.toml")]
+        {
+            let config: dalal_config::Config = toml::from_str(text).expect("shipped config parses");
+            out.extend(config.validate().expect("shipped config validates").strategies);
+        }
+        let mut kinds: Vec<_> = out.iter().map(|s| s.kind.name()).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        out
+    }
+
     fn round(i: Input) {
         let mut b = Vec::new();
         assert!(encode(&i, &mut b));
@@ -473,32 +450,30 @@ mod tests {
         ] {
             round(i);
         }
-        let exit_time = IstTime::hm(15, 15);
-        for kind in [
-            StrategyKind::EmaCross { fast: 5, slow: 21 },
-            StrategyKind::Bollinger { period: 20, k: 2.5 },
-            StrategyKind::Orb { range_minutes: 15, exit_time, range_stop: false },
-            StrategyKind::Supertrend { period: 10, multiplier: 3.0, exit_time },
-            StrategyKind::VwapReversion { band_bps: 40, exit_time },
-            StrategyKind::Grid { levels: 3, step_bps: 20, max_position: 30, exit_time },
-        ] {
-            let params = StrategyParams { kind, qty: 10, allow_short: true };
-            round(Input::Command(Command::SetStrategyParams { strategy: StrategyId(2), params }));
+        // Every built-in strategy's parameters, encoded by its own registration.
+        for s in &builtin_strategies() {
+            let params = StrategyParams { qty: 10, allow_short: true, ..s.params };
+            round(Input::Command(Command::SetStrategyParams { strategy: s.id, params }));
         }
-        // Parameters no strategy could run with are refused when read back.
-        for kind in [
-            StrategyKind::EmaCross { fast: 21, slow: 5 },
-            StrategyKind::Bollinger { period: 20, k: f64::NAN },
-            StrategyKind::Supertrend { period: 0, multiplier: 3.0, exit_time },
-        ] {
-            let mut buf = Vec::new();
-            let cmd = Command::SetStrategyParams {
-                strategy: StrategyId(0),
-                params: StrategyParams { kind, qty: 1, allow_short: false },
-            };
-            assert!(encode(&Input::Command(cmd), &mut buf));
-            assert_eq!(decode(&buf), Err(DecodeError::Value), "{kind:?}");
-        }
+        let empty = StrategyParams { qty: 1, allow_short: false, bytes: ParamBytes::EMPTY };
+        round(Input::Command(Command::SetStrategyParams { strategy: StrategyId(0), params: empty }));
+        // A zero size, a flag that is not 0 or 1, or more bytes than a command can hold are
+        // not parameters any strategy could have.
+        let mut buf = Vec::new();
+        let cmd = Command::SetStrategyParams { strategy: StrategyId(0), params: StrategyParams { qty: 0, ..empty } };
+        assert!(encode(&Input::Command(cmd), &mut buf));
+        assert_eq!(decode(&buf), Err(DecodeError::Value));
+        let cmd = Command::SetStrategyParams { strategy: StrategyId(0), params: empty };
+        buf.clear();
+        assert!(encode(&Input::Command(cmd), &mut buf));
+        let flag = buf.len() - 2;
+        buf[flag] = 7;
+        assert_eq!(decode(&buf), Err(DecodeError::Value));
+        buf[flag] = 0;
+        let len = buf.len() - 1;
+        buf[len] = (PARAM_BYTES + 1) as u8;
+        buf.extend(std::iter::repeat_n(0, PARAM_BYTES + 1));
+        assert_eq!(decode(&buf), Err(DecodeError::Value));
         assert_eq!(decode(&[200]), Err(DecodeError::Kind(200)));
         assert!(!encode(&Input::Empty, &mut Vec::new()));
     }

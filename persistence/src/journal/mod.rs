@@ -28,7 +28,7 @@ pub use reader::{read_journal, Recovery, Truncation};
 pub use snapshots::{find_snapshot, latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
 pub use writer::{FsyncPolicy, JournalConsumer, JournalStats, JournalWriter};
 
-use dalal_core::event::Input;
+use dalal_core::model::Input;
 
 /// Segment size at which the writer starts a new file.
 pub const SEGMENT_BYTES: u64 = 64 << 20;

@@ -2,7 +2,7 @@
 //! the journal records after it.
 //!
 //! Files: `DIR/snapshots/<applied>.snapshot` (the journal sequence number the state includes,
-//! 20 digits), holding the engine's snapshot bytes (`dalal_core::snapshot`) followed by a
+//! 20 digits), holding the engine's snapshot bytes (`dalal_core::engine::snapshot`) followed by a
 //! CRC-32 of them (u32, little-endian). Each is written to a temporary name, synced and renamed,
 //! so a crash leaves either the whole file or none; the newest [`KEEP`] are kept.
 
@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use dalal_core::snapshot::{Snapshot, SnapshotSink};
+use dalal_core::engine::snapshot::{Snapshot, SnapshotSink};
 
 /// Snapshots kept; older ones are removed after a newer one is safely on disk.
 pub const KEEP: usize = 2;

@@ -1,6 +1,6 @@
 use super::*;
-use dalal_core::event::{Command, KillScope, Tick};
-use dalal_core::types::{InstrumentId, Price, Qty, Timestamp};
+use dalal_core::model::{Command, KillScope, Tick};
+use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
 
 fn tick(i: i64) -> Input {
     Input::Tick(Tick { instrument: InstrumentId(1), ts: Timestamp(i), price: Price(100 + i), qty: Qty(1) })

@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dalal_core::event::{IngressEvent, Input};
-use dalal_core::pipeline::{IngressConsumer, JournalCounts};
+use dalal_core::engine::placement::{IngressConsumer, JournalCounts};
+use dalal_core::model::{IngressEvent, Input};
 
 use super::reader::{read_journal, Recovery};
 use super::{codec, segment_name, JournalError, BODY_HEAD, SEGMENT_BYTES};

@@ -56,10 +56,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use dalal_core::candle::Candle;
-use dalal_core::event::{Fill, Tick};
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{AccountId, InstrumentId, Money, Order, Product, Timestamp};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::Candle;
+use dalal_core::model::{AccountId, InstrumentId, Money, Order, Product, Timestamp};
+use dalal_core::model::{Fill, Tick};
 use serde::Serialize;
 
 use crate::store::{Names, PositionSnapshot};

@@ -77,10 +77,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dalal_core::candle::Candle;
-use dalal_core::event::Fill;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{AccountId, InstrumentId, Money, Order, Product, Timestamp};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::Candle;
+use dalal_core::model::Fill;
+use dalal_core::model::{AccountId, InstrumentId, Money, Order, Product, Timestamp};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

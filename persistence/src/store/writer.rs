@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use dalal_core::setup::EngineSetup;
+use dalal_core::engine::setup::EngineSetup;
 
 use super::{is_transient, Backend, Names, Store, StoreError, StoreEvent, StoreOptions};
 

@@ -2,14 +2,14 @@
 //! that read it back.
 #![allow(dead_code)]
 
-use dalal_core::candle::{BarSpec, Candle};
-use dalal_core::config::Config;
-use dalal_core::event::Fill;
-use dalal_core::setup::EngineSetup;
-use dalal_core::types::{
+use dalal_config::Config;
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::Fill;
+use dalal_core::model::{
     AccountId, FillId, InstrumentId, Money, Order, OrderId, OrderIntent, OrderStatus, Price, Product, Qty,
     RejectReason, Side, StrategyId, Timestamp,
 };
+use dalal_core::model::{BarSpec, Candle};
 use dalal_persistence::store::{AuditEntry, PositionSnapshot, RiskEvent, Store, StoreEvent, Table};
 
 pub fn setup() -> EngineSetup {

@@ -1,0 +1,597 @@
+//! Dalal's configuration file: its shape (TOML, every key with a default), and its validation
+//! into the [`EngineSetup`] the core builds engines from. This is not hot-path code, so it
+//! lives outside the core. Every error names the key at fault, because a trader editing limits
+//! at 09:10 needs to know which line.
+//!
+//! Strategies are read through a [`StrategyRegistry`]: an entry's `kind` names a registered
+//! strategy, and every key of the entry besides `kind`, `instrument`, `timeframe`, `qty` and
+//! `allow_short` belongs to that strategy's parameter struct.
+
+#![forbid(unsafe_code)]
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+
+pub use dalal_core::engine::placement::{PlacementKind, WaitKind};
+use dalal_core::engine::setup::{AccountSetup, EngineSetup, StrategySetup};
+use dalal_core::model::{
+    AccountId, BarSpec, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, RiskLimits, Segment,
+    Session, StrategyId, StrategyParams,
+};
+use dalal_core::stages::candle::{CandleOptions, EmptyBars, LatePolicy};
+use dalal_core::stages::charges::{ChargeSegment, ChargeTable, Ppb, Tariff};
+use dalal_core::stages::order::paper::{LimitFill, Slippage, VenueConfig};
+use dalal_core::stages::order::PaperConfig;
+use dalal_core::stages::risk::{segment_default_margin, MarginRules};
+use dalal_core::stages::strategy::{ParamError, StrategyEnv, StrategyKind, StrategyRegistry};
+
+/// A config value that is wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError { key: key.into(), message: message.to_string() }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    pub placement: PlacementKind,
+    pub wait: WaitKind,
+    /// Sleep per idle poll with `wait = "sleep"`, microseconds.
+    pub sleep_us: u64,
+    /// Cores to pin to: one for fused; candle, strategy, risk, order for pipelined. Empty
+    /// means unpinned.
+    pub cores: Vec<usize>,
+    /// Slots per ring (a power of two).
+    pub ring_size: usize,
+    /// Time stages on one event in N (0 = off).
+    pub latency_sample_every: u32,
+    /// Bars to build besides those strategies subscribe to: `1s` … `1d`, `500t`, `10000v`.
+    pub timeframes: Vec<String>,
+    /// Intervals with no trades: `skip` (no bar) or `flat` (a bar at the previous close).
+    pub empty_bars: EmptyBars,
+    /// Trades older than the instrument's latest: `drop` (refused, counted) or `amend`.
+    pub late_ticks: LatePolicy,
+    /// Seconds between progress summaries in `dalal run`.
+    pub summary_every_s: u64,
+    /// Normal session open and close, IST.
+    pub session_open: String,
+    pub session_close: String,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            placement: PlacementKind::Fused,
+            wait: WaitKind::Sleep,
+            sleep_us: 50,
+            cores: Vec::new(),
+            ring_size: 1 << 16,
+            latency_sample_every: 1,
+            timeframes: vec!["1s".into(), "1m".into()],
+            empty_bars: EmptyBars::Skip,
+            late_ticks: LatePolicy::Drop,
+            summary_every_s: 5,
+            session_open: "09:15".into(),
+            session_close: "15:30".into(),
+        }
+    }
+}
+
+/// Where ticks come from in `dalal run`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    #[default]
+    Synthetic,
+    Csv,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedSection {
+    pub kind: FeedKind,
+    /// Ticks per second across all instruments (0 = as fast as possible).
+    pub rate: u64,
+    pub seed: u64,
+    /// CSV file for `kind = "csv"`.
+    pub path: Option<String>,
+    /// Timer events per second (close quiet candles, expire orders).
+    pub timer_hz: u64,
+}
+
+impl Default for FeedSection {
+    fn default() -> Self {
+        FeedSection { kind: FeedKind::Synthetic, rate: 20_000, seed: 42, path: None, timer_hz: 10 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalRiskSection {
+    pub kill_switch: bool,
+    /// Refuse regular (non-AMO) orders outside the session.
+    pub enforce_session: bool,
+    /// Time (IST) at which MIS positions are squared off; "" turns it off.
+    pub mis_square_off: String,
+    /// MIS margin, percent of order value.
+    pub mis_margin_pct: f64,
+}
+
+impl Default for GlobalRiskSection {
+    fn default() -> Self {
+        GlobalRiskSection {
+            kill_switch: false,
+            enforce_session: true,
+            mis_square_off: "15:20".into(),
+            mis_margin_pct: 20.0,
+        }
+    }
+}
+
+/// One segment's tariff, in percent of turnover (brokerage cap and flat fee in rupees). Keys
+/// left out keep the NSE defaults documented in `core/src/charges.rs`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TariffSection {
+    pub brokerage_pct: Option<f64>,
+    /// Per executed order; with `brokerage_pct = 0` a flat fee.
+    pub brokerage_cap: Option<f64>,
+    pub stt_buy_pct: Option<f64>,
+    pub stt_sell_pct: Option<f64>,
+    pub exchange_txn_pct: Option<f64>,
+    pub sebi_pct: Option<f64>,
+    pub stamp_buy_pct: Option<f64>,
+    pub gst_pct: Option<f64>,
+}
+
+impl TariffSection {
+    fn apply(&self, key: &str, t: &mut Tariff) -> Result<(), ConfigError> {
+        let pct = |f: &str, v: Option<f64>, into: &mut Ppb| -> Result<(), ConfigError> {
+            if let Some(v) = v {
+                *into = Ppb::from_percent(v)
+                    .ok_or_else(|| err(format!("{key}.{f}"), "must be a percentage between 0 and 100"))?;
+            }
+            Ok(())
+        };
+        pct("brokerage_pct", self.brokerage_pct, &mut t.brokerage.rate)?;
+        if let Some(c) = self.brokerage_cap {
+            t.brokerage.cap = Money(rupees(&format!("{key}.brokerage_cap"), c)?.0);
+        }
+        pct("stt_buy_pct", self.stt_buy_pct, &mut t.stt_buy)?;
+        pct("stt_sell_pct", self.stt_sell_pct, &mut t.stt_sell)?;
+        pct("exchange_txn_pct", self.exchange_txn_pct, &mut t.exchange_txn)?;
+        pct("sebi_pct", self.sebi_pct, &mut t.sebi)?;
+        pct("stamp_buy_pct", self.stamp_buy_pct, &mut t.stamp_buy)?;
+        pct("gst_pct", self.gst_pct, &mut t.gst)
+    }
+}
+
+/// Overrides of the charge tariffs per segment.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChargesSection {
+    pub equity_delivery: TariffSection,
+    pub equity_intraday: TariffSection,
+    pub futures: TariffSection,
+    pub options: TariffSection,
+}
+
+impl ChargesSection {
+    pub fn to_table(&self) -> Result<ChargeTable, ConfigError> {
+        let mut t = ChargeTable::default();
+        self.equity_delivery.apply("charges.equity_delivery", &mut t.tariffs[ChargeSegment::EquityDelivery.index()])?;
+        self.equity_intraday.apply("charges.equity_intraday", &mut t.tariffs[ChargeSegment::EquityIntraday.index()])?;
+        self.futures.apply("charges.futures", &mut t.tariffs[ChargeSegment::Futures.index()])?;
+        self.options.apply("charges.options", &mut t.tariffs[ChargeSegment::Options.index()])?;
+        Ok(t)
+    }
+}
+
+/// The admin console (HTTP + WebSocket), started by `dalal run`. Core only carries settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Address to listen on; "" turns the console off.
+    pub listen: String,
+    /// Cores for the console's threads, away from the engine's.
+    pub cores: Vec<usize>,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection { listen: "127.0.0.1:8080".into(), cores: Vec::new() }
+    }
+}
+
+/// Where a run's records go, off the hot path. Core only carries the settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistenceSection {
+    /// `sqlite://…` (the embedded default, a file under `data/`) or `postgres://…`; "" = off.
+    pub database_url: String,
+    /// `redis://host:port/` for live fan-out; "" = off.
+    pub redis_url: String,
+    /// Prefix of every Redis channel, stream and key.
+    pub redis_prefix: String,
+    /// With a journal: snapshot the engine this often (ms), so recovery replays only the
+    /// journal after the latest snapshot; 0 = only at a clean stop.
+    pub snapshot_every_ms: u64,
+    /// Events the store writer queues before dropping (and later re-feeding from the journal).
+    pub store_queue: usize,
+}
+
+impl Default for PersistenceSection {
+    fn default() -> Self {
+        PersistenceSection {
+            database_url: "sqlite://data/dalal.db?mode=rwc".into(),
+            redis_url: String::new(),
+            redis_prefix: "dalal".into(),
+            snapshot_every_ms: 60_000,
+            store_queue: 65_536,
+        }
+    }
+}
+
+/// The paper exchange.
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperSection {
+    pub slippage: Slippage,
+    pub limit_fill: LimitFill,
+    /// Event-time delay before an order reaches the venue, ms.
+    pub ack_delay_ms: f64,
+    /// Event-time delay before a fill reaches us, ms.
+    pub fill_delay_ms: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentSection {
+    pub symbol: String,
+    #[serde(default = "default_segment")]
+    pub segment: Segment,
+    /// Rupees.
+    pub tick_size: f64,
+    pub lot_size: u64,
+    /// Previous close, rupees.
+    pub ref_price: f64,
+    /// Daily band as ± percent of `ref_price` (0 = no band).
+    #[serde(default = "default_band")]
+    pub band_pct: f64,
+    /// NRML margin, percent of value (F&O exchange margin); default 15 for F&O, 100 for cash.
+    pub margin_pct: Option<f64>,
+}
+
+fn default_segment() -> Segment {
+    Segment::Equity
+}
+
+fn default_band() -> f64 {
+    20.0
+}
+
+/// Per-account limits; zero means no limit. Rupee amounts are rupees.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_order_qty: u64,
+    pub max_order_value: f64,
+    pub max_position_qty: u64,
+    pub max_position_value: f64,
+    pub max_gross_exposure: f64,
+    pub max_net_exposure: f64,
+    pub max_open_orders: u32,
+    /// SEBI's threshold for algos without an exchange-issued id is 10.
+    pub max_orders_per_sec: u32,
+    pub daily_loss_limit: f64,
+    pub square_off_on_loss: bool,
+    /// Limit and trigger prices within this percentage of the last trade.
+    pub fat_finger_pct: f64,
+    pub duplicate_window_ms: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_order_qty: 0,
+            max_order_value: 0.0,
+            max_position_qty: 0,
+            max_position_value: 0.0,
+            max_gross_exposure: 0.0,
+            max_net_exposure: 0.0,
+            max_open_orders: 0,
+            max_orders_per_sec: 10,
+            daily_loss_limit: 0.0,
+            square_off_on_loss: false,
+            fat_finger_pct: 5.0,
+            duplicate_window_ms: 500,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// Validates and converts; `key` prefixes error keys (`accounts[0].limits`).
+    pub fn to_limits(&self, key: &str) -> Result<RiskLimits, ConfigError> {
+        let money = |f: &str, v: f64| rupees(&format!("{key}.{f}"), v).map(|p| Money(p.0));
+        if !(0.0..=100.0).contains(&self.fat_finger_pct) {
+            return Err(err(format!("{key}.fat_finger_pct"), "must be between 0 and 100"));
+        }
+        Ok(RiskLimits {
+            max_order_qty: Qty(self.max_order_qty),
+            max_order_value: money("max_order_value", self.max_order_value)?,
+            max_position_qty: Qty(self.max_position_qty),
+            max_position_value: money("max_position_value", self.max_position_value)?,
+            max_gross_exposure: money("max_gross_exposure", self.max_gross_exposure)?,
+            max_net_exposure: money("max_net_exposure", self.max_net_exposure)?,
+            max_open_orders: self.max_open_orders,
+            max_orders_per_sec: self.max_orders_per_sec,
+            daily_loss_limit: money("daily_loss_limit", self.daily_loss_limit)?,
+            square_off_on_loss: self.square_off_on_loss,
+            fat_finger_bps: (self.fat_finger_pct * 100.0).round() as u32,
+            duplicate_window_ms: self.duplicate_window_ms,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    pub name: String,
+    #[serde(default)]
+    pub kill_switch: bool,
+    /// Starting cash in rupees; 0 turns the funds check off.
+    #[serde(default)]
+    pub funds: f64,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub strategies: Vec<StrategySection>,
+}
+
+/// One strategy entry. `kind`, `instrument`, `timeframe`, `qty` and `allow_short` are common to
+/// every strategy; all other keys are the strategy's own parameters, read by its registration.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+pub struct StrategySection {
+    /// A registered strategy: `ema_cross`, `bollinger`, `orb`, `supertrend`,
+    /// `vwap_reversion`, `grid`, or one of your own.
+    pub kind: String,
+    pub instrument: String,
+    #[serde(default = "default_tf")]
+    pub timeframe: String,
+    /// Position size in units (whole lots).
+    pub qty: u64,
+    #[serde(default)]
+    pub allow_short: bool,
+    /// The strategy's own parameters.
+    #[serde(flatten)]
+    pub params: toml::Table,
+}
+
+fn default_tf() -> String {
+    "1m".into()
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub feed: FeedSection,
+    #[serde(default)]
+    pub risk: GlobalRiskSection,
+    #[serde(default)]
+    pub paper: PaperSection,
+    #[serde(default)]
+    pub charges: ChargesSection,
+    #[serde(default)]
+    pub persistence: PersistenceSection,
+    #[serde(default)]
+    pub admin: AdminSection,
+    pub instruments: Vec<InstrumentSection>,
+    #[serde(default)]
+    pub accounts: Vec<AccountSection>,
+}
+
+fn ms_to_ns(key: &str, ms: f64) -> Result<i64, ConfigError> {
+    if !(ms.is_finite() && (0.0..=86_400_000.0).contains(&ms)) {
+        return Err(err(key, "must be between 0 and 86400000 ms"));
+    }
+    Ok((ms * 1e6).round() as i64)
+}
+
+fn rupees(key: &str, v: f64) -> Result<Price, ConfigError> {
+    Price::from_rupees_f64(v).filter(|p| p.0 >= 0).ok_or_else(|| err(key, format!("{v} is not a valid rupee amount")))
+}
+
+impl Config {
+    /// Validates with the built-in strategies.
+    pub fn validate(&self) -> Result<EngineSetup, ConfigError> {
+        self.validate_with(&dalal_core::strategies::builtin())
+    }
+
+    /// Validates, reading strategy entries through `registry`.
+    pub fn validate_with(&self, registry: &StrategyRegistry) -> Result<EngineSetup, ConfigError> {
+        let e = &self.engine;
+        if !e.ring_size.is_power_of_two() || e.ring_size < 2 {
+            return Err(err("engine.ring_size", format!("{} is not a power of two ≥ 2", e.ring_size)));
+        }
+        if e.placement == PlacementKind::Pipelined && !e.cores.is_empty() && e.cores.len() != 4 {
+            return Err(err(
+                "engine.cores",
+                "pipelined placement takes 4 cores (candle, strategy, risk, order) or none",
+            ));
+        }
+        let open = IstTime::parse(&e.session_open).ok_or_else(|| err("engine.session_open", "expected HH:MM"))?;
+        let close = IstTime::parse(&e.session_close).ok_or_else(|| err("engine.session_close", "expected HH:MM"))?;
+        if close <= open {
+            return Err(err("engine.session_close", "must be after session_open"));
+        }
+        let mut timeframes = Vec::new();
+        for (i, t) in e.timeframes.iter().enumerate() {
+            timeframes.push(BarSpec::parse(t).ok_or_else(|| {
+                err(format!("engine.timeframes[{i}]"), format!("{t:?} is not a bar like 1s, 1m, 1h, 1d, 500t, 10000v"))
+            })?);
+        }
+        if self.feed.kind == FeedKind::Csv && self.feed.path.is_none() {
+            return Err(err("feed.path", "required when feed.kind = \"csv\""));
+        }
+
+        if self.instruments.is_empty() {
+            return Err(err("instruments", "at least one instrument is required"));
+        }
+        let mut seen = HashSet::new();
+        let mut nrml_margins = Vec::new();
+        let mut instruments = Vec::new();
+        let mut ref_prices = Vec::new();
+        for (i, s) in self.instruments.iter().enumerate() {
+            let k = |f: &str| format!("instruments[{i}].{f}");
+            if s.symbol.trim().is_empty() || !seen.insert(s.symbol.clone()) {
+                return Err(err(k("symbol"), format!("{:?} is empty or defined twice", s.symbol)));
+            }
+            let tick = rupees(&k("tick_size"), s.tick_size)?;
+            if !tick.is_positive() {
+                return Err(err(k("tick_size"), "must be at least ₹0.01"));
+            }
+            if s.lot_size == 0 {
+                return Err(err(k("lot_size"), "must be at least 1"));
+            }
+            let reference = rupees(&k("ref_price"), s.ref_price)?;
+            if !reference.is_positive() || !reference.on_grid(tick) {
+                return Err(err(
+                    k("ref_price"),
+                    format!("{reference} is not a positive price on the {tick} tick grid"),
+                ));
+            }
+            if !(0.0..=100.0).contains(&s.band_pct) {
+                return Err(err(k("band_pct"), "must be between 0 and 100"));
+            }
+            let band = if s.band_pct == 0.0 { PriceBand::OPEN } else { PriceBand::around(reference, s.band_pct, tick) };
+            instruments.push(InstrumentSpec {
+                id: InstrumentId(i as u32),
+                symbol: s.symbol.clone(),
+                segment: s.segment,
+                tick_size: tick,
+                lot_size: Qty(s.lot_size),
+                band,
+            });
+            ref_prices.push(reference);
+            let margin = match s.margin_pct {
+                Some(p) => Ppb::from_percent(p).ok_or_else(|| err(k("margin_pct"), "must be between 0 and 100"))?,
+                None => segment_default_margin(s.segment),
+            };
+            nrml_margins.push(margin);
+        }
+
+        let mut accounts = Vec::new();
+        let mut strategies = Vec::new();
+        let mut names = HashSet::new();
+        for (ai, a) in self.accounts.iter().enumerate() {
+            let k = |f: &str| format!("accounts[{ai}].{f}");
+            if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
+                return Err(err(k("name"), format!("{:?} is empty or defined twice", a.name)));
+            }
+            let limits = a.limits.to_limits(&k("limits"))?;
+            let funds = rupees(&k("funds"), a.funds)?;
+            accounts.push(AccountSetup {
+                id: AccountId(ai as u16),
+                name: a.name.clone(),
+                limits,
+                funds: Money(funds.0),
+                kill_switch: a.kill_switch,
+            });
+            for (si, s) in a.strategies.iter().enumerate() {
+                let k = |f: &str| format!("accounts[{ai}].strategies[{si}].{f}");
+                let spec = instruments
+                    .iter()
+                    .find(|x| x.symbol == s.instrument)
+                    .ok_or_else(|| err(k("instrument"), format!("unknown symbol {:?}", s.instrument)))?;
+                let timeframe = BarSpec::parse(&s.timeframe).ok_or_else(|| {
+                    err(k("timeframe"), format!("{:?} is not a bar like 1s, 1m, 1h, 500t, 10000v", s.timeframe))
+                })?;
+                let kind = registry.get(&s.kind).ok_or_else(|| {
+                    let known: Vec<_> = registry.names().collect();
+                    err(k("kind"), format!("unknown strategy {:?} ({})", s.kind, known.join(", ")))
+                })?;
+                let env = StrategyEnv {
+                    instrument: spec,
+                    timeframe,
+                    session: Session { open, close },
+                    qty: s.qty,
+                    allow_short: s.allow_short,
+                    instruments: &instruments,
+                };
+                let params = strategy_params(kind, &s.params, &env).map_err(|e| in_entry(&k, e))?;
+                strategies.push(StrategySetup {
+                    id: StrategyId(strategies.len() as u16),
+                    account: AccountId(ai as u16),
+                    instrument: spec.id,
+                    timeframe,
+                    kind,
+                    params,
+                });
+            }
+        }
+        if instruments.len() > u32::MAX as usize
+            || accounts.len() > u16::MAX as usize
+            || strategies.len() > u16::MAX as usize
+        {
+            return Err(err("accounts", "too many accounts or strategies"));
+        }
+        Ok(EngineSetup {
+            instruments,
+            ref_prices,
+            accounts,
+            strategies,
+            timeframes,
+            candle_options: CandleOptions { empty: e.empty_bars, late: e.late_ticks },
+            session: Session { open, close },
+            global_kill_switch: self.risk.kill_switch,
+            charges: self.charges.to_table()?,
+            margins: MarginRules {
+                mis: Ppb::from_percent(self.risk.mis_margin_pct)
+                    .ok_or_else(|| err("risk.mis_margin_pct", "must be between 0 and 100"))?,
+                nrml: nrml_margins,
+            },
+            enforce_session: self.risk.enforce_session,
+            mis_square_off: if self.risk.mis_square_off.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    IstTime::parse(&self.risk.mis_square_off)
+                        .ok_or_else(|| err("risk.mis_square_off", "expected HH:MM"))?,
+                )
+            },
+            paper: PaperConfig {
+                venue: VenueConfig { slippage: self.paper.slippage, limit_fill: self.paper.limit_fill },
+                ack_delay_ns: ms_to_ns("paper.ack_delay_ms", self.paper.ack_delay_ms)?,
+                fill_delay_ns: ms_to_ns("paper.fill_delay_ms", self.paper.fill_delay_ms)?,
+            },
+        })
+    }
+}
+
+/// A strategy's parameter error, with the entry's path (`k`) in front of its key.
+fn in_entry(k: &dyn Fn(&str) -> String, e: ParamError) -> ConfigError {
+    let key = if e.key.is_empty() { k("").trim_end_matches('.').to_string() } else { k(&e.key) };
+    ConfigError { key, message: e.message }
+}
+
+/// Reads one strategy's own keys (a TOML table) for its kind in `env` (which carries the
+/// entry's `qty` and `allow_short`). Errors carry the key relative to the entry.
+pub fn strategy_params(
+    kind: StrategyKind,
+    params: &toml::Table,
+    env: &StrategyEnv<'_>,
+) -> Result<StrategyParams, ParamError> {
+    let json = serde_json::to_value(params).map_err(|e| ParamError::new("", e))?;
+    kind.parse(&json, env)
+}

@@ -1,0 +1,532 @@
+//! What each stage thread runs. Every thread is the same loop — poll the ring, handle the
+//! batch, publish counters now and then, idle by the wait strategy — around a [`Worker`] that
+//! says what handling means for its stage.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use disruptor::{
+    BusySpin, EventPoller, MultiProducerBarrier, Polling, Producer, SingleConsumerBarrier, SingleProducer,
+    SingleProducerBarrier,
+};
+
+use super::affinity::pin_current;
+use super::{EgressObserver, Pinning, Progress};
+use crate::engine::placement::WaitKind;
+use crate::engine::stats::LiveStats;
+use crate::engine::Engine;
+use crate::metrics::LatencyHistogram;
+use crate::model::{EgressEvent, Feedback, IngressEvent, Msg};
+use crate::stages::candle::CandleStage;
+use crate::stages::order::OrderStage;
+use crate::stages::risk::RiskStage;
+use crate::stages::strategy::StrategyStage;
+
+/// Inputs handled between two publications of live counters.
+const PUBLISH_EVERY: u64 = 1024;
+/// Stage latency quantiles (which walk histograms) are published at most this often.
+const STAGE_PUBLISH_NS: u64 = 250_000_000;
+
+pub(super) type Tx<E> = SingleProducer<E, SingleConsumerBarrier>;
+pub(super) type Rx<E> = EventPoller<E, SingleProducerBarrier>;
+pub(super) type IngressRx = EventPoller<IngressEvent, MultiProducerBarrier>;
+
+/// A single-producer ring between two threads.
+pub(super) fn ring<E: Send + Sync + Default + 'static>(size: usize) -> (Tx<E>, Rx<E>) {
+    let (poller, builder) = disruptor::build_single_producer(size, E::default, BusySpin).new_event_poller();
+    (builder.build(), poller)
+}
+
+/// Thread context shared by every stage thread.
+#[derive(Clone)]
+pub(super) struct Ctx {
+    pub wait: WaitKind,
+    pub sleep: Duration,
+    pub available: Vec<usize>,
+    pub pinning: Arc<Mutex<Vec<Pinning>>>,
+    pub progress: Arc<Progress>,
+    pub live: Arc<LiveStats>,
+}
+
+impl Ctx {
+    fn pin(&self, thread: &str, core: Option<usize>) {
+        let p = pin_current(thread, core, &self.available);
+        if let Ok(mut v) = self.pinning.lock() {
+            v.push(p);
+        }
+    }
+}
+
+/// Idles between polls according to the wait strategy.
+#[inline]
+fn idle(wait: WaitKind, sleep: Duration, spins: &mut u32) {
+    match wait {
+        WaitKind::BusySpin => std::hint::spin_loop(),
+        WaitKind::Yield => std::thread::yield_now(),
+        WaitKind::Sleep => {
+            if *spins < 64 {
+                *spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::sleep(sleep);
+            }
+        }
+    }
+}
+
+/// A ring a thread reads from. (The disruptor's barrier trait is private, so the two poller
+/// kinds are named here.)
+trait Source<E> {
+    /// Hands every available event to `f`; the slots are released before this returns.
+    fn drain(&mut self, f: impl FnMut(&E)) -> Result<u64, Polling>;
+}
+
+macro_rules! source {
+    ($barrier:ty) => {
+        impl<E> Source<E> for EventPoller<E, $barrier> {
+            #[inline]
+            fn drain(&mut self, mut f: impl FnMut(&E)) -> Result<u64, Polling> {
+                let mut batch = self.poll()?;
+                let mut n = 0;
+                for e in &mut batch {
+                    f(e);
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+    };
+}
+source!(SingleProducerBarrier);
+source!(MultiProducerBarrier);
+
+/// One stage's share of a thread's work.
+trait Worker: Send + 'static {
+    type In;
+    /// What the thread hands back when it stops. Producing it drops the worker's ring
+    /// producers, which is what tells the next stage to stop too.
+    type Out: Send + 'static;
+    fn finish(self) -> Self::Out;
+    /// Work before each poll; true if there was some (then the thread does not idle).
+    fn before_poll(&mut self, _progress: &Progress) -> bool {
+        false
+    }
+    fn handle(&mut self, input: &Self::In);
+    /// After a batch of `n` inputs, with its ring slots released.
+    fn after_batch(&mut self, n: u64, progress: &Progress);
+    fn publish(&mut self, live: &LiveStats);
+}
+
+fn poll_loop<W: Worker, S: Source<W::In>>(worker: &mut W, rx: &mut S, ctx: &Ctx) {
+    let mut spins = 0;
+    let mut unpublished = 0u64;
+    loop {
+        let busy = worker.before_poll(&ctx.progress);
+        match rx.drain(|e| worker.handle(e)) {
+            Ok(n) => {
+                spins = 0;
+                worker.after_batch(n, &ctx.progress);
+                unpublished += n;
+                if unpublished >= PUBLISH_EVERY {
+                    worker.publish(&ctx.live);
+                    unpublished = 0;
+                }
+            }
+            Err(Polling::NoEvents) => {
+                if unpublished > 0 {
+                    worker.publish(&ctx.live);
+                    unpublished = 0;
+                }
+                if !busy {
+                    idle(ctx.wait, ctx.sleep, &mut spins)
+                }
+            }
+            Err(Polling::Shutdown) => break,
+        }
+    }
+    worker.publish(&ctx.live);
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    // Thread creation fails only when the OS is out of resources; nothing can run then.
+    std::thread::Builder::new()
+        .name(format!("dalal-{name}"))
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
+}
+
+/// Starts a pinned stage thread running `worker` over `rx`; the worker comes back at the end.
+fn start<W: Worker, S: Source<W::In> + Send + 'static>(
+    name: &'static str,
+    core: Option<usize>,
+    ctx: Ctx,
+    mut worker: W,
+    mut rx: S,
+) -> JoinHandle<W::Out> {
+    spawn(name, move || {
+        ctx.pin(name, core);
+        poll_loop(&mut worker, &mut rx, &ctx);
+        worker.finish()
+    })
+}
+
+/// Measures one handling in a stage's own histogram.
+struct Timed {
+    clock: quanta::Clock,
+    hist: LatencyHistogram,
+    last_publish: u64,
+}
+
+impl Timed {
+    fn new() -> Self {
+        Timed { clock: quanta::Clock::new(), hist: LatencyHistogram::new(), last_publish: 0 }
+    }
+
+    /// Publishes this stage's quantiles as stage `stage` if the last time was long enough ago;
+    /// true if it did.
+    fn publish(&mut self, stage: usize, live: &LiveStats) -> bool {
+        let now = self.clock.raw();
+        if self.clock.delta_as_nanos(self.last_publish, now) < STAGE_PUBLISH_NS {
+            return false;
+        }
+        self.last_publish = now;
+        live.publish_stage(stage, &self.hist);
+        true
+    }
+
+    #[inline]
+    fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let t0 = self.clock.raw();
+        let r = f();
+        self.hist.record(self.clock.delta_as_nanos(t0, self.clock.raw()));
+        r
+    }
+}
+
+// ── fused ────────────────────────────────────────────────────────────────────────────────
+
+pub(super) struct Fused {
+    engine: Engine,
+    egress: Tx<EgressEvent>,
+    /// `engine.emitted()` when this thread started (a recovered engine has emitted before).
+    emitted_base: u64,
+    last_stage_publish: u64,
+}
+
+impl Worker for Fused {
+    type In = IngressEvent;
+    type Out = Engine;
+
+    fn finish(self) -> Engine {
+        self.engine
+    }
+
+    #[inline]
+    fn handle(&mut self, ev: &IngressEvent) {
+        let egress = &mut self.egress;
+        self.engine.step(ev, &mut |e| egress.publish(|s| *s = e));
+    }
+
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.egress_published.store(self.engine.emitted() - self.emitted_base, Ordering::Release);
+        progress.ingress_consumed.fetch_add(n, Ordering::Release);
+        self.engine.maybe_snapshot();
+    }
+
+    fn publish(&mut self, live: &LiveStats) {
+        live.publish_candle(&self.engine.candle);
+        live.publish_strategy(&self.engine.strategy);
+        live.publish_risk(&self.engine.risk);
+        live.publish_order(&self.engine.order);
+        let clock = self.engine.clock();
+        let now = clock.raw();
+        if clock.delta_as_nanos(self.last_stage_publish, now) >= STAGE_PUBLISH_NS {
+            self.last_stage_publish = now;
+            let l = &self.engine.latencies;
+            for (i, h) in
+                [&l.candle, &l.strategy, &l.risk, &l.order, &self.engine.order.tick_to_order].into_iter().enumerate()
+            {
+                live.publish_stage(i, h);
+            }
+        }
+    }
+}
+
+pub(super) fn run_fused(
+    engine: Engine,
+    rx: IngressRx,
+    egress: Tx<EgressEvent>,
+    core: Option<usize>,
+    ctx: Ctx,
+) -> JoinHandle<Engine> {
+    let emitted_base = engine.emitted();
+    start("engine", core, ctx, Fused { engine, egress, emitted_base, last_stage_publish: 0 }, rx)
+}
+
+// ── pipelined ────────────────────────────────────────────────────────────────────────────
+
+/// The first stage. It also forwards order-stage feedback into the chain, before each poll.
+pub(super) struct Candle {
+    stage: CandleStage,
+    tx: Tx<Msg>,
+    feedback: crossbeam_channel::Receiver<Feedback>,
+    timer: Timed,
+    out: u64,
+}
+
+impl Worker for Candle {
+    type In = IngressEvent;
+    type Out = (CandleStage, LatencyHistogram);
+
+    fn finish(self) -> Self::Out {
+        (self.stage, self.timer.hist)
+    }
+
+    fn before_poll(&mut self, progress: &Progress) -> bool {
+        let mut n = 0;
+        while let Ok(f) = self.feedback.try_recv() {
+            self.tx.publish(|s| *s = Msg::Feedback(f));
+            n += 1;
+        }
+        if n > 0 {
+            progress.hop_out[0].fetch_add(n, Ordering::Release);
+            progress.feedback_in.fetch_add(n, Ordering::Release);
+        }
+        n > 0
+    }
+
+    #[inline]
+    fn handle(&mut self, ev: &IngressEvent) {
+        let Candle { stage, tx, timer, out, .. } = self;
+        timer.time(|| {
+            stage.on_input(ev, &mut |m| {
+                tx.publish(|s| *s = m);
+                *out += 1;
+            })
+        });
+    }
+
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.hop_out[0].fetch_add(std::mem::take(&mut self.out), Ordering::Release);
+        progress.ingress_consumed.fetch_add(n, Ordering::Release);
+    }
+
+    fn publish(&mut self, live: &LiveStats) {
+        live.publish_candle(&self.stage);
+        self.timer.publish(0, live);
+    }
+}
+
+/// A middle stage: one message in, any number out.
+pub(super) trait MidStage: Send + 'static {
+    fn process(&mut self, m: &Msg, out: &mut impl FnMut(Msg));
+    fn publish(&self, live: &LiveStats);
+}
+
+impl MidStage for StrategyStage {
+    #[inline]
+    fn process(&mut self, m: &Msg, out: &mut impl FnMut(Msg)) {
+        self.on_msg(m, out)
+    }
+    fn publish(&self, live: &LiveStats) {
+        live.publish_strategy(self)
+    }
+}
+
+impl MidStage for RiskStage {
+    #[inline]
+    fn process(&mut self, m: &Msg, out: &mut impl FnMut(Msg)) {
+        self.on_msg(m, out)
+    }
+    fn publish(&self, live: &LiveStats) {
+        live.publish_risk(self)
+    }
+}
+
+pub(super) struct Mid<S> {
+    stage: S,
+    /// Index of the hop this stage reads from.
+    hop: usize,
+    tx: Tx<Msg>,
+    timer: Timed,
+    out: u64,
+}
+
+impl<S: MidStage> Worker for Mid<S> {
+    type In = Msg;
+    type Out = (S, LatencyHistogram);
+
+    fn finish(self) -> Self::Out {
+        (self.stage, self.timer.hist)
+    }
+
+    #[inline]
+    fn handle(&mut self, m: &Msg) {
+        let Mid { stage, tx, timer, out, .. } = self;
+        timer.time(|| {
+            stage.process(m, &mut |o| {
+                tx.publish(|s| *s = o);
+                *out += 1;
+            })
+        });
+    }
+
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.hop_out[self.hop + 1].fetch_add(std::mem::take(&mut self.out), Ordering::Release);
+        progress.hop_in[self.hop].fetch_add(n, Ordering::Release);
+    }
+
+    fn publish(&mut self, live: &LiveStats) {
+        self.stage.publish(live);
+        self.timer.publish(self.hop + 1, live);
+    }
+}
+
+/// The last stage: orders, paper venue, portfolio; publishes egress and sends feedback back.
+pub(super) struct Order {
+    stage: OrderStage,
+    egress: Tx<EgressEvent>,
+    feedback: crossbeam_channel::Sender<Feedback>,
+    timer: Timed,
+    sent: u64,
+    /// Egress events published in the current batch.
+    out: u64,
+}
+
+impl Worker for Order {
+    type In = Msg;
+    type Out = (OrderStage, LatencyHistogram);
+
+    fn finish(self) -> Self::Out {
+        (self.stage, self.timer.hist)
+    }
+
+    #[inline]
+    fn handle(&mut self, m: &Msg) {
+        let Order { stage, egress, feedback, timer, sent, out } = self;
+        timer.time(|| {
+            let publish = &mut |e| {
+                egress.publish(|s| *s = e);
+                *out += 1;
+            };
+            stage.on_msg(m, publish, &mut |f| {
+                // The receiver lives as long as the first stage; once it has stopped,
+                // nothing upstream needs the news.
+                if feedback.send(f).is_ok() {
+                    *sent += 1;
+                }
+            })
+        });
+    }
+
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
+        progress.egress_published.fetch_add(std::mem::take(&mut self.out), Ordering::Release);
+        progress.feedback_out.fetch_add(std::mem::take(&mut self.sent), Ordering::Release);
+        progress.hop_in[2].fetch_add(n, Ordering::Release);
+    }
+
+    fn publish(&mut self, live: &LiveStats) {
+        live.publish_order(&self.stage);
+        if self.timer.publish(3, live) {
+            live.publish_stage(4, &self.stage.tick_to_order);
+        }
+    }
+}
+
+fn mid<S: MidStage>(stage: S, hop: usize, tx: Tx<Msg>) -> Mid<S> {
+    Mid { stage, hop, tx, timer: Timed::new(), out: 0 }
+}
+
+/// Handles of the four stage threads of a pipelined engine.
+pub(super) struct PipelinedThreads {
+    pub candle: JoinHandle<(CandleStage, LatencyHistogram)>,
+    pub strategy: JoinHandle<(StrategyStage, LatencyHistogram)>,
+    pub risk: JoinHandle<(RiskStage, LatencyHistogram)>,
+    pub order: JoinHandle<(OrderStage, LatencyHistogram)>,
+}
+
+pub(super) fn run_pipelined(
+    (candle, strategy, risk, order): (CandleStage, StrategyStage, RiskStage, OrderStage),
+    ingress: IngressRx,
+    egress: Tx<EgressEvent>,
+    cores: [Option<usize>; 4],
+    ring_size: usize,
+    ctx: &Ctx,
+) -> PipelinedThreads {
+    let (fb_tx, fb_rx) = crossbeam_channel::unbounded::<Feedback>();
+    let (r1_tx, r1_rx) = ring::<Msg>(ring_size);
+    let (r2_tx, r2_rx) = ring::<Msg>(ring_size);
+    let (r3_tx, r3_rx) = ring::<Msg>(ring_size);
+    let candle = Candle { stage: candle, tx: r1_tx, feedback: fb_rx, timer: Timed::new(), out: 0 };
+    PipelinedThreads {
+        candle: start("candle", cores[0], ctx.clone(), candle, ingress),
+        strategy: start("strategy", cores[1], ctx.clone(), mid(strategy, 0, r2_tx), r1_rx),
+        risk: start("risk", cores[2], ctx.clone(), mid(risk, 1, r3_tx), r2_rx),
+        order: start(
+            "order",
+            cores[3],
+            ctx.clone(),
+            Order { stage: order, egress, feedback: fb_tx, timer: Timed::new(), sent: 0, out: 0 },
+            r3_rx,
+        ),
+    }
+}
+
+/// A branch consumer of the ingress ring (the journal).
+struct Branch(Box<dyn super::IngressConsumer>);
+
+impl Worker for Branch {
+    type In = IngressEvent;
+    type Out = Box<dyn super::IngressConsumer>;
+
+    fn finish(self) -> Self::Out {
+        self.0
+    }
+
+    #[inline]
+    fn handle(&mut self, ev: &IngressEvent) {
+        self.0.on_event(ev);
+    }
+
+    fn after_batch(&mut self, n: u64, progress: &Progress) {
+        self.0.end_batch();
+        progress.branch_consumed.fetch_add(n, Ordering::Release);
+    }
+
+    fn publish(&mut self, _live: &LiveStats) {}
+}
+
+/// The branch consumer's thread. It is not latency-critical: it sleeps when idle.
+pub(super) fn run_branch(
+    consumer: Box<dyn super::IngressConsumer>,
+    rx: EventPoller<IngressEvent, MultiProducerBarrier>,
+    mut ctx: Ctx,
+) -> JoinHandle<Box<dyn super::IngressConsumer>> {
+    ctx.wait = WaitKind::Sleep;
+    start("journal", None, ctx, Branch(consumer), rx)
+}
+
+/// The observer thread: consumes egress. It is never latency-critical, so it sleeps when idle
+/// and never competes for a core with the stages (yielding would not give the core away when
+/// the scheduler has nothing else queued on it).
+pub(super) fn spawn_observer<O: EgressObserver>(mut observer: O, mut rx: Rx<EgressEvent>, ctx: Ctx) -> JoinHandle<O> {
+    spawn("observer", move || {
+        let mut spins = 0;
+        loop {
+            match rx.drain(|e| observer.on_event(e)) {
+                Ok(n) => {
+                    spins = 0;
+                    ctx.progress.egress_consumed.fetch_add(n, Ordering::Release);
+                }
+                Err(Polling::NoEvents) => {
+                    observer.on_idle();
+                    idle(WaitKind::Sleep, ctx.sleep, &mut spins)
+                }
+                Err(Polling::Shutdown) => break,
+            }
+        }
+        observer
+    })
+}

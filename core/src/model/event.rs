@@ -1,0 +1,129 @@
+//! What flows through the engine. Everything is `Copy` and fixed-size so ring slots are
+//! written in place and the hot path never allocates per event.
+
+use super::{
+    AccountId, Candle, Command, Fill, InstrumentId, Order, OrderId, OrderIntent, Product, Qty, Quote, RejectReason,
+    Side, StrategyId, Tick, Timestamp,
+};
+
+/// An input to the engine: the payload of an ingress ring slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Input {
+    /// An unused slot (ring factory value).
+    #[default]
+    Empty,
+    Tick(Tick),
+    /// Time has reached `ts` (closes candles of quiet instruments, expires orders).
+    Timer(Timestamp),
+    Command(Command),
+    /// Open interest of a derivative, as its feed reports it; bars carry the latest value.
+    OpenInterest {
+        instrument: InstrumentId,
+        ts: Timestamp,
+        oi: u64,
+    },
+    /// Best bid and ask, from feeds that carry quotes; market orders then fill at the touch.
+    Quote(Quote),
+}
+
+/// An ingress ring slot.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct IngressEvent {
+    pub input: Input,
+    /// `quanta` raw counter when the event was published; 0 when not measured.
+    pub ingress_raw: u64,
+    /// Position in the event's source (record number + 1 of a replayed file), so a restart
+    /// can resume after the last journaled one; 0 when the source has no positions.
+    pub source: u64,
+}
+
+/// Order-stage news that upstream stages need to keep their own view of positions and working
+/// orders. It re-enters at the head of the pipeline, after the event that caused it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Feedback {
+    /// An order now exists and works (or is about to fill): its id, for strategies that
+    /// modify or cancel it and for risk to follow it.
+    Accepted { order: OrderId, intent: OrderIntent },
+    /// A fill; `done` when it completed the order.
+    Filled { fill: Fill, done: bool },
+    /// An order stopped working with `unfilled` quantity left.
+    Closed {
+        order: OrderId,
+        account: AccountId,
+        strategy: StrategyId,
+        instrument: InstrumentId,
+        product: Product,
+        side: Side,
+        unfilled: Qty,
+        reason: CloseReason,
+    },
+    /// A working order's remaining quantity or prices changed.
+    Modified { order: OrderId, intent: OrderIntent, old_remaining: Qty, new_remaining: Qty },
+    /// A cancel or modify was refused (unknown order, another account's, no longer working).
+    CommandRefused { account: AccountId, order: OrderId, reason: RejectReason },
+}
+
+/// Why an order stopped working before it filled completely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CloseReason {
+    /// Refused by risk: it never counted as exposure.
+    Refused,
+    /// Refused by the venue after risk approved it.
+    VenueRejected,
+    Cancelled,
+    Expired,
+}
+
+/// A message between neighbouring stages (direct call when fused, a ring slot when pipelined).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub enum Msg {
+    #[default]
+    Empty,
+    Tick {
+        tick: Tick,
+        ingress_raw: u64,
+    },
+    /// A closed bar, with the ingress stamp of the event that closed it.
+    Candle {
+        candle: Candle,
+        ingress_raw: u64,
+    },
+    Timer(Timestamp),
+    Command(Command),
+    Quote(Quote),
+    /// Strategy → risk.
+    Intent {
+        intent: OrderIntent,
+        ts: Timestamp,
+        ingress_raw: u64,
+    },
+    /// Risk → order: passed every check.
+    Approved {
+        intent: OrderIntent,
+        ts: Timestamp,
+        ingress_raw: u64,
+    },
+    /// Risk → order: refused.
+    Refused {
+        intent: OrderIntent,
+        ts: Timestamp,
+        reason: RejectReason,
+    },
+    Feedback(Feedback),
+}
+
+/// What leaves the hot path for gateways and observers.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub enum EgressEvent {
+    #[default]
+    Empty,
+    /// An order was created or changed state; `tick_to_order_ns` is set on creation when the
+    /// triggering tick was timestamped.
+    Order {
+        order: Order,
+        tick_to_order_ns: u64,
+    },
+    Fill(Fill),
+    /// A closed bar, for charts and stores.
+    Candle(Candle),
+}

@@ -1,0 +1,11 @@
+//! The stages an event passes through, in order: candle → strategy → risk → order, with the
+//! portfolio and the charge tables the order and risk stages book into. Each stage is a plain
+//! struct with an `on_*` method that takes its input and emits outputs through a callback; it
+//! knows nothing of threads or rings. Each imports only the model and what is below it here.
+
+pub mod candle;
+pub mod charges;
+pub mod order;
+pub mod portfolio;
+pub mod risk;
+pub mod strategy;

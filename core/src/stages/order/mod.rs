@@ -1,0 +1,640 @@
+//! The order stage: gives every intent an id, runs the order life cycle (this module), sends
+//! orders to the paper venue ([`paper`]) through the latency model (`latency`), books fills
+//! into the portfolio with their charges (`booking`), and publishes every change on the
+//! egress path. It is the single writer of orders, fills and positions.
+//!
+//! After-market orders wait for the next session open (their instrument's first trade in it).
+//!
+//! Fills on their way back are real trades: an order cancelled, swept by a kill switch or
+//! expired while some of its fills are still in flight stops working at the venue at once,
+//! but is closed only after those fills, so they are booked and the order's unfilled quantity
+//! is right. An order whose whole quantity has traded cannot be cancelled any more.
+
+mod booking;
+mod latency;
+pub mod paper;
+
+use booking::Booking;
+use latency::{Delayed, Due, LatencyModel};
+use paper::{PaperVenue, Placement, VenueConfig, VenueEvent};
+
+use crate::metrics::LatencyHistogram;
+use crate::model::{
+    AccountId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
+    RejectReason, Session, StrategyId, Timestamp, Validity,
+};
+use crate::model::{CloseReason, Command, EgressEvent, Feedback, KillScope, Msg, Tick};
+use crate::stages::charges::{ChargeTable, Charges};
+use crate::stages::portfolio::Portfolio;
+
+/// Counters the stage keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderCounters {
+    /// Orders created (approved or refused).
+    pub orders: u64,
+    pub rejected: u64,
+    pub fills: u64,
+    pub cancelled: u64,
+    pub expired: u64,
+    pub modified: u64,
+    /// Cancels and modifies refused (unknown order, another account's, no longer working).
+    pub commands_refused: u64,
+    /// Transitions the life cycle forbids; refused, never applied.
+    pub illegal_transitions: u64,
+}
+
+/// Paper-trading behaviour of the order stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PaperConfig {
+    pub venue: VenueConfig,
+    /// Event-time delay from accepting an order to its arrival at the venue, ns.
+    pub ack_delay_ns: i64,
+    /// Event-time delay from a match at the venue to the fill reaching us, ns.
+    pub fill_delay_ns: i64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct OrderStage {
+    orders: Vec<Order>,
+    /// Per order (by id − 1), the session close at which a DAY order expires: the close of the
+    /// day it reached the venue (an after-market order works the whole next session).
+    expiry: Vec<i64>,
+    venue: PaperVenue,
+    latency: LatencyModel,
+    booking: Booking,
+    session: Session,
+    /// Earliest session close among working DAY orders.
+    next_expiry: i64,
+    /// After-market orders waiting for the next open.
+    amo: Vec<OrderId>,
+    now: Timestamp,
+    #[serde(skip)]
+    clock: quanta::Clock,
+    /// Reused for the venue events of one tick, so matching does not allocate.
+    #[serde(skip)]
+    scratch: Vec<VenueEvent>,
+    pub counters: OrderCounters,
+    /// Measurements of this process, not state: a restored stage starts an empty one.
+    #[serde(skip)]
+    pub tick_to_order: LatencyHistogram,
+}
+
+impl OrderStage {
+    pub fn new(
+        accounts: usize,
+        instruments: &[InstrumentSpec],
+        session: Session,
+        clock: quanta::Clock,
+        tariffs: ChargeTable,
+        paper: PaperConfig,
+    ) -> Self {
+        OrderStage {
+            orders: Vec::with_capacity(1 << 16),
+            expiry: Vec::with_capacity(1 << 16),
+            venue: PaperVenue::new(instruments, paper.venue),
+            latency: LatencyModel::new(paper.ack_delay_ns, paper.fill_delay_ns),
+            booking: Booking::new(accounts, instruments, tariffs),
+            session,
+            next_expiry: i64::MAX,
+            amo: Vec::new(),
+            now: Timestamp(i64::MIN),
+            clock,
+            scratch: Vec::with_capacity(64),
+            counters: OrderCounters::default(),
+            tick_to_order: LatencyHistogram::new(),
+        }
+    }
+
+    /// The clock a restored stage measures latency with (the running engine's).
+    pub fn set_clock(&mut self, clock: quanta::Clock) {
+        self.clock = clock;
+    }
+
+    pub fn orders(&self) -> &[Order] {
+        &self.orders
+    }
+
+    pub fn portfolio(&self) -> &Portfolio {
+        self.booking.portfolio()
+    }
+
+    /// Charges an account has paid so far.
+    pub fn charges(&self, account: usize) -> Charges {
+        self.booking.charges(account)
+    }
+
+    pub fn venue(&self) -> &PaperVenue {
+        &self.venue
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<&Order> {
+        self.orders.get((id.0 as usize).wrapping_sub(1))
+    }
+
+    fn order_mut(&mut self, id: OrderId) -> Option<&mut Order> {
+        self.orders.get_mut((id.0 as usize).wrapping_sub(1))
+    }
+
+    #[inline]
+    pub fn on_msg(&mut self, msg: &Msg, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        match *msg {
+            Msg::Tick { tick, .. } => {
+                self.advance(tick.ts, egress, feedback);
+                self.booking.mark(tick.instrument.index(), tick.price);
+                let mut pending = std::mem::take(&mut self.scratch);
+                pending.clear();
+                self.venue.on_tick(&tick, |e| pending.push(e));
+                for e in pending.iter() {
+                    self.match_event(*e, tick.ts, egress, feedback);
+                }
+                self.scratch = pending;
+                self.release_amo(&tick, egress, feedback);
+            }
+            Msg::Quote(q) => self.venue.on_quote(q.instrument.index(), q.bid, q.ask),
+            Msg::Candle { candle, .. } => egress(EgressEvent::Candle(candle)),
+            Msg::Timer(ts) => self.advance(ts, egress, feedback),
+            Msg::Approved { intent, ts, ingress_raw } => {
+                let latency =
+                    if ingress_raw != 0 { self.clock.delta_as_nanos(ingress_raw, self.clock.raw()) } else { 0 };
+                if latency != 0 {
+                    self.tick_to_order.record(latency);
+                }
+                self.advance(ts, egress, feedback);
+                self.accept(intent, ts, latency, egress, feedback);
+            }
+            Msg::Refused { intent, ts, reason } => {
+                let id = self.create(intent, ts, OrderStatus::Rejected, Some(reason));
+                self.counters.rejected += 1;
+                if let Some(o) = self.order(id) {
+                    egress(EgressEvent::Order { order: *o, tick_to_order_ns: 0 });
+                }
+                feedback(closed(&intent, id, intent.qty, CloseReason::Refused));
+            }
+            Msg::Command(cmd) => self.on_command(cmd, egress, feedback),
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        let ts = self.now;
+        match cmd {
+            Command::KillSwitch { scope, engaged: true } => self.cancel_where(scope, None, ts, egress, feedback),
+            Command::CancelWorking { scope, product } => self.cancel_where(scope, product, ts, egress, feedback),
+            Command::Cancel { account, order } => match self.owned_working(account, order) {
+                Ok(o) => {
+                    // Not working any more: it traded in full and the fill is on its way.
+                    if !self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback) {
+                        self.refuse(account, order, RejectReason::NotModifiable, feedback);
+                    }
+                }
+                Err(reason) => self.refuse(account, order, reason, feedback),
+            },
+            Command::Modify { account, order, qty, price, trigger } => match self.owned_working(account, order) {
+                Ok(o) => self.modify(o, qty, price, trigger, ts, egress, feedback),
+                Err(reason) => self.refuse(account, order, reason, feedback),
+            },
+            Command::KillSwitch { .. }
+            | Command::SetLimits { .. }
+            | Command::Place { .. }
+            | Command::StrategyEnabled { .. }
+            | Command::SetStrategyParams { .. } => {}
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        account: AccountId,
+        order: OrderId,
+        reason: RejectReason,
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        self.counters.commands_refused += 1;
+        feedback(Feedback::CommandRefused { account, order, reason });
+    }
+
+    /// The order if it is the account's and still working; another account's order is
+    /// reported exactly like a missing one.
+    fn owned_working(&self, account: AccountId, order: OrderId) -> Result<Order, RejectReason> {
+        match self.order(order) {
+            Some(o) if o.intent.account == account && !o.status.is_terminal() && !self.closing(order) => Ok(*o),
+            Some(o) if o.intent.account == account => Err(RejectReason::NotModifiable),
+            _ => Err(RejectReason::UnknownOrder),
+        }
+    }
+
+    /// True when the order stopped working and its close waits behind fills in flight.
+    fn closing(&self, id: OrderId) -> bool {
+        self.latency.closing(id)
+    }
+
+    /// Takes a working order off the venue (or out of the queues) and closes it: at once, or
+    /// after the fills it traded that are still on their way. False when it is not working at
+    /// the venue or in a queue (it traded in full and the fill is in flight): nothing changes.
+    fn withdraw(
+        &mut self,
+        o: &Order,
+        status: OrderStatus,
+        why: CloseReason,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) -> bool {
+        let id = o.id;
+        let resting = self.venue.cancel(o.intent.instrument.index(), id);
+        let queued = self.amo.contains(&id) || self.latency.submitting(id);
+        if !resting && !queued {
+            return false;
+        }
+        self.amo.retain(|x| *x != id);
+        self.latency.withdraw(id);
+        if self.latency.matched_in_flight(id).is_zero() {
+            self.close(id, status, why, ts, egress, feedback);
+        } else {
+            self.latency.close_after_fills(id, status, why, ts);
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn modify(
+        &mut self,
+        o: Order,
+        qty: Qty,
+        price: Price,
+        trigger: Price,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let mut next = o.intent;
+        if !qty.is_zero() {
+            next.qty = qty;
+        }
+        if price.is_positive() {
+            next.price = price;
+        }
+        if trigger.is_positive() {
+            next.trigger = trigger;
+        }
+        // What traded at the venue but has not reached us yet is not the venue's to fill again.
+        let matched = o.filled + self.latency.matched_in_flight(o.id);
+        if next.qty <= matched || o.intent.order_type == OrderType::Market {
+            self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
+            return;
+        }
+        let old_remaining = o.remaining();
+        let new_remaining = next.qty - o.filled;
+        let at_venue = next.qty - matched;
+        let i = o.intent.instrument.index();
+        let placement = self.venue.modify(i, o.id, at_venue, next.price, next.trigger);
+        let queued = self.amo.contains(&o.id) || self.latency.submitting(o.id);
+        if placement.is_none() && !queued {
+            self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
+            return;
+        }
+        if let Some(m) = self.order_mut(o.id) {
+            m.intent = next;
+            m.updated = ts;
+            let snapshot = *m;
+            egress(EgressEvent::Order { order: snapshot, tick_to_order_ns: 0 });
+        }
+        self.counters.modified += 1;
+        feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
+        if let Some(Placement::Filled(px)) = placement {
+            self.match_event(VenueEvent::Fill { id: o.id, price: px, qty: at_venue }, ts, egress, feedback);
+        }
+    }
+
+    fn create(
+        &mut self,
+        intent: OrderIntent,
+        ts: Timestamp,
+        status: OrderStatus,
+        reject: Option<RejectReason>,
+    ) -> OrderId {
+        let id = OrderId(self.orders.len() as u64 + 1);
+        self.orders.push(Order {
+            id,
+            intent,
+            status,
+            filled: Qty::ZERO,
+            filled_value: 0,
+            created: ts,
+            updated: ts,
+            reject,
+            brokerage: Money::ZERO,
+        });
+        self.expiry.push(i64::MAX);
+        self.counters.orders += 1;
+        id
+    }
+
+    fn accept(
+        &mut self,
+        intent: OrderIntent,
+        ts: Timestamp,
+        latency: u64,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let id = self.create(intent, ts, OrderStatus::Pending, None);
+        if let Some(o) = self.order(id) {
+            egress(EgressEvent::Order { order: *o, tick_to_order_ns: latency });
+        }
+        feedback(Feedback::Accepted { order: id, intent });
+        if intent.amo && !self.session.contains(ts) {
+            self.amo.push(id);
+        } else if !self.latency.delay_submit(id, ts) {
+            self.submit(id, ts, egress, feedback);
+        }
+    }
+
+    /// The order reaches the venue.
+    fn submit(
+        &mut self,
+        id: OrderId,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let Some(o) = self.order(id).copied() else { return };
+        if o.status != OrderStatus::Pending {
+            return;
+        }
+        let intent = o.intent;
+        let i = intent.instrument.index();
+        let remaining = o.remaining();
+        match self.venue.place(id, i, intent.side, intent.order_type, remaining, intent.price, intent.trigger, ts) {
+            Placement::Filled(px) => {
+                self.match_event(VenueEvent::Fill { id, price: px, qty: remaining }, ts, egress, feedback)
+            }
+            Placement::Resting => {
+                if intent.validity == Validity::Ioc {
+                    self.venue.cancel(i, id);
+                    self.close(id, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+                } else {
+                    self.transition(id, OrderStatus::Open, ts, egress);
+                    let close = self.session.close_on(ts).0;
+                    if let Some(e) = self.expiry.get_mut((id.0 as usize).wrapping_sub(1)) {
+                        *e = close;
+                    }
+                    if close < self.next_expiry {
+                        self.next_expiry = close;
+                    }
+                }
+            }
+            Placement::NoMarket => {
+                if let Some(o) = self.order_mut(id) {
+                    o.reject = Some(RejectReason::NoMarketPrice);
+                }
+                self.counters.rejected += 1;
+                self.close(id, OrderStatus::Rejected, CloseReason::VenueRejected, ts, egress, feedback);
+            }
+        }
+    }
+
+    /// A venue event now or, with a fill delay, when the news would reach us.
+    fn match_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        if !self.latency.delay_fill(e, ts) {
+            self.venue_event(e, ts, egress, feedback);
+        }
+    }
+
+    /// An execution report from a venue other than the in-line paper one (a broker gateway's
+    /// fill or trigger), applied like the paper venue's own: a step the life cycle does not
+    /// allow, a fill of an unknown order or one beyond the order's quantity is refused (or cut
+    /// to what remains) and counted in `illegal_transitions`.
+    pub fn on_venue_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        self.venue_event(e, ts, egress, feedback);
+        let id = match e {
+            VenueEvent::Fill { id, .. } | VenueEvent::Triggered { id } => id,
+        };
+        if let Some(o) = self.order(id).copied() {
+            if o.status.is_terminal() {
+                // The paper venue must not keep working what another venue says is done.
+                self.venue.cancel(o.intent.instrument.index(), id);
+            }
+        }
+    }
+
+    fn venue_event(
+        &mut self,
+        e: VenueEvent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        match e {
+            VenueEvent::Fill { id, price, qty } => self.fill(id, price, qty, ts, egress, feedback),
+            VenueEvent::Triggered { id } => {
+                self.transition(id, OrderStatus::Triggered, ts, egress);
+            }
+        }
+    }
+
+    /// Moves the stage's clock to `ts`: delivers delayed fills and submissions that are due, in
+    /// due order across both queues (a submission can cause a fill that is itself due by `ts`),
+    /// and expires DAY orders after the close.
+    fn advance(&mut self, ts: Timestamp, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        while let Some(due) = self.latency.next_due(ts) {
+            match due {
+                Due::News(at, Delayed::Venue(e)) => self.venue_event(e, at, egress, feedback),
+                Due::News(at, Delayed::Close { id, status, why }) => self.close(id, status, why, at, egress, feedback),
+                Due::Submit(at, id) => self.submit(id, at, egress, feedback),
+            }
+        }
+        self.expire_until(ts, egress, feedback);
+    }
+
+    /// Sends an instrument's after-market orders to the venue at its first trade in the
+    /// session, after that print: they trade at (or against) the opening price, never at the
+    /// previous session's last, which a timer or another instrument's trade at the open would
+    /// otherwise give them.
+    fn release_amo(&mut self, tick: &Tick, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        if self.amo.is_empty() || !self.session.contains(tick.ts) {
+            return;
+        }
+        let mut waiting = std::mem::take(&mut self.amo);
+        waiting.retain(|id| {
+            let here = self.order(*id).is_some_and(|o| o.intent.instrument == tick.instrument);
+            if here {
+                self.submit(*id, tick.ts, egress, feedback);
+            }
+            !here
+        });
+        self.amo = waiting;
+    }
+
+    /// Applies a life-cycle step if it is legal; counts and refuses it otherwise.
+    fn transition(
+        &mut self,
+        id: OrderId,
+        next: OrderStatus,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+    ) -> bool {
+        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
+            self.counters.illegal_transitions += 1;
+            return false;
+        };
+        if !o.status.can_become(next) {
+            self.counters.illegal_transitions += 1;
+            return false;
+        }
+        o.status = next;
+        o.updated = ts;
+        egress(EgressEvent::Order { order: *o, tick_to_order_ns: 0 });
+        true
+    }
+
+    fn close(
+        &mut self,
+        id: OrderId,
+        status: OrderStatus,
+        why: CloseReason,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        if self.transition(id, status, ts, egress) {
+            if let Some(o) = self.order(id) {
+                let fb = closed(&o.intent, id, o.remaining(), why);
+                feedback(fb);
+            }
+            match status {
+                OrderStatus::Cancelled => self.counters.cancelled += 1,
+                OrderStatus::Expired => self.counters.expired += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn fill(
+        &mut self,
+        id: OrderId,
+        price: Price,
+        qty: Qty,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
+            self.counters.illegal_transitions += 1;
+            return;
+        };
+        // A venue can never fill more than remains; clamp defensively and count it.
+        let qty = if qty > o.remaining() {
+            self.counters.illegal_transitions += 1;
+            o.remaining()
+        } else {
+            qty
+        };
+        if qty.is_zero() {
+            return;
+        }
+        let next = if o.filled + qty == o.intent.qty { OrderStatus::Filled } else { OrderStatus::PartiallyFilled };
+        if !o.status.can_become(next) {
+            self.counters.illegal_transitions += 1;
+            return;
+        }
+        o.status = next;
+        o.updated = ts;
+        let fill = self.booking.book(o, price, qty, ts);
+        let order = *o;
+        self.counters.fills += 1;
+        egress(EgressEvent::Fill(fill));
+        egress(EgressEvent::Order { order, tick_to_order_ns: 0 });
+        feedback(Feedback::Filled { fill, done: next == OrderStatus::Filled });
+    }
+
+    /// Expires DAY orders still working when their session has closed.
+    fn expire_until(
+        &mut self,
+        now: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        if now.0 < self.next_expiry {
+            return;
+        }
+        let mut next = i64::MAX;
+        let mut i = 0;
+        while i < self.orders.len() {
+            let o = self.orders[i];
+            i += 1;
+            if o.status.is_terminal() || o.status == OrderStatus::Pending || o.intent.validity != Validity::Day {
+                continue;
+            }
+            // The close of the day it reached the venue, not of the day it was created: an
+            // after-market order created last evening works all of today.
+            let close = self.expiry[i - 1];
+            if close <= now.0 {
+                if !self.closing(o.id) {
+                    self.withdraw(&o, OrderStatus::Expired, CloseReason::Expired, now, egress, feedback);
+                }
+            } else if close < next {
+                next = close;
+            }
+        }
+        self.next_expiry = next;
+    }
+
+    /// Cancels every working order of the scope (and product, if given), except the engine's
+    /// own square-off orders ([`StrategyId::SYSTEM`]): they reduce the risk the sweep is about,
+    /// and risk sends them right after the kill switch or cancel that would otherwise take them.
+    fn cancel_where(
+        &mut self,
+        scope: KillScope,
+        product: Option<Product>,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let mut i = 0;
+        while i < self.orders.len() {
+            let o = self.orders[i];
+            i += 1;
+            let in_scope = match scope {
+                KillScope::Global => true,
+                KillScope::Account(a) => o.intent.account == a,
+            };
+            if !in_scope
+                || o.status.is_terminal()
+                || o.intent.strategy == StrategyId::SYSTEM
+                || product.is_some_and(|p| p != o.intent.product)
+                || self.closing(o.id)
+            {
+                continue;
+            }
+            self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+        }
+    }
+}
+
+fn closed(intent: &OrderIntent, id: OrderId, unfilled: Qty, reason: CloseReason) -> Feedback {
+    Feedback::Closed {
+        order: id,
+        account: intent.account,
+        strategy: intent.strategy,
+        instrument: intent.instrument,
+        product: intent.product,
+        side: intent.side,
+        unfilled,
+        reason,
+    }
+}
