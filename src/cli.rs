@@ -25,24 +25,8 @@ pub enum Command {
     Charges(ChargesArgs),
     /// Convert a tick file between CSV and the binary format (direction from the input).
     Convert(ConvertArgs),
-    /// The latency lab: hops, tick-to-order, throughput; writes DIR/bench.json and a plot.
-    Bench(BenchArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
-    /// The wire-to-wire measurement's UDP feed process; started by the measurement itself.
-    #[command(hide = true)]
-    WireFeed(RoleArgs),
-    /// The wire-to-wire measurement's exchange simulator; started by the measurement itself.
-    #[command(hide = true)]
-    WireExchange(RoleArgs),
-}
-
-/// A role's own `--flag value` arguments, passed through untouched: the role parses them, so
-/// the `dalal` binary, the bench harnesses and the test binary all start it the same way.
-#[derive(Args, Debug)]
-pub struct RoleArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -55,8 +39,8 @@ pub struct RunArgs {
     /// Write the final summary as JSON here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
-    /// `synthetic`, `csv:PATH` or `bin:PATH`; a file replay ends the run when the file ends.
-    /// Overrides the config's feed.
+    /// `synthetic`, `csv:PATH`, `bin:PATH` or `udp:ADDR`; a file replay ends the run when the
+    /// file ends. Overrides the config's feed.
     #[arg(long)]
     pub feed: Option<String>,
     /// File replay speed: `max`, `realtime` or a multiple such as `10x`.
@@ -142,21 +126,6 @@ pub struct ConvertArgs {
     pub from: PathBuf,
     #[arg(long)]
     pub to: PathBuf,
-}
-
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Fewer samples: finishes in under a minute.
-    #[arg(long)]
-    pub quick: bool,
-    #[arg(long, default_value = "target/bench")]
-    pub out: PathBuf,
-    /// Consumer wait: busy-spin (default) or yield.
-    #[arg(long, default_value = "busy-spin")]
-    pub wait: String,
-    /// Offered rates for the coordinated-omission rows, ticks per second, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = dalal_benches::lab::DEFAULT_RATES)]
-    pub rates: Vec<u64>,
 }
 
 #[derive(Args, Debug)]

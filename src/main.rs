@@ -1,9 +1,11 @@
-//! `dalal`: the command line that wires the crates together.
+//! `dalal`: parses the command line and hands each command to the module that does it: the
+//! live runtime (`runtime`), the one-shot commands (`commands`), and two small tools.
 
 mod candles;
 mod charges;
 mod cli;
-mod run;
+mod commands;
+mod runtime;
 
 use std::process::ExitCode;
 
@@ -31,34 +33,12 @@ fn run() -> Result<()> {
         .init();
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Run(a) => run::run(a),
-        cli::Command::Backtest(a) => run::backtest(a),
-        cli::Command::Gen(a) => run::gen(a),
-        cli::Command::Bench(a) => bench(a),
+        cli::Command::Run(a) => runtime::run(a),
+        cli::Command::Backtest(a) => commands::backtest(a),
+        cli::Command::Gen(a) => commands::gen(a),
         cli::Command::Charges(a) => charges::charges(a),
         cli::Command::Candles(a) => candles::candles(a),
-        cli::Command::Convert(a) => run::convert(a),
-        cli::Command::Replay(a) => run::replay(a),
-        cli::Command::WireFeed(a) => std::process::exit(dalal_benches::wire::feed_main(&a.args)),
-        cli::Command::WireExchange(a) => std::process::exit(dalal_benches::wire::exchange_main(&a.args)),
+        cli::Command::Convert(a) => commands::convert(a),
+        cli::Command::Replay(a) => commands::replay(a),
     }
-}
-
-/// Runs the latency lab and writes its report.
-fn bench(a: cli::BenchArgs) -> Result<()> {
-    let wait = match a.wait.as_str() {
-        "busy-spin" => dalal_core::engine::placement::WaitKind::BusySpin,
-        "yield" => dalal_core::engine::placement::WaitKind::Yield,
-        other => anyhow::bail!("--wait {other:?}: expected busy-spin or yield"),
-    };
-    if a.rates.is_empty() || a.rates.contains(&0) {
-        anyhow::bail!("--rates {:?}: expected ticks per second above zero, e.g. 100000,1000000", a.rates);
-    }
-    let report = dalal_benches::lab::run(a.quick, wait, &a.rates);
-    let m = &report.machine;
-    println!("{} build on {} ({} cores), {}, wait {}", m.profile, m.cpu, m.cores, m.pinning, m.wait);
-    print!("{}", dalal_benches::lab::table(&report));
-    dalal_benches::lab::write(&a.out, &report)?;
-    println!("wrote {}/bench.json and {}/latency.svg", a.out.display(), a.out.display());
-    Ok(())
 }

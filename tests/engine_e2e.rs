@@ -89,7 +89,7 @@ fn run_placed(s: &EngineSetup, t: &[Tick], placement: PlacementKind) -> (Blotter
     let mut running =
         Running::start(engine, &cfg, Collect::default(), std::sync::Arc::new(LiveStats::new(s.accounts.len())));
     for tick in t {
-        running.publish(Input::Tick(*tick), &clock);
+        running.publish(Input::Tick(*tick));
         // Paced input: each tick, and the fills it causes, settle before the next.
         running.wait_idle();
     }

@@ -324,8 +324,17 @@ impl BinTickFile {
     /// `symbols`, bad records come out as `Err((reason, record index))`, and duplicates are
     /// dropped silently and counted in [`BinTicks::stats`].
     pub fn ticks(&self, symbols: &SymbolTable) -> BinTicks<'_> {
-        let map = IdMap::new(self.symbols.iter().map(|s| (s.id, symbols.resolve(&s.symbol))));
-        BinTicks::new(self.data(), map)
+        BinTicks::new(self.data(), self.id_map(symbols))
+    }
+
+    /// [`BinTickFile::ticks`], owning the file.
+    pub fn into_ticks(self, symbols: &SymbolTable) -> BinTickStream {
+        let map = self.id_map(symbols);
+        BinTickStream { file: self, cursor: Cursor { map, index: 0, last_seq: 0, stats: BinLoadStats::default() } }
+    }
+
+    fn id_map(&self, symbols: &SymbolTable) -> IdMap {
+        IdMap::new(self.symbols.iter().map(|s| (s.id, symbols.resolve(&s.symbol))))
     }
 
     /// Loads every good record as a tick, counting the rest: rejects in the returned
@@ -534,33 +543,27 @@ impl IdMap {
     }
 }
 
-/// Streaming view of a file's records as ticks; see [`BinTickFile::ticks`].
-pub struct BinTicks<'a> {
-    records: std::slice::ChunksExact<'a, u8>,
+/// Where a stream of a file's records stands: the next record, the symbol map, the sequence
+/// check and its counts. Shared by the borrowing [`BinTicks`] and the owning [`BinTickStream`].
+struct Cursor {
     map: IdMap,
     index: u64,
     last_seq: u32,
     stats: BinLoadStats,
 }
 
-impl<'a> BinTicks<'a> {
-    fn new(data: &'a [u8], map: IdMap) -> Self {
-        BinTicks { records: data.chunks_exact(RECORD_SIZE), map, index: 0, last_seq: 0, stats: BinLoadStats::default() }
-    }
-
-    /// Records read so far, duplicates dropped and sequence gaps seen.
-    pub fn stats(&self) -> BinLoadStats {
+impl Cursor {
+    fn stats(&self) -> BinLoadStats {
         BinLoadStats { records: self.index, ..self.stats }
     }
-}
 
-impl Iterator for BinTicks<'_> {
-    type Item = Result<Tick, (TickReject, u64)>;
-
+    /// The next tick (or refusal) from `data`, the file's record bytes.
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self, data: &[u8]) -> Option<Result<Tick, (TickReject, u64)>> {
         loop {
-            let r = decode_chunk(self.records.next()?);
+            let start = usize::try_from(self.index).ok()?.checked_mul(RECORD_SIZE)?;
+            let chunk = data.get(start..start.checked_add(RECORD_SIZE)?)?;
+            let r = decode_chunk(chunk);
             let index = self.index;
             self.index += 1;
             // A record numbered at or below its predecessor is a copy of something already
@@ -584,8 +587,60 @@ impl Iterator for BinTicks<'_> {
         }
     }
 
+    fn remaining(&self, data: &[u8]) -> usize {
+        (data.len() / RECORD_SIZE).saturating_sub(usize::try_from(self.index).unwrap_or(usize::MAX))
+    }
+}
+
+/// Streaming view of a file's records as ticks; see [`BinTickFile::ticks`].
+pub struct BinTicks<'a> {
+    data: &'a [u8],
+    cursor: Cursor,
+}
+
+impl<'a> BinTicks<'a> {
+    fn new(data: &'a [u8], map: IdMap) -> Self {
+        BinTicks { data, cursor: Cursor { map, index: 0, last_seq: 0, stats: BinLoadStats::default() } }
+    }
+
+    /// Records read so far, duplicates dropped and sequence gaps seen.
+    pub fn stats(&self) -> BinLoadStats {
+        self.cursor.stats()
+    }
+}
+
+impl Iterator for BinTicks<'_> {
+    type Item = Result<Tick, (TickReject, u64)>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.data)
+    }
+
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.records.len()))
+        (0, Some(self.cursor.remaining(self.data)))
+    }
+}
+
+/// [`BinTicks`] that owns its file, for a feed that outlives the place it opened the file.
+pub struct BinTickStream {
+    file: BinTickFile,
+    cursor: Cursor,
+}
+
+impl BinTickStream {
+    /// Records read so far, duplicates dropped and sequence gaps seen.
+    pub fn stats(&self) -> BinLoadStats {
+        self.cursor.stats()
+    }
+}
+
+impl Iterator for BinTickStream {
+    type Item = Result<Tick, (TickReject, u64)>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.file.data())
     }
 }
 

@@ -71,6 +71,12 @@ impl RejectCounts {
         *n = n.saturating_add(1);
     }
 
+    /// Counts `n` refusals for `reason` at once.
+    pub fn add_n(&mut self, reason: TickReject, n: u64) {
+        let c = &mut self.0[reason.index()];
+        *c = c.saturating_add(n);
+    }
+
     #[inline]
     pub fn get(&self, reason: TickReject) -> u64 {
         self.0[reason.index()]

@@ -4,6 +4,7 @@
 
 pub mod binary_ticks;
 pub mod csv_ticks;
+pub mod feed;
 pub mod replay;
 pub mod rng;
 pub mod symbols;
@@ -13,7 +14,7 @@ pub mod wire;
 
 pub use binary_ticks::{
     convert_bin_to_csv, convert_csv_to_bin, write_ticks_bin, write_ticks_bin_to, BinError, BinLoadStats, BinTickFile,
-    BinTicks, ConvertError, ConvertStats, FileSymbol, RawRecord,
+    BinTickStream, BinTicks, ConvertError, ConvertStats, FileSymbol, RawRecord,
 };
 pub use csv_ticks::{
     load_ticks, open_ticks, parse_ticks, write_ticks, write_ticks_csv, CsvTickStream, FeedError, LineReject,

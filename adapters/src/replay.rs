@@ -151,6 +151,27 @@ impl ReplayClock {
         Some(start.checked_add(wall).or_else(|| start.checked_add(Duration::from_secs(86_400 * 365))).unwrap_or(start))
     }
 
+    /// Releases the tick stamped `ts` if it is due (the first tick always is, and anchors the
+    /// clock): `Ok` with how late it is, or `Err` with how long until it is due (then it is
+    /// not counted as released; ask again).
+    pub fn try_release(&mut self, ts: Timestamp) -> Result<Duration, Duration> {
+        if self.speed != ReplaySpeed::Max && self.anchor.is_none() {
+            self.anchor = Some((Instant::now(), ts.0));
+        }
+        let lateness = match self.due(ts) {
+            None => Duration::ZERO,
+            Some(due) => {
+                let now = Instant::now();
+                if now < due {
+                    return Err(due - now);
+                }
+                now - due
+            }
+        };
+        self.released += 1;
+        Ok(lateness)
+    }
+
     /// Blocks until the tick stamped `ts` is due, then returns how late it is being released
     /// (zero when on time; the lateness of a slow consumer, or of sleep overshoot).
     pub fn wait_for(&mut self, ts: Timestamp) -> Duration {

@@ -248,6 +248,24 @@ impl Pacer {
         self.sent
     }
 
+    /// How long until the next tick is due (zero: now). The first call starts the clock.
+    pub fn next_due_in(&mut self) -> Duration {
+        if self.rate == 0 {
+            return Duration::ZERO;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let offset_ns = (self.sent as u128 * 1_000_000_000 / self.rate as u128).min(u64::MAX as u128) as u64;
+        match started.checked_add(Duration::from_nanos(offset_ns)) {
+            Some(due) => due.saturating_duration_since(Instant::now()),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// Counts the next tick as sent (after [`Pacer::next_due_in`] said it is due).
+    pub fn take(&mut self) {
+        self.sent += 1;
+    }
+
     /// Blocks until the next tick is due. The first call never waits and starts the clock.
     pub fn wait_for_next(&mut self) {
         let n = self.sent;

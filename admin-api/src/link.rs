@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use dalal_core::engine::placement::{EgressObserver, IngressProducer, Progress};
+use dalal_core::engine::placement::{EgressObserver, IngressPublisher, Progress};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::metrics::LatencyHistogram;
@@ -153,10 +153,9 @@ pub struct EngineLink {
     pub setup: EngineSetup,
     pub live: Arc<LiveStats>,
     pub view: Arc<RwLock<View>>,
-    pub commands: Arc<Mutex<IngressProducer>>,
-    /// When set (`running.progress().clone()`), commands are counted as published so that
-    /// `Running::wait_idle` keeps working.
-    pub progress: Option<Arc<Progress>>,
+    pub commands: Arc<Mutex<IngressPublisher>>,
+    /// The pipeline's counters, for ring fill levels.
+    pub progress: Arc<Progress>,
     pub updates: broadcast::Sender<Update>,
 }
 
@@ -168,19 +167,14 @@ pub struct LinkParts {
 }
 
 impl LinkParts {
-    /// The link, once the engine runs: `parts.connect(setup, live, running.producer()?, Some(running.progress().clone()))`.
-    pub fn connect(
-        self,
-        setup: EngineSetup,
-        live: Arc<LiveStats>,
-        producer: IngressProducer,
-        progress: Option<Arc<Progress>>,
-    ) -> EngineLink {
+    /// The link, once the engine runs: `parts.connect(setup, live, running.publisher()?)`.
+    pub fn connect(self, setup: EngineSetup, live: Arc<LiveStats>, publisher: IngressPublisher) -> EngineLink {
+        let progress = publisher.progress().clone();
         EngineLink {
             setup,
             live,
             view: self.view,
-            commands: Arc::new(Mutex::new(producer)),
+            commands: Arc::new(Mutex::new(publisher)),
             progress,
             updates: self.updates,
         }
@@ -199,14 +193,7 @@ impl EngineLink {
     /// Publishes a command into the ingress ring (waits only while the ring is full).
     pub fn send(&self, cmd: Command) {
         let mut p = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        p.publish(|e| {
-            e.input = Input::Command(cmd);
-            e.ingress_raw = 0;
-            e.source = 0;
-        });
-        if let Some(pr) = &self.progress {
-            pr.ingress_published.fetch_add(1, Ordering::Release);
-        }
+        p.publish(Input::Command(cmd), 0);
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, View> {

@@ -564,8 +564,8 @@ async fn metrics(State(app): S) -> Response {
             );
         }
     }
-    if let Some(pr) = &app.link.progress {
-        let f = pr.fill(app.cfg.journal);
+    {
+        let f = app.link.progress.fill(app.cfg.journal);
         let _ = writeln!(o, "# HELP dalal_ring_fill Events published into a ring and not yet taken by its consumer.\n# TYPE dalal_ring_fill gauge");
         let mut rings = vec![("ingress", f.ingress), ("egress", f.egress)];
         if app.cfg.journal {

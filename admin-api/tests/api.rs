@@ -36,7 +36,6 @@ pub struct World {
     pub running: Option<Running<dalal_admin::ViewObserver>>,
     pub admin: Option<AdminHandle>,
     pub addr: SocketAddr,
-    clock: quanta::Clock,
     t_ns: i64,
     step: u64,
 }
@@ -46,14 +45,13 @@ impl World {
         let setup = setup();
         let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
         let clock = quanta::Clock::new();
-        let engine = Engine::new(&setup, clock.clone(), 1);
+        let engine = Engine::new(&setup, clock, 1);
         let (observer, parts) = dalal_admin::observer(&setup, live.clone());
         let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
         for c in setup.initial_commands() {
-            running.publish(Input::Command(c), &clock);
+            running.publish(Input::Command(c));
         }
-        let link =
-            parts.connect(setup.clone(), live, running.producer().expect("producer"), Some(running.progress().clone()));
+        let link = parts.connect(setup.clone(), live, running.publisher().expect("publisher"));
         let mut cfg = AdminConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             initial_admin_password: Some(ADMIN_PW.into()),
@@ -63,7 +61,7 @@ impl World {
         f(&mut cfg);
         let admin = serve(link, cfg).expect("serve");
         let addr = admin.local_addr();
-        let mut w = World { setup, running: Some(running), admin: Some(admin), addr, clock, t_ns: OPEN_NS, step: 0 };
+        let mut w = World { setup, running: Some(running), admin: Some(admin), addr, t_ns: OPEN_NS, step: 0 };
         w.ticks(400);
         w
     }
@@ -83,7 +81,7 @@ impl World {
                 let tick = spec.tick_size.0.max(1);
                 let p = ((x as i64) / tick) * tick;
                 let t = Tick { instrument: spec.id, ts: Timestamp(self.t_ns), price: Price(p), qty: Qty(10) };
-                running.publish(Input::Tick(t), &self.clock);
+                running.publish(Input::Tick(t));
             }
         }
         running.wait_idle();

@@ -54,11 +54,11 @@ fn load_positions_and_500_websockets() {
     let (setup, ticks) = dalal_benches::ticks_flipping(RATE as usize * 14);
     let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
     let clock = quanta::Clock::new();
-    let engine = Engine::new(&setup, clock.clone(), 1);
+    let engine = Engine::new(&setup, clock, 1);
     let (observer, parts) = dalal_admin::observer(&setup, live.clone());
     let view = parts.view.clone();
     let running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
-    let link = parts.connect(setup.clone(), live, running.producer().unwrap(), None);
+    let link = parts.connect(setup.clone(), live, running.publisher().unwrap());
     let cfg = AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         initial_admin_password: Some("load-test-pw".into()),
@@ -72,18 +72,14 @@ fn load_positions_and_500_websockets() {
     // A paced feed, each tick stamped for tick-to-order.
     let stop = Arc::new(AtomicBool::new(false));
     let feed = {
-        let (stop, mut p, clock) = (stop.clone(), running.producer().unwrap(), clock.clone());
+        let (stop, mut p) = (stop.clone(), running.publisher().unwrap());
         std::thread::spawn(move || {
             let start = Instant::now();
             for (step, t) in ticks.into_iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                p.publish(|e| {
-                    e.input = Input::Tick(t);
-                    e.ingress_raw = clock.raw();
-                    e.source = 0;
-                });
+                p.publish(Input::Tick(t), 0);
                 let due = Duration::from_micros((step as u64 + 1) * 1_000_000 / RATE);
                 if let Some(d) = due.checked_sub(start.elapsed()) {
                     std::thread::sleep(d);

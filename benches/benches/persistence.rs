@@ -67,7 +67,7 @@ fn tick_to_order(n: usize, gap: Duration, on: bool, dir: &std::path::Path) -> La
     let mut running = Running::start_with(engine, &cfg, observer, Arc::new(LiveStats::new(1)), branch);
     for t in &ticks {
         let start = Instant::now();
-        running.publish(Input::Tick(*t), &clock);
+        running.publish(Input::Tick(*t));
         pace(gap, start);
     }
     let stopped = running.stop();

@@ -12,7 +12,6 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -481,7 +480,7 @@ pub fn engine_latencies(
     let mut running = Running::start(engine, &placement_config(placement, wait), Null, Arc::new(LiveStats::new(1)));
     for t in &ticks {
         let start = Instant::now();
-        running.publish(Input::Tick(*t), &clock);
+        running.publish(Input::Tick(*t));
         pace(gap, start);
     }
     running.stop().engine.all_latencies()
@@ -512,17 +511,11 @@ pub fn tick_to_order_at_rate(
     let clock = quanta::Clock::new();
     let engine = Engine::new(&setup, clock.clone(), 0);
     let running = Running::start(engine, &placement_config(placement, wait), Null, Arc::new(LiveStats::new(1)));
-    if let Some(mut producer) = running.producer() {
-        let progress = running.progress().clone();
+    if let Some(mut publisher) = running.publisher() {
         let schedule = Schedule::start(&clock, rate);
         for (i, t) in ticks.iter().enumerate() {
             let due = schedule.wait(i);
-            producer.publish(|e| {
-                e.input = Input::Tick(*t);
-                e.ingress_raw = schedule.stamp(due, stamp);
-                e.source = 0;
-            });
-            progress.ingress_published.fetch_add(1, Ordering::Release);
+            publisher.publish_stamped(Input::Tick(*t), 0, schedule.stamp(due, stamp));
         }
     }
     running.stop().engine.all_latencies().tick_to_order
@@ -613,7 +606,7 @@ pub fn pipeline_throughput(n: usize, wait: WaitKind) -> (u64, f64) {
     let mut running = Running::start(engine, &cfg, Null, Arc::new(LiveStats::new(1)));
     let t0 = Instant::now();
     for t in &ticks {
-        running.publish(Input::Tick(*t), &clock);
+        running.publish(Input::Tick(*t));
     }
     running.wait_idle();
     let secs = t0.elapsed().as_secs_f64();
@@ -872,6 +865,51 @@ pub fn svg(rows: &[LabRow]) -> String {
         W / 2.0
     ));
     s
+}
+
+/// The lab's command line, shared by `dalal-lab` and `cargo bench --bench lab`:
+/// `[--quick] [--out DIR] [--rates 100000,1000000] [--wait busy-spin|yield]`. Returns the exit
+/// code. The wire-to-wire rows run the calling executable again as their feed and exchange
+/// processes, so it hands its argv to [`crate::wire::dispatch_role`] first.
+pub fn main_with(args: &[String]) -> i32 {
+    if let Some(code) = crate::wire::dispatch_role(args) {
+        return code;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let out = value("--out").unwrap_or_else(|| "target/bench".into());
+    let rates = match value("--rates") {
+        None => DEFAULT_RATES.to_vec(),
+        Some(list) => match list.split(',').map(|r| r.trim().parse::<u64>()).collect::<Result<Vec<_>, _>>() {
+            Ok(rates) if !rates.is_empty() && !rates.contains(&0) => rates,
+            _ => {
+                eprintln!("--rates {list:?}: expected ticks per second above zero, e.g. 100000,1000000");
+                return 2;
+            }
+        },
+    };
+    let wait = match value("--wait").as_deref() {
+        None | Some("busy-spin") => WaitKind::BusySpin,
+        Some("yield") => WaitKind::Yield,
+        Some(other) => {
+            eprintln!("--wait {other:?}: expected busy-spin or yield");
+            return 2;
+        }
+    };
+    let report = run(quick, wait, &rates);
+    let m = &report.machine;
+    println!("{} build on {} ({} cores), {}, wait {}", m.profile, m.cpu, m.cores, m.pinning, m.wait);
+    print!("{}", table(&report));
+    match write(std::path::Path::new(&out), &report) {
+        Ok(()) => {
+            println!("wrote {out}/bench.json and {out}/latency.svg");
+            0
+        }
+        Err(e) => {
+            eprintln!("cannot write {out}: {e}");
+            1
+        }
+    }
 }
 
 #[cfg(test)]

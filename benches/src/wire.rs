@@ -7,9 +7,11 @@
 //!   behind (descheduled, or the rate is more than it can send) therefore adds its lateness to
 //!   the measured latency instead of quietly sending later and hiding the stall (coordinated
 //!   omission);
-//! * the **engine** runs in the calling process on one busy-polling thread, pinned when the
-//!   machine allows: [`UdpFeedHandler`] → [`Engine::step`] → [`OrderGateway`], each order
-//!   carrying the `sent_ns` of the tick that caused it;
+//! * the **engine** runs in the calling process as the product runs colocated: the fused
+//!   placement on one busy-polling thread, pinned when the machine allows, polling the UDP
+//!   feed ([`UdpSource`]) in line, the tick entering through the ingress ring, the stages
+//!   stepping it, and each new order going to the exchange through an egress tap holding an
+//!   [`OrderGateway`], carrying the `sent_ns` of the tick that caused it;
 //! * the **exchange simulator** ([`exchange_main`]) blocks on its TCP socket, stamps each
 //!   order's arrival with `CLOCK_MONOTONIC`, records arrival − origin in a histogram and acks.
 //!
@@ -26,20 +28,23 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use dalal_adapters::feed::{FeedReport as SourceReport, Inline, OriginLog, UdpSource};
 use dalal_adapters::wire::order_protocol::ACK_LEN;
 use dalal_adapters::wire::{
     monotonic_ns, Ack, FeedHandlerError, FeedStats, FrameBuffer, GatewayError, NewOrder, OrderGateway, OrderMessage,
-    ProtocolError, TickDatagram, UdpFeedHandler, DATAGRAM_LEN,
+    ProtocolError, TickDatagram, DATAGRAM_LEN,
 };
-use dalal_core::engine::placement::{available_cores, pin_current};
-use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::placement::{
+    available_cores, EgressObserver, EgressTap, Launch, LaunchError, PlacementConfig, PlacementKind, WaitKind,
+};
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
-use dalal_core::model::{EgressEvent, IngressEvent, Input};
+use dalal_core::model::{EgressEvent, IngressEvent, Input, TickReject};
 use dalal_core::model::{Order, OrderStatus};
 use serde::{Deserialize, Serialize};
 
@@ -250,9 +255,10 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     let deadline = started + opt.timeout();
     let (setup, _) = ticks_flipping(0);
     let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let feed = UdpFeedHandler::bind(loopback, setup.instruments.len(), Some(1))?;
-    let feed_addr = feed.local_addr().map_err(io_err("feed socket address"))?;
+    let feed = UdpSource::bind(loopback, setup.instruments.len(), Some(1))?;
+    let feed_addr = feed.local_addr();
     let recv_buffer_bytes = feed.recv_buffer_bytes();
+    let origins = feed.origins();
 
     let cores = available_cores();
     let (engine_core, children_core) = match (opt.pin, cores.as_slice()) {
@@ -279,25 +285,24 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         .ok_or_else(|| WireError::Report { role: ROLE_EXCHANGE, detail: format!("{listening:?}") })?;
     let gateway = OrderGateway::connect(exchange_addr, Duration::from_secs(5))?;
 
-    let abort = Arc::new(AtomicBool::new(false));
-    let feed_done = Arc::new(AtomicBool::new(false));
-    let _abort_on_exit = SetOnDrop(abort.clone());
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let engine = {
-        let (abort, feed_done, n, realtime) = (abort.clone(), feed_done.clone(), opt.n as u64, opt.realtime);
-        std::thread::Builder::new()
-            .name("wire-engine".into())
-            .spawn(move || {
-                let pinned = pin_current("wire-engine", engine_core, &available_cores()).pinned;
-                let realtime = realtime && set_realtime(1);
-                let flags = StopFlags { abort, feed_done, deadline };
-                engine_loop(setup, feed, gateway, n, flags, (pinned, realtime), &ready_tx)
-            })
-            .map_err(io_err("cannot start the engine thread"))?
+    // The product's colocated engine: fused, busy-polling, the UDP feed in line, the gateway
+    // as its egress tap.
+    let (outcome_tx, outcome_rx) = mpsc::channel();
+    let tap = GatewayTap::new(gateway, origins, opt.n, deadline, opt.realtime, outcome_tx);
+    let (inline, source_slot) = Inline::new(feed);
+    let place = PlacementConfig {
+        placement: PlacementKind::Fused,
+        wait: WaitKind::BusySpin,
+        cores: engine_core.into_iter().collect(),
+        ..PlacementConfig::default()
     };
-    if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
-        return Err(join_engine(engine).err().unwrap_or(WireError::Timeout { role: "engine", what: "start" }));
-    }
+    let engine = Engine::new(&setup, quanta::Clock::new(), 0);
+    let running = Launch::new(engine, &place, Quiet, Arc::new(LiveStats::new(setup.accounts.len())))
+        .inline_source(Box::new(inline))
+        .egress_tap(Box::new(tap))
+        .start()
+        .map_err(|e: LaunchError| WireError::Engine(e.to_string()))?;
+    let progress = running.progress().clone();
 
     let mut feed_args = vec![
         "--target".into(),
@@ -320,23 +325,38 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         feed_args.push("--skip".into());
         feed_args.push(opt.skip_seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
     }
-    let feed_report = RoleProcess::spawn(opt, ROLE_FEED, &feed_args).and_then(|mut feed| {
+    let feed_process = RoleProcess::spawn(opt, ROLE_FEED, &feed_args).and_then(|mut feed| {
         let line = feed.line(deadline, "finish sending")?;
         feed.wait(deadline)?;
         serde_json::from_str::<FeedReport>(&line)
             .map_err(|e| WireError::Report { role: ROLE_FEED, detail: format!("{e}: {line:?}") })
     });
-    feed_done.store(true, Ordering::Release);
-    let feed_report = match feed_report {
-        Ok(r) => r,
-        Err(e) => {
-            abort.store(true, Ordering::Release);
-            let _ = join_engine(engine);
-            return Err(e);
+    // Every datagram the engine will get is in once the feed is done and the ring has been
+    // quiet for a while (or all of them arrived).
+    if feed_process.is_ok() {
+        let mut last = (u64::MAX, Instant::now());
+        loop {
+            let published = progress.ingress_published.load(Ordering::Acquire);
+            if published >= opt.n as u64 && progress.idle() {
+                break;
+            }
+            if published != last.0 {
+                last = (published, Instant::now());
+            } else if last.1.elapsed() > QUIET_AFTER_FEED && progress.idle() {
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
-    };
-    let outcome = join_engine(engine)?;
-
+    }
+    let stopped = running.stop();
+    let engine_pinned = stopped.pinning.iter().any(|p| p.thread == "engine" && p.pinned);
+    let feed_report = feed_process?;
+    let outcome =
+        outcome_rx.recv_timeout(Duration::from_secs(60)).map_err(|_| WireError::Engine("no outcome".into()))??;
+    let source = source_slot.lock().ok().and_then(|mut r| r.take()).unwrap_or_default();
     let line = exchange.line(deadline, "report")?;
     exchange.wait(deadline)?;
     let exchange_report: ExchangeReport = serde_json::from_str(&line)
@@ -350,182 +370,203 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         order_leg: outcome.order_leg,
         feed: feed_report,
         exchange: exchange_report,
-        feed_stats: outcome.feed_stats,
+        feed_stats: feed_stats(&source),
         orders_sent: outcome.orders_sent,
         orders_acked: outcome.orders_acked,
         ack_mismatches: outcome.ack_mismatches,
         recv_buffer_bytes,
         engine_core,
-        engine_pinned: outcome.pinned,
+        engine_pinned,
         engine_realtime: outcome.realtime,
         children_core,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Sets its flag when dropped, so an early return stops the engine thread.
-struct SetOnDrop(Arc<AtomicBool>);
-
-impl Drop for SetOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+/// The UDP source's report in the feed handler's terms.
+fn feed_stats(r: &SourceReport) -> FeedStats {
+    FeedStats {
+        received: r.received,
+        delivered: r.published,
+        missing: r.gaps,
+        gap_events: r.gap_events,
+        stale: r.duplicates,
+        malformed: r.rejects.get(TickReject::Malformed),
+        unknown_instrument: r.rejects.get(TickReject::UnknownSymbol),
+        last_seq: r.last_seq,
     }
 }
 
-fn join_engine(h: std::thread::JoinHandle<Result<EngineOutcome, WireError>>) -> Result<EngineOutcome, WireError> {
-    h.join().map_err(|_| WireError::Engine("panicked".into()))?
+/// Egress goes nowhere else in this measurement.
+struct Quiet;
+
+impl EgressObserver for Quiet {
+    fn on_event(&mut self, _ev: &EgressEvent) {}
 }
 
-struct StopFlags {
-    /// Stop now: the run failed elsewhere.
-    abort: Arc<AtomicBool>,
-    /// The feed process has sent everything it will send.
-    feed_done: Arc<AtomicBool>,
-    deadline: Instant,
-}
-
+/// What the engine side measured.
 struct EngineOutcome {
     latency: LatencyHistogram,
     feed_leg: LatencyHistogram,
     order_leg: LatencyHistogram,
-    feed_stats: FeedStats,
     orders_sent: u64,
     orders_acked: u64,
     ack_mismatches: u64,
-    pinned: bool,
     realtime: bool,
 }
 
-/// After the feed is done, the socket must have been quiet this long before the engine
-/// decides the remaining datagrams were lost.
+/// After the feed is done, the ring must have been quiet this long before the remaining
+/// datagrams count as lost.
 const QUIET_AFTER_FEED: Duration = Duration::from_millis(50);
 /// Loop turns between two ack reads: acks are bookkeeping, and reading them on every turn
 /// would double the system calls between two ticks. A power of two.
 const ACK_POLL_EVERY: u32 = 32;
-/// Datagrams the engine takes per feed poll: bounds the orders one drain can queue.
-const FEED_BATCH: usize = 64;
-/// Unsent order bytes above which the engine stops taking ticks until the exchange catches
-/// up; well below the gateway's hard limit, so overload slows the run instead of failing it.
+/// Unsent order bytes above which the engine waits for the exchange to catch up before it
+/// takes more ticks (they wait in the UDP receive buffer; if that overflows the loss shows as
+/// gaps); well below the gateway's hard limit, so overload slows the run instead of failing it.
 const BACKLOG_HIGH_WATER: usize = 256 * 1024;
 
-/// The pinned engine thread: busy-polls the feed, steps the engine, sends each new order.
-fn engine_loop(
-    setup: EngineSetup,
-    mut feed: UdpFeedHandler,
-    mut gw: OrderGateway,
-    n: u64,
-    flags: StopFlags,
-    (pinned, realtime): (bool, bool),
-    ready: &mpsc::Sender<()>,
-) -> Result<EngineOutcome, WireError> {
-    let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
-    feed.set_batch_limit(FEED_BATCH);
-    let mut acks = AckBook::new(n as usize);
-    let mut feed_leg = LatencyHistogram::new();
-    let mut orders: Vec<NewOrder> = Vec::with_capacity(8);
-    let mut send_error: Option<GatewayError> = None;
-    let mut quiet_since: Option<Instant> = None;
-    let _ = ready.send(());
-    let mut iteration: u32 = 0;
-    loop {
-        iteration = iteration.wrapping_add(1);
-        let ack_turn = iteration & (ACK_POLL_EVERY - 1) == 0;
+/// The order gateway as the engine's egress tap: each new order is written to the exchange
+/// (the first of a loop turn at once, the rest of a burst together at the end of the turn),
+/// acks are read every few turns, and a backlog the exchange has not read holds the engine.
+struct GatewayTap {
+    gw: OrderGateway,
+    origins: Arc<OriginLog>,
+    acks: AckBook,
+    feed_leg: LatencyHistogram,
+    /// Sequence of the last datagram whose feed leg was recorded.
+    timed: u64,
+    sent_this_turn: bool,
+    turn: u32,
+    deadline: Instant,
+    realtime: Option<bool>,
+    error: Option<WireError>,
+    outcome: mpsc::Sender<Result<EngineOutcome, WireError>>,
+}
+
+impl GatewayTap {
+    fn new(
+        gw: OrderGateway,
+        origins: Arc<OriginLog>,
+        n: usize,
+        deadline: Instant,
+        realtime: bool,
+        outcome: mpsc::Sender<Result<EngineOutcome, WireError>>,
+    ) -> GatewayTap {
+        GatewayTap {
+            gw,
+            origins,
+            acks: AckBook::new(n),
+            feed_leg: LatencyHistogram::new(),
+            timed: 0,
+            sent_this_turn: false,
+            turn: 0,
+            deadline,
+            realtime: realtime.then_some(false),
+            error: None,
+            outcome,
+        }
+    }
+
+    fn fail(&mut self, e: impl Into<WireError>) {
+        self.error.get_or_insert(e.into());
+    }
+
+    fn read_acks(&mut self) {
+        let acks = &mut self.acks;
+        if let Err(e) = self.gw.poll_acks(&mut |a| acks.on_ack(a)) {
+            self.fail(e);
+        }
+    }
+}
+
+impl EgressTap for GatewayTap {
+    fn on_event(&mut self, cause: &IngressEvent, ev: &EgressEvent) {
+        // Created orders only: later state changes of an order are not new business.
+        let EgressEvent::Order { order, .. } = ev else { return };
+        if order.status != OrderStatus::Pending || self.error.is_some() {
+            return;
+        }
+        let (sent_ns, _) = self.origins.get(cause.source);
+        let o = new_order(order, sent_ns);
+        let handed = monotonic_ns();
+        let r = if self.sent_this_turn { self.gw.queue(&o) } else { self.gw.send(&o) };
+        self.sent_this_turn = true;
+        match r {
+            Ok(()) => self.acks.expect(&o, handed),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn poll(&mut self) {
+        if let Some(false) = self.realtime {
+            // The first turn runs on the engine thread: raise it there.
+            self.realtime = Some(set_realtime(1));
+        }
+        self.sent_this_turn = false;
+        // The feed leg of every datagram received since the last turn.
+        let latest = self.origins.latest();
+        while self.timed < latest {
+            self.timed += 1;
+            let (sent, received) = self.origins.get(self.timed);
+            if received != 0 {
+                self.feed_leg.record(received.saturating_sub(sent));
+            }
+        }
+        if self.gw.backlog() > 0 {
+            if let Err(e) = self.gw.flush() {
+                self.fail(e);
+            }
+        }
+        self.turn = self.turn.wrapping_add(1);
         // Busy or idle: an exchange whose acks go unread blocks writing them and stops
         // reading orders.
-        if ack_turn {
-            gw.poll_acks(&mut |a| acks.on_ack(a))?;
+        if self.turn & (ACK_POLL_EVERY - 1) == 0 {
+            self.read_acks();
         }
-        if gw.backlog() > BACKLOG_HIGH_WATER {
-            // The exchange is behind. Take no more ticks until the orders drain: they wait in
-            // the UDP receive buffer, and if that overflows the loss shows as gaps.
-            gw.flush()?;
-            gw.poll_acks(&mut |a| acks.on_ack(a))?;
-            if flags.abort.load(Ordering::Acquire) {
-                return Err(WireError::Engine("aborted".into()));
+        // The exchange is behind: hold the engine until the orders drain.
+        while self.gw.backlog() > BACKLOG_HIGH_WATER && self.error.is_none() {
+            if let Err(e) = self.gw.flush() {
+                self.fail(e);
             }
-            if Instant::now() > flags.deadline {
-                return Err(WireError::Timeout { role: ROLE_EXCHANGE, what: "read the engine's orders" });
+            self.read_acks();
+            if Instant::now() > self.deadline {
+                self.fail(WireError::Timeout { role: ROLE_EXCHANGE, what: "read the engine's orders" });
             }
-            continue;
-        }
-        // The first order of a drain is written at once; the rest of a burst is queued and
-        // written together when the drain ends, one system call for the lot, so an engine
-        // that fell behind catches up instead of paying a TCP write per tick.
-        let mut first_of_drain = true;
-        let got = feed.poll(Some(Duration::ZERO), &mut |dg: &TickDatagram| {
-            feed_leg.record(monotonic_ns().saturating_sub(dg.sent_ns));
-            let ev = IngressEvent { input: Input::Tick(dg.tick), ingress_raw: 0, source: dg.seq };
-            engine.step(&ev, &mut |e| {
-                if let EgressEvent::Order { order, .. } = e {
-                    // Created orders only: later state changes of the same order are not
-                    // new business for the exchange.
-                    if order.status == OrderStatus::Pending {
-                        orders.push(new_order(&order, dg.sent_ns));
-                    }
-                }
-            });
-            for o in orders.drain(..) {
-                let handed = monotonic_ns();
-                let r = if first_of_drain { gw.send(&o) } else { gw.queue(&o) };
-                match r {
-                    Ok(()) => acks.expect(&o, handed),
-                    Err(e) => {
-                        send_error.get_or_insert(e);
-                    }
-                }
-            }
-            first_of_drain = false;
-        })?;
-        if let Some(e) = send_error.take() {
-            return Err(e.into());
-        }
-        if gw.backlog() > 0 {
-            gw.flush()?;
-        }
-        if got > 0 {
-            quiet_since = None;
-            continue;
-        }
-        if !ack_turn {
-            std::hint::spin_loop();
-            continue;
-        }
-        if feed.stats().last_seq >= n {
-            break;
-        }
-        if flags.abort.load(Ordering::Acquire) {
-            return Err(WireError::Engine("aborted".into()));
-        }
-        let now = Instant::now();
-        if now > flags.deadline {
-            return Err(WireError::Timeout { role: "engine", what: "receive every tick" });
-        }
-        if flags.feed_done.load(Ordering::Acquire) && now - *quiet_since.get_or_insert(now) > QUIET_AFTER_FEED {
-            break;
         }
     }
-    // Everything is sent; the rest is waiting for acks, which needs no spinning.
-    let ack_deadline = Instant::now() + Duration::from_secs(30);
-    while acks.acked < gw.orders_sent() || gw.backlog() > 0 {
-        gw.flush()?;
-        gw.poll_acks(&mut |a| acks.on_ack(a))?;
-        if Instant::now() > ack_deadline.min(flags.deadline) {
-            return Err(WireError::Timeout { role: ROLE_EXCHANGE, what: "ack every order" });
+
+    fn finish(&mut self) {
+        self.poll();
+        // Everything is sent; the rest is waiting for acks, which needs no spinning.
+        let ack_deadline = (Instant::now() + Duration::from_secs(30)).min(self.deadline);
+        while self.error.is_none() && (self.acks.acked < self.gw.orders_sent() || self.gw.backlog() > 0) {
+            if let Err(e) = self.gw.flush() {
+                self.fail(e);
+            }
+            self.read_acks();
+            if Instant::now() > ack_deadline {
+                self.fail(WireError::Timeout { role: ROLE_EXCHANGE, what: "ack every order" });
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
-        std::thread::sleep(Duration::from_micros(200));
+        if let Err(e) = self.gw.finish_sending() {
+            self.fail(e);
+        }
+        let result = match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(EngineOutcome {
+                latency: std::mem::take(&mut self.acks.latency),
+                feed_leg: std::mem::take(&mut self.feed_leg),
+                order_leg: std::mem::take(&mut self.acks.order_leg),
+                orders_sent: self.gw.orders_sent(),
+                orders_acked: self.acks.acked,
+                ack_mismatches: self.acks.mismatches,
+                realtime: self.realtime.unwrap_or(false),
+            }),
+        };
+        let _ = self.outcome.send(result);
     }
-    gw.finish_sending()?;
-    Ok(EngineOutcome {
-        latency: acks.latency,
-        feed_leg,
-        order_leg: acks.order_leg,
-        feed_stats: feed.stats(),
-        orders_sent: gw.orders_sent(),
-        orders_acked: acks.acked,
-        ack_mismatches: acks.mismatches,
-        pinned,
-        realtime,
-    })
 }
 
 /// How many orders the engine makes from the first `n` ticks of [`ticks_flipping`], run in

@@ -90,7 +90,10 @@ impl Default for EngineSection {
 pub enum FeedKind {
     #[default]
     Synthetic,
+    /// A tick file, CSV or binary (`path`), replayed in event time.
     Csv,
+    /// Tick datagrams on a UDP socket (`listen`).
+    Udp,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -104,11 +107,24 @@ pub struct FeedSection {
     pub path: Option<String>,
     /// Timer events per second (close quiet candles, expire orders).
     pub timer_hz: u64,
+    /// Address the UDP feed listens on for `kind = "udp"`.
+    pub listen: String,
+    /// The fused engine thread polls the feed itself instead of a feed thread handing ticks
+    /// over (the colocated configuration: one pinned thread from socket to order).
+    pub inline: bool,
 }
 
 impl Default for FeedSection {
     fn default() -> Self {
-        FeedSection { kind: FeedKind::Synthetic, rate: 20_000, seed: 42, path: None, timer_hz: 10 }
+        FeedSection {
+            kind: FeedKind::Synthetic,
+            rate: 20_000,
+            seed: 42,
+            path: None,
+            timer_hz: 10,
+            listen: "127.0.0.1:9000".into(),
+            inline: false,
+        }
     }
 }
 
@@ -443,6 +459,18 @@ impl Config {
         }
         if self.feed.kind == FeedKind::Csv && self.feed.path.is_none() {
             return Err(err("feed.path", "required when feed.kind = \"csv\""));
+        }
+        if self.feed.kind == FeedKind::Udp && self.feed.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err("feed.listen", format!("{:?} is not an address like 0.0.0.0:9000", self.feed.listen)));
+        }
+        if self.feed.inline && e.placement != PlacementKind::Fused {
+            return Err(err("feed.inline", "only the fused placement polls its feed on the engine thread"));
+        }
+        if self.feed.inline && e.ring_size < 4 * dalal_core::engine::placement::INLINE_ROOM {
+            return Err(err(
+                "feed.inline",
+                format!("needs engine.ring_size of at least {}", 4 * dalal_core::engine::placement::INLINE_ROOM),
+            ));
         }
 
         if self.instruments.is_empty() {

@@ -10,20 +10,27 @@
 //! may see a fill a few events later than fused would; paced input gives identical results.
 
 mod affinity;
+mod hooks;
+mod progress;
+mod publisher;
 mod workers;
 
 pub use affinity::{available_cores, pin_current};
+pub use hooks::{EgressObserver, EgressTap, IngressConsumer, InlineSource, JournalCounts, SourcePoll};
+pub use progress::{Progress, RingFill};
+pub use publisher::IngressPublisher;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use disruptor::{BusySpin, MultiConsumerBarrier, MultiProducer, Producer, SingleConsumerBarrier};
+use disruptor::BusySpin;
 
 use crate::engine::stats::LiveStats;
 use crate::engine::{Engine, EngineRest};
-use crate::model::{EgressEvent, IngressEvent, Input};
+use crate::model::{EgressEvent, IngressEvent};
+use publisher::Producers;
 use workers::{Ctx, PipelinedThreads};
 
 /// Where stages run.
@@ -48,51 +55,6 @@ pub enum WaitKind {
     /// Sleep between polls: for laptops and CI.
     #[default]
     Sleep,
-}
-
-/// The ingress ring's producer handle; clone it for each publishing thread.
-#[derive(Clone)]
-pub struct IngressProducer(Producers);
-
-#[derive(Clone)]
-enum Producers {
-    /// The stages are the only consumer.
-    One(MultiProducer<IngressEvent, SingleConsumerBarrier>),
-    /// The stages and a branch consumer (the journal) read the ring in parallel.
-    Two(MultiProducer<IngressEvent, MultiConsumerBarrier>),
-}
-
-impl IngressProducer {
-    /// Claims the next slot (waiting while the ring is full) and fills it.
-    #[inline]
-    pub fn publish(&mut self, fill: impl FnOnce(&mut IngressEvent)) {
-        match &mut self.0 {
-            Producers::One(p) => p.publish(fill),
-            Producers::Two(p) => p.publish(fill),
-        }
-    }
-}
-
-/// A consumer on its own branch of the ingress ring, in parallel with the stages: sees every
-/// event in sequence order. The journal is one.
-pub trait IngressConsumer: Send + 'static {
-    fn on_event(&mut self, ev: &IngressEvent);
-    /// After each batch (a natural point to flush or sync).
-    fn end_batch(&mut self);
-    /// For journals: what was written, for the run summary.
-    fn journal_stats(&self) -> Option<JournalCounts> {
-        None
-    }
-}
-
-/// What a journal consumer reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JournalCounts {
-    pub appended: u64,
-    pub bytes: u64,
-    pub syncs: u64,
-    pub errors: u64,
-    pub last_seq: u64,
 }
 
 /// Where and how the stage threads run.
@@ -126,63 +88,6 @@ pub struct Pinning {
     pub pinned: bool,
 }
 
-/// Consumes the egress ring on its own thread; returned when the pipeline stops.
-pub trait EgressObserver: Send + 'static {
-    fn on_event(&mut self, ev: &EgressEvent);
-    /// Called when the ring is empty, so the observer can do periodic work.
-    fn on_idle(&mut self) {}
-}
-
-/// Message counts per hop, published by each thread after every batch, so a caller can tell
-/// when everything it published has been fully processed.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub ingress_published: AtomicU64,
-    pub ingress_consumed: AtomicU64,
-    /// Messages out of / into each inter-stage hop: [candle→strategy, strategy→risk, risk→order].
-    pub hop_out: [AtomicU64; 3],
-    pub hop_in: [AtomicU64; 3],
-    pub feedback_out: AtomicU64,
-    pub feedback_in: AtomicU64,
-    /// Egress ring: events published by the last stage and taken by the observer.
-    pub egress_published: AtomicU64,
-    pub egress_consumed: AtomicU64,
-    /// Ingress events the branch consumer (journal) has taken.
-    pub branch_consumed: AtomicU64,
-}
-
-/// How full each ring is: events published and not yet taken by its consumer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingFill {
-    pub ingress: u64,
-    /// Ingress events the journal branch has not written yet (0 without a journal).
-    pub journal: u64,
-    /// Pipelined only: candle→strategy, strategy→risk, risk→order.
-    pub hops: [u64; 3],
-    pub egress: u64,
-}
-
-impl Progress {
-    pub fn fill(&self, with_branch: bool) -> RingFill {
-        let r = |a: &AtomicU64| a.load(Ordering::Acquire);
-        let published = r(&self.ingress_published);
-        RingFill {
-            ingress: published.saturating_sub(r(&self.ingress_consumed)),
-            journal: if with_branch { published.saturating_sub(r(&self.branch_consumed)) } else { 0 },
-            hops: [0, 1, 2].map(|i| r(&self.hop_out[i]).saturating_sub(r(&self.hop_in[i]))),
-            egress: r(&self.egress_published).saturating_sub(r(&self.egress_consumed)),
-        }
-    }
-
-    /// True when every published event and all the feedback it caused has been processed.
-    pub fn idle(&self) -> bool {
-        let r = |a: &AtomicU64| a.load(Ordering::Acquire);
-        r(&self.ingress_consumed) == r(&self.ingress_published)
-            && r(&self.feedback_in) == r(&self.feedback_out)
-            && (0..3).all(|i| r(&self.hop_in[i]) == r(&self.hop_out[i]))
-    }
-}
-
 /// The stages after a run, for the final summary.
 pub struct Stopped<O> {
     pub engine: Engine,
@@ -190,11 +95,73 @@ pub struct Stopped<O> {
     pub pinning: Vec<Pinning>,
     /// The branch consumer, handed back after it has seen every event.
     pub branch: Option<Box<dyn IngressConsumer>>,
+    /// The egress tap, handed back after the engine thread has finished with it.
+    pub tap: Option<Box<dyn EgressTap>>,
 }
+
+/// Everything a pipeline starts with: the engine, where it runs, who watches it, and what is
+/// attached. Built up with its methods, then [`Launch::start`]ed.
+pub struct Launch<O: EgressObserver> {
+    engine: Engine,
+    cfg: PlacementConfig,
+    observer: O,
+    live: Arc<LiveStats>,
+    branch: Option<Box<dyn IngressConsumer>>,
+    inline: Option<Box<dyn InlineSource>>,
+    tap: Option<Box<dyn EgressTap>>,
+}
+
+impl<O: EgressObserver> Launch<O> {
+    pub fn new(engine: Engine, cfg: &PlacementConfig, observer: O, live: Arc<LiveStats>) -> Launch<O> {
+        Launch { engine, cfg: cfg.clone(), observer, live, branch: None, inline: None, tap: None }
+    }
+
+    /// A consumer (the journal) on a branch of the ingress ring, in parallel with the stages.
+    pub fn journal(mut self, consumer: Box<dyn IngressConsumer>) -> Launch<O> {
+        self.branch = Some(consumer);
+        self
+    }
+
+    /// A source the fused engine thread polls itself (fused placement only; a pipelined
+    /// engine refuses to start with one, see [`LaunchError`]).
+    pub fn inline_source(mut self, source: Box<dyn InlineSource>) -> Launch<O> {
+        self.inline = Some(source);
+        self
+    }
+
+    /// A tap the fused engine thread calls with every egress event (fused placement only).
+    pub fn egress_tap(mut self, tap: Box<dyn EgressTap>) -> Launch<O> {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// Starts the threads.
+    pub fn start(self) -> Result<Running<O>, LaunchError> {
+        if self.cfg.placement != PlacementKind::Fused && (self.inline.is_some() || self.tap.is_some()) {
+            return Err(LaunchError::InlineNeedsFused);
+        }
+        if self.inline.is_some() && self.cfg.ring_size < 4 * INLINE_ROOM {
+            return Err(LaunchError::RingTooSmall { min: 4 * INLINE_ROOM, size: self.cfg.ring_size });
+        }
+        Ok(Running::spawn(self))
+    }
+}
+
+/// Why a pipeline did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    #[error("an inline source or egress tap runs on the fused engine thread; a pipelined engine has none")]
+    InlineNeedsFused,
+    #[error("an inline source needs a ring of at least {min} slots (ring_size is {size})")]
+    RingTooSmall { min: usize, size: usize },
+}
+
+/// Free ingress slots an inline source may fill in one poll.
+pub const INLINE_ROOM: usize = 256;
 
 /// A running pipeline.
 pub struct Running<O: EgressObserver> {
-    producer: Option<IngressProducer>,
+    publisher: Option<IngressPublisher>,
     threads: Threads,
     observer: JoinHandle<O>,
     branch: Option<JoinHandle<Box<dyn IngressConsumer>>>,
@@ -204,7 +171,7 @@ pub struct Running<O: EgressObserver> {
 }
 
 enum Threads {
-    Fused(JoinHandle<Engine>),
+    Fused(JoinHandle<(Engine, Option<Box<dyn EgressTap>>)>),
     Pipelined { rest: Box<EngineRest>, threads: PipelinedThreads },
 }
 
@@ -222,6 +189,16 @@ impl<O: EgressObserver> Running<O> {
         live: Arc<LiveStats>,
         branch: Option<Box<dyn IngressConsumer>>,
     ) -> Running<O> {
+        let mut l = Launch::new(engine, cfg, observer, live);
+        l.branch = branch;
+        Running::spawn(l)
+    }
+
+    /// Starts the threads of a launch [`Launch::start`] has checked (or one with nothing
+    /// attached to the engine thread).
+    fn spawn(l: Launch<O>) -> Running<O> {
+        let Launch { engine, cfg, observer, live, branch, inline, tap } = l;
+        let stop = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
             wait: cfg.wait,
             sleep: cfg.sleep,
@@ -229,22 +206,28 @@ impl<O: EgressObserver> Running<O> {
             pinning: Arc::default(),
             progress: Arc::new(Progress::default()),
             live,
+            stop: stop.clone(),
         };
+        let clock = engine.clock().clone();
         let (poller, builder) =
             disruptor::build_multi_producer(cfg.ring_size, IngressEvent::default, BusySpin).new_event_poller();
-        let (producer, branch) = match branch {
-            None => (IngressProducer(Producers::One(builder.build())), None),
+        let (producers, branch) = match branch {
+            None => (Producers::One(builder.build()), None),
             Some(consumer) => {
                 let (tap, builder) = builder.new_event_poller();
                 let handle = workers::run_branch(consumer, tap, ctx.clone());
-                (IngressProducer(Producers::Two(builder.build())), Some(handle))
+                (Producers::Two(builder.build()), Some(handle))
             }
         };
+        let publisher = IngressPublisher::new(producers, clock, ctx.progress.clone());
         let (egress_tx, egress_rx) = workers::ring::<EgressEvent>(cfg.ring_size);
         let observer = workers::spawn_observer(observer, egress_rx, ctx.clone());
         let core = |i: usize| cfg.cores.get(i).copied();
         let threads = match cfg.placement {
-            PlacementKind::Fused => Threads::Fused(workers::run_fused(engine, poller, egress_tx, core(0), ctx.clone())),
+            PlacementKind::Fused => {
+                let inline = inline.map(|s| (s, publisher.clone(), cfg.ring_size));
+                Threads::Fused(workers::run_fused(engine, poller, egress_tx, (inline, tap), core(0), ctx.clone()))
+            }
             PlacementKind::Pipelined => {
                 let (candle, strategy, risk, order, rest) = engine.into_parts();
                 let threads = workers::run_pipelined(
@@ -259,19 +242,19 @@ impl<O: EgressObserver> Running<O> {
             }
         };
         Running {
-            producer: Some(producer),
+            publisher: Some(publisher),
             threads,
             observer,
             branch,
             progress: ctx.progress,
             pinning: ctx.pinning,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop,
         }
     }
 
-    /// A producer handle for a feed, timer or command thread.
-    pub fn producer(&self) -> Option<IngressProducer> {
-        self.producer.clone()
+    /// A publisher for a feed, timer or command thread.
+    pub fn publisher(&self) -> Option<IngressPublisher> {
+        self.publisher.clone()
     }
 
     pub fn progress(&self) -> &Arc<Progress> {
@@ -283,15 +266,10 @@ impl<O: EgressObserver> Running<O> {
         self.stop.clone()
     }
 
-    /// Publishes one event, counting it for [`Progress`].
-    pub fn publish(&mut self, input: Input, clock: &quanta::Clock) {
-        if let Some(p) = self.producer.as_mut() {
-            p.publish(|e| {
-                e.input = input;
-                e.ingress_raw = clock.raw();
-                e.source = 0;
-            });
-            self.progress.ingress_published.fetch_add(1, Ordering::Release);
+    /// Publishes one input through this pipeline's own publisher.
+    pub fn publish(&mut self, input: crate::model::Input) {
+        if let Some(p) = self.publisher.as_mut() {
+            p.publish(input, 0);
         }
     }
 
@@ -308,12 +286,13 @@ impl<O: EgressObserver> Running<O> {
         }
     }
 
-    /// Stops after every published event has been processed. Other producer handles must
-    /// have been dropped first, or this waits for them.
+    /// Stops after every published event has been processed. Other publishers must have
+    /// been dropped first, or this waits for them; an inline source is dropped by its thread
+    /// once the stop flag is set.
     pub fn stop(mut self) -> Stopped<O> {
         self.stop.store(true, Ordering::Release);
-        self.producer = None;
-        let engine = match self.threads {
+        self.publisher = None;
+        let (engine, tap) = match self.threads {
             Threads::Fused(h) => join(h),
             Threads::Pipelined { rest, threads } => {
                 let (c, hc) = join(threads.candle);
@@ -328,13 +307,13 @@ impl<O: EgressObserver> Running<O> {
                     order: ho,
                     tick_to_order: Default::default(),
                 };
-                e
+                (e, None)
             }
         };
         let observer = join(self.observer);
         let branch = self.branch.map(join);
         let pinning = self.pinning.lock().map(|v| v.clone()).unwrap_or_default();
-        Stopped { engine, observer, pinning, branch }
+        Stopped { engine, observer, pinning, branch, tap }
     }
 }
 

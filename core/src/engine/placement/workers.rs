@@ -2,7 +2,7 @@
 //! batch, publish counters now and then, idle by the wait strategy — around a [`Worker`] that
 //! says what handling means for its stage.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use disruptor::{
 };
 
 use super::affinity::pin_current;
-use super::{EgressObserver, Pinning, Progress};
+use super::{EgressObserver, EgressTap, IngressPublisher, InlineSource, Pinning, Progress, SourcePoll, INLINE_ROOM};
 use crate::engine::placement::WaitKind;
 use crate::engine::stats::LiveStats;
 use crate::engine::Engine;
@@ -48,6 +48,8 @@ pub(super) struct Ctx {
     pub pinning: Arc<Mutex<Vec<Pinning>>>,
     pub progress: Arc<Progress>,
     pub live: Arc<LiveStats>,
+    /// Set when the pipeline is told to stop.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -213,20 +215,58 @@ pub(super) struct Fused {
     /// `engine.emitted()` when this thread started (a recovered engine has emitted before).
     emitted_base: u64,
     last_stage_publish: u64,
+    /// A source this thread polls itself, its publisher and the ring's size; dropped when it
+    /// ends or the pipeline stops (its publisher would otherwise keep the ring open).
+    inline: Option<(Box<dyn InlineSource>, IngressPublisher, usize)>,
+    tap: Option<Box<dyn EgressTap>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Worker for Fused {
     type In = IngressEvent;
-    type Out = Engine;
+    type Out = (Engine, Option<Box<dyn EgressTap>>);
 
-    fn finish(self) -> Engine {
-        self.engine
+    fn finish(mut self) -> Self::Out {
+        if let Some(t) = self.tap.as_mut() {
+            t.finish();
+        }
+        (self.engine, self.tap)
+    }
+
+    #[inline]
+    fn before_poll(&mut self, progress: &Progress) -> bool {
+        let mut busy = false;
+        if let Some(t) = self.tap.as_mut() {
+            t.poll();
+        }
+        if let Some((source, publisher, size)) = self.inline.as_mut() {
+            if self.stop.load(Ordering::Relaxed) {
+                self.inline = None;
+                return false;
+            }
+            // Only with room to spare: this thread is the ring's consumer, so a publish that
+            // had to wait for space would wait for ever.
+            let free = (*size as u64).saturating_sub(progress.fill(false).ingress);
+            if free >= 2 * INLINE_ROOM as u64 {
+                match source.poll(publisher, INLINE_ROOM) {
+                    SourcePoll::Published(n) => busy = n > 0,
+                    SourcePoll::Done => self.inline = None,
+                }
+            }
+        }
+        busy
     }
 
     #[inline]
     fn handle(&mut self, ev: &IngressEvent) {
-        let egress = &mut self.egress;
-        self.engine.step(ev, &mut |e| egress.publish(|s| *s = e));
+        let Fused { engine, egress, tap, .. } = self;
+        match tap {
+            Some(tap) => engine.step(ev, &mut |e| {
+                tap.on_event(ev, &e);
+                egress.publish(|s| *s = e);
+            }),
+            None => engine.step(ev, &mut |e| egress.publish(|s| *s = e)),
+        }
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
@@ -254,15 +294,22 @@ impl Worker for Fused {
     }
 }
 
+/// What the fused thread runs besides the ring: an inline source with its publisher and the
+/// ring's size, and an egress tap.
+pub(super) type Attached = (Option<(Box<dyn InlineSource>, IngressPublisher, usize)>, Option<Box<dyn EgressTap>>);
+
 pub(super) fn run_fused(
     engine: Engine,
     rx: IngressRx,
     egress: Tx<EgressEvent>,
+    (inline, tap): Attached,
     core: Option<usize>,
     ctx: Ctx,
-) -> JoinHandle<Engine> {
+) -> JoinHandle<(Engine, Option<Box<dyn EgressTap>>)> {
     let emitted_base = engine.emitted();
-    start("engine", core, ctx, Fused { engine, egress, emitted_base, last_stage_publish: 0 }, rx)
+    let stop = ctx.stop.clone();
+    let worker = Fused { engine, egress, emitted_base, last_stage_publish: 0, inline, tap, stop };
+    start("engine", core, ctx, worker, rx)
 }
 
 // ── pipelined ────────────────────────────────────────────────────────────────────────────

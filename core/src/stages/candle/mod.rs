@@ -11,7 +11,7 @@ use crate::model::{InstrumentSpec, Session, Timestamp};
 
 /// Counters the stage keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MarketCounters {
+pub struct CandleCounters {
     pub ticks_in: u64,
     pub ticks_accepted: u64,
     pub rejected: [u64; TickReject::ALL.len()],
@@ -75,7 +75,7 @@ pub struct CandleStage {
     validator: TickValidator,
     builder: CandleBuilder,
     late: LatePolicy,
-    pub counters: MarketCounters,
+    pub counters: CandleCounters,
 }
 
 impl CandleStage {
@@ -85,7 +85,7 @@ impl CandleStage {
             validator: TickValidator::new(instruments),
             builder: CandleBuilder::new(session, specs, n, options),
             late: options.late,
-            counters: MarketCounters::default(),
+            counters: CandleCounters::default(),
         }
     }
 

@@ -1,0 +1,8 @@
+//! The latency lab: `cargo run --release -p dalal-benches --bin dalal-lab -- [--quick] [--out DIR]
+//! [--rates 100000,1000000] [--wait busy-spin|yield]`. Hops, tick-to-order, throughput, wire to
+//! wire; writes DIR/bench.json and DIR/latency.svg.
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    std::process::exit(dalal_benches::lab::main_with(&args));
+}

@@ -1,0 +1,177 @@
+//! The one-shot commands: backtest, replay, gen and convert, and loading a configuration.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use dalal_adapters::{
+    convert_bin_to_csv, convert_csv_to_bin, detect_format, file_symbols, load_any, write_ticks_csv, SymbolTable,
+    SyntheticConfig, SyntheticInstrument, TickFileFormat,
+};
+use dalal_config::Config;
+use dalal_core::engine::backtest::{self, Blotter};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::summary::RunSummary;
+use dalal_core::engine::Engine;
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
+use dalal_core::model::{IngressEvent, Tick, TickReject, Timestamp};
+use dalal_persistence::journal::read_journal;
+
+use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs};
+
+/// Reads and validates a config file with the built-in strategies; errors name the file and
+/// the key.
+pub fn load_config(path: &Path) -> Result<(Config, EngineSetup)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    let setup = config.validate().map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    Ok((config, setup))
+}
+
+pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
+    let t0 = Instant::now();
+    let (loaded, seq) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
+    let load_s = t0.elapsed().as_secs_f64();
+    if let Some(s) = seq.filter(|s| s.duplicates > 0 || s.gaps > 0) {
+        tracing::warn!(duplicates = s.duplicates, gaps = s.gaps, "sequence problems in {}", args.data.display());
+    }
+    for s in &loaded.samples {
+        tracing::warn!("{s}");
+    }
+    let t1 = Instant::now();
+    let (engine, blotter): (Engine, Blotter) = backtest::run(&setup, &loaded.ticks, 0);
+    let engine_s = t1.elapsed().as_secs_f64();
+    let mut summary = RunSummary::from_engine(&engine, &setup, false);
+    summary.add_feed_rejects(loaded.rejects.iter());
+    if let Some(s) = seq {
+        summary.add_feed_rejects([(TickReject::DuplicateSequence, s.duplicates)]);
+    }
+    dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
+    print!("{}", dalal_admin::render_summary(&summary));
+    let n = loaded.ticks.len() as f64;
+    println!(
+        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",
+        loaded.ticks.len(),
+        engine_s,
+        n / engine_s.max(1e-9) / 1e6,
+        loaded.lines,
+        load_s,
+        loaded.lines as f64 / load_s.max(1e-9) / 1e6
+    );
+    println!("wrote {}/orders.csv, fills.csv, summary.json", args.out.display());
+    Ok(())
+}
+
+pub fn convert(args: ConvertArgs) -> Result<()> {
+    let symbols = file_symbols(&args.from)?;
+    let t0 = Instant::now();
+    let stats = match detect_format(&args.from)? {
+        TickFileFormat::Csv => convert_csv_to_bin(&args.from, &args.to, &symbols)?,
+        TickFileFormat::Binary => convert_bin_to_csv(&args.from, &args.to)?,
+    };
+    for s in &stats.samples {
+        tracing::warn!("{s}");
+    }
+    println!(
+        "converted {} → {}: {} read, {} written, {} refused{} in {:.2}s",
+        args.from.display(),
+        args.to.display(),
+        stats.read,
+        stats.written,
+        stats.rejects.total(),
+        if stats.duplicates > 0 { format!(", {} duplicate sequence numbers", stats.duplicates) } else { String::new() },
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Rebuilds a run from its journal alone and writes what a backtest writes.
+pub fn replay(args: ReplayArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let recovery =
+        read_journal(&args.journal, false).with_context(|| format!("reading journal {}", args.journal.display()))?;
+    if recovery.records.is_empty() {
+        bail!("journal {} holds no events", args.journal.display());
+    }
+    if let Some(t) = &recovery.truncated {
+        println!(
+            "journal: ignoring a torn or corrupt tail in {} at byte {} ({})",
+            t.segment.display(),
+            t.offset,
+            t.reason
+        );
+    }
+    let t0 = Instant::now();
+    let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
+    let mut blotter = Blotter::default();
+    for r in &recovery.records {
+        engine.step(&IngressEvent { input: r.input, ingress_raw: 0, source: r.source }, &mut |e| blotter.on_event(&e));
+    }
+    let summary = RunSummary::from_engine(&engine, &setup, false);
+    dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
+    print!("{}", dalal_admin::render_summary(&summary));
+    println!(
+        "replayed {} events (sequence 1..={}) in {:.2}s; wrote {}/orders.csv, fills.csv, summary.json",
+        recovery.records.len(),
+        recovery.last_seq(),
+        t0.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Midnight IST of a `YYYY-MM-DD` date, in ns since the epoch.
+fn ist_midnight(date: &str) -> Result<i64> {
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else { bail!("--date {date:?}: expected YYYY-MM-DD") };
+    let (y, m, d): (i64, i64, i64) = (y.parse()?, m.parse()?, d.parse()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        bail!("--date {date:?}: not a calendar date");
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * NANOS_PER_DAY - dalal_core::model::time::IST_OFFSET_NS)
+}
+
+pub fn gen(args: GenArgs) -> Result<()> {
+    let (_config, setup) = load_config(&args.config)?;
+    let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
+    let wanted: Option<Vec<String>> =
+        args.symbols.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let mut instruments = Vec::new();
+    for (spec, p) in setup.instruments.iter().zip(&setup.ref_prices) {
+        if wanted.as_ref().is_none_or(|w| w.contains(&spec.symbol)) {
+            instruments.push(SyntheticInstrument::from_spec(spec, *p));
+        }
+    }
+    if let Some(w) = &wanted {
+        for s in w {
+            if symbols.resolve(s).is_none() {
+                bail!("--symbols: {s:?} is not in the config");
+            }
+        }
+    }
+    let open = ist_midnight(&args.date)? + setup.session.open.0;
+    let session_ns = setup.session.close.0 - setup.session.open.0;
+    let spacing = (session_ns / args.ticks.max(1) as i64).max(1);
+    let cfg = SyntheticConfig { seed: args.seed, instruments };
+    let ticks: Vec<Tick> = dalal_adapters::generate_session(&cfg, Timestamp(open), args.ticks, spacing)?;
+    write_ticks_csv(&args.out, &ticks, &symbols).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} ticks to {} ({} instruments, one every {:.3}s from {} 09:15 IST)",
+        ticks.len(),
+        args.out.display(),
+        cfg.instruments.len(),
+        spacing as f64 / NANOS_PER_SEC as f64,
+        args.date
+    );
+    Ok(())
+}

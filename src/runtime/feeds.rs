@@ -1,0 +1,176 @@
+//! Choosing the run's feeds from the configuration and the command line, and running them:
+//! each on a thread of its own, or the market feed in line on the engine thread.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use anyhow::{bail, Context, Result};
+use dalal_adapters::feed::{
+    drive, FeedReport, FeedSource, Inline, ReportSlot, SyntheticSource, TickFileSource, UdpSource,
+};
+use dalal_adapters::{ReplaySpeed, SymbolTable, SyntheticConfig, SyntheticInstrument};
+use dalal_config::{Config, FeedKind};
+use dalal_core::engine::placement::{IngressPublisher, InlineSource};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::time::NANOS_PER_DAY;
+use dalal_core::model::Timestamp;
+
+/// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`) over the config's feed.
+pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<()> {
+    let expected = "expected synthetic, csv:PATH, bin:PATH or udp:ADDR";
+    match feed {
+        None => {}
+        Some("synthetic") => config.feed.kind = FeedKind::Synthetic,
+        Some(f) => {
+            let (kind, rest) = f.split_once(':').with_context(|| format!("--feed {f:?}: {expected}"))?;
+            match kind {
+                "csv" | "bin" => {
+                    config.feed.kind = FeedKind::Csv;
+                    config.feed.path = Some(rest.to_string());
+                }
+                "udp" => {
+                    rest.parse::<SocketAddr>().with_context(|| format!("--feed {f:?}: {rest:?} is not an address"))?;
+                    config.feed.kind = FeedKind::Udp;
+                    config.feed.listen = rest.to_string();
+                }
+                other => bail!("--feed {other:?}: {expected}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Nanoseconds to add to the wall clock to make market time. A synthetic market keeps its own
+/// clock: outside trading hours it starts at the last session's open, so sessions, candles and
+/// risk behave as they would during the day. Real feeds (files, UDP) carry their own time.
+pub(super) fn market_offset(config: &Config, setup: &EngineSetup) -> i64 {
+    if config.feed.kind != FeedKind::Synthetic {
+        return 0;
+    }
+    let now = Timestamp::now();
+    if setup.session.contains(now) {
+        return 0;
+    }
+    // Today's open, or the last weekday's at weekends.
+    let mut open = setup.session.open_on(now);
+    while !setup.session.contains(open) {
+        open = Timestamp(open.0 - NANOS_PER_DAY);
+    }
+    open.0 - now.0
+}
+
+/// The run's market feed, as configured.
+pub(super) fn market_source(
+    config: &Config,
+    setup: &EngineSetup,
+    symbols: Arc<SymbolTable>,
+    speed: ReplaySpeed,
+    resume_after: u64,
+    offset_ns: i64,
+) -> Result<Box<dyn FeedSource>> {
+    let feed = &config.feed;
+    Ok(match feed.kind {
+        FeedKind::Synthetic => {
+            let cfg = SyntheticConfig {
+                seed: feed.seed,
+                instruments: setup
+                    .instruments
+                    .iter()
+                    .zip(&setup.ref_prices)
+                    .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
+                    .collect(),
+            };
+            Box::new(SyntheticSource::new(&cfg, feed.rate, offset_ns).context("synthetic feed")?)
+        }
+        FeedKind::Csv => {
+            let path = PathBuf::from(feed.path.clone().unwrap_or_default());
+            Box::new(
+                TickFileSource::open(&path, symbols, speed, resume_after)
+                    .with_context(|| format!("opening feed {}", path.display()))?,
+            )
+        }
+        FeedKind::Udp => {
+            let addr: SocketAddr = feed.listen.parse().with_context(|| format!("feed.listen {:?}", feed.listen))?;
+            let src = UdpSource::bind(addr, setup.instruments.len(), None)?;
+            println!("UDP feed on {}", src.local_addr());
+            Box::new(src)
+        }
+    })
+}
+
+/// Live feeds need wall-clock timers (a replayed file makes its own from its clock).
+pub(super) fn needs_wall_timers(config: &Config) -> bool {
+    config.feed.kind != FeedKind::Csv
+}
+
+/// `source` wrapped for the engine thread, and where its report will be.
+pub(super) fn inline(source: Box<dyn FeedSource>) -> (Box<dyn InlineSource>, ReportSlot) {
+    let (inline, slot) = Inline::new(source);
+    (Box::new(inline), slot)
+}
+
+/// Feeds running on threads of their own, and the market feed's report once it is in.
+pub(super) struct FeedThreads {
+    threads: Vec<(JoinHandle<FeedReport>, bool)>,
+    /// Set when the market feed has ended (a file at its end): the run is over.
+    pub market_done: Arc<AtomicBool>,
+    inline: Option<ReportSlot>,
+}
+
+impl FeedThreads {
+    pub(super) fn new() -> FeedThreads {
+        FeedThreads { threads: Vec::new(), market_done: Arc::new(AtomicBool::new(false)), inline: None }
+    }
+
+    /// Runs `source` on a thread named `name` until it ends or `stop` is set; `market` marks
+    /// the run's market feed (its end ends the run).
+    pub(super) fn spawn(
+        &mut self,
+        name: &str,
+        mut source: Box<dyn FeedSource>,
+        mut out: IngressPublisher,
+        stop: Arc<AtomicBool>,
+        market: bool,
+    ) -> Result<()> {
+        let done = self.market_done.clone();
+        let handle = thread::Builder::new().name(format!("dalal-{name}")).spawn(move || {
+            let report = drive(source.as_mut(), &mut out, &stop);
+            if market {
+                done.store(true, Ordering::Release);
+            }
+            report
+        })?;
+        self.threads.push((handle, market));
+        Ok(())
+    }
+
+    /// The market feed runs in line on the engine thread; its report will be in `slot`.
+    pub(super) fn inline_market(&mut self, slot: ReportSlot) {
+        self.inline = Some(slot);
+    }
+
+    /// Whether the inline market feed has ended (its report is in once it has been dropped).
+    pub(super) fn inline_done(&self) -> bool {
+        self.inline.as_ref().is_some_and(|s| s.lock().map(|r| r.is_some()).unwrap_or(false))
+    }
+
+    /// Joins the feed threads (the stop flag must be set). Returns the market feed's report
+    /// when it ran on a thread, or where it will be once the engine thread has dropped it.
+    pub(super) fn join(self) -> Result<Option<FeedReport>, ReportSlot> {
+        let mut market = None;
+        for (h, is_market) in self.threads {
+            match h.join() {
+                Ok(r) if is_market => market = Some(r),
+                Ok(_) => {}
+                Err(_) => tracing::error!("a feed thread panicked"),
+            }
+        }
+        match (market, self.inline) {
+            (None, Some(slot)) => Err(slot),
+            (market, _) => Ok(market),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! A journaled run's start: open (and lock) the journal, cut a torn tail, rebuild the engine
+//! from the newest usable snapshot and the records after it, and start the snapshot writer.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use dalal_config::{Config, PlacementKind};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::Engine;
+use dalal_core::model::IngressEvent;
+use dalal_persistence::journal::{latest_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter};
+
+use crate::cli::RunArgs;
+
+/// What recovery leaves for the run.
+pub(super) struct Recovered {
+    /// The journal, to consume the ingress ring from here on.
+    pub journal: JournalConsumer,
+    pub snapshots: Option<SnapshotWriter>,
+    /// Source records already journaled (a replayed file resumes after them).
+    pub resume_after: u64,
+    /// The journal was empty: this is the run's first start.
+    pub fresh: bool,
+}
+
+pub(super) fn recover(
+    dir: &Path,
+    args: &RunArgs,
+    config: &Config,
+    setup: &EngineSetup,
+    engine: &mut Engine,
+) -> Result<Recovered> {
+    let policy = FsyncPolicy::parse(&args.fsync)
+        .with_context(|| format!("--fsync {:?}: expected none, batch or Nms", args.fsync))?;
+    let (writer, recovery) =
+        JournalWriter::open(dir, policy).with_context(|| format!("opening journal {}", dir.display()))?;
+    if let Some(t) = &recovery.truncated {
+        println!(
+            "journal: cut a torn or corrupt tail in {} at byte {} ({} bytes, {}; {} later segments dropped)",
+            t.segment.display(),
+            t.offset,
+            t.bytes,
+            t.reason,
+            t.dropped_segments
+        );
+    }
+    let mut resume_after = 0;
+    if !recovery.records.is_empty() {
+        let t0 = Instant::now();
+        let from = restore_latest_snapshot(dir, recovery.last_seq(), engine, setup, config);
+        for r in recovery.records.iter().filter(|r| r.seq > from) {
+            engine.step(&IngressEvent { input: r.input, ingress_raw: 0, source: r.source }, &mut |_| {});
+        }
+        resume_after = recovery.last_source();
+        println!(
+            "journal: recovered {} events (sequence 1..={}) in {:.2}s: {} from a snapshot, {} replayed; \
+             resuming after source record {}",
+            recovery.records.len(),
+            recovery.last_seq(),
+            t0.elapsed().as_secs_f64(),
+            from,
+            recovery.last_seq() - from,
+            resume_after
+        );
+    }
+    let every = args.snapshot_every.unwrap_or_else(|| Duration::from_millis(config.persistence.snapshot_every_ms));
+    let mut snapshots = None;
+    if config.engine.placement != PlacementKind::Fused {
+        tracing::warn!("engine snapshots need the fused placement; recovery will replay the whole journal");
+    } else if !every.is_zero() {
+        snapshots = Some(SnapshotWriter::start(dir, every).context("starting the snapshot writer")?);
+    }
+    Ok(Recovered { journal: JournalConsumer::new(writer), snapshots, resume_after, fresh: recovery.records.is_empty() })
+}
+
+/// Restores the newest usable snapshot into `engine` and returns the journal sequence it
+/// covers (0: none, replay everything). A snapshot that cannot be used is reported and skipped;
+/// the engine is then rebuilt fresh, since a failed restore may have left it half changed.
+fn restore_latest_snapshot(
+    dir: &Path,
+    last_seq: u64,
+    engine: &mut Engine,
+    setup: &EngineSetup,
+    config: &Config,
+) -> u64 {
+    let mut skipped = Vec::new();
+    let found = latest_snapshot(dir, last_seq, &mut skipped);
+    for s in &skipped {
+        println!("journal: snapshot skipped: {s}");
+    }
+    let Some(found) = found else { return 0 };
+    match engine.restore_snapshot(&found.bytes) {
+        Ok(h) => h.applied,
+        Err(e) => {
+            println!("journal: snapshot {} not used ({e}); replaying the whole journal", found.path.display());
+            *engine = Engine::new(setup, engine.clock().clone(), config.engine.latency_sample_every);
+            0
+        }
+    }
+}
