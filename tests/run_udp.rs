@@ -43,13 +43,10 @@ fn run_udp(inline: bool) {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let next = |what: &str| -> String {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => return line,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("dalal run printed no {what} in time"),
-                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("dalal run ended before printing {what}"),
-            }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("dalal run printed no {what} in time"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("dalal run ended before printing {what}"),
         }
     };
     let addr: SocketAddr = loop {
