@@ -39,3 +39,12 @@ fn no_crate_lists_a_dependency_it_does_not_use() {
     }
     assert!(unused.is_empty(), "dependencies never used: {unused:?}");
 }
+
+/// The product binary is built from the product's crates only: the lab depends on it, never
+/// the other way round.
+#[test]
+fn the_binary_does_not_depend_on_the_lab() {
+    let root: toml::Table = toml::from_str(include_str!("../Cargo.toml")).expect("workspace manifest");
+    let deps = root["dependencies"].as_table().expect("the binary's dependencies");
+    assert!(!deps.contains_key("dalal-benches"), "{:?}", deps.keys().collect::<Vec<_>>());
+}

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use disruptor::{
     BusySpin, EventPoller, MultiProducerBarrier, Polling, Producer, SingleConsumerBarrier, SingleProducer,
@@ -24,7 +24,14 @@ use crate::stages::order::OrderStage;
 use crate::stages::risk::RiskStage;
 use crate::stages::strategy::StrategyStage;
 
-/// Inputs handled between two publications of live counters.
+/// Longest an idle observer sleeps between two looks at the egress ring (it backs off to this
+/// from the configured sleep while nothing comes).
+const OBSERVER_MAX_SLEEP: Duration = Duration::from_millis(2);
+/// Live counters are published for watchers at most this often (on a timer, not after every
+/// batch: publishing touches every account's counters, which a thread between two ticks should
+/// not pay for each tick).
+const PUBLISH_PERIOD: Duration = Duration::from_millis(20);
+/// Inputs handled before a busy thread publishes (once the period is also up).
 const PUBLISH_EVERY: u64 = 1024;
 /// Stage latency quantiles (which walk histograms) are published at most this often.
 const STAGE_PUBLISH_NS: u64 = 250_000_000;
@@ -124,6 +131,7 @@ trait Worker: Send + 'static {
 fn poll_loop<W: Worker, S: Source<W::In>>(worker: &mut W, rx: &mut S, ctx: &Ctx) {
     let mut spins = 0;
     let mut unpublished = 0u64;
+    let mut last_publish = Instant::now();
     loop {
         let busy = worker.before_poll(&ctx.progress);
         match rx.drain(|e| worker.handle(e)) {
@@ -131,15 +139,17 @@ fn poll_loop<W: Worker, S: Source<W::In>>(worker: &mut W, rx: &mut S, ctx: &Ctx)
                 spins = 0;
                 worker.after_batch(n, &ctx.progress);
                 unpublished += n;
-                if unpublished >= PUBLISH_EVERY {
+                if unpublished >= PUBLISH_EVERY && last_publish.elapsed() >= PUBLISH_PERIOD {
                     worker.publish(&ctx.live);
                     unpublished = 0;
+                    last_publish = Instant::now();
                 }
             }
             Err(Polling::NoEvents) => {
-                if unpublished > 0 {
+                if unpublished > 0 && last_publish.elapsed() >= PUBLISH_PERIOD {
                     worker.publish(&ctx.live);
                     unpublished = 0;
+                    last_publish = Instant::now();
                 }
                 if !busy {
                     idle(ctx.wait, ctx.sleep, &mut spins)
@@ -560,16 +570,21 @@ pub(super) fn run_branch(
 /// the scheduler has nothing else queued on it).
 pub(super) fn spawn_observer<O: EgressObserver>(mut observer: O, mut rx: Rx<EgressEvent>, ctx: Ctx) -> JoinHandle<O> {
     spawn("observer", move || {
-        let mut spins = 0;
+        let mut quiet = 0u32;
         loop {
             match rx.drain(|e| observer.on_event(e)) {
                 Ok(n) => {
-                    spins = 0;
+                    quiet = 0;
                     ctx.progress.egress_consumed.fetch_add(n, Ordering::Release);
                 }
                 Err(Polling::NoEvents) => {
                     observer.on_idle();
-                    idle(WaitKind::Sleep, ctx.sleep, &mut spins)
+                    // Backs off while nothing comes: a quiet engine's observer wakes at most
+                    // every OBSERVER_MAX_SLEEP, not thousands of times a second on a core the
+                    // engine or its peers may need.
+                    quiet = quiet.saturating_add(1);
+                    let factor = 1u32 << quiet.min(16);
+                    std::thread::sleep((ctx.sleep * factor).min(OBSERVER_MAX_SLEEP));
                 }
                 Err(Polling::Shutdown) => break,
             }

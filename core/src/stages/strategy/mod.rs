@@ -338,18 +338,10 @@ impl StrategyStage {
                     if !self.enabled[i] || slot.feeds[f].timeframe != c.spec || self.views[i][f].0 != bank {
                         continue;
                     }
-                    self.actions.clear();
-                    let lent = Lent {
-                        home: slot.instrument,
-                        books: &slot.books,
-                        orders: &slot.orders,
-                        banks: &self.banks,
-                        views: &self.views[i],
-                        last_prices: &self.last_prices,
-                    };
-                    let mut ctx = Ctx::new(lent, Moment { feed: f, last: c.close, now: c.end }, &mut self.actions);
-                    slot.strategy.on_candle(c, &mut ctx);
-                    Self::act(slot, &self.actions, c.end, ingress_raw, &mut self.counters, out);
+                    let at = Moment { feed: f, last: c.close, now: c.end };
+                    let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
+                    let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_candle(c, ctx);
+                    decide(slot, shared, (&mut self.actions, &mut self.counters), (at, ingress_raw), run, out);
                 }
                 out(*msg);
             }
@@ -364,19 +356,10 @@ impl StrategyStage {
                         if !self.enabled[i] || !slot.feeds[f].ticks {
                             continue;
                         }
-                        self.actions.clear();
-                        let lent = Lent {
-                            home: slot.instrument,
-                            books: &slot.books,
-                            orders: &slot.orders,
-                            banks: &self.banks,
-                            views: &self.views[i],
-                            last_prices: &self.last_prices,
-                        };
                         let at = Moment { feed: f, last: tick.price, now: tick.ts };
-                        let mut ctx = Ctx::new(lent, at, &mut self.actions);
-                        slot.strategy.on_tick(&tick, &mut ctx);
-                        Self::act(slot, &self.actions, tick.ts, ingress_raw, &mut self.counters, out);
+                        let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
+                        let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_tick(&tick, ctx);
+                        decide(slot, shared, (&mut self.actions, &mut self.counters), (at, ingress_raw), run, out);
                     }
                 }
                 out(*msg);
@@ -455,7 +438,28 @@ impl StrategyStage {
             Feedback::CommandRefused { .. } => {}
         }
     }
+}
 
+/// One decision of `slot` on the event `at`: lends it its books, orders, the indicator banks
+/// (with its views of them) and the last prices, runs it, and turns what it asked for into
+/// messages.
+#[inline]
+fn decide(
+    slot: &mut StrategySlot,
+    (banks, views, last_prices): (&IndicatorBanks, &[FeedView], &[Price]),
+    (actions, counters): (&mut Vec<Action>, &mut StrategyCounters),
+    (at, ingress_raw): (Moment, u64),
+    run: impl FnOnce(&mut dyn Runner, &mut Ctx<'_>),
+    out: &mut impl FnMut(Msg),
+) {
+    actions.clear();
+    let lent = Lent { home: slot.instrument, books: &slot.books, orders: &slot.orders, banks, views, last_prices };
+    let mut ctx = Ctx::new(lent, at, actions);
+    run(slot.strategy.as_mut(), &mut ctx);
+    StrategyStage::act(slot, actions, at.now, ingress_raw, counters, out);
+}
+
+impl StrategyStage {
     /// Turns a decision's actions into messages; intents count as working at once, so the
     /// next decision cannot send the same order again.
     fn act(
