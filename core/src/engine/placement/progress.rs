@@ -51,11 +51,13 @@ impl Progress {
         }
     }
 
-    /// True when every published event and all the feedback it caused has been processed.
+    /// True when every published event, all the feedback it caused, and every egress event
+    /// it caused has been processed (the observer included).
     pub fn idle(&self) -> bool {
         let r = |a: &Counter| a.load(Ordering::Acquire);
         r(&self.ingress_consumed) == r(&self.ingress_published)
             && r(&self.feedback_in) == r(&self.feedback_out)
             && (0..3).all(|i| r(&self.hop_in[i]) == r(&self.hop_out[i]))
+            && r(&self.egress_consumed) == r(&self.egress_published)
     }
 }
