@@ -70,6 +70,9 @@ pub struct ReplayArgs {
     /// Directory for orders.csv, fills.csv and summary.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replay what precedes corruption instead of refusing a corrupt journal.
+    #[arg(long)]
+    pub salvage: bool,
 }
 
 #[derive(Args, Debug)]

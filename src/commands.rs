@@ -15,7 +15,7 @@ use dalal_core::engine::summary::RunSummary;
 use dalal_core::engine::Engine;
 use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::model::{IngressEvent, Tick, TickReject, Timestamp};
-use dalal_persistence::journal::read_journal;
+use dalal_persistence::journal::{read_journal, salvage_journal};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs};
 
@@ -90,18 +90,21 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
 /// Rebuilds a run from its journal alone and writes what a backtest writes.
 pub fn replay(args: ReplayArgs) -> Result<()> {
     let (_config, setup) = load_config(&args.config)?;
-    let recovery =
-        read_journal(&args.journal, false).with_context(|| format!("reading journal {}", args.journal.display()))?;
+    let context = || format!("reading journal {}", args.journal.display());
+    let recovery = if args.salvage {
+        let (recovery, damage) = salvage_journal(&args.journal).with_context(context)?;
+        if let Some(d) = damage {
+            println!("journal: {d}; salvaging the {} events before it", recovery.records.len());
+        }
+        recovery
+    } else {
+        read_journal(&args.journal, false).with_context(context)?
+    };
     if recovery.records.is_empty() {
         bail!("journal {} holds no events", args.journal.display());
     }
     if let Some(t) = &recovery.truncated {
-        println!(
-            "journal: ignoring a torn or corrupt tail in {} at byte {} ({})",
-            t.segment.display(),
-            t.offset,
-            t.reason
-        );
+        println!("journal: ignoring a torn tail in {} at byte {} ({})", t.segment.display(), t.offset, t.reason);
     }
     let t0 = Instant::now();
     let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);

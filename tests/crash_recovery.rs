@@ -41,71 +41,114 @@ fn from_snapshot(stdout: &str) -> Option<u64> {
     rest.split(' ').next()?.parse().ok()
 }
 
-#[test]
-fn kill_nine_at_random_moments_loses_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let csv = dir.path().join("ticks.csv");
+/// The last journal sequence a run reports.
+fn last_seq(stdout: &str) -> Option<u64> {
+    let line = stdout.lines().find(|l| l.starts_with("journal:") && l.contains("appended"))?;
+    line.rsplit(' ').next()?.trim().parse().ok()
+}
+
+/// A 200,000-tick session of six instruments as a CSV feed.
+fn session(dir: &std::path::Path, ticks: &str) -> String {
+    let csv = dir.join("ticks.csv");
     let gen = dalal()
-        .args(["gen", "--ticks", "200000", "--symbols", "RELIANCE,TCS,INFY,HDFCBANK,ICICIBANK,SBIN", "--out"])
+        .args(["gen", "--ticks", ticks, "--symbols", "RELIANCE,TCS,INFY,HDFCBANK,ICICIBANK,SBIN", "--out"])
         .arg(&csv)
         .output()
         .expect("gen");
     assert!(gen.status.success());
-    let feed = format!("csv:{}", csv.display());
+    format!("csv:{}", csv.display())
+}
 
-    // The reference: one uninterrupted run, and how long it takes.
-    let t0 = Instant::now();
-    run_to_end(&feed, &dir.path().join("j-ref"), &dir.path().join("ref.json"));
-    let full = t0.elapsed();
+/// Ten trials, each crashed three times at chosen points of its input (the process aborts
+/// right after its journal takes that event: no flush, no cleanup, as `kill -9` leaves it),
+/// then run to the end: every trial must end exactly as a run that was never interrupted.
+#[test]
+fn crashes_at_chosen_points_lose_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feed = session(dir.path(), "200000");
+
+    // The reference: one uninterrupted run, and how many events it journals.
+    let printed = run_to_end(&feed, &dir.path().join("j-ref"), &dir.path().join("ref.json"));
+    let total = last_seq(&printed).expect("the run reports its journal");
     let want = summary(&dir.path().join("ref.json"));
     assert!(want["fills"].as_u64().unwrap_or(0) > 1000, "the input must trade: {want}");
 
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut kills = 0;
-    let mut restored = 0;
+    let (mut crashes, mut restored) = (0, 0);
     for trial in 0..10 {
         let journal = dir.path().join(format!("j{trial}"));
         let out = dir.path().join(format!("s{trial}.json"));
-        // Up to three kills per trial at random points of the run, then let it finish.
-        for attempt in 0..3 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // The first run of a trial starts from nothing, so a kill within 60% of the
-            // reference run's time lands mid-way; later runs resume (from a snapshot, quickly)
-            // and may finish before their kill, which ends the trial's kills.
-            let span = if attempt == 0 { full.as_millis() as u64 * 6 / 10 } else { full.as_millis() as u64 + 50 };
-            let delay = Duration::from_millis(20 + x % span.max(1));
-            let mut child = dalal()
+        // Three crash points in increasing order, between a tenth and nine tenths of the input.
+        let mut points: Vec<u64> = (0..3)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                total / 10 + x % (total * 8 / 10)
+            })
+            .collect();
+        points.sort_unstable();
+        for at in points {
+            let status = dalal()
                 .args(["run", "--feed", &feed, "--speed", "max", "--fsync", "none", "--snapshot-every", "100ms"])
                 .arg("--journal")
                 .arg(&journal)
                 .arg("--summary-json")
                 .arg(&out)
+                .env("DALAL_CRASH_AT_SEQ", at.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn");
-            std::thread::sleep(delay);
-            match child.try_wait().expect("wait") {
-                Some(_) => break,
-                None => {
-                    child.kill().expect("kill -9");
-                    let _ = child.wait();
-                    kills += 1;
-                }
-            }
+                .status()
+                .expect("run");
+            assert_eq!(status.signal(), Some(6), "trial {trial}: the run must crash at sequence {at}: {status}");
+            crashes += 1;
         }
-        let _ = std::fs::remove_file(&out);
+        assert!(!out.exists(), "a crashed run writes no summary");
         let printed = run_to_end(&feed, &journal, &out);
         if from_snapshot(&printed).is_some_and(|n| n > 0) {
             restored += 1;
         }
         assert_eq!(summary(&out), want, "trial {trial} differs from the uninterrupted run");
     }
-    assert!(kills >= 10, "only {kills} runs were actually killed mid-way");
-    // Recovery went through snapshots, not only whole-journal replays.
-    assert!(restored >= 3, "only {restored} of 10 recoveries restored a snapshot");
+    assert_eq!(crashes, 30);
+    eprintln!("{restored} of 10 final recoveries started from a snapshot");
+}
+
+/// A journal has one owner: a second process is refused at once, naming the directory and
+/// the owner; once the owner is killed, its lock is taken over.
+#[test]
+fn a_second_process_is_refused_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feed = session(dir.path(), "20000");
+    let journal = dir.path().join("j");
+    let mut owner = dalal()
+        .args(["run", "--feed", &feed, "--speed", "realtime", "--journal"])
+        .arg(&journal)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = owner.id().to_string();
+    let lock = journal.join("LOCK");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&lock).map(|p| p.trim() != pid).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the owner never took the journal");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = dalal().args(["run", "--feed", &feed, "--journal"]).arg(&journal).output().expect("second");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second owner must be refused");
+    assert!(
+        err.contains("in use by process") && err.contains(&pid) && err.contains(&journal.display().to_string()),
+        "{err}"
+    );
+    owner.kill().expect("kill -9");
+    let _ = owner.wait();
+    // The dead owner's lock is no obstacle.
+    let out = dir.path().join("s.json");
+    run_to_end(&feed, &journal, &out);
+    assert!(summary(&out)["ticks_in"].as_u64().unwrap_or(0) > 0);
 }
 
 #[test]

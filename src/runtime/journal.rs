@@ -11,12 +11,51 @@ use dalal_core::engine::Engine;
 use dalal_core::model::IngressEvent;
 use dalal_persistence::journal::{latest_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter};
 
+use dalal_core::engine::placement::{IngressConsumer, JournalCounts};
+
 use crate::cli::RunArgs;
+
+/// Fault injection for recovery tests: with `DALAL_CRASH_AT_SEQ=N` the process aborts — no
+/// flush, no destructors, exactly as if killed — right after the journal takes event `N`, so a
+/// test can crash a run at a chosen point of its input instead of at a moment of the clock.
+const CRASH_AT_SEQ: &str = "DALAL_CRASH_AT_SEQ";
+
+fn crash_at() -> Result<Option<u64>> {
+    match std::env::var(CRASH_AT_SEQ) {
+        Err(_) => Ok(None),
+        Ok(v) => {
+            v.trim().parse().map(Some).with_context(|| format!("{CRASH_AT_SEQ}={v:?}: expected a sequence number"))
+        }
+    }
+}
+
+/// The journal consumer, aborting the process once it has taken sequence `at`.
+struct CrashAt {
+    inner: JournalConsumer,
+    at: u64,
+}
+
+impl IngressConsumer for CrashAt {
+    fn on_event(&mut self, ev: &IngressEvent) {
+        self.inner.on_event(ev);
+        if self.inner.writer.stats.last_seq >= self.at {
+            std::process::abort();
+        }
+    }
+
+    fn end_batch(&mut self) {
+        self.inner.end_batch();
+    }
+
+    fn journal_stats(&self) -> Option<JournalCounts> {
+        self.inner.journal_stats()
+    }
+}
 
 /// What recovery leaves for the run.
 pub(super) struct Recovered {
     /// The journal, to consume the ingress ring from here on.
-    pub journal: JournalConsumer,
+    pub journal: Box<dyn IngressConsumer>,
     pub snapshots: Option<SnapshotWriter>,
     /// Source records already journaled (a replayed file resumes after them).
     pub resume_after: u64,
@@ -37,12 +76,11 @@ pub(super) fn recover(
         JournalWriter::open(dir, policy).with_context(|| format!("opening journal {}", dir.display()))?;
     if let Some(t) = &recovery.truncated {
         println!(
-            "journal: cut a torn or corrupt tail in {} at byte {} ({} bytes, {}; {} later segments dropped)",
+            "journal: cut a torn tail in {} at byte {} ({} bytes, {})",
             t.segment.display(),
             t.offset,
             t.bytes,
-            t.reason,
-            t.dropped_segments
+            t.reason
         );
     }
     let mut resume_after = 0;
@@ -71,7 +109,11 @@ pub(super) fn recover(
     } else if !every.is_zero() {
         snapshots = Some(SnapshotWriter::start(dir, every).context("starting the snapshot writer")?);
     }
-    Ok(Recovered { journal: JournalConsumer::new(writer), snapshots, resume_after, fresh: recovery.records.is_empty() })
+    let journal: Box<dyn IngressConsumer> = match crash_at()? {
+        Some(at) => Box::new(CrashAt { inner: JournalConsumer::new(writer), at }),
+        None => Box::new(JournalConsumer::new(writer)),
+    };
+    Ok(Recovered { journal, snapshots, resume_after, fresh: recovery.records.is_empty() })
 }
 
 /// Restores the newest usable snapshot into `engine` and returns the journal sequence it

@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 use dalal_adapters::{ReplaySpeed, SymbolTable};
 use dalal_admin::{AdminConfig, AdminHandle};
 use dalal_config::{Config, PlacementKind};
-use dalal_core::engine::placement::{IngressConsumer, Launch, PlacementConfig, Running};
+use dalal_core::engine::placement::{Launch, PlacementConfig, Running};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::summary::RunSummary;
@@ -123,7 +123,7 @@ impl Runtime {
         let mut launch = Launch::new(engine, &place, observer, live.clone());
         let mut snapshot_writer = None;
         if let Some(r) = recovered {
-            launch = launch.journal(Box::new(r.journal) as Box<dyn IngressConsumer>);
+            launch = launch.journal(r.journal);
             snapshot_writer = r.snapshots;
         }
         let mut feed_threads = FeedThreads::new();

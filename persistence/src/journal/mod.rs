@@ -16,7 +16,11 @@
 //! | input | len − 16 | the event (see `codec`) |
 //!
 //! all little-endian. A crash can leave a torn last record; its checksum (or length) gives it
-//! away and recovery cuts it off and reports it. It is never fatal.
+//! away and recovery cuts it off and reports it. It is never fatal. Damage anywhere else is
+//! corruption, an error (see [`read_journal`]). A directory has one owner: the writer holds
+//! an exclusive lock on `DIR/LOCK` (which names its pid) while it is open; the operating system
+//! releases it when the process ends however it ends, so a killed owner's lock is simply
+//! taken over.
 
 pub mod codec;
 mod reader;
@@ -24,7 +28,7 @@ pub mod snapshots;
 mod writer;
 
 pub use codec::{decode, encode, DecodeError};
-pub use reader::{read_journal, Recovery, Truncation};
+pub use reader::{read_journal, salvage_journal, Recovery, Truncation};
 pub use snapshots::{find_snapshot, latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
 pub use writer::{FsyncPolicy, JournalConsumer, JournalStats, JournalWriter};
 
@@ -51,6 +55,15 @@ pub struct JournalRecord {
 pub enum JournalError {
     #[error("journal {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
+    /// Damage that is not a torn tail: the history cannot be trusted past it.
+    #[error(
+        "journal segment {segment} is corrupt at byte {offset}, after sequence {last_seq}: {reason} \
+         (`dalal replay --salvage` can rebuild what precedes it)"
+    )]
+    Corrupt { segment: std::path::PathBuf, offset: u64, last_seq: u64, reason: String },
+    /// Another live process owns the journal.
+    #[error("journal {dir} is in use by process {pid} (its lock file is {lock}); one process owns a journal")]
+    Locked { dir: std::path::PathBuf, lock: std::path::PathBuf, pid: String },
 }
 
 fn segment_name(first_seq: u64) -> String {

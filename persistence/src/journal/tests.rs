@@ -92,8 +92,11 @@ fn garbage_never_panics() {
             data.push(x as u8);
         }
         std::fs::write(dir.path().join(segment_name(1)), &data).expect("write");
-        let rec = read_journal(dir.path(), false).expect("read");
-        assert!(rec.records.len() <= data.len() / 25 + 1);
+        match read_journal(dir.path(), false) {
+            Ok(rec) => assert!(rec.records.len() <= data.len() / 25 + 1),
+            Err(JournalError::Corrupt { .. }) => {}
+            Err(e) => panic!("garbage is corruption or a torn tail, not {e}"),
+        }
     }
 }
 
@@ -103,4 +106,96 @@ fn fsync_policy_parses() {
     assert_eq!(FsyncPolicy::parse("batch"), Some(FsyncPolicy::EveryBatch));
     assert_eq!(FsyncPolicy::parse("10ms"), Some(FsyncPolicy::EveryMs(10)));
     assert_eq!(FsyncPolicy::parse("sometimes"), None);
+}
+
+fn ten_records(dir: &std::path::Path) -> std::path::PathBuf {
+    let (mut w, _) = JournalWriter::open(dir, FsyncPolicy::Never).expect("open");
+    for i in 0..10 {
+        w.append(0, &tick(i)).expect("append");
+    }
+    w.end_batch().expect("batch");
+    drop(w);
+    segments(dir).expect("segs")[0].1.clone()
+}
+
+/// Byte offsets at which each record of a segment starts.
+fn record_offsets(seg: &std::path::Path) -> Vec<usize> {
+    let data = std::fs::read(seg).expect("read");
+    let mut at = 0;
+    let mut v = Vec::new();
+    while at < data.len() {
+        v.push(at);
+        at += 8 + u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
+    }
+    v
+}
+
+#[test]
+fn damage_before_the_end_is_corruption_not_a_shorter_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = ten_records(dir.path());
+    let offsets = record_offsets(&seg);
+    let mut data = std::fs::read(&seg).expect("read");
+    let len = data.len();
+    data[offsets[3] + 12] ^= 0x01;
+    std::fs::write(&seg, &data).expect("write");
+    match read_journal(dir.path(), false) {
+        Err(JournalError::Corrupt { segment, offset, last_seq, reason }) => {
+            assert_eq!((segment, offset, last_seq), (seg.clone(), offsets[3] as u64, 3));
+            assert_eq!(reason, "checksum mismatch");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // Opening for writing refuses too, and cuts nothing.
+    let e = JournalWriter::open(dir.path(), FsyncPolicy::Never).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("corrupt at byte") && e.contains("after sequence 3") && e.contains("--salvage"), "{e}");
+    assert_eq!(std::fs::metadata(&seg).expect("meta").len() as usize, len);
+    // Salvage reads what precedes the damage, and says where it stopped.
+    let (rec, damage) = salvage_journal(dir.path()).expect("salvage");
+    assert_eq!(rec.records.len(), 3);
+    assert!(matches!(damage, Some(JournalError::Corrupt { last_seq: 3, .. })));
+}
+
+#[test]
+fn a_sequence_out_of_line_or_a_missing_segment_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = ten_records(dir.path());
+    // A second segment that repeats the first (two writers, or a copy): sequence 1 after 10.
+    std::fs::copy(&seg, dir.path().join(segment_name(11))).expect("copy");
+    let e = read_journal(dir.path(), false).expect_err("out of line");
+    assert!(e.to_string().contains("sequence 1 where 11 was expected"), "{e}");
+    // A journal whose first segment is gone does not start at 1.
+    std::fs::remove_file(&seg).expect("remove");
+    let e = read_journal(dir.path(), false).expect_err("missing first segment");
+    assert!(e.to_string().contains("a segment is missing"), "{e}");
+}
+
+#[test]
+fn a_zero_filled_tail_is_torn_not_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = ten_records(dir.path());
+    let mut data = std::fs::read(&seg).expect("read");
+    data.extend([0u8; 37]);
+    std::fs::write(&seg, &data).expect("write");
+    let rec = read_journal(dir.path(), true).expect("torn tail");
+    assert_eq!(rec.records.len(), 10);
+    assert!(rec.truncated.is_some());
+}
+
+#[test]
+fn one_process_owns_a_journal_and_a_dead_owners_lock_is_taken_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (w, _) = JournalWriter::open(dir.path(), FsyncPolicy::Never).expect("open");
+    let me = std::process::id().to_string();
+    match JournalWriter::open(dir.path(), FsyncPolicy::Never) {
+        Err(JournalError::Locked { pid, .. }) => assert_eq!(pid, me),
+        other => panic!("a second writer must be refused, got {:?}", other.map(|_| ())),
+    }
+    let e = JournalWriter::open(dir.path(), FsyncPolicy::Never).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains(&dir.path().display().to_string()) && e.contains(&me), "{e}");
+    drop(w);
+    // A lock file whose owner is gone (its flock died with it) is no obstacle.
+    std::fs::write(dir.path().join("LOCK"), "4000000\n").expect("stale lock file");
+    let (_w, _) = JournalWriter::open(dir.path(), FsyncPolicy::Never).expect("take over");
+    assert_eq!(std::fs::read_to_string(dir.path().join("LOCK")).expect("lock").trim(), me);
 }

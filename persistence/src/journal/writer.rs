@@ -44,6 +44,8 @@ pub struct JournalStats {
 }
 
 pub struct JournalWriter {
+    /// The directory's lock, held for as long as this writer lives.
+    _lock: File,
     dir: PathBuf,
     path: PathBuf,
     file: BufWriter<File>,
@@ -65,6 +67,7 @@ impl JournalWriter {
             move |source| JournalError::Io { path: p, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock = lock(dir)?;
         let recovery = read_journal(dir, true)?;
         let next_seq = recovery.records.last().map(|r| r.seq + 1).unwrap_or(1);
         let (path, size) = match recovery.last_segment.clone() {
@@ -76,6 +79,7 @@ impl JournalWriter {
         };
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
         let w = JournalWriter {
+            _lock: lock,
             dir: dir.to_path_buf(),
             path,
             file: BufWriter::with_capacity(1 << 20, file),
@@ -90,6 +94,7 @@ impl JournalWriter {
         Ok((w, recovery))
     }
 
+    /// The sequence number the next appended event gets.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
@@ -157,6 +162,28 @@ impl JournalWriter {
         self.segment_bytes = 0;
         Ok(())
     }
+}
+
+/// Takes the directory's exclusive lock (`DIR/LOCK`, holding the owner's pid), or names the
+/// process that has it. The lock is the operating system's (`flock`), so it dies with its
+/// process: a lock file left by a killed owner is simply locked again.
+fn lock(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join("LOCK");
+    let io = |source| JournalError::Io { path: path.clone(), source };
+    let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).map(|p| p.trim().to_string()).unwrap_or_default();
+            let pid = if pid.is_empty() { "unknown".into() } else { pid };
+            return Err(JournalError::Locked { dir: dir.to_path_buf(), lock: path, pid });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    f.set_len(0).map_err(io)?;
+    f.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(f)
 }
 
 impl Drop for JournalWriter {
