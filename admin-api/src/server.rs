@@ -576,6 +576,11 @@ async fn metrics(State(app): S) -> Response {
             let _ = writeln!(o, "dalal_ring_fill{{ring=\"{ring}\"}} {n}");
         }
     }
+    let _ = writeln!(
+        o,
+        "# HELP dalal_qty_underflows_total Quantity subtractions that would have gone below zero (a bookkeeping defect; clamped).\n# TYPE dalal_qty_underflows_total counter\ndalal_qty_underflows_total {}",
+        dalal_core::model::Qty::underflows()
+    );
     let _ = writeln!(o, "# HELP dalal_kill_switch Kill switches as the engine holds them (1 = engaged), including those it trips itself.\n# TYPE dalal_kill_switch gauge");
     let _ = writeln!(
         o,

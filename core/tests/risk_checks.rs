@@ -288,6 +288,13 @@ fn table() -> Vec<Row> {
             Err(AccountKillSwitch),
         ),
         row(
+            "an account the engine does not have",
+            none,
+            |h| h.prices(),
+            OrderIntent::market(AccountId(77), StrategyId(0), InstrumentId(0), Side::Buy, Qty(1)),
+            Err(UnknownAccount),
+        ),
+        row(
             "another account's kill switch",
             none,
             |h| {

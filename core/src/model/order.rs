@@ -335,10 +335,12 @@ pub enum RejectReason {
     UnknownInstrument,
     UnknownOrder,
     NotModifiable,
+    /// The order names an account the engine does not have.
+    UnknownAccount,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 23] = [
+    pub const ALL: [RejectReason; 24] = [
         RejectReason::GlobalKillSwitch,
         RejectReason::AccountKillSwitch,
         RejectReason::MaxOrderQty,
@@ -362,6 +364,7 @@ impl RejectReason {
         RejectReason::UnknownInstrument,
         RejectReason::UnknownOrder,
         RejectReason::NotModifiable,
+        RejectReason::UnknownAccount,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -389,6 +392,7 @@ impl RejectReason {
             RejectReason::UnknownInstrument => "unknown_instrument",
             RejectReason::UnknownOrder => "unknown_order",
             RejectReason::NotModifiable => "not_modifiable",
+            RejectReason::UnknownAccount => "unknown_account",
         }
     }
 

@@ -42,6 +42,13 @@ impl Qty {
     pub fn min(self, o: Qty) -> Qty {
         Qty(self.0.min(o.0))
     }
+
+    /// `self − o`, or zero: for the places where taking more than there is means "all of it"
+    /// (a stop order sweeping a print). Plain `-` is for quantities that must not go below zero.
+    #[inline]
+    pub fn saturating_sub(self, o: Qty) -> Qty {
+        Qty(self.0.saturating_sub(o.0))
+    }
 }
 
 impl fmt::Display for Qty {
@@ -50,11 +57,31 @@ impl fmt::Display for Qty {
     }
 }
 
+/// Subtractions that would have gone below zero, process-wide: each is a bookkeeping defect
+/// somewhere (a quantity is never negative), so it is a panic in debug builds and a counted
+/// clamp to zero in release builds, never a silent one. `/metrics` and run summaries show it.
+static UNDERFLOWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Qty {
+    /// Subtractions of a larger quantity from a smaller one so far, in this process.
+    pub fn underflows() -> u64 {
+        UNDERFLOWS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl std::ops::Sub for Qty {
     type Output = Qty;
     #[inline]
+    #[track_caller]
     fn sub(self, o: Qty) -> Qty {
-        Qty(self.0.saturating_sub(o.0))
+        match self.0.checked_sub(o.0) {
+            Some(v) => Qty(v),
+            None => {
+                debug_assert!(false, "quantity {} minus {} goes below zero", self.0, o.0);
+                UNDERFLOWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Qty::ZERO
+            }
+        }
     }
 }
 

@@ -569,7 +569,7 @@ impl RiskStage {
             return Err(RejectReason::GlobalKillSwitch);
         }
         let a = o.account.index();
-        let Some(acct) = self.accounts.get(a) else { return Err(RejectReason::AccountKillSwitch) };
+        let Some(acct) = self.accounts.get(a) else { return Err(RejectReason::UnknownAccount) };
         if acct.kill {
             return Err(RejectReason::AccountKillSwitch);
         }
@@ -739,8 +739,10 @@ impl RiskStage {
         if self.global_kill {
             return Err(RejectReason::GlobalKillSwitch);
         }
-        if self.accounts.get(account.index()).is_none_or(|a| a.kill) {
-            return Err(RejectReason::AccountKillSwitch);
+        match self.accounts.get(account.index()) {
+            None => return Err(RejectReason::UnknownAccount),
+            Some(a) if a.kill => return Err(RejectReason::AccountKillSwitch),
+            Some(_) => {}
         }
         if w.intent.order_type == OrderType::Market {
             return Err(RejectReason::NotModifiable);

@@ -332,7 +332,8 @@ impl PaperVenue {
                 // Stop-market orders take the whole remainder at the print, like a market
                 // order; limits are capped by the printed quantity.
                 let q = if r.order_type == OrderType::StopMarket { r.remaining } else { r.remaining.min(available) };
-                available = available - q;
+                // A stop-market order may take more than the print showed.
+                available = available.saturating_sub(q);
                 r.remaining = r.remaining - q;
                 on(VenueEvent::Fill { id: r.id, price: fill_px, qty: q });
                 if r.remaining.is_zero() {

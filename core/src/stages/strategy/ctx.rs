@@ -28,7 +28,9 @@ impl Book {
             Side::Buy => &mut self.working_buy,
             Side::Sell => &mut self.working_sell,
         };
-        *w = *w - removed + added;
+        // Feedback can describe an order placed in the strategy's name from outside (the
+        // console), which its own working count never held: clamp rather than underflow.
+        *w = (*w + added).saturating_sub(removed);
     }
 }
 
