@@ -100,6 +100,9 @@ pub fn render_summary(s: &RunSummary) -> String {
     }
     if let Some(l) = &s.latency {
         let _ = writeln!(o, "tick→order  {}", fmt_latency(&l.tick_to_order));
+        if l.timer_to_order.count > 0 {
+            let _ = writeln!(o, "timer→order {}", fmt_latency(&l.timer_to_order));
+        }
         let _ = writeln!(o, "  candle    {}", fmt_latency(&l.candle));
         let _ = writeln!(o, "  strategy  {}", fmt_latency(&l.strategy));
         let _ = writeln!(o, "  risk      {}", fmt_latency(&l.risk));

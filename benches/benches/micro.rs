@@ -167,7 +167,7 @@ fn risk(c: &mut Criterion) {
     let mut risk =
         RiskStage::new(setup.instruments.clone(), setup.account_risk(), setup.margins.clone(), setup.session_rules());
     // A last price for the fat-finger and value checks.
-    risk.on_msg(&Msg::Tick { tick: tick(T, 142_000), ingress_raw: 0 }, &mut |_| {});
+    risk.on_msg(&Msg::Tick { tick: tick(T, 142_000), stamp: dalal_core::model::Stamp::NONE }, &mut |_| {});
     let intent = OrderIntent::limit(AccountId(0), StrategyId(0), InstrumentId(0), Side::Buy, Qty(100), Price(141_950));
     if let Err(reason) = risk.check(&intent, Timestamp(T)) {
         panic!("the benchmark order must pass every check, refused: {reason:?}");

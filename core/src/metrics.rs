@@ -92,6 +92,8 @@ pub struct StageLatencies {
     pub risk: LatencyHistogram,
     pub order: LatencyHistogram,
     pub tick_to_order: LatencyHistogram,
+    /// Orders caused by a bar a timer closed, from the timer's publication.
+    pub timer_to_order: LatencyHistogram,
 }
 
 impl StageLatencies {
@@ -101,6 +103,7 @@ impl StageLatencies {
         self.risk.merge(&o.risk);
         self.order.merge(&o.order);
         self.tick_to_order.merge(&o.tick_to_order);
+        self.timer_to_order.merge(&o.timer_to_order);
     }
 }
 

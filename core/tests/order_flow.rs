@@ -6,6 +6,7 @@
 use dalal_config::Config;
 use dalal_core::engine::Engine;
 use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
+use dalal_core::model::Stamp;
 use dalal_core::model::{
     AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty, RejectReason,
     Session, Side, StrategyId, Timestamp, Validity,
@@ -58,7 +59,7 @@ impl S {
     fn tick(&mut self, instrument: u32, price: i64, qty: u64) {
         let tick =
             Tick { instrument: InstrumentId(instrument), ts: Timestamp(self.now), price: Price(price), qty: Qty(qty) };
-        self.send(Msg::Tick { tick, ingress_raw: 0 });
+        self.send(Msg::Tick { tick, stamp: Stamp::NONE });
     }
 
     fn timer(&mut self) {
@@ -68,7 +69,7 @@ impl S {
     /// An approved intent; returns the id the stage gave it.
     fn place(&mut self, intent: OrderIntent) -> OrderId {
         let before = self.stage.orders().len();
-        self.send(Msg::Approved { intent, ts: Timestamp(self.now), ingress_raw: 0 });
+        self.send(Msg::Approved { intent, ts: Timestamp(self.now), stamp: Stamp::NONE });
         assert_eq!(self.stage.orders().len(), before + 1);
         let id = OrderId(before as u64 + 1);
         assert!(self.fb.contains(&Feedback::Accepted { order: id, intent }), "accepted feedback for {id:?}");

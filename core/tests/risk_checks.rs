@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use dalal_config::LimitsSection;
 use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_MIN};
 use dalal_core::model::RiskLimits;
+use dalal_core::model::Stamp;
 use dalal_core::model::{
     AccountId, FillId, InstrumentId, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty,
     RejectReason, Session, Side, StrategyId, Timestamp,
@@ -59,7 +60,7 @@ impl H {
     fn tick(&mut self, instrument: u32, price: i64) -> Vec<Msg> {
         let tick =
             Tick { instrument: InstrumentId(instrument), ts: Timestamp(self.now), price: Price(price), qty: Qty(1) };
-        self.send(Msg::Tick { tick, ingress_raw: 0 })
+        self.send(Msg::Tick { tick, stamp: Stamp::NONE })
     }
 
     /// Both instruments trade at ₹100.00.
@@ -74,7 +75,7 @@ impl H {
 
     /// Risk's verdict on one intent at `ts`.
     fn check_at(&mut self, intent: OrderIntent, ts: i64) -> Result<(), RejectReason> {
-        let out = self.send(Msg::Intent { intent, ts: Timestamp(ts), ingress_raw: 0 });
+        let out = self.send(Msg::Intent { intent, ts: Timestamp(ts), stamp: Stamp::NONE });
         let verdicts: Vec<_> = out
             .iter()
             .filter_map(|m| match *m {

@@ -292,6 +292,7 @@ impl Engine {
     pub fn all_latencies(&self) -> StageLatencies {
         let mut l = self.latencies.clone();
         l.tick_to_order.merge(&self.order.tick_to_order);
+        l.timer_to_order.merge(&self.order.timer_to_order);
         l
     }
 }

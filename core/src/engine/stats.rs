@@ -36,11 +36,11 @@ pub struct LiveStats {
     pub global_kill: AtomicBool,
     /// Per stage ([`STAGES`]), p50 / p90 / p99 / p99.9 of its processing time in ns, from the
     /// engine's own sampled histograms (zero while stage timing is off).
-    pub stage_ns: [[AtomicU64; 4]; 5],
+    pub stage_ns: [[AtomicU64; 4]; 6],
 }
 
 /// Names of the rows of [`LiveStats::stage_ns`].
-pub const STAGES: [&str; 5] = ["candle", "strategy", "risk", "order", "tick_to_order"];
+pub const STAGES: [&str; 6] = ["candle", "strategy", "risk", "order", "tick_to_order", "timer_to_order"];
 /// Quantiles of the columns of [`LiveStats::stage_ns`].
 pub const STAGE_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 

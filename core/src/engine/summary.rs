@@ -72,6 +72,7 @@ pub struct LatencySummary {
     pub strategy: Percentiles,
     pub risk: Percentiles,
     pub order: Percentiles,
+    pub timer_to_order: Percentiles,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -171,6 +172,7 @@ impl RunSummary {
                 strategy: l.strategy.percentiles(),
                 risk: l.risk.percentiles(),
                 order: l.order.percentiles(),
+                timer_to_order: l.timer_to_order.percentiles(),
             }
         });
         RunSummary {

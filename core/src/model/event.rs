@@ -74,6 +74,28 @@ pub enum CloseReason {
     Expired,
 }
 
+/// What started a chain of work, and when: the clock reading (`quanta` raw) taken when the
+/// ingress event was published, and whether it was a tick or a timer. The order stage keeps
+/// tick-to-order and timer-to-order latencies apart by it. `raw == 0`: not measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    pub raw: u64,
+    pub cause: Cause,
+}
+
+impl Stamp {
+    pub const NONE: Stamp = Stamp { raw: 0, cause: Cause::Other };
+}
+
+/// The kind of ingress event a chain of work started from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Cause {
+    #[default]
+    Other,
+    Tick,
+    Timer,
+}
+
 /// A message between neighbouring stages (direct call when fused, a ring slot when pipelined).
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
@@ -81,12 +103,12 @@ pub enum Msg {
     Empty,
     Tick {
         tick: Tick,
-        ingress_raw: u64,
+        stamp: Stamp,
     },
-    /// A closed bar, with the ingress stamp of the event that closed it.
+    /// A closed bar, with the stamp of the event that closed it (a tick or a timer).
     Candle {
         candle: Candle,
-        ingress_raw: u64,
+        stamp: Stamp,
     },
     Timer(Timestamp),
     Command(Command),
@@ -95,13 +117,13 @@ pub enum Msg {
     Intent {
         intent: OrderIntent,
         ts: Timestamp,
-        ingress_raw: u64,
+        stamp: Stamp,
     },
     /// Risk → order: passed every check.
     Approved {
         intent: OrderIntent,
         ts: Timestamp,
-        ingress_raw: u64,
+        stamp: Stamp,
     },
     /// Risk → order: refused.
     Refused {

@@ -19,7 +19,7 @@ pub mod timeframe;
 
 pub use candle::{BarSpec, Candle};
 pub use command::{Command, KillScope};
-pub use event::{CloseReason, EgressEvent, Feedback, IngressEvent, Input, Msg};
+pub use event::{Cause, CloseReason, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
 pub use fill::Fill;
 pub use ids::{AccountId, FillId, InstrumentId, OrderId, StrategyId};
 pub use instrument::{InstrumentSpec, PriceBand, Segment};

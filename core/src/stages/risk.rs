@@ -9,6 +9,7 @@
 //! and the MIS auto square-off before the close.
 
 use crate::model::time::NANOS_PER_SEC;
+use crate::model::Stamp;
 use crate::model::{
     AccountId, InstrumentSpec, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, RejectReason,
     RiskLimits, Segment, Session, Side, StrategyId, Timestamp,
@@ -244,13 +245,13 @@ impl RiskStage {
                 self.advance(ts, out);
                 out(*msg);
             }
-            Msg::Intent { intent, ts, ingress_raw } => {
+            Msg::Intent { intent, ts, stamp } => {
                 self.advance(ts, out);
                 self.counters.checked += 1;
                 match self.check(&intent, ts) {
                     Ok(()) => {
                         self.accept(&intent, ts);
-                        out(Msg::Approved { intent, ts, ingress_raw });
+                        out(Msg::Approved { intent, ts, stamp });
                     }
                     Err(reason) => {
                         self.counters.rejected[reason.index()] += 1;
@@ -291,7 +292,7 @@ impl RiskStage {
             Command::Place { intent } => {
                 // Outside orders take the same path as a strategy's.
                 let ts = self.now;
-                self.on_msg(&Msg::Intent { intent, ts, ingress_raw: 0 }, out);
+                self.on_msg(&Msg::Intent { intent, ts, stamp: Stamp::NONE }, out);
             }
             Command::Modify { account, order, qty, price, trigger } => {
                 match self.check_modify(account, order, qty, price, trigger) {
@@ -405,7 +406,7 @@ impl RiskStage {
                 intent.tag = crate::model::Tag::new("square-off").unwrap_or_default();
                 self.counters.square_off_orders += 1;
                 self.accept(&intent, self.now);
-                out(Msg::Approved { intent, ts: self.now, ingress_raw: 0 });
+                out(Msg::Approved { intent, ts: self.now, stamp: Stamp::NONE });
             }
         }
     }
@@ -778,8 +779,12 @@ impl RiskStage {
         if limits.max_order_value.0 > 0 && next.qty.notional(reference) > limits.max_order_value {
             return Err(RejectReason::MaxOrderValue);
         }
-        // Only an increase adds exposure.
-        let filled = w.intent.qty - w.remaining;
+        // Only an increase adds exposure. A quantity at or below what has filled leaves nothing
+        // to work (the order stage would refuse it too).
+        let filled = w.intent.qty.saturating_sub(w.remaining);
+        if next.qty <= filled {
+            return Err(RejectReason::NotModifiable);
+        }
         let new_remaining = next.qty - filled;
         if new_remaining > w.remaining {
             let mut delta = next;

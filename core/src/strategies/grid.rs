@@ -535,7 +535,7 @@ mod tests {
         let mut intents = 0;
         for k in 0..3 {
             let candle = m1(k, 100_000, 100_000, 100_000, 100_000);
-            stage.on_msg(&Msg::Candle { candle, ingress_raw: 0 }, &mut |m| {
+            stage.on_msg(&Msg::Candle { candle, stamp: crate::model::Stamp::NONE }, &mut |m| {
                 intents += matches!(m, Msg::Intent { .. }) as u32;
             });
         }

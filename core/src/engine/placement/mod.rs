@@ -306,6 +306,7 @@ impl<O: EgressObserver> Running<O> {
                     risk: hr,
                     order: ho,
                     tick_to_order: Default::default(),
+                    timer_to_order: Default::default(),
                 };
                 (e, None)
             }

@@ -33,12 +33,12 @@ impl IngressPublisher {
     }
 
     /// Publishes one input, waiting while the ring is full. `source` is the input's position
-    /// in its source (record number + 1 of a replayed file), 0 when it has none. Ticks are
-    /// stamped with the clock: orders they cause report tick-to-order latency from here;
-    /// nothing else is, so timer-closed bars and commands never count as tick latency.
+    /// in its source (record number + 1 of a replayed file), 0 when it has none. Ticks and
+    /// timers are stamped with the clock: orders they cause report tick-to-order (or
+    /// timer-to-order, kept apart) latency from here; commands are not stamped.
     #[inline]
     pub fn publish(&mut self, input: Input, source: u64) {
-        let ingress_raw = if matches!(input, Input::Tick(_)) { self.clock.raw() } else { 0 };
+        let ingress_raw = if matches!(input, Input::Tick(_) | Input::Timer(_)) { self.clock.raw() } else { 0 };
         self.publish_stamped(input, source, ingress_raw);
     }
 

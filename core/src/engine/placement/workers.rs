@@ -295,8 +295,16 @@ impl Worker for Fused {
         if clock.delta_as_nanos(self.last_stage_publish, now) >= STAGE_PUBLISH_NS {
             self.last_stage_publish = now;
             let l = &self.engine.latencies;
-            for (i, h) in
-                [&l.candle, &l.strategy, &l.risk, &l.order, &self.engine.order.tick_to_order].into_iter().enumerate()
+            for (i, h) in [
+                &l.candle,
+                &l.strategy,
+                &l.risk,
+                &l.order,
+                &self.engine.order.tick_to_order,
+                &self.engine.order.timer_to_order,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 live.publish_stage(i, h);
             }
@@ -488,6 +496,7 @@ impl Worker for Order {
         live.publish_order(&self.stage);
         if self.timer.publish(3, live) {
             live.publish_stage(4, &self.stage.tick_to_order);
+            live.publish_stage(5, &self.stage.timer_to_order);
         }
     }
 }

@@ -6,7 +6,7 @@ mod builder;
 pub use builder::{BuilderCounters, CandleBuilder, CandleOptions, EmptyBars, LatePolicy};
 
 use crate::model::BarSpec;
-use crate::model::{IngressEvent, Input, Msg, Tick, TickReject};
+use crate::model::{Cause, IngressEvent, Input, Msg, Stamp, Tick, TickReject};
 use crate::model::{InstrumentSpec, Session, Timestamp};
 
 /// Counters the stage keeps.
@@ -108,6 +108,7 @@ impl CandleStage {
     pub fn on_input(&mut self, ev: &IngressEvent, out: &mut impl FnMut(Msg)) {
         match ev.input {
             Input::Tick(tick) => {
+                let stamp = Stamp { raw: ev.ingress_raw, cause: Cause::Tick };
                 self.counters.ticks_in += 1;
                 match self.validator.check(&tick) {
                     Ok(()) => {
@@ -115,9 +116,9 @@ impl CandleStage {
                         let c = &mut self.counters.candles;
                         self.builder.on_tick(&tick, |bar| {
                             *c += 1;
-                            out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
+                            out(Msg::Candle { candle: *bar, stamp });
                         });
-                        out(Msg::Tick { tick, ingress_raw: ev.ingress_raw });
+                        out(Msg::Tick { tick, stamp });
                     }
                     Err(TickReject::TimeBackwards) if self.late == LatePolicy::Amend => {
                         // Bars absorb it; downstream never sees time go backwards.
@@ -126,7 +127,7 @@ impl CandleStage {
                         let c = &mut self.counters.candles;
                         self.builder.on_late_tick(&tick, |bar| {
                             *c += 1;
-                            out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
+                            out(Msg::Candle { candle: *bar, stamp });
                         });
                     }
                     Err(r) => self.counters.rejected[r.index()] += 1,
@@ -146,9 +147,10 @@ impl CandleStage {
             Input::Timer(ts) => {
                 self.counters.timers += 1;
                 let c = &mut self.counters.candles;
+                let stamp = Stamp { raw: ev.ingress_raw, cause: Cause::Timer };
                 self.builder.on_timer(ts, |bar| {
                     *c += 1;
-                    out(Msg::Candle { candle: *bar, ingress_raw: ev.ingress_raw });
+                    out(Msg::Candle { candle: *bar, stamp });
                 });
                 out(Msg::Timer(ts));
             }

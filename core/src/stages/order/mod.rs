@@ -23,7 +23,7 @@ use crate::model::{
     AccountId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
     RejectReason, Session, StrategyId, Timestamp, Validity,
 };
-use crate::model::{CloseReason, Command, EgressEvent, Feedback, KillScope, Msg, Tick};
+use crate::model::{Cause, CloseReason, Command, EgressEvent, Feedback, KillScope, Msg, Tick};
 use crate::stages::charges::{ChargeTable, Charges};
 use crate::stages::portfolio::Portfolio;
 
@@ -77,6 +77,9 @@ pub struct OrderStage {
     /// Measurements of this process, not state: a restored stage starts an empty one.
     #[serde(skip)]
     pub tick_to_order: LatencyHistogram,
+    /// Orders caused by a bar a timer closed: timer published → order created.
+    #[serde(skip)]
+    pub timer_to_order: LatencyHistogram,
 }
 
 impl OrderStage {
@@ -102,6 +105,7 @@ impl OrderStage {
             scratch: Vec::with_capacity(64),
             counters: OrderCounters::default(),
             tick_to_order: LatencyHistogram::new(),
+            timer_to_order: LatencyHistogram::new(),
         }
     }
 
@@ -153,14 +157,23 @@ impl OrderStage {
             Msg::Quote(q) => self.venue.on_quote(q.instrument.index(), q.bid, q.ask),
             Msg::Candle { candle, .. } => egress(EgressEvent::Candle(candle)),
             Msg::Timer(ts) => self.advance(ts, egress, feedback),
-            Msg::Approved { intent, ts, ingress_raw } => {
-                let latency =
-                    if ingress_raw != 0 { self.clock.delta_as_nanos(ingress_raw, self.clock.raw()) } else { 0 };
-                if latency != 0 {
-                    self.tick_to_order.record(latency);
-                }
+            Msg::Approved { intent, ts, stamp } => {
+                let latency = if stamp.raw != 0 { self.clock.delta_as_nanos(stamp.raw, self.clock.raw()) } else { 0 };
+                // Only an order a tick caused counts as tick to order; one from a bar a timer
+                // closed has its own histogram.
+                let tick_latency = match stamp.cause {
+                    Cause::Tick if latency != 0 => {
+                        self.tick_to_order.record(latency);
+                        latency
+                    }
+                    Cause::Timer if latency != 0 => {
+                        self.timer_to_order.record(latency);
+                        0
+                    }
+                    _ => 0,
+                };
                 self.advance(ts, egress, feedback);
-                self.accept(intent, ts, latency, egress, feedback);
+                self.accept(intent, ts, tick_latency, egress, feedback);
             }
             Msg::Refused { intent, ts, reason } => {
                 let id = self.create(intent, ts, OrderStatus::Rejected, Some(reason));

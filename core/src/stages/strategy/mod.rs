@@ -23,8 +23,8 @@ pub use registry::{Idle, Runner, StrategyKind, StrategyRegistry};
 use ctx::{FeedView, Lent, Moment};
 
 use crate::model::{
-    AccountId, BarSpec, Command, Feedback, InstrumentId, InstrumentSpec, Msg, Price, Qty, Session, Side, StrategyId,
-    StrategyParams, Timestamp,
+    AccountId, BarSpec, Command, Feedback, InstrumentId, InstrumentSpec, Msg, Price, Qty, Session, Side, Stamp,
+    StrategyId, StrategyParams, Timestamp,
 };
 
 /// Why the strategy stage's state could not be saved or restored.
@@ -328,7 +328,7 @@ impl StrategyStage {
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, out: &mut impl FnMut(Msg)) {
         match *msg {
-            Msg::Candle { candle: ref c, ingress_raw } => {
+            Msg::Candle { candle: ref c, stamp } => {
                 // Decisions first, then the bar itself goes on (observers chart it).
                 let bank = self.banks.on_candle(c);
                 let subs = self.by_instrument.get(c.instrument.index()).map(Vec::as_slice).unwrap_or(&[]);
@@ -341,11 +341,11 @@ impl StrategyStage {
                     let at = Moment { feed: f, last: c.close, now: c.end };
                     let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
                     let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_candle(c, ctx);
-                    decide(slot, shared, (&mut self.actions, &mut self.counters), (at, ingress_raw), run, out);
+                    decide(slot, shared, (&mut self.actions, &mut self.counters), (at, stamp), run, out);
                 }
                 out(*msg);
             }
-            Msg::Tick { tick, ingress_raw } => {
+            Msg::Tick { tick, stamp } => {
                 if let Some(p) = self.last_prices.get_mut(tick.instrument.index()) {
                     *p = tick.price;
                 }
@@ -359,7 +359,7 @@ impl StrategyStage {
                         let at = Moment { feed: f, last: tick.price, now: tick.ts };
                         let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
                         let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_tick(&tick, ctx);
-                        decide(slot, shared, (&mut self.actions, &mut self.counters), (at, ingress_raw), run, out);
+                        decide(slot, shared, (&mut self.actions, &mut self.counters), (at, stamp), run, out);
                     }
                 }
                 out(*msg);
@@ -448,7 +448,7 @@ fn decide(
     slot: &mut StrategySlot,
     (banks, views, last_prices): (&IndicatorBanks, &[FeedView], &[Price]),
     (actions, counters): (&mut Vec<Action>, &mut StrategyCounters),
-    (at, ingress_raw): (Moment, u64),
+    (at, stamp): (Moment, Stamp),
     run: impl FnOnce(&mut dyn Runner, &mut Ctx<'_>),
     out: &mut impl FnMut(Msg),
 ) {
@@ -456,7 +456,7 @@ fn decide(
     let lent = Lent { home: slot.instrument, books: &slot.books, orders: &slot.orders, banks, views, last_prices };
     let mut ctx = Ctx::new(lent, at, actions);
     run(slot.strategy.as_mut(), &mut ctx);
-    StrategyStage::act(slot, actions, at.now, ingress_raw, counters, out);
+    StrategyStage::act(slot, actions, at.now, stamp, counters, out);
 }
 
 impl StrategyStage {
@@ -466,7 +466,7 @@ impl StrategyStage {
         slot: &mut StrategySlot,
         actions: &[Action],
         ts: Timestamp,
-        ingress_raw: u64,
+        stamp: Stamp,
         c: &mut StrategyCounters,
         out: &mut impl FnMut(Msg),
     ) {
@@ -481,7 +481,7 @@ impl StrategyStage {
                     intent.strategy = slot.id;
                     slot.book_mut(intent.instrument).rework(intent.side, Qty::ZERO, intent.qty);
                     c.intents += 1;
-                    out(Msg::Intent { intent, ts, ingress_raw });
+                    out(Msg::Intent { intent, ts, stamp });
                 }
                 Action::Modify { order, qty, price, trigger } => {
                     c.modifies += 1;
@@ -568,7 +568,7 @@ mod tests {
             if k == 3 {
                 s.on_msg(&start, &mut |_| {});
             }
-            s.on_msg(&Msg::Candle { candle: c, ingress_raw: 0 }, &mut |m| {
+            s.on_msg(&Msg::Candle { candle: c, stamp: Stamp::NONE }, &mut |m| {
                 if let Msg::Intent { .. } = m {
                     intents += 1;
                 }
@@ -666,7 +666,7 @@ mod tests {
             let mut c = testing::bar(Price(*close));
             c.instrument = InstrumentId(1);
             c.end = Timestamp(k as i64 + 1);
-            s.on_msg(&Msg::Candle { candle: c, ingress_raw: 0 }, &mut |m| {
+            s.on_msg(&Msg::Candle { candle: c, stamp: Stamp::NONE }, &mut |m| {
                 if let Msg::Intent { intent, .. } = m {
                     sent.push((intent.instrument, intent.side, intent.qty));
                 }
@@ -682,7 +682,7 @@ mod tests {
     fn state_survives_save_and_restore() {
         let mut a = stage(vec![slot(0, BarSpec::M1, &[3])]);
         let c = testing::bar(Price(100));
-        a.on_msg(&Msg::Candle { candle: c, ingress_raw: 0 }, &mut |_| {});
+        a.on_msg(&Msg::Candle { candle: c, stamp: Stamp::NONE }, &mut |_| {});
         let saved = postcard::to_stdvec(&a.save_state().expect("save")).expect("encode");
         let mut b = stage(vec![slot(0, BarSpec::M1, &[3])]);
         b.restore_state(postcard::from_bytes(&saved).expect("decode")).expect("restore");

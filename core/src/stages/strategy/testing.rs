@@ -15,6 +15,7 @@
 
 use super::OpenOrder;
 use super::{Feedback, Msg, Strategy, StrategyEnv, StrategyKind, StrategySlot, StrategyStage};
+use crate::model::Stamp;
 use crate::model::{
     AccountId, BarSpec, Candle, InstrumentId, InstrumentSpec, Price, PriceBand, Qty, Segment, Session, Side,
     StrategyId, StrategyParams, Tick, Timestamp,
@@ -97,7 +98,7 @@ pub fn run_bars<S: Strategy>(strategy: S, closes: &[Price]) -> Vec<i64> {
         c.start = Timestamp(k as i64 * 60_000_000_000);
         c.end = Timestamp((k as i64 + 1) * 60_000_000_000);
         let mut intents = Vec::new();
-        stage.on_msg(&Msg::Candle { candle: c, ingress_raw: 0 }, &mut |m| {
+        stage.on_msg(&Msg::Candle { candle: c, stamp: Stamp::NONE }, &mut |m| {
             if let Msg::Intent { intent, .. } = m {
                 intents.push(intent)
             }
@@ -179,13 +180,13 @@ impl Harness {
 
     /// A closed bar; returns what the strategy sent.
     pub fn candle(&mut self, c: Candle) -> Vec<Sent> {
-        self.event(Msg::Candle { candle: c, ingress_raw: 0 }, c.close, c.end)
+        self.event(Msg::Candle { candle: c, stamp: Stamp::NONE }, c.close, c.end)
     }
 
     /// A trade of instrument 0; returns what the strategy sent.
     pub fn tick(&mut self, ts: Timestamp, price: i64, qty: u64) -> Vec<Sent> {
         let tick = Tick { instrument: InstrumentId(0), ts, price: Price(price), qty: Qty(qty) };
-        self.event(Msg::Tick { tick, ingress_raw: 0 }, Price(price), ts)
+        self.event(Msg::Tick { tick, stamp: Stamp::NONE }, Price(price), ts)
     }
 
     /// Fills `qty` of a working order at `price`, as the order stage reports it.
