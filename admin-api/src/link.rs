@@ -320,7 +320,18 @@ impl EgressObserver for ViewObserver {
             let mut v = self.view.write().unwrap_or_else(|e| e.into_inner());
             v.events += 1;
             match ev {
-                EgressEvent::Empty => {}
+                EgressEvent::Empty | EgressEvent::VenueRequest(_) => {}
+                EgressEvent::VenueNotice(r) => {
+                    // A venue's refusal or cancellation in its own words, for the account's
+                    // order stream.
+                    msg = Some((
+                        "orders",
+                        Some(u32::from(r.account.0)),
+                        None,
+                        json!({"type":"venue_notice","order":r.order.0,"venue_order":r.venue_order.as_str(),
+                               "report":r.kind}),
+                    ));
+                }
                 EgressEvent::Order { order, tick_to_order_ns } => {
                     if *tick_to_order_ns > 0 {
                         v.tick_to_order.record(*tick_to_order_ns);

@@ -16,8 +16,8 @@ use std::fmt;
 pub use dalal_core::engine::placement::{PlacementKind, WaitKind};
 use dalal_core::engine::setup::{AccountSetup, EngineSetup, StrategySetup};
 use dalal_core::model::{
-    AccountId, BarSpec, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, RiskLimits, Segment,
-    Session, StrategyId, StrategyParams,
+    AccountId, BarSpec, InstrumentId, InstrumentSpec, IstTime, Money, Price, PriceBand, Qty, RiskLimits, Route,
+    Segment, Session, StrategyId, StrategyParams, VenueId,
 };
 use dalal_core::stages::candle::{CandleOptions, EmptyBars, LatePolicy};
 use dalal_core::stages::charges::{ChargeSegment, ChargeTable, Ppb, Tariff};
@@ -369,6 +369,32 @@ pub struct AccountSection {
     pub limits: LimitsSection,
     #[serde(default)]
     pub strategies: Vec<StrategySection>,
+    /// Where its orders go: `paper` (the default) or the name of a `[[venues]]` entry.
+    #[serde(default = "default_venue")]
+    pub venue: String,
+}
+
+fn default_venue() -> String {
+    "paper".into()
+}
+
+/// What kind of live venue an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VenueKind {
+    /// The exchange simulator's TCP order protocol (`adapters/src/wire/order_protocol.rs`).
+    Wire,
+}
+
+/// A live venue: orders of the accounts bound to it go out through its gateway, and what it
+/// reports comes back through the ingress ring.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSection {
+    pub name: String,
+    pub kind: VenueKind,
+    /// `host:port` of the venue's order endpoint.
+    pub address: String,
 }
 
 /// One strategy entry. `kind`, `instrument`, `timeframe`, `qty` and `allow_short` are common to
@@ -415,6 +441,8 @@ pub struct Config {
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
+    #[serde(default)]
+    pub venues: Vec<VenueSection>,
 }
 
 fn ms_to_ns(key: &str, ms: f64) -> Result<i64, ConfigError> {
@@ -519,6 +547,18 @@ impl Config {
             nrml_margins.push(margin);
         }
 
+        let mut venue_names = HashSet::new();
+        for (i, v) in self.venues.iter().enumerate() {
+            if v.name.trim().is_empty() || v.name == "paper" || !venue_names.insert(v.name.clone()) {
+                return Err(err(
+                    format!("venues[{i}].name"),
+                    format!("{:?} is empty, \"paper\" or defined twice", v.name),
+                ));
+            }
+            if v.address.parse::<std::net::SocketAddr>().is_err() {
+                return Err(err(format!("venues[{i}].address"), format!("{:?} is not host:port", v.address)));
+            }
+        }
         let mut accounts = Vec::new();
         let mut strategies = Vec::new();
         let mut names = HashSet::new();
@@ -529,7 +569,16 @@ impl Config {
             }
             let limits = a.limits.to_limits(&k("limits"))?;
             let funds = rupees(&k("funds"), a.funds)?;
+            let route = if a.venue == "paper" {
+                Route::Paper
+            } else {
+                let v = self.venues.iter().position(|v| v.name == a.venue).ok_or_else(|| {
+                    err(k("venue"), format!("{:?} is neither \"paper\" nor a [[venues]] name", a.venue))
+                })?;
+                Route::Live(VenueId(v as u16))
+            };
             accounts.push(AccountSetup {
+                route,
                 id: AccountId(ai as u16),
                 name: a.name.clone(),
                 limits,
@@ -598,6 +647,7 @@ impl Config {
                         .ok_or_else(|| err("risk.mis_square_off", "expected HH:MM"))?,
                 )
             },
+            venues: self.venues.iter().map(|v| v.name.clone()).collect(),
             paper: PaperConfig {
                 venue: VenueConfig { slippage: self.paper.slippage, limit_fill: self.paper.limit_fill },
                 ack_delay_ns: ms_to_ns("paper.ack_delay_ms", self.paper.ack_delay_ms)?,

@@ -38,6 +38,7 @@ impl S {
             quanta::Clock::new(),
             ChargeTable::default(),
             paper,
+            vec![dalal_core::model::Route::Paper; 2],
         );
         S { stage, egress: Vec::new(), fb: Vec::new(), now: T }
     }

@@ -47,7 +47,9 @@ impl StoreMapper {
                 }
             }
             EgressEvent::Candle(candle) => out(StoreEvent::Candle { candle, source_seq }),
-            EgressEvent::Empty => {}
+            // Requests are the gateway's business; notices reach the store through the order
+            // they concern.
+            EgressEvent::Empty | EgressEvent::VenueRequest(_) | EgressEvent::VenueNotice(_) => {}
         }
     }
 

@@ -104,6 +104,7 @@ fn order() -> Order {
         updated: Timestamp(T0 + 5),
         reject: None,
         brokerage: Money(2000),
+        venue_order: Default::default(),
     }
 }
 

@@ -27,7 +27,10 @@ impl Blotter {
                     self.orders.push(order);
                 }
             }
-            EgressEvent::Empty | EgressEvent::Candle(_) => {}
+            EgressEvent::Empty
+            | EgressEvent::Candle(_)
+            | EgressEvent::VenueRequest(_)
+            | EgressEvent::VenueNotice(_) => {}
         }
     }
 

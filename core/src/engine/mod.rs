@@ -88,6 +88,7 @@ impl Engine {
                 clock.clone(),
                 setup.charges,
                 setup.paper,
+                setup.routes(),
             ),
             strategy,
             latencies: StageLatencies::default(),

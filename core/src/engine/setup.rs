@@ -3,8 +3,8 @@
 //! of the same setup run identical stages.
 
 use crate::model::{
-    AccountId, BarSpec, Command, InstrumentId, InstrumentSpec, IstTime, KillScope, Money, Price, RiskLimits, Session,
-    StrategyId, StrategyParams,
+    AccountId, BarSpec, Command, InstrumentId, InstrumentSpec, IstTime, KillScope, Money, Price, RiskLimits, Route,
+    Session, StrategyId, StrategyParams,
 };
 use crate::stages::candle::CandleOptions;
 use crate::stages::charges::ChargeTable;
@@ -22,6 +22,8 @@ pub struct AccountSetup {
     pub funds: Money,
     /// Start with this account's kill switch engaged.
     pub kill_switch: bool,
+    /// Where its orders go: the paper exchange, or a live venue of [`EngineSetup::venues`].
+    pub route: Route,
 }
 
 /// One strategy instance, owned by one account, trading one instrument.
@@ -57,6 +59,8 @@ pub struct EngineSetup {
     pub enforce_session: bool,
     pub mis_square_off: Option<IstTime>,
     pub paper: PaperConfig,
+    /// Live venues by [`VenueId`](crate::model::VenueId) (their names; connection details are the runtime's).
+    pub venues: Vec<String>,
 }
 
 impl EngineSetup {
@@ -111,6 +115,11 @@ impl EngineSetup {
             }
         }
         v
+    }
+
+    /// Per account, where its orders go.
+    pub fn routes(&self) -> Vec<Route> {
+        self.accounts.iter().map(|a| a.route).collect()
     }
 
     /// What the risk stage needs of each account.

@@ -3,7 +3,7 @@
 
 use super::{
     AccountId, Candle, Command, Fill, InstrumentId, Order, OrderId, OrderIntent, Product, Qty, Quote, RejectReason,
-    Side, StrategyId, Tick, Timestamp,
+    Side, StrategyId, Tick, Timestamp, VenueReport, VenueRequest,
 };
 
 /// An input to the engine: the payload of an ingress ring slot.
@@ -24,6 +24,8 @@ pub enum Input {
     },
     /// Best bid and ask, from feeds that carry quotes; market orders then fill at the touch.
     Quote(Quote),
+    /// What a live venue says about an order (acknowledged, refused, filled, cancelled …).
+    VenueReport(VenueReport),
 }
 
 /// An ingress ring slot.
@@ -131,6 +133,8 @@ pub enum Msg {
         ts: Timestamp,
         reason: RejectReason,
     },
+    /// A live venue's report, on its way to the order stage.
+    VenueReport(VenueReport),
     Feedback(Feedback),
 }
 
@@ -148,4 +152,9 @@ pub enum EgressEvent {
     Fill(Fill),
     /// A closed bar, for charts and stores.
     Candle(Candle),
+    /// A request for a live venue's gateway.
+    VenueRequest(VenueRequest),
+    /// A venue report worth showing as it came (a refusal or cancellation with the venue's
+    /// text, or one the engine could not match to an order).
+    VenueNotice(VenueReport),
 }

@@ -16,6 +16,7 @@ pub mod qty;
 pub mod tick;
 pub mod time;
 pub mod timeframe;
+pub mod venue;
 
 pub use candle::{BarSpec, Candle};
 pub use command::{Command, KillScope};
@@ -31,3 +32,6 @@ pub use qty::{NetQty, Qty, Side};
 pub use tick::{Quote, Tick, TickReject};
 pub use time::{IstTime, Session, Timestamp};
 pub use timeframe::Timeframe;
+pub use venue::{
+    ReasonText, ReportKind, RequestKind, Route, VenueId, VenueOrderId, VenueReport, VenueRequest, VenueTradeId,
+};

@@ -289,6 +289,8 @@ pub struct Order {
     pub reject: Option<RejectReason>,
     /// Brokerage charged so far: brokerage is per executed order, however many fills.
     pub brokerage: Money,
+    /// The venue's id for it, once a live venue has acknowledged it (empty for paper orders).
+    pub venue_order: super::venue::VenueOrderId,
 }
 
 impl Order {
@@ -337,10 +339,12 @@ pub enum RejectReason {
     NotModifiable,
     /// The order names an account the engine does not have.
     UnknownAccount,
+    /// A live venue refused it (its code and text are in the venue notice).
+    VenueRejected,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 24] = [
+    pub const ALL: [RejectReason; 25] = [
         RejectReason::GlobalKillSwitch,
         RejectReason::AccountKillSwitch,
         RejectReason::MaxOrderQty,
@@ -365,6 +369,7 @@ impl RejectReason {
         RejectReason::UnknownOrder,
         RejectReason::NotModifiable,
         RejectReason::UnknownAccount,
+        RejectReason::VenueRejected,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -393,6 +398,7 @@ impl RejectReason {
             RejectReason::UnknownOrder => "unknown_order",
             RejectReason::NotModifiable => "not_modifiable",
             RejectReason::UnknownAccount => "unknown_account",
+            RejectReason::VenueRejected => "venue_rejected",
         }
     }
 

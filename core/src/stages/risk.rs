@@ -236,6 +236,7 @@ impl RiskStage {
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, out: &mut impl FnMut(Msg)) {
         match *msg {
+            Msg::VenueReport(_) => out(*msg),
             Msg::Tick { tick, .. } => {
                 self.advance(tick.ts, out);
                 self.mark(tick.instrument.index(), tick.price, out);

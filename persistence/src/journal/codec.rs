@@ -10,6 +10,7 @@ use dalal_core::model::{
 use dalal_core::model::{Command, Input, KillScope};
 use dalal_core::model::{ParamBytes, StrategyParams, PARAM_BYTES};
 use dalal_core::model::{Quote, Tick};
+use dalal_core::model::{ReasonText, ReportKind, VenueId, VenueOrderId, VenueReport, VenueTradeId};
 
 /// Why bytes do not decode to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +96,7 @@ const MODIFY: u8 = 14;
 const CANCEL_WORKING: u8 = 15;
 const STRATEGY: u8 = 16;
 const STRATEGY_PARAMS: u8 = 17;
+const VENUE_REPORT: u8 = 20;
 
 fn scope(w: &mut Writer, s: KillScope) {
     match s {
@@ -250,6 +252,10 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
             w.i64(q.bid.0);
             w.i64(q.ask.0);
         }
+        Input::VenueReport(r) => {
+            w.u8(VENUE_REPORT);
+            venue_report(&mut w, &r);
+        }
         Input::Command(c) => match c {
             Command::KillSwitch { scope: s, engaged } => {
                 w.u8(KILL);
@@ -325,6 +331,75 @@ fn read_strategy_params(r: &mut Reader<'_>) -> Result<StrategyParams, DecodeErro
     Ok(StrategyParams { qty, allow_short, bytes })
 }
 
+/// A venue report: venue u16, account u16, order u64, venue order id (text), ts i64, then a
+/// kind byte and its fields. Texts are a length byte and UTF-8 bytes.
+fn venue_report(w: &mut Writer<'_>, r: &VenueReport) {
+    w.u16(r.venue.0);
+    w.u16(r.account.0);
+    w.u64(r.order.0);
+    text(w, r.venue_order.as_str());
+    w.i64(r.ts.0);
+    match r.kind {
+        ReportKind::Accepted => w.u8(1),
+        ReportKind::Rejected { code, reason } => {
+            w.u8(2);
+            w.u16(code);
+            text(w, reason.as_str());
+        }
+        ReportKind::Fill { trade, price, qty } => {
+            w.u8(3);
+            text(w, trade.as_str());
+            w.i64(price.0);
+            w.u64(qty.0);
+        }
+        ReportKind::Cancelled { reason } => {
+            w.u8(4);
+            text(w, reason.as_str());
+        }
+        ReportKind::Modified { qty, price, trigger } => {
+            w.u8(5);
+            w.u64(qty.0);
+            w.i64(price.0);
+            w.i64(trigger.0);
+        }
+        ReportKind::Expired => w.u8(6),
+        ReportKind::Triggered => w.u8(7),
+    }
+}
+
+fn text(w: &mut Writer<'_>, s: &str) {
+    w.u8(s.len() as u8);
+    w.0.extend_from_slice(s.as_bytes());
+}
+
+fn read_text<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+    let n = usize::from(r.u8()?);
+    std::str::from_utf8(r.slice(n)?).map_err(|_| DecodeError::Value)
+}
+
+fn read_venue_report(r: &mut Reader<'_>) -> Result<VenueReport, DecodeError> {
+    let venue = VenueId(r.u16()?);
+    let account = AccountId(r.u16()?);
+    let order = OrderId(r.u64()?);
+    let venue_order = VenueOrderId::new(read_text(r)?).ok_or(DecodeError::Value)?;
+    let ts = Timestamp(r.i64()?);
+    let kind = match r.u8()? {
+        1 => ReportKind::Accepted,
+        2 => ReportKind::Rejected { code: r.u16()?, reason: ReasonText::new(read_text(r)?).ok_or(DecodeError::Value)? },
+        3 => ReportKind::Fill {
+            trade: VenueTradeId::new(read_text(r)?).ok_or(DecodeError::Value)?,
+            price: Price(r.i64()?),
+            qty: Qty(r.u64()?),
+        },
+        4 => ReportKind::Cancelled { reason: ReasonText::new(read_text(r)?).ok_or(DecodeError::Value)? },
+        5 => ReportKind::Modified { qty: Qty(r.u64()?), price: Price(r.i64()?), trigger: Price(r.i64()?) },
+        6 => ReportKind::Expired,
+        7 => ReportKind::Triggered,
+        _ => return Err(DecodeError::Value),
+    };
+    Ok(VenueReport { venue, account, order, venue_order, ts, kind })
+}
+
 /// Decodes one encoded input; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
     let mut r = Reader::new(bytes);
@@ -362,6 +437,7 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
             price: Price(r.i64()?),
             trigger: Price(r.i64()?),
         }),
+        VENUE_REPORT => Input::VenueReport(read_venue_report(&mut r)?),
         STRATEGY => Input::Command(Command::StrategyEnabled { strategy: StrategyId(r.u16()?), enabled: r.u8()? != 0 }),
         STRATEGY_PARAMS => {
             let strategy = StrategyId(r.u16()?);
@@ -450,6 +526,39 @@ mod tests {
         ] {
             round(i);
         }
+        // Every kind of venue report.
+        let vid = VenueOrderId::new("241202000123456").unwrap_or_default();
+        let base = VenueReport {
+            venue: VenueId(2),
+            account: AccountId(1),
+            order: OrderId(77),
+            venue_order: vid,
+            ts: Timestamp(1_795_146_300_000_000_000),
+            kind: ReportKind::Accepted,
+        };
+        let trade = VenueTradeId::new("T-9").unwrap_or_default();
+        for kind in [
+            ReportKind::Accepted,
+            ReportKind::Rejected { code: 17, reason: ReasonText::lossy("RMS: margin exceeds ₹") },
+            ReportKind::Fill { trade, price: Price(140_050), qty: Qty(3) },
+            ReportKind::Cancelled { reason: ReasonText::EMPTY },
+            ReportKind::Modified { qty: Qty(8), price: Price(1), trigger: Price(2) },
+            ReportKind::Expired,
+            ReportKind::Triggered,
+        ] {
+            round(Input::VenueReport(VenueReport { kind, ..base }));
+        }
+        // A venue id longer than any venue's, or text that is not UTF-8, is refused.
+        let mut buf = Vec::new();
+        assert!(encode(&Input::VenueReport(base), &mut buf));
+        let at = 1 + 2 + 2 + 8;
+        let mut long = buf.clone();
+        long[at] = 30;
+        long.extend([b'x'; 30]);
+        assert_eq!(decode(&long), Err(DecodeError::Value));
+        buf[at + 1] = 0xff;
+        assert_eq!(decode(&buf), Err(DecodeError::Value));
+
         // Every built-in strategy's parameters, encoded by its own registration.
         for s in &builtin_strategies() {
             let params = StrategyParams { qty: 10, allow_short: true, ..s.params };

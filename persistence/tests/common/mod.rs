@@ -40,6 +40,7 @@ pub fn order(id: u64, s: &EngineSetup, status: OrderStatus, filled: u64) -> Orde
         updated: Timestamp(T0 + id as i64 * 1_000_000 + filled as i64),
         reject: (status == OrderStatus::Rejected).then_some(RejectReason::MaxPosition),
         brokerage: Money(if filled > 0 { 2000 } else { 0 }),
+        venue_order: Default::default(),
     }
 }
 

@@ -158,6 +158,7 @@ impl CandleStage {
                 self.counters.commands += 1;
                 out(Msg::Command(cmd));
             }
+            Input::VenueReport(r) => out(Msg::VenueReport(r)),
             Input::Empty => {}
         }
     }

@@ -12,7 +12,11 @@
 
 mod booking;
 mod latency;
+mod live;
 pub mod paper;
+
+use live::LiveOrders;
+pub use live::VenueCounters;
 
 use booking::Booking;
 use latency::{Delayed, Due, LatencyModel};
@@ -21,7 +25,7 @@ use paper::{PaperVenue, Placement, VenueConfig, VenueEvent};
 use crate::metrics::LatencyHistogram;
 use crate::model::{
     AccountId, InstrumentSpec, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
-    RejectReason, Session, StrategyId, Timestamp, Validity,
+    RejectReason, RequestKind, Route, Session, StrategyId, Timestamp, Validity, VenueOrderId,
 };
 use crate::model::{Cause, CloseReason, Command, EgressEvent, Feedback, KillScope, Msg, Tick};
 use crate::stages::charges::{ChargeTable, Charges};
@@ -41,6 +45,8 @@ pub struct OrderCounters {
     pub commands_refused: u64,
     /// Transitions the life cycle forbids; refused, never applied.
     pub illegal_transitions: u64,
+    /// Requests to and reports from live venues.
+    pub venue: VenueCounters,
 }
 
 /// Paper-trading behaviour of the order stage.
@@ -60,6 +66,8 @@ pub struct OrderStage {
     /// day it reached the venue (an after-market order works the whole next session).
     expiry: Vec<i64>,
     venue: PaperVenue,
+    /// Live accounts' routes and their venues' ids.
+    live: LiveOrders,
     latency: LatencyModel,
     booking: Booking,
     session: Session,
@@ -90,11 +98,13 @@ impl OrderStage {
         clock: quanta::Clock,
         tariffs: ChargeTable,
         paper: PaperConfig,
+        routes: Vec<Route>,
     ) -> Self {
         OrderStage {
             orders: Vec::with_capacity(1 << 16),
             expiry: Vec::with_capacity(1 << 16),
             venue: PaperVenue::new(instruments, paper.venue),
+            live: LiveOrders::new(routes),
             latency: LatencyModel::new(paper.ack_delay_ns, paper.fill_delay_ns),
             booking: Booking::new(accounts, instruments, tariffs),
             session,
@@ -184,6 +194,7 @@ impl OrderStage {
                 feedback(closed(&intent, id, intent.qty, CloseReason::Refused));
             }
             Msg::Command(cmd) => self.on_command(cmd, egress, feedback),
+            Msg::VenueReport(r) => self.on_report(r, egress, feedback),
             _ => {}
         }
     }
@@ -194,6 +205,11 @@ impl OrderStage {
             Command::KillSwitch { scope, engaged: true } => self.cancel_where(scope, None, ts, egress, feedback),
             Command::CancelWorking { scope, product } => self.cancel_where(scope, product, ts, egress, feedback),
             Command::Cancel { account, order } => match self.owned_working(account, order) {
+                Ok(o) if self.live.venue(account).is_some() => {
+                    if let Some(v) = self.live.venue(account) {
+                        self.request(v, RequestKind::Cancel { order, venue_order: o.venue_order }, egress);
+                    }
+                }
                 Ok(o) => {
                     // Not working any more: it traded in full and the fill is on its way.
                     if !self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback) {
@@ -203,7 +219,10 @@ impl OrderStage {
                 Err(reason) => self.refuse(account, order, reason, feedback),
             },
             Command::Modify { account, order, qty, price, trigger } => match self.owned_working(account, order) {
-                Ok(o) => self.modify(o, qty, price, trigger, ts, egress, feedback),
+                Ok(o) => match self.live.venue(account) {
+                    Some(v) => self.request_modify(v, &o, (qty, price, trigger), egress, feedback),
+                    None => self.modify(o, qty, price, trigger, ts, egress, feedback),
+                },
                 Err(reason) => self.refuse(account, order, reason, feedback),
             },
             Command::KillSwitch { .. }
@@ -336,6 +355,7 @@ impl OrderStage {
             updated: ts,
             reject,
             brokerage: Money::ZERO,
+            venue_order: VenueOrderId::EMPTY,
         });
         self.expiry.push(i64::MAX);
         self.counters.orders += 1;
@@ -355,6 +375,13 @@ impl OrderStage {
             egress(EgressEvent::Order { order: *o, tick_to_order_ns: latency });
         }
         feedback(Feedback::Accepted { order: id, intent });
+        if let Some(v) = self.live.venue(intent.account) {
+            // A live venue takes it from here (after-market orders too: the venue queues them).
+            if let Some(o) = self.order(id).copied() {
+                self.request(v, RequestKind::New(o), egress);
+            }
+            return;
+        }
         if intent.amo && !self.session.contains(ts) {
             self.amo.push(id);
         } else if !self.latency.delay_submit(id, ts) {
@@ -634,7 +661,13 @@ impl OrderStage {
             {
                 continue;
             }
-            self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+            match self.live.venue(o.intent.account) {
+                // A live order is cancelled when its venue says it is.
+                Some(v) => self.request(v, RequestKind::Cancel { order: o.id, venue_order: o.venue_order }, egress),
+                None => {
+                    self.withdraw(&o, OrderStatus::Cancelled, CloseReason::Cancelled, ts, egress, feedback);
+                }
+            }
         }
     }
 }
