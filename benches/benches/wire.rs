@@ -113,4 +113,11 @@ fn print_report(r: &WireReport) {
         us(o.p50_ns),
         us(o.p99_ns)
     );
+    let rt = r.round_trip.percentiles();
+    println!(
+        "  round trip (tick sent -> order at the exchange -> fill booked): p50 {} p99 {} over {} fills",
+        us(rt.p50_ns),
+        us(rt.p99_ns),
+        r.fills_booked
+    );
 }

@@ -730,6 +730,7 @@ fn wire_rows(quick: bool, rates: &[u64], rows: &mut Vec<LabRow>, skipped: &mut V
                 if i == 0 {
                     rows.push(LabRow::latency("wire_to_wire/feed_leg", &r.feed_leg));
                     rows.push(LabRow::latency("wire_to_wire/order_leg", &r.order_leg));
+                    rows.push(LabRow::offered("wire_round_trip", rate, &r.round_trip));
                 }
             }
             Err(e) => skipped.push(Skipped { name, reason: e.to_string() }),

@@ -13,6 +13,16 @@ use dalal_core::model::{InstrumentId, Price, Qty, Timestamp};
 /// second apart that zigzag: every tick closes a bar and flips the signal, so every tick
 /// produces an order and every sample is a real tick-to-order path.
 pub fn ticks_flipping(n: usize) -> (EngineSetup, Vec<Tick>) {
+    flipping(n, "")
+}
+
+/// [`ticks_flipping`] with the account trading on a live venue (venue 0, the exchange
+/// simulator of the wire-to-wire measurement) instead of the paper exchange.
+pub fn ticks_flipping_live(n: usize) -> (EngineSetup, Vec<Tick>) {
+    flipping(n, "venue = \"sim\"\n[[venues]]\nname = \"sim\"\nkind = \"wire\"\naddress = \"127.0.0.1:1\"\n")
+}
+
+fn flipping(n: usize, venue: &str) -> (EngineSetup, Vec<Tick>) {
     let cfg = r#"
         [engine]
         timeframes = []
@@ -27,6 +37,7 @@ pub fn ticks_flipping(n: usize) -> (EngineSetup, Vec<Tick>) {
         band_pct = 0
         [[accounts]]
         name = "bench"
+        VENUE
         [accounts.limits]
         max_orders_per_sec = 0
         duplicate_window_ms = 0
@@ -40,7 +51,11 @@ pub fn ticks_flipping(n: usize) -> (EngineSetup, Vec<Tick>) {
         qty = 1
         allow_short = true
     "#;
-    let setup = toml::from_str::<Config>(cfg).ok().and_then(|c| c.validate().ok()).unwrap_or_else(|| unreachable!());
+    // The venue table goes after the account's keys and before its sub-tables.
+    let (account, rest) = cfg.split_once("VENUE").unwrap_or((cfg, ""));
+    let (venue_key, venue_table) = venue.split_once("\n").unwrap_or(("", ""));
+    let cfg = format!("{account}{venue_key}{rest}{venue_table}");
+    let setup = toml::from_str::<Config>(&cfg).ok().and_then(|c| c.validate().ok()).unwrap_or_else(|| unreachable!());
     let open = 1_795_146_300_000_000_000i64;
     let ticks = (0..n)
         .map(|i| Tick {

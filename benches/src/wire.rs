@@ -28,24 +28,27 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use dalal_adapters::feed::{FeedReport as SourceReport, Inline, OriginLog, UdpSource};
-use dalal_adapters::wire::order_protocol::ACK_LEN;
+use dalal_adapters::wire::order_protocol::{ACK_LEN, FILL_LEN};
 use dalal_adapters::wire::{
-    monotonic_ns, Ack, FeedHandlerError, FeedStats, FrameBuffer, GatewayError, NewOrder, OrderGateway, OrderMessage,
-    ProtocolError, TickDatagram, DATAGRAM_LEN,
+    monotonic_ns, Ack, ExchangeFill, FeedHandlerError, FeedStats, FrameBuffer, GatewayError, NewOrder, OrderGateway,
+    OrderMessage, ProtocolError, Reply, TickDatagram, DATAGRAM_LEN,
 };
 use dalal_core::engine::placement::{
-    available_cores, EgressObserver, EgressTap, Launch, LaunchError, PlacementConfig, PlacementKind, WaitKind,
+    available_cores, EgressObserver, EgressTap, IngressPublisher, Launch, LaunchError, PlacementConfig, PlacementKind,
+    WaitKind,
 };
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
 use dalal_core::metrics::{LatencyHistogram, Percentiles};
-use dalal_core::model::{EgressEvent, IngressEvent, Input, TickReject};
-use dalal_core::model::{Order, OrderStatus};
+use dalal_core::model::{
+    AccountId, EgressEvent, IngressEvent, Input, Order, OrderId, OrderStatus, Price, ReportKind, RequestKind,
+    TickReject, Timestamp, VenueId, VenueOrderId, VenueReport, VenueRequest, VenueTradeId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::ticks_flipping;
@@ -183,6 +186,11 @@ pub struct WireReport {
     /// The last leg: the engine hands the order to its gateway → the exchange read it.
     /// What is left of `latency` after both legs is the engine's own work.
     pub order_leg: LatencyHistogram,
+    /// The full round trip: tick datagram's intended send time → order at the exchange →
+    /// its fill reported back, published into the ingress ring and booked by the engine.
+    pub round_trip: LatencyHistogram,
+    /// Fills the engine booked from the exchange's reports.
+    pub fills_booked: u64,
     pub feed: FeedReport,
     pub exchange: ExchangeReport,
     /// The engine's feed handler: received, missing (gaps), stale, malformed.
@@ -253,7 +261,7 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     }
     let started = Instant::now();
     let deadline = started + opt.timeout();
-    let (setup, _) = ticks_flipping(0);
+    let (setup, _) = crate::ticks_flipping_live(0);
     let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
     let feed = UdpSource::bind(loopback, setup.instruments.len(), Some(1))?;
     let feed_addr = feed.local_addr();
@@ -274,6 +282,8 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         opt.timeout().as_millis().to_string(),
     ];
     exchange_args.extend(child_cpu.iter().cloned());
+    // A live venue: each order is acknowledged and then filled in full.
+    exchange_args.push("--fills".into());
     if opt.realtime {
         exchange_args.extend(["--rt-priority".into(), "2".into()]);
     }
@@ -288,7 +298,8 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     // The product's colocated engine: fused, busy-polling, the UDP feed in line, the gateway
     // as its egress tap.
     let (outcome_tx, outcome_rx) = mpsc::channel();
-    let tap = GatewayTap::new(gateway, origins, opt.n, deadline, opt.realtime, outcome_tx);
+    let counts = Arc::new(TapCounts::default());
+    let tap = GatewayTap::new(gateway, origins, opt.n, deadline, opt.realtime, outcome_tx, counts.clone());
     let (inline, source_slot) = Inline::new(feed);
     let place = PlacementConfig {
         placement: PlacementKind::Fused,
@@ -336,8 +347,10 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     if feed_process.is_ok() {
         let mut last = (u64::MAX, Instant::now());
         loop {
+            // Datagrams, then the venue's reports: the ring is quiet once every fill is in.
             let published = progress.ingress_published.load(Ordering::Acquire);
-            if published >= opt.n as u64 && progress.idle() {
+            let fills_in = counts.booked.load(Ordering::Acquire) >= counts.sent.load(Ordering::Acquire);
+            if published >= opt.n as u64 && fills_in && progress.idle() {
                 break;
             }
             if published != last.0 {
@@ -368,6 +381,8 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         latency: outcome.latency,
         feed_leg: outcome.feed_leg,
         order_leg: outcome.order_leg,
+        round_trip: outcome.round_trip,
+        fills_booked: outcome.fills_booked,
         feed: feed_report,
         exchange: exchange_report,
         feed_stats: feed_stats(&source),
@@ -409,39 +424,62 @@ struct EngineOutcome {
     latency: LatencyHistogram,
     feed_leg: LatencyHistogram,
     order_leg: LatencyHistogram,
+    round_trip: LatencyHistogram,
     orders_sent: u64,
     orders_acked: u64,
+    fills_booked: u64,
     ack_mismatches: u64,
     realtime: bool,
+}
+
+/// Orders sent and fills booked so far, for the caller to see when every fill is in.
+#[derive(Default)]
+struct TapCounts {
+    sent: AtomicU64,
+    booked: AtomicU64,
 }
 
 /// After the feed is done, the ring must have been quiet this long before the remaining
 /// datagrams count as lost.
 const QUIET_AFTER_FEED: Duration = Duration::from_millis(50);
-/// Loop turns between two ack reads: acks are bookkeeping, and reading them on every turn
-/// would double the system calls between two ticks. A power of two.
-const ACK_POLL_EVERY: u32 = 32;
+/// Loop turns between two reads of the exchange's replies while nothing is outstanding: reading
+/// on every turn would double the system calls between two ticks. A power of two.
+const REPLY_POLL_EVERY: u32 = 32;
 /// Unsent order bytes above which the engine waits for the exchange to catch up before it
 /// takes more ticks (they wait in the UDP receive buffer; if that overflows the loss shows as
 /// gaps); well below the gateway's hard limit, so overload slows the run instead of failing it.
 const BACKLOG_HIGH_WATER: usize = 256 * 1024;
+/// Orders whose origin stamps are kept for the round trip (indexed by order id).
+const ORIGINS_KEPT: usize = 1 << 16;
 
-/// The order gateway as the engine's egress tap: each new order is written to the exchange
-/// (the first of a loop turn at once, the rest of a burst together at the end of the turn),
-/// acks are read every few turns, and a backlog the exchange has not read holds the engine.
+/// The exchange simulator as a live venue, run in line on the engine thread as its egress
+/// tap: each venue request for a new order is written to the exchange (the first of a loop
+/// turn at once, the rest of a burst together at the end of the turn); the exchange's acks
+/// and fills are read back and published into the ingress ring as venue reports, so the
+/// engine books each fill exactly as it would a broker's; a backlog the exchange has not read
+/// holds the engine.
 struct GatewayTap {
     gw: OrderGateway,
+    venue: VenueId,
     origins: Arc<OriginLog>,
     acks: AckBook,
     feed_leg: LatencyHistogram,
+    round_trip: LatencyHistogram,
+    /// Per order id (modulo [`ORIGINS_KEPT`]): the origin stamp of the tick that caused it,
+    /// and its account.
+    order_origin: Vec<(u64, AccountId)>,
+    /// Reports read and not yet published (the ring had no room).
+    reports: VecDeque<VenueReport>,
     /// Sequence of the last datagram whose feed leg was recorded.
     timed: u64,
     sent_this_turn: bool,
     turn: u32,
+    fills_read: u64,
     deadline: Instant,
     realtime: Option<bool>,
     error: Option<WireError>,
     outcome: mpsc::Sender<Result<EngineOutcome, WireError>>,
+    counts: Arc<TapCounts>,
 }
 
 impl GatewayTap {
@@ -452,19 +490,26 @@ impl GatewayTap {
         deadline: Instant,
         realtime: bool,
         outcome: mpsc::Sender<Result<EngineOutcome, WireError>>,
+        counts: Arc<TapCounts>,
     ) -> GatewayTap {
         GatewayTap {
             gw,
+            venue: VenueId(0),
             origins,
             acks: AckBook::new(n),
             feed_leg: LatencyHistogram::new(),
+            round_trip: LatencyHistogram::new(),
+            order_origin: vec![(0, AccountId(0)); ORIGINS_KEPT],
+            reports: VecDeque::with_capacity(1024),
             timed: 0,
             sent_this_turn: false,
             turn: 0,
+            fills_read: 0,
             deadline,
             realtime: realtime.then_some(false),
             error: None,
             outcome,
+            counts,
         }
     }
 
@@ -472,33 +517,85 @@ impl GatewayTap {
         self.error.get_or_insert(e.into());
     }
 
-    fn read_acks(&mut self) {
-        let acks = &mut self.acks;
-        if let Err(e) = self.gw.poll_acks(&mut |a| acks.on_ack(a)) {
+    /// Reads the exchange's replies into venue reports (and the ack latencies).
+    fn read_replies(&mut self) {
+        let GatewayTap { gw, acks, reports, order_origin, venue, fills_read, .. } = self;
+        let r = gw.poll_replies(&mut |reply| match reply {
+            Reply::Ack(a) => {
+                acks.on_ack(a);
+                let account = order_origin[a.client_order_id as usize % ORIGINS_KEPT].1;
+                reports.push_back(report(
+                    *venue,
+                    account,
+                    a.client_order_id,
+                    a.exchange_order_id,
+                    ReportKind::Accepted,
+                ));
+            }
+            Reply::Fill(f) => {
+                *fills_read += 1;
+                let account = order_origin[f.client_order_id as usize % ORIGINS_KEPT].1;
+                let trade = VenueTradeId::new(&f.trade_id.to_string()).unwrap_or_default();
+                let kind = ReportKind::Fill { trade, price: f.price, qty: f.qty };
+                reports.push_back(report(*venue, account, f.client_order_id, f.exchange_order_id, kind));
+            }
+        });
+        if let Err(e) = r {
             self.fail(e);
         }
     }
+
+    /// Publishes what was read, as far as the ring has room.
+    fn publish(&mut self, out: &mut IngressPublisher, room: usize) -> usize {
+        let n = self.reports.len().min(room);
+        for r in self.reports.drain(..n) {
+            out.publish(Input::VenueReport(r), 0);
+        }
+        n
+    }
+}
+
+/// A venue report of the exchange simulator (its ids are numbers).
+fn report(venue: VenueId, account: AccountId, order: u64, exchange_id: u64, kind: ReportKind) -> VenueReport {
+    let venue_order = VenueOrderId::new(&exchange_id.to_string()).unwrap_or_default();
+    VenueReport { venue, account, order: OrderId(order), venue_order, ts: Timestamp::now(), kind }
 }
 
 impl EgressTap for GatewayTap {
     fn on_event(&mut self, cause: &IngressEvent, ev: &EgressEvent) {
-        // Created orders only: later state changes of an order are not new business.
-        let EgressEvent::Order { order, .. } = ev else { return };
-        if order.status != OrderStatus::Pending || self.error.is_some() {
-            return;
-        }
-        let (sent_ns, _) = self.origins.get(cause.source);
-        let o = new_order(order, sent_ns);
-        let handed = monotonic_ns();
-        let r = if self.sent_this_turn { self.gw.queue(&o) } else { self.gw.send(&o) };
-        self.sent_this_turn = true;
-        match r {
-            Ok(()) => self.acks.expect(&o, handed),
-            Err(e) => self.fail(e),
+        match ev {
+            EgressEvent::VenueRequest(VenueRequest { venue, kind: RequestKind::New { order, reference } }) => {
+                if self.error.is_some() {
+                    return;
+                }
+                self.venue = *venue;
+                let (sent_ns, _) = self.origins.get(cause.source);
+                self.order_origin[order.id.0 as usize % ORIGINS_KEPT] = (sent_ns, order.intent.account);
+                let o = new_order(order, *reference, sent_ns);
+                let handed = monotonic_ns();
+                let r = if self.sent_this_turn { self.gw.queue(&o) } else { self.gw.send(&o) };
+                self.sent_this_turn = true;
+                match r {
+                    Ok(()) => {
+                        self.acks.expect(&o, handed);
+                        self.counts.sent.fetch_add(1, Ordering::Release);
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            // The fill booked: tick sent → order at the exchange → fill in our books.
+            EgressEvent::Fill(f) => {
+                let (origin, _) = self.order_origin[f.order.0 as usize % ORIGINS_KEPT];
+                if origin != 0 {
+                    self.round_trip.record(monotonic_ns().saturating_sub(origin));
+                }
+                self.counts.booked.fetch_add(1, Ordering::Release);
+            }
+            _ => {}
         }
     }
 
-    fn poll(&mut self) {
+    fn poll(&mut self, out: &mut IngressPublisher, room: usize) -> usize {
         if let Some(false) = self.realtime {
             // The first turn runs on the engine thread: raise it there.
             self.realtime = Some(set_realtime(1));
@@ -519,32 +616,33 @@ impl EgressTap for GatewayTap {
             }
         }
         self.turn = self.turn.wrapping_add(1);
-        // Busy or idle: an exchange whose acks go unread blocks writing them and stops
-        // reading orders.
-        if self.turn & (ACK_POLL_EVERY - 1) == 0 {
-            self.read_acks();
+        // Replies are awaited while fills are outstanding; otherwise read now and then, busy or
+        // idle (an exchange whose replies go unread blocks writing them and stops reading).
+        let outstanding = self.fills_read < self.gw.orders_sent();
+        if outstanding || self.turn & (REPLY_POLL_EVERY - 1) == 0 {
+            self.read_replies();
         }
         // The exchange is behind: hold the engine until the orders drain.
         while self.gw.backlog() > BACKLOG_HIGH_WATER && self.error.is_none() {
             if let Err(e) = self.gw.flush() {
                 self.fail(e);
             }
-            self.read_acks();
+            self.read_replies();
             if Instant::now() > self.deadline {
                 self.fail(WireError::Timeout { role: ROLE_EXCHANGE, what: "read the engine's orders" });
             }
         }
+        self.publish(out, room)
     }
 
     fn finish(&mut self) {
-        self.poll();
         // Everything is sent; the rest is waiting for acks, which needs no spinning.
         let ack_deadline = (Instant::now() + Duration::from_secs(30)).min(self.deadline);
         while self.error.is_none() && (self.acks.acked < self.gw.orders_sent() || self.gw.backlog() > 0) {
             if let Err(e) = self.gw.flush() {
                 self.fail(e);
             }
-            self.read_acks();
+            self.read_replies();
             if Instant::now() > ack_deadline {
                 self.fail(WireError::Timeout { role: ROLE_EXCHANGE, what: "ack every order" });
             }
@@ -559,8 +657,10 @@ impl EgressTap for GatewayTap {
                 latency: std::mem::take(&mut self.acks.latency),
                 feed_leg: std::mem::take(&mut self.feed_leg),
                 order_leg: std::mem::take(&mut self.acks.order_leg),
+                round_trip: std::mem::take(&mut self.round_trip),
                 orders_sent: self.gw.orders_sent(),
                 orders_acked: self.acks.acked,
+                fills_booked: self.counts.booked.load(Ordering::Acquire),
                 ack_mismatches: self.acks.mismatches,
                 realtime: self.realtime.unwrap_or(false),
             }),
@@ -585,14 +685,16 @@ pub fn orders_for(n: usize) -> u64 {
     orders
 }
 
-fn new_order(o: &Order, origin_sent_ns: u64) -> NewOrder {
+/// The wire frame of a new order; a market order carries the engine's last trade, at which the
+/// simulator fills it.
+fn new_order(o: &Order, reference: Price, origin_sent_ns: u64) -> NewOrder {
     NewOrder {
         client_order_id: o.id.0,
         account: o.intent.account,
         instrument: o.intent.instrument,
         side: o.intent.side,
         qty: o.intent.qty,
-        price: o.intent.price,
+        price: if o.intent.order_type.has_limit() { o.intent.price } else { reference },
         order_type: o.intent.order_type,
         origin_sent_ns,
     }
@@ -930,6 +1032,8 @@ fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
     stream.set_nonblocking(false).map_err(io_err("exchange socket"))?;
     stream.set_nodelay(true).map_err(io_err("exchange socket"))?;
     stream.set_read_timeout(Some(timeout)).map_err(io_err("exchange socket"))?;
+    // As a live venue, every acknowledged order is then filled in full at its price.
+    let fills = a.0.iter().any(|x| x == "--fills");
     let mut frames = FrameBuffer::new(64 * 1024);
     let mut latency = LatencyHistogram::new();
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -943,7 +1047,7 @@ fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
         let arrival = monotonic_ns();
         while let Some(m) = frames.next_message()? {
             let OrderMessage::NewOrder(o) = m else {
-                return Err(WireError::Report { role: ROLE_EXCHANGE, detail: "an ack from the engine".into() });
+                return Err(WireError::Report { role: ROLE_EXCHANGE, detail: "a reply from the engine".into() });
             };
             orders += 1;
             latency.record(arrival.saturating_sub(o.origin_sent_ns));
@@ -951,10 +1055,22 @@ fn exchange_role(a: &RoleArgs) -> Result<ExchangeReport, WireError> {
             Ack { client_order_id: o.client_order_id, exchange_order_id: orders, arrival_ns: arrival }
                 .encode(&mut frame);
             out.extend_from_slice(&frame);
+            acks += 1;
+            if fills {
+                let mut frame = [0u8; FILL_LEN];
+                let f = ExchangeFill {
+                    client_order_id: o.client_order_id,
+                    exchange_order_id: orders,
+                    trade_id: orders,
+                    price: o.price,
+                    qty: o.qty,
+                };
+                f.encode(&mut frame);
+                out.extend_from_slice(&frame);
+            }
         }
         if !out.is_empty() {
             stream.write_all(&out).map_err(io_err("exchange ack"))?;
-            acks += (out.len() / ACK_LEN) as u64;
             out.clear();
         }
     }

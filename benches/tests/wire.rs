@@ -37,12 +37,21 @@ fn every_tick_arrives_and_every_order_is_acked() {
     assert_eq!(r.latency.len(), r.orders_sent);
     assert_eq!(r.order_leg.len(), r.orders_sent);
     assert_eq!(r.feed_leg.len(), n as u64);
+    // The exchange is a live venue: every order's fill came back as a report and was booked.
+    assert_eq!(r.fills_booked, r.orders_sent);
+    assert_eq!(r.round_trip.len(), r.orders_sent);
+    assert!(r.round_trip.percentiles().p50_ns >= p_of(&r.latency));
     let p = r.percentiles();
     assert!(p.p50_ns > 0 && p.p50_ns <= p.max_ns, "{p:?}");
     // Each leg is part of the whole.
     assert!(r.feed_leg.percentiles().p50_ns <= p.p99_ns && r.order_leg.percentiles().p50_ns <= p.p99_ns);
     // Both ends measure the same thing from the same stamps.
     assert_eq!(p.p50_ns, r.exchange.latency.p50_ns);
+}
+
+/// p50 of a histogram, ns.
+fn p_of(h: &dalal_core::metrics::LatencyHistogram) -> u64 {
+    h.percentiles().p50_ns
 }
 
 #[test]

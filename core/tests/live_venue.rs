@@ -96,7 +96,8 @@ fn a_live_order_goes_out_as_a_request_and_lives_by_its_venue_reports() {
     s.tick(10_000);
     let id = s.place(0, 10);
     // Out to the venue, not to the paper exchange: a trade through the limit fills nothing.
-    assert!(matches!(s.requests()[..], [RequestKind::New(o)] if o.id == id && o.intent.qty == Qty(10)));
+    assert!(matches!(s.requests()[..], [RequestKind::New { order: o, reference }]
+        if o.id == id && o.intent.qty == Qty(10) && reference == Price(10_000)));
     s.tick(9_800);
     assert_eq!(s.status(id), OrderStatus::Pending);
     assert!(s.fb.contains(&Feedback::Accepted { order: id, intent: s.stage.order(id).expect("o").intent }));
@@ -278,7 +279,7 @@ fn a_live_session_replays_exactly_from_its_inputs() {
             });
             // The venue: each new order acknowledged, then filled in full at the last price.
             for r in requests {
-                if let RequestKind::New(o) = r.kind {
+                if let RequestKind::New { order: o, .. } = r.kind {
                     trade += 1;
                     let vid = VenueOrderId::new(&format!("V{}", o.id.0)).expect("id");
                     let base = VenueReport {

@@ -15,7 +15,14 @@ use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::order_protocol::{Ack, FrameBuffer, NewOrder, OrderMessage, ProtocolError, NEW_ORDER_LEN};
+use super::order_protocol::{Ack, ExchangeFill, FrameBuffer, NewOrder, OrderMessage, ProtocolError, NEW_ORDER_LEN};
+
+/// What the exchange sends back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Ack(Ack),
+    Fill(ExchangeFill),
+}
 
 /// Outgoing bytes held while the kernel's send buffer is full.
 const MAX_BACKLOG_BYTES: usize = 4 << 20;
@@ -110,8 +117,18 @@ impl OrderGateway {
         self.out.len() - self.out_sent
     }
 
-    /// Reads whatever acks have arrived, without blocking; returns how many.
+    /// Reads whatever acks have arrived, without blocking (fills are skipped); returns how many.
     pub fn poll_acks(&mut self, on_ack: &mut impl FnMut(Ack)) -> Result<usize, GatewayError> {
+        self.poll_replies(&mut |r| {
+            if let Reply::Ack(a) = r {
+                on_ack(a)
+            }
+        })
+    }
+
+    /// Reads whatever replies (acks and fills) have arrived, without blocking; returns how
+    /// many.
+    pub fn poll_replies(&mut self, on_reply: &mut impl FnMut(Reply)) -> Result<usize, GatewayError> {
         let mut n = 0;
         loop {
             match self.acks.fill_from(&mut self.stream) {
@@ -126,7 +143,11 @@ impl OrderGateway {
                     OrderMessage::Ack(a) => {
                         n += 1;
                         self.acks_received += 1;
-                        on_ack(a);
+                        on_reply(Reply::Ack(a));
+                    }
+                    OrderMessage::Fill(f) => {
+                        n += 1;
+                        on_reply(Reply::Fill(f));
                     }
                     OrderMessage::NewOrder(_) => return Err(GatewayError::UnexpectedOrder),
                 }

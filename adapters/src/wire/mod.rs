@@ -13,8 +13,8 @@ pub mod order_protocol;
 pub mod tick_datagram;
 
 pub use feed_handler::{FeedHandlerError, FeedStats, SeqVerdict, SequenceTracker, UdpFeedHandler};
-pub use gateway::{GatewayError, OrderGateway};
-pub use order_protocol::{Ack, FrameBuffer, NewOrder, OrderMessage, ProtocolError};
+pub use gateway::{GatewayError, OrderGateway, Reply};
+pub use order_protocol::{Ack, ExchangeFill, FrameBuffer, NewOrder, OrderMessage, ProtocolError};
 pub use tick_datagram::{DatagramError, TickDatagram, DATAGRAM_LEN};
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock every process of a wire measurement stamps

@@ -6,7 +6,7 @@
 //! | offset | size | field   | meaning                                       |
 //! |-------:|-----:|---------|-----------------------------------------------|
 //! | 0      | 2    | len     | `u16`, whole frame length including the header |
-//! | 2      | 1    | kind    | `1` NewOrder, `2` Ack                          |
+//! | 2      | 1    | kind    | `1` NewOrder, `2` Ack, `3` Fill                |
 //! | 3      | 1    | version | `1`                                           |
 //!
 //! NewOrder (engine → exchange), 48 bytes:
@@ -20,7 +20,7 @@
 //! | 19     | 1    | order_type      | `1` market, `2` limit, `3` stop-limit, `4` stop-market |
 //! | 20     | 4    | reserved        | `0`                                                  |
 //! | 24     | 8    | qty             | `u64`                                                |
-//! | 32     | 8    | price           | `i64`, paise; 0 for market orders                    |
+//! | 32     | 8    | price           | `i64`, paise: the limit, or for a market order the engine's last trade (a simulator fills it there) |
 //! | 40     | 8    | origin_sent_ns  | `u64`, the `sent_ns` of the tick that caused it      |
 //!
 //! Ack (exchange → engine), 32 bytes:
@@ -31,6 +31,17 @@
 //! | 8      | 8    | client_order_id   | `u64`, echoed                                |
 //! | 16     | 8    | exchange_order_id | `u64`, the exchange's own id                 |
 //! | 24     | 8    | arrival_ns        | `u64`, `CLOCK_MONOTONIC` ns the order arrived |
+//!
+//! Fill (exchange → engine, the exchange simulator with `--fills`), 48 bytes:
+//!
+//! | offset | size | field             | meaning                                      |
+//! |-------:|-----:|-------------------|----------------------------------------------|
+//! | 4      | 4    | reserved          | `0`                                          |
+//! | 8      | 8    | client_order_id   | `u64`, echoed                                |
+//! | 16     | 8    | exchange_order_id | `u64`                                        |
+//! | 24     | 8    | trade_id          | `u64`, the exchange's execution id           |
+//! | 32     | 8    | price             | `i64`, paise                                 |
+//! | 40     | 8    | qty               | `u64`                                        |
 //!
 //! TCP is a byte stream, so frames are cut out of a [`FrameBuffer`] that keeps partial ones
 //! until the rest arrives. A frame whose header is wrong is an error: the stream cannot be
@@ -44,8 +55,10 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 4;
 pub const NEW_ORDER_LEN: usize = 48;
 pub const ACK_LEN: usize = 32;
+pub const FILL_LEN: usize = 48;
 const KIND_NEW_ORDER: u8 = 1;
 const KIND_ACK: u8 = 2;
+const KIND_FILL: u8 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -84,11 +97,44 @@ pub struct Ack {
     pub arrival_ns: u64,
 }
 
+/// An execution the exchange reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExchangeFill {
+    pub client_order_id: u64,
+    pub exchange_order_id: u64,
+    pub trade_id: u64,
+    pub price: Price,
+    pub qty: Qty,
+}
+
+impl ExchangeFill {
+    pub fn encode(&self, out: &mut [u8; FILL_LEN]) {
+        header(out, FILL_LEN, KIND_FILL);
+        out[4..8].fill(0);
+        out[8..16].copy_from_slice(&self.client_order_id.to_le_bytes());
+        out[16..24].copy_from_slice(&self.exchange_order_id.to_le_bytes());
+        out[24..32].copy_from_slice(&self.trade_id.to_le_bytes());
+        out[32..40].copy_from_slice(&self.price.0.to_le_bytes());
+        out[40..48].copy_from_slice(&self.qty.0.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> ExchangeFill {
+        ExchangeFill {
+            client_order_id: u64_at(b, 8),
+            exchange_order_id: u64_at(b, 16),
+            trade_id: u64_at(b, 24),
+            price: Price(u64_at(b, 32) as i64),
+            qty: Qty(u64_at(b, 40)),
+        }
+    }
+}
+
 /// One decoded frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderMessage {
     NewOrder(NewOrder),
     Ack(Ack),
+    Fill(ExchangeFill),
 }
 
 impl NewOrder {
@@ -158,6 +204,7 @@ impl OrderMessage {
         let expected = match kind {
             KIND_NEW_ORDER => NEW_ORDER_LEN,
             KIND_ACK => ACK_LEN,
+            KIND_FILL => FILL_LEN,
             k => return Err(ProtocolError::UnknownKind(k)),
         };
         if len as usize != expected {
@@ -166,6 +213,7 @@ impl OrderMessage {
         let Some(frame) = b.get(..expected) else { return Ok(None) };
         let msg = match kind {
             KIND_NEW_ORDER => OrderMessage::NewOrder(NewOrder::decode(frame)?),
+            KIND_FILL => OrderMessage::Fill(ExchangeFill::decode(frame)),
             _ => OrderMessage::Ack(Ack::decode(frame)),
         };
         Ok(Some((msg, expected)))

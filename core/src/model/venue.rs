@@ -164,8 +164,13 @@ pub struct VenueReport {
 /// What the engine asks a live venue to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestKind {
-    /// Place this order (its id is the client order id the venue should echo).
-    New(Order),
+    /// Place this order (its id is the client order id the venue should echo). `reference`
+    /// is the last trade the engine saw in the instrument: the protection price a market
+    /// order may need, and the price a simulated venue fills a market order at.
+    New {
+        order: Order,
+        reference: Price,
+    },
     /// New total quantity, limit and trigger (zero keeps the current value).
     Modify {
         order: OrderId,

@@ -61,8 +61,11 @@ pub trait EgressTap: Send + 'static {
     /// `ev`, which the engine emitted while applying `cause`.
     fn on_event(&mut self, cause: &IngressEvent, ev: &EgressEvent);
     /// Once per turn of the engine thread's loop, busy or idle: write what was queued, read
-    /// replies.
-    fn poll(&mut self) {}
+    /// replies, and publish what they report into the ingress ring (at most `room` events;
+    /// see [`InlineSource::poll`]). Returns how many it published.
+    fn poll(&mut self, _out: &mut IngressPublisher, _room: usize) -> usize {
+        0
+    }
     /// When the engine thread stops, after the last event.
     fn finish(&mut self) {}
 }

@@ -107,13 +107,13 @@ pub struct Launch<O: EgressObserver> {
     observer: O,
     live: Arc<LiveStats>,
     branch: Option<Box<dyn IngressConsumer>>,
-    inline: Option<Box<dyn InlineSource>>,
+    inline: Vec<Box<dyn InlineSource>>,
     tap: Option<Box<dyn EgressTap>>,
 }
 
 impl<O: EgressObserver> Launch<O> {
     pub fn new(engine: Engine, cfg: &PlacementConfig, observer: O, live: Arc<LiveStats>) -> Launch<O> {
-        Launch { engine, cfg: cfg.clone(), observer, live, branch: None, inline: None, tap: None }
+        Launch { engine, cfg: cfg.clone(), observer, live, branch: None, inline: Vec::new(), tap: None }
     }
 
     /// A consumer (the journal) on a branch of the ingress ring, in parallel with the stages.
@@ -123,9 +123,9 @@ impl<O: EgressObserver> Launch<O> {
     }
 
     /// A source the fused engine thread polls itself (fused placement only; a pipelined
-    /// engine refuses to start with one, see [`LaunchError`]).
+    /// engine refuses to start with one, see [`LaunchError`]). Several are polled in turn.
     pub fn inline_source(mut self, source: Box<dyn InlineSource>) -> Launch<O> {
-        self.inline = Some(source);
+        self.inline.push(source);
         self
     }
 
@@ -137,10 +137,11 @@ impl<O: EgressObserver> Launch<O> {
 
     /// Starts the threads.
     pub fn start(self) -> Result<Running<O>, LaunchError> {
-        if self.cfg.placement != PlacementKind::Fused && (self.inline.is_some() || self.tap.is_some()) {
+        let attached = !self.inline.is_empty() || self.tap.is_some();
+        if self.cfg.placement != PlacementKind::Fused && attached {
             return Err(LaunchError::InlineNeedsFused);
         }
-        if self.inline.is_some() && self.cfg.ring_size < 4 * INLINE_ROOM {
+        if attached && self.cfg.ring_size < 4 * INLINE_ROOM {
             return Err(LaunchError::RingTooSmall { min: 4 * INLINE_ROOM, size: self.cfg.ring_size });
         }
         Ok(Running::spawn(self))
@@ -152,7 +153,7 @@ impl<O: EgressObserver> Launch<O> {
 pub enum LaunchError {
     #[error("an inline source or egress tap runs on the fused engine thread; a pipelined engine has none")]
     InlineNeedsFused,
-    #[error("an inline source needs a ring of at least {min} slots (ring_size is {size})")]
+    #[error("an inline source or egress tap needs a ring of at least {min} slots (ring_size is {size})")]
     RingTooSmall { min: usize, size: usize },
 }
 
@@ -225,8 +226,10 @@ impl<O: EgressObserver> Running<O> {
         let core = |i: usize| cfg.cores.get(i).copied();
         let threads = match cfg.placement {
             PlacementKind::Fused => {
-                let inline = inline.map(|s| (s, publisher.clone(), cfg.ring_size));
-                Threads::Fused(workers::run_fused(engine, poller, egress_tx, (inline, tap), core(0), ctx.clone()))
+                // The engine thread's own publisher, for what it polls itself.
+                let own = (!inline.is_empty() || tap.is_some()).then(|| (publisher.clone(), cfg.ring_size));
+                let attached = workers::Attached { inline, tap, own };
+                Threads::Fused(workers::run_fused(engine, poller, egress_tx, attached, core(0), ctx.clone()))
             }
             PlacementKind::Pipelined => {
                 let (candle, strategy, risk, order, rest) = engine.into_parts();

@@ -225,10 +225,12 @@ pub(super) struct Fused {
     /// `engine.emitted()` when this thread started (a recovered engine has emitted before).
     emitted_base: u64,
     last_stage_publish: u64,
-    /// A source this thread polls itself, its publisher and the ring's size; dropped when it
-    /// ends or the pipeline stops (its publisher would otherwise keep the ring open).
-    inline: Option<(Box<dyn InlineSource>, IngressPublisher, usize)>,
+    /// Sources this thread polls itself, and the tap it calls with every egress event.
+    inline: Vec<Box<dyn InlineSource>>,
     tap: Option<Box<dyn EgressTap>>,
+    /// This thread's own publisher and the ring's size, for what it polls; dropped when the
+    /// pipeline stops (it would otherwise keep the ring open).
+    own: Option<(IngressPublisher, usize)>,
     stop: Arc<AtomicBool>,
 }
 
@@ -245,24 +247,37 @@ impl Worker for Fused {
 
     #[inline]
     fn before_poll(&mut self, progress: &Progress) -> bool {
+        let Some((publisher, size)) = self.own.as_mut() else { return false };
+        if self.stop.load(Ordering::Relaxed) {
+            // Sources end with the run; the tap still finishes (in `finish`).
+            self.inline.clear();
+            self.own = None;
+            return false;
+        }
+        // Only with room to spare: this thread is the ring's consumer, so a publish that had
+        // to wait for space would wait for ever.
+        let free = (*size as u64).saturating_sub(progress.fill(false).ingress);
+        let room = if free >= 2 * INLINE_ROOM as u64 { INLINE_ROOM } else { 0 };
         let mut busy = false;
         if let Some(t) = self.tap.as_mut() {
-            t.poll();
+            busy |= t.poll(publisher, room) > 0;
         }
-        if let Some((source, publisher, size)) = self.inline.as_mut() {
-            if self.stop.load(Ordering::Relaxed) {
-                self.inline = None;
-                return false;
-            }
-            // Only with room to spare: this thread is the ring's consumer, so a publish that
-            // had to wait for space would wait for ever.
-            let free = (*size as u64).saturating_sub(progress.fill(false).ingress);
-            if free >= 2 * INLINE_ROOM as u64 {
-                match source.poll(publisher, INLINE_ROOM) {
-                    SourcePoll::Published(n) => busy = n > 0,
-                    SourcePoll::Done => self.inline = None,
+        if room > 0 {
+            let mut k = 0;
+            while k < self.inline.len() {
+                match self.inline[k].poll(publisher, room) {
+                    SourcePoll::Published(n) => {
+                        busy |= n > 0;
+                        k += 1;
+                    }
+                    SourcePoll::Done => {
+                        self.inline.remove(k);
+                    }
                 }
             }
+        }
+        if self.inline.is_empty() && self.tap.is_none() {
+            self.own = None;
         }
         busy
     }
@@ -312,21 +327,26 @@ impl Worker for Fused {
     }
 }
 
-/// What the fused thread runs besides the ring: an inline source with its publisher and the
-/// ring's size, and an egress tap.
-pub(super) type Attached = (Option<(Box<dyn InlineSource>, IngressPublisher, usize)>, Option<Box<dyn EgressTap>>);
+/// What the fused thread runs besides the ring.
+pub(super) struct Attached {
+    pub inline: Vec<Box<dyn InlineSource>>,
+    pub tap: Option<Box<dyn EgressTap>>,
+    /// Its own publisher, and the ring's size, when it has anything to publish for.
+    pub own: Option<(IngressPublisher, usize)>,
+}
 
 pub(super) fn run_fused(
     engine: Engine,
     rx: IngressRx,
     egress: Tx<EgressEvent>,
-    (inline, tap): Attached,
+    attached: Attached,
     core: Option<usize>,
     ctx: Ctx,
 ) -> JoinHandle<(Engine, Option<Box<dyn EgressTap>>)> {
     let emitted_base = engine.emitted();
     let stop = ctx.stop.clone();
-    let worker = Fused { engine, egress, emitted_base, last_stage_publish: 0, inline, tap, stop };
+    let Attached { inline, tap, own } = attached;
+    let worker = Fused { engine, egress, emitted_base, last_stage_publish: 0, inline, tap, own, stop };
     start("engine", core, ctx, worker, rx)
 }
 

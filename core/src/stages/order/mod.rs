@@ -378,7 +378,8 @@ impl OrderStage {
         if let Some(v) = self.live.venue(intent.account) {
             // A live venue takes it from here (after-market orders too: the venue queues them).
             if let Some(o) = self.order(id).copied() {
-                self.request(v, RequestKind::New(o), egress);
+                let reference = self.venue.last_price(intent.instrument.index());
+                self.request(v, RequestKind::New { order: o, reference }, egress);
             }
             return;
         }
