@@ -4,37 +4,13 @@
 use dalal_config::Config;
 use dalal_core::engine::Engine;
 use dalal_core::model::time::NANOS_PER_SEC;
-use dalal_core::model::{EgressEvent, IngressEvent, Input, InstrumentId, OrderStatus, Price, Qty, Tick, Timestamp};
+mod common;
 
-const CONFIG: &str = r#"
-[engine]
-timeframes = []
-[risk]
-enforce_session = false
-[[instruments]]
-symbol = "RELIANCE"
-tick_size = 0.10
-lot_size = 1
-ref_price = 1400.00
-[[accounts]]
-name = "a"
-[accounts.limits]
-max_orders_per_sec = 0
-duplicate_window_ms = 0
-fat_finger_pct = 0
-[[accounts.strategies]]
-kind = "ema_cross"
-instrument = "RELIANCE"
-timeframe = "1s"
-fast = 1
-slow = 2
-qty = 1
-allow_short = true
-"#;
+use dalal_core::model::{EgressEvent, IngressEvent, Input, InstrumentId, OrderStatus, Price, Qty, Tick, Timestamp};
 
 #[test]
 fn timer_closed_bars_are_measured_apart_from_ticks() {
-    let config: Config = toml::from_str(CONFIG).expect("config");
+    let config: Config = toml::from_str(&common::flipping("", "")).expect("config");
     let setup = config.validate().expect("valid");
     let clock = quanta::Clock::new();
     let mut engine = Engine::new(&setup, clock.clone(), 0);

@@ -215,43 +215,13 @@ fn a_kill_switch_asks_the_venue_to_cancel_and_sweeps_paper_at_once() {
     assert_eq!(s.status(paper), OrderStatus::Cancelled);
 }
 
-const CONFIG: &str = r#"
-[engine]
-timeframes = []
-[risk]
-enforce_session = false
-[[instruments]]
-symbol = "RELIANCE"
-tick_size = 0.10
-lot_size = 1
-ref_price = 1400.00
-[[venues]]
-name = "sim"
-kind = "wire"
-address = "127.0.0.1:9100"
-[[accounts]]
-name = "live"
-venue = "sim"
-[accounts.limits]
-max_orders_per_sec = 0
-duplicate_window_ms = 0
-fat_finger_pct = 0
-[[accounts.strategies]]
-kind = "ema_cross"
-instrument = "RELIANCE"
-timeframe = "1s"
-fast = 1
-slow = 2
-qty = 1
-allow_short = true
-"#;
-
 /// A live session, with a venue that acknowledges and fills every new order at once, run on
 /// an engine; then the inputs alone — ticks and the venue's reports, as a journal holds them —
 /// replayed into a fresh engine give the same orders and fills.
 #[test]
 fn a_live_session_replays_exactly_from_its_inputs() {
-    let config: Config = toml::from_str(CONFIG).expect("config");
+    let venues = "[[venues]]\nname = \"sim\"\nkind = \"wire\"\naddress = \"127.0.0.1:9100\"\n";
+    let config: Config = toml::from_str(&common::flipping("venue = \"sim\"", venues)).expect("config");
     let setup = config.validate().expect("valid");
     assert_eq!(setup.accounts[0].route, Route::Live(VenueId(0)));
     let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);

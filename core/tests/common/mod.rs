@@ -32,3 +32,40 @@ pub fn instruments() -> Vec<InstrumentSpec> {
         },
     ]
 }
+
+/// One instrument and one account running an EMA(1)/EMA(2) cross on 1-second bars, no
+/// limits in the way: every bar a zigzag closes flips the signal and makes an order. Put
+/// account keys (`venue = ...`) in place of `ACCOUNT_KEYS` and whole tables (`[[venues]]`) in
+/// place of `TABLES`.
+pub const FLIPPING: &str = r#"
+TABLES
+[engine]
+timeframes = []
+[risk]
+enforce_session = false
+[[instruments]]
+symbol = "RELIANCE"
+tick_size = 0.10
+lot_size = 1
+ref_price = 1400.00
+[[accounts]]
+name = "a"
+ACCOUNT_KEYS
+[accounts.limits]
+max_orders_per_sec = 0
+duplicate_window_ms = 0
+fat_finger_pct = 0
+[[accounts.strategies]]
+kind = "ema_cross"
+instrument = "RELIANCE"
+timeframe = "1s"
+fast = 1
+slow = 2
+qty = 1
+allow_short = true
+"#;
+
+/// [`FLIPPING`] with the account keys and tables filled in.
+pub fn flipping(account_keys: &str, tables: &str) -> String {
+    FLIPPING.replace("ACCOUNT_KEYS", account_keys).replace("TABLES", tables)
+}

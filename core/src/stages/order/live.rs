@@ -188,15 +188,7 @@ impl OrderStage {
                 if trigger.is_positive() {
                     next.trigger = trigger;
                 }
-                let (old_remaining, new_remaining) = (o.remaining(), next.qty - o.filled);
-                if let Some(m) = self.order_mut(o.id) {
-                    m.intent = next;
-                    m.updated = ts;
-                    let snapshot = *m;
-                    egress(EgressEvent::Order { order: snapshot, tick_to_order_ns: 0 });
-                }
-                self.counters.modified += 1;
-                feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
+                self.apply_modify(&o, next, ts, egress, feedback);
             }
         }
     }

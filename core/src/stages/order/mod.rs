@@ -314,8 +314,6 @@ impl OrderStage {
             self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
             return;
         }
-        let old_remaining = o.remaining();
-        let new_remaining = next.qty - o.filled;
         let at_venue = next.qty - matched;
         let i = o.intent.instrument.index();
         let placement = self.venue.modify(i, o.id, at_venue, next.price, next.trigger);
@@ -324,6 +322,23 @@ impl OrderStage {
             self.refuse(o.intent.account, o.id, RejectReason::NotModifiable, feedback);
             return;
         }
+        self.apply_modify(&o, next, ts, egress, feedback);
+        if let Some(Placement::Filled(px)) = placement {
+            self.match_event(VenueEvent::Fill { id: o.id, price: px, qty: at_venue }, ts, egress, feedback);
+        }
+    }
+
+    /// Makes `next` the order's intent (its venue has taken the change), publishes it and tells
+    /// the stages upstream how its remaining quantity moved.
+    fn apply_modify(
+        &mut self,
+        o: &Order,
+        next: OrderIntent,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let (old_remaining, new_remaining) = (o.remaining(), next.qty - o.filled);
         if let Some(m) = self.order_mut(o.id) {
             m.intent = next;
             m.updated = ts;
@@ -332,9 +347,6 @@ impl OrderStage {
         }
         self.counters.modified += 1;
         feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
-        if let Some(Placement::Filled(px)) = placement {
-            self.match_event(VenueEvent::Fill { id: o.id, price: px, qty: at_venue }, ts, egress, feedback);
-        }
     }
 
     fn create(
