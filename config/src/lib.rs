@@ -52,6 +52,9 @@ pub struct EngineSection {
     pub ring_size: usize,
     /// Time stages on one event in N (0 = off).
     pub latency_sample_every: u32,
+    /// Orders that may work at once; the order stage holds them in a slab of this size and
+    /// refuses a new one beyond it (`working_orders_full`).
+    pub max_working_orders: usize,
     /// Bars to build besides those strategies subscribe to: `1s` … `1d`, `500t`, `10000v`.
     pub timeframes: Vec<String>,
     /// Intervals with no trades: `skip` (no bar) or `flat` (a bar at the previous close).
@@ -74,6 +77,7 @@ impl Default for EngineSection {
             cores: Vec::new(),
             ring_size: 1 << 16,
             latency_sample_every: 1,
+            max_working_orders: 65_536,
             timeframes: vec!["1s".into(), "1m".into()],
             empty_bars: EmptyBars::Skip,
             late_ticks: LatePolicy::Drop,
@@ -465,6 +469,9 @@ impl Config {
     /// Validates, reading strategy entries through `registry`.
     pub fn validate_with(&self, registry: &StrategyRegistry) -> Result<EngineSetup, ConfigError> {
         let e = &self.engine;
+        if !(1..=1 << 24).contains(&e.max_working_orders) {
+            return Err(err("engine.max_working_orders", "must be between 1 and 16777216"));
+        }
         if !e.ring_size.is_power_of_two() || e.ring_size < 2 {
             return Err(err("engine.ring_size", format!("{} is not a power of two ≥ 2", e.ring_size)));
         }
@@ -648,6 +655,7 @@ impl Config {
                 )
             },
             venues: self.venues.iter().map(|v| v.name.clone()).collect(),
+            max_working_orders: e.max_working_orders,
             paper: PaperConfig {
                 venue: VenueConfig { slippage: self.paper.slippage, limit_fill: self.paper.limit_fill },
                 ack_delay_ns: ms_to_ns("paper.ack_delay_ms", self.paper.ack_delay_ms)?,

@@ -7,12 +7,12 @@
 use dalal_config::Config;
 use dalal_core::engine::Engine;
 use dalal_core::model::{
-    AccountId, CloseReason, Command, EgressEvent, Feedback, IngressEvent, Input, InstrumentId, KillScope, Msg, OrderId,
-    OrderIntent, OrderStatus, Price, Qty, ReasonText, RejectReason, ReportKind, RequestKind, Route, Session, Side,
-    Stamp, StrategyId, Tick, Timestamp, VenueId, VenueOrderId, VenueReport, VenueTradeId,
+    AccountId, CloseReason, Command, EgressEvent, Feedback, IngressEvent, Input, InstrumentId, KillScope, Msg, Order,
+    OrderId, OrderIntent, OrderStatus, Price, Qty, ReasonText, RejectReason, ReportKind, RequestKind, Route, Session,
+    Side, Stamp, StrategyId, Tick, Timestamp, VenueId, VenueOrderId, VenueReport, VenueTradeId,
 };
 use dalal_core::stages::charges::ChargeTable;
-use dalal_core::stages::order::{OrderStage, PaperConfig};
+use dalal_core::stages::order::{OrderSetup, OrderStage, PaperConfig};
 
 mod common;
 use common::*;
@@ -28,15 +28,15 @@ struct S {
 
 impl S {
     fn new() -> S {
-        let stage = OrderStage::new(
-            2,
-            &instruments(),
-            Session::NSE_NORMAL,
-            quanta::Clock::new(),
-            ChargeTable::default(),
-            PaperConfig::default(),
-            vec![Route::Live(LIVE), Route::Paper],
-        );
+        let setup = OrderSetup {
+            accounts: 2,
+            session: Session::NSE_NORMAL,
+            tariffs: ChargeTable::default(),
+            paper: PaperConfig::default(),
+            routes: vec![Route::Live(LIVE), Route::Paper],
+            max_working: 64,
+        };
+        let stage = OrderStage::new(&instruments(), quanta::Clock::new(), setup);
         S { stage, egress: Vec::new(), fb: Vec::new() }
     }
 
@@ -54,7 +54,11 @@ impl S {
         let intent =
             OrderIntent::limit(AccountId(account), StrategyId(0), InstrumentId(0), Side::Buy, Qty(qty), Price(9_900));
         self.send(Msg::Approved { intent, ts: Timestamp(T), stamp: Stamp::NONE });
-        OrderId(self.stage.orders().len() as u64)
+        self.fb
+            .iter()
+            .rev()
+            .find_map(|f| if let Feedback::Accepted { order, .. } = f { Some(*order) } else { None })
+            .expect("accepted")
     }
 
     fn report(&mut self, order: u64, venue_order: &str, kind: ReportKind) {
@@ -81,8 +85,20 @@ impl S {
         self.egress.iter().filter(|e| matches!(e, EgressEvent::VenueNotice(_))).count()
     }
 
+    /// The order's last published state (a finished order has left the stage).
+    fn last(&self, id: OrderId) -> Order {
+        self.egress
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                EgressEvent::Order { order, .. } if order.id == id => Some(*order),
+                _ => None,
+            })
+            .expect("published")
+    }
+
     fn status(&self, id: OrderId) -> OrderStatus {
-        self.stage.order(id).expect("known").status
+        self.last(id).status
     }
 }
 
@@ -100,7 +116,7 @@ fn a_live_order_goes_out_as_a_request_and_lives_by_its_venue_reports() {
         if o.id == id && o.intent.qty == Qty(10) && reference == Price(10_000)));
     s.tick(9_800);
     assert_eq!(s.status(id), OrderStatus::Pending);
-    assert!(s.fb.contains(&Feedback::Accepted { order: id, intent: s.stage.order(id).expect("o").intent }));
+    assert!(s.fb.contains(&Feedback::Accepted { order: id, intent: s.last(id).intent }));
 
     s.report(id.0, "2412020001", ReportKind::Accepted);
     assert_eq!(s.status(id), OrderStatus::Open);
@@ -109,7 +125,7 @@ fn a_live_order_goes_out_as_a_request_and_lives_by_its_venue_reports() {
     // Partial fill, the same fill again (dropped), then the rest by the venue's id alone.
     s.report(id.0, "2412020001", fill("T1", 9_995, 4));
     s.report(id.0, "2412020001", fill("T1", 9_995, 4));
-    assert_eq!((s.status(id), s.stage.order(id).expect("o").filled), (OrderStatus::PartiallyFilled, Qty(4)));
+    assert_eq!((s.status(id), s.last(id).filled), (OrderStatus::PartiallyFilled, Qty(4)));
     s.report(0, "2412020001", fill("T2", 10_000, 6));
     assert_eq!(s.status(id), OrderStatus::Filled);
     let fills: Vec<_> =
@@ -136,7 +152,7 @@ fn refusals_cancels_modifies_and_expiry_come_from_the_venue() {
     let reason = ReasonText::lossy("RMS: margin exceeds");
     s.report(a.0, "V-A", ReportKind::Rejected { code: 17, reason });
     assert_eq!(s.status(a), OrderStatus::Rejected);
-    assert_eq!(s.stage.order(a).expect("o").reject, Some(RejectReason::VenueRejected));
+    assert_eq!(s.last(a).reject, Some(RejectReason::VenueRejected));
     assert!(s
         .fb
         .iter()

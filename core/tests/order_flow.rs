@@ -8,13 +8,13 @@ use dalal_core::engine::Engine;
 use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_MIN, NANOS_PER_SEC};
 use dalal_core::model::Stamp;
 use dalal_core::model::{
-    AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty, RejectReason,
-    Session, Side, StrategyId, Timestamp, Validity,
+    AccountId, InstrumentId, Money, Order, OrderId, OrderIntent, OrderStatus, OrderType, Price, Product, Qty,
+    RejectReason, Session, Side, StrategyId, Timestamp, Validity,
 };
 use dalal_core::model::{CloseReason, Command, EgressEvent, Feedback, Fill, IngressEvent, Input, KillScope, Msg, Tick};
 use dalal_core::stages::charges::{ChargeSegment, ChargeTable, Charges};
 use dalal_core::stages::order::paper::{LimitFill, Slippage, VenueConfig, VenueEvent};
-use dalal_core::stages::order::{OrderStage, PaperConfig};
+use dalal_core::stages::order::{OrderSetup, OrderStage, PaperConfig};
 
 mod common;
 use common::*;
@@ -31,15 +31,15 @@ struct S {
 
 impl S {
     fn new(paper: PaperConfig) -> S {
-        let stage = OrderStage::new(
-            2,
-            &instruments(),
-            Session::NSE_NORMAL,
-            quanta::Clock::new(),
-            ChargeTable::default(),
+        let setup = OrderSetup {
+            accounts: 2,
+            session: Session::NSE_NORMAL,
+            tariffs: ChargeTable::default(),
             paper,
-            vec![dalal_core::model::Route::Paper; 2],
-        );
+            routes: vec![dalal_core::model::Route::Paper; 2],
+            max_working: 1 << 12,
+        };
+        let stage = OrderStage::new(&instruments(), quanta::Clock::new(), setup);
         S { stage, egress: Vec::new(), fb: Vec::new(), now: T }
     }
 
@@ -69,12 +69,24 @@ impl S {
 
     /// An approved intent; returns the id the stage gave it.
     fn place(&mut self, intent: OrderIntent) -> OrderId {
-        let before = self.stage.orders().len();
+        let before = self.stage.counters.orders;
         self.send(Msg::Approved { intent, ts: Timestamp(self.now), stamp: Stamp::NONE });
-        assert_eq!(self.stage.orders().len(), before + 1);
-        let id = OrderId(before as u64 + 1);
+        assert_eq!(self.stage.counters.orders, before + 1);
+        let id = OrderId(before + 1);
         assert!(self.fb.contains(&Feedback::Accepted { order: id, intent }), "accepted feedback for {id:?}");
         id
+    }
+
+    /// The order as last published (a finished one has left the stage).
+    fn last(&self, id: OrderId) -> Order {
+        self.egress
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                EgressEvent::Order { order, .. } if order.id == id => Some(*order),
+                _ => None,
+            })
+            .expect("published order")
     }
 
     fn command(&mut self, cmd: Command) {
@@ -82,11 +94,11 @@ impl S {
     }
 
     fn status(&self, id: OrderId) -> OrderStatus {
-        self.stage.order(id).expect("known order").status
+        self.last(id).status
     }
 
     fn filled(&self, id: OrderId) -> u64 {
-        self.stage.order(id).expect("known order").filled.0
+        self.last(id).filled.0
     }
 
     fn fills(&self) -> Vec<Fill> {
@@ -529,7 +541,7 @@ fn modify_changes_quantity_price_and_trigger_of_a_working_order() {
     // A filled order is no longer modifiable; another account's order is unknown to you.
     s.command(modify(0, id, 20, 0, 0));
     assert_eq!(s.refused(id), vec![RejectReason::NotModifiable]);
-    assert_eq!(s.stage.order(id).map(|o| o.intent.qty), Some(Qty(15)), "not applied");
+    assert_eq!(s.last(id).intent.qty, Qty(15), "not applied");
     let other = s.place(lim(1, Side::Buy, 10, 9_800));
     s.command(modify(0, other, 20, 0, 0));
     assert_eq!(s.refused(other), vec![RejectReason::UnknownOrder]);
@@ -659,7 +671,7 @@ fn charges_on_every_fill_with_brokerage_capped_per_order() {
     let mut brokerage = std::collections::HashMap::<OrderId, (Money, Money)>::new();
     let mut total = Charges::default();
     for f in &fills {
-        let o = s.stage.order(f.order).expect("order");
+        let o = s.last(f.order);
         let seg = ChargeSegment::of(instruments()[f.instrument.index()].segment, o.intent.product);
         let (value_before, brokerage_before) = brokerage.get(&f.order).copied().unwrap_or_default();
         let value = f.qty.notional(f.price);
@@ -671,7 +683,7 @@ fn charges_on_every_fill_with_brokerage_capped_per_order() {
     assert_eq!(brokerage[&id].1, Money(2_000), "₹20 for the whole order");
     assert_eq!(fills.iter().filter(|f| f.order == id).count(), 3, "three fills");
     assert_eq!(brokerage[&cnc].1, Money(0), "no brokerage on delivery");
-    assert_eq!(s.stage.order(id).map(|o| o.brokerage), Some(Money(2_000)));
+    assert_eq!(s.last(id).brokerage, Money(2_000));
     assert_eq!(brokerage[&fut].1, Money(2_000));
     assert_eq!(s.stage.charges(0), total);
     assert_eq!(s.stage.charges(0).total().0, fills.iter().map(|f| f.charges.0).sum::<i64>());
@@ -749,7 +761,7 @@ fn published_life_cycles_are_legal() {
     s.at(CLOSE).timer();
     assert_legal_life_cycles(&s.egress);
     assert_eq!(s.stage.counters.illegal_transitions, 0);
-    assert!(s.stage.orders().iter().all(|o| o.status.is_terminal()), "everything ends by the close");
+    assert_eq!(s.stage.working_count(), 0, "everything ends by the close");
 }
 
 /// An engine with one account and no strategies, for orders placed from outside.
@@ -786,7 +798,9 @@ fn a_fill_past_the_loss_limit_cancels_and_flattens_through_the_engine() {
     assert_eq!(e.order.portfolio().net(0, 0), 100);
     step(&mut e, tick_input(T + MS, 10_000), &mut egress);
     assert!(e.risk.account_kill(0));
-    let orders = e.order.orders();
+    let mut blotter = dalal_core::engine::backtest::Blotter::default();
+    egress.iter().for_each(|e| blotter.on_event(e));
+    let orders = &blotter.orders;
     assert_eq!(orders[0].status, OrderStatus::Cancelled, "the kill switch reached the order stage");
     let square_off = orders.iter().find(|o| o.intent.strategy == StrategyId::SYSTEM).expect("a square-off order");
     assert_eq!((square_off.intent.side, square_off.intent.qty), (Side::Sell, Qty(100)));
@@ -794,7 +808,11 @@ fn a_fill_past_the_loss_limit_cancels_and_flattens_through_the_engine() {
     assert_eq!(e.order.portfolio().net(0, 0), 0);
     // Nothing else trades for the account.
     step(&mut e, place(mkt(0, Side::Buy, 1)), &mut egress);
-    assert_eq!(e.order.orders().last().map(|o| o.reject), Some(Some(RejectReason::AccountKillSwitch)));
+    let refused = egress.iter().rev().find_map(|x| match x {
+        EgressEvent::Order { order, .. } => Some(order.reject),
+        _ => None,
+    });
+    assert_eq!(refused, Some(Some(RejectReason::AccountKillSwitch)));
     assert_legal_life_cycles(&egress);
 }
 
@@ -812,6 +830,55 @@ fn an_operator_modify_goes_through_risk_to_the_order_stage() {
     assert_eq!(e.order.order(id).map(|o| o.intent.qty), Some(Qty(15)));
     assert_eq!(e.risk.counters.rejected[RejectReason::MaxOrderQty.index()], 1);
     step(&mut e, tick_input(T + MS, 9_945), &mut egress);
-    assert_eq!(e.order.order(id).map(|o| (o.status, o.filled)), Some((OrderStatus::Filled, Qty(15))));
+    let last = egress.iter().rev().find_map(|x| match x {
+        EgressEvent::Order { order, .. } if order.id == id => Some((order.status, order.filled)),
+        _ => None,
+    });
+    assert_eq!(last, Some((OrderStatus::Filled, Qty(15))));
+    assert!(e.order.order(id).is_none(), "a filled order has left the working set");
     assert_eq!(e.risk.exposure(0, 0).map(|x| (x.position.net.0, x.working_buy)), Some((15, 0)));
+}
+
+/// The order stage holds working orders only, in a slab of fixed size: a finished order
+/// leaves it, a full slab refuses a new order with its own reason, and a late cancel of a
+/// finished order is still told it is no longer working.
+#[test]
+fn only_working_orders_are_held_and_the_slab_is_bounded() {
+    let setup = OrderSetup {
+        accounts: 2,
+        session: Session::NSE_NORMAL,
+        tariffs: ChargeTable::default(),
+        paper: PaperConfig::default(),
+        routes: vec![dalal_core::model::Route::Paper; 2],
+        max_working: 2,
+    };
+    let mut s = S::new(PaperConfig::default());
+    s.stage = OrderStage::new(&instruments(), quanta::Clock::new(), setup);
+    s.tick(0, 10_000, 100);
+    // Thousands of orders come and go; the stage holds none of them afterwards.
+    for _ in 0..5_000 {
+        s.place(mkt(0, Side::Buy, 1));
+    }
+    assert_eq!(s.stage.working_count(), 0);
+    assert_eq!(s.fills().len(), 5_000);
+    let a = s.place(lim(0, Side::Buy, 1, 9_000));
+    let b = s.place(lim(1, Side::Buy, 1, 9_000));
+    assert_eq!(s.stage.working_count(), 2);
+    // Full: refused, published and closed, never held.
+    let before = s.stage.counters.orders;
+    s.send(Msg::Approved { intent: lim(0, Side::Buy, 1, 9_000), ts: Timestamp(s.now), stamp: Stamp::NONE });
+    let c = OrderId(before + 1);
+    assert_eq!((s.status(c), s.last(c).reject), (OrderStatus::Rejected, Some(RejectReason::WorkingOrdersFull)));
+    assert!(s
+        .fb
+        .iter()
+        .any(|f| matches!(f, Feedback::Closed { order, reason: CloseReason::Refused, .. } if *order == c)));
+    assert_eq!(s.stage.working_count(), 2);
+    // An account's kill switch sweeps that account's working orders only.
+    s.command(Command::KillSwitch { scope: KillScope::Account(AccountId(1)), engaged: true });
+    assert_eq!((s.status(a), s.status(b)), (OrderStatus::Open, OrderStatus::Cancelled));
+    // There is room again; and cancelling the finished order says it no longer works.
+    s.place(lim(0, Side::Buy, 1, 9_000));
+    s.command(Command::Cancel { account: AccountId(1), order: b });
+    assert_eq!(s.refused(b), vec![RejectReason::NotModifiable]);
 }

@@ -14,7 +14,7 @@ pub mod summary;
 use crate::metrics::StageLatencies;
 use crate::model::{EgressEvent, Feedback, IngressEvent, Msg};
 use crate::stages::candle::CandleStage;
-use crate::stages::order::OrderStage;
+use crate::stages::order::{OrderSetup, OrderStage};
 use crate::stages::risk::RiskStage;
 use crate::stages::strategy::{StrategyStage, StrategyState};
 use setup::EngineSetup;
@@ -82,13 +82,16 @@ impl Engine {
                 setup.session_rules(),
             ),
             order: OrderStage::new(
-                setup.accounts.len(),
                 &setup.instruments,
-                setup.session,
                 clock.clone(),
-                setup.charges,
-                setup.paper,
-                setup.routes(),
+                OrderSetup {
+                    accounts: setup.accounts.len(),
+                    session: setup.session,
+                    tariffs: setup.charges,
+                    paper: setup.paper,
+                    routes: setup.routes(),
+                    max_working: setup.max_working_orders,
+                },
             ),
             strategy,
             latencies: StageLatencies::default(),

@@ -59,6 +59,8 @@ pub struct EngineSetup {
     pub enforce_session: bool,
     pub mis_square_off: Option<IstTime>,
     pub paper: PaperConfig,
+    /// Orders that may work at once (the order stage's slab).
+    pub max_working_orders: usize,
     /// Live venues by [`VenueId`](crate::model::VenueId) (their names; connection details are the runtime's).
     pub venues: Vec<String>,
 }

@@ -341,10 +341,12 @@ pub enum RejectReason {
     UnknownAccount,
     /// A live venue refused it (its code and text are in the venue notice).
     VenueRejected,
+    /// As many orders as the engine holds (`engine.max_working_orders`) are working already.
+    WorkingOrdersFull,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 25] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::GlobalKillSwitch,
         RejectReason::AccountKillSwitch,
         RejectReason::MaxOrderQty,
@@ -370,6 +372,7 @@ impl RejectReason {
         RejectReason::NotModifiable,
         RejectReason::UnknownAccount,
         RejectReason::VenueRejected,
+        RejectReason::WorkingOrdersFull,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -399,6 +402,7 @@ impl RejectReason {
             RejectReason::NotModifiable => "not_modifiable",
             RejectReason::UnknownAccount => "unknown_account",
             RejectReason::VenueRejected => "venue_rejected",
+            RejectReason::WorkingOrdersFull => "working_orders_full",
         }
     }
 

@@ -9,3 +9,11 @@ pub mod order;
 pub mod portfolio;
 pub mod risk;
 pub mod strategy;
+
+/// A hash map with a fixed hasher: the same inserts give the same layout in every process, so
+/// a snapshot of a stage holding one encodes the same bytes for the same state.
+pub(crate) type Map<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+/// The set counterpart of [`Map`].
+pub(crate) type Set<K> =
+    std::collections::HashSet<K, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;

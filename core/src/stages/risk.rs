@@ -17,6 +17,7 @@ use crate::model::{
 use crate::model::{CloseReason, Command, Feedback, KillScope, Msg};
 use crate::stages::charges::Ppb;
 use crate::stages::portfolio::Position;
+use crate::stages::Map;
 
 /// How much of an order's value must be available as funds.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -133,7 +134,7 @@ pub struct RiskStage {
     loss_check_due: bool,
     margins: MarginRules,
     session: SessionRules,
-    working: Vec<Option<Working>>,
+    working: Map<OrderId, Working>,
     now: Timestamp,
     pub counters: RiskCounters,
 }
@@ -174,7 +175,7 @@ impl RiskStage {
             instruments,
             margins,
             session,
-            working: Vec::with_capacity(1 << 12),
+            working: Map::default(),
             now: Timestamp(i64::MIN),
             counters: RiskCounters::default(),
         }
@@ -468,18 +469,14 @@ impl RiskStage {
     fn on_feedback(&mut self, fb: &Feedback) {
         match *fb {
             Feedback::Accepted { order, intent } => {
-                let i = order.0 as usize;
-                if self.working.len() <= i {
-                    self.working.resize(i + 1, None);
-                }
-                self.working[i] = Some(Working { intent, remaining: intent.qty });
+                self.working.insert(order, Working { intent, remaining: intent.qty });
             }
             Feedback::Filled { fill: f, done } => {
                 let (a, i) = (f.account.index(), f.instrument.index());
                 self.release(a, i, f.product, f.side, f.qty);
                 self.squared(f.strategy, a, i, f.product, f.side, f.qty);
-                if let Some(w) = self.working.get_mut(f.order.0 as usize).and_then(|w| w.as_mut()) {
-                    w.remaining = w.remaining - f.qty;
+                if let Some(w) = self.working.get_mut(&f.order) {
+                    w.remaining = w.remaining.saturating_sub(f.qty);
                 }
                 if done {
                     self.close_working(f.order, a);
@@ -514,7 +511,7 @@ impl RiskStage {
                         Side::Sell => e.working_sell += new_remaining.0,
                     }
                 }
-                if let Some(w) = self.working.get_mut(order.0 as usize).and_then(|w| w.as_mut()) {
+                if let Some(w) = self.working.get_mut(&order) {
                     w.intent = intent;
                     w.remaining = new_remaining;
                 }
@@ -524,11 +521,9 @@ impl RiskStage {
     }
 
     fn close_working(&mut self, order: OrderId, account: usize) {
-        if let Some(w) = self.working.get_mut(order.0 as usize) {
-            if w.take().is_some() {
-                if let Some(a) = self.accounts.get_mut(account) {
-                    a.open_orders = a.open_orders.saturating_sub(1);
-                }
+        if self.working.remove(&order).is_some() {
+            if let Some(a) = self.accounts.get_mut(account) {
+                a.open_orders = a.open_orders.saturating_sub(1);
             }
         }
     }
@@ -731,7 +726,7 @@ impl RiskStage {
         price: Price,
         trigger: Price,
     ) -> Result<(), RejectReason> {
-        let Some(w) = self.working.get(order.0 as usize).and_then(|w| w.as_ref()) else {
+        let Some(w) = self.working.get(&order) else {
             return Err(RejectReason::UnknownOrder);
         };
         if w.intent.account != account {

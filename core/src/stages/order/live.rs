@@ -7,13 +7,14 @@
 //! (a fill whose trade id was seen) and reports that come too late for the order's state are
 //! counted, shown as notices, and change nothing.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use super::OrderStage;
 use crate::model::{
     AccountId, CloseReason, EgressEvent, Feedback, Order, OrderId, OrderStatus, OrderType, Qty, RejectReason,
     ReportKind, RequestKind, Route, VenueId, VenueOrderId, VenueReport, VenueRequest, VenueTradeId,
 };
+use crate::stages::{Map, Set};
 
 /// Trade ids remembered per stage to recognise a fill reported twice.
 const TRADES_KEPT: usize = 1 << 16;
@@ -23,10 +24,10 @@ const TRADES_KEPT: usize = 1 << 16;
 pub(super) struct LiveOrders {
     /// Per account, where its orders go.
     routes: Vec<Route>,
-    /// Acknowledged orders by the venue's id.
-    by_venue_id: HashMap<(VenueId, VenueOrderId), OrderId>,
+    /// Acknowledged working orders by the venue's id.
+    by_venue_id: Map<(VenueId, VenueOrderId), OrderId>,
     /// Recent trade ids, to drop a fill reported twice; oldest first in `trade_order`.
-    trades: HashSet<(VenueId, VenueTradeId)>,
+    trades: Set<(VenueId, VenueTradeId)>,
     trade_order: VecDeque<(VenueId, VenueTradeId)>,
 }
 
@@ -57,6 +58,13 @@ impl LiveOrders {
         match self.route(account) {
             Route::Live(v) => Some(v),
             Route::Paper => None,
+        }
+    }
+
+    /// Forgets a finished order's venue id (it is then found among the finished ones).
+    pub(super) fn forget(&mut self, account: AccountId, venue_order: VenueOrderId) {
+        if let Some(v) = self.venue(account) {
+            self.by_venue_id.remove(&(v, venue_order));
         }
     }
 
@@ -104,6 +112,22 @@ impl OrderStage {
         self.request(venue, kind, egress);
     }
 
+    /// Whether a report is about a recently finished order of that account at that venue.
+    fn finished_at(&self, r: &VenueReport) -> bool {
+        let (id, owner) = if r.order.0 != 0 {
+            match self.working.finished_owner(r.order) {
+                Some(owner) => (r.order, owner),
+                None => return false,
+            }
+        } else {
+            match self.working.finished_by_venue_id(&r.venue_order) {
+                Some(found) => found,
+                None => return false,
+            }
+        };
+        id.0 != 0 && owner == r.account && self.live.venue(owner) == Some(r.venue)
+    }
+
     /// The order a report is about, if it is one of ours at that venue for that account.
     fn match_report(&self, r: &VenueReport) -> Option<OrderId> {
         let id = if r.order.0 != 0 { r.order } else { *self.live.by_venue_id.get(&(r.venue, r.venue_order))? };
@@ -121,6 +145,17 @@ impl OrderStage {
     ) {
         self.counters.venue.reports += 1;
         let Some(o) = self.match_report(&r).and_then(|id| self.order(id).copied()) else {
+            if self.finished_at(&r) {
+                // About an order that has finished (and left the working set): late news.
+                match r.kind {
+                    ReportKind::Fill { trade, .. } if !self.live.remember(r.venue, trade) => {
+                        self.counters.venue.duplicate += 1
+                    }
+                    ReportKind::Accepted => self.counters.venue.duplicate += 1,
+                    _ => self.counters.venue.out_of_order += 1,
+                }
+                return;
+            }
             self.counters.venue.unknown += 1;
             egress(EgressEvent::VenueNotice(r));
             return;

@@ -14,6 +14,7 @@ mod booking;
 mod latency;
 mod live;
 pub mod paper;
+mod working;
 
 use live::LiveOrders;
 pub use live::VenueCounters;
@@ -21,6 +22,7 @@ pub use live::VenueCounters;
 use booking::Booking;
 use latency::{Delayed, Due, LatencyModel};
 use paper::{PaperVenue, Placement, VenueConfig, VenueEvent};
+use working::WorkingOrders;
 
 use crate::metrics::LatencyHistogram;
 use crate::model::{
@@ -59,12 +61,23 @@ pub struct PaperConfig {
     pub fill_delay_ns: i64,
 }
 
+/// What an order stage is built from, besides the instruments and the clock.
+#[derive(Clone, Debug)]
+pub struct OrderSetup {
+    pub accounts: usize,
+    pub session: Session,
+    pub tariffs: ChargeTable,
+    pub paper: PaperConfig,
+    /// Per account, where its orders go.
+    pub routes: Vec<Route>,
+    /// Orders that may work at once; a new one beyond is refused (`WorkingOrdersFull`).
+    pub max_working: usize,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct OrderStage {
-    orders: Vec<Order>,
-    /// Per order (by id − 1), the session close at which a DAY order expires: the close of the
-    /// day it reached the venue (an after-market order works the whole next session).
-    expiry: Vec<i64>,
+    /// The working orders; finished ones have left on the egress path.
+    working: WorkingOrders,
     venue: PaperVenue,
     /// Live accounts' routes and their venues' ids.
     live: LiveOrders,
@@ -81,6 +94,9 @@ pub struct OrderStage {
     /// Reused for the venue events of one tick, so matching does not allocate.
     #[serde(skip)]
     scratch: Vec<VenueEvent>,
+    /// Reused for the ids a sweep (kill switch, expiry) walks.
+    #[serde(skip)]
+    sweep: Vec<OrderId>,
     pub counters: OrderCounters,
     /// Measurements of this process, not state: a restored stage starts an empty one.
     #[serde(skip)]
@@ -91,18 +107,10 @@ pub struct OrderStage {
 }
 
 impl OrderStage {
-    pub fn new(
-        accounts: usize,
-        instruments: &[InstrumentSpec],
-        session: Session,
-        clock: quanta::Clock,
-        tariffs: ChargeTable,
-        paper: PaperConfig,
-        routes: Vec<Route>,
-    ) -> Self {
+    pub fn new(instruments: &[InstrumentSpec], clock: quanta::Clock, setup: OrderSetup) -> Self {
+        let OrderSetup { accounts, session, tariffs, paper, routes, max_working } = setup;
         OrderStage {
-            orders: Vec::with_capacity(1 << 16),
-            expiry: Vec::with_capacity(1 << 16),
+            working: WorkingOrders::new(accounts, max_working),
             venue: PaperVenue::new(instruments, paper.venue),
             live: LiveOrders::new(routes),
             latency: LatencyModel::new(paper.ack_delay_ns, paper.fill_delay_ns),
@@ -113,6 +121,7 @@ impl OrderStage {
             now: Timestamp(i64::MIN),
             clock,
             scratch: Vec::with_capacity(64),
+            sweep: Vec::with_capacity(max_working.min(1 << 16)),
             counters: OrderCounters::default(),
             tick_to_order: LatencyHistogram::new(),
             timer_to_order: LatencyHistogram::new(),
@@ -124,8 +133,9 @@ impl OrderStage {
         self.clock = clock;
     }
 
-    pub fn orders(&self) -> &[Order] {
-        &self.orders
+    /// Orders working now.
+    pub fn working_count(&self) -> usize {
+        self.working.len()
     }
 
     pub fn portfolio(&self) -> &Portfolio {
@@ -141,12 +151,13 @@ impl OrderStage {
         &self.venue
     }
 
+    /// A working order (a finished one has left on the egress path).
     pub fn order(&self, id: OrderId) -> Option<&Order> {
-        self.orders.get((id.0 as usize).wrapping_sub(1))
+        self.working.get(id)
     }
 
     fn order_mut(&mut self, id: OrderId) -> Option<&mut Order> {
-        self.orders.get_mut((id.0 as usize).wrapping_sub(1))
+        self.working.get_mut(id)
     }
 
     #[inline]
@@ -185,14 +196,7 @@ impl OrderStage {
                 self.advance(ts, egress, feedback);
                 self.accept(intent, ts, tick_latency, egress, feedback);
             }
-            Msg::Refused { intent, ts, reason } => {
-                let id = self.create(intent, ts, OrderStatus::Rejected, Some(reason));
-                self.counters.rejected += 1;
-                if let Some(o) = self.order(id) {
-                    egress(EgressEvent::Order { order: *o, tick_to_order_ns: 0 });
-                }
-                feedback(closed(&intent, id, intent.qty, CloseReason::Refused));
-            }
+            Msg::Refused { intent, ts, reason } => self.refused(intent, ts, reason, egress, feedback),
             Msg::Command(cmd) => self.on_command(cmd, egress, feedback),
             Msg::VenueReport(r) => self.on_report(r, egress, feedback),
             _ => {}
@@ -248,8 +252,9 @@ impl OrderStage {
     /// reported exactly like a missing one.
     fn owned_working(&self, account: AccountId, order: OrderId) -> Result<Order, RejectReason> {
         match self.order(order) {
-            Some(o) if o.intent.account == account && !o.status.is_terminal() && !self.closing(order) => Ok(*o),
+            Some(o) if o.intent.account == account && !self.closing(order) => Ok(*o),
             Some(o) if o.intent.account == account => Err(RejectReason::NotModifiable),
+            None if self.working.finished_owner(order) == Some(account) => Err(RejectReason::NotModifiable),
             _ => Err(RejectReason::UnknownOrder),
         }
     }
@@ -349,29 +354,38 @@ impl OrderStage {
         feedback(Feedback::Modified { order: o.id, intent: next, old_remaining, new_remaining });
     }
 
-    fn create(
-        &mut self,
-        intent: OrderIntent,
-        ts: Timestamp,
-        status: OrderStatus,
-        reject: Option<RejectReason>,
-    ) -> OrderId {
-        let id = OrderId(self.orders.len() as u64 + 1);
-        self.orders.push(Order {
-            id,
+    /// A new order with the next id (not yet held anywhere).
+    fn new_order(&mut self, intent: OrderIntent, ts: Timestamp, status: OrderStatus) -> Order {
+        self.counters.orders += 1;
+        Order {
+            id: self.working.take_id(),
             intent,
             status,
             filled: Qty::ZERO,
             filled_value: 0,
             created: ts,
             updated: ts,
-            reject,
+            reject: None,
             brokerage: Money::ZERO,
             venue_order: VenueOrderId::EMPTY,
-        });
-        self.expiry.push(i64::MAX);
-        self.counters.orders += 1;
-        id
+        }
+    }
+
+    /// An intent refused before it could work (by risk, or because the slab is full): it gets
+    /// an id and is published, and never held.
+    fn refused(
+        &mut self,
+        intent: OrderIntent,
+        ts: Timestamp,
+        reason: RejectReason,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
+        let mut order = self.new_order(intent, ts, OrderStatus::Rejected);
+        order.reject = Some(reason);
+        self.counters.rejected += 1;
+        egress(EgressEvent::Order { order, tick_to_order_ns: 0 });
+        feedback(closed(&intent, order.id, intent.qty, CloseReason::Refused));
     }
 
     fn accept(
@@ -382,10 +396,14 @@ impl OrderStage {
         egress: &mut impl FnMut(EgressEvent),
         feedback: &mut impl FnMut(Feedback),
     ) {
-        let id = self.create(intent, ts, OrderStatus::Pending, None);
-        if let Some(o) = self.order(id) {
-            egress(EgressEvent::Order { order: *o, tick_to_order_ns: latency });
+        if self.working.is_full() {
+            self.refused(intent, ts, RejectReason::WorkingOrdersFull, egress, feedback);
+            return;
         }
+        let order = self.new_order(intent, ts, OrderStatus::Pending);
+        let id = order.id;
+        self.working.insert(order);
+        egress(EgressEvent::Order { order, tick_to_order_ns: latency });
         feedback(Feedback::Accepted { order: id, intent });
         if let Some(v) = self.live.venue(intent.account) {
             // A live venue takes it from here (after-market orders too: the venue queues them).
@@ -428,9 +446,7 @@ impl OrderStage {
                 } else {
                     self.transition(id, OrderStatus::Open, ts, egress);
                     let close = self.session.close_on(ts).0;
-                    if let Some(e) = self.expiry.get_mut((id.0 as usize).wrapping_sub(1)) {
-                        *e = close;
-                    }
+                    self.working.set_expiry(id, close);
                     if close < self.next_expiry {
                         self.next_expiry = close;
                     }
@@ -541,7 +557,7 @@ impl OrderStage {
         ts: Timestamp,
         egress: &mut impl FnMut(EgressEvent),
     ) -> bool {
-        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
+        let Some(o) = self.working.get_mut(id) else {
             self.counters.illegal_transitions += 1;
             return false;
         };
@@ -574,6 +590,9 @@ impl OrderStage {
                 OrderStatus::Expired => self.counters.expired += 1,
                 _ => {}
             }
+            if status.is_terminal() {
+                self.retire(id);
+            }
         }
     }
 
@@ -586,7 +605,7 @@ impl OrderStage {
         egress: &mut impl FnMut(EgressEvent),
         feedback: &mut impl FnMut(Feedback),
     ) {
-        let Some(o) = self.orders.get_mut((id.0 as usize).wrapping_sub(1)) else {
+        let Some(o) = self.working.get_mut(id) else {
             self.counters.illegal_transitions += 1;
             return;
         };
@@ -613,6 +632,20 @@ impl OrderStage {
         egress(EgressEvent::Fill(fill));
         egress(EgressEvent::Order { order, tick_to_order_ns: 0 });
         feedback(Feedback::Filled { fill, done: next == OrderStatus::Filled });
+        if next == OrderStatus::Filled {
+            self.retire(id);
+        }
+    }
+
+    /// A finished order leaves the working set (it has gone out on egress already), and the
+    /// paper venue and the queues forget it.
+    fn retire(&mut self, id: OrderId) {
+        if let Some(o) = self.working.get(id).copied() {
+            if !o.venue_order.is_empty() {
+                self.live.forget(o.intent.account, o.venue_order);
+            }
+        }
+        self.working.remove(id);
     }
 
     /// Expires DAY orders still working when their session has closed.
@@ -626,16 +659,17 @@ impl OrderStage {
             return;
         }
         let mut next = i64::MAX;
-        let mut i = 0;
-        while i < self.orders.len() {
-            let o = self.orders[i];
-            i += 1;
-            if o.status.is_terminal() || o.status == OrderStatus::Pending || o.intent.validity != Validity::Day {
+        let mut sweep = std::mem::take(&mut self.sweep);
+        sweep.clear();
+        sweep.extend_from_slice(self.working.ids(None));
+        for &id in &sweep {
+            let Some(o) = self.order(id).copied() else { continue };
+            if o.status == OrderStatus::Pending || o.intent.validity != Validity::Day {
                 continue;
             }
             // The close of the day it reached the venue, not of the day it was created: an
             // after-market order created last evening works all of today.
-            let close = self.expiry[i - 1];
+            let close = self.working.expiry(id);
             if close <= now.0 {
                 if !self.closing(o.id) {
                     self.withdraw(&o, OrderStatus::Expired, CloseReason::Expired, now, egress, feedback);
@@ -644,6 +678,7 @@ impl OrderStage {
                 next = close;
             }
         }
+        self.sweep = sweep;
         self.next_expiry = next;
     }
 
@@ -658,17 +693,16 @@ impl OrderStage {
         egress: &mut impl FnMut(EgressEvent),
         feedback: &mut impl FnMut(Feedback),
     ) {
-        let mut i = 0;
-        while i < self.orders.len() {
-            let o = self.orders[i];
-            i += 1;
-            let in_scope = match scope {
-                KillScope::Global => true,
-                KillScope::Account(a) => o.intent.account == a,
-            };
-            if !in_scope
-                || o.status.is_terminal()
-                || o.intent.strategy == StrategyId::SYSTEM
+        let account = match scope {
+            KillScope::Global => None,
+            KillScope::Account(a) => Some(a),
+        };
+        let mut sweep = std::mem::take(&mut self.sweep);
+        sweep.clear();
+        sweep.extend_from_slice(self.working.ids(account));
+        for &id in &sweep {
+            let Some(o) = self.order(id).copied() else { continue };
+            if o.intent.strategy == StrategyId::SYSTEM
                 || product.is_some_and(|p| p != o.intent.product)
                 || self.closing(o.id)
             {
@@ -682,6 +716,7 @@ impl OrderStage {
                 }
             }
         }
+        self.sweep = sweep;
     }
 }
 
