@@ -120,6 +120,56 @@ fn fused_and_pipelined_produce_the_same_orders() {
     assert!(!l.tick_to_order.is_empty());
 }
 
+/// A pipelined engine whose rings hold the fewest slots allowed, fed a burst without pacing: feedback from the
+/// order thread outruns the first stage's ring, which must neither lock the cycle
+/// (candle → strategy → risk → order → candle) nor lose or reorder feedback. Fills still
+/// equal positions, and every fill's order is known.
+#[test]
+fn pipelined_feedback_on_a_tiny_ring_neither_locks_nor_loses() {
+    let s = setup();
+    let t = ticks(&s, 30_000, 5);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let s2 = s.clone();
+    std::thread::spawn(move || {
+        let engine = Engine::new(&s2, quanta::Clock::new(), 1);
+        let cfg = PlacementConfig {
+            placement: PlacementKind::Pipelined,
+            wait: WaitKind::Yield,
+            sleep: std::time::Duration::from_micros(20),
+            cores: vec![],
+            ring_size: dalal_core::engine::placement::MIN_RING,
+        };
+        let mut running =
+            Running::start(engine, &cfg, Collect::default(), std::sync::Arc::new(LiveStats::new(s2.accounts.len())));
+        for tick in &t {
+            running.publish(Input::Tick(*tick));
+        }
+        running.wait_idle();
+        let stopped = running.stop();
+        let _ = done_tx.send((stopped.observer.0, stopped.engine));
+    });
+    let (blotter, engine) =
+        done_rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the pipeline locked up on a full ring");
+    assert!(blotter.fills.len() > 20, "the burst should trade: {} fills", blotter.fills.len());
+    let mut net: HashMap<(usize, usize), i64> = HashMap::new();
+    for f in &blotter.fills {
+        let q = f.qty.0 as i64 * if f.side == Side::Buy { 1 } else { -1 };
+        *net.entry((f.account.index(), f.instrument.index())).or_default() += q;
+        assert!(blotter.order(f.order).is_some(), "fill of a known order");
+    }
+    let pf = engine.order.portfolio();
+    for a in 0..s.accounts.len() {
+        for i in 0..s.instruments.len() {
+            let n = net.get(&(a, i)).copied().unwrap_or(0);
+            assert_eq!(pf.net(a, i), n, "account {a} instrument {i}");
+            // Risk knows positions only through feedback: it saw every fill, in order.
+            let e = engine.risk.exposure(a, i).expect("known slot");
+            assert_eq!(e.position.net.0, n, "risk's view of account {a} instrument {i}");
+            assert_eq!((e.working_buy, e.working_sell), (0, 0), "nothing works after the run settles");
+        }
+    }
+}
+
 fn dalal() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
     // These tests are about the engine; the store has its own.

@@ -88,6 +88,9 @@ pub struct LabRow {
     /// Offered-rate rows: the schedule the publisher kept (ticks per second).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offered_per_s: Option<u64>,
+    /// Allocation rows: heap allocations per engine event in steady state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocs_per_event: Option<f64>,
 }
 
 impl LabRow {
@@ -105,6 +108,7 @@ impl LabRow {
             ticks_per_s: None,
             msgs_per_s: None,
             offered_per_s: None,
+            allocs_per_event: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl LabRow {
             ticks_per_s: Some(count as f64 / secs.max(1e-9)),
             msgs_per_s: None,
             offered_per_s: None,
+            allocs_per_event: None,
         }
     }
 
@@ -132,6 +137,10 @@ impl LabRow {
     /// A latency measured at a fixed offered rate.
     pub fn offered(name: &str, rate: u64, h: &LatencyHistogram) -> LabRow {
         LabRow { offered_per_s: Some(rate), ..LabRow::latency(name, h) }
+    }
+
+    pub fn allocs(name: &str, events: u64, per_event: f64) -> LabRow {
+        LabRow { allocs_per_event: Some(per_event), ticks_per_s: None, ..LabRow::throughput(name, events, 1.0) }
     }
 }
 
@@ -632,14 +641,28 @@ pub struct Sizes {
     pub offered_secs: f64,
     /// Ticks per throughput run.
     pub throughput: usize,
+    /// Ticks over which allocations are counted (after as many to warm up).
+    pub alloc_events: usize,
 }
 
 impl Sizes {
     pub fn new(quick: bool) -> Sizes {
         if quick {
-            Sizes { paced: 20_000, saturated: 1_000_000, offered_secs: 0.2, throughput: 1_000_000 }
+            Sizes {
+                paced: 20_000,
+                saturated: 1_000_000,
+                offered_secs: 0.2,
+                throughput: 1_000_000,
+                alloc_events: 100_000,
+            }
         } else {
-            Sizes { paced: 200_000, saturated: 10_000_000, offered_secs: 2.0, throughput: 5_000_000 }
+            Sizes {
+                paced: 200_000,
+                saturated: 10_000_000,
+                offered_secs: 2.0,
+                throughput: 5_000_000,
+                alloc_events: 1_000_000,
+            }
         }
     }
 
@@ -655,6 +678,36 @@ pub const DEFAULT_RATES: [u64; 2] = [100_000, 1_000_000];
 /// Runs the whole lab. `quick` keeps it under a minute; `wait` is how consumers and fused
 /// stages wait in the rows that do not name a wait strategy; `rates` are the offered rates of
 /// the coordinated-omission rows (ticks per second; zeros are ignored).
+/// Heap allocations per event while the engine trades in steady state: the flipping workload
+/// (every tick closes a bar, flips the signal and makes an order that fills) through a running
+/// engine with a silent observer, counted by the global allocator over `n` ticks after a
+/// warm-up of the same length. Waits sleep, so no thread spins on this measurement.
+pub fn alloc_steady_state(n: usize, placement: PlacementKind) -> Result<f64, String> {
+    if !crate::alloc::installed() {
+        return Err("the binary did not install dalal_benches::alloc::Counting as its allocator".into());
+    }
+    let (setup, ticks) = ticks_flipping(2 * n);
+    let engine = Engine::new(&setup, quanta::Clock::new(), 0);
+    let cfg = placement_config(placement, WaitKind::Sleep);
+    let mut running = Running::start(engine, &cfg, Null, Arc::new(LiveStats::new(1)));
+    let (warm, measured) = ticks.split_at(n);
+    for t in warm {
+        running.publish(Input::Tick(*t));
+    }
+    running.wait_idle();
+    let before = crate::alloc::count();
+    for t in measured {
+        running.publish(Input::Tick(*t));
+    }
+    running.wait_idle();
+    let allocs = crate::alloc::count() - before;
+    let stopped = running.stop();
+    if stopped.engine.order.counters.fills < (2 * n) as u64 / 2 {
+        return Err(format!("the workload did not trade ({} fills)", stopped.engine.order.counters.fills));
+    }
+    Ok(allocs as f64 / n as f64)
+}
+
 pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
     let sizes = Sizes::new(quick);
     let n = sizes.paced;
@@ -690,6 +743,14 @@ pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
     for &rate in rates.iter().filter(|r| **r > 0) {
         let h = tick_to_order_at_rate(sizes.offered(rate), rate, PlacementKind::Fused, wait, Stamp::Intended);
         rows.push(LabRow::offered(&format!("tick_to_order/fused@{}", rate_label(rate)), rate, &h));
+    }
+    for (placement, name) in
+        [(PlacementKind::Fused, "alloc/steady_state"), (PlacementKind::Pipelined, "alloc/steady_state/pipelined")]
+    {
+        match alloc_steady_state(sizes.alloc_events, placement) {
+            Ok(per_event) => rows.push(LabRow::allocs(name, sizes.alloc_events as u64, per_event)),
+            Err(reason) => skipped.push(Skipped { name: name.into(), reason }),
+        }
     }
     let stages = engine_latencies(n, gap, PlacementKind::Fused, wait, 1);
     for (name, h) in [
@@ -752,6 +813,10 @@ pub fn table(report: &Report) -> String {
             (None, Some(o)) => format!("offered {}/s", rate_label(o)),
             _ => String::new(),
         };
+        if let Some(a) = r.allocs_per_event {
+            s.push_str(&format!("{:<34} {:>9} {:>10.4} allocs/event\n", r.name, r.count, a));
+            continue;
+        }
         match (r.p50_ns, r.ticks_per_s) {
             (Some(p50), _) => s.push_str(&format!(
                 "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>7.2}x  {rate}\n",

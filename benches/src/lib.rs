@@ -1,5 +1,6 @@
 //! Shared pieces of the latency lab: crafted inputs and the report format.
 
+pub mod alloc;
 pub mod lab;
 pub mod wire;
 

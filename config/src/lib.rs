@@ -472,8 +472,9 @@ impl Config {
         if !(1..=1 << 24).contains(&e.max_working_orders) {
             return Err(err("engine.max_working_orders", "must be between 1 and 16777216"));
         }
-        if !e.ring_size.is_power_of_two() || e.ring_size < 2 {
-            return Err(err("engine.ring_size", format!("{} is not a power of two ≥ 2", e.ring_size)));
+        let min = dalal_core::engine::placement::MIN_RING;
+        if !e.ring_size.is_power_of_two() || e.ring_size < min {
+            return Err(err("engine.ring_size", format!("{} is not a power of two ≥ {min}", e.ring_size)));
         }
         if e.placement == PlacementKind::Pipelined && !e.cores.is_empty() && e.cores.len() != 4 {
             return Err(err(

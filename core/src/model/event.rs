@@ -158,3 +158,15 @@ pub enum EgressEvent {
     /// text, or one the engine could not match to an order).
     VenueNotice(VenueReport),
 }
+
+// Ring slot sizes, pinned. Every event is copied into a ring slot and read from it on another
+// core, so a variant that grows an enum costs every event a bigger copy and maybe another
+// cache line. A change here must be deliberate: measure it in the lab, then update the number.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<IngressEvent>() == 112, "IngressEvent (ingress ring slot) changed size");
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Msg>() == 120, "Msg (inter-stage ring slot) changed size");
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<EgressEvent>() == 192, "EgressEvent (egress ring slot) changed size");
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Option<Feedback>>() == 88, "feedback ring slot changed size");

@@ -141,6 +141,9 @@ impl<O: EgressObserver> Launch<O> {
         if self.cfg.placement != PlacementKind::Fused && attached {
             return Err(LaunchError::InlineNeedsFused);
         }
+        if !self.cfg.ring_size.is_power_of_two() || self.cfg.ring_size < MIN_RING {
+            return Err(LaunchError::RingSize { min: MIN_RING, size: self.cfg.ring_size });
+        }
         if attached && self.cfg.ring_size < 4 * INLINE_ROOM {
             return Err(LaunchError::RingTooSmall { min: 4 * INLINE_ROOM, size: self.cfg.ring_size });
         }
@@ -153,9 +156,15 @@ impl<O: EgressObserver> Launch<O> {
 pub enum LaunchError {
     #[error("an inline source or egress tap runs on the fused engine thread; a pipelined engine has none")]
     InlineNeedsFused,
+    #[error("ring_size must be a power of two of at least {min} slots (it is {size})")]
+    RingSize { min: usize, size: usize },
     #[error("an inline source or egress tap needs a ring of at least {min} slots (ring_size is {size})")]
     RingTooSmall { min: usize, size: usize },
 }
+
+/// The smallest ring: the ingress ring's multi-producer barrier keeps one availability bit per
+/// slot in 64-bit words.
+pub const MIN_RING: usize = 64;
 
 /// Free ingress slots an inline source may fill in one poll.
 pub const INLINE_ROOM: usize = 256;
@@ -199,6 +208,13 @@ impl<O: EgressObserver> Running<O> {
     /// attached to the engine thread).
     fn spawn(l: Launch<O>) -> Running<O> {
         let Launch { engine, cfg, observer, live, branch, inline, tap } = l;
+        // A configuration error, caught by `Launch::start` and the configuration's validation;
+        // reaching here with it is a defect of the caller.
+        assert!(
+            cfg.ring_size.is_power_of_two() && cfg.ring_size >= MIN_RING,
+            "ring_size must be a power of two of at least {MIN_RING} (it is {})",
+            cfg.ring_size
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
             wait: cfg.wait,

@@ -2,6 +2,7 @@
 //! batch, publish counters now and then, idle by the wait strategy — around a [`Worker`] that
 //! says what handling means for its stage.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -352,11 +353,14 @@ pub(super) fn run_fused(
 
 // ── pipelined ────────────────────────────────────────────────────────────────────────────
 
+/// A slot of the feedback ring (the ring needs a default value; no feedback is `None`).
+type FeedbackSlot = Option<Feedback>;
+
 /// The first stage. It also forwards order-stage feedback into the chain, before each poll.
 pub(super) struct Candle {
     stage: CandleStage,
     tx: Tx<Msg>,
-    feedback: crossbeam_channel::Receiver<Feedback>,
+    feedback: Rx<FeedbackSlot>,
     timer: Timed,
     out: u64,
 }
@@ -370,11 +374,16 @@ impl Worker for Candle {
     }
 
     fn before_poll(&mut self, progress: &Progress) -> bool {
-        let mut n = 0;
-        while let Ok(f) = self.feedback.try_recv() {
-            self.tx.publish(|s| *s = Msg::Feedback(f));
-            n += 1;
-        }
+        let Candle { tx, feedback, .. } = self;
+        // Publishing into the first hop may wait for room; that is safe because the order
+        // thread never waits for this ring (it spills instead), so the cycle cannot lock.
+        let n = feedback
+            .drain(|f| {
+                if let Some(f) = *f {
+                    tx.publish(|s| *s = Msg::Feedback(f));
+                }
+            })
+            .unwrap_or_default();
         if n > 0 {
             progress.hop_out[0].fetch_add(n, Ordering::Release);
             progress.feedback_in.fetch_add(n, Ordering::Release);
@@ -473,7 +482,7 @@ impl<S: MidStage> Worker for Mid<S> {
 pub(super) struct Order {
     stage: OrderStage,
     egress: Tx<EgressEvent>,
-    feedback: crossbeam_channel::Sender<Feedback>,
+    feedback: FeedbackOut,
     timer: Timed,
     sent: u64,
     /// Egress events published in the current batch.
@@ -497,13 +506,14 @@ impl Worker for Order {
                 *out += 1;
             };
             stage.on_msg(m, publish, &mut |f| {
-                // The receiver lives as long as the first stage; once it has stopped,
-                // nothing upstream needs the news.
-                if feedback.send(f).is_ok() {
-                    *sent += 1;
-                }
+                feedback.send(f);
+                *sent += 1;
             })
         });
+    }
+
+    fn before_poll(&mut self, _progress: &Progress) -> bool {
+        self.feedback.flush()
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
@@ -518,6 +528,41 @@ impl Worker for Order {
             live.publish_stage(4, &self.stage.tick_to_order);
             live.publish_stage(5, &self.stage.timer_to_order);
         }
+    }
+}
+
+/// The order thread's end of the feedback ring. The order thread must never wait for the
+/// first stage (which may itself be waiting for room in the chain that ends here), so what
+/// does not fit in the ring waits in a spill queue, pre-sized to the ring, and goes first
+/// next time: order is kept, nothing is lost, and steady state allocates nothing.
+struct FeedbackOut {
+    ring: Tx<FeedbackSlot>,
+    spill: VecDeque<Feedback>,
+}
+
+impl FeedbackOut {
+    fn new(ring: Tx<FeedbackSlot>, size: usize) -> Self {
+        FeedbackOut { ring, spill: VecDeque::with_capacity(size) }
+    }
+
+    #[inline]
+    fn send(&mut self, f: Feedback) {
+        if !self.spill.is_empty() || self.ring.try_publish(|s| *s = Some(f)).is_err() {
+            self.spill.push_back(f);
+        }
+    }
+
+    /// Moves spilled feedback into the ring while it has room; true if any moved.
+    fn flush(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(&f) = self.spill.front() {
+            if self.ring.try_publish(|s| *s = Some(f)).is_err() {
+                break;
+            }
+            self.spill.pop_front();
+            moved = true;
+        }
+        moved
     }
 }
 
@@ -541,7 +586,7 @@ pub(super) fn run_pipelined(
     ring_size: usize,
     ctx: &Ctx,
 ) -> PipelinedThreads {
-    let (fb_tx, fb_rx) = crossbeam_channel::unbounded::<Feedback>();
+    let (fb_tx, fb_rx) = ring::<FeedbackSlot>(ring_size);
     let (r1_tx, r1_rx) = ring::<Msg>(ring_size);
     let (r2_tx, r2_rx) = ring::<Msg>(ring_size);
     let (r3_tx, r3_rx) = ring::<Msg>(ring_size);
@@ -554,7 +599,14 @@ pub(super) fn run_pipelined(
             "order",
             cores[3],
             ctx.clone(),
-            Order { stage: order, egress, feedback: fb_tx, timer: Timed::new(), sent: 0, out: 0 },
+            Order {
+                stage: order,
+                egress,
+                feedback: FeedbackOut::new(fb_tx, ring_size),
+                timer: Timed::new(),
+                sent: 0,
+                out: 0,
+            },
             r3_rx,
         ),
     }
@@ -620,4 +672,45 @@ pub(super) fn spawn_observer<O: EgressObserver>(mut observer: O, mut rx: Rx<Egre
         }
         observer
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccountId, OrderId, RejectReason};
+
+    fn fb(n: u64) -> Feedback {
+        Feedback::CommandRefused { account: AccountId(0), order: OrderId(n), reason: RejectReason::UnknownAccount }
+    }
+
+    fn take(rx: &mut Rx<FeedbackSlot>, got: &mut Vec<u64>) {
+        let _ = rx.drain(|s| {
+            if let Some(Feedback::CommandRefused { order, .. }) = s {
+                got.push(order.0)
+            }
+        });
+    }
+
+    #[test]
+    fn feedback_that_does_not_fit_waits_in_order_and_is_never_lost() {
+        let (tx, mut rx) = ring::<FeedbackSlot>(4);
+        let mut out = FeedbackOut::new(tx, 4);
+        for n in 1..=10 {
+            out.send(fb(n));
+        }
+        assert_eq!(out.spill.len(), 6, "a full ring spills instead of waiting");
+        assert!(!out.flush(), "nothing moves while the ring is full");
+        let mut got = vec![];
+        take(&mut rx, &mut got);
+        // Newer feedback queues behind the spill even when the ring has room.
+        out.send(fb(11));
+        assert_eq!(out.spill.len(), 7);
+        while out.flush() {
+            take(&mut rx, &mut got);
+        }
+        take(&mut rx, &mut got);
+        assert_eq!(got, (1..=11).collect::<Vec<_>>());
+        assert!(out.spill.is_empty());
+        assert!(out.spill.capacity() >= 4, "the spill keeps its room");
+    }
 }
