@@ -177,6 +177,19 @@ impl Engine {
             egress(e)
         };
         let sample = self.sample_mask != u64::MAX && self.events & self.sample_mask == 0;
+        if !sample {
+            // Depth first: each message goes through every stage before the next one starts.
+            // Each stage still sees its inputs in the same order as the breadth-first path
+            // below (stages only talk downstream within a step; feedback waits for `settle`),
+            // so the results are the same, without copying every message through buffers.
+            candle.on_input(ev, &mut |m| {
+                strategy.on_msg(&m, &mut |m| risk.on_msg(&m, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f))))
+            });
+            if !fb.is_empty() {
+                Self::settle(strategy, risk, fb);
+            }
+            return;
+        }
         a.clear();
         b.clear();
         c.clear();
