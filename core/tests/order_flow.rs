@@ -882,3 +882,88 @@ fn only_working_orders_are_held_and_the_slab_is_bounded() {
     s.command(Command::Cancel { account: AccountId(1), order: b });
     assert_eq!(s.refused(b), vec![RejectReason::NotModifiable]);
 }
+
+/// An observer that takes nothing until the test lets it, then records what it gets.
+struct Held {
+    gate: std::sync::mpsc::Receiver<()>,
+    open: bool,
+    events: Vec<EgressEvent>,
+    gaps: Vec<(u64, u64)>,
+}
+
+impl dalal_core::engine::placement::EgressObserver for Held {
+    fn on_event(&mut self, ev: &EgressEvent) {
+        if !self.open {
+            let _ = self.gate.recv();
+            self.open = true;
+        }
+        self.events.push(*ev);
+    }
+    fn on_gap(&mut self, first: u64, missed: u64) {
+        self.gaps.push((first, missed));
+    }
+}
+
+/// A fused engine with a 64-slot egress ring and a [`Held`] observer (let through at once when
+/// `open`), fed a tick and `places` resting orders.
+fn held_run(
+    lossy: bool,
+    open_first: bool,
+    places: u64,
+) -> (std::sync::mpsc::Sender<()>, dalal_core::engine::placement::Running<Held>) {
+    use dalal_core::engine::placement::{Launch, PlacementConfig, MIN_RING};
+    let e = engine(serde_json::json!({ "max_order_qty": 1000, "max_position_qty": 1_000_000 }), serde_json::json!({}));
+    let cfg = PlacementConfig { ring_size: MIN_RING, ..PlacementConfig::default() };
+    let cfg = PlacementConfig { wait: dalal_config::WaitKind::Sleep, ..cfg };
+    let (open, gate) = std::sync::mpsc::channel();
+    if open_first {
+        let _ = open.send(());
+    }
+    let observer = Held { gate, open: false, events: Vec::new(), gaps: Vec::new() };
+    let live = std::sync::Arc::new(dalal_core::engine::stats::LiveStats::new(1));
+    let mut launch = Launch::new(e, &cfg, observer, live);
+    if lossy {
+        launch = launch.lossy_egress();
+    }
+    let mut running = launch.start().expect("starts");
+    running.publish(tick_input(T, 10_000));
+    for _ in 0..places {
+        // Far below the market: each rests, one egress event each.
+        running.publish(Input::Command(Command::Place { intent: lim(0, Side::Buy, 1, 9_000) }));
+    }
+    (open, running)
+}
+
+#[test]
+fn a_lossy_egress_ring_never_holds_the_engine_and_reports_every_gap() {
+    let places = 1_000;
+    let (open, running) = held_run(true, false, places);
+    // The observer takes nothing, yet the engine applies every input: it waits for nobody.
+    let progress = running.progress().clone();
+    while progress.ingress_consumed.load(std::sync::atomic::Ordering::Acquire) < places + 1 {
+        std::thread::yield_now();
+    }
+    let dropped = progress.egress_dropped.load(std::sync::atomic::Ordering::Acquire);
+    assert!(dropped > 0, "a 64-slot ring cannot hold {places} orders");
+    let _ = open.send(());
+    let stopped = running.stop();
+    let obs = stopped.observer;
+    let missed: u64 = obs.gaps.iter().map(|g| g.1).sum();
+    let dropped = progress.egress_dropped.load(std::sync::atomic::Ordering::Acquire);
+    assert_eq!(missed, dropped, "every dropped event is reported as a gap");
+    assert_eq!(obs.events.len() as u64 + missed, stopped.engine.emitted(), "received + missed = emitted");
+    // Gaps are disjoint and in order.
+    assert!(obs.gaps.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0));
+    assert_eq!(stopped.engine.risk.counters.checked, places, "no input was lost, only notices of it");
+}
+
+#[test]
+fn a_lossless_egress_ring_delivers_everything() {
+    // Many times the ring: the engine waits for the observer instead of dropping.
+    let places = 1_000;
+    let (_open, running) = held_run(false, true, places);
+    running.wait_idle();
+    let stopped = running.stop();
+    assert!(stopped.observer.gaps.is_empty());
+    assert_eq!(stopped.observer.events.len() as u64, stopped.engine.emitted());
+}

@@ -34,6 +34,15 @@ impl StoreMapper {
         self.seq
     }
 
+    /// Egress sequences `first .. first + missed` were lost before reaching the mapper: the
+    /// next event is numbered after them. Positions after a lost fill are unknown here, so
+    /// the mapper stops producing position snapshots; the re-feed from the journal (which
+    /// maps every event) writes them.
+    pub fn skip(&mut self, first: u64, missed: u64) {
+        self.seq = self.seq.max((first + missed).saturating_sub(1));
+        self.positions = None;
+    }
+
     /// Hands `out` the records of one egress event.
     pub fn map(&mut self, ev: &EgressEvent, mut out: impl FnMut(StoreEvent)) {
         self.seq += 1;
@@ -98,6 +107,18 @@ impl Fanout {
         Fanout { store, redis, mapper: StoreMapper::resume(engine) }
     }
 
+    /// Egress events were lost before this fan-out (see [`StoreMapper::skip`]): the store marks
+    /// them for its re-feed; Redis, a live view, simply goes on.
+    pub fn on_gap(&mut self, first: u64, missed: u64) {
+        if missed == 0 {
+            return;
+        }
+        self.mapper.skip(first, missed);
+        if let Some(s) = &self.store {
+            s.mark_lost(first, first + missed - 1);
+        }
+    }
+
     /// Orders, fills, positions and candles go to both; anything else is skipped.
     pub fn on_event(&mut self, ev: &EgressEvent) {
         let Fanout { store, redis, mapper } = self;
@@ -118,5 +139,40 @@ impl Fanout {
                 s.submit(stored);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dalal_core::model::{AccountId, FillId, InstrumentId, Money, OrderId, Price, Product, Qty, Side};
+    use dalal_core::model::{StrategyId, Timestamp};
+
+    fn fill(id: u64) -> EgressEvent {
+        EgressEvent::Fill(Fill {
+            id: FillId(id),
+            order: OrderId(id),
+            account: AccountId(1),
+            strategy: StrategyId(0),
+            instrument: InstrumentId(2),
+            side: Side::Buy,
+            qty: Qty(10),
+            price: Price(10_000),
+            ts: Timestamp(1),
+            product: Product::Mis,
+            charges: Money(0),
+        })
+    }
+
+    #[test]
+    fn after_a_gap_keys_continue_past_it_and_positions_stop() {
+        let mut m = StoreMapper { seq: 0, positions: Some(Portfolio::new(2, 3)) };
+        let mut got = Vec::new();
+        m.map(&fill(1), |e| got.push((e.source_seq(), matches!(e, StoreEvent::Position(_)))));
+        assert_eq!(got, [(1, false), (1, true)]);
+        got.clear();
+        m.skip(2, 3);
+        m.map(&fill(5), |e| got.push((e.source_seq(), matches!(e, StoreEvent::Position(_)))));
+        assert_eq!(got, [(5, false)], "numbered after the gap; no position from a book that missed fills");
     }
 }

@@ -216,6 +216,14 @@ impl StoreSender {
         self.shared.first_unwritten.load(Relaxed) != NONE
     }
 
+    /// Egress events `first..=last` never reached this sender (the observer's ring was full
+    /// and they were dropped before it): marked unwritten like the store's own drops, for the
+    /// re-feed from the journal to write.
+    pub fn mark_lost(&self, first: u64, last: u64) {
+        self.shared.first_unwritten.fetch_min(first, Relaxed);
+        self.shared.last_dropped.fetch_max(last, Relaxed);
+    }
+
     /// Marks `seq` (and what follows) unwritten again, after a re-feed that did not finish.
     pub fn remember_unwritten(&self, seq: u64) {
         self.shared.first_unwritten.fetch_min(seq, Relaxed);

@@ -32,6 +32,11 @@ pub trait EgressObserver: Send + 'static {
     fn on_event(&mut self, ev: &EgressEvent);
     /// Called when the ring is empty, so the observer can do periodic work.
     fn on_idle(&mut self) {}
+    /// Egress sequence numbers `first .. first + missed` were dropped (a lossy egress ring was
+    /// full, see [`Launch::lossy_egress`](super::Launch::lossy_egress)); called before the next
+    /// event received. Whatever the observer keeps from the stream is now incomplete: it
+    /// should re-sync from published state or mark the range for repair.
+    fn on_gap(&mut self, _first: u64, _missed: u64) {}
 }
 
 /// What an [`InlineSource`] poll did.

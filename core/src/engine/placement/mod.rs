@@ -29,7 +29,7 @@ use disruptor::BusySpin;
 
 use crate::engine::stats::LiveStats;
 use crate::engine::{Engine, EngineRest};
-use crate::model::{EgressEvent, IngressEvent};
+use crate::model::IngressEvent;
 use publisher::Producers;
 use workers::{Ctx, PipelinedThreads};
 
@@ -109,11 +109,31 @@ pub struct Launch<O: EgressObserver> {
     branch: Option<Box<dyn IngressConsumer>>,
     inline: Vec<Box<dyn InlineSource>>,
     tap: Option<Box<dyn EgressTap>>,
+    lossy_egress: bool,
 }
 
 impl<O: EgressObserver> Launch<O> {
     pub fn new(engine: Engine, cfg: &PlacementConfig, observer: O, live: Arc<LiveStats>) -> Launch<O> {
-        Launch { engine, cfg: cfg.clone(), observer, live, branch: None, inline: Vec::new(), tap: None }
+        Launch {
+            engine,
+            cfg: cfg.clone(),
+            observer,
+            live,
+            branch: None,
+            inline: Vec::new(),
+            tap: None,
+            lossy_egress: false,
+        }
+    }
+
+    /// The engine never waits for the observer: an egress event that finds the ring full is
+    /// dropped and counted (`Progress::egress_dropped`), and the observer is told of the gap
+    /// ([`EgressObserver::on_gap`]). For a live run, whose console and stores re-sync or
+    /// repair from the journal; venue requests still wait for room. Without this, every
+    /// event reaches the observer (backtests, tools, tests).
+    pub fn lossy_egress(mut self) -> Launch<O> {
+        self.lossy_egress = true;
+        self
     }
 
     /// A consumer (the journal) on a branch of the ingress ring, in parallel with the stages.
@@ -207,7 +227,7 @@ impl<O: EgressObserver> Running<O> {
     /// Starts the threads of a launch [`Launch::start`] has checked (or one with nothing
     /// attached to the engine thread).
     fn spawn(l: Launch<O>) -> Running<O> {
-        let Launch { engine, cfg, observer, live, branch, inline, tap } = l;
+        let Launch { engine, cfg, observer, live, branch, inline, tap, lossy_egress } = l;
         // A configuration error, caught by `Launch::start` and the configuration's validation;
         // reaching here with it is a defect of the caller.
         assert!(
@@ -237,8 +257,10 @@ impl<O: EgressObserver> Running<O> {
             }
         };
         let publisher = IngressPublisher::new(producers, clock, ctx.progress.clone());
-        let (egress_tx, egress_rx) = workers::ring::<EgressEvent>(cfg.ring_size);
-        let observer = workers::spawn_observer(observer, egress_rx, ctx.clone());
+        let (egress_tx, egress_rx) = workers::ring::<workers::EgressSlot>(cfg.ring_size);
+        let emitted_before = engine.emitted();
+        let observer = workers::spawn_observer(observer, egress_rx, emitted_before, ctx.clone());
+        let egress_tx = workers::EgressOut::new(egress_tx, emitted_before, lossy_egress);
         let core = |i: usize| cfg.cores.get(i).copied();
         let threads = match cfg.placement {
             PlacementKind::Fused => {

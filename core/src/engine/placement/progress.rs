@@ -24,6 +24,8 @@ pub struct Progress {
     /// Egress ring: events published by the last stage and taken by the observer.
     pub egress_published: Counter,
     pub egress_consumed: Counter,
+    /// Egress events a lossy ring had no room for (never venue requests).
+    pub egress_dropped: Counter,
     /// Ingress events the branch consumer (journal) has taken.
     pub branch_consumed: Counter,
 }

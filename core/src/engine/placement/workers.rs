@@ -47,6 +47,70 @@ pub(super) fn ring<E: Send + Sync + Default + 'static>(size: usize) -> (Tx<E>, R
     (builder.build(), poller)
 }
 
+/// A slot of the egress ring: the event and its egress sequence number (the engine's count of
+/// events emitted, from 1, continuing across restarts), so an observer that lost events to a
+/// full ring learns which and how many.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct EgressSlot {
+    pub seq: u64,
+    pub event: EgressEvent,
+}
+
+// Pinned like the other ring slots (see `model::event`).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<EgressSlot>() == 208, "EgressSlot (egress ring slot) changed size");
+
+/// The engine side of the egress ring.
+///
+/// Lossless (the default) waits for room, so every observer sees every event: backtests,
+/// tools and tests rely on that. Lossy never waits: an event that finds the ring full is
+/// dropped and counted, and the observer is told of the gap. Venue requests are never
+/// dropped: the gateway is the one consumer allowed to hold the engine back.
+pub(super) struct EgressOut {
+    tx: Tx<EgressSlot>,
+    seq: u64,
+    lossy: bool,
+    published: u64,
+    dropped: u64,
+}
+
+impl EgressOut {
+    pub(super) fn new(tx: Tx<EgressSlot>, emitted_before: u64, lossy: bool) -> Self {
+        EgressOut { tx, seq: emitted_before, lossy, published: 0, dropped: 0 }
+    }
+
+    #[inline]
+    fn send(&mut self, event: EgressEvent) {
+        self.seq += 1;
+        let slot = EgressSlot { seq: self.seq, event };
+        if self.lossy && !matches!(event, EgressEvent::VenueRequest(_)) {
+            if self.tx.try_publish(|s| *s = slot).is_err() {
+                self.dropped += 1;
+                return;
+            }
+        } else {
+            self.tx.publish(|s| *s = slot);
+        }
+        self.published += 1;
+    }
+
+    fn report(&self, progress: &Progress) {
+        progress.egress_published.store(self.published, Ordering::Release);
+        progress.egress_dropped.store(self.dropped, Ordering::Release);
+    }
+
+    /// At the end of a run that dropped events, one marker past the last sequence (waiting
+    /// for room), so the observer also learns of drops after the last event it received.
+    fn finish(&mut self, progress: &Progress) {
+        if self.dropped > 0 {
+            let slot = EgressSlot { seq: self.seq + 1, event: EgressEvent::Empty };
+            self.tx.publish(|s| *s = slot);
+            self.published += 1;
+        }
+        self.report(progress);
+    }
+}
+
 /// Thread context shared by every stage thread.
 #[derive(Clone)]
 pub(super) struct Ctx {
@@ -222,9 +286,7 @@ impl Timed {
 
 pub(super) struct Fused {
     engine: Engine,
-    egress: Tx<EgressEvent>,
-    /// `engine.emitted()` when this thread started (a recovered engine has emitted before).
-    emitted_base: u64,
+    egress: EgressOut,
     last_stage_publish: u64,
     /// Sources this thread polls itself, and the tap it calls with every egress event.
     inline: Vec<Box<dyn InlineSource>>,
@@ -233,6 +295,7 @@ pub(super) struct Fused {
     /// pipeline stops (it would otherwise keep the ring open).
     own: Option<(IngressPublisher, usize)>,
     stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
 }
 
 impl Worker for Fused {
@@ -243,6 +306,7 @@ impl Worker for Fused {
         if let Some(t) = self.tap.as_mut() {
             t.finish();
         }
+        self.egress.finish(&self.progress);
         (self.engine, self.tap)
     }
 
@@ -289,14 +353,14 @@ impl Worker for Fused {
         match tap {
             Some(tap) => engine.step(ev, &mut |e| {
                 tap.on_event(ev, &e);
-                egress.publish(|s| *s = e);
+                egress.send(e);
             }),
-            None => engine.step(ev, &mut |e| egress.publish(|s| *s = e)),
+            None => engine.step(ev, &mut |e| egress.send(e)),
         }
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
-        progress.egress_published.store(self.engine.emitted() - self.emitted_base, Ordering::Release);
+        self.egress.report(progress);
         progress.ingress_consumed.fetch_add(n, Ordering::Release);
         self.engine.maybe_snapshot();
     }
@@ -339,15 +403,15 @@ pub(super) struct Attached {
 pub(super) fn run_fused(
     engine: Engine,
     rx: IngressRx,
-    egress: Tx<EgressEvent>,
+    egress: EgressOut,
     attached: Attached,
     core: Option<usize>,
     ctx: Ctx,
 ) -> JoinHandle<(Engine, Option<Box<dyn EgressTap>>)> {
-    let emitted_base = engine.emitted();
     let stop = ctx.stop.clone();
+    let progress = ctx.progress.clone();
     let Attached { inline, tap, own } = attached;
-    let worker = Fused { engine, egress, emitted_base, last_stage_publish: 0, inline, tap, own, stop };
+    let worker = Fused { engine, egress, last_stage_publish: 0, inline, tap, own, stop, progress };
     start("engine", core, ctx, worker, rx)
 }
 
@@ -481,30 +545,27 @@ impl<S: MidStage> Worker for Mid<S> {
 /// The last stage: orders, paper venue, portfolio; publishes egress and sends feedback back.
 pub(super) struct Order {
     stage: OrderStage,
-    egress: Tx<EgressEvent>,
+    egress: EgressOut,
     feedback: FeedbackOut,
     timer: Timed,
     sent: u64,
-    /// Egress events published in the current batch.
-    out: u64,
+    progress: Arc<Progress>,
 }
 
 impl Worker for Order {
     type In = Msg;
     type Out = (OrderStage, LatencyHistogram);
 
-    fn finish(self) -> Self::Out {
+    fn finish(mut self) -> Self::Out {
+        self.egress.finish(&self.progress);
         (self.stage, self.timer.hist)
     }
 
     #[inline]
     fn handle(&mut self, m: &Msg) {
-        let Order { stage, egress, feedback, timer, sent, out } = self;
+        let Order { stage, egress, feedback, timer, sent, .. } = self;
         timer.time(|| {
-            let publish = &mut |e| {
-                egress.publish(|s| *s = e);
-                *out += 1;
-            };
+            let publish = &mut |e| egress.send(e);
             stage.on_msg(m, publish, &mut |f| {
                 feedback.send(f);
                 *sent += 1;
@@ -517,7 +578,7 @@ impl Worker for Order {
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
-        progress.egress_published.fetch_add(std::mem::take(&mut self.out), Ordering::Release);
+        self.egress.report(progress);
         progress.feedback_out.fetch_add(std::mem::take(&mut self.sent), Ordering::Release);
         progress.hop_in[2].fetch_add(n, Ordering::Release);
     }
@@ -581,7 +642,7 @@ pub(super) struct PipelinedThreads {
 pub(super) fn run_pipelined(
     (candle, strategy, risk, order): (CandleStage, StrategyStage, RiskStage, OrderStage),
     ingress: IngressRx,
-    egress: Tx<EgressEvent>,
+    egress: EgressOut,
     cores: [Option<usize>; 4],
     ring_size: usize,
     ctx: &Ctx,
@@ -605,7 +666,7 @@ pub(super) fn run_pipelined(
                 feedback: FeedbackOut::new(fb_tx, ring_size),
                 timer: Timed::new(),
                 sent: 0,
-                out: 0,
+                progress: ctx.progress.clone(),
             },
             r3_rx,
         ),
@@ -648,12 +709,29 @@ pub(super) fn run_branch(
 
 /// The observer thread: consumes egress. It is never latency-critical, so it sleeps when idle
 /// and never competes for a core with the stages (yielding would not give the core away when
-/// the scheduler has nothing else queued on it).
-pub(super) fn spawn_observer<O: EgressObserver>(mut observer: O, mut rx: Rx<EgressEvent>, ctx: Ctx) -> JoinHandle<O> {
+/// the scheduler has nothing else queued on it). Sequence numbers it did not receive (a lossy
+/// ring was full) reach the observer as gaps, before the next event it does receive.
+pub(super) fn spawn_observer<O: EgressObserver>(
+    mut observer: O,
+    mut rx: Rx<EgressSlot>,
+    emitted_before: u64,
+    ctx: Ctx,
+) -> JoinHandle<O> {
     spawn("observer", move || {
         let mut quiet = 0u32;
+        let mut next = emitted_before + 1;
         loop {
-            match rx.drain(|e| observer.on_event(e)) {
+            let drained = rx.drain(|slot| {
+                if slot.seq > next {
+                    observer.on_gap(next, slot.seq - next);
+                }
+                next = slot.seq + 1;
+                // The end-of-run marker carries no event.
+                if !matches!(slot.event, EgressEvent::Empty) {
+                    observer.on_event(&slot.event);
+                }
+            });
+            match drained {
                 Ok(n) => {
                     quiet = 0;
                     ctx.progress.egress_consumed.fetch_add(n, Ordering::Release);
