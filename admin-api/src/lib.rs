@@ -7,9 +7,11 @@
 //! ```ignore
 //! let (observer, parts) = dalal_admin::observer(&setup, live.clone());
 //! let running = Running::start(engine, &placement, observer, live.clone());
-//! let link = parts.connect(setup.clone(), live.clone(), running.producer().unwrap(), Some(running.progress().clone()));
+//! let link = parts.connect(setup.clone(), live.clone(), running.publisher().unwrap());
 //! let admin = dalal_admin::serve(link, AdminConfig { listen, store_url, ..Default::default() })?;
-//! // on exit: admin.shutdown() (drops the server's producer clone), then running.stop().
+//! // on exit: admin.shutdown() (drops the link: its command thread hands on what it queued,
+//! // then drops its producer), then running.stop().
+//! // A recovered engine: dalal_admin::observer_resuming(&setup, live.clone(), engine.order.portfolio()).
 //! ```
 //!
 //! # Off the hot path
@@ -19,8 +21,13 @@
 //! * It reads [`live::LiveStats`] (relaxed atomics the stages publish) and a [`View`] that only
 //!   the egress observer thread writes ([`ViewObserver`]); no stage ever takes that lock.
 //! * Commands (`Place`, `Modify`, `Cancel`, `SetLimits`, `KillSwitch`) enter through the
-//!   ingress ring like every other input, so they are sequenced and journaled; the mutex
-//!   around the producer only serializes admin senders.
+//!   ingress ring like every other input, so they are sequenced and journaled. Handlers never
+//!   publish themselves (a publish waits while the ring is full): they `try_send` to a bounded
+//!   [`CommandQueue`] whose own thread owns the producer; a full queue answers 503 at once and
+//!   is counted (`dalal_admin_commands_refused_total` on `/metrics`).
+//! * Positions are the core's own average-cost `Position` in integer paise, fed the engine's
+//!   fills: `/api/positions` and `/api/pnl` agree with the engine, the store and Redis (P&L
+//!   before charges, charges beside it; see [`link`]).
 //! * Live updates are serialized once by the observer and fanned out on a bounded
 //!   `tokio::sync::broadcast` channel; a subscriber that falls behind gets
 //!   `{"type":"lagged","missed":N}` and carries on.
@@ -58,6 +65,6 @@ pub mod report;
 pub mod server;
 pub mod users;
 
-pub use link::{observer, EngineLink, LinkParts, View, ViewObserver};
+pub use link::{observer, observer_resuming, CommandQueue, EngineLink, LinkParts, SendError, View, ViewObserver};
 pub use report::{render_progress, render_summary};
 pub use server::{serve, AdminConfig, AdminError, AdminHandle, Gauge};

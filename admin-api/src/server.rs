@@ -30,7 +30,9 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
-use crate::link::{candle_json, fill_json, order_json, position_json, EngineLink, Names, MANUAL_STRATEGY};
+use crate::link::{
+    candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
+};
 use crate::users::{now_ns, Role, SessionChange, User, Users};
 
 /// Server settings.
@@ -199,6 +201,14 @@ fn forbidden() -> ApiError {
 
 fn bad(msg: impl Into<String>) -> ApiError {
     err(StatusCode::BAD_REQUEST, msg)
+}
+
+/// A command the engine's queue would not take: 503, so a client knows nothing was done and
+/// may retry (the refusal is counted on `/metrics`).
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> ApiError {
+        err(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
 }
 
 type R = Result<Json<Value>, ApiError>;
@@ -544,7 +554,7 @@ async fn metrics(State(app): S) -> Response {
     }
     let v = app.link.read();
     let p = v.tick_to_order.percentiles();
-    let events = v.events;
+    let (events, missed) = (v.events, v.missed);
     drop(v);
     let _ = writeln!(o, "# HELP dalal_tick_to_order_seconds Tick-to-order latency (sampled).\n# TYPE dalal_tick_to_order_seconds summary");
     for (q, ns) in [("0.5", p.p50_ns), ("0.9", p.p90_ns), ("0.99", p.p99_ns), ("0.999", p.p999_ns)] {
@@ -552,7 +562,11 @@ async fn metrics(State(app): S) -> Response {
     }
     let _ = writeln!(o, "dalal_tick_to_order_seconds_count {}", p.count);
     let _ = writeln!(o, "# HELP dalal_admin_egress_events_total Egress events seen by the admin view.\n# TYPE dalal_admin_egress_events_total counter\ndalal_admin_egress_events_total {events}");
+    let _ = writeln!(o, "# HELP dalal_admin_egress_missed_total Egress events dropped before the admin view saw them (the engine does not wait for the console).\n# TYPE dalal_admin_egress_missed_total counter\ndalal_admin_egress_missed_total {missed}");
     let _ = writeln!(o, "# HELP dalal_admin_ws_subscribers WebSocket subscribers.\n# TYPE dalal_admin_ws_subscribers gauge\ndalal_admin_ws_subscribers {}", app.link.updates.receiver_count());
+    let _ = writeln!(o, "# HELP dalal_admin_commands_accepted_total Operator commands queued for the engine.\n# TYPE dalal_admin_commands_accepted_total counter\ndalal_admin_commands_accepted_total {}", app.link.commands.accepted());
+    let _ = writeln!(o, "# HELP dalal_admin_commands_queued Operator commands accepted and not yet in the ingress ring.\n# TYPE dalal_admin_commands_queued gauge\ndalal_admin_commands_queued {}", app.link.commands.queued());
+    let _ = writeln!(o, "# HELP dalal_admin_commands_refused_total Operator commands refused with 503 (queue to the engine full or closed).\n# TYPE dalal_admin_commands_refused_total counter\ndalal_admin_commands_refused_total {}", app.link.commands.refused());
     let _ = writeln!(o, "# HELP dalal_stage_latency_seconds Processing time per stage, and tick to order (sampled by the engine).\n# TYPE dalal_stage_latency_seconds summary");
     for (i, stage) in dalal_core::engine::stats::STAGES.iter().enumerate() {
         let q = app.link.live.stage_quantiles(i);
@@ -1006,7 +1020,7 @@ async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Re
     }
     let enabled = action == "start";
     let strategy = app.link.setup.strategies[i].id;
-    app.link.send(Command::StrategyEnabled { strategy, enabled });
+    app.link.send(Command::StrategyEnabled { strategy, enabled })?;
     if let Ok(mut r) = app.running.lock() {
         if let Some(x) = r.get_mut(i) {
             *x = enabled;
@@ -1037,7 +1051,7 @@ async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>, Json(
     let Value::Object(changes) = body else { return Err(bad("expected a JSON object of parameters")) };
     let before = app.params.lock().ok().and_then(|v| v.get(i).copied()).unwrap_or(s.params);
     let params = app.link.setup.strategy_params_with(s, &before, &changes).map_err(|e| bad(e.to_string()))?;
-    app.link.send(Command::SetStrategyParams { strategy: s.id, params });
+    app.link.send(Command::SetStrategyParams { strategy: s.id, params })?;
     if let Some(x) = app.params.lock().ok().as_mut().and_then(|v| v.get_mut(i)) {
         *x = params;
     }
@@ -1158,7 +1172,7 @@ async fn orders_place(State(app): S, h: HeaderMap, Json(r): Json<PlaceReq>) -> R
     if r.order_type.has_trigger() && intent.trigger.0 == 0 {
         return Err(bad("trigger required for SL and SL-M"));
     }
-    app.link.send(Command::Place { intent });
+    app.link.send(Command::Place { intent })?;
     app.users
         .audit(
             &p.username,
@@ -1202,7 +1216,7 @@ async fn orders_modify(State(app): S, h: HeaderMap, Path(id): Path<u64>, Json(r)
         price: rupees(r.price, "price")?,
         trigger: rupees(r.trigger, "trigger")?,
     };
-    app.link.send(cmd);
+    app.link.send(cmd)?;
     app.users
         .audit(
             &p.username,
@@ -1216,7 +1230,7 @@ async fn orders_modify(State(app): S, h: HeaderMap, Path(id): Path<u64>, Json(r)
 async fn orders_cancel(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
     let p = who(&app, &h).await?;
     let (account, name) = own_order(&app, &p, id)?;
-    app.link.send(Command::Cancel { account: AccountId(account as _), order: OrderId(id as _) });
+    app.link.send(Command::Cancel { account: AccountId(account as _), order: OrderId(id as _) })?;
     app.users.audit(&p.username, "order.cancel", json!({"order": id, "account": name})).await;
     Ok(Json(json!({"accepted": true})))
 }
@@ -1264,23 +1278,18 @@ async fn positions(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -
     Ok(Json(json!(out)))
 }
 
+/// P&L per visible account as the engine last published it: realized and unrealized before
+/// charges (the sum of `/api/positions` of the account), charges, and net after charges.
 async fn pnl(State(app): S, h: HeaderMap) -> R {
     let p = who(&app, &h).await?;
     let s = app.link.live.snapshot();
-    let v = app.link.read();
     let out: Vec<Value> = app
         .names
         .accounts
         .iter()
         .enumerate()
         .filter(|(_, n)| p.sees(n))
-        .map(|(i, n)| {
-            let charges: i64 = v.positions.iter().filter(|(k, _)| k.0 as usize == i).map(|(_, p)| p.charges).sum();
-            let r = s.realized.get(i).copied().unwrap_or(0);
-            let u = s.unrealized.get(i).copied().unwrap_or(0);
-            json!({"account": n, "realized": r as f64 / 100.0, "unrealized": u as f64 / 100.0,
-                   "charges": charges as f64 / 100.0, "net": (r + u - charges) as f64 / 100.0})
-        })
+        .map(|(i, _)| pnl_json(&app.names, i, &s))
         .collect();
     Ok(Json(json!(out)))
 }
@@ -1311,7 +1320,7 @@ async fn risk_set(State(app): S, h: HeaderMap, Path(account): Path<String>, Json
     let i = app.visible_account(&p, &account)?;
     admin_only(&p)?;
     let old = app.link.read().limits.get(i as usize).copied();
-    app.link.send(Command::SetLimits { account: AccountId(i as _), limits });
+    app.link.send(Command::SetLimits { account: AccountId(i as _), limits })?;
     if let Some(l) = app.link.write().limits.get_mut(i as usize) {
         *l = limits;
     }
@@ -1356,7 +1365,7 @@ async fn kill_set(State(app): S, h: HeaderMap, Json(r): Json<KillReq>) -> R {
     } else {
         KillScope::Account(AccountId(trading_account(&app, &p, &r.scope)? as _))
     };
-    app.link.send(Command::KillSwitch { scope, engaged: r.engaged });
+    app.link.send(Command::KillSwitch { scope, engaged: r.engaged })?;
     {
         let mut v = app.link.write();
         match scope {

@@ -1,21 +1,25 @@
 //! The admin API over real sockets, against a real engine: every endpoint, the role ×
 //! ownership matrix and auth abuse.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use common::{http, login, metric, Ws};
 use dalal_admin::auth::{self, Claims};
+use dalal_admin::link::MANUAL_STRATEGY;
 use dalal_admin::{serve, AdminConfig, AdminHandle};
 use dalal_config::Config;
-use dalal_core::engine::placement::{PlacementConfig, Running};
+use dalal_core::engine::placement::{EgressObserver, PlacementConfig, Running, MIN_RING};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::model::{Input, Tick};
+use dalal_core::model::{EgressEvent, Input, Tick};
 use dalal_core::model::{Price, Qty, Timestamp};
 use serde_json::{json, Value};
 
@@ -67,8 +71,9 @@ impl World {
     }
 
     /// `n` seconds of ticks on every instrument that has a strategy: a slow sine wave, so the
-    /// moving-average strategies cross and trade.
+    /// moving-average strategies cross and trade. Commands the API has accepted go first.
     pub fn ticks(&mut self, n: usize) {
+        self.commands_in_ring();
         let traded: Vec<usize> = self.setup.strategies.iter().map(|s| s.instrument.index()).collect();
         let running = self.running.as_mut().unwrap();
         for _ in 0..n {
@@ -87,8 +92,39 @@ impl World {
         running.wait_idle();
     }
 
+    /// One trade of `symbol` at `paise` for `qty`, a second after the last tick, once the
+    /// commands the API has accepted are in the ring; returns when the engine has processed it.
+    pub fn trade(&mut self, symbol: &str, paise: i64, qty: u64) {
+        self.commands_in_ring();
+        self.t_ns += 1_000_000_000;
+        let id = self.setup.instrument_by_symbol(symbol).expect("symbol").id;
+        let t = Tick { instrument: id, ts: Timestamp(self.t_ns), price: Price(paise), qty: Qty(qty) };
+        let running = self.running.as_mut().unwrap();
+        running.publish(Input::Tick(t));
+        running.wait_idle();
+    }
+
+    /// Waits until every command the API has accepted is in the ingress ring and processed.
     pub fn wait_idle(&self) {
+        self.commands_in_ring();
         self.running.as_ref().unwrap().wait_idle();
+    }
+
+    /// The API answers a command once it is queued for the ring, not in it: waits until its
+    /// queue (`dalal_admin_commands_queued`) is empty, so what the test publishes next comes
+    /// after those commands.
+    fn commands_in_ring(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = http(self.addr, "GET", "/metrics", None, None).text;
+            let queued = metric(&m, "dalal_admin_commands_queued");
+            assert!(queued.is_some(), "/metrics has no dalal_admin_commands_queued: {m}");
+            if queued == Some(0.0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the command queue never drained: {m}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -101,77 +137,6 @@ impl Drop for World {
             let _ = r.stop();
         }
     }
-}
-
-/// A response: status and parsed JSON body (`Value::Null` when not JSON).
-pub struct Resp {
-    pub status: u16,
-    pub body: Value,
-    pub text: String,
-}
-
-pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let b = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if body.is_some() {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(&b);
-    s.write_all(req.as_bytes()).unwrap();
-    // Read the head, then Content-Length bytes if given (some servers keep the connection).
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = s.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if let Some(len) = len {
-                if raw.len() >= end + 4 + len {
-                    break;
-                }
-            }
-        }
-    }
-    let raw = String::from_utf8_lossy(&raw).to_string();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status: u16 = head.split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let text = if chunked { dechunk(rest) } else { rest.to_string() };
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, body, text }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-pub fn login(addr: SocketAddr, user: &str, pw: &str) -> (String, String) {
-    let r = http(addr, "POST", "/api/auth/login", None, Some(&json!({"username": user, "password": pw})));
-    assert_eq!(r.status, 200, "login {user}: {}", r.text);
-    (r.body["access_token"].as_str().unwrap().to_string(), r.body["refresh_token"].as_str().unwrap().to_string())
 }
 
 struct Tokens {
@@ -667,59 +632,6 @@ fn openapi_describes_every_route() {
     assert_eq!(documented, routes.len(), "no undocumented extras either way");
 }
 
-/// A minimal WebSocket client: handshake, then read text frames.
-struct Ws(TcpStream);
-
-impl Ws {
-    fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if s.read(&mut b).unwrap_or(0) == 0 {
-                break;
-            }
-            head.push(b[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_string();
-        if !head.starts_with("HTTP/1.1 101") {
-            return Err(head);
-        }
-        Ok(Ws(s))
-    }
-
-    fn next_text(&mut self) -> Option<Value> {
-        loop {
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let op = h[0] & 0x0f;
-            let mut len = (h[1] & 0x7f) as u64;
-            if len == 126 {
-                let mut e = [0u8; 2];
-                self.0.read_exact(&mut e).ok()?;
-                len = u16::from_be_bytes(e) as u64;
-            } else if len == 127 {
-                let mut e = [0u8; 8];
-                self.0.read_exact(&mut e).ok()?;
-                len = u64::from_be_bytes(e);
-            }
-            let mut p = vec![0u8; len as usize];
-            self.0.read_exact(&mut p).ok()?;
-            match op {
-                1 => return serde_json::from_slice(&p).ok(),
-                8 => return None,
-                _ => continue,
-            }
-        }
-    }
-}
-
 #[test]
 fn websocket_streams_by_role() {
     let mut w = World::new(|_| {});
@@ -1024,4 +936,235 @@ fn metrics_show_stages_rings_and_the_engines_kill_switches() {
     w.ticks(1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(alice_kill(&w), (json!(false), Some(0.0)));
+}
+
+/// One manual MARKET (or LIMIT, with a price) order through the API, for `tok`.
+fn order(w: &World, tok: &str, account: &str, symbol: &str, side: &str, qty: u64, limit: Option<f64>) {
+    let mut o = json!({"account": account, "symbol": symbol, "side": side, "qty": qty, "product": "MIS"});
+    if let Some(p) = limit {
+        o["order_type"] = json!("LIMIT");
+        o["price"] = json!(p);
+    }
+    let r = http(w.addr, "POST", "/api/orders", Some(tok), Some(&o));
+    assert_eq!(r.status, 200, "{o}: {}", r.text);
+}
+
+/// `/api/positions` is the engine's own book and, per account, adds up to `/api/pnl` to the
+/// paisa. The strategies of alice, bob and carol trade 400 s of a sine wave (reversing through
+/// zero); then manual trades on instruments no strategy touches give fractional average costs,
+/// partial closes, reversals through zero (one of them by the partial fills of a resting limit)
+/// and a close to flat. Once the engine is idle and has published its counters, every
+/// account's realized, unrealized and charges in `/api/pnl` equal its positions' sums, and
+/// after a stop every listed position equals the engine's: net, average price, P&L.
+#[test]
+fn positions_and_pnl_are_the_engines_own_to_the_paisa() {
+    let mut w = World::new(|_| {});
+    let (t, _) = login(w.addr, "admin", ADMIN_PW);
+    // (account, symbol, side, qty, paise): a trade at `paise`, then a market order that fills
+    // at it. Over a round trip the average-cost P&L does not depend on how cost is carried;
+    // a position left open after a partial close does, so each account ends with one.
+    let script = [
+        ("alice", "ITC", "BUY", 3, 41_005),
+        ("alice", "ITC", "BUY", 4, 41_010),
+        ("alice", "ITC", "SELL", 2, 41_100),
+        ("alice", "ITC", "SELL", 9, 40_900),
+        ("alice", "ITC", "BUY", 1, 41_000),
+        ("bob", "LT", "BUY", 7, 390_010),
+        ("bob", "LT", "BUY", 2, 390_030),
+        ("bob", "LT", "SELL", 4, 390_100),
+        ("bob", "ITC", "BUY", 6, 41_000),
+        ("bob", "ITC", "SELL", 6, 41_050),
+        ("carol", "NTPC", "SELL", 5, 34_005),
+        ("carol", "NTPC", "SELL", 1, 34_020),
+        ("carol", "NTPC", "BUY", 4, 33_995),
+        ("carol", "NTPC", "BUY", 9, 34_000),
+        ("carol", "NTPC", "BUY", 2, 34_005),
+        ("carol", "NTPC", "SELL", 4, 34_010),
+    ];
+    let run = |w: &mut World, script: &[(&str, &str, &str, u64, i64)]| {
+        for &(account, symbol, side, qty, paise) in script {
+            w.trade(symbol, paise, 10);
+            order(w, &t, account, symbol, side, qty, None);
+            w.wait_idle();
+        }
+    };
+    run(&mut w, &script);
+    // Alice is short 3; a buy limit of 5 fills 2 + 2 + 1 on prints through it: short 1, long
+    // 1, long 2. Then she adds 1 and sells 1 of the 3.
+    order(&w, &t, "alice", "ITC", "BUY", 5, Some(409.50));
+    w.wait_idle();
+    for paise in [40_940, 40_940, 40_935] {
+        w.trade("ITC", paise, 2);
+    }
+    run(&mut w, &[("alice", "ITC", "BUY", 1, 40_940), ("alice", "ITC", "SELL", 1, 40_960)]);
+    w.ticks(30);
+
+    let get = |p: &str| {
+        let r = http(w.addr, "GET", p, Some(&t), None);
+        assert_eq!(r.status, 200, "{p}: {}", r.text);
+        r.body
+    };
+    let net = |positions: &Value, account: &str, symbol: &str| {
+        positions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["account"] == account && p["symbol"] == symbol)
+            .map(|p| p["net_qty"].clone())
+    };
+    // The engine is idle; it publishes its counters within moments of going idle, field by
+    // field, so the two views are read until they agree (the deadline only bounds a failure).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (positions, pnl) = loop {
+        let (positions, pnl) = (get("/api/positions"), get("/api/pnl"));
+        if common::pnl_is_sum_of_positions(&positions, &pnl) {
+            break (positions, pnl);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/api/pnl never equalled the sums of /api/positions [realized, unrealized, charges]: {:?} vs {:?}",
+            common::pnl_figures(&pnl),
+            common::position_sums(&positions)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // The script ran as written (no order refused), and the strategies traded too.
+    assert_eq!(net(&positions, "alice", "ITC"), Some(json!(2)), "{positions}");
+    assert_eq!(net(&positions, "bob", "LT"), Some(json!(5)), "{positions}");
+    assert_eq!(net(&positions, "bob", "ITC"), Some(json!(0)), "{positions}");
+    assert_eq!(net(&positions, "carol", "NTPC"), Some(json!(5)), "{positions}");
+    let by_strategies = positions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !["ITC", "LT", "NTPC"].contains(&p["symbol"].as_str().unwrap_or("")))
+        .count();
+    assert!(by_strategies >= 2, "the strategies filled: {positions}");
+    for account in ["alice", "bob", "carol"] {
+        let sums = common::position_sums(&positions);
+        assert_ne!(sums.get(account).map(|s| s[0]), Some(0), "{account} realized something: {positions}");
+    }
+
+    // Stopped, the engine shows its own book: the figures read above are exactly it.
+    w.admin.take().expect("server").shutdown();
+    let stopped = w.running.take().expect("engine").stop();
+    common::assert_console_is_the_engine(&w.setup, &positions, &pnl, &stopped.engine);
+}
+
+/// Holds the egress observer, and so (once the egress ring is full) the engine, and so (once
+/// the ingress ring is full) the API's command thread, until the test opens the gate.
+struct Gated {
+    inner: dalal_admin::ViewObserver,
+    open: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl EgressObserver for Gated {
+    fn on_event(&mut self, ev: &EgressEvent) {
+        let (m, cv) = &*self.open;
+        let mut open = m.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = cv.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(open);
+        self.inner.on_event(ev);
+    }
+
+    fn on_idle(&mut self) {
+        self.inner.on_idle();
+    }
+}
+
+/// A stalled engine: commands are refused with 503 and a JSON error once the queue in front of
+/// the ingress ring is full, reads are still answered (no handler waits on the ring), the
+/// refusals are counted on `/metrics`, and once the engine moves again every accepted order
+/// reaches it and no refused one does. Rings are the smallest allowed and the queue holds 4,
+/// so the refusals must begin within a known number of orders (each makes at least one egress
+/// event).
+#[test]
+fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
+    const QUEUE: usize = 4;
+    let setup = setup();
+    let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
+    let engine = Engine::new(&setup, quanta::Clock::new(), 1);
+    let (observer, parts) = dalal_admin::observer(&setup, live.clone());
+    let view = parts.view.clone();
+    let open = Arc::new((Mutex::new(true), Condvar::new()));
+    let placement = PlacementConfig { ring_size: MIN_RING, ..PlacementConfig::default() };
+    let mut running = Running::start(engine, &placement, Gated { inner: observer, open: open.clone() }, live.clone());
+    let reliance = setup.instrument_by_symbol("RELIANCE").expect("RELIANCE").id;
+    running.publish(Input::Tick(Tick {
+        instrument: reliance,
+        ts: Timestamp(OPEN_NS),
+        price: Price(142_000),
+        qty: Qty(10),
+    }));
+    running.wait_idle();
+    *open.0.lock().unwrap() = false;
+    let link = parts.connect_with_queue(setup.clone(), live, running.publisher().expect("publisher"), QUEUE);
+    let cfg = AdminConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        initial_admin_password: Some(ADMIN_PW.into()),
+        jwt_secret: Some(SECRET.to_vec()),
+        rate_limit_per_min: u32::MAX,
+        ..AdminConfig::default()
+    };
+    let admin = serve(link, cfg).expect("serve");
+    let a = admin.local_addr();
+    let (t, _) = login(a, "admin", ADMIN_PW);
+
+    // Egress ring + what the engine holds + ingress ring + what the thread holds + the queue.
+    let bound = 2 * MIN_RING + QUEUE + 8;
+    let (mut accepted, mut refused) = (BTreeSet::new(), 0);
+    for i in 0..2 * bound {
+        let tag = format!("q{i}");
+        let o = json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 1, "tag": tag});
+        let r = http(a, "POST", "/api/orders", Some(&t), Some(&o));
+        match r.status {
+            200 => {
+                accepted.insert(tag);
+            }
+            503 => {
+                let e = r.body["error"].as_str().unwrap_or_else(|| panic!("a JSON error: {}", r.text));
+                assert!(e.contains("nothing was sent") && e.contains("retry"), "{e}");
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+            s => panic!("order {i}: {s} {}", r.text),
+        }
+    }
+    assert_eq!(refused, 3, "refused within {} orders", 2 * bound);
+    assert!(accepted.len() <= bound, "{} accepted with the engine stalled", accepted.len());
+    // Reads still answered, refusals counted. Commands of other kinds are refused too.
+    let kill = json!({"scope": "alice", "engaged": true});
+    assert_eq!(http(a, "POST", "/api/kill-switch", Some(&t), Some(&kill)).status, 503);
+    assert_eq!(
+        http(a, "GET", "/api/kill-switch", Some(&t), None).body["accounts"][0]["engaged"],
+        json!(false),
+        "a refused switch is not shown as set"
+    );
+    let m = http(a, "GET", "/metrics", None, None).text;
+    assert_eq!(metric(&m, "dalal_admin_commands_refused_total"), Some(4.0), "{m}");
+    assert_eq!(metric(&m, "dalal_admin_commands_accepted_total"), Some(accepted.len() as f64), "{m}");
+    assert_eq!(http(a, "GET", "/api/orders?limit=5", Some(&t), None).status, 200);
+
+    // The engine moves again; dropping the link lets its thread hand on all it queued before
+    // it lets go of the ring, and the stop processes everything published.
+    *open.0.lock().unwrap() = true;
+    open.1.notify_all();
+    admin.shutdown();
+    let stopped = running.stop();
+    let v = view.read().unwrap();
+    let reached: BTreeSet<String> = v
+        .orders
+        .values()
+        .filter(|o| o.intent.strategy == MANUAL_STRATEGY)
+        .map(|o| o.intent.tag.as_str().to_string())
+        .collect();
+    assert_eq!(reached, accepted, "exactly the accepted orders reached the engine");
+    assert!(
+        !stopped.engine.risk.global_kill() && !stopped.engine.risk.account_kill(0),
+        "the refused kill switch never reached it"
+    );
 }

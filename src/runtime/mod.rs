@@ -105,7 +105,8 @@ impl Runtime {
         }
 
         // 4. Placement: stage threads, observer, journal branch, inline market feed.
-        let (view, link_parts) = dalal_admin::observer(&setup, live.clone());
+        // The console's positions start from the engine's (a recovered run holds some).
+        let (view, link_parts) = dalal_admin::observer_resuming(&setup, live.clone(), engine.order.portfolio());
         let shared_latency = Arc::new(Mutex::new(Percentiles::default()));
         let observer = RunObserver {
             tick_to_order: LatencyHistogram::new(),
@@ -120,7 +121,9 @@ impl Runtime {
         let market = feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns)?;
         let place = placement(&config);
         tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, feed = %market.name(), inline = config.feed.inline, "starting engine");
-        let mut launch = Launch::new(engine, &place, observer, live.clone());
+        // The engine never waits for the observer: what its ring cannot take is counted, the
+        // console re-syncs from published state and the store re-feeds from the journal.
+        let mut launch = Launch::new(engine, &place, observer, live.clone()).lossy_egress();
         let mut snapshot_writer = None;
         if let Some(r) = recovered {
             launch = launch.journal(r.journal);
@@ -251,7 +254,16 @@ impl Runtime {
             cores: config.admin.cores.clone(),
             store_url,
             journal: args.journal.is_some(),
-            gauges: persist::persistence_gauges(store, redis),
+            gauges: {
+                let mut g = persist::persistence_gauges(store, redis);
+                let progress = running.progress().clone();
+                g.push(dalal_admin::Gauge::new(
+                    "egress_dropped",
+                    "Egress events the observer's ring had no room for (the engine does not wait for it).",
+                    move || progress.egress_dropped.load(std::sync::atomic::Ordering::Relaxed) as f64,
+                ));
+                g
+            },
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {

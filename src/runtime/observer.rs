@@ -34,6 +34,12 @@ impl EgressObserver for RunObserver {
         self.fanout.on_event(ev);
     }
 
+    fn on_gap(&mut self, first: u64, missed: u64) {
+        tracing::debug!(first, missed, "egress events dropped before the observer");
+        self.view.on_gap(first, missed);
+        self.fanout.on_gap(first, missed);
+    }
+
     fn on_idle(&mut self) {
         self.view.on_idle();
         if self.last_share.elapsed() >= Duration::from_millis(500) {

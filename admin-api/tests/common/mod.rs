@@ -1,0 +1,234 @@
+//! Helpers shared by the integration tests: a plain HTTP/1.1 client, a minimal WebSocket
+//! client, and the check that what the console shows of positions and P&L is the engine's own.
+// Each test crate uses its own subset.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::Engine;
+use dalal_core::model::Product;
+use serde_json::{json, Value};
+
+/// A response: status and parsed JSON body (`Value::Null` when not JSON).
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let b = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if body.is_some() {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&b);
+    s.write_all(req.as_bytes()).unwrap();
+    // Read the head, then Content-Length bytes if given (some servers keep the connection).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(len) = len {
+                if raw.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status: u16 = head.split(' ').nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let text = if chunked { dechunk(rest) } else { rest.to_string() };
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, body, text }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn login(addr: SocketAddr, user: &str, pw: &str) -> (String, String) {
+    let r = http(addr, "POST", "/api/auth/login", None, Some(&json!({"username": user, "password": pw})));
+    assert_eq!(r.status, 200, "login {user}: {}", r.text);
+    (r.body["access_token"].as_str().unwrap().to_string(), r.body["refresh_token"].as_str().unwrap().to_string())
+}
+
+/// A minimal WebSocket client: handshake, then read text frames.
+pub struct Ws(TcpStream);
+
+impl Ws {
+    pub fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                break;
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(head);
+        }
+        Ok(Ws(s))
+    }
+
+    pub fn next_text(&mut self) -> Option<Value> {
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let op = h[0] & 0x0f;
+            let mut len = (h[1] & 0x7f) as u64;
+            if len == 126 {
+                let mut e = [0u8; 2];
+                self.0.read_exact(&mut e).ok()?;
+                len = u16::from_be_bytes(e) as u64;
+            } else if len == 127 {
+                let mut e = [0u8; 8];
+                self.0.read_exact(&mut e).ok()?;
+                len = u64::from_be_bytes(e);
+            }
+            let mut p = vec![0u8; len as usize];
+            self.0.read_exact(&mut p).ok()?;
+            match op {
+                1 => return serde_json::from_slice(&p).ok(),
+                8 => return None,
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// A rupee figure of the JSON as paise; it must be a whole number of paise (the engine has no
+/// fractions of a paisa).
+pub fn paise(v: &Value, what: &str) -> i64 {
+    let r = v.as_f64().unwrap_or_else(|| panic!("{what}: not a number: {v}"));
+    let p = (r * 100.0).round();
+    assert!((r * 100.0 - p).abs() < 1e-6, "{what}: {r} rupees is not a whole number of paise");
+    p as i64
+}
+
+/// A series of `/metrics`, by its full name with labels.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+/// Per account: realized, unrealized and charges of `/api/positions` summed, paise.
+pub fn position_sums(positions: &Value) -> BTreeMap<String, [i64; 3]> {
+    let mut out: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    for p in positions.as_array().expect("positions: an array") {
+        let a = p["account"].as_str().expect("account").to_string();
+        let s = out.entry(a).or_default();
+        s[0] += paise(&p["realized"], "realized");
+        s[1] += paise(&p["unrealized"], "unrealized");
+        s[2] += paise(&p["charges"], "charges");
+    }
+    out
+}
+
+/// Per account: realized, unrealized and charges of `/api/pnl`, paise.
+pub fn pnl_figures(pnl: &Value) -> BTreeMap<String, [i64; 3]> {
+    pnl.as_array()
+        .expect("pnl: an array")
+        .iter()
+        .map(|p| {
+            let a = p["account"].as_str().expect("account").to_string();
+            let f = [
+                paise(&p["realized"], "realized"),
+                paise(&p["unrealized"], "unrealized"),
+                paise(&p["charges"], "charges"),
+            ];
+            assert_eq!(paise(&p["net"], "net"), f[0] + f[1] - f[2], "{a}: net is after charges: {p}");
+            (a, f)
+        })
+        .collect()
+}
+
+/// True when, for every account `/api/pnl` lists, its realized, unrealized and charges are those
+/// of its positions in `/api/positions` summed (an account without positions has zeros).
+pub fn pnl_is_sum_of_positions(positions: &Value, pnl: &Value) -> bool {
+    let sums = position_sums(positions);
+    pnl_figures(pnl).iter().all(|(a, f)| sums.get(a).copied().unwrap_or_default() == *f)
+}
+
+/// Asserts that `positions` (`/api/positions`) and `pnl` (`/api/pnl`), read while the engine
+/// was idle and after it had published its counters, are exactly the engine's own: every
+/// position it has booked a fill into, with its net quantity, average price (the core's own
+/// figure), realized and unrealized P&L to the paisa; and per account its realized,
+/// unrealized and charges totals. `engine` is that engine, stopped afterwards.
+pub fn assert_console_is_the_engine(setup: &EngineSetup, positions: &Value, pnl: &Value, engine: &Engine) {
+    let book = engine.order.portfolio();
+    let list = positions.as_array().expect("positions: an array");
+    let mut seen = 0;
+    for p in list {
+        let a = setup.accounts.iter().position(|x| x.name == p["account"]).unwrap_or_else(|| panic!("account of {p}"));
+        let i =
+            setup.instrument_by_symbol(p["symbol"].as_str().unwrap_or("")).unwrap_or_else(|| panic!("symbol of {p}"));
+        let product =
+            *Product::ALL.iter().find(|x| p["product"] == x.as_str()).unwrap_or_else(|| panic!("product of {p}"));
+        let core = book.get(a, i.id.index(), product).unwrap_or_else(|| panic!("the engine has no slot for {p}"));
+        assert_eq!(p["net_qty"], json!(core.net.0), "net quantity: {p}");
+        // The core's own figure; the JSON's decimal round trip may move it by an ulp or so.
+        let avg = p["avg_price"].as_f64().unwrap_or(f64::NAN);
+        assert!((avg - core.avg_price() / 100.0).abs() < 1e-9, "average price {}: {p}", core.avg_price() / 100.0);
+        assert_eq!(paise(&p["realized"], "realized"), core.realized().0, "realized: {p}");
+        assert_eq!(paise(&p["unrealized"], "unrealized"), core.unrealized().0, "unrealized: {p}");
+        seen += 1;
+    }
+    let booked = (0..book.accounts())
+        .flat_map(|a| (0..book.instruments()).flat_map(move |i| Product::ALL.map(|p| (a, i, p))))
+        .filter(|&(a, i, p)| book.get(a, i, p).is_some_and(|x| x.bought + x.sold > 0))
+        .count();
+    assert_eq!(seen, booked, "every position the engine booked a fill into is listed, once");
+    let figures = pnl_figures(pnl);
+    assert_eq!(figures.len(), setup.accounts.len(), "every account in /api/pnl");
+    for (a, acc) in setup.accounts.iter().enumerate() {
+        let t = book.account_pnl(a);
+        let want = [t.realized.0, t.unrealized.0, engine.order.charges(a).total().0];
+        assert_eq!(
+            figures.get(&acc.name),
+            Some(&want),
+            "{}: /api/pnl is the engine's [realized, unrealized, charges]",
+            acc.name
+        );
+    }
+}
