@@ -27,6 +27,60 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
+    /// Broker logins and their secrets, kept encrypted in the vault.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+}
+
+/// Where the vault and its master key are.
+#[derive(Args, Debug)]
+pub struct VaultArgs {
+    /// The vault file.
+    #[arg(long, default_value = "data/brokers.vault")]
+    pub vault: PathBuf,
+    /// The master key file (mode 0600), used when DALAL_MASTER_KEY is not set.
+    #[arg(long, default_value = "data/master.key")]
+    pub key_file: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BrokerCommand {
+    /// Write a new random master key to the key file (readable by its owner only).
+    Keygen {
+        #[arg(long, default_value = "data/master.key")]
+        key_file: PathBuf,
+    },
+    /// Add a broker login. Secret values are read from standard input, one line per
+    /// `--secret` in the order given (never from the command line, which shells keep).
+    Add {
+        /// The login's name, by which accounts refer to it.
+        name: String,
+        /// `kite`, `angel` or `upstox`.
+        #[arg(long)]
+        kind: String,
+        /// An identifier, `FIELD=VALUE` (e.g. `api_key=…`, `client_code=…`); repeatable.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// The name of a secret to read from standard input (e.g. `api_secret`); repeatable.
+        #[arg(long = "secret")]
+        secrets: Vec<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// List broker logins: identifiers in full, secrets masked.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+    /// Remove a broker login and its secrets.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! `dalal`: parses the command line and hands each command to the module that does it: the
 //! live runtime (`runtime`), the one-shot commands (`commands`), and two small tools.
 
+mod broker;
 mod candles;
 mod charges;
 mod cli;
@@ -40,5 +41,6 @@ fn run() -> Result<()> {
         cli::Command::Candles(a) => candles::candles(a),
         cli::Command::Convert(a) => commands::convert(a),
         cli::Command::Replay(a) => commands::replay(a),
+        cli::Command::Broker(c) => broker::run(c),
     }
 }

@@ -1,0 +1,75 @@
+//! The brokers Dalal trades through, and what a login for each needs.
+
+use serde::{Deserialize, Serialize};
+
+/// A broker whose API Dalal speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerKind {
+    /// Zerodha Kite Connect v3.
+    Kite,
+    /// Angel One SmartAPI.
+    Angel,
+    /// Upstox API v2/v3.
+    Upstox,
+}
+
+impl BrokerKind {
+    pub const ALL: [BrokerKind; 3] = [BrokerKind::Kite, BrokerKind::Angel, BrokerKind::Upstox];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokerKind::Kite => "kite",
+            BrokerKind::Angel => "angel",
+            BrokerKind::Upstox => "upstox",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BrokerKind> {
+        BrokerKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Identifiers a login must have. They are not secret (Kite's and Upstox's API keys appear
+    /// in every login URL; a client code is the account's name at the broker) and are shown in
+    /// full by `dalal broker list`.
+    pub fn required_ids(self) -> &'static [&'static str] {
+        match self {
+            BrokerKind::Kite | BrokerKind::Upstox => &["api_key"],
+            BrokerKind::Angel => &["api_key", "client_code"],
+        }
+    }
+
+    /// Identifiers a login may have besides the required ones.
+    pub fn optional_ids(self) -> &'static [&'static str] {
+        match self {
+            BrokerKind::Kite => &["user_id"],
+            BrokerKind::Angel => &[],
+            BrokerKind::Upstox => &["redirect_uri"],
+        }
+    }
+
+    /// Secrets a login must have before it can log in: Kite and Upstox exchange a one-time
+    /// request code for an access token with the API secret; Angel One logs in unattended with
+    /// the client's MPIN and a TOTP code computed from the seed.
+    pub fn required_secrets(self) -> &'static [&'static str] {
+        match self {
+            BrokerKind::Kite | BrokerKind::Upstox => &["api_secret"],
+            BrokerKind::Angel => &["mpin", "totp_seed"],
+        }
+    }
+
+    /// Secrets a login may hold besides the required ones: the session's tokens once logged
+    /// in (Angel One's JWT comes with a refresh token and a feed token).
+    pub fn optional_secrets(self) -> &'static [&'static str] {
+        match self {
+            BrokerKind::Kite | BrokerKind::Upstox => &["access_token"],
+            BrokerKind::Angel => &["jwt_token", "refresh_token", "feed_token"],
+        }
+    }
+}
+
+impl std::fmt::Display for BrokerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

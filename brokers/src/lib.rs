@@ -1,0 +1,17 @@
+//! The broker layer's foundations: which broker a login is for ([`BrokerKind`]), the
+//! identifiers and secrets each one needs, and the [`Vault`] that keeps those secrets
+//! encrypted at rest (AES-256-GCM under a master key that never lives in the vault).
+//!
+//! A secret is held as a [`Secret`]: its memory is zeroed when it is dropped, `Debug` prints
+//! a mask, and there is no `Display`, so it cannot reach a log or a response by accident;
+//! code that must send it to a broker asks for it with [`Secret::expose`].
+
+#![forbid(unsafe_code)]
+
+pub mod kind;
+pub mod secret;
+pub mod vault;
+
+pub use kind::BrokerKind;
+pub use secret::Secret;
+pub use vault::{Login, LoginSummary, MasterKey, Vault, VaultError};

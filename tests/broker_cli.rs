@@ -1,0 +1,100 @@
+//! `dalal broker keygen|add|list|remove` as an operator runs them: secrets go in on standard
+//! input and never come out — not in the vault file, the listing, or the logs (checked by
+//! searching every output for the plaintext).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const API_SECRET: &str = "kite-secret-c0ffee-5a5a5a";
+const ACCESS_TOKEN: &str = "access-token-deadbeef-0042";
+
+fn dalal(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dalal"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DALAL_MASTER_KEY")
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dalal starts");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("dalal ends")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn broker_logins_are_managed_without_a_secret_ever_showing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+
+    let no_key = dalal(d, &["broker", "list"], "");
+    assert!(!no_key.status.success());
+    assert!(text(&no_key).contains("no master key") && text(&no_key).contains("keygen"), "{}", text(&no_key));
+
+    let mut outputs = Vec::new();
+    let keygen = dalal(d, &["broker", "keygen"], "");
+    assert!(keygen.status.success(), "{}", text(&keygen));
+    outputs.push(text(&keygen));
+
+    let add = dalal(
+        d,
+        &[
+            "broker",
+            "add",
+            "alice-kite",
+            "--kind",
+            "kite",
+            "--id",
+            "api_key=kiteapikey",
+            "--secret",
+            "api_secret",
+            "--secret",
+            "access_token",
+        ],
+        &format!("{API_SECRET}\n{ACCESS_TOKEN}\n"),
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    outputs.push(text(&add));
+
+    let missing = dalal(
+        d,
+        &["broker", "add", "bob", "--kind", "angel", "--id", "api_key=k", "--id", "client_code=C1", "--secret", "mpin"],
+        "1234\n",
+    );
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("totp_seed"), "names what is missing: {}", text(&missing));
+    outputs.push(text(&missing));
+
+    let list = dalal(d, &["broker", "list"], "");
+    assert!(list.status.success(), "{}", text(&list));
+    let shown = text(&list);
+    assert!(shown.contains("alice-kite") && shown.contains("api_key=kiteapikey"), "{shown}");
+    assert!(shown.contains("api_secret=****5a5a") && shown.contains("access_token=****0042"), "masked: {shown}");
+    outputs.push(shown);
+    let json = dalal(d, &["broker", "list", "--json"], "");
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("list --json is JSON");
+    assert_eq!(parsed[0]["kind"], "kite");
+    outputs.push(text(&json));
+
+    let vault = std::fs::read(d.join("data/brokers.vault")).expect("vault written");
+    let vault = String::from_utf8_lossy(&vault).to_string();
+    for plain in [API_SECRET, ACCESS_TOKEN] {
+        assert!(!vault.contains(plain), "{plain} in clear in the vault");
+        for o in &outputs {
+            assert!(!o.contains(plain), "{plain} in a command's output or logs: {o}");
+        }
+    }
+
+    let rm = dalal(d, &["broker", "remove", "alice-kite"], "");
+    assert!(rm.status.success(), "{}", text(&rm));
+    let again = dalal(d, &["broker", "remove", "alice-kite"], "");
+    assert!(!again.status.success() && text(&again).contains("no broker login"), "{}", text(&again));
+    assert!(text(&dalal(d, &["broker", "list"], "")).contains("no broker logins"));
+}
