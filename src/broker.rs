@@ -18,6 +18,7 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
         }
         BrokerCommand::Add { name, kind, ids, secrets, vault } => add(name, &kind, &ids, &secrets, &vault),
         BrokerCommand::List { json, vault } => list(json, &vault),
+        BrokerCommand::Decode { broker: _, input } => decode(&input),
         BrokerCommand::Remove { name, vault } => {
             let mut v = open(&vault)?;
             if !v.remove(&name) {
@@ -85,6 +86,43 @@ fn list(json: bool, args: &VaultArgs) -> Result<()> {
         let ids = l.ids.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         let secrets = l.secrets.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         println!("{:<16} {:<8} {:<40} {secrets}", l.name, l.kind, ids);
+    }
+    Ok(())
+}
+
+/// `dalal broker decode --broker kite`: one JSON line out per hex line in.
+fn decode(input: &std::path::Path) -> Result<()> {
+    use dalal_brokers::kite::ticker::decode_frame;
+    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (mut bad, mut skipped) = (0usize, 0usize);
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let value = match dalal_brokers::hex::decode(line) {
+            Ok(bytes) => match decode_frame(&bytes) {
+                Ok(frame) => {
+                    skipped += frame.skipped;
+                    serde_json::to_value(&frame.packets)?
+                }
+                Err(e) => {
+                    bad += 1;
+                    serde_json::json!({ "error": format!("line {}: {e}", i + 1) })
+                }
+            },
+            Err(e) => {
+                bad += 1;
+                serde_json::json!({ "error": format!("line {}: {e}", i + 1) })
+            }
+        };
+        writeln!(out, "{value}")?;
+    }
+    out.flush()?;
+    if skipped > 0 {
+        eprintln!("{skipped} packet(s) of no known length skipped");
+    }
+    if bad > 0 {
+        bail!("{bad} line(s) of {} did not decode", input.display());
     }
     Ok(())
 }

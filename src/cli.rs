@@ -75,6 +75,17 @@ pub enum BrokerCommand {
         #[command(flatten)]
         vault: VaultArgs,
     },
+    /// Decode captured binary feed messages: FILE holds one message per line as hex; prints
+    /// one JSON value per line with the keys, nesting and units of the broker's official client
+    /// (times as integer epoch seconds). A line that does not decode prints
+    /// `{"error": "..."}` in its place, and the command then fails.
+    Decode {
+        /// The broker whose feed the messages come from (`kite`; Angel One and Upstox follow).
+        #[arg(long, value_parser = ["kite"])]
+        broker: String,
+        #[arg(long = "in")]
+        input: PathBuf,
+    },
     /// Remove a broker login and its secrets.
     Remove {
         name: String,

@@ -98,3 +98,43 @@ fn broker_logins_are_managed_without_a_secret_ever_showing() {
     assert!(!again.status.success() && text(&again).contains("no broker login"), "{}", text(&again));
     assert!(text(&dalal(d, &["broker", "list"], "")).contains("no broker logins"));
 }
+
+/// `dalal broker decode` prints, line for line, what kiteconnect's parser printed for the
+/// fixture frames; a line that is not a frame is an error in its place, the rest still decode.
+#[test]
+fn decode_prints_what_the_official_client_prints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("brokers/tests/fixtures");
+    let frames = std::fs::read_to_string(fixtures.join("kite_ticker_frames.hex")).expect("fixture");
+    let expected = std::fs::read_to_string(fixtures.join("kite_ticker_expected.jsonl")).expect("fixture");
+    let input = dir.path().join("frames.hex");
+    std::fs::write(&input, format!("{frames}zz\n{}\n", frames.lines().nth(5).unwrap_or_default())).expect("write");
+    let out =
+        dalal(dir.path(), &["broker", "decode", "--broker", "kite", "--in", input.to_str().unwrap_or_default()], "");
+    assert!(!out.status.success(), "a bad line fails the command");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let got: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let want: Vec<serde_json::Value> =
+        expected.lines().map(|l| serde_json::from_str(l).expect("fixture json")).collect();
+    assert_eq!(got.len(), want.len() + 2);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(same(g, w), "line {}: ours {g} kite {w}", i + 1);
+    }
+    assert!(got[want.len()]["error"].as_str().is_some_and(|e| e.contains("line 120")), "{}", got[want.len()]);
+    assert!(same(&got[want.len() + 1], &want[5]), "lines after a bad one still decode");
+    let other = dalal(dir.path(), &["broker", "decode", "--broker", "zerodha", "--in", "x"], "");
+    assert!(!other.status.success());
+}
+
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}

@@ -8,7 +8,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod hex;
 pub mod kind;
+pub mod kite;
 pub mod secret;
 pub mod vault;
 

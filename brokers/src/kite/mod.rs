@@ -1,0 +1,3 @@
+//! Zerodha Kite Connect v3.
+
+pub mod ticker;
