@@ -5,6 +5,10 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+#[path = "../brokers/tests/support/mod.rs"]
+mod support;
+use support::same;
+
 const API_SECRET: &str = "kite-secret-c0ffee-5a5a5a";
 const ACCESS_TOKEN: &str = "access-token-deadbeef-0042";
 
@@ -125,16 +129,4 @@ fn decode_prints_what_the_official_client_prints() {
     assert!(same(&got[want.len() + 1], &want[5]), "lines after a bad one still decode");
     let other = dalal(dir.path(), &["broker", "decode", "--broker", "zerodha", "--in", "x"], "");
     assert!(!other.status.success());
-}
-
-fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
 }

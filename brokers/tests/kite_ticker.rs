@@ -6,21 +6,11 @@
 use dalal_brokers::kite::ticker::{decode_frame, TickerError};
 use serde_json::Value;
 
+mod support;
+use support::same;
+
 fn unhex(s: &str) -> Vec<u8> {
     dalal_brokers::hex::decode(s).expect("fixture hex")
-}
-
-/// Equal as JSON, numbers compared as numbers (the client writes a zero change as the integer
-/// 0; prices are the same IEEE divisions on both sides, so equal exactly).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[test]
