@@ -18,6 +18,9 @@
 # optimiser inlines differently after a change, the script says which boundary it lost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in valgrind callgrind_annotate bc; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install valgrind bc)" >&2; exit 1; }
+done
 ticks=${1:-1000000}
 config=${2:-config/backtest.toml}
 work=$(mktemp -d)
