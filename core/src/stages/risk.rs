@@ -8,7 +8,7 @@
 //! account-level reactions: the daily loss limit (kill switch, cancel, optional square-off)
 //! and the MIS auto square-off before the close.
 
-use crate::model::time::NANOS_PER_SEC;
+use crate::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use crate::model::Stamp;
 use crate::model::{
     AccountId, InstrumentSpec, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, RejectReason,
@@ -136,6 +136,11 @@ pub struct RiskStage {
     session: SessionRules,
     working: Map<OrderId, Working>,
     now: Timestamp,
+    /// No MIS square-off can be due before this (the next session's square-off time once
+    /// today's is done or past): lets `advance` skip the clock arithmetic on every event.
+    /// Not kept in snapshots; a restored stage works it out again on its first event.
+    #[serde(skip)]
+    square_off_next: Timestamp,
     pub counters: RiskCounters,
 }
 
@@ -177,6 +182,7 @@ impl RiskStage {
             session,
             working: Map::default(),
             now: Timestamp(i64::MIN),
+            square_off_next: Timestamp(i64::MIN),
             counters: RiskCounters::default(),
         }
     }
@@ -329,10 +335,20 @@ impl RiskStage {
             }
         }
         let Some(at) = self.session.mis_square_off else { return };
-        if self.now.ist_time_of_day() < at.0 || self.now.ist_time_of_day() >= self.session.session.close.0 {
+        if self.now < self.square_off_next {
             return;
         }
         let day = self.now.ist_midnight().0;
+        let time_of_day = self.now.ist_time_of_day();
+        if time_of_day < at.0 {
+            self.square_off_next = Timestamp(day + at.0);
+            return;
+        }
+        // Today's is done (below) or past: nothing until tomorrow's.
+        self.square_off_next = Timestamp(day + NANOS_PER_DAY + at.0);
+        if time_of_day >= self.session.session.close.0 {
+            return;
+        }
         for a in 0..self.accounts.len() {
             if self.accounts[a].squared_off_day == day {
                 continue;
