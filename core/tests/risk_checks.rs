@@ -1122,3 +1122,17 @@ fn a_modified_order_is_valued_like_a_new_one() {
     let cmd = modify(0, id, 100, 0, 9_600);
     assert_eq!(modify_verdict(&h.command(cmd), cmd), Ok(()));
 }
+
+/// Any timestamp is valid input to the MIS square-off clock: the extremes, and a jump back
+/// and forth across them, neither panic (debug builds check overflow) nor square off twice.
+#[test]
+fn mis_square_off_clock_takes_extreme_timestamps() {
+    let mut h = H::with_session(RiskLimits::NONE, 0, Some(IstTime::hm(15, 20)));
+    for ts in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - NANOS_PER_DAY, i64::MAX - 1] {
+        h.now = ts;
+        let _ = h.send(Msg::Timer(Timestamp(ts)));
+    }
+    h.now = i64::MIN;
+    let out = h.send(Msg::Timer(Timestamp(i64::MIN)));
+    assert!(!out.iter().any(|m| matches!(m, Msg::Approved { .. })), "{out:?}");
+}

@@ -16,28 +16,41 @@ pub const IST_OFFSET_NS: i64 = (5 * 3600 + 30 * 60) * NANOS_PER_SEC;
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
+/// [`Timestamp::ist_time_of_day`] where adding the offset would overflow; out of line so the
+/// common path stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn time_of_day_near_the_top(t: i64) -> i64 {
+    (t.rem_euclid(NANOS_PER_DAY) + IST_OFFSET_NS).rem_euclid(NANOS_PER_DAY)
+}
+
 impl Timestamp {
     #[inline]
     pub const fn nanos(self) -> i64 {
         self.0
     }
 
-    /// Midnight IST of the calendar day (in IST) this instant falls on.
+    /// Midnight IST of the calendar day (in IST) this instant falls on (saturating at the
+    /// representable extremes: every timestamp is valid input and none may panic).
     #[inline]
     pub fn ist_midnight(self) -> Timestamp {
-        let local = self.0 + IST_OFFSET_NS;
-        Timestamp(local.div_euclid(NANOS_PER_DAY) * NANOS_PER_DAY - IST_OFFSET_NS)
+        Timestamp(self.0.saturating_sub(self.ist_time_of_day()))
     }
 
-    /// Nanoseconds since midnight IST.
+    /// Nanoseconds since midnight IST, `(t + offset) mod day`; near the top of the range the
+    /// day is reduced before the offset is added, so no timestamp overflows.
     #[inline]
     pub fn ist_time_of_day(self) -> i64 {
-        (self.0 + IST_OFFSET_NS).rem_euclid(NANOS_PER_DAY)
+        match self.0.checked_add(IST_OFFSET_NS) {
+            Some(local) => local.rem_euclid(NANOS_PER_DAY),
+            None => time_of_day_near_the_top(self.0),
+        }
     }
 
     /// Day of week in IST, 0 = Monday … 6 = Sunday.
     pub fn ist_weekday(self) -> u8 {
-        let days = (self.0 + IST_OFFSET_NS).div_euclid(NANOS_PER_DAY);
+        let days = self.0.div_euclid(NANOS_PER_DAY)
+            + (self.0.rem_euclid(NANOS_PER_DAY) + IST_OFFSET_NS).div_euclid(NANOS_PER_DAY);
         // 1970-01-01 was a Thursday (3).
         ((days + 3).rem_euclid(7)) as u8
     }
@@ -159,6 +172,31 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The calendar arithmetic against the same formulas in 128 bits (which cannot overflow),
+    /// from the extremes of `i64` to ordinary days.
+    #[test]
+    fn ist_calendar_is_exact_and_total() {
+        let (d, off) = (i128::from(NANOS_PER_DAY), i128::from(IST_OFFSET_NS));
+        let mut cases = vec![i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX, 1_795_147_860_000_000_000];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x as i64);
+            cases.push((x % (200 * 365 * NANOS_PER_DAY as u64)) as i64);
+        }
+        for t in cases {
+            let local = i128::from(t) + off;
+            let tod = local.rem_euclid(d);
+            let ts = Timestamp(t);
+            assert_eq!(i128::from(ts.ist_time_of_day()), tod, "{t}");
+            let midnight = (local.div_euclid(d) * d - off).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+            assert_eq!(i128::from(ts.ist_midnight().0), midnight, "{t}");
+            assert_eq!(i128::from(ts.ist_weekday()), (local.div_euclid(d) + 3).rem_euclid(7), "{t}");
+        }
+    }
 
     #[test]
     fn ist_time_reads_and_writes_hh_mm() {

@@ -338,14 +338,16 @@ impl RiskStage {
         if self.now < self.square_off_next {
             return;
         }
-        let day = self.now.ist_midnight().0;
         let time_of_day = self.now.ist_time_of_day();
+        // IST midnight of `now` (saturating: any timestamp is valid input, and the extremes
+        // have no next day to wait for).
+        let day = self.now.0.saturating_sub(time_of_day);
         if time_of_day < at.0 {
-            self.square_off_next = Timestamp(day + at.0);
+            self.square_off_next = Timestamp(day.saturating_add(at.0));
             return;
         }
         // Today's is done (below) or past: nothing until tomorrow's.
-        self.square_off_next = Timestamp(day + NANOS_PER_DAY + at.0);
+        self.square_off_next = Timestamp(day.saturating_add(NANOS_PER_DAY).saturating_add(at.0));
         if time_of_day >= self.session.session.close.0 {
             return;
         }
