@@ -112,6 +112,17 @@ impl OrderStage {
         self.request(venue, kind, egress);
     }
 
+    /// Counts a report about an order that has already finished: a fill already booked, or
+    /// an acknowledgement, is a duplicate; anything else (a new fill, a cancel) came out of
+    /// order. Neither changes the order.
+    fn count_late(&mut self, r: &VenueReport) {
+        match r.kind {
+            ReportKind::Fill { trade, .. } if !self.live.remember(r.venue, trade) => self.counters.venue.duplicate += 1,
+            ReportKind::Accepted => self.counters.venue.duplicate += 1,
+            _ => self.counters.venue.out_of_order += 1,
+        }
+    }
+
     /// Whether a report is about a recently finished order of that account at that venue.
     fn finished_at(&self, r: &VenueReport) -> bool {
         let (id, owner) = if r.order.0 != 0 {
@@ -147,13 +158,7 @@ impl OrderStage {
         let Some(o) = self.match_report(&r).and_then(|id| self.order(id).copied()) else {
             if self.finished_at(&r) {
                 // About an order that has finished (and left the working set): late news.
-                match r.kind {
-                    ReportKind::Fill { trade, .. } if !self.live.remember(r.venue, trade) => {
-                        self.counters.venue.duplicate += 1
-                    }
-                    ReportKind::Accepted => self.counters.venue.duplicate += 1,
-                    _ => self.counters.venue.out_of_order += 1,
-                }
+                self.count_late(&r);
                 return;
             }
             self.counters.venue.unknown += 1;
@@ -162,13 +167,7 @@ impl OrderStage {
         };
         let ts = r.ts.max(o.updated);
         if o.status.is_terminal() {
-            match r.kind {
-                ReportKind::Fill { trade, .. } if !self.live.remember(r.venue, trade) => {
-                    self.counters.venue.duplicate += 1
-                }
-                ReportKind::Accepted => self.counters.venue.duplicate += 1,
-                _ => self.counters.venue.out_of_order += 1,
-            }
+            self.count_late(&r);
             return;
         }
         if !r.venue_order.is_empty() && o.venue_order.is_empty() {
