@@ -322,10 +322,19 @@ impl RiskStage {
     }
 
     /// Moves risk's clock; runs the MIS square-off once the configured time has come.
+    #[inline]
     fn advance(&mut self, ts: Timestamp, out: &mut impl FnMut(Msg)) {
         if ts > self.now {
             self.now = ts;
         }
+        // Most events need neither: keep them to one test each, out of line otherwise.
+        if self.loss_check_due || self.now >= self.square_off_next {
+            self.advance_slow(out);
+        }
+    }
+
+    #[inline(never)]
+    fn advance_slow(&mut self, out: &mut impl FnMut(Msg)) {
         if self.loss_check_due {
             self.loss_check_due = false;
             for a in 0..self.accounts.len() {
@@ -334,7 +343,10 @@ impl RiskStage {
                 }
             }
         }
-        let Some(at) = self.session.mis_square_off else { return };
+        let Some(at) = self.session.mis_square_off else {
+            self.square_off_next = Timestamp(i64::MAX);
+            return;
+        };
         if self.now < self.square_off_next {
             return;
         }

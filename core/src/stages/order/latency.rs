@@ -100,6 +100,13 @@ impl LatencyModel {
         q
     }
 
+    /// Whether anything is due by `ts`: the common case on a tick is nothing in flight, and
+    /// this answers it without the call and the two-queue comparison of [`Self::next_due`].
+    #[inline]
+    pub(super) fn any_due(&self, ts: Timestamp) -> bool {
+        self.from_venue.front().is_some_and(|x| x.0 <= ts.0) || self.to_venue.front().is_some_and(|x| x.0 <= ts.0)
+    }
+
     /// The earliest thing due by `ts`, if any: news before a submission due at the same time
     /// (a submission can cause a fill that is itself due by `ts`, so the caller loops).
     pub(super) fn next_due(&mut self, ts: Timestamp) -> Option<Due> {

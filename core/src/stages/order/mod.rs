@@ -166,14 +166,19 @@ impl OrderStage {
             Msg::Tick { tick, .. } => {
                 self.advance(tick.ts, egress, feedback);
                 self.booking.mark(tick.instrument.index(), tick.price);
-                let mut pending = std::mem::take(&mut self.scratch);
-                pending.clear();
-                self.venue.on_tick(&tick, |e| pending.push(e));
-                for e in pending.iter() {
-                    self.match_event(*e, tick.ts, egress, feedback);
+                let scratch = &mut self.scratch;
+                self.venue.on_tick(&tick, |e| scratch.push(e));
+                if !self.scratch.is_empty() {
+                    let mut pending = std::mem::take(&mut self.scratch);
+                    for e in pending.iter() {
+                        self.match_event(*e, tick.ts, egress, feedback);
+                    }
+                    pending.clear();
+                    self.scratch = pending;
                 }
-                self.scratch = pending;
-                self.release_amo(&tick, egress, feedback);
+                if !self.amo.is_empty() {
+                    self.release_amo(&tick, egress, feedback);
+                }
             }
             Msg::Quote(q) => self.venue.on_quote(q.instrument.index(), q.bid, q.ask),
             Msg::Candle { candle, .. } => egress(EgressEvent::Candle(candle)),
@@ -520,14 +525,20 @@ impl OrderStage {
         if ts > self.now {
             self.now = ts;
         }
-        while let Some(due) = self.latency.next_due(ts) {
-            match due {
-                Due::News(at, Delayed::Venue(e)) => self.venue_event(e, at, egress, feedback),
-                Due::News(at, Delayed::Close { id, status, why }) => self.close(id, status, why, at, egress, feedback),
-                Due::Submit(at, id) => self.submit(id, at, egress, feedback),
+        if self.latency.any_due(ts) {
+            while let Some(due) = self.latency.next_due(ts) {
+                match due {
+                    Due::News(at, Delayed::Venue(e)) => self.venue_event(e, at, egress, feedback),
+                    Due::News(at, Delayed::Close { id, status, why }) => {
+                        self.close(id, status, why, at, egress, feedback)
+                    }
+                    Due::Submit(at, id) => self.submit(id, at, egress, feedback),
+                }
             }
         }
-        self.expire_until(ts, egress, feedback);
+        if ts.0 >= self.next_expiry {
+            self.expire_until(ts, egress, feedback);
+        }
     }
 
     /// Sends an instrument's after-market orders to the venue at its first trade in the

@@ -19,10 +19,46 @@ struct Bank {
 }
 
 /// Every bank, indexed by instrument.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
+#[serde(from = "Stored")]
 pub struct IndicatorBanks {
     banks: Vec<Bank>,
     by_instrument: Vec<Vec<usize>>,
+    /// Per instrument, the banks that read trades: most instruments have none, and a tick
+    /// then costs one empty-list check instead of a walk over its banks (the compiler hoists
+    /// the session-day arithmetic of the trade readers above the `reads_ticks` test). Derived
+    /// from the banks, so snapshots do not hold it.
+    tick_readers: Vec<Vec<usize>>,
+}
+
+/// What a snapshot holds of the banks.
+#[derive(serde::Deserialize)]
+struct Stored {
+    banks: Vec<Bank>,
+    by_instrument: Vec<Vec<usize>>,
+}
+
+impl From<Stored> for IndicatorBanks {
+    fn from(s: Stored) -> Self {
+        let tick_readers = s
+            .by_instrument
+            .iter()
+            .map(|list| list.iter().copied().filter(|&b| s.banks.get(b).is_some_and(|k| k.reads_ticks)).collect())
+            .collect();
+        IndicatorBanks { banks: s.banks, by_instrument: s.by_instrument, tick_readers }
+    }
+}
+
+impl serde::Serialize for IndicatorBanks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// [`Stored`], borrowed: a snapshot pauses the engine, so it copies nothing.
+        #[derive(serde::Serialize)]
+        struct StoredRef<'a> {
+            banks: &'a [Bank],
+            by_instrument: &'a [Vec<usize>],
+        }
+        StoredRef { banks: &self.banks, by_instrument: &self.by_instrument }.serialize(s)
+    }
 }
 
 /// A strategy's view of its bank: its declared indicators, in its own order.
@@ -49,7 +85,11 @@ impl<'a> IndicatorView<'a> {
 
 impl IndicatorBanks {
     pub fn new(instruments: usize) -> Self {
-        IndicatorBanks { banks: Vec::new(), by_instrument: vec![Vec::new(); instruments] }
+        IndicatorBanks {
+            banks: Vec::new(),
+            by_instrument: vec![Vec::new(); instruments],
+            tick_readers: vec![Vec::new(); instruments],
+        }
     }
 
     /// Adds a strategy's indicators; returns its bank and, per declared indicator, its index in
@@ -87,7 +127,12 @@ impl IndicatorBanks {
                     bank.offsets.push(bank.values.len());
                     bank.outputs.push(ind.outputs());
                     bank.values.extend(std::iter::repeat_n(None, ind.outputs()));
-                    bank.reads_ticks |= matches!(w, IndicatorSpec::Vwap);
+                    if matches!(w, IndicatorSpec::Vwap) && !bank.reads_ticks {
+                        bank.reads_ticks = true;
+                        if let Some(readers) = self.tick_readers.get_mut(instrument.index()) {
+                            readers.push(b);
+                        }
+                    }
                     bank.specs.push(w.clone());
                     bank.indicators.push(ind);
                     bank.specs.len() - 1
@@ -131,10 +176,16 @@ impl IndicatorBanks {
     /// Feeds a trade to the banks that read trades (session VWAP).
     #[inline]
     pub fn on_tick(&mut self, t: &Tick, session: &Session) {
-        let Some(list) = self.by_instrument.get(t.instrument.index()) else { return };
+        if self.tick_readers.get(t.instrument.index()).is_some_and(|list| !list.is_empty()) {
+            self.feed_readers(t, session);
+        }
+    }
+
+    #[inline(never)]
+    fn feed_readers(&mut self, t: &Tick, session: &Session) {
+        let Some(list) = self.tick_readers.get(t.instrument.index()) else { return };
         for &b in list {
-            let bank = &mut self.banks[b];
-            if bank.reads_ticks {
+            if let Some(bank) = self.banks.get_mut(b) {
                 for ind in &mut bank.indicators {
                     ind.on_tick(t.price.as_f64(), t.qty.0 as f64, t.ts, session);
                 }
@@ -147,5 +198,48 @@ impl IndicatorBanks {
             Some(b) => IndicatorView { values: &b.values, offsets: &b.offsets, outputs: &b.outputs, map },
             None => IndicatorView::empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{IstTime, Price, Qty, Timeframe, Timestamp};
+
+    /// A trade at 10:00 IST on 2 January 2024 (a Tuesday, inside the session).
+    fn trade(instrument: u32, price: i64) -> Tick {
+        let day = Timestamp(1_704_153_600_000_000_000).ist_midnight();
+        let ts = Timestamp(day.0 + IstTime::hm(10, 0).0);
+        Tick { instrument: InstrumentId(instrument), ts, price: Price(price), qty: Qty(10) }
+    }
+
+    fn state(b: &IndicatorBanks) -> Vec<u8> {
+        postcard::to_stdvec(b).unwrap_or_default()
+    }
+
+    /// Only banks that read trades get them, also after a snapshot is restored (the index of
+    /// trade readers is derived, not stored).
+    #[test]
+    fn trades_reach_the_vwap_before_and_after_a_snapshot() {
+        let mut banks = IndicatorBanks::new(2);
+        let spec = BarSpec::Time(Timeframe::M1);
+        let (vb, _) = banks.register(InstrumentId(0), spec, &[IndicatorSpec::Vwap]);
+        let _ = banks.register(InstrumentId(1), spec, &[IndicatorSpec::Ema(3)]);
+        assert_eq!(banks.tick_readers, vec![vec![vb], vec![]]);
+        let session = Session::NSE_NORMAL;
+        let before = state(&banks);
+        banks.on_tick(&trade(1, 999_00), &session);
+        assert_eq!(state(&banks), before, "an EMA bank does not read trades");
+        banks.on_tick(&trade(0, 100_00), &session);
+        assert_ne!(state(&banks), before, "the VWAP bank reads trades");
+        let mut restored: IndicatorBanks =
+            postcard::from_bytes(&state(&banks)).unwrap_or_else(|_| IndicatorBanks::new(0));
+        assert_eq!(restored.tick_readers, banks.tick_readers);
+        let mid = state(&banks);
+        for b in [&mut banks, &mut restored] {
+            b.on_tick(&trade(0, 200_00), &session);
+        }
+        assert_ne!(state(&banks), mid);
+        assert_eq!(state(&restored), state(&banks));
     }
 }
