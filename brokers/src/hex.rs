@@ -14,6 +14,17 @@ pub fn decode(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// Lowercase hex of `bytes`.
+pub fn encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -22,5 +33,11 @@ mod tests {
         assert_eq!(super::decode(""), Ok(vec![]));
         assert!(super::decode("abc").is_err_and(|e| e.contains("odd")));
         assert!(super::decode("0g").is_err_and(|e| e.contains("character 1")));
+    }
+
+    #[test]
+    fn encodes_lowercase_and_round_trips() {
+        assert_eq!(super::encode(&[0, 255, 160, 9]), "00ffa009");
+        assert_eq!(super::decode(&super::encode(b"kite")), Ok(b"kite".to_vec()));
     }
 }

@@ -5,15 +5,24 @@
 //! A secret is held as a [`Secret`]: its memory is zeroed when it is dropped, `Debug` prints
 //! a mask, and there is no `Display`, so it cannot reach a log or a response by accident;
 //! code that must send it to a broker asks for it with [`Secret::expose`].
+//!
+//! Talking to brokers: [`kite::KiteClient`] speaks Kite Connect v3 REST; its failures map onto
+//! the shared [`BrokerErrorKind`] and its orders' states onto [`OrderState`]; [`money`]
+//! converts the brokers' rupees to Dalal's paise at the edge.
 
 #![forbid(unsafe_code)]
 
+pub mod error_kind;
 pub mod hex;
 pub mod kind;
 pub mod kite;
+pub mod money;
+pub mod order_state;
 pub mod secret;
 pub mod vault;
 
+pub use error_kind::BrokerErrorKind;
 pub use kind::BrokerKind;
+pub use order_state::OrderState;
 pub use secret::Secret;
 pub use vault::{Login, LoginSummary, MasterKey, Vault, VaultError};
