@@ -8,11 +8,14 @@
 //!
 //! Talking to brokers: [`kite::KiteClient`] speaks Kite Connect v3 REST; its failures map onto
 //! the shared [`BrokerErrorKind`] and its orders' states onto [`OrderState`]; [`money`]
-//! converts the brokers' rupees to Dalal's paise at the edge.
+//! converts the brokers' rupees to Dalal's paise at the edge. With the `fake` feature,
+//! [`fake::kite::FakeKite`] is a scriptable local Kite server for tests.
 
 #![forbid(unsafe_code)]
 
 pub mod error_kind;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod hex;
 pub mod kind;
 pub mod kite;
