@@ -25,6 +25,33 @@ impl BrokerKind {
         }
     }
 
+    /// The vendor's REST root, which a `[[brokers]]` entry's `root` overrides (as the
+    /// official clients' `root` does) to point at a test server.
+    pub fn default_root(self) -> &'static str {
+        match self {
+            BrokerKind::Kite => "https://api.kite.trade",
+            BrokerKind::Angel => "https://apiconnect.angelone.in",
+            BrokerKind::Upstox => "https://api.upstox.com",
+        }
+    }
+
+    /// The vendor's market-data WebSocket (Upstox's is reached through its authorize
+    /// endpoint, which redirects to a one-time URL).
+    pub fn default_ws_root(self) -> &'static str {
+        match self {
+            BrokerKind::Kite => "wss://ws.kite.trade",
+            BrokerKind::Angel => "wss://smartapisocket.angelone.in/smart-stream",
+            BrokerKind::Upstox => "wss://api.upstox.com/v3/feed/market-data-feed",
+        }
+    }
+
+    /// Orders a login may send per second: the broker's documented limit (Kite and Angel One
+    /// 10/s; Upstox 50/s for order calls, see brokers.md) capped at SEBI's 10 orders/s per
+    /// client for algorithms not registered with the exchange.
+    pub fn max_orders_per_second(self) -> u32 {
+        10
+    }
+
     pub fn parse(s: &str) -> Option<BrokerKind> {
         BrokerKind::ALL.into_iter().find(|k| k.as_str() == s)
     }

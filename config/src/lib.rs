@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
 
+pub use dalal_brokers::BrokerKind;
 pub use dalal_core::engine::placement::{PlacementKind, WaitKind};
 use dalal_core::engine::setup::{AccountSetup, EngineSetup, StrategySetup};
 use dalal_core::model::{
@@ -376,6 +377,75 @@ pub struct AccountSection {
     /// Where its orders go: `paper` (the default) or the name of a `[[venues]]` entry.
     #[serde(default = "default_venue")]
     pub venue: String,
+    /// The `[[brokers]]` login it trades through (with `mode` shadow or live).
+    #[serde(default)]
+    pub broker: Option<String>,
+    #[serde(default)]
+    pub mode: AccountMode,
+}
+
+/// How an account bound to a broker login trades.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountMode {
+    /// On the in-line paper exchange (the default), whether or not a broker is named.
+    #[default]
+    Paper,
+    /// Against the paper exchange, while every request that live mode would send to the
+    /// broker is logged and counted; nothing is sent.
+    Shadow,
+    /// Through the broker login's gateway.
+    Live,
+}
+
+impl AccountMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountMode::Paper => "paper",
+            AccountMode::Shadow => "shadow",
+            AccountMode::Live => "live",
+        }
+    }
+}
+
+/// A broker login: the connection details of one of the logins in the vault (its secrets
+/// stay there, keyed by `login`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    pub name: String,
+    pub kind: BrokerKind,
+    /// REST base URL; the vendor's by default.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// Market-data WebSocket URL; the vendor's by default.
+    #[serde(default)]
+    pub ws_root: Option<String>,
+    /// The vault entry holding its ids and secrets (`dalal broker add`); `name` by default.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Orders per second the gateway sends at most; the broker's limit (and SEBI's 10/s for
+    /// unregistered algorithms) by default, and never more.
+    #[serde(default)]
+    pub orders_per_second: Option<u32>,
+}
+
+impl BrokerSection {
+    pub fn root(&self) -> &str {
+        self.root.as_deref().unwrap_or(self.kind.default_root())
+    }
+
+    pub fn ws_root(&self) -> &str {
+        self.ws_root.as_deref().unwrap_or(self.kind.default_ws_root())
+    }
+
+    pub fn login(&self) -> &str {
+        self.login.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn orders_per_second(&self) -> u32 {
+        self.orders_per_second.unwrap_or(u32::MAX).min(self.kind.max_orders_per_second())
+    }
 }
 
 fn default_venue() -> String {
@@ -447,6 +517,8 @@ pub struct Config {
     pub accounts: Vec<AccountSection>,
     #[serde(default)]
     pub venues: Vec<VenueSection>,
+    #[serde(default)]
+    pub brokers: Vec<BrokerSection>,
 }
 
 fn ms_to_ns(key: &str, ms: f64) -> Result<i64, ConfigError> {
@@ -567,6 +639,23 @@ impl Config {
                 return Err(err(format!("venues[{i}].address"), format!("{:?} is not host:port", v.address)));
             }
         }
+        for (i, b) in self.brokers.iter().enumerate() {
+            let k = |f: &str| format!("brokers[{i}].{f}");
+            if b.name.trim().is_empty() || b.name == "paper" || !venue_names.insert(b.name.clone()) {
+                return Err(err(k("name"), format!("{:?} is empty, \"paper\" or already a venue or broker", b.name)));
+            }
+            for (key, url, schemes) in
+                [("root", b.root(), ["https://", "http://"]), ("ws_root", b.ws_root(), ["wss://", "ws://"])]
+            {
+                let host = schemes.iter().find_map(|s| url.strip_prefix(s)).unwrap_or("");
+                if host.is_empty() || url.chars().any(char::is_whitespace) {
+                    return Err(err(k(key), format!("{url:?} is not a {} or {} URL", schemes[0], schemes[1])));
+                }
+            }
+            if b.orders_per_second == Some(0) {
+                return Err(err(k("orders_per_second"), "must be at least 1"));
+            }
+        }
         let mut accounts = Vec::new();
         let mut strategies = Vec::new();
         let mut names = HashSet::new();
@@ -577,7 +666,26 @@ impl Config {
             }
             let limits = a.limits.to_limits(&k("limits"))?;
             let funds = rupees(&k("funds"), a.funds)?;
-            let route = if a.venue == "paper" {
+            let broker = match &a.broker {
+                Some(name) => Some(
+                    self.brokers
+                        .iter()
+                        .position(|b| &b.name == name)
+                        .ok_or_else(|| err(k("broker"), format!("{name:?} is not a [[brokers]] name")))?,
+                ),
+                None => None,
+            };
+            if broker.is_some() && a.venue != "paper" {
+                return Err(err(k("broker"), "an account trades through a broker or a [[venues]] entry, not both"));
+            }
+            let route = if let Some(b) = broker {
+                match a.mode {
+                    AccountMode::Live => Route::Live(VenueId((self.venues.len() + b) as u16)),
+                    AccountMode::Paper | AccountMode::Shadow => Route::Paper,
+                }
+            } else if a.mode != AccountMode::Paper {
+                return Err(err(k("mode"), format!("{} needs a broker (accounts[].broker)", a.mode.as_str())));
+            } else if a.venue == "paper" {
                 Route::Paper
             } else {
                 let v = self.venues.iter().position(|v| v.name == a.venue).ok_or_else(|| {
@@ -655,7 +763,12 @@ impl Config {
                         .ok_or_else(|| err("risk.mis_square_off", "expected HH:MM"))?,
                 )
             },
-            venues: self.venues.iter().map(|v| v.name.clone()).collect(),
+            venues: self
+                .venues
+                .iter()
+                .map(|v| v.name.clone())
+                .chain(self.brokers.iter().map(|b| b.name.clone()))
+                .collect(),
             max_working_orders: e.max_working_orders,
             paper: PaperConfig {
                 venue: VenueConfig { slippage: self.paper.slippage, limit_fill: self.paper.limit_fill },
