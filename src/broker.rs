@@ -1,13 +1,15 @@
-//! `dalal broker …`: managing broker logins in the vault.
+//! `dalal broker …`: managing broker logins in the vault, logging in to a broker, and
+//! reading an account's state from it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Context, Result};
+use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::vault::MASTER_KEY_ENV;
-use dalal_brokers::{BrokerKind, Login, MasterKey, Secret, Vault};
+use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, MasterKey, Secret, Vault};
 
-use crate::cli::{BrokerCommand, VaultArgs};
+use crate::cli::{BrokerCommand, LoginArgs, SnapshotArgs, VaultArgs};
 
 pub fn run(cmd: BrokerCommand) -> Result<()> {
     match cmd {
@@ -19,6 +21,8 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
         BrokerCommand::Add { name, kind, ids, secrets, vault } => add(name, &kind, &ids, &secrets, &vault),
         BrokerCommand::List { json, vault } => list(json, &vault),
         BrokerCommand::Decode { broker: _, input } => decode(&input),
+        BrokerCommand::Login(args) => login(args),
+        BrokerCommand::Snapshot(args) => snapshot(args),
         BrokerCommand::Remove { name, vault } => {
             let mut v = open(&vault)?;
             if !v.remove(&name) {
@@ -125,4 +129,162 @@ fn decode(input: &std::path::Path) -> Result<()> {
         bail!("{bad} line(s) of {} did not decode", input.display());
     }
     Ok(())
+}
+
+/// A runtime for one command's few requests to a broker.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the I/O runtime")
+}
+
+/// A vault login's Kite API key, refusing a login of another broker.
+fn kite_api_key(v: &Vault, name: &str) -> Result<String> {
+    let kind = v.kind(name)?;
+    if kind != BrokerKind::Kite {
+        bail!("{name} is a {kind} login; logging in and snapshots speak Kite for now");
+    }
+    v.id(name, "api_key")?.with_context(|| format!("{name} has no api_key"))
+}
+
+/// The request token in what the user pasted: the redirect URL (its `request_token` query
+/// parameter) or the bare token.
+fn request_token_from(line: &str) -> Option<Secret> {
+    let line = line.trim();
+    let token = match line.find("request_token=") {
+        Some(at) => line[at + "request_token=".len()..].split(['&', '#', ' ']).next().unwrap_or_default(),
+        None if !line.contains(['?', '/', '=', ' ']) => line,
+        None => "",
+    };
+    (!token.is_empty()).then(|| Secret::new(token))
+}
+
+/// `dalal broker login NAME`.
+fn login(args: LoginArgs) -> Result<()> {
+    let mut v = open(&args.vault)?;
+    let name = args.name.as_str();
+    let api_key = kite_api_key(&v, name)?;
+    let api_secret =
+        v.secret(name, "api_secret")?.with_context(|| format!("{name} has no api_secret (dalal broker add)"))?;
+    let mut client = KiteClient::new(&args.root, &api_key, None, args.timeout)?;
+    println!("{}", client.login_url());
+    let request_token = match args.request_token {
+        Some(t) => t,
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprint!("log in at the URL above, then paste the address Kite sends you to (or its request_token): ");
+                let _ = std::io::stderr().flush();
+            }
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().lock().read_line(&mut line).context("reading the request token from standard input")?;
+            request_token_from(&line).context("no request_token on standard input (the redirect URL or the token)")?
+        }
+    };
+    let session = runtime()?.block_on(client.generate_session(&request_token, &api_secret))?;
+    v.set_secret(name, "access_token", &session.access_token)?;
+    if !session.user_id.is_empty() {
+        v.set_id(name, "user_id", &session.user_id)?;
+    }
+    v.save()?;
+    tracing::info!(login = name, user_id = %session.user_id, "kite session started");
+    println!("logged in to kite as {}; access token kept in {}", session.user_id, v.path().display());
+    Ok(())
+}
+
+/// `dalal broker snapshot`: one JSON object, rupees as numbers, quantities as integers.
+fn snapshot(args: SnapshotArgs) -> Result<()> {
+    let (api_key, token, login) = match (&args.login, args.api_key, args.access_token) {
+        (Some(name), _, _) => {
+            let v = open(&args.vault)?;
+            let api_key = kite_api_key(&v, name)?;
+            let token = v
+                .secret(name, "access_token")?
+                .with_context(|| format!("{name} has no access token: dalal broker login {name}"))?;
+            (api_key, token, Some(name.clone()))
+        }
+        (None, Some(key), Some(token)) => (key, token, None),
+        _ => bail!("give --login NAME, or --api-key and --access-token"),
+    };
+    let client = KiteClient::new(&args.root, &api_key, Some(token), args.timeout)?;
+    let relogin = |e: KiteError| {
+        let hint = match (&login, e.kind()) {
+            (Some(name), BrokerErrorKind::SessionExpired) => format!(" (log in again: dalal broker login {name})"),
+            _ => String::new(),
+        };
+        anyhow::anyhow!("{e}{hint}")
+    };
+    let rt = runtime()?;
+    let (profile, margins, positions, orders, holdings) = rt
+        .block_on(async {
+            Ok::<_, KiteError>((
+                client.profile().await?,
+                client.margins().await?,
+                client.positions().await?,
+                client.orders().await?,
+                client.holdings().await?,
+            ))
+        })
+        .map_err(relogin)?;
+    let equity = margins.equity.unwrap_or_default();
+    let out = serde_json::json!({
+        "broker": args.broker,
+        "user_id": profile.user_id,
+        "funds": {
+            "available_cash": equity.available.cash,
+            "used_margin": equity.utilised.debits,
+            "net": equity.net,
+        },
+        "positions": positions.net.iter().map(|p| serde_json::json!({
+            "exchange": p.exchange,
+            "symbol": p.tradingsymbol,
+            "product": p.product,
+            "quantity": p.quantity,
+            "average_price": p.average_price,
+            "last_price": p.last_price,
+            "pnl": p.pnl,
+        })).collect::<Vec<_>>(),
+        "orders": orders.iter().map(|o| serde_json::json!({
+            "order_id": o.order_id,
+            "exchange": o.exchange,
+            "symbol": o.tradingsymbol,
+            "side": o.transaction_type,
+            "order_type": o.order_type,
+            "product": o.product,
+            "validity": o.validity,
+            "quantity": o.quantity,
+            "filled_quantity": o.filled_quantity,
+            "pending_quantity": o.pending_quantity,
+            "price": o.price,
+            "trigger_price": o.trigger_price,
+            "average_price": o.average_price,
+            "status": o.state().as_str(),
+            "tag": o.tag,
+        })).collect::<Vec<_>>(),
+        "holdings": holdings.iter().map(|h| serde_json::json!({
+            "exchange": h.exchange,
+            "symbol": h.tradingsymbol,
+            "quantity": h.quantity,
+            "average_price": h.average_price,
+            "last_price": h.last_price,
+        })).collect::<Vec<_>>(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_token_from;
+
+    #[test]
+    fn the_request_token_is_found_in_a_pasted_redirect_or_alone() {
+        let t = |s: &str| request_token_from(s).map(|t| t.expose().to_string());
+        assert_eq!(
+            t("https://app.example/cb?action=login&status=success&request_token=abc123\n"),
+            Some("abc123".into())
+        );
+        assert_eq!(t("https://app.example/cb?request_token=abc123&action=login"), Some("abc123".into()));
+        assert_eq!(t("  abc123  "), Some("abc123".into()));
+        assert_eq!(t("https://app.example/cb?status=cancelled"), None);
+        assert_eq!(t("https://app.example/cb?request_token=&x=1"), None);
+        assert_eq!(t(""), None);
+    }
 }

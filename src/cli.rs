@@ -1,6 +1,7 @@
 //! Command-line shape.
 
 use clap::{Args, Parser, Subcommand};
+use dalal_brokers::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,12 +87,64 @@ pub enum BrokerCommand {
         #[arg(long = "in")]
         input: PathBuf,
     },
+    /// Log in to the broker of a vault login: prints the browser login URL, takes the
+    /// request token the broker redirects back with (`--request-token`, or a line on standard
+    /// input: the pasted redirect URL or the bare token), exchanges it with the login's API
+    /// secret, and keeps the access token (and user id) in the vault.
+    Login(LoginArgs),
+    /// One JSON object with the account's user id, funds, net positions, today's orders and
+    /// holdings, as the broker reports them now (rupees as numbers, Dalal's order states).
+    Snapshot(SnapshotArgs),
     /// Remove a broker login and its secrets.
     Remove {
         name: String,
         #[command(flatten)]
         vault: VaultArgs,
     },
+}
+
+/// `dalal broker login`.
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The vault login (a `kite` login with `api_key` and `api_secret`).
+    pub name: String,
+    /// The `request_token` from the redirect after the browser login; read from standard
+    /// input when absent.
+    #[arg(long, value_parser = secret_arg)]
+    pub request_token: Option<Secret>,
+    /// The broker's API root (a test server's, say).
+    #[arg(long, default_value = dalal_brokers::kite::rest::DEFAULT_ROOT)]
+    pub root: String,
+    /// Give up on the broker after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "7s")]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+}
+
+/// `dalal broker snapshot`.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// The broker (`kite`; Angel One and Upstox follow).
+    #[arg(long, value_parser = ["kite"], default_value = "kite")]
+    pub broker: String,
+    /// The broker's API root (a test server's, say).
+    #[arg(long, default_value = dalal_brokers::kite::rest::DEFAULT_ROOT)]
+    pub root: String,
+    /// Take the API key and access token from this vault login (see `dalal broker login`).
+    #[arg(long, conflicts_with_all = ["api_key", "access_token"], required_unless_present = "api_key")]
+    pub login: Option<String>,
+    /// The API key, with `--access-token`, instead of `--login`.
+    #[arg(long, requires = "access_token")]
+    pub api_key: Option<String>,
+    /// The session's access token. Prefer `--login`: shells keep command lines.
+    #[arg(long, requires = "api_key", value_parser = secret_arg)]
+    pub access_token: Option<Secret>,
+    /// Give up on the broker after this long (per request).
+    #[arg(long, value_parser = parse_duration, default_value = "7s")]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +265,15 @@ pub struct GenArgs {
     /// Trading day, YYYY-MM-DD; ticks start at its 09:15 IST and are spread over the session.
     #[arg(long, default_value = "2026-11-20")]
     pub date: String,
+}
+
+/// A secret given on the command line, held as a [`Secret`] from the start so that no `Debug`
+/// of the arguments shows it.
+fn secret_arg(s: &str) -> Result<Secret, String> {
+    if s.trim().is_empty() {
+        return Err("empty".into());
+    }
+    Ok(Secret::new(s.trim()))
 }
 
 /// Parses `30s`, `2m`, `1h`, `500ms` or a bare number of seconds.

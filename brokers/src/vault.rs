@@ -278,6 +278,34 @@ impl Vault {
         Ok(())
     }
 
+    /// Sets (or replaces) one identifier of a login: the user id a session reported, say.
+    pub fn set_id(&mut self, name: &str, field: &str, value: &str) -> Result<(), VaultError> {
+        let login = self.file.logins.get_mut(name).ok_or_else(|| VaultError::UnknownLogin(name.into()))?;
+        let kind = login.kind;
+        if !kind.required_ids().contains(&field) && !kind.optional_ids().contains(&field) {
+            return Err(VaultError::Invalid(format!(
+                "{kind} logins have no id {field:?} (they have {})",
+                [kind.required_ids(), kind.optional_ids()].concat().join(", ")
+            )));
+        }
+        if value.trim().is_empty() {
+            return Err(VaultError::Invalid(format!("{name}.{field}: empty")));
+        }
+        login.ids.insert(field.into(), value.trim().into());
+        Ok(())
+    }
+
+    /// The broker a login is for.
+    pub fn kind(&self, name: &str) -> Result<BrokerKind, VaultError> {
+        self.file.logins.get(name).map(|l| l.kind).ok_or_else(|| VaultError::UnknownLogin(name.into()))
+    }
+
+    /// One identifier of a login (`None`: the login has no such field).
+    pub fn id(&self, name: &str, field: &str) -> Result<Option<String>, VaultError> {
+        let login = self.file.logins.get(name).ok_or_else(|| VaultError::UnknownLogin(name.into()))?;
+        Ok(login.ids.get(field).cloned())
+    }
+
     /// Removes a login and its secrets; false if there was none.
     pub fn remove(&mut self, name: &str) -> bool {
         self.file.logins.remove(name).is_some()

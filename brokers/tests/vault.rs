@@ -162,6 +162,11 @@ fn each_broker_gets_what_it_needs_and_nothing_else() {
     assert!(matches!(v.add(kite()), Err(VaultError::Exists(_))));
     v.set_secret("alice-kite", "access_token", &Secret::new("tok")).expect("token");
     assert!(v.set_secret("alice-kite", "jwt_token", &Secret::new("x")).is_err(), "not a kite secret");
+    v.set_id("alice-kite", "user_id", "AB1234").expect("user id");
+    assert_eq!(v.id("alice-kite", "user_id").expect("id").as_deref(), Some("AB1234"));
+    assert_eq!(v.kind("alice-kite").expect("kind"), BrokerKind::Kite);
+    assert!(v.set_id("alice-kite", "client_code", "C1").is_err(), "not a kite id");
+    assert!(v.set_id("alice-kite", "user_id", " ").is_err(), "empty");
     assert!(v.remove("alice-kite"));
     assert!(!v.remove("alice-kite"));
     assert!(matches!(v.secret("alice-kite", "api_secret"), Err(VaultError::UnknownLogin(_))));
