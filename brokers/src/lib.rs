@@ -9,11 +9,15 @@
 //! Talking to brokers: [`kite::KiteClient`] speaks Kite Connect v3 REST; its failures map onto
 //! the shared [`BrokerErrorKind`] and its orders' states onto [`OrderState`]; [`money`]
 //! converts the brokers' rupees to Dalal's paise at the edge. With the `fake` feature,
-//! [`fake::kite::FakeKite`] is a scriptable local Kite server for tests.
+//! `fake::kite::FakeKite` is a scriptable local Kite server for tests.
+//!
+//! Trading live: [`gateway::BrokerTap`] carries the engine's venue requests to one gateway
+//! thread per broker login and their reports back into the ingress ring.
 
 #![forbid(unsafe_code)]
 
 pub mod error_kind;
+pub mod gateway;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod hex;

@@ -1,7 +1,7 @@
 //! Kite Connect v3 response objects, as the broker sends them (field names and units are
 //! Kite's: prices in rupees as `f64`, quantities as integers, times as IST strings).
 //!
-//! Every field tolerates `null` and absence (see [`super::de`]) and unknown fields are
+//! Every field tolerates `null` and absence (see `kite/de.rs`) and unknown fields are
 //! ignored, so a field Kite adds or leaves empty never fails a request. Money stays in rupees
 //! here; the `*_paise` helpers convert at the edge and refuse NaN and infinities.
 

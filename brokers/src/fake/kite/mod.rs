@@ -4,7 +4,7 @@
 //! query keys, the `{"status":…}` envelope, Kite's `error_type` names and HTTP statuses) and
 //! checks what the real API requires of a client: `X-Kite-Version: 3`, `Authorization: token
 //! api_key:access_token` with a live token, the session checksum. Behind it is a small
-//! deterministic broker ([`book`]): users with funds, an order book whose orders walk through
+//! deterministic broker (`book.rs`): users with funds, an order book whose orders walk through
 //! Kite's statuses, trades, positions derived from fills, holdings and prices.
 //!
 //! Tests script it through [`FakeKite`]'s methods: issue a request token as if the user had
