@@ -165,6 +165,10 @@ impl OrderStatus {
                 | (Open, Filled)
                 | (Open, Cancelled)
                 | (Open, Expired)
+                // A live venue's risk system or the exchange refusing an order it had
+                // acknowledged (Kite: `OPEN PENDING` then `REJECTED`).
+                | (Open, Rejected)
+                | (Triggered, Rejected)
                 | (Triggered, PartiallyFilled)
                 | (Triggered, Filled)
                 | (Triggered, Cancelled)

@@ -228,16 +228,16 @@ mod tests {
         assert_eq!(banks.tick_readers, vec![vec![vb], vec![]]);
         let session = Session::NSE_NORMAL;
         let before = state(&banks);
-        banks.on_tick(&trade(1, 999_00), &session);
+        banks.on_tick(&trade(1, 99_900), &session);
         assert_eq!(state(&banks), before, "an EMA bank does not read trades");
-        banks.on_tick(&trade(0, 100_00), &session);
+        banks.on_tick(&trade(0, 10_000), &session);
         assert_ne!(state(&banks), before, "the VWAP bank reads trades");
         let mut restored: IndicatorBanks =
             postcard::from_bytes(&state(&banks)).unwrap_or_else(|_| IndicatorBanks::new(0));
         assert_eq!(restored.tick_readers, banks.tick_readers);
         let mid = state(&banks);
         for b in [&mut banks, &mut restored] {
-            b.on_tick(&trade(0, 200_00), &session);
+            b.on_tick(&trade(0, 20_000), &session);
         }
         assert_ne!(state(&banks), mid);
         assert_eq!(state(&restored), state(&banks));
