@@ -17,9 +17,9 @@
 #![forbid(unsafe_code)]
 
 pub mod error_kind;
-pub mod gateway;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod gateway;
 pub mod hex;
 pub mod kind;
 pub mod kite;

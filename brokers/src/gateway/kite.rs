@@ -1,0 +1,456 @@
+//! The gateway thread of one Kite Connect login.
+//!
+//! Requests are handled one at a time, in the order the engine sent them (a cancel never
+//! overtakes the place it cancels), under the login's order-rate window. Kite acknowledges a
+//! place with its order id; fills, cancellations and refusals after acceptance are found by
+//! reading the order book (after each request, and on a timer while orders work) and the
+//! trades of orders whose filled quantity grew. Each fill is reported once, by Kite's trade id.
+//!
+//! Retries follow [`KiteError::is_retry_safe`]: a place whose answer was lost is never sent
+//! again; the order book is searched for its tag (our order id) instead, and the order is
+//! adopted if Kite has it or refused if not.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use dalal_core::model::{
+    AccountId, InstrumentSpec, Order, OrderId, OrderType as CoreType, Price, Product as CoreProduct, Qty, ReasonText,
+    ReportKind, RequestKind, Segment, Side, Timestamp, Validity as CoreValidity, VenueId, VenueOrderId, VenueReport,
+    VenueRequest, VenueTradeId,
+};
+
+use super::rate::RateWindow;
+use super::session::{kite_token_expiry, Session, SessionHealth};
+use super::{code, GatewayHandle, Job};
+use crate::error_kind::BrokerErrorKind;
+use crate::kite::error::KiteError;
+use crate::kite::model::Order as KiteOrder;
+use crate::kite::params::{ModifyOrder, OrderType, PlaceOrder, Product, TransactionType, Validity, Variety};
+use crate::kite::rest::KiteClient;
+use crate::money::paise_to_rupees;
+use crate::order_state::OrderState;
+
+/// How a Kite gateway runs.
+#[derive(Clone, Debug)]
+pub struct KiteGatewayConfig {
+    pub venue: VenueId,
+    /// The login's name, for logs and the session status.
+    pub login: String,
+    pub orders_per_second: u32,
+    /// How often the order book is read while orders work.
+    pub poll_every: Duration,
+    /// Requests waiting for the gateway before the engine waits for it.
+    pub queue: usize,
+}
+
+/// Where an instrument trades at Kite: its exchange and trading symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KiteSymbol {
+    pub exchange: String,
+    pub tradingsymbol: String,
+}
+
+impl KiteSymbol {
+    /// Dalal's instrument under the same symbol at Kite: NSE for cash, NFO for derivatives.
+    pub fn of(spec: &InstrumentSpec) -> KiteSymbol {
+        let exchange = match spec.segment {
+            Segment::Equity => "NSE",
+            Segment::Futures | Segment::Options => "NFO",
+        };
+        KiteSymbol { exchange: exchange.into(), tradingsymbol: spec.symbol.clone() }
+    }
+}
+
+/// What the gateway follows of one order of ours at Kite.
+#[derive(Debug)]
+struct Tracked {
+    account: AccountId,
+    order: OrderId,
+    kite_id: String,
+    variety: Variety,
+    filled: i64,
+    state: OrderState,
+}
+
+/// Starts the gateway thread of a Kite login. Reports go to `reports`.
+pub fn spawn(
+    config: KiteGatewayConfig,
+    client: KiteClient,
+    symbols: Vec<Option<KiteSymbol>>,
+    reports: mpsc::Sender<VenueReport>,
+) -> std::io::Result<(GatewayHandle, std::thread::JoinHandle<()>)> {
+    let session = Arc::new(Session::new(&config.login, "kite"));
+    let (tx, rx) = tokio::sync::mpsc::channel(config.queue.max(1));
+    let handle = GatewayHandle::new(config.venue, tx, session.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The session's health is known before the first request: readers never see a stale one.
+    start_session(&session, client.has_session());
+    let thread = std::thread::Builder::new().name(format!("gateway-{}", config.login)).spawn(move || {
+        let mut g = KiteGateway {
+            window: RateWindow::new(config.orders_per_second),
+            config,
+            client,
+            symbols,
+            reports,
+            session,
+            tracked: HashMap::new(),
+            trades: HashSet::new(),
+        };
+        runtime.block_on(g.run(rx));
+    })?;
+    Ok((handle, thread))
+}
+
+struct KiteGateway {
+    config: KiteGatewayConfig,
+    client: KiteClient,
+    symbols: Vec<Option<KiteSymbol>>,
+    reports: mpsc::Sender<VenueReport>,
+    session: Arc<Session>,
+    window: RateWindow,
+    /// Working orders by our id.
+    tracked: HashMap<OrderId, Tracked>,
+    /// Kite trade ids already reported.
+    trades: HashSet<String>,
+}
+
+impl KiteGateway {
+    async fn run(&mut self, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+        let mut next_poll = Instant::now() + self.config.poll_every;
+        loop {
+            let wait = next_poll.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(wait, jobs.recv()).await {
+                Ok(Some(Job::Request(r))) => {
+                    self.handle(r).await;
+                    // Whatever the request changed shows in the book soon: look once the
+                    // queue is empty.
+                    next_poll = Instant::now();
+                }
+                Ok(Some(Job::NewToken(t))) => {
+                    self.client.set_access_token(Some(t));
+                    start_session(&self.session, self.client.has_session());
+                    tracing::info!(login = %self.config.login, "broker session renewed");
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    if !self.tracked.is_empty() && self.usable() {
+                        self.poll_book().await;
+                    }
+                    next_poll = Instant::now() + self.config.poll_every;
+                }
+            }
+        }
+    }
+
+    /// Whether requests may go: a token that has not expired by Kite's clock (about 06:00 IST
+    /// the next day). Marks the session expired when the time has come.
+    fn usable(&self) -> bool {
+        let status = self.session.status();
+        if status.health == SessionHealth::Expired {
+            return false;
+        }
+        let now = Timestamp::now().0;
+        if status.token_expiry_ns != 0 && now >= status.token_expiry_ns {
+            tracing::warn!(login = %self.config.login, "broker access token expired; orders are refused until the next login");
+            self.session.update(|s| s.health = SessionHealth::Expired);
+            return false;
+        }
+        if status.token_expiry_ns != 0 && status.token_expiry_ns - now < 30 * 60 * 1_000_000_000 {
+            tracing::warn!(login = %self.config.login, "broker access token expires within 30 minutes; log in again");
+        }
+        true
+    }
+
+    fn report(&self, account: AccountId, order: OrderId, venue_order: VenueOrderId, kind: ReportKind) {
+        let r = VenueReport { venue: self.config.venue, account, order, venue_order, ts: Timestamp::now(), kind };
+        // The tap outlives the gateways; if it is gone the engine has stopped.
+        let _ = self.reports.send(r);
+    }
+
+    fn refuse(&self, order: &Order, code: u16, reason: &str) {
+        let kind = ReportKind::Rejected { code, reason: ReasonText::lossy(reason) };
+        self.report(order.intent.account, order.id, VenueOrderId::EMPTY, kind);
+    }
+
+    /// Notes a broker's answer in the session: success, or an error with its kind.
+    fn answered(&self, result: Result<(), &KiteError>) {
+        let now = Timestamp::now().0;
+        self.session.update(|s| {
+            s.requests += 1;
+            s.last_activity_ns = now;
+            match result {
+                Ok(()) => {
+                    if s.health == SessionHealth::Error {
+                        s.health = SessionHealth::Healthy;
+                    }
+                }
+                Err(e) => {
+                    s.errors += 1;
+                    s.last_error = Some(e.to_string());
+                    s.health = if e.kind() == BrokerErrorKind::SessionExpired {
+                        SessionHealth::Expired
+                    } else if matches!(e.kind(), BrokerErrorKind::Network | BrokerErrorKind::Malformed) {
+                        SessionHealth::Error
+                    } else {
+                        s.health
+                    };
+                }
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(login = %self.config.login, error = %e, "broker request failed");
+        }
+    }
+
+    async fn paced(&mut self) {
+        let wait = self.window.wait(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        self.window.record(Instant::now());
+    }
+
+    async fn handle(&mut self, r: VenueRequest) {
+        match r.kind {
+            RequestKind::New { order, .. } => self.place(order).await,
+            RequestKind::Modify { order, qty, price, trigger, .. } => self.modify(order, qty, price, trigger).await,
+            RequestKind::Cancel { order, .. } => self.cancel(order).await,
+        }
+    }
+
+    async fn place(&mut self, order: Order) {
+        if !self.usable() {
+            self.session.update(|s| s.refused_expired += 1);
+            self.refuse(&order, code::SESSION_EXPIRED_NOT_SENT, "broker session expired; log in again");
+            return;
+        }
+        let request = match self.place_request(&order) {
+            Ok(p) => p,
+            Err((code, why)) => return self.refuse(&order, code, &why),
+        };
+        self.paced().await;
+        let result = self.client.place_order(&request).await;
+        self.answered(result.as_ref().map(|_| ()));
+        match result {
+            Ok(kite_id) => self.accepted(&order, request.variety, kite_id),
+            Err(e) if e.outcome_unknown() => {
+                // Never place twice: the book says whether Kite has it.
+                let tag = request.tag.clone().unwrap_or_default();
+                match self.find_by_tag(&tag).await {
+                    Some(found) => {
+                        tracing::warn!(order = order.id.0, "place answer lost; the order is in the book and adopted");
+                        self.accepted(&order, request.variety, found.order_id);
+                    }
+                    None => self.refuse(
+                        &order,
+                        code::OUTCOME_UNKNOWN_NOT_FOUND,
+                        &format!("{}; not in the order book", e.message()),
+                    ),
+                }
+            }
+            Err(e) => self.refuse(&order, code::of(e.kind()), e.message()),
+        }
+    }
+
+    fn accepted(&mut self, order: &Order, variety: Variety, kite_id: String) {
+        let Some(venue_order) = VenueOrderId::new(&kite_id) else {
+            tracing::error!(kite_id, "Kite order id does not fit; the order is not followed");
+            return self.refuse(order, code::NOT_EXPRESSIBLE, "broker order id too long to follow");
+        };
+        self.report(order.intent.account, order.id, venue_order, ReportKind::Accepted);
+        self.tracked.insert(
+            order.id,
+            Tracked {
+                account: order.intent.account,
+                order: order.id,
+                kite_id,
+                variety,
+                filled: 0,
+                state: OrderState::Pending,
+            },
+        );
+    }
+
+    fn place_request(&self, order: &Order) -> Result<PlaceOrder, (u16, String)> {
+        let i = order.intent;
+        let symbol = self
+            .symbols
+            .get(i.instrument.index())
+            .and_then(Option::as_ref)
+            .ok_or((code::NO_BROKER_SYMBOL, "no Kite symbol for the instrument".to_string()))?;
+        let quantity = u32::try_from(i.qty.0).map_err(|_| (code::NOT_EXPRESSIBLE, "quantity too large".to_string()))?;
+        let (order_type, price, trigger) = match i.order_type {
+            CoreType::Market => (OrderType::Market, None, None),
+            CoreType::Limit => (OrderType::Limit, Some(i.price), None),
+            CoreType::StopLimit => (OrderType::Sl, Some(i.price), Some(i.trigger)),
+            CoreType::StopMarket => (OrderType::SlM, None, Some(i.trigger)),
+        };
+        Ok(PlaceOrder {
+            variety: if i.amo { Variety::Amo } else { Variety::Regular },
+            exchange: symbol.exchange.clone(),
+            tradingsymbol: symbol.tradingsymbol.clone(),
+            transaction_type: match i.side {
+                Side::Buy => TransactionType::Buy,
+                Side::Sell => TransactionType::Sell,
+            },
+            quantity,
+            product: match i.product {
+                CoreProduct::Cnc => Product::Cnc,
+                CoreProduct::Mis => Product::Mis,
+                CoreProduct::Nrml => Product::Nrml,
+            },
+            order_type,
+            price: price.map(|p: Price| paise_to_rupees(p.0)),
+            trigger_price: trigger.map(|p: Price| paise_to_rupees(p.0)),
+            validity: Some(match i.validity {
+                CoreValidity::Day => Validity::Day,
+                CoreValidity::Ioc => Validity::Ioc,
+            }),
+            disclosed_quantity: None,
+            tag: Some(tag_of(order.id)),
+        })
+    }
+
+    async fn modify(&mut self, order: OrderId, qty: Qty, price: Price, trigger: Price) {
+        let Some(t) = self.tracked.get(&order) else { return };
+        let (variety, kite_id, account) = (t.variety, t.kite_id.clone(), t.account);
+        if !self.usable() {
+            tracing::warn!(order = order.0, "modify not sent: broker session expired");
+            return;
+        }
+        let change = ModifyOrder {
+            quantity: (!qty.is_zero()).then(|| u32::try_from(qty.0).unwrap_or(u32::MAX)),
+            price: price.is_positive().then(|| paise_to_rupees(price.0)),
+            trigger_price: trigger.is_positive().then(|| paise_to_rupees(trigger.0)),
+            ..ModifyOrder::default()
+        };
+        self.paced().await;
+        let result = self.client.modify_order(variety, &kite_id, &change).await;
+        self.answered(result.as_ref().map(|_| ()));
+        match result {
+            Ok(_) => {
+                let venue_order = VenueOrderId::new(&kite_id).unwrap_or_default();
+                self.report(account, order, venue_order, ReportKind::Modified { qty, price, trigger });
+            }
+            // The order stays as it was at Kite and in the engine; the refusal is counted
+            // in the session and logged.
+            Err(e) => tracing::warn!(order = order.0, error = %e, "modify refused"),
+        }
+    }
+
+    async fn cancel(&mut self, order: OrderId) {
+        let Some(t) = self.tracked.get(&order) else { return };
+        let (variety, kite_id) = (t.variety, t.kite_id.clone());
+        if !self.usable() {
+            tracing::warn!(order = order.0, "cancel not sent: broker session expired");
+            return;
+        }
+        self.paced().await;
+        let mut result = self.client.cancel_order(variety, &kite_id).await;
+        if result.as_ref().is_err_and(KiteError::is_retry_safe) {
+            self.paced().await;
+            result = self.client.cancel_order(variety, &kite_id).await;
+        }
+        self.answered(result.as_ref().map(|_| ()));
+        // The cancellation itself is reported when the book shows it.
+    }
+
+    async fn find_by_tag(&mut self, tag: &str) -> Option<KiteOrder> {
+        self.paced().await;
+        let book = self.client.orders().await;
+        self.answered(book.as_ref().map(|_| ()));
+        book.ok()?.into_iter().find(|o| o.tag.as_deref() == Some(tag) || o.tags.iter().any(|t| t == tag))
+    }
+
+    /// Reads the book and reports what changed for the orders followed.
+    async fn poll_book(&mut self) {
+        let book = self.client.orders().await;
+        self.answered(book.as_ref().map(|_| ()));
+        let Ok(book) = book else { return };
+        let by_kite: HashMap<&str, &KiteOrder> = book.iter().map(|o| (o.order_id.as_str(), o)).collect();
+        let ids: Vec<OrderId> = self.tracked.keys().copied().collect();
+        for id in ids {
+            let Some(t) = self.tracked.get(&id) else { continue };
+            let Some(k) = by_kite.get(t.kite_id.as_str()).copied() else { continue };
+            let state = k.state();
+            if k.filled_quantity > t.filled {
+                self.report_fills(id).await;
+            }
+            let Some(t) = self.tracked.get_mut(&id) else { continue };
+            if t.filled < k.filled_quantity {
+                // Its trades are not all readable yet: its end is reported after its fills.
+                continue;
+            }
+            let was = std::mem::replace(&mut t.state, state);
+            let (account, order, venue_order) = (t.account, t.order, VenueOrderId::new(&t.kite_id).unwrap_or_default());
+            if was == OrderState::TriggerPending && state != OrderState::TriggerPending && !state.is_terminal() {
+                self.report(account, order, venue_order, ReportKind::Triggered);
+            }
+            let text = || ReasonText::lossy(k.status_message.as_deref().unwrap_or(""));
+            match state {
+                OrderState::Cancelled => {
+                    self.report(account, order, venue_order, ReportKind::Cancelled { reason: text() });
+                }
+                OrderState::Rejected => {
+                    // A refusal after acceptance (RMS, exchange): Kite's error kind is not in
+                    // the book, so the code is the order error's.
+                    let kind = ReportKind::Rejected { code: code::of(BrokerErrorKind::Order), reason: text() };
+                    self.report(account, order, venue_order, kind);
+                }
+                _ => {}
+            }
+            if state.is_terminal() {
+                self.tracked.remove(&id);
+            }
+        }
+    }
+
+    /// Reports the fills of an order that Kite has and we have not reported, by trade id.
+    async fn report_fills(&mut self, id: OrderId) {
+        let Some(t) = self.tracked.get(&id) else { return };
+        let kite_id = t.kite_id.clone();
+        let trades = self.client.order_trades(&kite_id).await;
+        self.answered(trades.as_ref().map(|_| ()));
+        let Ok(trades) = trades else { return };
+        let Some(t) = self.tracked.get_mut(&id) else { return };
+        let (account, order) = (t.account, t.order);
+        let venue_order = VenueOrderId::new(&kite_id).unwrap_or_default();
+        let mut fills = Vec::new();
+        for tr in trades {
+            if self.trades.contains(&tr.trade_id) {
+                continue;
+            }
+            let (Ok(price), Ok(qty), Some(trade)) =
+                (tr.price_paise(), u64::try_from(tr.quantity), VenueTradeId::new(&tr.trade_id))
+            else {
+                tracing::warn!(order = id.0, trade = %tr.trade_id, "unusable trade from Kite skipped");
+                continue;
+            };
+            if qty == 0 || price <= 0 {
+                continue;
+            }
+            t.filled += tr.quantity;
+            self.trades.insert(tr.trade_id.clone());
+            fills.push(ReportKind::Fill { trade, price: Price(price), qty: Qty(qty) });
+        }
+        for kind in fills {
+            self.report(account, order, venue_order, kind);
+        }
+    }
+}
+
+/// A session starts healthy with a token (expiring at Kite's next daily expiry), expired
+/// without one.
+fn start_session(session: &Session, has_token: bool) {
+    let now = Timestamp::now();
+    session.update(|s| {
+        s.health = if has_token { SessionHealth::Healthy } else { SessionHealth::Expired };
+        s.token_expiry_ns = if has_token { kite_token_expiry(now).0 } else { 0 };
+    });
+}
+
+/// The tag Kite carries for our order: its id, in the letters and digits Kite allows.
+pub fn tag_of(order: OrderId) -> String {
+    format!("D{}", order.0)
+}
