@@ -35,7 +35,7 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
     }
 }
 
-fn open(args: &VaultArgs) -> Result<Vault> {
+pub(crate) fn open(args: &VaultArgs) -> Result<Vault> {
     let env = std::env::var(MASTER_KEY_ENV).ok();
     let key = MasterKey::load(env.as_deref(), &args.key_file)?;
     Ok(Vault::open(&args.vault, key)?)

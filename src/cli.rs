@@ -177,6 +177,9 @@ pub struct RunArgs {
     /// `[persistence] snapshot_every_ms`; `0` = only at a clean stop).
     #[arg(long, value_parser = parse_duration)]
     pub snapshot_every: Option<Duration>,
+    /// Where live and shadow accounts' broker logins are kept.
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]

@@ -131,7 +131,8 @@ fn a_live_kite_account_trades_reconciles_and_replays() {
         poll_every: Duration::from_millis(20),
         queue: 64,
     };
-    let (handle, gateway) = spawn(gateway_config, client.clone(), symbols, reports_tx).expect("gateway");
+    let (handle, gateway) =
+        spawn(gateway_config, client.clone(), symbols, reports_tx, Default::default()).expect("gateway");
     let session = handle.session.clone();
     assert_eq!(session.status().health, SessionHealth::Healthy);
     let tap = BrokerTap::new(vec![Some(handle)], reports_rx);

@@ -67,4 +67,4 @@ pub mod users;
 
 pub use link::{observer, observer_resuming, CommandQueue, EngineLink, LinkParts, SendError, View, ViewObserver};
 pub use report::{render_progress, render_summary};
-pub use server::{serve, AdminConfig, AdminError, AdminHandle, Gauge};
+pub use server::{serve, AdminConfig, AdminError, AdminHandle, BrokerLogin, Gauge};

@@ -65,6 +65,25 @@ pub struct AdminConfig {
     pub journal: bool,
     /// More gauges for `/metrics`, read at each scrape (persistence lag from the run).
     pub gauges: Vec<Gauge>,
+    /// Broker logins of the run's live and shadow accounts, for `/api/brokers` and `/metrics`.
+    pub brokers: Vec<BrokerLogin>,
+}
+
+/// A broker login as the console shows it. The session is read at each request (its gateway
+/// thread keeps it); it carries health, error counts and token expiry, never a secret.
+#[derive(Clone)]
+pub struct BrokerLogin {
+    pub name: String,
+    pub kind: String,
+    /// Accounts bound to it and their modes (`paper`, `shadow`, `live`).
+    pub accounts: Vec<(String, String)>,
+    pub session: Arc<dyn Fn() -> Value + Send + Sync>,
+}
+
+impl std::fmt::Debug for BrokerLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerLogin").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
 }
 
 /// A value `/metrics` reads at each scrape: `dalal_<name>` with its help text.
@@ -103,6 +122,7 @@ impl Default for AdminConfig {
             store_url: None,
             journal: false,
             gauges: Vec::new(),
+            brokers: Vec::new(),
         }
     }
 }
@@ -502,6 +522,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/latency", get(latency))
         .route("/api/candles", get(candles))
         .route("/api/audit", get(audit))
+        .route("/api/brokers", get(brokers_list))
         .route("/api/ws", get(ws))
         .with_state(app)
 }
@@ -604,6 +625,30 @@ async fn metrics(State(app): S) -> Response {
     for (i, name) in app.names.accounts.iter().enumerate() {
         let k = app.link.live.account_kill.get(i).is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed));
         let _ = writeln!(o, "dalal_kill_switch{{scope=\"account\",account=\"{name}\"}} {}", u8::from(k));
+    }
+    if !app.cfg.brokers.is_empty() {
+        let sessions: Vec<(&str, Value)> = app.cfg.brokers.iter().map(|b| (b.name.as_str(), (b.session)())).collect();
+        let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let _ = writeln!(o, "# HELP dalal_broker_session_healthy Broker login sessions that can trade (1), expired or erroring (0).\n# TYPE dalal_broker_session_healthy gauge");
+        for (name, v) in &sessions {
+            let healthy = v.get("health").and_then(Value::as_str) == Some("healthy");
+            let _ = writeln!(o, "dalal_broker_session_healthy{{login=\"{name}\"}} {}", u8::from(healthy));
+        }
+        for (metric, key, help) in [
+            ("broker_errors_total", "errors", "Broker requests that failed."),
+            ("broker_requests_total", "requests", "Broker requests answered."),
+            (
+                "broker_refused_expired_total",
+                "refused_expired",
+                "Orders refused unsent because the broker session had expired.",
+            ),
+            ("broker_shadow_requests_total", "shadow_requests", "Requests shadow accounts would have sent."),
+        ] {
+            let _ = writeln!(o, "# HELP dalal_{metric} {help}\n# TYPE dalal_{metric} counter");
+            for (name, v) in &sessions {
+                let _ = writeln!(o, "dalal_{metric}{{login=\"{name}\"}} {}", num(v, key));
+            }
+        }
     }
     for g in &app.cfg.gauges {
         let _ = writeln!(
@@ -942,6 +987,28 @@ fn account_json(app: &App, i: usize) -> Value {
         "realized": r as f64 / 100.0, "unrealized": u as f64 / 100.0, "users": owners,
         "strategies": app.link.setup.strategies.iter().filter(|s| s.account == a.id).map(|s| s.id.0).collect::<Vec<_>>(),
     })
+}
+
+/// Broker logins and their sessions: an admin sees every login; others see the logins their
+/// accounts trade through, listing only their own accounts.
+async fn brokers_list(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let v: Vec<Value> = app
+        .cfg
+        .brokers
+        .iter()
+        .filter_map(|b| {
+            let accounts: Vec<Value> = b
+                .accounts
+                .iter()
+                .filter(|(name, _)| p.sees(name))
+                .map(|(name, mode)| json!({"name": name, "mode": mode}))
+                .collect();
+            (p.role == Role::Admin || !accounts.is_empty())
+                .then(|| json!({"name": b.name, "kind": b.kind, "accounts": accounts, "session": (b.session)()}))
+        })
+        .collect();
+    Ok(Json(json!(v)))
 }
 
 async fn accounts_list(State(app): S, h: HeaderMap) -> R {

@@ -584,6 +584,7 @@ fn openapi_describes_every_route() {
         ("get", "/ready"),
         ("get", "/metrics"),
         ("get", "/api/openapi.json"),
+        ("get", "/api/brokers"),
         ("post", "/api/auth/login"),
         ("post", "/api/auth/refresh"),
         ("post", "/api/auth/logout"),
@@ -1167,4 +1168,65 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
         !stopped.engine.risk.global_kill() && !stopped.engine.risk.account_kill(0),
         "the refused kill switch never reached it"
     );
+}
+
+/// Broker logins: an admin sees all with every bound account; a trader or viewer sees only
+/// the logins their accounts use, listing only their own accounts; nobody sees a secret (the
+/// session carries none); `/metrics` shows each login's health and counters.
+#[test]
+fn broker_sessions_by_role() {
+    let session = |health: &'static str, errors: u64| {
+        Arc::new(
+            move || json!({"health": health, "errors": errors, "requests": 7, "refused_expired": 1, "shadow_requests": 0, "token_expiry_ns": 0}),
+        ) as Arc<dyn Fn() -> Value + Send + Sync>
+    };
+    let w = World::new(|c| {
+        c.brokers = vec![
+            dalal_admin::BrokerLogin {
+                name: "zerodha".into(),
+                kind: "kite".into(),
+                accounts: vec![("alice".into(), "live".into()), ("bob".into(), "shadow".into())],
+                session: session("healthy", 0),
+            },
+            dalal_admin::BrokerLogin {
+                name: "upstox".into(),
+                kind: "upstox".into(),
+                accounts: vec![("bob".into(), "live".into())],
+                session: session("expired", 3),
+            },
+        ]
+    });
+    let t = users(&w);
+    let a = w.addr;
+    assert_eq!(http(a, "GET", "/api/brokers", None, None).status, 401);
+    let names = |tok: &str| -> Vec<(String, Vec<String>)> {
+        let r = http(a, "GET", "/api/brokers", Some(tok), None);
+        assert_eq!(r.status, 200);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let accounts =
+                    b["accounts"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_string());
+                (b["name"].as_str().unwrap().to_string(), accounts.collect())
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&t.admin),
+        vec![("zerodha".into(), vec!["alice".into(), "bob".into()]), ("upstox".into(), vec!["bob".into()])]
+    );
+    assert_eq!(names(&t.alice_t), vec![("zerodha".to_string(), vec!["alice".to_string()])]);
+    assert_eq!(names(&t.alice_v), vec![("zerodha".to_string(), vec!["alice".to_string()])]);
+    assert_eq!(
+        names(&t.bob_t),
+        vec![("zerodha".to_string(), vec!["bob".to_string()]), ("upstox".to_string(), vec!["bob".to_string()])]
+    );
+    let r = http(a, "GET", "/api/brokers", Some(&t.admin), None);
+    assert_eq!(r.body[1]["session"]["health"], "expired");
+    let m = http(a, "GET", "/metrics", None, None).text;
+    assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"zerodha\"}"), Some(1.0));
+    assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"upstox\"}"), Some(0.0));
+    assert_eq!(metric(&m, "dalal_broker_errors_total{login=\"upstox\"}"), Some(3.0));
 }

@@ -428,6 +428,10 @@ pub struct BrokerSection {
     /// unregistered algorithms) by default, and never more.
     #[serde(default)]
     pub orders_per_second: Option<u32>,
+    /// How often the gateway reads the order book while orders work, ms (default 500: two
+    /// reads a second, well inside the broker's limit for reads).
+    #[serde(default)]
+    pub poll_ms: Option<u64>,
 }
 
 impl BrokerSection {
@@ -651,6 +655,9 @@ impl Config {
                 if host.is_empty() || url.chars().any(char::is_whitespace) {
                     return Err(err(k(key), format!("{url:?} is not a {} or {} URL", schemes[0], schemes[1])));
                 }
+            }
+            if b.poll_ms.is_some_and(|ms| !(20..=60_000).contains(&ms)) {
+                return Err(err(k("poll_ms"), "must be between 20 and 60000"));
             }
             if b.orders_per_second == Some(0) {
                 return Err(err(k("orders_per_second"), "must be at least 1"));

@@ -20,6 +20,7 @@
 //! the engine once everything published is processed, snapshots, then the store and Redis
 //! drained, and reports.
 
+mod brokers;
 mod feeds;
 mod journal;
 mod observer;
@@ -66,6 +67,7 @@ pub struct Runtime {
     admin: Option<AdminHandle>,
     feeds: FeedThreads,
     refeeder: Option<Refeeder>,
+    brokers: Option<brokers::Brokers>,
     /// Set by Ctrl-C and at shutdown; feeds stop publishing when they see it.
     stop: Arc<AtomicBool>,
     started: Instant,
@@ -129,6 +131,18 @@ impl Runtime {
             launch = launch.journal(r.journal);
             snapshot_writer = r.snapshots;
         }
+        // Live and shadow accounts' broker logins: a gateway thread each, joined to the
+        // engine thread by its egress tap (which only the fused placement has).
+        let brokers = match brokers::start(&config, &setup, &args.vault)? {
+            Some((tap, b)) => {
+                if place.placement != PlacementKind::Fused {
+                    anyhow::bail!("accounts trading through a broker need [engine] placement = \"fused\"");
+                }
+                launch = launch.egress_tap(Box::new(tap));
+                Some(b)
+            }
+            None => None,
+        };
         let mut feed_threads = FeedThreads::new();
         let mut market = Some(market);
         if config.feed.inline {
@@ -147,7 +161,9 @@ impl Runtime {
         }
 
         // 5. Console.
-        let admin = Self::console(&args, &config, &setup, &live, &running, link_parts, store.as_ref(), redis.as_ref())?;
+        let logins = brokers.as_ref().map(|b| b.console_logins()).unwrap_or_default();
+        let admin =
+            Self::console(&args, &config, &setup, &live, &running, link_parts, store.as_ref(), redis.as_ref(), logins)?;
 
         // 6. Feeds.
         let stop = Arc::new(AtomicBool::new(false));
@@ -185,6 +201,7 @@ impl Runtime {
             admin,
             feeds: feed_threads,
             refeeder,
+            brokers,
             stop,
             started: Instant::now(),
         })
@@ -236,6 +253,7 @@ impl Runtime {
         link_parts: dalal_admin::LinkParts,
         store: Option<&StoreWriterHandle>,
         redis: Option<&RedisPublisherHandle>,
+        brokers: Vec<dalal_admin::BrokerLogin>,
     ) -> Result<Option<AdminHandle>> {
         let listen = args
             .admin_listen
@@ -264,6 +282,7 @@ impl Runtime {
                 ));
                 g
             },
+            brokers,
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {
@@ -317,6 +336,7 @@ impl Runtime {
             admin,
             feeds,
             refeeder,
+            brokers,
             stop,
             started,
             ..
@@ -327,7 +347,18 @@ impl Runtime {
             a.shutdown();
         }
         let market_report = feeds.join();
+        if let Some(b) = &brokers {
+            // What brokers have answered reaches the engine before it stops.
+            if b.settle(Duration::from_secs(10)) {
+                running.wait_idle();
+            }
+        }
         let mut stopped = running.stop();
+        // The tap held the gateways' queues: with it gone they finish their last request.
+        drop(stopped.tap.take());
+        if let Some(b) = brokers {
+            b.join();
+        }
         // An inline feed leaves its report when the engine thread lets it go, at the stop.
         let market_report = market_report.unwrap_or_else(|slot| slot.lock().ok().and_then(|mut r| r.take()));
         let elapsed = started.elapsed();

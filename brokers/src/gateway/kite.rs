@@ -22,7 +22,7 @@ use dalal_core::model::{
 
 use super::rate::RateWindow;
 use super::session::{kite_token_expiry, Session, SessionHealth};
-use super::{code, GatewayHandle, Job};
+use super::{code, GatewayHandle, InFlight, Job};
 use crate::error_kind::BrokerErrorKind;
 use crate::kite::error::KiteError;
 use crate::kite::model::Order as KiteOrder;
@@ -74,15 +74,17 @@ struct Tracked {
 }
 
 /// Starts the gateway thread of a Kite login. Reports go to `reports`.
+/// Gateways that report to the same tap share `in_flight`.
 pub fn spawn(
     config: KiteGatewayConfig,
     client: KiteClient,
     symbols: Vec<Option<KiteSymbol>>,
     reports: mpsc::Sender<VenueReport>,
+    in_flight: InFlight,
 ) -> std::io::Result<(GatewayHandle, std::thread::JoinHandle<()>)> {
     let session = Arc::new(Session::new(&config.login, "kite"));
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue.max(1));
-    let handle = GatewayHandle::new(config.venue, tx, session.clone());
+    let handle = GatewayHandle::new(config.venue, tx, session.clone(), in_flight.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The session's health is known before the first request: readers never see a stale one.
     start_session(&session, client.has_session());
@@ -93,6 +95,7 @@ pub fn spawn(
             client,
             symbols,
             reports,
+            in_flight,
             session,
             tracked: HashMap::new(),
             trades: HashSet::new(),
@@ -107,6 +110,7 @@ struct KiteGateway {
     client: KiteClient,
     symbols: Vec<Option<KiteSymbol>>,
     reports: mpsc::Sender<VenueReport>,
+    in_flight: InFlight,
     session: Arc<Session>,
     window: RateWindow,
     /// Working orders by our id.
@@ -118,27 +122,45 @@ struct KiteGateway {
 impl KiteGateway {
     async fn run(&mut self, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
         let mut next_poll = Instant::now() + self.config.poll_every;
+        // A look at the book is owed after a request (and counted in flight until done).
+        let mut owed = false;
         loop {
+            // The book is read when due, whatever else is queued: a steady stream of
+            // requests must not starve it (fills are only found there).
+            if Instant::now() >= next_poll {
+                if !self.tracked.is_empty() && self.usable() {
+                    self.in_flight.add();
+                    self.poll_book().await;
+                    self.in_flight.done();
+                }
+                if std::mem::take(&mut owed) {
+                    self.in_flight.done();
+                }
+                next_poll = Instant::now() + self.config.poll_every;
+            }
             let wait = next_poll.saturating_duration_since(Instant::now());
             match tokio::time::timeout(wait, jobs.recv()).await {
                 Ok(Some(Job::Request(r))) => {
                     self.handle(r).await;
                     // Whatever the request changed shows in the book soon: look once the
-                    // queue is empty.
-                    next_poll = Instant::now();
+                    // queue is empty. Until then the request's outcome is still in flight.
+                    if !owed {
+                        owed = true;
+                        self.in_flight.add();
+                    }
+                    self.in_flight.done();
+                    if jobs.is_empty() {
+                        next_poll = Instant::now();
+                    }
                 }
+                Ok(Some(Job::Shadow(r))) => self.shadow(r),
                 Ok(Some(Job::NewToken(t))) => {
                     self.client.set_access_token(Some(t));
                     start_session(&self.session, self.client.has_session());
                     tracing::info!(login = %self.config.login, "broker session renewed");
                 }
                 Ok(None) => break,
-                Err(_) => {
-                    if !self.tracked.is_empty() && self.usable() {
-                        self.poll_book().await;
-                    }
-                    next_poll = Instant::now() + self.config.poll_every;
-                }
+                Err(_) => {}
             }
         }
     }
@@ -164,8 +186,12 @@ impl KiteGateway {
 
     fn report(&self, account: AccountId, order: OrderId, venue_order: VenueOrderId, kind: ReportKind) {
         let r = VenueReport { venue: self.config.venue, account, order, venue_order, ts: Timestamp::now(), kind };
-        // The tap outlives the gateways; if it is gone the engine has stopped.
-        let _ = self.reports.send(r);
+        tracing::debug!(login = %self.config.login, order = order.0, kind = ?kind, "venue report");
+        // Counted until the tap publishes it. If the tap is gone the engine has stopped.
+        self.in_flight.add();
+        if self.reports.send(r).is_err() {
+            self.in_flight.done();
+        }
     }
 
     fn refuse(&self, order: &Order, code: u16, reason: &str) {
@@ -209,6 +235,25 @@ impl KiteGateway {
             tokio::time::sleep(wait).await;
         }
         self.window.record(Instant::now());
+    }
+
+    /// Logs the request a shadow account's order would have sent, exactly as it would have
+    /// gone (the form carries no secret), and counts it.
+    fn shadow(&self, r: VenueRequest) {
+        let RequestKind::New { order, .. } = r.kind else { return };
+        self.session.update(|s| s.shadow_requests += 1);
+        match self.place_request(&order) {
+            Ok(p) => tracing::info!(
+                login = %self.config.login,
+                order = order.id.0,
+                variety = %p.variety,
+                form = ?p.form(),
+                "shadow: would place"
+            ),
+            Err((code, why)) => {
+                tracing::info!(login = %self.config.login, order = order.id.0, code, why, "shadow: would refuse")
+            }
+        }
     }
 
     async fn handle(&mut self, r: VenueRequest) {

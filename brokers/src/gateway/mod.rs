@@ -13,14 +13,15 @@ pub mod kite;
 pub mod rate;
 pub mod session;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use dalal_core::engine::placement::{EgressTap, IngressPublisher};
 use dalal_core::model::{
-    EgressEvent, IngressEvent, Input, ReasonText, ReportKind, RequestKind, Timestamp, VenueId, VenueReport,
-    VenueRequest,
+    EgressEvent, IngressEvent, Input, Order, OrderId, Price, ReasonText, RejectReason, ReportKind, RequestKind,
+    Timestamp, VenueId, VenueReport, VenueRequest,
 };
 
 use crate::error_kind::BrokerErrorKind;
@@ -66,6 +67,28 @@ pub enum Job {
     Request(VenueRequest),
     /// A fresh access token after a login: the session is healthy again.
     NewToken(crate::Secret),
+    /// What a shadow account's order would have sent: logged and counted, never sent.
+    Shadow(VenueRequest),
+}
+
+/// Work between the engine and the gateways not finished yet: requests queued or being
+/// handled, order-book reads under way, reports not yet in the ingress ring. A run that stops
+/// waits for it to reach zero, so no acknowledgement or fill the broker has sent is lost.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Arc<AtomicU64>);
+
+impl InFlight {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn add(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn done(&self) {
+        let _ = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(1)));
+    }
 }
 
 /// The engine side of one gateway thread.
@@ -74,11 +97,17 @@ pub struct GatewayHandle {
     pub venue: VenueId,
     jobs: tokio::sync::mpsc::Sender<Job>,
     pub session: Arc<Session>,
+    in_flight: InFlight,
 }
 
 impl GatewayHandle {
-    pub fn new(venue: VenueId, jobs: tokio::sync::mpsc::Sender<Job>, session: Arc<Session>) -> GatewayHandle {
-        GatewayHandle { venue, jobs, session }
+    pub fn new(
+        venue: VenueId,
+        jobs: tokio::sync::mpsc::Sender<Job>,
+        session: Arc<Session>,
+        in_flight: InFlight,
+    ) -> GatewayHandle {
+        GatewayHandle { venue, jobs, session, in_flight }
     }
 
     /// Hands the gateway a new access token (after `dalal broker login`, say).
@@ -96,6 +125,8 @@ pub struct TapCounters {
     /// Requests for a venue no gateway serves, or whose gateway is gone.
     pub undeliverable: u64,
     pub reports: u64,
+    /// New orders of shadow accounts shown to their gateway.
+    pub shadow: u64,
 }
 
 /// The engine thread's end of the broker gateways.
@@ -105,13 +136,54 @@ pub struct BrokerTap {
     reports: mpsc::Receiver<VenueReport>,
     /// Refusals the tap makes itself (gateway gone), published with the gateways' reports.
     local: VecDeque<VenueReport>,
+    in_flight: InFlight,
+    /// By account: the venue a shadow account would trade through.
+    shadow: Vec<Option<VenueId>>,
+    /// Working orders of shadow accounts already shown to their gateway.
+    shadowed: HashSet<OrderId>,
     pub counters: TapCounters,
 }
 
 impl BrokerTap {
-    /// `gateways` indexed by [`VenueId`]; `reports` is where their threads send reports.
+    /// `gateways` indexed by [`VenueId`]; `reports` is where their threads send reports (each
+    /// counted in the gateways' [`InFlight`] until published).
     pub fn new(gateways: Vec<Option<GatewayHandle>>, reports: mpsc::Receiver<VenueReport>) -> BrokerTap {
-        BrokerTap { gateways, reports, local: VecDeque::new(), counters: TapCounters::default() }
+        let in_flight = gateways.iter().flatten().next().map(|g| g.in_flight.clone()).unwrap_or_default();
+        BrokerTap {
+            in_flight,
+            gateways,
+            reports,
+            local: VecDeque::new(),
+            shadow: Vec::new(),
+            shadowed: HashSet::new(),
+            counters: TapCounters::default(),
+        }
+    }
+
+    /// Shadow accounts, by account id: each new order of theirs (which the paper venue
+    /// handles) is shown to the gateway of the venue given, which logs and counts the request
+    /// live mode would have sent.
+    pub fn with_shadow(mut self, shadow: Vec<Option<VenueId>>) -> BrokerTap {
+        self.shadow = shadow;
+        self
+    }
+
+    fn shadow_order(&mut self, order: &Order) {
+        let Some(venue) = self.shadow.get(order.intent.account.index()).copied().flatten() else { return };
+        // Shown once, when first seen (an order that fills at once is seen only finished);
+        // forgotten when it finishes, so the set holds working orders only.
+        let first =
+            if order.status.is_terminal() { !self.shadowed.remove(&order.id) } else { self.shadowed.insert(order.id) };
+        if !first || order.reject.is_some_and(|r| r != RejectReason::VenueRejected) {
+            // Seen already, or refused by risk: live mode would not have sent it either.
+            return;
+        }
+        self.counters.shadow += 1;
+        let request = VenueRequest { venue, kind: RequestKind::New { order: *order, reference: Price::ZERO } };
+        if let Some(g) = self.gateways.get(venue.0 as usize).and_then(Option::as_ref) {
+            // Shadow traffic never makes the engine wait: a full queue loses the log line only.
+            let _ = g.jobs.try_send(Job::Shadow(request));
+        }
     }
 
     fn deliver(&mut self, r: VenueRequest) {
@@ -121,6 +193,7 @@ impl BrokerTap {
             self.refuse_locally(&r);
             return;
         };
+        g.in_flight.add();
         let sent = match g.jobs.try_send(Job::Request(r)) {
             Ok(()) => true,
             Err(tokio::sync::mpsc::error::TrySendError::Full(job)) => {
@@ -131,6 +204,7 @@ impl BrokerTap {
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
         };
         if !sent {
+            g.in_flight.done();
             self.counters.undeliverable += 1;
             tracing::error!(venue = r.venue.0, "broker gateway is gone; refusing the request");
             self.refuse_locally(&r);
@@ -159,8 +233,10 @@ impl BrokerTap {
 
 impl EgressTap for BrokerTap {
     fn on_event(&mut self, _cause: &IngressEvent, ev: &EgressEvent) {
-        if let EgressEvent::VenueRequest(r) = ev {
-            self.deliver(*r);
+        match ev {
+            EgressEvent::VenueRequest(r) => self.deliver(*r),
+            EgressEvent::Order { order, .. } if !self.shadow.is_empty() => self.shadow_order(order),
+            _ => {}
         }
     }
 
@@ -171,7 +247,10 @@ impl EgressTap for BrokerTap {
                 r
             } else {
                 match self.reports.try_recv() {
-                    Ok(r) => r,
+                    Ok(r) => {
+                        self.in_flight.done();
+                        r
+                    }
                     Err(_) => break,
                 }
             };

@@ -32,6 +32,8 @@ pub struct SessionStatus {
     pub requests: u64,
     /// Orders refused without being sent, because the session had expired.
     pub refused_expired: u64,
+    /// Requests shadow accounts would have sent (logged, never sent).
+    pub shadow_requests: u64,
     /// Unix time of the last answer from the broker, ns (0: none yet).
     pub last_activity_ns: i64,
     /// When the token stops working, Unix ns (0: unknown or no token).

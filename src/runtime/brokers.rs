@@ -1,0 +1,176 @@
+//! Broker logins for a run: one gateway thread per `[[brokers]]` entry that a live or shadow
+//! account uses, built from the entry and the login's ids and secrets in the vault, and the
+//! tap that joins them to the engine thread.
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
+use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
+use dalal_brokers::kite::KiteClient;
+use dalal_brokers::{BrokerKind, Vault};
+use dalal_config::{AccountMode, Config};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::VenueId;
+
+use crate::cli::VaultArgs;
+
+/// The gateways of a run (their tap goes to the engine thread).
+pub struct Brokers {
+    pub logins: Vec<LoginView>,
+    threads: Vec<JoinHandle<()>>,
+    in_flight: InFlight,
+}
+
+/// A login as the console shows it.
+pub struct LoginView {
+    pub name: String,
+    pub kind: BrokerKind,
+    /// Accounts bound to it and their modes.
+    pub accounts: Vec<(String, AccountMode)>,
+    pub session: Arc<Session>,
+}
+
+impl Brokers {
+    /// The logins as the console shows them: it reads each session when asked.
+    pub fn console_logins(&self) -> Vec<dalal_admin::BrokerLogin> {
+        self.logins
+            .iter()
+            .map(|l| {
+                let session = l.session.clone();
+                dalal_admin::BrokerLogin {
+                    name: l.name.clone(),
+                    kind: l.kind.as_str().to_string(),
+                    accounts: l.accounts.iter().map(|(a, m)| (a.clone(), m.as_str().to_string())).collect(),
+                    session: Arc::new(move || serde_json::to_value(session.status()).unwrap_or_default()),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits (at most `limit`) until nothing is in flight between the engine and the brokers:
+    /// every request answered, the order book read after it, every report published. The
+    /// caller then lets the engine apply what was published before it stops.
+    pub fn settle(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.in_flight.get() > 0 {
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(in_flight = self.in_flight.get(), "stopping with broker work in flight");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// Waits for the gateway threads: call once the engine has stopped and its tap, which
+    /// holds their queues, is dropped.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a gateway for every login a live or shadow account uses; `None` when no account does.
+pub fn start(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Result<Option<(BrokerTap, Brokers)>> {
+    let used: Vec<usize> = (0..config.brokers.len())
+        .filter(|b| {
+            config
+                .accounts
+                .iter()
+                .any(|a| a.mode != AccountMode::Paper && a.broker.as_deref() == Some(config.brokers[*b].name.as_str()))
+        })
+        .collect();
+    if used.is_empty() {
+        return Ok(None);
+    }
+    let vault = crate::broker::open(vault_args).context("broker logins need the vault (dalal broker add)")?;
+    let (reports_tx, reports_rx) = mpsc::channel();
+    let in_flight = InFlight::default();
+    let mut gateways: Vec<Option<GatewayHandle>> = vec![None; setup.venues.len()];
+    let mut logins = Vec::new();
+    let mut threads = Vec::new();
+    for b in used {
+        let entry = &config.brokers[b];
+        let venue = VenueId((config.venues.len() + b) as u16);
+        let (handle, thread) = start_login(entry, venue, &vault, setup, reports_tx.clone(), in_flight.clone())?;
+        logins.push(LoginView {
+            name: entry.name.clone(),
+            kind: entry.kind,
+            accounts: config
+                .accounts
+                .iter()
+                .filter(|a| a.broker.as_deref() == Some(entry.name.as_str()))
+                .map(|a| (a.name.clone(), a.mode))
+                .collect(),
+            session: handle.session.clone(),
+        });
+        if let Some(slot) = gateways.get_mut(venue.0 as usize) {
+            *slot = Some(handle);
+        }
+        threads.push(thread);
+    }
+    let shadow = config
+        .accounts
+        .iter()
+        .map(|a| match (a.mode, &a.broker) {
+            (AccountMode::Shadow, Some(name)) => {
+                config.brokers.iter().position(|b| &b.name == name).map(|b| VenueId((config.venues.len() + b) as u16))
+            }
+            _ => None,
+        })
+        .collect();
+    let tap = BrokerTap::new(gateways, reports_rx).with_shadow(shadow);
+    Ok(Some((tap, Brokers { logins, threads, in_flight })))
+}
+
+fn start_login(
+    entry: &dalal_config::BrokerSection,
+    venue: VenueId,
+    vault: &Vault,
+    setup: &EngineSetup,
+    reports: mpsc::Sender<dalal_core::model::VenueReport>,
+    in_flight: InFlight,
+) -> Result<(GatewayHandle, JoinHandle<()>)> {
+    let login = entry.login();
+    let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
+    if kind != entry.kind {
+        bail!(
+            "broker {:?}: the vault's login {login:?} is for {kind}, the configuration says {}",
+            entry.name,
+            entry.kind
+        );
+    }
+    match entry.kind {
+        BrokerKind::Kite => {
+            let api_key = vault
+                .id(login, "api_key")?
+                .with_context(|| format!("broker {:?}: login {login:?} has no api_key", entry.name))?;
+            let token = vault.secret(login, "access_token")?;
+            if token.is_none() {
+                tracing::warn!(broker = %entry.name, "no access token yet: orders are refused until `dalal broker login {login}`");
+            }
+            let client = KiteClient::new(entry.root(), &api_key, token, Duration::from_secs(7))
+                .with_context(|| format!("broker {:?}", entry.name))?;
+            let symbols = setup.instruments.iter().map(|s| Some(KiteSymbol::of(s))).collect();
+            let cfg = KiteGatewayConfig {
+                venue,
+                login: entry.name.clone(),
+                orders_per_second: entry.orders_per_second(),
+                poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
+                queue: 1024,
+            };
+            Ok(spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?)
+        }
+        BrokerKind::Angel | BrokerKind::Upstox => {
+            bail!(
+                "broker {:?}: live trading through {} is not available yet; use mode = \"paper\"",
+                entry.name,
+                entry.kind
+            )
+        }
+    }
+}

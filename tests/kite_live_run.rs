@@ -1,0 +1,121 @@
+//! `dalal run` with one account live and one in shadow through a Kite login, against the fake
+//! Kite server: the live account's orders go to the broker and its fills come back and are
+//! booked; at the end the engine's positions are the broker's; the shadow account trades on
+//! paper while the requests it would have sent are logged, and nothing of it reaches the
+//! broker; the access token appears in no output.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use dalal_brokers::fake::kite::{FakeKite, FakeUser};
+use dalal_brokers::{BrokerKind, Login, MasterKey, Secret, Vault};
+use dalal_config::Config;
+
+fn dalal() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
+    c.env_remove("DALAL_MASTER_KEY").env_remove("DALAL_DATABASE_URL").env_remove("DALAL_REDIS_URL");
+    c
+}
+
+#[test]
+fn a_live_and_a_shadow_account_through_kite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string("config/default.toml").expect("config");
+    let config: Config = toml::from_str(&base).expect("default config");
+
+    let fake = FakeKite::start_in_background().expect("fake Kite");
+    fake.add_user(FakeUser::new("ZX9001", "runkey", "runsecret-4f1e"));
+    fake.set_funds("ZX9001", 1e9, 0.0);
+    for (k, i) in config.instruments.iter().enumerate() {
+        fake.set_instrument("NSE", &i.symbol, 100_000 + k as u64, i.ref_price);
+    }
+    fake.set_auto_fill(true);
+    let token = fake.issue_access_token("runkey").expect("token");
+
+    let key_file = dir.path().join("master.key");
+    let vault_file = dir.path().join("brokers.vault");
+    let key = MasterKey::create_file(&key_file).expect("key");
+    let mut vault = Vault::open(&vault_file, key).expect("vault");
+    vault
+        .add(Login {
+            name: "zerodha".into(),
+            kind: BrokerKind::Kite,
+            ids: BTreeMap::from([("api_key".to_string(), "runkey".to_string())]),
+            secrets: BTreeMap::from([
+                ("api_secret".to_string(), Secret::new("runsecret-4f1e")),
+                ("access_token".to_string(), Secret::new(token.clone())),
+            ]),
+        })
+        .expect("add");
+    vault.save().expect("save");
+
+    let text = base
+        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
+        .replace("name = \"bob\"\n", "name = \"bob\"\nbroker = \"zerodha\"\nmode = \"shadow\"\n")
+        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
+        + &format!("\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\npoll_ms = 50\n", fake.root());
+    let cfg_path = dir.path().join("live.toml");
+    std::fs::write(&cfg_path, &text).expect("config");
+    let csv = dir.path().join("t.csv");
+    assert!(dalal().args(["gen", "--ticks", "40000", "--out"]).arg(&csv).output().expect("gen").status.success());
+    let json = dir.path().join("s.json");
+    let o = dalal()
+        .env("RUST_LOG", "info")
+        .args(["run", "--admin-listen", "", "--config"])
+        .arg(&cfg_path)
+        .args(["--feed", &format!("csv:{}", csv.display()), "--summary-json"])
+        .arg(&json)
+        .arg("--vault")
+        .arg(&vault_file)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .expect("run");
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    assert!(!out.contains(&token), "the access token leaked into the output");
+    assert!(out.contains("shadow: would place"), "shadow requests are logged:\n{out}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
+    let account = |name: &str| s["accounts"].as_array().and_then(|a| a.iter().find(|x| x["name"] == name)).cloned();
+    let alice = account("alice").expect("alice");
+    let engine_net: BTreeMap<String, i64> = alice["positions"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| (p["symbol"].as_str().unwrap_or("").to_string(), p["net_qty"].as_i64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let bought: i64 =
+        alice["positions"].as_array().map(|ps| ps.iter().map(|p| p["bought"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
+    assert!(bought > 0, "the live account traded: {alice}\n{out}");
+
+    // The broker's side, read with the client.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let client = dalal_brokers::kite::KiteClient::new(
+        &fake.root(),
+        "runkey",
+        Some(Secret::new(token.clone())),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("client");
+    let positions = rt.block_on(client.positions()).expect("positions");
+    let broker_net: BTreeMap<String, i64> =
+        positions.net.iter().filter(|p| p.quantity != 0).map(|p| (p.tradingsymbol.clone(), p.quantity)).collect();
+    let engine_open: BTreeMap<String, i64> = engine_net.into_iter().filter(|(_, q)| *q != 0).collect();
+    assert_eq!(engine_open, broker_net, "the engine's positions are the broker's\n{out}");
+    let orders = rt.block_on(client.orders()).expect("orders");
+    assert!(!orders.is_empty());
+    for o in &orders {
+        assert!(o.tag.as_deref().is_some_and(|t| t.starts_with('D')), "every order carries our id: {:?}", o.tag);
+        assert!(
+            o.tradingsymbol == "RELIANCE" || o.tradingsymbol == "TCS",
+            "only the live account's instruments reach the broker, not the shadow account's: {}",
+            o.tradingsymbol
+        );
+    }
+    let bob = account("bob").expect("bob");
+    let bob_bought: i64 =
+        bob["positions"].as_array().map(|ps| ps.iter().map(|p| p["bought"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
+    assert!(bob_bought > 0, "the shadow account trades on paper");
+}
