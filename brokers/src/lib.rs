@@ -11,6 +11,10 @@
 //! converts the brokers' rupees to Dalal's paise at the edge. With the `fake` feature,
 //! `fake::kite::FakeKite` is a scriptable local Kite server for tests.
 //!
+//! Instruments: [`instruments::kite::parse`] reads Kite's instrument master into
+//! broker-neutral [`instruments::BrokerInstrument`]s, and [`instruments::select`] picks the
+//! ones to trade, most liquid first.
+//!
 //! Trading live: [`gateway::BrokerTap`] carries the engine's venue requests to one gateway
 //! thread per broker login and their reports back into the ingress ring.
 
@@ -21,6 +25,7 @@ pub mod error_kind;
 pub mod fake;
 pub mod gateway;
 pub mod hex;
+pub mod instruments;
 pub mod kind;
 pub mod kite;
 pub mod money;
