@@ -288,6 +288,10 @@ pub struct InstrumentSection {
     pub band_pct: f64,
     /// NRML margin, percent of value (F&O exchange margin); default 15 for F&O, 100 for cash.
     pub margin_pct: Option<f64>,
+    /// The instrument's id at each broker (`tokens = { kite = 738561 }`), as written by
+    /// `dalal instruments import`; kept for the broker adapters, read by nothing else yet.
+    #[serde(default)]
+    pub tokens: std::collections::BTreeMap<String, u64>,
 }
 
 fn default_segment() -> Segment {
@@ -613,6 +617,14 @@ impl Config {
             }
             if !(0.0..=100.0).contains(&s.band_pct) {
                 return Err(err(k("band_pct"), "must be between 0 and 100"));
+            }
+            for (broker, token) in &s.tokens {
+                if BrokerKind::parse(broker).is_none() {
+                    return Err(err(k(&format!("tokens.{broker}")), "not a broker (kite, angel or upstox)"));
+                }
+                if *token == 0 {
+                    return Err(err(k(&format!("tokens.{broker}")), "must be a positive integer"));
+                }
             }
             let band = if s.band_pct == 0.0 { PriceBand::OPEN } else { PriceBand::around(reference, s.band_pct, tick) };
             instruments.push(InstrumentSpec {
