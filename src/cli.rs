@@ -31,6 +31,47 @@ pub enum Command {
     /// Broker logins and their secrets, kept encrypted in the vault.
     #[command(subcommand)]
     Broker(BrokerCommand),
+    /// A broker's instrument master as the config's instruments.
+    #[command(subcommand)]
+    Instruments(InstrumentsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InstrumentsCommand {
+    /// Read a broker's instrument master and write `[[instruments]]` entries (tick and lot
+    /// sizes from the master, the broker's token under `tokens`): the most liquid first, up to
+    /// `--max-equity` and `--max-derivatives`; prints what was taken, skipped and refused.
+    Import(ImportArgs),
+}
+
+/// `dalal instruments import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The broker whose master it is (`kite`: the CSV of Kite Connect's `GET /instruments`).
+    #[arg(long, value_parser = ["kite"])]
+    pub broker: String,
+    /// The instrument master.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// The TOML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// At most this many equities: NIFTY 50 constituents, then alphabetical.
+    #[arg(long, default_value_t = 200)]
+    pub max_equity: usize,
+    /// At most this many futures and options: index futures, stock futures, then options
+    /// nearest the money, each nearest expiry first.
+    #[arg(long, default_value_t = 200)]
+    pub max_derivatives: usize,
+    /// Take every instrument of the chosen exchanges (no maximums).
+    #[arg(long, conflicts_with_all = ["max_equity", "max_derivatives"])]
+    pub all: bool,
+    /// Exchanges to take (comma-separated): NSE, NFO, BSE, BFO.
+    #[arg(long, value_delimiter = ',', default_value = "NSE,NFO")]
+    pub exchange: Vec<String>,
+    /// Only these underlyings (comma-separated): derivatives by underlying, equities by symbol.
+    #[arg(long, value_delimiter = ',')]
+    pub underlying: Vec<String>,
 }
 
 /// Where the vault and its master key are.

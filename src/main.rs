@@ -1,11 +1,13 @@
 //! `dalal`: parses the command line and hands each command to the module that does it: the
-//! live runtime (`runtime`), the one-shot commands (`commands`), and two small tools.
+//! live runtime (`runtime`), the one-shot commands (`commands`), the broker commands
+//! (`broker`, `instruments`), and two small tools.
 
 mod broker;
 mod candles;
 mod charges;
 mod cli;
 mod commands;
+mod instruments;
 mod runtime;
 
 use std::process::ExitCode;
@@ -42,5 +44,6 @@ fn run() -> Result<()> {
         cli::Command::Convert(a) => commands::convert(a),
         cli::Command::Replay(a) => commands::replay(a),
         cli::Command::Broker(c) => broker::run(c),
+        cli::Command::Instruments(c) => instruments::run(c),
     }
 }
