@@ -2,7 +2,8 @@
 //! Kite server: the live account's orders go to the broker and its fills come back and are
 //! booked; at the end the engine's positions are the broker's; the shadow account trades on
 //! paper while the requests it would have sent are logged, and nothing of it reaches the
-//! broker; the access token appears in no output.
+//! broker; a position and an order from outside Dalal are reported at the start and left
+//! alone; the access token appears in no output.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -31,6 +32,36 @@ fn a_live_and_a_shadow_account_through_kite() {
     }
     fake.set_auto_fill(true);
     let token = fake.issue_access_token("runkey").expect("token");
+
+    // Outside Dalal, before the run: a filled INFY buy (a position the engine does not have)
+    // and a working limit order. Reconciliation at the start reports both and touches neither.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let client = dalal_brokers::kite::KiteClient::new(
+        &fake.root(),
+        "runkey",
+        Some(Secret::new(token.clone())),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("client");
+    {
+        use dalal_brokers::kite::params::*;
+        let outside = |qty: u32, order_type: OrderType, price: Option<f64>| PlaceOrder {
+            variety: Variety::Regular,
+            exchange: "NSE".into(),
+            tradingsymbol: "INFY".into(),
+            transaction_type: TransactionType::Buy,
+            quantity: qty,
+            product: Product::Cnc,
+            order_type,
+            price,
+            trigger_price: None,
+            validity: Some(Validity::Day),
+            disclosed_quantity: None,
+            tag: None,
+        };
+        rt.block_on(client.place_order(&outside(7, OrderType::Market, None))).expect("outside buy");
+        rt.block_on(client.place_order(&outside(3, OrderType::Limit, Some(1000.0)))).expect("outside limit");
+    }
 
     let key_file = dir.path().join("master.key");
     let vault_file = dir.path().join("brokers.vault");
@@ -71,7 +102,7 @@ fn a_live_and_a_shadow_account_through_kite() {
         .arg(&key_file)
         .output()
         .expect("run");
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let out = plain(&format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
     assert!(o.status.success(), "{out}");
     assert!(!out.contains(&token), "the access token leaked into the output");
     assert!(out.contains("shadow: would place"), "shadow requests are logged:\n{out}");
@@ -90,23 +121,24 @@ fn a_live_and_a_shadow_account_through_kite() {
         alice["positions"].as_array().map(|ps| ps.iter().map(|p| p["bought"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
     assert!(bought > 0, "the live account traded: {alice}\n{out}");
 
-    // The broker's side, read with the client.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let client = dalal_brokers::kite::KiteClient::new(
-        &fake.root(),
-        "runkey",
-        Some(Secret::new(token.clone())),
-        std::time::Duration::from_secs(5),
-    )
-    .expect("client");
+    assert!(
+        out.contains("broker positions differ") && out.contains("INFY") && out.contains("outside_orders=1"),
+        "the start's reconciliation reports the outside position and order:\n{out}"
+    );
+
+    // The broker's side, read with the client (INFY is the position from outside).
     let positions = rt.block_on(client.positions()).expect("positions");
-    let broker_net: BTreeMap<String, i64> =
-        positions.net.iter().filter(|p| p.quantity != 0).map(|p| (p.tradingsymbol.clone(), p.quantity)).collect();
+    let broker_net: BTreeMap<String, i64> = positions
+        .net
+        .iter()
+        .filter(|p| p.quantity != 0 && p.tradingsymbol != "INFY")
+        .map(|p| (p.tradingsymbol.clone(), p.quantity))
+        .collect();
     let engine_open: BTreeMap<String, i64> = engine_net.into_iter().filter(|(_, q)| *q != 0).collect();
     assert_eq!(engine_open, broker_net, "the engine's positions are the broker's\n{out}");
     let orders = rt.block_on(client.orders()).expect("orders");
     assert!(!orders.is_empty());
-    for o in &orders {
+    for o in orders.iter().filter(|o| o.tradingsymbol != "INFY") {
         assert!(o.tag.as_deref().is_some_and(|t| t.starts_with('D')), "every order carries our id: {:?}", o.tag);
         assert!(
             o.tradingsymbol == "RELIANCE" || o.tradingsymbol == "TCS",
@@ -118,4 +150,22 @@ fn a_live_and_a_shadow_account_through_kite() {
     let bob_bought: i64 =
         bob["positions"].as_array().map(|ps| ps.iter().map(|p| p["bought"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
     assert!(bob_bought > 0, "the shadow account trades on paper");
+}
+
+/// Text without terminal colour sequences (`ESC [ … m`).
+fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

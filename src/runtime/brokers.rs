@@ -2,18 +2,21 @@
 //! account uses, built from the entry and the login's ids and secrets in the vault, and the
 //! tap that joins them to the engine thread.
 
+use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
+use dalal_brokers::gateway::reconcile::{is_dalal_tag, reconcile, PositionKey, Reconciliation};
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
 use dalal_brokers::kite::KiteClient;
 use dalal_brokers::{BrokerKind, Vault};
 use dalal_config::{AccountMode, Config};
 use dalal_core::engine::setup::EngineSetup;
-use dalal_core::model::VenueId;
+use dalal_core::model::{Product, VenueId};
+use dalal_core::stages::portfolio::Portfolio;
 
 use crate::cli::VaultArgs;
 
@@ -31,6 +34,8 @@ pub struct LoginView {
     /// Accounts bound to it and their modes.
     pub accounts: Vec<(String, AccountMode)>,
     pub session: Arc<Session>,
+    /// What the broker said at the start beside the engine's positions (or why it could not).
+    pub reconciliation: Result<Reconciliation, String>,
 }
 
 impl Brokers {
@@ -40,11 +45,21 @@ impl Brokers {
             .iter()
             .map(|l| {
                 let session = l.session.clone();
+                let reconciliation = match &l.reconciliation {
+                    Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
                 dalal_admin::BrokerLogin {
                     name: l.name.clone(),
                     kind: l.kind.as_str().to_string(),
                     accounts: l.accounts.iter().map(|(a, m)| (a.clone(), m.as_str().to_string())).collect(),
-                    session: Arc::new(move || serde_json::to_value(session.status()).unwrap_or_default()),
+                    session: Arc::new(move || {
+                        let mut v = serde_json::to_value(session.status()).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("reconciliation".into(), reconciliation.clone());
+                        }
+                        v
+                    }),
                 }
             })
             .collect()
@@ -75,7 +90,12 @@ impl Brokers {
 }
 
 /// Starts a gateway for every login a live or shadow account uses; `None` when no account does.
-pub fn start(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Result<Option<(BrokerTap, Brokers)>> {
+pub fn start(
+    config: &Config,
+    setup: &EngineSetup,
+    vault_args: &VaultArgs,
+    portfolio: &Portfolio,
+) -> Result<Option<(BrokerTap, Brokers)>> {
     let used: Vec<usize> = (0..config.brokers.len())
         .filter(|b| {
             config
@@ -96,7 +116,16 @@ pub fn start(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Re
     for b in used {
         let entry = &config.brokers[b];
         let venue = VenueId((config.venues.len() + b) as u16);
-        let (handle, thread) = start_login(entry, venue, &vault, setup, reports_tx.clone(), in_flight.clone())?;
+        let bound: Vec<usize> = config
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.mode == AccountMode::Live && a.broker.as_deref() == Some(entry.name.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let opening = engine_positions(setup, portfolio, &bound);
+        let (handle, thread, reconciliation) =
+            start_login(entry, venue, &vault, setup, reports_tx.clone(), in_flight.clone(), &opening)?;
         logins.push(LoginView {
             name: entry.name.clone(),
             kind: entry.kind,
@@ -107,6 +136,7 @@ pub fn start(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Re
                 .map(|a| (a.name.clone(), a.mode))
                 .collect(),
             session: handle.session.clone(),
+            reconciliation,
         });
         if let Some(slot) = gateways.get_mut(venue.0 as usize) {
             *slot = Some(handle);
@@ -134,7 +164,8 @@ fn start_login(
     setup: &EngineSetup,
     reports: mpsc::Sender<dalal_core::model::VenueReport>,
     in_flight: InFlight,
-) -> Result<(GatewayHandle, JoinHandle<()>)> {
+    opening: &BTreeMap<PositionKey, i64>,
+) -> Result<(GatewayHandle, JoinHandle<()>, Result<Reconciliation, String>)> {
     let login = entry.login();
     let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
     if kind != entry.kind {
@@ -155,6 +186,23 @@ fn start_login(
             }
             let client = KiteClient::new(entry.root(), &api_key, token, Duration::from_secs(7))
                 .with_context(|| format!("broker {:?}", entry.name))?;
+            let reconciliation = if client.has_session() {
+                reconcile_kite(&client, opening)
+            } else {
+                Err("no access token".to_string())
+            };
+            match &reconciliation {
+                Ok(r) if r.agrees() && r.outside_orders.is_empty() => {
+                    tracing::info!(broker = %entry.name, positions = r.agreeing, "broker positions agree with the engine's")
+                }
+                Ok(r) => tracing::warn!(
+                    broker = %entry.name,
+                    differences = ?r.differences,
+                    outside_orders = r.outside_orders.len(),
+                    "broker positions differ from the engine's, or orders from outside Dalal are working"
+                ),
+                Err(e) => tracing::warn!(broker = %entry.name, error = %e, "broker positions not reconciled"),
+            }
             let symbols = setup.instruments.iter().map(|s| Some(KiteSymbol::of(s))).collect();
             let cfg = KiteGatewayConfig {
                 venue,
@@ -163,7 +211,9 @@ fn start_login(
                 poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
                 queue: 1024,
             };
-            Ok(spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?)
+            let (handle, thread) =
+                spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?;
+            Ok((handle, thread, reconciliation))
         }
         BrokerKind::Angel | BrokerKind::Upstox => {
             bail!(
@@ -173,4 +223,33 @@ fn start_login(
             )
         }
     }
+}
+
+/// The engine's net positions of `accounts`, by where they trade at the broker.
+fn engine_positions(setup: &EngineSetup, portfolio: &Portfolio, accounts: &[usize]) -> BTreeMap<PositionKey, i64> {
+    let mut out = BTreeMap::new();
+    for &a in accounts {
+        for spec in &setup.instruments {
+            let at = KiteSymbol::of(spec);
+            for product in Product::ALL {
+                let net = portfolio.get(a, spec.id.index(), product).map_or(0, |p| p.net.0);
+                if net != 0 {
+                    *out.entry((at.exchange.clone(), at.tradingsymbol.clone(), product.as_str().to_string()))
+                        .or_default() += net;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads the login's positions, orders and funds and compares them with `opening`.
+fn reconcile_kite(client: &KiteClient, opening: &BTreeMap<PositionKey, i64>) -> Result<Reconciliation, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let positions = client.positions().await.map_err(|e| e.to_string())?;
+        let orders = client.orders().await.map_err(|e| e.to_string())?;
+        let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
+        Ok(reconcile(opening, &positions.net, &orders, is_dalal_tag, cash))
+    })
 }

@@ -125,6 +125,9 @@ impl Runtime {
         tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, feed = %market.name(), inline = config.feed.inline, "starting engine");
         // The engine never waits for the observer: what its ring cannot take is counted, the
         // console re-syncs from published state and the store re-feeds from the journal.
+        // Broker logins of live and shadow accounts, reconciled with the engine's positions
+        // (fresh or recovered) before it starts.
+        let brokers = brokers::start(&config, &setup, &args.vault, engine.order.portfolio())?;
         let mut launch = Launch::new(engine, &place, observer, live.clone()).lossy_egress();
         let mut snapshot_writer = None;
         if let Some(r) = recovered {
@@ -133,7 +136,7 @@ impl Runtime {
         }
         // Live and shadow accounts' broker logins: a gateway thread each, joined to the
         // engine thread by its egress tap (which only the fused placement has).
-        let brokers = match brokers::start(&config, &setup, &args.vault)? {
+        let brokers = match brokers {
             Some((tap, b)) => {
                 if place.placement != PlacementKind::Fused {
                     anyhow::bail!("accounts trading through a broker need [engine] placement = \"fused\"");

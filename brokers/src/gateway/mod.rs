@@ -11,6 +11,7 @@
 
 pub mod kite;
 pub mod rate;
+pub mod reconcile;
 pub mod session;
 
 use std::collections::{HashSet, VecDeque};

@@ -1,0 +1,159 @@
+//! Reconciliation: the broker's view of a login (net positions, open orders, funds) beside the
+//! engine's positions for the accounts bound to it. Differences are reported, never papered
+//! over; orders placed outside Dalal (at the broker's terminal, by another app) are listed and
+//! left alone: the engine does not manage what it did not place.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::kite::model::{Order as KiteOrder, Position as KitePosition};
+use crate::order_state::OrderState;
+
+/// A position by where it trades: exchange, trading symbol and product (`MIS`, `CNC`, `NRML`).
+pub type PositionKey = (String, String, String);
+
+/// One instrument whose quantities differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PositionDiff {
+    pub exchange: String,
+    pub symbol: String,
+    pub product: String,
+    pub engine: i64,
+    pub broker: i64,
+}
+
+/// An order at the broker that Dalal did not place, still working.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutsideOrder {
+    pub order_id: String,
+    pub exchange: String,
+    pub symbol: String,
+    pub side: String,
+    pub quantity: i64,
+    pub pending_quantity: i64,
+    pub status: String,
+}
+
+/// What reconciliation found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Reconciliation {
+    /// Positions whose net quantity differs (an instrument only one side holds included).
+    pub differences: Vec<PositionDiff>,
+    /// Positions that agree, for the record.
+    pub agreeing: usize,
+    /// Working orders at the broker that Dalal did not place.
+    pub outside_orders: Vec<OutsideOrder>,
+    /// Working orders of Dalal's at the broker (tagged with our ids).
+    pub own_open_orders: usize,
+    /// Cash the broker says is available, rupees.
+    pub available_cash: Option<f64>,
+}
+
+impl Reconciliation {
+    pub fn agrees(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Compares `engine` (net quantity by position) with the broker's net positions and open
+/// orders. `ours` says whether a broker order's tag is one Dalal gives its orders.
+pub fn reconcile(
+    engine: &BTreeMap<PositionKey, i64>,
+    broker_positions: &[KitePosition],
+    broker_orders: &[KiteOrder],
+    ours: impl Fn(&str) -> bool,
+    available_cash: Option<f64>,
+) -> Reconciliation {
+    let mut broker: BTreeMap<PositionKey, i64> = BTreeMap::new();
+    for p in broker_positions {
+        *broker.entry((p.exchange.clone(), p.tradingsymbol.clone(), p.product.clone())).or_default() += p.quantity;
+    }
+    let mut out = Reconciliation { available_cash, ..Reconciliation::default() };
+    let keys: std::collections::BTreeSet<&PositionKey> = engine.keys().chain(broker.keys()).collect();
+    for key in keys {
+        let e = engine.get(key).copied().unwrap_or(0);
+        let b = broker.get(key).copied().unwrap_or(0);
+        if e == b {
+            if e != 0 {
+                out.agreeing += 1;
+            }
+        } else {
+            out.differences.push(PositionDiff {
+                exchange: key.0.clone(),
+                symbol: key.1.clone(),
+                product: key.2.clone(),
+                engine: e,
+                broker: b,
+            });
+        }
+    }
+    for o in broker_orders {
+        if o.state().is_terminal() || o.state() == OrderState::Unknown {
+            continue;
+        }
+        let tagged = o.tag.as_deref().is_some_and(&ours) || o.tags.iter().any(|t| ours(t));
+        if tagged {
+            out.own_open_orders += 1;
+        } else {
+            out.outside_orders.push(OutsideOrder {
+                order_id: o.order_id.clone(),
+                exchange: o.exchange.clone(),
+                symbol: o.tradingsymbol.clone(),
+                side: o.transaction_type.clone(),
+                quantity: o.quantity,
+                pending_quantity: o.pending_quantity,
+                status: o.status.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Whether a Kite tag is one Dalal gives its orders ([`super::kite::tag_of`]).
+pub fn is_dalal_tag(tag: &str) -> bool {
+    tag.strip_prefix('D').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(symbol: &str, product: &str, qty: i64) -> KitePosition {
+        serde_json::from_value(serde_json::json!({
+            "tradingsymbol": symbol, "exchange": "NSE", "product": product, "quantity": qty
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn order(id: &str, tag: Option<&str>, status: &str) -> KiteOrder {
+        serde_json::from_value(serde_json::json!({
+            "order_id": id, "tag": tag, "status": status, "exchange": "NSE", "tradingsymbol": "INFY",
+            "transaction_type": "BUY", "quantity": 5, "pending_quantity": 5
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn differences_both_ways_and_outside_orders() {
+        let key = |s: &str, p: &str| ("NSE".to_string(), s.to_string(), p.to_string());
+        let engine = BTreeMap::from([(key("RELIANCE", "MIS"), 50), (key("TCS", "MIS"), 20), (key("SBIN", "CNC"), 0)]);
+        let broker = [position("RELIANCE", "MIS", 50), position("TCS", "MIS", -20), position("INFY", "CNC", 7)];
+        let orders = [
+            order("1", Some("D12"), "OPEN"),
+            order("2", Some("manual"), "OPEN"),
+            order("3", None, "TRIGGER PENDING"),
+            order("4", None, "COMPLETE"),
+        ];
+        let r = reconcile(&engine, &broker, &orders, is_dalal_tag, Some(1000.0));
+        assert!(!r.agrees());
+        assert_eq!(r.agreeing, 1);
+        let diffs: Vec<(&str, i64, i64)> =
+            r.differences.iter().map(|d| (d.symbol.as_str(), d.engine, d.broker)).collect();
+        assert_eq!(diffs, vec![("INFY", 0, 7), ("TCS", 20, -20)]);
+        assert_eq!(r.own_open_orders, 1);
+        let outside: Vec<&str> = r.outside_orders.iter().map(|o| o.order_id.as_str()).collect();
+        assert_eq!(outside, vec!["2", "3"]);
+        assert!(is_dalal_tag("D1") && !is_dalal_tag("D") && !is_dalal_tag("Dx1") && !is_dalal_tag("d1"));
+    }
+}
