@@ -521,10 +521,24 @@ impl OrderStage {
     /// Moves the stage's clock to `ts`: delivers delayed fills and submissions that are due, in
     /// due order across both queues (a submission can cause a fill that is itself due by `ts`),
     /// and expires DAY orders after the close.
+    #[inline]
     fn advance(&mut self, ts: Timestamp, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
         if ts > self.now {
             self.now = ts;
         }
+        // Most events find nothing due and no expiry: two tests in line, the work out of line.
+        if self.latency.any_due(ts) || ts.0 >= self.next_expiry {
+            self.advance_due(ts, egress, feedback);
+        }
+    }
+
+    #[inline(never)]
+    fn advance_due(
+        &mut self,
+        ts: Timestamp,
+        egress: &mut impl FnMut(EgressEvent),
+        feedback: &mut impl FnMut(Feedback),
+    ) {
         if self.latency.any_due(ts) {
             while let Some(due) = self.latency.next_due(ts) {
                 match due {
