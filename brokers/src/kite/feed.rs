@@ -1,0 +1,316 @@
+//! Kite market data as an engine feed: a KiteTicker WebSocket client ([`KiteFeed`]) that is a
+//! [`FeedSource`] like the UDP and file feeds.
+//!
+//! The socket lives on a thread of its own with a current-thread tokio runtime, so neither the
+//! engine thread nor a feed-driving thread ever runs async code. That thread connects to
+//! `{ws_root}?api_key=…&access_token=…`, subscribes to the configured instrument tokens and sets
+//! their modes with Kite's JSON requests, decodes binary frames (`ticker.rs`), turns packets into
+//! engine inputs (`feed_map.rs`: trades, best bid and offer, open interest) and hands them over
+//! through a bounded queue; [`FeedSource::poll`] publishes what is queued, never more than the
+//! room it is given. The queue never makes the socket wait: when the engine side is that far
+//! behind, inputs are dropped and counted (`overflow`), as a full socket buffer would drop them.
+//!
+//! The connection looks after itself (`feed_ws.rs`): Kite sends a one-byte heartbeat every
+//! second, so a socket silent for [`KiteFeedConfig::stale_after`] is treated as dead even if TCP
+//! has not noticed (a half-open connection) and replaced; a lost or stale connection is retried
+//! with capped, jittered exponential backoff and resubscribed with the same modes. A handshake
+//! refused with 401/403 means the access token expired (Kite's daily 06:00 expiry) or is wrong:
+//! after [`KiteFeedConfig::auth_attempts`] of them in a row the feed stops connecting and reports
+//! [`FeedStatus::SessionExpired`] until [`KiteFeed::set_access_token`] gives it a new token, so an
+//! expired session never becomes a reconnect storm.
+//!
+//! Order updates that arrive on the socket as text (`{"type":"order",…}`) go to the callback
+//! given at start ([`OrderUpdate`]); Kite's `error` and `message` texts are logged and counted.
+//! Nothing received is trusted: malformed frames and texts are counted and skipped.
+//!
+//! The access token travels in the URL, so the URL is never logged and never put in an error;
+//! error texts that come from the network layer are scrubbed of the token and key as well.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dalal_adapters::feed::{FeedPoll, FeedReport, FeedSource};
+use dalal_core::engine::placement::IngressPublisher;
+use dalal_core::model::{Input, InstrumentId, TickReject};
+use serde::Serialize;
+
+pub use super::feed_map::{price_to_paise, KiteFeedCounters, KiteFeedStats, OrderUpdate, PriceIssue};
+pub use super::ticker::Mode;
+use crate::secret::Secret;
+
+/// Kite's ticker endpoint.
+pub const KITE_WS_ROOT: &str = "wss://ws.kite.trade";
+
+/// One instrument to stream: Kite's instrument token, the engine's id for it, and how much to
+/// ask for. `Ltp` packets carry no quantity or time and never become ticks; `Quote` gives
+/// trades timed at receipt; `Full` gives trades with exchange times, the best bid and offer,
+/// and open interest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub token: u32,
+    pub instrument: InstrumentId,
+    pub mode: Mode,
+}
+
+/// How to reach Kite and what to ask for.
+#[derive(Clone, Debug)]
+pub struct KiteFeedConfig {
+    /// `wss://ws.kite.trade`, or a fake server's `ws://127.0.0.1:…` in tests.
+    pub ws_root: String,
+    pub api_key: String,
+    pub access_token: Secret,
+    pub subscriptions: Vec<Subscription>,
+    /// A connection with no frame at all for this long is dead. Kite sends a heartbeat every
+    /// second, so a few seconds tell a dead socket from a quiet market.
+    pub stale_after: Duration,
+    /// First retry delay after a failure; it doubles per failure up to `backoff_max`, each
+    /// delay drawn between half and all of its value so many clients do not retry in step.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// TCP, TLS and WebSocket handshake together.
+    pub connect_timeout: Duration,
+    /// Handshakes refused with 401/403 in a row before the feed waits for a new token.
+    pub auth_attempts: u32,
+    /// Inputs the queue to the engine side holds.
+    pub queue: usize,
+}
+
+impl KiteFeedConfig {
+    /// Kite's endpoint and the defaults above: stale after 5 s, backoff 0.5 s doubling to 30 s,
+    /// 10 s to connect, two refused handshakes before waiting for a new token.
+    pub fn new(api_key: &str, access_token: Secret, subscriptions: Vec<Subscription>) -> KiteFeedConfig {
+        KiteFeedConfig {
+            ws_root: KITE_WS_ROOT.to_string(),
+            api_key: api_key.to_string(),
+            access_token,
+            subscriptions,
+            stale_after: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            auth_attempts: 2,
+            queue: 1 << 16,
+        }
+    }
+}
+
+/// Why a feed did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the ticker root must be a ws:// or wss:// URL with a host (got {0:?})")]
+    BadRoot(String),
+    #[error("no instrument to subscribe to")]
+    NothingToSubscribe,
+    #[error("the same instrument token {0} is subscribed twice")]
+    DuplicateToken(u32),
+    #[error("could not start the feed thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Where the connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedStatus {
+    Connecting,
+    Connected,
+    /// Waiting before the next attempt.
+    Backoff,
+    /// Kite refused the token; nothing is tried until a new one is given.
+    SessionExpired,
+    Stopped,
+}
+
+impl FeedStatus {
+    fn from_u8(v: u8) -> FeedStatus {
+        match v {
+            0 => FeedStatus::Connecting,
+            1 => FeedStatus::Connected,
+            2 => FeedStatus::Backoff,
+            3 => FeedStatus::SessionExpired,
+            _ => FeedStatus::Stopped,
+        }
+    }
+}
+
+/// What the connection thread and the feed's readers share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) stats: Arc<KiteFeedStats>,
+    status: AtomicU8,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn set_status(&self, s: FeedStatus) {
+        self.status.store(s as u8, Ordering::Release);
+    }
+
+    pub(crate) fn status(&self) -> FeedStatus {
+        FeedStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    fn error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Where order updates from the socket go. It runs on the feed's thread: hand the update on
+/// (to a channel) rather than work on it.
+pub type OrderSink = Box<dyn FnMut(OrderUpdate) + Send>;
+
+/// Requests to the connection thread.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Token(Secret),
+    Stop,
+}
+
+/// A running Kite market-data feed. Dropping it closes the socket and joins its thread.
+pub struct KiteFeed {
+    inputs: Receiver<Input>,
+    shared: Arc<Shared>,
+    control: tokio::sync::mpsc::UnboundedSender<Control>,
+    thread: Option<JoinHandle<()>>,
+    published: u64,
+    ended: bool,
+}
+
+impl std::fmt::Debug for KiteFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KiteFeed").field("status", &self.status()).field("published", &self.published).finish()
+    }
+}
+
+impl KiteFeed {
+    /// Starts the connection thread; order updates go to `on_order` (dropped when `None`).
+    pub fn start(cfg: KiteFeedConfig, on_order: Option<OrderSink>) -> Result<KiteFeed, FeedError> {
+        let target = super::feed_ws::Target::parse(&cfg.ws_root)?;
+        if cfg.subscriptions.is_empty() {
+            return Err(FeedError::NothingToSubscribe);
+        }
+        let mut tokens = std::collections::HashSet::new();
+        if let Some(s) = cfg.subscriptions.iter().find(|s| !tokens.insert(s.token)) {
+            return Err(FeedError::DuplicateToken(s.token));
+        }
+        let (tx, inputs) = std::sync::mpsc::sync_channel(cfg.queue.max(1));
+        let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::default());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let worker = super::feed_ws::Worker::new(cfg, target, shared.clone(), tx, on_order);
+        let for_thread = shared.clone();
+        let thread = std::thread::Builder::new().name("kite-feed".into()).spawn(move || {
+            runtime.block_on(worker.run(control_rx));
+            for_thread.set_status(FeedStatus::Stopped);
+        })?;
+        Ok(KiteFeed { inputs, shared, control, thread: Some(thread), published: 0, ended: false })
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> KiteFeedCounters {
+        self.shared.stats.snapshot()
+    }
+
+    /// The live counters, for a metrics reader on another thread.
+    pub fn stats(&self) -> Arc<KiteFeedStats> {
+        self.shared.stats.clone()
+    }
+
+    pub fn status(&self) -> FeedStatus {
+        self.shared.status()
+    }
+
+    /// The last connection error, scrubbed of secrets.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.error()
+    }
+
+    /// A fresh access token (after the day's login): used from the next connection on, and
+    /// wakes a feed that stopped on an expired session.
+    pub fn set_access_token(&self, token: Secret) {
+        let _ = self.control.send(Control::Token(token));
+    }
+
+    /// Hands over up to `room` queued inputs to `f`, waiting up to `wait` for the first one.
+    /// Returns how many were handed over.
+    pub fn drain(&mut self, room: usize, wait: Duration, mut f: impl FnMut(Input)) -> usize {
+        let mut n = 0;
+        while n < room {
+            let got = if n == 0 && !wait.is_zero() {
+                self.inputs.recv_timeout(wait).map_err(|e| e == RecvTimeoutError::Disconnected)
+            } else {
+                self.inputs.try_recv().map_err(|e| e == TryRecvError::Disconnected)
+            };
+            match got {
+                Ok(input) => {
+                    f(input);
+                    n += 1;
+                }
+                Err(disconnected) => {
+                    self.ended |= disconnected;
+                    break;
+                }
+            }
+        }
+        n
+    }
+
+    fn stop(&mut self) {
+        let _ = self.control.send(Control::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for KiteFeed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl FeedSource for KiteFeed {
+    fn name(&self) -> String {
+        "kite:ticker".to_string()
+    }
+
+    fn poll(&mut self, out: &mut IngressPublisher, room: usize, wait: Duration) -> FeedPoll {
+        let mut seq = self.published;
+        let n = self.drain(room, wait, |input| {
+            seq += 1;
+            out.publish(input, seq);
+        });
+        self.published = seq;
+        match n {
+            0 if self.ended => FeedPoll::Done,
+            0 => FeedPoll::Idle,
+            n => FeedPoll::Published(n),
+        }
+    }
+
+    fn report(&self) -> FeedReport {
+        let c = self.counters();
+        let mut rejects = dalal_adapters::RejectCounts::default();
+        rejects.add_n(TickReject::Malformed, c.malformed + c.malformed_text);
+        rejects.add_n(TickReject::UnknownSymbol, c.unknown_tokens);
+        rejects.add_n(TickReject::NonPositivePrice, c.bad_prices + c.sub_paise);
+        let error = match self.status() {
+            FeedStatus::SessionExpired => Some("Kite refused the access token: session expired".to_string()),
+            _ => None,
+        };
+        FeedReport {
+            name: self.name(),
+            published: self.published,
+            rejects,
+            received: c.frames + c.heartbeats + c.malformed,
+            error,
+            ..FeedReport::default()
+        }
+    }
+}
