@@ -1,4 +1,5 @@
-//! A fake Kite Connect v3 REST server for tests, on 127.0.0.1 with a port of its own.
+//! A fake Kite Connect v3 server for tests, on 127.0.0.1: REST on one port, the KiteTicker
+//! WebSocket ([`FakeKite::ws_root`], `ticker.rs`) on another.
 //!
 //! It speaks Kite's wire format as the official client does (form bodies, repeated `i`
 //! query keys, the `{"status":…}` envelope, Kite's `error_type` names and HTTP statuses) and
@@ -13,10 +14,17 @@
 //! recorded for tests that check what a client sent.
 //!
 //! Order changes are also appended to an update log ([`FakeKite::order_updates`]), in the
-//! postback's shape, so a fake ticker can stream them later.
+//! postback's shape; [`FakeKite::ticker_push_order_updates`] streams them on the ticker socket
+//! as Kite does (`{"type":"order","data":…}`).
+//!
+//! The ticker side checks the token like the REST side, records what clients subscribe to,
+//! sends Kite's one-second heartbeats, and sends what tests push: frames built from packets
+//! ([`ticker::frame_of`] and the packet constructors), raw bytes, text; it can drop its
+//! connections or leave them half-open.
 
 mod book;
 mod routes;
+pub mod ticker;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,6 +34,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use book::{Book, FakeHolding, Instrument};
+use ticker::{Push, TickerState};
+pub use ticker::{TickerHandshakes, TickerRequest};
 
 /// What a request was, as the fake received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +135,7 @@ struct State {
     windows: BTreeMap<(String, RateClass), (Duration, u32)>,
     clock: Clock,
     requests: Vec<RecordedRequest>,
+    ticker: TickerState,
 }
 
 impl State {
@@ -143,6 +154,7 @@ impl State {
             windows: BTreeMap::new(),
             clock: Clock::Real(Instant::now()),
             requests: Vec::new(),
+            ticker: TickerState::new(),
         }
     }
 
@@ -186,8 +198,8 @@ impl FakeUser {
 }
 
 enum Runner {
-    /// Spawned on the caller's runtime.
-    Task(tokio::task::JoinHandle<()>),
+    /// Spawned on the caller's runtime (REST and ticker).
+    Task(Vec<tokio::task::JoinHandle<()>>),
     /// On a thread with its own runtime, for tests without one.
     Thread(Option<tokio::sync::oneshot::Sender<()>>, Option<std::thread::JoinHandle<()>>),
 }
@@ -195,20 +207,23 @@ enum Runner {
 /// A running fake Kite server. Stops when dropped.
 pub struct FakeKite {
     addr: SocketAddr,
+    ws_addr: SocketAddr,
     state: Arc<Mutex<State>>,
     runner: Runner,
 }
 
 impl std::fmt::Debug for FakeKite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeKite").field("addr", &self.addr).finish()
+        f.debug_struct("FakeKite").field("addr", &self.addr).field("ws_addr", &self.ws_addr).finish()
     }
 }
 
 impl Drop for FakeKite {
     fn drop(&mut self) {
+        // Ticker connections run as tasks of their own: end them with the server.
+        self.lock().ticker.send(Push::Drop);
         match &mut self.runner {
-            Runner::Task(t) => t.abort(),
+            Runner::Task(tasks) => tasks.iter().for_each(|t| t.abort()),
             Runner::Thread(stop, thread) => {
                 if let Some(stop) = stop.take() {
                     let _ = stop.send(());
@@ -225,13 +240,19 @@ impl FakeKite {
     /// Starts the server on the current tokio runtime.
     pub async fn start() -> std::io::Result<FakeKite> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let ws_addr = ws_listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::new()));
         let app = routes::router(state.clone());
-        let task = tokio::spawn(async move {
+        let ws_app = ticker::router(state.clone());
+        let rest = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(FakeKite { addr, state, runner: Runner::Task(task) })
+        let ws = tokio::spawn(async move {
+            let _ = axum::serve(ws_listener, ws_app).await;
+        });
+        Ok(FakeKite { addr, ws_addr, state, runner: Runner::Task(vec![rest, ws]) })
     }
 
     /// Starts the server on a thread of its own with its own runtime: for plain `#[test]`s,
@@ -240,20 +261,26 @@ impl FakeKite {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
+        let std_ws_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_ws_listener.set_nonblocking(true)?;
+        let ws_addr = std_ws_listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::new()));
         let app = routes::router(state.clone());
+        let ws_app = ticker::router(state.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("fake-kite".into()).spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                let Ok(ws_listener) = tokio::net::TcpListener::from_std(std_ws_listener) else { return };
                 tokio::select! {
                     _ = axum::serve(listener, app) => {}
+                    _ = axum::serve(ws_listener, ws_app) => {}
                     _ = stopped => {}
                 }
             });
         })?;
-        Ok(FakeKite { addr, state, runner: Runner::Thread(Some(stop), Some(thread)) })
+        Ok(FakeKite { addr, ws_addr, state, runner: Runner::Thread(Some(stop), Some(thread)) })
     }
 
     /// The root URL to give a client, e.g. `http://127.0.0.1:41234`.
@@ -263,6 +290,12 @@ impl FakeKite {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The ticker's root URL to give a WebSocket client (in place of `wss://ws.kite.trade`),
+    /// e.g. `ws://127.0.0.1:41235`; the client adds `?api_key=…&access_token=…`.
+    pub fn ws_root(&self) -> String {
+        format!("ws://{}", self.ws_addr)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -485,5 +518,69 @@ impl FakeKite {
     /// Every order change so far, `(sequence, order)`, oldest first.
     pub fn order_updates(&self) -> Vec<(u64, Value)> {
         self.lock().book.updates.clone()
+    }
+
+    /// Sends a frame of these packets to every open ticker connection; how many there were.
+    pub fn ticker_push_packets(&self, packets: &[crate::kite::ticker::Packet]) -> usize {
+        self.lock().ticker.send(Push::Binary(ticker::frame_of(packets)))
+    }
+
+    /// Sends these bytes as one binary message (a damaged frame, say).
+    pub fn ticker_push_raw(&self, bytes: Vec<u8>) -> usize {
+        self.lock().ticker.send(Push::Binary(bytes))
+    }
+
+    /// Sends a text message (`{"type":"order",…}`, `{"type":"error",…}`, or anything).
+    pub fn ticker_push_text(&self, text: &str) -> usize {
+        self.lock().ticker.send(Push::Text(text.to_string()))
+    }
+
+    /// Sends one heartbeat (a one-byte binary message) now.
+    pub fn ticker_push_heartbeat(&self) -> usize {
+        self.lock().ticker.send(Push::Binary(vec![0]))
+    }
+
+    /// Sends the order changes not sent yet (see [`FakeKite::order_updates`]) as Kite's
+    /// `{"type":"order","data":…}` text messages; how many.
+    pub fn ticker_push_order_updates(&self) -> usize {
+        let mut s = self.lock();
+        let fresh: Vec<Value> = s.book.updates.iter().skip(s.ticker.updates_pushed).map(|(_, o)| o.clone()).collect();
+        s.ticker.updates_pushed += fresh.len();
+        for order in &fresh {
+            s.ticker.send(Push::Text(serde_json::json!({"type": "order", "data": order}).to_string()));
+        }
+        fresh.len()
+    }
+
+    /// Closes every open ticker connection abruptly (no close frame).
+    pub fn ticker_drop_connections(&self) -> usize {
+        self.lock().ticker.send(Push::Drop)
+    }
+
+    /// Makes every open ticker connection half-open: no more heartbeats, data or reads, and
+    /// no close. Connections opened afterwards behave normally.
+    pub fn ticker_half_open(&self) -> usize {
+        self.lock().ticker.send(Push::HalfOpen)
+    }
+
+    /// How often connections opened from now on get a heartbeat (`None`: never). Kite's
+    /// one second by default.
+    pub fn ticker_set_heartbeat(&self, every: Option<Duration>) {
+        self.lock().ticker.heartbeat = every;
+    }
+
+    /// Every text message ticker clients sent, in order.
+    pub fn ticker_requests(&self) -> Vec<TickerRequest> {
+        self.lock().ticker.requests.clone()
+    }
+
+    /// What the latest ticker connection is subscribed to: token → mode.
+    pub fn ticker_subscriptions(&self) -> BTreeMap<u32, String> {
+        let s = self.lock();
+        s.ticker.subscriptions.get(&s.ticker.handshakes.accepted).cloned().unwrap_or_default()
+    }
+
+    pub fn ticker_handshakes(&self) -> TickerHandshakes {
+        self.lock().ticker.handshakes
     }
 }
