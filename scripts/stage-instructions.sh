@@ -5,17 +5,12 @@
 #     bash scripts/stage-instructions.sh [TICKS] [CONFIG]
 #
 # Runs `dalal backtest` on TICKS generated ticks (default 1,000,000) of CONFIG (default
-# config/backtest.toml) under `valgrind --tool=callgrind` and splits the engine's inclusive
-# count at the stage boundaries. `Engine::step` passes each message depth first through
-# closures, and the optimiser keeps one function per boundary:
-#
-#     Engine::step                        the step itself and the candle stage, then …
-#     Engine::step::{{closure}}           … the strategy stage, then …
-#     RiskStage::on_msg                   … the risk stage, then …
-#     Engine::step::{{closure}}^3         … the order stage, paper venue and portfolio.
-#
-# so a stage's own count is its function's inclusive count minus the next one's. If the
-# optimiser inlines differently after a change, the script says which boundary it lost.
+# config/backtest.toml) under `valgrind --tool=callgrind`. A tick goes through the stages in
+# one function (`Engine::step` with every stage inlined), so the split is by source: each
+# instruction counts for the file its code came from — the candle, strategy, risk and order
+# stages (the order stage with the paper venue and the portfolio), the step itself — and
+# standard-library code inlined into them (iterators, slices, integer arithmetic), which
+# callgrind cannot give back to a stage, is shown on its own line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in valgrind callgrind_annotate bc; do
@@ -31,30 +26,37 @@ cargo build --release --quiet --bin dalal
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
     ./target/release/dalal backtest --config "$config" --data "$work/ticks.csv" --out "$work/out" \
     >/dev/null 2>&1
-callgrind_annotate --inclusive=yes "$work/cg.out" >"$work/annotated.txt"
+callgrind_annotate --inclusive=no --show-percs=no "$work/cg.out" >"$work/self.txt"
+callgrind_annotate --inclusive=yes --show-percs=no "$work/cg.out" >"$work/inclusive.txt"
 
-# Inclusive count of a function: callgrind_annotate lists a function once per source file its
-# code came from (inlining), so its own total is the largest of those lines.
-inclusive() {
-    grep -E "^ *[0-9,]+ \([ 0-9.]+%\)  [^=][^ ]*:[^ ]*$1( \[.*\])?$" "$work/annotated.txt" \
-        | awk '{gsub(",", "", $1); if ($1 + 0 > max + 0) max = $1 + 0} END {if (max) print max}'
+# Self counts of the engine's code (functions of dalal_core, outside file loading), summed by
+# the file a line came from.
+self_of() {
+    awk -v pat="^$1" '$1 ~ /^[0-9,]+$/ && $2 ~ pat && $2 ~ /dalal_core::(engine|stages|strategies|indicators|model)/ \
+        && $2 !~ /parse_rupees|csv_ticks|Calibration/ {gsub(",", "", $1); s += $1} END {print s + 0}' "$work/self.txt"
 }
-run=$(inclusive 'engine::backtest::run')
+inclusive() {
+    awk -v pat="$1( [[].*[]])?$" '$1 ~ /^[0-9,]+$/ && $0 ~ pat && $2 !~ /^=/ {gsub(",", "", $1); if ($1 + 0 > max) max = $1 + 0} END {print max + 0}' \
+        "$work/inclusive.txt"
+}
+candle=$(self_of '([^ ]*/)?core/src/stages/candle/')
+strategy=$(( $(self_of '([^ ]*/)?core/src/stages/strategy/') + $(self_of '([^ ]*/)?core/src/strategies/') + $(self_of '([^ ]*/)?core/src/indicators/') ))
+risk=$(self_of '([^ ]*/)?core/src/stages/risk.rs')
+order=$(( $(self_of '([^ ]*/)?core/src/stages/order/') + $(self_of '([^ ]*/)?core/src/stages/portfolio.rs') + $(self_of '([^ ]*/)?core/src/stages/charges.rs') ))
+engine=$(self_of '([^ ]*/)?core/src/engine/')
+model=$(self_of '([^ ]*/)?core/src/model/')
+library=$(self_of '/(rustc|rust)/')
 step=$(inclusive 'engine::Engine::step')
-strategy=$(inclusive 'engine::Engine::step::\{\{closure\}\}')
-risk=$(inclusive 'risk::RiskStage::on_msg')
-order=$(inclusive 'engine::Engine::step::\{\{closure\}\}::\{\{closure\}\}::\{\{closure\}\}')
-for v in run step strategy risk order; do
-    if [ -z "${!v}" ]; then
-        echo "no separate function for the $v boundary in this build: the split needs updating" >&2
-        exit 1
-    fi
-done
+run=$(inclusive 'engine::backtest::run')
+calibration=$(inclusive 'quanta::Calibration::calibrate')
 per() { echo "scale=1; $1 / $ticks" | bc; }
-printf '%-34s %10s\n' "instructions per tick" "count"
-printf '%-34s %10s\n' "candle (and the step itself)" "$(per $((step - strategy)))"
-printf '%-34s %10s\n' "strategy" "$(per $((strategy - risk)))"
-printf '%-34s %10s\n' "risk" "$(per $((risk - order)))"
-printf '%-34s %10s\n' "order, paper venue, portfolio" "$(per "$order")"
-printf '%-34s %10s\n' "Engine::step, all stages" "$(per "$step")"
-printf '%-34s %10s\n' "backtest loop, all" "$(per "$run")"
+printf '%-44s %10s\n' "instructions per tick" "count"
+printf '%-44s %10s\n' "candle stage" "$(per "$candle")"
+printf '%-44s %10s\n' "strategy stage (with indicators, strategies)" "$(per "$strategy")"
+printf '%-44s %10s\n' "risk stage" "$(per "$risk")"
+printf '%-44s %10s\n' "order stage, paper venue, portfolio" "$(per "$order")"
+printf '%-44s %10s\n' "the step itself (engine/)" "$(per "$engine")"
+printf '%-44s %10s\n' "model types (prices, quantities, time)" "$(per "$model")"
+printf '%-44s %10s\n' "standard library inlined into the above" "$(per "$library")"
+printf '%-44s %10s\n' "Engine::step, all" "$(per "$step")"
+printf '%-44s %10s\n' "backtest loop, all (less clock calibration)" "$(per $((run - calibration)))"

@@ -12,7 +12,7 @@ pub mod stats;
 pub mod summary;
 
 use crate::metrics::StageLatencies;
-use crate::model::{EgressEvent, Feedback, IngressEvent, Msg};
+use crate::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
 use crate::stages::candle::CandleStage;
 use crate::stages::order::{OrderSetup, OrderStage};
 use crate::stages::risk::RiskStage;
@@ -182,9 +182,28 @@ impl Engine {
             // Each stage still sees its inputs in the same order as the breadth-first path
             // below (stages only talk downstream within a step; feedback waits for `settle`),
             // so the results are the same, without copying every message through buffers.
-            candle.on_input(ev, &mut |m| {
-                strategy.on_msg(&m, &mut |m| risk.on_msg(&m, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f))))
-            });
+            if let Input::Tick(tick) = &ev.input {
+                // The commonest input, stage by stage without a message: each stage forwards
+                // a tick last, after whatever it caused, so calling each stage's tick work in
+                // turn is the same order as passing the message down.
+                let stamp = Stamp { raw: ev.ingress_raw, cause: Cause::Tick };
+                let goes_on = candle.on_tick(tick, stamp, &mut |m| {
+                    strategy
+                        .on_msg(&m, &mut |m| risk.on_msg(&m, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f))))
+                });
+                if goes_on {
+                    strategy.on_tick(tick, stamp, &mut |m| {
+                        risk.on_msg(&m, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f)))
+                    });
+                    risk.on_tick(tick, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f)));
+                    order.on_tick(tick, egress, &mut |f| fb.push(f));
+                }
+            } else {
+                candle.on_input(ev, &mut |m| {
+                    strategy
+                        .on_msg(&m, &mut |m| risk.on_msg(&m, &mut |m| order.on_msg(&m, egress, &mut |f| fb.push(f))))
+                });
+            }
             if !fb.is_empty() {
                 Self::settle(strategy, risk, fb);
             }

@@ -9,12 +9,12 @@
 //! and the MIS auto square-off before the close.
 
 use crate::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
-use crate::model::Stamp;
 use crate::model::{
     AccountId, InstrumentSpec, IstTime, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, RejectReason,
     RiskLimits, Segment, Session, Side, StrategyId, Timestamp,
 };
 use crate::model::{CloseReason, Command, Feedback, KillScope, Msg};
+use crate::model::{Stamp, Tick};
 use crate::stages::charges::Ppb;
 use crate::stages::portfolio::Position;
 use crate::stages::Map;
@@ -245,8 +245,7 @@ impl RiskStage {
         match *msg {
             Msg::VenueReport(_) => out(*msg),
             Msg::Tick { tick, .. } => {
-                self.advance(tick.ts, out);
-                self.mark(tick.instrument.index(), tick.price, out);
+                self.on_tick(&tick, out);
                 out(*msg);
             }
             Msg::Timer(ts) => {
@@ -276,6 +275,14 @@ impl RiskStage {
             Msg::Quote(_) | Msg::Candle { .. } => out(*msg),
             Msg::Approved { .. } | Msg::Refused { .. } => out(*msg),
         }
+    }
+
+    /// A trade: the clock, then marking and the loss limits of the accounts holding it
+    /// (kill switches and square-offs go to `out`). The tick itself is the caller's to pass on.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick, out: &mut impl FnMut(Msg)) {
+        self.advance(tick.ts, out);
+        self.mark(tick.instrument.index(), tick.price, out);
     }
 
     fn on_command(&mut self, cmd: Command, out: &mut impl FnMut(Msg)) {

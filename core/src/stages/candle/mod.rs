@@ -104,33 +104,47 @@ impl CandleStage {
         self.counters.rejected[reason.index()] += n;
     }
 
+    /// A trade: validated, folded into its bars (the bars it closes go to `out`). True when
+    /// the trade goes on downstream (in order and valid); a late trade that bars absorb, and
+    /// a refused one, stop here.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick, stamp: Stamp, out: &mut impl FnMut(Msg)) -> bool {
+        self.counters.ticks_in += 1;
+        match self.validator.check(tick) {
+            Ok(()) => {
+                self.counters.ticks_accepted += 1;
+                let c = &mut self.counters.candles;
+                self.builder.on_tick(tick, |bar| {
+                    *c += 1;
+                    out(Msg::Candle { candle: *bar, stamp });
+                });
+                true
+            }
+            Err(TickReject::TimeBackwards) if self.late == LatePolicy::Amend => {
+                // Bars absorb it; downstream never sees time go backwards.
+                self.counters.ticks_accepted += 1;
+                self.counters.late_amended += 1;
+                let c = &mut self.counters.candles;
+                self.builder.on_late_tick(tick, |bar| {
+                    *c += 1;
+                    out(Msg::Candle { candle: *bar, stamp });
+                });
+                false
+            }
+            Err(r) => {
+                self.counters.rejected[r.index()] += 1;
+                false
+            }
+        }
+    }
+
     #[inline]
     pub fn on_input(&mut self, ev: &IngressEvent, out: &mut impl FnMut(Msg)) {
         match ev.input {
             Input::Tick(tick) => {
                 let stamp = Stamp { raw: ev.ingress_raw, cause: Cause::Tick };
-                self.counters.ticks_in += 1;
-                match self.validator.check(&tick) {
-                    Ok(()) => {
-                        self.counters.ticks_accepted += 1;
-                        let c = &mut self.counters.candles;
-                        self.builder.on_tick(&tick, |bar| {
-                            *c += 1;
-                            out(Msg::Candle { candle: *bar, stamp });
-                        });
-                        out(Msg::Tick { tick, stamp });
-                    }
-                    Err(TickReject::TimeBackwards) if self.late == LatePolicy::Amend => {
-                        // Bars absorb it; downstream never sees time go backwards.
-                        self.counters.ticks_accepted += 1;
-                        self.counters.late_amended += 1;
-                        let c = &mut self.counters.candles;
-                        self.builder.on_late_tick(&tick, |bar| {
-                            *c += 1;
-                            out(Msg::Candle { candle: *bar, stamp });
-                        });
-                    }
-                    Err(r) => self.counters.rejected[r.index()] += 1,
+                if self.on_tick(&tick, stamp, out) {
+                    out(Msg::Tick { tick, stamp });
                 }
             }
             Input::OpenInterest { instrument, oi, .. } => self.builder.set_open_interest(instrument, oi),

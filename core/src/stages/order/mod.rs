@@ -160,26 +160,31 @@ impl OrderStage {
         self.working.get_mut(id)
     }
 
+    /// A trade: the clock, marking, the paper venue's resting orders, after-market orders
+    /// released at the first trade of the session.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
+        self.advance(tick.ts, egress, feedback);
+        self.booking.mark(tick.instrument.index(), tick.price);
+        let scratch = &mut self.scratch;
+        self.venue.on_tick(tick, |e| scratch.push(e));
+        if !self.scratch.is_empty() {
+            let mut pending = std::mem::take(&mut self.scratch);
+            for e in pending.iter() {
+                self.match_event(*e, tick.ts, egress, feedback);
+            }
+            pending.clear();
+            self.scratch = pending;
+        }
+        if !self.amo.is_empty() {
+            self.release_amo(tick, egress, feedback);
+        }
+    }
+
     #[inline]
     pub fn on_msg(&mut self, msg: &Msg, egress: &mut impl FnMut(EgressEvent), feedback: &mut impl FnMut(Feedback)) {
         match *msg {
-            Msg::Tick { tick, .. } => {
-                self.advance(tick.ts, egress, feedback);
-                self.booking.mark(tick.instrument.index(), tick.price);
-                let scratch = &mut self.scratch;
-                self.venue.on_tick(&tick, |e| scratch.push(e));
-                if !self.scratch.is_empty() {
-                    let mut pending = std::mem::take(&mut self.scratch);
-                    for e in pending.iter() {
-                        self.match_event(*e, tick.ts, egress, feedback);
-                    }
-                    pending.clear();
-                    self.scratch = pending;
-                }
-                if !self.amo.is_empty() {
-                    self.release_amo(&tick, egress, feedback);
-                }
-            }
+            Msg::Tick { tick, .. } => self.on_tick(&tick, egress, feedback),
             Msg::Quote(q) => self.venue.on_quote(q.instrument.index(), q.bid, q.ask),
             Msg::Candle { candle, .. } => egress(EgressEvent::Candle(candle)),
             Msg::Timer(ts) => self.advance(ts, egress, feedback),

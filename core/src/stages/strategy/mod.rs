@@ -15,6 +15,7 @@ mod ctx;
 mod registry;
 pub mod testing;
 
+use crate::model::Tick;
 pub use api::{ParamError, Strategy, StrategyEnv, Subscription};
 pub use bank::{IndicatorBanks, IndicatorView};
 pub use ctx::{Action, Book, Ctx, OpenOrder};
@@ -346,22 +347,7 @@ impl StrategyStage {
                 out(*msg);
             }
             Msg::Tick { tick, stamp } => {
-                if let Some(p) = self.last_prices.get_mut(tick.instrument.index()) {
-                    *p = tick.price;
-                }
-                self.banks.on_tick(&tick, &self.session);
-                if let Some(subs) = self.by_instrument.get(tick.instrument.index()) {
-                    for &(i, f) in subs {
-                        let slot = &mut self.slots[i];
-                        if !self.enabled[i] || !slot.feeds[f].ticks {
-                            continue;
-                        }
-                        let at = Moment { feed: f, last: tick.price, now: tick.ts };
-                        let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
-                        let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_tick(&tick, ctx);
-                        decide(slot, shared, (&mut self.actions, &mut self.counters), (at, stamp), run, out);
-                    }
-                }
+                self.on_tick(&tick, stamp, out);
                 out(*msg);
             }
             Msg::Feedback(fb) => {
@@ -380,6 +366,28 @@ impl StrategyStage {
             }
             Msg::Empty => {}
             _ => out(*msg),
+        }
+    }
+
+    /// A trade: last prices, trade-reading indicators, and the strategies that want ticks
+    /// (their intents go to `out`). The tick itself is the caller's to pass on.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick, stamp: Stamp, out: &mut impl FnMut(Msg)) {
+        if let Some(p) = self.last_prices.get_mut(tick.instrument.index()) {
+            *p = tick.price;
+        }
+        self.banks.on_tick(tick, &self.session);
+        if let Some(subs) = self.by_instrument.get(tick.instrument.index()) {
+            for &(i, f) in subs {
+                let slot = &mut self.slots[i];
+                if !self.enabled[i] || !slot.feeds[f].ticks {
+                    continue;
+                }
+                let at = Moment { feed: f, last: tick.price, now: tick.ts };
+                let shared = (&self.banks, self.views[i].as_slice(), self.last_prices.as_slice());
+                let run = |s: &mut dyn Runner, ctx: &mut Ctx<'_>| s.on_tick(tick, ctx);
+                decide(slot, shared, (&mut self.actions, &mut self.counters), (at, stamp), run, out);
+            }
         }
     }
 
