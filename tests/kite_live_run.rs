@@ -169,3 +169,115 @@ fn plain(s: &str) -> String {
     }
     out
 }
+
+/// `dalal run --feed kite:zerodha`: the run subscribes the instruments with a Kite token over
+/// the fake ticker, and the trades the ticker sends become the engine's ticks.
+#[test]
+fn the_kite_ticker_feeds_a_run() {
+    use dalal_brokers::fake::kite::ticker::full_packet;
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeKite::start_in_background().expect("fake Kite");
+    fake.add_user(FakeUser::new("ZX9002", "feedkey", "feedsecret-11"));
+    let token = fake.issue_access_token("feedkey").expect("token");
+    let key_file = dir.path().join("master.key");
+    let vault_file = dir.path().join("brokers.vault");
+    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
+    vault
+        .add(Login {
+            name: "zerodha".into(),
+            kind: BrokerKind::Kite,
+            ids: BTreeMap::from([("api_key".to_string(), "feedkey".to_string())]),
+            secrets: BTreeMap::from([
+                ("api_secret".to_string(), Secret::new("feedsecret-11")),
+                ("access_token".to_string(), Secret::new(token.clone())),
+            ]),
+        })
+        .expect("add");
+    vault.save().expect("save");
+
+    let base = std::fs::read_to_string("config/default.toml").expect("config");
+    let text = base
+        .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
+        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
+        + &format!(
+            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n",
+            fake.root(),
+            fake.ws_root()
+        );
+    let cfg_path = dir.path().join("feed.toml");
+    std::fs::write(&cfg_path, &text).expect("config");
+    let json = dir.path().join("s.json");
+    let mut child = dalal()
+        .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "60s", "--config"])
+        .arg(&cfg_path)
+        .arg("--summary-json")
+        .arg(&json)
+        .arg("--vault")
+        .arg(&vault_file)
+        .arg("--key-file")
+        .arg(&key_file)
+        .env("DALAL_ADMIN_PASSWORD", "feed-admin-pw-1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    // The console's address, from the run's first lines.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("admin console on http://") {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the console starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for("the subscription", &|| fake.ticker_subscriptions().contains_key(&738_561));
+    let now = dalal_core::model::Timestamp::now().0 / 1_000_000_000;
+    let prices = [1420.0, 1421.5, 1419.9];
+    for (k, price) in prices.iter().enumerate() {
+        let volume = 1000 + 10 * (k as u32 + 1);
+        let p = full_packet(
+            738_561,
+            *price,
+            10,
+            volume,
+            (now as u32, now as u32),
+            &[(5, price - 0.05, 1)],
+            &[(5, price + 0.05, 1)],
+        );
+        assert_eq!(fake.ticker_push_packets(&[p]), 1, "one connection takes it");
+    }
+    let ticks = || {
+        http_get(&addr, "/metrics")
+            .lines()
+            .find_map(|l| l.strip_prefix("dalal_ticks_in_total ").and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    wait_for("three ticks in the engine", &|| ticks() >= 3);
+    assert_eq!(ticks(), 3, "each trade once");
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let o = child.wait_with_output().expect("run ends");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
+    assert_eq!(s["ticks_in"], 3);
+    assert_eq!(s["ticks_accepted"], 3);
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = write!(c, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = c.read_to_string(&mut body);
+    body
+}

@@ -99,6 +99,20 @@ pub enum FeedKind {
     Csv,
     /// Tick datagrams on a UDP socket (`listen`).
     Udp,
+    /// Kite's market-data WebSocket through a `[[brokers]]` login (`broker`), for the
+    /// instruments with a Kite token (`tokens = { kite = … }`).
+    Kite,
+}
+
+/// How much a broker feed asks for per instrument.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedMode {
+    /// Trades, timed on arrival.
+    Quote,
+    /// Trades with exchange times, the best bid and offer, open interest.
+    #[default]
+    Full,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -117,6 +131,10 @@ pub struct FeedSection {
     /// The fused engine thread polls the feed itself instead of a feed thread handing ticks
     /// over (the colocated configuration: one pinned thread from socket to order).
     pub inline: bool,
+    /// The `[[brokers]]` login whose feed `kind = "kite"` reads.
+    pub broker: Option<String>,
+    /// What a broker feed asks for: `full` (default) or `quote`.
+    pub mode: FeedMode,
 }
 
 impl Default for FeedSection {
@@ -129,6 +147,8 @@ impl Default for FeedSection {
             timer_hz: 10,
             listen: "127.0.0.1:9000".into(),
             inline: false,
+            broker: None,
+            mode: FeedMode::Full,
         }
     }
 }
@@ -673,6 +693,20 @@ impl Config {
             }
             if b.orders_per_second == Some(0) {
                 return Err(err(k("orders_per_second"), "must be at least 1"));
+            }
+        }
+        if self.feed.kind == FeedKind::Kite {
+            let name = self.feed.broker.as_deref().unwrap_or("");
+            match self.brokers.iter().find(|b| b.name == name) {
+                Some(b) if b.kind == BrokerKind::Kite => {}
+                Some(b) => return Err(err("feed.broker", format!("{name:?} is a {} login, not kite", b.kind))),
+                None => return Err(err("feed.broker", format!("{name:?} is not a [[brokers]] name"))),
+            }
+            if !self.instruments.iter().any(|i| i.tokens.contains_key("kite")) {
+                return Err(err(
+                    "feed.kind",
+                    "a Kite feed needs instruments with a Kite token (tokens = { kite = … })",
+                ));
             }
         }
         let mut accounts = Vec::new();

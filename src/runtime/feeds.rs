@@ -12,15 +12,19 @@ use dalal_adapters::feed::{
     drive, FeedReport, FeedSource, Inline, ReportSlot, SyntheticSource, TickFileSource, UdpSource,
 };
 use dalal_adapters::{ReplaySpeed, SymbolTable, SyntheticConfig, SyntheticInstrument};
-use dalal_config::{Config, FeedKind};
+use dalal_brokers::kite::feed::{KiteFeed, KiteFeedConfig, Mode, Subscription};
+use dalal_config::{Config, FeedKind, FeedMode};
 use dalal_core::engine::placement::{IngressPublisher, InlineSource};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::model::time::NANOS_PER_DAY;
 use dalal_core::model::Timestamp;
 
-/// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`) over the config's feed.
+use crate::cli::VaultArgs;
+
+/// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`) over the
+/// config's feed.
 pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<()> {
-    let expected = "expected synthetic, csv:PATH, bin:PATH or udp:ADDR";
+    let expected = "expected synthetic, csv:PATH, bin:PATH, udp:ADDR or kite:BROKER";
     match feed {
         None => {}
         Some("synthetic") => config.feed.kind = FeedKind::Synthetic,
@@ -35,6 +39,10 @@ pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<(
                     rest.parse::<SocketAddr>().with_context(|| format!("--feed {f:?}: {rest:?} is not an address"))?;
                     config.feed.kind = FeedKind::Udp;
                     config.feed.listen = rest.to_string();
+                }
+                "kite" => {
+                    config.feed.kind = FeedKind::Kite;
+                    config.feed.broker = Some(rest.to_string());
                 }
                 other => bail!("--feed {other:?}: {expected}"),
             }
@@ -70,6 +78,7 @@ pub(super) fn market_source(
     speed: ReplaySpeed,
     resume_after: u64,
     offset_ns: i64,
+    vault: &VaultArgs,
 ) -> Result<Box<dyn FeedSource>> {
     let feed = &config.feed;
     Ok(match feed.kind {
@@ -98,7 +107,39 @@ pub(super) fn market_source(
             println!("UDP feed on {}", src.local_addr());
             Box::new(src)
         }
+        FeedKind::Kite => kite_feed(config, setup, vault)?,
     })
+}
+
+/// Kite's ticker through the `[feed] broker` login, for every instrument with a Kite token.
+fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<Box<dyn FeedSource>> {
+    let name = config.feed.broker.clone().unwrap_or_default();
+    let broker = config.brokers.iter().find(|b| b.name == name).with_context(|| format!("feed.broker {name:?}"))?;
+    let vault = crate::broker::open(vault).context("a broker feed needs the vault (dalal broker add)")?;
+    let login = broker.login();
+    let api_key = vault.id(login, "api_key")?.with_context(|| format!("broker login {login:?} has no api_key"))?;
+    let token = vault
+        .secret(login, "access_token")?
+        .with_context(|| format!("broker login {login:?} has no access token: run `dalal broker login {login}`"))?;
+    let mode = match config.feed.mode {
+        FeedMode::Quote => Mode::Quote,
+        FeedMode::Full => Mode::Full,
+    };
+    let mut subscriptions = Vec::new();
+    for (section, spec) in config.instruments.iter().zip(&setup.instruments) {
+        match section.tokens.get("kite").map(|t| u32::try_from(*t)) {
+            Some(Ok(token)) => subscriptions.push(Subscription { token, instrument: spec.id, mode }),
+            Some(Err(_)) => {
+                bail!("instruments {:?}: Kite token {:?} is out of range", spec.symbol, section.tokens.get("kite"))
+            }
+            None => tracing::warn!(instrument = %spec.symbol, "no Kite token: not on the Kite feed"),
+        }
+    }
+    let mut cfg = KiteFeedConfig::new(&api_key, token, subscriptions);
+    cfg.ws_root = broker.ws_root().to_string();
+    let feed = KiteFeed::start(cfg, None).context("starting the Kite feed")?;
+    println!("Kite feed from {} ({} instruments)", broker.ws_root(), setup.instruments.len());
+    Ok(Box::new(feed))
 }
 
 /// Live feeds need wall-clock timers (a replayed file makes its own from its clock).

@@ -120,7 +120,7 @@ impl Runtime {
             view,
         };
         let offset_ns = feeds::market_offset(&config, &setup);
-        let market = feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns)?;
+        let market = feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns, &args.vault)?;
         let place = placement(&config);
         tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, feed = %market.name(), inline = config.feed.inline, "starting engine");
         // The engine never waits for the observer: what its ring cannot take is counted, the
