@@ -75,7 +75,7 @@ pub struct ImportArgs {
 }
 
 /// Where the vault and its master key are.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct VaultArgs {
     /// The vault file.
     #[arg(long, default_value = "data/brokers.vault")]

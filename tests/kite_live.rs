@@ -134,6 +134,7 @@ fn a_live_kite_account_trades_reconciles_and_replays() {
     let (handle, gateway) =
         spawn(gateway_config, client.clone(), symbols, reports_tx, Default::default()).expect("gateway");
     let session = handle.session.clone();
+    let relogin = handle.clone();
     assert_eq!(session.status().health, SessionHealth::Healthy);
     let tap = BrokerTap::new(vec![Some(handle)], reports_rx);
 
@@ -202,8 +203,20 @@ fn a_live_kite_account_trades_reconciles_and_replays() {
     assert!(codes.contains(&(5, code::of(dalal_brokers::BrokerErrorKind::SessionExpired))), "{codes:?}");
     assert!(codes.contains(&(6, code::SESSION_EXPIRED_NOT_SENT)), "{codes:?}");
 
+    // 6. A new login: the session is healthy again and orders go through.
+    let renewed = fake.issue_access_token("kitekey").expect("a new token");
+    assert!(relogin.relogin(Secret::new(renewed)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while session.status().health != SessionHealth::Healthy {
+        assert!(Instant::now() < deadline, "the session did not come back");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    running.publish(Input::Command(Command::Place { intent: intent(Side::Sell, 6, OrderType::Market, 0) }));
+    watch.until("the order after the new login to fill", |s| status(s, 7) == Some(OrderStatus::Filled));
+
     let stopped = running.stop();
     drop(stopped.tap);
+    drop(relogin);
     gateway.join().expect("gateway thread ends");
 
     // Every fill booked once, and the engine's position is the broker's.
@@ -213,7 +226,7 @@ fn a_live_kite_account_trades_reconciles_and_replays() {
     assert_eq!(ids.len(), seen.fills.len());
     let net: i64 =
         seen.fills.iter().map(|f| if f.side == Side::Buy { f.qty.0 as i64 } else { -(f.qty.0 as i64) }).sum();
-    assert_eq!(net, 6);
+    assert_eq!(net, 0, "bought 10, sold 4, sold 6 after the new login");
     let fresh = fake.issue_access_token("kitekey").expect("token");
     let mut reader = client.clone();
     reader.set_access_token(Some(Secret::new(fresh)));

@@ -171,9 +171,11 @@ fn plain(s: &str) -> String {
 }
 
 /// `dalal run --feed kite:zerodha`: the run subscribes the instruments with a Kite token over
-/// the fake ticker, and the trades the ticker sends become the engine's ticks.
+/// the fake ticker, and the trades the ticker sends become the engine's ticks. A live account
+/// trades through the console; when its broker session expires its orders are refused, and a
+/// new token in the vault brings the session back without a restart.
 #[test]
-fn the_kite_ticker_feeds_a_run() {
+fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     use dalal_brokers::fake::kite::ticker::full_packet;
     use std::io::BufRead;
 
@@ -200,6 +202,7 @@ fn the_kite_ticker_feeds_a_run() {
     let base = std::fs::read_to_string("config/default.toml").expect("config");
     let text = base
         .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
+        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
         .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
         + &format!(
             "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n",
@@ -258,26 +261,86 @@ fn the_kite_ticker_feeds_a_run() {
         assert_eq!(fake.ticker_push_packets(&[p]), 1, "one connection takes it");
     }
     let ticks = || {
-        http_get(&addr, "/metrics")
+        http(&addr, "GET", "/metrics", None, "")
             .lines()
             .find_map(|l| l.strip_prefix("dalal_ticks_in_total ").and_then(|v| v.trim().parse::<u64>().ok()))
             .unwrap_or(0)
     };
     wait_for("three ticks in the engine", &|| ticks() >= 3);
     assert_eq!(ticks(), 3, "each trade once");
+
+    // alice trades live through the console; her broker session expires, and a login during
+    // the run (the vault gets a new token) brings it back without a restart.
+    fake.set_instrument("NSE", "RELIANCE", 738_561, 1420.0);
+    fake.set_funds("ZX9002", 1e8, 0.0);
+    fake.set_auto_fill(true);
+    let login = http(&addr, "POST", "/api/auth/login", None, r#"{"username":"admin","password":"feed-admin-pw-1"}"#);
+    let jwt = serde_json::from_str::<serde_json::Value>(&login)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(String::from));
+    let jwt = jwt.unwrap_or_else(|| panic!("admin login: {login}"));
+    let buy = |qty: u64| {
+        let body = format!(r#"{{"account":"alice","symbol":"RELIANCE","side":"BUY","qty":{qty},"product":"MIS"}}"#);
+        let r = http(&addr, "POST", "/api/orders", Some(&jwt), &body);
+        assert!(r.contains("\"accepted\":true"), "order accepted by the console: {r}");
+    };
+    let health = || {
+        let r = http(&addr, "GET", "/api/brokers", Some(&jwt), "");
+        serde_json::from_str::<serde_json::Value>(&r)
+            .ok()
+            .and_then(|v| v[0]["session"]["health"].as_str().map(String::from))
+    };
+    let broker_position = || -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let t = fake.issue_access_token("feedkey").expect("token");
+        let c = dalal_brokers::kite::KiteClient::new(
+            &fake.root(),
+            "feedkey",
+            Some(Secret::new(t)),
+            std::time::Duration::from_secs(5),
+        )
+        .expect("client");
+        rt.block_on(c.positions()).map(|p| p.net.iter().map(|x| x.quantity).sum()).unwrap_or(0)
+    };
+    assert_eq!(health().as_deref(), Some("healthy"));
+    buy(5);
+    wait_for("the first live order to fill at the broker", &|| broker_position() == 5);
+    assert!(fake.expire_token(&token));
+    buy(2);
+    wait_for("the session to expire", &|| health().as_deref() == Some("expired"));
+    let renewed = fake.issue_access_token("feedkey").expect("token");
+    let mut vault = Vault::open(&vault_file, MasterKey::load(None, &key_file).expect("key")).expect("vault");
+    vault.set_secret("zerodha", "access_token", &Secret::new(renewed)).expect("set");
+    vault.save().expect("save");
+    wait_for("the run to take the new token", &|| health().as_deref() == Some("healthy"));
+    buy(3);
+    wait_for("the order after the new login to fill", &|| broker_position() == 8);
+
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let o = child.wait_with_output().expect("run ends");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = plain(&String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains(&token), "no token in the logs");
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
     assert_eq!(s["ticks_in"], 3);
     assert_eq!(s["ticks_accepted"], 3);
+    let alice = s["accounts"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "alice")).cloned().expect("alice");
+    let net: i64 =
+        alice["positions"].as_array().map(|p| p.iter().map(|x| x["net_qty"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
+    assert_eq!(net, 8, "the engine's position is the broker's: {alice}");
 }
 
-fn http_get(addr: &str, path: &str) -> String {
+/// One HTTP/1.1 exchange; the response's body (empty when the server cannot be reached).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
     use std::io::{Read, Write};
     let Ok(mut c) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let _ = write!(c, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let mut body = String::new();
-    let _ = c.read_to_string(&mut body);
-    body
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let _ = write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! tap that joins them to the engine thread.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct Brokers {
     pub logins: Vec<LoginView>,
     threads: Vec<JoinHandle<()>>,
     in_flight: InFlight,
+    /// Watches the vault for a new access token (`dalal broker login` while the run goes on).
+    watcher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
 /// A login as the console shows it.
@@ -83,6 +86,10 @@ impl Brokers {
     /// Waits for the gateway threads: call once the engine has stopped and its tap, which
     /// holds their queues, is dropped.
     pub fn join(self) {
+        if let Some((stop, t)) = self.watcher {
+            stop.store(true, Ordering::Release);
+            let _ = t.join();
+        }
         for t in self.threads {
             let _ = t.join();
         }
@@ -113,6 +120,7 @@ pub fn start(
     let mut gateways: Vec<Option<GatewayHandle>> = vec![None; setup.venues.len()];
     let mut logins = Vec::new();
     let mut threads = Vec::new();
+    let mut watched = Vec::new();
     for b in used {
         let entry = &config.brokers[b];
         let venue = VenueId((config.venues.len() + b) as u16);
@@ -138,6 +146,7 @@ pub fn start(
             session: handle.session.clone(),
             reconciliation,
         });
+        watched.push((entry.login().to_string(), handle.clone()));
         if let Some(slot) = gateways.get_mut(venue.0 as usize) {
             *slot = Some(handle);
         }
@@ -154,7 +163,8 @@ pub fn start(
         })
         .collect();
     let tap = BrokerTap::new(gateways, reports_rx).with_shadow(shadow);
-    Ok(Some((tap, Brokers { logins, threads, in_flight })))
+    let watcher = watch_vault(vault_args.clone(), watched)?;
+    Ok(Some((tap, Brokers { logins, threads, in_flight, watcher: Some(watcher) })))
 }
 
 fn start_login(
@@ -252,4 +262,48 @@ fn reconcile_kite(client: &KiteClient, opening: &BTreeMap<PositionKey, i64>) -> 
         let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
         Ok(reconcile(opening, &positions.net, &orders, is_dalal_tag, cash))
     })
+}
+
+/// Looks at the vault file's time five times a second, reads the vault again when it changed,
+/// and hands each gateway whose login has a new access token the new one: a login during the
+/// run (`dalal broker login`) brings an expired session back without a restart.
+fn watch_vault(args: VaultArgs, logins: Vec<(String, GatewayHandle)>) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // The tokens the gateways have (kept as secrets: zeroed when dropped, never printed).
+    let mut seen: BTreeMap<String, Option<dalal_brokers::Secret>> = BTreeMap::new();
+    if let Ok(v) = crate::broker::open(&args) {
+        for (login, _) in &logins {
+            seen.insert(login.clone(), v.secret(login, "access_token").ok().flatten());
+        }
+    }
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = modified(&args.vault);
+    let thread = std::thread::Builder::new().name("vault-watch".into()).spawn(move || {
+        while !flag.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = modified(&args.vault);
+            if now == last {
+                continue;
+            }
+            last = now;
+            let vault = match crate::broker::open(&args) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the vault changed but cannot be read");
+                    continue;
+                }
+            };
+            for (login, handle) in &logins {
+                let Ok(Some(token)) = vault.secret(login, "access_token") else { continue };
+                let known = seen.get(login).and_then(Option::as_ref).is_some_and(|t| t.expose() == token.expose());
+                if !known {
+                    tracing::info!(login = %login, "new access token in the vault");
+                    handle.relogin(token.clone());
+                    seen.insert(login.clone(), Some(token));
+                }
+            }
+        }
+    })?;
+    Ok((stop, thread))
 }
