@@ -82,6 +82,11 @@ fn a_live_and_a_shadow_account_through_kite() {
 
     let text = base
         .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
+        // Orders from the console at any hour the test runs: no session hours, no square-off.
+        .replace(
+            "kill_switch = false          # global kill switch at start\n",
+            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
+        )
         .replace("name = \"bob\"\n", "name = \"bob\"\nbroker = \"zerodha\"\nmode = \"shadow\"\n")
         .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
         + &format!("\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\npoll_ms = 50\n", fake.root());
@@ -203,6 +208,11 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     let text = base
         .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
         .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
+        // Orders from the console at any hour the test runs: no session hours, no square-off.
+        .replace(
+            "kill_switch = false          # global kill switch at start\n",
+            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
+        )
         .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
         + &format!(
             "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n",
