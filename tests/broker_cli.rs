@@ -2,36 +2,14 @@
 //! input and never come out — not in the vault file, the listing, or the logs (checked by
 //! searching every output for the plaintext).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
+mod cli;
 #[path = "../brokers/tests/support/mod.rs"]
 mod support;
+use cli::{dalal, text};
 use support::same;
 
 const API_SECRET: &str = "kite-secret-c0ffee-5a5a5a";
 const ACCESS_TOKEN: &str = "access-token-deadbeef-0042";
-
-fn dalal(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dalal"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DALAL_MASTER_KEY")
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dalal starts");
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(stdin.as_bytes());
-    }
-    child.wait_with_output().expect("dalal ends")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 #[test]
 fn broker_logins_are_managed_without_a_secret_ever_showing() {

@@ -3,37 +3,15 @@
 //! token in the vault, and no secret (API secret, request token, access token) ever shows in
 //! an output, the logs or the vault file.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod cli;
 
+use cli::{dalal, text};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use serde_json::{json, Value};
 
 const API_KEY: &str = "kiteclikey42";
 const API_SECRET: &str = "kite-cli-secret-7c1d9e2f";
 const USER: &str = "QK7710";
-
-fn dalal(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dalal"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DALAL_MASTER_KEY")
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dalal starts");
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(stdin.as_bytes());
-    }
-    child.wait_with_output().expect("dalal ends")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A fake Kite with one user, three instruments and a holding.
 fn trading_day() -> FakeKite {

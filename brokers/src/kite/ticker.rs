@@ -101,6 +101,32 @@ pub struct Packet {
     pub depth: Option<Depth>,
 }
 
+impl Packet {
+    /// A packet with its token, mode and last price and nothing else, as an LTP packet is;
+    /// the longer packets fill in the rest.
+    pub fn bare(tradable: bool, mode: Mode, instrument_token: u32, last_price: f64) -> Packet {
+        Packet {
+            tradable,
+            mode,
+            instrument_token,
+            last_price,
+            last_traded_quantity: None,
+            average_traded_price: None,
+            volume_traded: None,
+            total_buy_quantity: None,
+            total_sell_quantity: None,
+            ohlc: None,
+            change: None,
+            last_trade_time: None,
+            oi: None,
+            oi_day_high: None,
+            oi_day_low: None,
+            exchange_timestamp: None,
+            depth: None,
+        }
+    }
+}
+
 /// Segment id of the indices (their packets are not tradable).
 const INDICES: u32 = 9;
 
@@ -151,25 +177,7 @@ pub fn decode_packet(p: &[u8]) -> Option<Packet> {
     let price = |i: usize| u(i).map(|v| v as f64 / d);
     let tradable = token & 0xFF != INDICES;
     let change = |last: f64, close: f64| if close != 0.0 { (last - close) * 100.0 / close } else { 0.0 };
-    let mut pk = Packet {
-        tradable,
-        mode: Mode::Ltp,
-        instrument_token: token,
-        last_price: price(4)?,
-        last_traded_quantity: None,
-        average_traded_price: None,
-        volume_traded: None,
-        total_buy_quantity: None,
-        total_sell_quantity: None,
-        ohlc: None,
-        change: None,
-        last_trade_time: None,
-        oi: None,
-        oi_day_high: None,
-        oi_day_low: None,
-        exchange_timestamp: None,
-        depth: None,
-    };
+    let mut pk = Packet::bare(tradable, Mode::Ltp, token, price(4)?);
     match p.len() {
         8 => {}
         28 | 32 => {

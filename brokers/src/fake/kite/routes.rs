@@ -251,27 +251,21 @@ fn create_session(s: &mut State, form: &[(String, String)]) -> Answer {
         SessionState { api_key: api_key.to_string(), user_id: app.user_id.clone(), expired: false },
     );
     let login_time = s.book.tick();
-    let Some(a) = s.book.accounts.get(&app.user_id) else { return error(500, "GeneralException", "No account") };
-    success(json!({
-        "user_type": "individual",
-        "email": a.email,
-        "user_name": a.user_name,
-        "user_shortname": a.user_name.split(' ').next_back().unwrap_or_default(),
-        "broker": "ZERODHA",
-        "exchanges": ["NSE", "BSE", "NFO", "BFO", "CDS", "MCX"],
-        "products": ["CNC", "NRML", "MIS", "BO", "CO"],
-        "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
-        "avatar_url": null,
-        "user_id": a.user_id,
-        "api_key": api_key,
-        "access_token": access_token,
-        "public_token": public_token,
-        "enctoken": enctoken,
-        "refresh_token": "",
-        "silo": "",
-        "login_time": login_time,
-        "meta": {"demat_consent": "physical"},
-    }))
+    let Some(mut v) = profile_json(s, &app.user_id) else { return error(500, "GeneralException", "No account") };
+    if let Some(o) = v.as_object_mut() {
+        for (k, x) in [
+            ("api_key", json!(api_key)),
+            ("access_token", json!(access_token)),
+            ("public_token", json!(public_token)),
+            ("enctoken", json!(enctoken)),
+            ("refresh_token", json!("")),
+            ("silo", json!("")),
+            ("login_time", json!(login_time)),
+        ] {
+            o.insert(k.to_string(), x);
+        }
+    }
+    success(v)
 }
 
 fn delete_session(s: &mut State, query: &[(String, String)]) -> Answer {
@@ -288,8 +282,16 @@ fn delete_session(s: &mut State, query: &[(String, String)]) -> Answer {
 }
 
 fn profile(s: &State, user: &str) -> Answer {
-    let Some(a) = s.book.accounts.get(user) else { return error(500, "GeneralException", "No account") };
-    success(json!({
+    match profile_json(s, user) {
+        Some(v) => success(v),
+        None => error(500, "GeneralException", "No account"),
+    }
+}
+
+/// The user's profile as `GET /user/profile` gives it; a new session's answer adds its tokens.
+fn profile_json(s: &State, user: &str) -> Option<Value> {
+    let a = s.book.accounts.get(user)?;
+    Some(json!({
         "user_id": a.user_id,
         "user_type": "individual",
         "email": a.email,

@@ -278,25 +278,7 @@ pub fn frame_of(packets: &[Packet]) -> Vec<u8> {
 }
 
 fn blank(token: u32, mode: Mode, last_price: f64) -> Packet {
-    Packet {
-        tradable: token & 0xFF != 9,
-        mode,
-        instrument_token: token,
-        last_price,
-        last_traded_quantity: None,
-        average_traded_price: None,
-        volume_traded: None,
-        total_buy_quantity: None,
-        total_sell_quantity: None,
-        ohlc: None,
-        change: None,
-        last_trade_time: None,
-        oi: None,
-        oi_day_high: None,
-        oi_day_low: None,
-        exchange_timestamp: None,
-        depth: None,
-    }
+    Packet::bare(token & 0xFF != 9, mode, token, last_price)
 }
 
 /// An LTP packet as the decoder returns it.
