@@ -63,22 +63,7 @@ fn a_live_and_a_shadow_account_through_kite() {
         rt.block_on(client.place_order(&outside(3, OrderType::Limit, Some(1000.0)))).expect("outside limit");
     }
 
-    let key_file = dir.path().join("master.key");
-    let vault_file = dir.path().join("brokers.vault");
-    let key = MasterKey::create_file(&key_file).expect("key");
-    let mut vault = Vault::open(&vault_file, key).expect("vault");
-    vault
-        .add(Login {
-            name: "zerodha".into(),
-            kind: BrokerKind::Kite,
-            ids: BTreeMap::from([("api_key".to_string(), "runkey".to_string())]),
-            secrets: BTreeMap::from([
-                ("api_secret".to_string(), Secret::new("runsecret-4f1e")),
-                ("access_token".to_string(), Secret::new(token.clone())),
-            ]),
-        })
-        .expect("add");
-    vault.save().expect("save");
+    let (vault_file, key_file) = kite_vault(dir.path(), "runkey", "runsecret-4f1e", &token);
 
     let text = base
         .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
@@ -188,21 +173,7 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     let fake = FakeKite::start_in_background().expect("fake Kite");
     fake.add_user(FakeUser::new("ZX9002", "feedkey", "feedsecret-11"));
     let token = fake.issue_access_token("feedkey").expect("token");
-    let key_file = dir.path().join("master.key");
-    let vault_file = dir.path().join("brokers.vault");
-    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
-    vault
-        .add(Login {
-            name: "zerodha".into(),
-            kind: BrokerKind::Kite,
-            ids: BTreeMap::from([("api_key".to_string(), "feedkey".to_string())]),
-            secrets: BTreeMap::from([
-                ("api_secret".to_string(), Secret::new("feedsecret-11")),
-                ("access_token".to_string(), Secret::new(token.clone())),
-            ]),
-        })
-        .expect("add");
-    vault.save().expect("save");
+    let (vault_file, key_file) = kite_vault(dir.path(), "feedkey", "feedsecret-11", &token);
 
     let base = std::fs::read_to_string("config/default.toml").expect("config");
     let text = base
@@ -353,4 +324,30 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
     let mut text = String::new();
     let _ = c.read_to_string(&mut text);
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// A new master key and vault in `dir` holding the Kite login `zerodha` with its key, secret
+/// and access token; returns the vault's and the key's paths.
+fn kite_vault(
+    dir: &std::path::Path,
+    api_key: &str,
+    api_secret: &str,
+    token: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key_file = dir.join("master.key");
+    let vault_file = dir.join("brokers.vault");
+    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
+    vault
+        .add(Login {
+            name: "zerodha".into(),
+            kind: BrokerKind::Kite,
+            ids: BTreeMap::from([("api_key".to_string(), api_key.to_string())]),
+            secrets: BTreeMap::from([
+                ("api_secret".to_string(), Secret::new(api_secret)),
+                ("access_token".to_string(), Secret::new(token)),
+            ]),
+        })
+        .expect("add");
+    vault.save().expect("save");
+    (vault_file, key_file)
 }

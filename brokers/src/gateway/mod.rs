@@ -117,6 +117,9 @@ impl GatewayHandle {
     }
 }
 
+/// Working orders of shadow accounts the tap follows without allocating.
+const SHADOW_WORKING: usize = 4096;
+
 /// Counters of the tap, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TapCounters {
@@ -165,6 +168,11 @@ impl BrokerTap {
     /// handles) is shown to the gateway of the venue given, which logs and counts the request
     /// live mode would have sent.
     pub fn with_shadow(mut self, shadow: Vec<Option<VenueId>>) -> BrokerTap {
+        if shadow.iter().any(Option::is_some) {
+            // Sized up front: the tap runs on the engine thread, which should not allocate
+            // for a shadow account's ordinary number of working orders.
+            self.shadowed.reserve(SHADOW_WORKING);
+        }
         self.shadow = shadow;
         self
     }
