@@ -74,7 +74,11 @@ fn a_live_and_a_shadow_account_through_kite() {
         )
         .replace("name = \"bob\"\n", "name = \"bob\"\nbroker = \"zerodha\"\nmode = \"shadow\"\n")
         .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!("\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\npoll_ms = 50\n", fake.root());
+        + &format!(
+            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\n",
+            fake.root(),
+            fake.ws_root()
+        );
     let cfg_path = dir.path().join("live.toml");
     std::fs::write(&cfg_path, &text).expect("config");
     let csv = dir.path().join("t.csv");
@@ -225,7 +229,12 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     };
-    wait_for("the subscription", &|| fake.ticker_subscriptions().contains_key(&738_561));
+    let subscribed_after = |first: u64| {
+        let open = fake.ticker_open_subscriptions();
+        open.keys().all(|c| *c > first) && open.values().any(|subs| subs.contains_key(&738_561))
+    };
+    // The feed's connection, and the gateway's for order updates.
+    wait_for("the subscription", &|| fake.ticker_open_subscriptions().len() == 2 && subscribed_after(0));
     let now = dalal_core::model::Timestamp::now().0 / 1_000_000_000;
     let prices = [1420.0, 1421.5, 1419.9];
     for (k, price) in prices.iter().enumerate() {
@@ -239,7 +248,9 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
             &[(5, price - 0.05, 1)],
             &[(5, price + 0.05, 1)],
         );
-        assert_eq!(fake.ticker_push_packets(&[p]), 1, "one connection takes it");
+        // The run's feed takes it, and the gateway's connection for order updates (which
+        // subscribed to nothing) ignores it.
+        assert_eq!(fake.ticker_push_packets(&[p]), 2, "both connections get it");
     }
     let ticks = || {
         http(&addr, "GET", "/metrics", None, "")
@@ -297,14 +308,26 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     buy(3);
     wait_for("the order after the new login to fill", &|| broker_position() == 8);
 
+    // The ticker refuses the old token too. Dropped now, both connections come back only
+    // because the run handed the feed and the gateway the new token at the login.
+    let accepted = fake.ticker_handshakes().accepted;
+    let pushed_before = fake.ticker_drop_connections();
+    assert!(pushed_before >= 1, "the feed was connected");
+    wait_for("both connections back with the new token, the feed subscribed again", &|| {
+        fake.ticker_open_subscriptions().len() == 2 && subscribed_after(accepted)
+    });
+    let p = full_packet(738_561, 1422.0, 10, 1100, (now as u32, now as u32), &[(5, 1421.95, 1)], &[(5, 1422.05, 1)]);
+    assert_eq!(fake.ticker_push_packets(&[p]), 2);
+    wait_for("the fourth tick, after the new login", &|| ticks() >= 4);
+
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let o = child.wait_with_output().expect("run ends");
     let err = plain(&String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{err}");
     assert!(!err.contains(&token), "no token in the logs");
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
-    assert_eq!(s["ticks_in"], 3);
-    assert_eq!(s["ticks_accepted"], 3);
+    assert_eq!(s["ticks_in"], 4);
+    assert_eq!(s["ticks_accepted"], 4);
     let alice = s["accounts"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "alice")).cloned().expect("alice");
     let net: i64 =
         alice["positions"].as_array().map(|p| p.iter().map(|x| x["net_qty"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);

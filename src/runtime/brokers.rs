@@ -26,9 +26,12 @@ pub struct Brokers {
     pub logins: Vec<LoginView>,
     threads: Vec<JoinHandle<()>>,
     in_flight: InFlight,
-    /// Watches the vault for a new access token (`dalal broker login` while the run goes on).
-    watcher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// Each gateway by its vault login, for the vault watcher.
+    gateways: Vec<(String, GatewayHandle)>,
 }
+
+/// Takes a login's new access token (a gateway, a market feed).
+pub type TokenSink = Box<dyn Fn(dalal_brokers::Secret) + Send>;
 
 /// A login as the console shows it.
 pub struct LoginView {
@@ -83,13 +86,24 @@ impl Brokers {
         true
     }
 
-    /// Waits for the gateway threads: call once the engine has stopped and its tap, which
-    /// holds their queues, is dropped.
+    /// Where each login's new access token goes: its gateway.
+    pub fn token_sinks(&self) -> Vec<(String, TokenSink)> {
+        self.gateways
+            .iter()
+            .map(|(login, handle)| {
+                let handle = handle.clone();
+                let sink: TokenSink = Box::new(move |t| {
+                    handle.relogin(t);
+                });
+                (login.clone(), sink)
+            })
+            .collect()
+    }
+
+    /// Waits for the gateway threads: call once the engine has stopped, its tap (which holds
+    /// their queues) is dropped and the vault watcher (which holds handles) has stopped.
     pub fn join(self) {
-        if let Some((stop, t)) = self.watcher {
-            stop.store(true, Ordering::Release);
-            let _ = t.join();
-        }
+        drop(self.gateways);
         for t in self.threads {
             let _ = t.join();
         }
@@ -132,8 +146,14 @@ pub fn start(
             .map(|(i, _)| i)
             .collect();
         let opening = engine_positions(setup, portfolio, &bound);
-        let (handle, thread, reconciliation) =
-            start_login(entry, venue, &vault, setup, reports_tx.clone(), in_flight.clone(), &opening)?;
+        let wiring = Wiring {
+            venue,
+            reports: reports_tx.clone(),
+            in_flight: in_flight.clone(),
+            opening: &opening,
+            live: !bound.is_empty(),
+        };
+        let (handle, thread, reconciliation) = start_login(entry, &vault, setup, wiring)?;
         logins.push(LoginView {
             name: entry.name.clone(),
             kind: entry.kind,
@@ -163,19 +183,27 @@ pub fn start(
         })
         .collect();
     let tap = BrokerTap::new(gateways, reports_rx).with_shadow(shadow);
-    let watcher = watch_vault(vault_args.clone(), watched)?;
-    Ok(Some((tap, Brokers { logins, threads, in_flight, watcher: Some(watcher) })))
+    Ok(Some((tap, Brokers { logins, threads, in_flight, gateways: watched })))
+}
+
+/// How one login's gateway joins the run.
+struct Wiring<'a> {
+    venue: VenueId,
+    reports: mpsc::Sender<dalal_core::model::VenueReport>,
+    in_flight: InFlight,
+    /// The engine's positions of the login's live accounts, to reconcile with the broker's.
+    opening: &'a BTreeMap<PositionKey, i64>,
+    /// Whether a live account trades through it (shadow accounts send nothing).
+    live: bool,
 }
 
 fn start_login(
     entry: &dalal_config::BrokerSection,
-    venue: VenueId,
     vault: &Vault,
     setup: &EngineSetup,
-    reports: mpsc::Sender<dalal_core::model::VenueReport>,
-    in_flight: InFlight,
-    opening: &BTreeMap<PositionKey, i64>,
+    wiring: Wiring<'_>,
 ) -> Result<(GatewayHandle, JoinHandle<()>, Result<Reconciliation, String>)> {
+    let Wiring { venue, reports, in_flight, opening, live } = wiring;
     let login = entry.login();
     let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
     if kind != entry.kind {
@@ -220,6 +248,9 @@ fn start_login(
                 orders_per_second: entry.orders_per_second(),
                 poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
                 queue: 1024,
+                // Orders of live accounts are followed on the ticker as well as in the book.
+                order_updates: live.then(|| entry.ws_root().to_string()),
+                clock: dalal_brokers::gateway::WallClock::system(),
             };
             let (handle, thread) =
                 spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?;
@@ -264,10 +295,24 @@ fn reconcile_kite(client: &KiteClient, opening: &BTreeMap<PositionKey, i64>) -> 
     })
 }
 
+/// The thread of [`watch_vault`]; stopping it drops the token sinks it holds.
+pub struct VaultWatch {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl VaultWatch {
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}
+
 /// Looks at the vault file's time five times a second, reads the vault again when it changed,
-/// and hands each gateway whose login has a new access token the new one: a login during the
-/// run (`dalal broker login`) brings an expired session back without a restart.
-fn watch_vault(args: VaultArgs, logins: Vec<(String, GatewayHandle)>) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+/// and hands each sink (gateways, the market feed) whose login has a new access token the new
+/// one: a login during the run (`dalal broker login`) brings an expired session back without a
+/// restart.
+pub fn watch_vault(args: VaultArgs, logins: Vec<(String, TokenSink)>) -> Result<VaultWatch> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // The tokens the gateways have (kept as secrets: zeroed when dropped, never printed).
@@ -294,16 +339,28 @@ fn watch_vault(args: VaultArgs, logins: Vec<(String, GatewayHandle)>) -> Result<
                     continue;
                 }
             };
-            for (login, handle) in &logins {
-                let Ok(Some(token)) = vault.secret(login, "access_token") else { continue };
-                let known = seen.get(login).and_then(Option::as_ref).is_some_and(|t| t.expose() == token.expose());
-                if !known {
-                    tracing::info!(login = %login, "new access token in the vault");
-                    handle.relogin(token.clone());
-                    seen.insert(login.clone(), Some(token));
-                }
+            let mut fresh: BTreeMap<&str, dalal_brokers::Secret> = BTreeMap::new();
+            for (login, sink) in &logins {
+                let token = match fresh.get(login.as_str()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let Ok(Some(token)) = vault.secret(login, "access_token") else { continue };
+                        let known =
+                            seen.get(login).and_then(Option::as_ref).is_some_and(|t| t.expose() == token.expose());
+                        if known {
+                            continue;
+                        }
+                        tracing::info!(login = %login, "new access token in the vault");
+                        fresh.insert(login, token.clone());
+                        token
+                    }
+                };
+                sink(token);
+            }
+            for (login, token) in fresh {
+                seen.insert(login.to_string(), Some(token));
             }
         }
     })?;
-    Ok((stop, thread))
+    Ok(VaultWatch { stop, thread })
 }

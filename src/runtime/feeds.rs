@@ -19,6 +19,7 @@ use dalal_core::engine::setup::EngineSetup;
 use dalal_core::model::time::NANOS_PER_DAY;
 use dalal_core::model::Timestamp;
 
+use super::brokers::TokenSink;
 use crate::cli::VaultArgs;
 
 /// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`) over the
@@ -70,7 +71,8 @@ pub(super) fn market_offset(config: &Config, setup: &EngineSetup) -> i64 {
     open.0 - now.0
 }
 
-/// The run's market feed, as configured.
+/// The run's market feed, as configured, and for a broker's feed where the login's new
+/// access tokens go.
 pub(super) fn market_source(
     config: &Config,
     setup: &EngineSetup,
@@ -79,7 +81,7 @@ pub(super) fn market_source(
     resume_after: u64,
     offset_ns: i64,
     vault: &VaultArgs,
-) -> Result<Box<dyn FeedSource>> {
+) -> Result<(Box<dyn FeedSource>, Option<(String, TokenSink)>)> {
     let feed = &config.feed;
     Ok(match feed.kind {
         FeedKind::Synthetic => {
@@ -92,27 +94,32 @@ pub(super) fn market_source(
                     .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
                     .collect(),
             };
-            Box::new(SyntheticSource::new(&cfg, feed.rate, offset_ns).context("synthetic feed")?)
+            (Box::new(SyntheticSource::new(&cfg, feed.rate, offset_ns).context("synthetic feed")?), None)
         }
         FeedKind::Csv => {
             let path = PathBuf::from(feed.path.clone().unwrap_or_default());
-            Box::new(
-                TickFileSource::open(&path, symbols, speed, resume_after)
-                    .with_context(|| format!("opening feed {}", path.display()))?,
-            )
+            let source = TickFileSource::open(&path, symbols, speed, resume_after)
+                .with_context(|| format!("opening feed {}", path.display()))?;
+            (Box::new(source), None)
         }
         FeedKind::Udp => {
             let addr: SocketAddr = feed.listen.parse().with_context(|| format!("feed.listen {:?}", feed.listen))?;
             let src = UdpSource::bind(addr, setup.instruments.len(), None)?;
             println!("UDP feed on {}", src.local_addr());
-            Box::new(src)
+            (Box::new(src), None)
         }
         FeedKind::Kite => kite_feed(config, setup, vault)?,
     })
 }
 
-/// Kite's ticker through the `[feed] broker` login, for every instrument with a Kite token.
-fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<Box<dyn FeedSource>> {
+/// Kite's ticker through the `[feed] broker` login, for every instrument with a Kite token,
+/// and where that login's next access token goes (a feed refused for an expired token waits
+/// for it, then connects again).
+fn kite_feed(
+    config: &Config,
+    setup: &EngineSetup,
+    vault: &VaultArgs,
+) -> Result<(Box<dyn FeedSource>, Option<(String, TokenSink)>)> {
     let name = config.feed.broker.clone().unwrap_or_default();
     let broker = config.brokers.iter().find(|b| b.name == name).with_context(|| format!("feed.broker {name:?}"))?;
     let vault = crate::broker::open(vault).context("a broker feed needs the vault (dalal broker add)")?;
@@ -139,7 +146,9 @@ fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<
     cfg.ws_root = broker.ws_root().to_string();
     let feed = KiteFeed::start(cfg, None).context("starting the Kite feed")?;
     println!("Kite feed from {} ({} instruments)", broker.ws_root(), setup.instruments.len());
-    Ok(Box::new(feed))
+    let token = feed.token_handle();
+    let sink: TokenSink = Box::new(move |t| token.set(t));
+    Ok((Box::new(feed), Some((login.to_string(), sink))))
 }
 
 /// Live feeds need wall-clock timers (a replayed file makes its own from its clock).

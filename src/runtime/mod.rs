@@ -68,6 +68,7 @@ pub struct Runtime {
     feeds: FeedThreads,
     refeeder: Option<Refeeder>,
     brokers: Option<brokers::Brokers>,
+    vault_watch: Option<brokers::VaultWatch>,
     /// Set by Ctrl-C and at shutdown; feeds stop publishing when they see it.
     stop: Arc<AtomicBool>,
     started: Instant,
@@ -120,7 +121,8 @@ impl Runtime {
             view,
         };
         let offset_ns = feeds::market_offset(&config, &setup);
-        let market = feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns, &args.vault)?;
+        let (market, feed_token) =
+            feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns, &args.vault)?;
         let place = placement(&config);
         tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, feed = %market.name(), inline = config.feed.inline, "starting engine");
         // The engine never waits for the observer: what its ring cannot take is counted, the
@@ -146,6 +148,12 @@ impl Runtime {
             }
             None => None,
         };
+        // A login during the run (a new access token in the vault) reaches its gateways and
+        // the broker feed.
+        let mut token_sinks = brokers.as_ref().map(|b| b.token_sinks()).unwrap_or_default();
+        token_sinks.extend(feed_token);
+        let vault_watch =
+            if token_sinks.is_empty() { None } else { Some(brokers::watch_vault(args.vault.clone(), token_sinks)?) };
         let mut feed_threads = FeedThreads::new();
         let mut market = Some(market);
         if config.feed.inline {
@@ -205,6 +213,7 @@ impl Runtime {
             feeds: feed_threads,
             refeeder,
             brokers,
+            vault_watch,
             stop,
             started: Instant::now(),
         })
@@ -340,6 +349,7 @@ impl Runtime {
             feeds,
             refeeder,
             brokers,
+            vault_watch,
             stop,
             started,
             ..
@@ -359,6 +369,9 @@ impl Runtime {
         let mut stopped = running.stop();
         // The tap held the gateways' queues: with it gone they finish their last request.
         drop(stopped.tap.take());
+        if let Some(w) = vault_watch {
+            w.stop();
+        }
         if let Some(b) = brokers {
             b.join();
         }

@@ -2,9 +2,12 @@
 //!
 //! Requests are handled one at a time, in the order the engine sent them (a cancel never
 //! overtakes the place it cancels), under the login's order-rate window. Kite acknowledges a
-//! place with its order id; fills, cancellations and refusals after acceptance are found by
-//! reading the order book (after each request, and on a timer while orders work) and the
-//! trades of orders whose filled quantity grew. Each fill is reported once, by Kite's trade id.
+//! place with its order id; fills, cancellations and refusals after acceptance arrive as order
+//! updates on the login's ticker socket (`{"type":"order"}` texts, brokers.md §1.11), and are
+//! also found by reading the order book (after each request, and on a timer while orders work)
+//! in case an update is lost with a connection. Either way the trades of an order whose filled
+//! quantity grew are read from the REST API, and each fill is reported once, by Kite's trade id:
+//! an update says that something happened, the trade book says exactly what.
 //!
 //! Retries follow [`KiteError::is_retry_safe`]: a place whose answer was lost is never sent
 //! again; the order book is searched for its tag (our order id) instead, and the order is
@@ -21,10 +24,11 @@ use dalal_core::model::{
 };
 
 use super::rate::RateWindow;
-use super::session::{kite_token_expiry, Session, SessionHealth};
+use super::session::{kite_token_expiry, Session, SessionHealth, WallClock, EXPIRY_WARNING};
 use super::{code, GatewayHandle, InFlight, Job};
 use crate::error_kind::BrokerErrorKind;
 use crate::kite::error::KiteError;
+use crate::kite::feed::{KiteFeed, KiteFeedConfig, OrderUpdate};
 use crate::kite::model::Order as KiteOrder;
 use crate::kite::params::{ModifyOrder, OrderType, PlaceOrder, Product, TransactionType, Validity, Variety};
 use crate::kite::rest::KiteClient;
@@ -42,7 +46,16 @@ pub struct KiteGatewayConfig {
     pub poll_every: Duration,
     /// Requests waiting for the gateway before the engine waits for it.
     pub queue: usize,
+    /// The ticker root (`wss://ws.kite.trade`) to take order updates from; `None` leaves the
+    /// gateway to the order book alone.
+    pub order_updates: Option<String>,
+    /// The clock token expiry is judged by.
+    pub clock: WallClock,
 }
+
+/// Order updates waiting for the gateway; beyond that they are dropped and counted (the next
+/// read of the order book finds what they said).
+const UPDATE_QUEUE: usize = 1024;
 
 /// Where an instrument trades at Kite: its exchange and trading symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +100,7 @@ pub fn spawn(
     let handle = GatewayHandle::new(config.venue, tx, session.clone(), in_flight.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // The session's health is known before the first request: readers never see a stale one.
-    start_session(&session, client.has_session());
+    start_session(&session, client.has_session(), config.clock.now());
     let thread = std::thread::Builder::new().name(format!("gateway-{}", config.login)).spawn(move || {
         let mut g = KiteGateway {
             window: RateWindow::new(config.orders_per_second),
@@ -99,6 +112,7 @@ pub fn spawn(
             session,
             tracked: HashMap::new(),
             trades: HashSet::new(),
+            updates_feed: None,
         };
         runtime.block_on(g.run(rx));
     })?;
@@ -117,10 +131,14 @@ struct KiteGateway {
     tracked: HashMap<OrderId, Tracked>,
     /// Kite trade ids already reported.
     trades: HashSet<String>,
+    /// The ticker connection order updates come on, once there is a token.
+    updates_feed: Option<KiteFeed>,
 }
 
 impl KiteGateway {
     async fn run(&mut self, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+        let (updates_tx, mut updates) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
+        self.open_updates(&updates_tx);
         let mut next_poll = Instant::now() + self.config.poll_every;
         // A look at the book is owed after a request (and counted in flight until done).
         let mut owed = false;
@@ -128,7 +146,9 @@ impl KiteGateway {
             // The book is read when due, whatever else is queued: a steady stream of
             // requests must not starve it (fills are only found there).
             if Instant::now() >= next_poll {
-                if !self.tracked.is_empty() && self.usable() {
+                // Expiry shows in the session when it comes, not at the next request.
+                let usable = self.usable();
+                if !self.tracked.is_empty() && usable {
                     self.in_flight.add();
                     self.poll_book().await;
                     self.in_flight.done();
@@ -139,8 +159,19 @@ impl KiteGateway {
                 next_poll = Instant::now() + self.config.poll_every;
             }
             let wait = next_poll.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(wait, jobs.recv()).await {
-                Ok(Some(Job::Request(r))) => {
+            let job = tokio::select! {
+                biased;
+                job = jobs.recv() => Some(job),
+                Some(update) = updates.recv() => {
+                    self.in_flight.add();
+                    self.on_update(update).await;
+                    self.in_flight.done();
+                    continue;
+                }
+                _ = tokio::time::sleep(wait) => None,
+            };
+            match job {
+                Some(Some(Job::Request(r))) => {
                     self.handle(r).await;
                     // Whatever the request changed shows in the book soon: look once the
                     // queue is empty. Until then the request's outcome is still in flight.
@@ -153,16 +184,58 @@ impl KiteGateway {
                         next_poll = Instant::now();
                     }
                 }
-                Ok(Some(Job::Shadow(r))) => self.shadow(r),
-                Ok(Some(Job::NewToken(t))) => {
+                Some(Some(Job::Shadow(r))) => self.shadow(r),
+                Some(Some(Job::NewToken(t))) => {
+                    if let Some(feed) = &self.updates_feed {
+                        feed.set_access_token(t.clone());
+                    }
                     self.client.set_access_token(Some(t));
-                    start_session(&self.session, self.client.has_session());
+                    start_session(&self.session, self.client.has_session(), self.config.clock.now());
+                    self.open_updates(&updates_tx);
                     tracing::info!(login = %self.config.login, "broker session renewed");
                 }
-                Ok(None) => break,
-                Err(_) => {}
+                Some(None) => break,
+                None => {}
             }
         }
+    }
+
+    /// Opens the ticker connection for order updates when there is a root and a token and it
+    /// is not open yet. Updates are queued for this thread; a full queue drops and counts them.
+    fn open_updates(&mut self, to: &tokio::sync::mpsc::Sender<OrderUpdate>) {
+        let (Some(root), Some(token)) = (&self.config.order_updates, self.client.access_token()) else { return };
+        if self.updates_feed.is_some() {
+            return;
+        }
+        let mut cfg = KiteFeedConfig::new(self.client.api_key(), token.clone(), Vec::new());
+        cfg.ws_root = root.clone();
+        // No market data is asked for on this connection: nothing queues for an engine.
+        cfg.queue = 1;
+        let (tx, session) = (to.clone(), self.session.clone());
+        let sink = Box::new(move |u: OrderUpdate| {
+            if tx.try_send(u).is_err() {
+                session.update(|s| s.order_updates_dropped += 1);
+            }
+        });
+        match KiteFeed::start(cfg, Some(sink)) {
+            Ok(feed) => self.updates_feed = Some(feed),
+            Err(e) => {
+                tracing::warn!(login = %self.config.login, error = %e, "no order updates from the ticker; the order book is read instead")
+            }
+        }
+    }
+
+    /// An order update from the ticker: applied like the order book's line for that order.
+    async fn on_update(&mut self, update: OrderUpdate) {
+        self.session.update(|s| s.order_updates += 1);
+        let k = update.order;
+        let Some(id) = self.tracked.values().find(|t| t.kite_id == k.order_id).map(|t| t.order) else {
+            // Placed outside Dalal (shown by reconciliation, not managed), or already finished.
+            self.session.update(|s| s.order_updates_untracked += 1);
+            tracing::debug!(login = %self.config.login, "order update for an order not followed");
+            return;
+        };
+        self.apply(id, &k).await;
     }
 
     /// Whether requests may go: a token that has not expired by Kite's clock (about 06:00 IST
@@ -172,14 +245,20 @@ impl KiteGateway {
         if status.health == SessionHealth::Expired {
             return false;
         }
-        let now = Timestamp::now().0;
+        let now = self.config.clock.now().0;
         if status.token_expiry_ns != 0 && now >= status.token_expiry_ns {
             tracing::warn!(login = %self.config.login, "broker access token expired; orders are refused until the next login");
-            self.session.update(|s| s.health = SessionHealth::Expired);
+            self.session.update(|s| {
+                s.health = SessionHealth::Expired;
+                s.expires_soon = false;
+            });
             return false;
         }
-        if status.token_expiry_ns != 0 && status.token_expiry_ns - now < 30 * 60 * 1_000_000_000 {
+        let soon = status.token_expiry_ns != 0
+            && status.token_expiry_ns.saturating_sub(now) < EXPIRY_WARNING.as_nanos() as i64;
+        if soon && !status.expires_soon {
             tracing::warn!(login = %self.config.login, "broker access token expires within 30 minutes; log in again");
+            self.session.update(|s| s.expires_soon = true);
         }
         true
     }
@@ -201,7 +280,7 @@ impl KiteGateway {
 
     /// Notes a broker's answer in the session: success, or an error with its kind.
     fn answered(&self, result: Result<(), &KiteError>) {
-        let now = Timestamp::now().0;
+        let now = self.config.clock.now().0;
         self.session.update(|s| {
             s.requests += 1;
             s.last_activity_ns = now;
@@ -418,14 +497,30 @@ impl KiteGateway {
         for id in ids {
             let Some(t) = self.tracked.get(&id) else { continue };
             let Some(k) = by_kite.get(t.kite_id.as_str()).copied() else { continue };
-            let state = k.state();
-            if k.filled_quantity > t.filled {
-                self.report_fills(id).await;
-            }
-            let Some(t) = self.tracked.get_mut(&id) else { continue };
+            self.apply(id, k).await;
+        }
+    }
+
+    /// Reports what Kite's view of one followed order (a line of the book, or an update from
+    /// the ticker) adds to what was reported: new fills first, then a trigger, a cancellation
+    /// or a refusal. A view older than what is known (fewer fills, or back to trigger-pending)
+    /// changes nothing, so updates and book reads may arrive in any order.
+    async fn apply(&mut self, id: OrderId, k: &KiteOrder) {
+        let Some(t) = self.tracked.get(&id) else { return };
+        let state = k.state();
+        if k.filled_quantity > t.filled {
+            self.report_fills(id).await;
+        }
+        {
+            let Some(t) = self.tracked.get_mut(&id) else { return };
             if t.filled < k.filled_quantity {
                 // Its trades are not all readable yet: its end is reported after its fills.
-                continue;
+                return;
+            }
+            if k.filled_quantity < t.filled
+                || (state == OrderState::TriggerPending && t.state != OrderState::TriggerPending && t.state != OrderState::Pending)
+            {
+                return;
             }
             let was = std::mem::replace(&mut t.state, state);
             let (account, order, venue_order) = (t.account, t.order, VenueOrderId::new(&t.kite_id).unwrap_or_default());
@@ -487,11 +582,11 @@ impl KiteGateway {
 
 /// A session starts healthy with a token (expiring at Kite's next daily expiry), expired
 /// without one.
-fn start_session(session: &Session, has_token: bool) {
-    let now = Timestamp::now();
+fn start_session(session: &Session, has_token: bool, now: Timestamp) {
     session.update(|s| {
         s.health = if has_token { SessionHealth::Healthy } else { SessionHealth::Expired };
         s.token_expiry_ns = if has_token { kite_token_expiry(now).0 } else { 0 };
+        s.expires_soon = false;
     });
 }
 

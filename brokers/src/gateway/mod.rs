@@ -26,7 +26,7 @@ use dalal_core::model::{
 };
 
 use crate::error_kind::BrokerErrorKind;
-pub use session::{Session, SessionHealth, SessionStatus};
+pub use session::{Session, SessionHealth, SessionStatus, WallClock};
 
 /// Reason codes of refusals, in [`ReportKind::Rejected`]: a broker error's kind, or the
 /// gateway's own reason for not sending at all. Stable numbers: operators filter on them.

@@ -1,7 +1,8 @@
 //! A broker login's session as operators see it: health, errors, last activity and when its
 //! token expires. The gateway thread writes it; the console and the API read it.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dalal_core::model::Timestamp;
 use serde::Serialize;
@@ -34,10 +35,18 @@ pub struct SessionStatus {
     pub refused_expired: u64,
     /// Requests shadow accounts would have sent (logged, never sent).
     pub shadow_requests: u64,
+    /// Order updates from the ticker socket.
+    pub order_updates: u64,
+    /// Updates for orders the gateway does not follow: placed outside Dalal, or finished.
+    pub order_updates_untracked: u64,
+    /// Updates dropped because the gateway was that far behind (the order book has them).
+    pub order_updates_dropped: u64,
     /// Unix time of the last answer from the broker, ns (0: none yet).
     pub last_activity_ns: i64,
     /// When the token stops working, Unix ns (0: unknown or no token).
     pub token_expiry_ns: i64,
+    /// The token expires within [`EXPIRY_WARNING`]: log in again soon.
+    pub expires_soon: bool,
     /// The last error, as the broker put it.
     pub last_error: Option<String>,
 }
@@ -65,6 +74,40 @@ impl Session {
         // A panic while holding it cannot leave the status half-written in a way that matters
         // more than losing it: keep serving it.
         self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How long before a token's expiry the session warns.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The wall clock a gateway judges token expiry by: the system's, or one a test sets (the
+/// daily expiry is at 06:00 IST, which no test should wait for).
+#[derive(Clone, Debug, Default)]
+pub struct WallClock(Option<Arc<AtomicI64>>);
+
+impl WallClock {
+    /// The system's clock.
+    pub fn system() -> WallClock {
+        WallClock(None)
+    }
+
+    /// A clock that stands at `at` until [`WallClock::set`] moves it.
+    pub fn manual(at: Timestamp) -> WallClock {
+        WallClock(Some(Arc::new(AtomicI64::new(at.0))))
+    }
+
+    /// Moves a manual clock (the system's ignores it).
+    pub fn set(&self, at: Timestamp) {
+        if let Some(c) = &self.0 {
+            c.store(at.0, Ordering::Release);
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        match &self.0 {
+            Some(c) => Timestamp(c.load(Ordering::Acquire)),
+            None => Timestamp::now(),
+        }
     }
 }
 

@@ -172,6 +172,23 @@ pub(crate) enum Control {
     Stop,
 }
 
+/// Gives a running [`KiteFeed`] a new access token; does nothing once the feed has stopped.
+#[derive(Clone)]
+pub struct FeedToken(tokio::sync::mpsc::UnboundedSender<Control>);
+
+impl FeedToken {
+    /// See [`KiteFeed::set_access_token`].
+    pub fn set(&self, token: Secret) {
+        let _ = self.0.send(Control::Token(token));
+    }
+}
+
+impl std::fmt::Debug for FeedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FeedToken")
+    }
+}
+
 /// A running Kite market-data feed. Dropping it closes the socket and joins its thread.
 pub struct KiteFeed {
     inputs: Receiver<Input>,
@@ -190,9 +207,10 @@ impl std::fmt::Debug for KiteFeed {
 
 impl KiteFeed {
     /// Starts the connection thread; order updates go to `on_order` (dropped when `None`).
+    /// A feed for order updates alone (a gateway's) subscribes to nothing.
     pub fn start(cfg: KiteFeedConfig, on_order: Option<OrderSink>) -> Result<KiteFeed, FeedError> {
         let target = super::feed_ws::Target::parse(&cfg.ws_root)?;
-        if cfg.subscriptions.is_empty() {
+        if cfg.subscriptions.is_empty() && on_order.is_none() {
             return Err(FeedError::NothingToSubscribe);
         }
         let mut tokens = std::collections::HashSet::new();
@@ -235,6 +253,12 @@ impl KiteFeed {
     /// wakes a feed that stopped on an expired session.
     pub fn set_access_token(&self, token: Secret) {
         let _ = self.control.send(Control::Token(token));
+    }
+
+    /// A handle that gives the feed new access tokens from another thread (a vault watcher),
+    /// once the feed itself has been handed to the engine's side.
+    pub fn token_handle(&self) -> FeedToken {
+        FeedToken(self.control.clone())
     }
 
     /// Hands over up to `room` queued inputs to `f`, waiting up to `wait` for the first one.

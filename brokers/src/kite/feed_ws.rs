@@ -92,6 +92,10 @@ fn mode_name(m: Mode) -> &'static str {
 /// Kite's requests for a fresh connection: one `subscribe` with every token, then one `mode`
 /// per mode in use (a subscription starts in quote mode; the mode request makes it explicit).
 pub(crate) fn subscribe_requests(subs: &[super::feed::Subscription]) -> Vec<String> {
+    if subs.is_empty() {
+        // A connection for order updates only.
+        return Vec::new();
+    }
     let tokens: Vec<u32> = subs.iter().map(|s| s.token).collect();
     let mut out = vec![serde_json::json!({"a": "subscribe", "v": tokens}).to_string()];
     for mode in [Mode::Ltp, Mode::Quote, Mode::Full] {

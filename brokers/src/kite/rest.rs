@@ -128,6 +128,11 @@ impl KiteClient {
         self.access_token.is_some()
     }
 
+    /// The session's token, for the ticker connection of the same login.
+    pub(crate) fn access_token(&self) -> Option<&Secret> {
+        self.access_token.as_ref()
+    }
+
     /// Uses `token` from now on (a token kept from an earlier login).
     pub fn set_access_token(&mut self, token: Option<Secret>) {
         self.access_token = token;

@@ -580,6 +580,13 @@ impl FakeKite {
         s.ticker.subscriptions.get(&s.ticker.handshakes.accepted).cloned().unwrap_or_default()
     }
 
+    /// Each open ticker connection's subscriptions (token → mode), by connection number
+    /// (numbers grow with each accepted handshake).
+    pub fn ticker_open_subscriptions(&self) -> BTreeMap<u64, BTreeMap<u32, String>> {
+        let s = self.lock();
+        s.ticker.open.iter().map(|c| (*c, s.ticker.subscriptions.get(c).cloned().unwrap_or_default())).collect()
+    }
+
     pub fn ticker_handshakes(&self) -> TickerHandshakes {
         self.lock().ticker.handshakes
     }

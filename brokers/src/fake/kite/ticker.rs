@@ -62,6 +62,8 @@ pub(super) struct TickerState {
     /// Token → mode, per connection, as its requests left them.
     pub(super) subscriptions: BTreeMap<u64, BTreeMap<u32, String>>,
     pub(super) handshakes: TickerHandshakes,
+    /// Connections open now, by number.
+    pub(super) open: std::collections::BTreeSet<u64>,
     pub(super) heartbeat: Option<Duration>,
     /// How many entries of the order-update log were pushed already.
     pub(super) updates_pushed: usize,
@@ -74,6 +76,7 @@ impl TickerState {
             requests: Vec::new(),
             subscriptions: BTreeMap::new(),
             handshakes: TickerHandshakes::default(),
+            open: std::collections::BTreeSet::new(),
             heartbeat: Some(Duration::from_secs(1)),
             updates_pushed: 0,
         }
@@ -144,12 +147,15 @@ async fn upgrade(AxState(state): AxState<Shared>, RawQuery(query): RawQuery, ws:
     s.ticker.handshakes.accepted += 1;
     s.ticker.handshakes.open += 1;
     let connection = s.ticker.handshakes.accepted;
+    s.ticker.open.insert(connection);
     let pushes = s.ticker.push.subscribe();
     let heartbeat = s.ticker.heartbeat;
     drop(s);
     ws.on_upgrade(move |socket| async move {
         serve(socket, &state, connection, pushes, heartbeat).await;
-        lock(&state).ticker.handshakes.open -= 1;
+        let mut s = lock(&state);
+        s.ticker.handshakes.open -= 1;
+        s.ticker.open.remove(&connection);
     })
 }
 
