@@ -456,6 +456,12 @@ pub struct BrokerSection {
     /// reads a second, well inside the broker's limit for reads).
     #[serde(default)]
     pub poll_ms: Option<u64>,
+    /// At the start, take the broker's net positions as the live account's opening state:
+    /// where they differ from the engine's, the difference is booked as an opening fill at the
+    /// broker's average price (journaled, so a replay books it again). Needs exactly one live
+    /// account on the login, so the positions have one owner.
+    #[serde(default)]
+    pub adopt_positions: bool,
 }
 
 impl BrokerSection {

@@ -967,3 +967,61 @@ fn a_lossless_egress_ring_delivers_everything() {
     assert!(stopped.observer.gaps.is_empty());
     assert_eq!(stopped.observer.events.len() as u64, stopped.engine.emitted());
 }
+
+/// A position taken at the broker before the run, adopted as an opening fill: it is booked
+/// at its average price without an order or charges, risk counts it against the position
+/// limit, and it reduces and closes like any other. An adoption for an unknown account books
+/// nothing and is refused.
+#[test]
+fn an_adopted_broker_position_is_booked_and_counted_by_risk() {
+    let mut e = engine(serde_json::json!({ "max_position_qty": 60 }), serde_json::json!({}));
+    let mut egress = Vec::new();
+    step(&mut e, tick_input(T, 10_000), &mut egress);
+    let product = mkt(0, Side::Buy, 1).product;
+    let adopt = |account: u16, side: Side, qty: u64, price: i64| {
+        Input::Command(Command::Adopt(dalal_core::model::Adoption {
+            account: AccountId(account),
+            instrument: InstrumentId(0),
+            product,
+            side,
+            qty: Qty(qty),
+            price: Price(price),
+        }))
+    };
+    step(&mut e, adopt(0, Side::Buy, 50, 9_900), &mut egress);
+    assert_eq!(e.order.portfolio().net(0, 0), 50);
+    let p = e.order.portfolio().get(0, 0, product).copied().expect("position");
+    assert_eq!(p.avg_price(), 9_900.0, "paise");
+    let fills: Vec<Fill> = egress
+        .iter()
+        .filter_map(|x| match x {
+            EgressEvent::Fill(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fills.len(), 1);
+    assert_eq!((fills[0].order, fills[0].strategy, fills[0].charges), (OrderId(0), StrategyId::SYSTEM, Money(0)));
+    assert!(!egress.iter().any(|x| matches!(x, EgressEvent::Order { .. })), "no order");
+
+    // Risk holds the adopted 50: 20 more would pass 60.
+    let place = |intent| Input::Command(Command::Place { intent });
+    step(&mut e, place(mkt(0, Side::Buy, 20)), &mut egress);
+    let last_reject = |egress: &Vec<EgressEvent>| {
+        egress.iter().rev().find_map(|x| match x {
+            EgressEvent::Order { order, .. } => Some(order.reject),
+            _ => None,
+        })
+    };
+    assert_eq!(last_reject(&egress), Some(Some(RejectReason::MaxPosition)));
+    step(&mut e, place(mkt(0, Side::Buy, 10)), &mut egress);
+    assert_eq!(last_reject(&egress), Some(None));
+    assert_eq!(e.order.portfolio().net(0, 0), 60);
+    step(&mut e, place(mkt(0, Side::Sell, 60)), &mut egress);
+    assert_eq!(e.order.portfolio().net(0, 0), 0);
+
+    // Unknown account: nothing booked, nothing panics.
+    let before = e.order.counters.fills;
+    step(&mut e, adopt(7, Side::Buy, 5, 9_900), &mut egress);
+    assert_eq!(e.order.counters.fills, before);
+    assert_legal_life_cycles(&egress);
+}

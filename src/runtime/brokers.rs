@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
-use dalal_brokers::gateway::reconcile::{is_dalal_tag, reconcile, PositionKey, Reconciliation};
+use dalal_brokers::gateway::reconcile::{adoptions, is_dalal_tag, reconcile, PositionKey, Reconciliation};
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
+use dalal_brokers::kite::model::Position as KitePosition;
 use dalal_brokers::kite::KiteClient;
 use dalal_brokers::{BrokerKind, Vault};
 use dalal_config::{AccountMode, Config};
 use dalal_core::engine::setup::EngineSetup;
-use dalal_core::model::{Product, VenueId};
+use dalal_core::model::{AccountId, Adoption, Command, Price, Product, Qty, Side, VenueId};
 use dalal_core::stages::portfolio::Portfolio;
 
 use crate::cli::VaultArgs;
@@ -28,6 +29,8 @@ pub struct Brokers {
     in_flight: InFlight,
     /// Each gateway by its vault login, for the vault watcher.
     gateways: Vec<(String, GatewayHandle)>,
+    /// Positions to adopt from the brokers (`adopt_positions`), for the engine to book first.
+    pub adoptions: Vec<Command>,
 }
 
 /// Takes a login's new access token (a gateway, a market feed).
@@ -135,6 +138,7 @@ pub fn start(
     let mut logins = Vec::new();
     let mut threads = Vec::new();
     let mut watched = Vec::new();
+    let mut adoptions = Vec::new();
     for b in used {
         let entry = &config.brokers[b];
         let venue = VenueId((config.venues.len() + b) as u16);
@@ -145,6 +149,13 @@ pub fn start(
             .filter(|(_, a)| a.mode == AccountMode::Live && a.broker.as_deref() == Some(entry.name.as_str()))
             .map(|(i, _)| i)
             .collect();
+        if entry.adopt_positions && bound.len() != 1 {
+            bail!(
+                "broker {:?}: adopt_positions needs exactly one live account on the login (it has {})",
+                entry.name,
+                bound.len()
+            );
+        }
         let opening = engine_positions(setup, portfolio, &bound);
         let wiring = Wiring {
             venue,
@@ -153,7 +164,10 @@ pub fn start(
             opening: &opening,
             live: !bound.is_empty(),
         };
-        let (handle, thread, reconciliation) = start_login(entry, &vault, setup, wiring)?;
+        let Started { handle, thread, reconciliation, broker_positions } = start_login(entry, &vault, setup, wiring)?;
+        if let (true, Some(positions), Some(&account)) = (entry.adopt_positions, &broker_positions, bound.first()) {
+            adoptions.extend(adopt(&entry.name, setup, AccountId(account as u16), &opening, positions));
+        }
         logins.push(LoginView {
             name: entry.name.clone(),
             kind: entry.kind,
@@ -183,7 +197,7 @@ pub fn start(
         })
         .collect();
     let tap = BrokerTap::new(gateways, reports_rx).with_shadow(shadow);
-    Ok(Some((tap, Brokers { logins, threads, in_flight, gateways: watched })))
+    Ok(Some((tap, Brokers { logins, threads, in_flight, gateways: watched, adoptions })))
 }
 
 /// How one login's gateway joins the run.
@@ -197,12 +211,21 @@ struct Wiring<'a> {
     live: bool,
 }
 
+/// A login's gateway, started, and what its broker said at the start.
+struct Started {
+    handle: GatewayHandle,
+    thread: JoinHandle<()>,
+    reconciliation: Result<Reconciliation, String>,
+    /// The broker's net positions, when they could be read.
+    broker_positions: Option<Vec<KitePosition>>,
+}
+
 fn start_login(
     entry: &dalal_config::BrokerSection,
     vault: &Vault,
     setup: &EngineSetup,
     wiring: Wiring<'_>,
-) -> Result<(GatewayHandle, JoinHandle<()>, Result<Reconciliation, String>)> {
+) -> Result<Started> {
     let Wiring { venue, reports, in_flight, opening, live } = wiring;
     let login = entry.login();
     let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
@@ -224,10 +247,12 @@ fn start_login(
             }
             let client = KiteClient::new(entry.root(), &api_key, token, Duration::from_secs(7))
                 .with_context(|| format!("broker {:?}", entry.name))?;
-            let reconciliation = if client.has_session() {
-                reconcile_kite(&client, opening)
-            } else {
-                Err("no access token".to_string())
+            let (reconciliation, broker_positions) = match client.has_session() {
+                true => match reconcile_kite(&client, opening) {
+                    Ok((r, positions)) => (Ok(r), Some(positions)),
+                    Err(e) => (Err(e), None),
+                },
+                false => (Err("no access token".to_string()), None),
             };
             match &reconciliation {
                 Ok(r) if r.agrees() && r.outside_orders.is_empty() => {
@@ -254,7 +279,7 @@ fn start_login(
             };
             let (handle, thread) =
                 spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?;
-            Ok((handle, thread, reconciliation))
+            Ok(Started { handle, thread, reconciliation, broker_positions })
         }
         BrokerKind::Angel | BrokerKind::Upstox => {
             bail!(
@@ -284,14 +309,18 @@ fn engine_positions(setup: &EngineSetup, portfolio: &Portfolio, accounts: &[usiz
     out
 }
 
-/// Reads the login's positions, orders and funds and compares them with `opening`.
-fn reconcile_kite(client: &KiteClient, opening: &BTreeMap<PositionKey, i64>) -> Result<Reconciliation, String> {
+/// Reads the login's positions, orders and funds and compares them with `opening`; the
+/// broker's net positions come back too.
+fn reconcile_kite(
+    client: &KiteClient,
+    opening: &BTreeMap<PositionKey, i64>,
+) -> Result<(Reconciliation, Vec<KitePosition>), String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let positions = client.positions().await.map_err(|e| e.to_string())?;
         let orders = client.orders().await.map_err(|e| e.to_string())?;
         let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
-        Ok(reconcile(opening, &positions.net, &orders, is_dalal_tag, cash))
+        Ok((reconcile(opening, &positions.net, &orders, is_dalal_tag, cash), positions.net))
     })
 }
 
@@ -306,6 +335,45 @@ impl VaultWatch {
         self.stop.store(true, Ordering::Release);
         let _ = self.thread.join();
     }
+}
+
+/// The commands that make `account`'s positions the broker's (see `adopt_positions`); a
+/// position in an instrument the configuration does not have, or with no price to book it
+/// at, is reported and left out.
+fn adopt(
+    broker: &str,
+    setup: &EngineSetup,
+    account: AccountId,
+    opening: &BTreeMap<PositionKey, i64>,
+    positions: &[KitePosition],
+) -> Vec<Command> {
+    let (found, unpriced) = adoptions(opening, positions);
+    for key in unpriced {
+        tracing::warn!(broker, position = ?key, "broker position not adopted: no price to book it at");
+    }
+    let mut out = Vec::new();
+    for a in found {
+        let (exchange, symbol, product) = &a.key;
+        let instrument = setup.instruments.iter().find(|s| {
+            let at = KiteSymbol::of(s);
+            &at.exchange == exchange && &at.tradingsymbol == symbol
+        });
+        let product = Product::ALL.into_iter().find(|p| p.as_str() == product.as_str());
+        let (Some(spec), Some(product)) = (instrument, product) else {
+            tracing::warn!(broker, position = ?a.key, "broker position not adopted: not an instrument of the configuration");
+            continue;
+        };
+        tracing::info!(broker, account = account.0, position = ?a.key, qty = a.qty, price_paise = a.price, "adopting the broker's position");
+        out.push(Command::Adopt(Adoption {
+            account,
+            instrument: spec.id,
+            product,
+            side: if a.qty > 0 { Side::Buy } else { Side::Sell },
+            qty: Qty(a.qty.unsigned_abs()),
+            price: Price(a.price),
+        }));
+    }
+    out
 }
 
 /// Looks at the vault file's time five times a second, reads the vault again when it changed,

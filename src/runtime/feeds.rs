@@ -71,8 +71,10 @@ pub(super) fn market_offset(config: &Config, setup: &EngineSetup) -> i64 {
     open.0 - now.0
 }
 
-/// The run's market feed, as configured, and for a broker's feed where the login's new
-/// access tokens go.
+/// A market feed, and for a broker's feed where its login's new access tokens go.
+pub(super) type MarketFeed = (Box<dyn FeedSource>, Option<(String, TokenSink)>);
+
+/// The run's market feed, as configured.
 pub(super) fn market_source(
     config: &Config,
     setup: &EngineSetup,
@@ -81,7 +83,7 @@ pub(super) fn market_source(
     resume_after: u64,
     offset_ns: i64,
     vault: &VaultArgs,
-) -> Result<(Box<dyn FeedSource>, Option<(String, TokenSink)>)> {
+) -> Result<MarketFeed> {
     let feed = &config.feed;
     Ok(match feed.kind {
         FeedKind::Synthetic => {
@@ -115,11 +117,7 @@ pub(super) fn market_source(
 /// Kite's ticker through the `[feed] broker` login, for every instrument with a Kite token,
 /// and where that login's next access token goes (a feed refused for an expired token waits
 /// for it, then connects again).
-fn kite_feed(
-    config: &Config,
-    setup: &EngineSetup,
-    vault: &VaultArgs,
-) -> Result<(Box<dyn FeedSource>, Option<(String, TokenSink)>)> {
+fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<MarketFeed> {
     let name = config.feed.broker.clone().unwrap_or_default();
     let broker = config.brokers.iter().find(|b| b.name == name).with_context(|| format!("feed.broker {name:?}"))?;
     let vault = crate::broker::open(vault).context("a broker feed needs the vault (dalal broker add)")?;

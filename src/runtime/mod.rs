@@ -170,6 +170,11 @@ impl Runtime {
                 running.publish(Input::Command(cmd));
             }
         }
+        // Broker positions to adopt: reconciled against the engine's state as it starts
+        // (fresh or recovered), so a recovered run adopts only what changed since.
+        for cmd in brokers.as_ref().map(|b| b.adoptions.clone()).unwrap_or_default() {
+            running.publish(Input::Command(cmd));
+        }
 
         // 5. Console.
         let logins = brokers.as_ref().map(|b| b.console_logins()).unwrap_or_default();

@@ -518,7 +518,9 @@ impl KiteGateway {
                 return;
             }
             if k.filled_quantity < t.filled
-                || (state == OrderState::TriggerPending && t.state != OrderState::TriggerPending && t.state != OrderState::Pending)
+                || (state == OrderState::TriggerPending
+                    && t.state != OrderState::TriggerPending
+                    && t.state != OrderState::Pending)
             {
                 return;
             }

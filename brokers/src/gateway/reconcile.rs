@@ -56,6 +56,51 @@ impl Reconciliation {
     }
 }
 
+/// What it takes to make the engine's position the broker's: the quantity to add (signed:
+/// positive buys) and the price to book it at, paise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adopt {
+    pub key: PositionKey,
+    pub qty: i64,
+    pub price: i64,
+}
+
+/// The adoptions that bring `engine` to the broker's net positions, each at the broker's
+/// average price (its last price when the average is unknown, as for a position closed
+/// today). A difference with no usable price is left out and returned second, to be reported.
+pub fn adoptions(
+    engine: &BTreeMap<PositionKey, i64>,
+    broker_positions: &[KitePosition],
+) -> (Vec<Adopt>, Vec<PositionKey>) {
+    let mut broker: BTreeMap<PositionKey, (i64, i64)> = BTreeMap::new();
+    for p in broker_positions {
+        let price = [p.average_price, p.last_price]
+            .into_iter()
+            .find_map(|r| crate::money::rupees_to_paise(r).ok().filter(|v| *v > 0))
+            .unwrap_or(0);
+        let e = broker.entry((p.exchange.clone(), p.tradingsymbol.clone(), p.product.clone())).or_default();
+        e.0 += p.quantity;
+        if e.1 == 0 {
+            e.1 = price;
+        }
+    }
+    let (mut out, mut unpriced) = (Vec::new(), Vec::new());
+    let keys: std::collections::BTreeSet<&PositionKey> = engine.keys().chain(broker.keys()).collect();
+    for key in keys {
+        let e = engine.get(key).copied().unwrap_or(0);
+        let (b, price) = broker.get(key).copied().unwrap_or((0, 0));
+        if e == b {
+            continue;
+        }
+        if price <= 0 {
+            unpriced.push(key.clone());
+        } else {
+            out.push(Adopt { key: key.clone(), qty: b - e, price });
+        }
+    }
+    (out, unpriced)
+}
+
 /// Compares `engine` (net quantity by position) with the broker's net positions and open
 /// orders. `ours` says whether a broker order's tag is one Dalal gives its orders.
 pub fn reconcile(

@@ -1,6 +1,8 @@
 //! Operator, strategy and system commands.
 
-use super::{AccountId, OrderId, OrderIntent, Price, Product, Qty, RiskLimits, StrategyId, StrategyParams};
+use super::{
+    AccountId, InstrumentId, OrderId, OrderIntent, Price, Product, Qty, RiskLimits, Side, StrategyId, StrategyParams,
+};
 
 /// Which accounts a kill switch covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -56,4 +58,20 @@ pub enum Command {
         scope: KillScope,
         product: Option<Product>,
     },
+    /// Books a position taken outside the engine: see [`Adoption`].
+    Adopt(Adoption),
+}
+
+/// A position taken outside the engine (at a broker, before the run), booked as an opening
+/// fill at its average price: no order, no charges, no risk check (the position exists
+/// already). Reconciliation sends the difference between the broker's net position and the
+/// engine's, so afterwards they agree. Being a command, it is journaled and replays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Adoption {
+    pub account: AccountId,
+    pub instrument: InstrumentId,
+    pub product: Product,
+    pub side: Side,
+    pub qty: Qty,
+    pub price: Price,
 }

@@ -48,6 +48,8 @@ pub enum Feedback {
     Accepted { order: OrderId, intent: OrderIntent },
     /// A fill; `done` when it completed the order.
     Filled { fill: Fill, done: bool },
+    /// A position adopted from outside ([`Command::Adopt`]), booked as a fill of no order.
+    Adopted { fill: Fill },
     /// An order stopped working with `unfilled` quantity left.
     Closed {
         order: OrderId,

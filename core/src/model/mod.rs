@@ -19,7 +19,7 @@ pub mod timeframe;
 pub mod venue;
 
 pub use candle::{BarSpec, Candle};
-pub use command::{Command, KillScope};
+pub use command::{Adoption, Command, KillScope};
 pub use event::{Cause, CloseReason, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
 pub use fill::Fill;
 pub use ids::{AccountId, FillId, InstrumentId, OrderId, StrategyId};

@@ -324,7 +324,8 @@ impl RiskStage {
             Command::Cancel { .. }
             | Command::CancelWorking { .. }
             | Command::StrategyEnabled { .. }
-            | Command::SetStrategyParams { .. } => out(Msg::Command(cmd)),
+            | Command::SetStrategyParams { .. }
+            | Command::Adopt { .. } => out(Msg::Command(cmd)),
         }
     }
 
@@ -526,6 +527,20 @@ impl RiskStage {
                     acct.realized += after.realized - before.realized;
                     acct.unrealized += after.unrealized().0 - before.unrealized().0;
                     acct.charges += f.charges.0;
+                    acct.loss_check_due = true;
+                    self.loss_check_due = true;
+                }
+            }
+            Feedback::Adopted { fill: f } => {
+                // Only the position changes: nothing was working, nothing was squaring.
+                let a = f.account.index();
+                if let Some(k) = self.slot_index(a, f.instrument.index(), f.product) {
+                    let before = self.exposure[k].position;
+                    self.exposure[k].position.apply_fill(f.side, f.qty, f.price);
+                    let after = self.exposure[k].position;
+                    let acct = &mut self.accounts[a];
+                    acct.realized += after.realized - before.realized;
+                    acct.unrealized += after.unrealized().0 - before.unrealized().0;
                     acct.loss_check_due = true;
                     self.loss_check_due = true;
                 }

@@ -7,7 +7,7 @@ use dalal_core::model::{
     AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId, Tag,
     Timestamp, Validity,
 };
-use dalal_core::model::{Command, Input, KillScope};
+use dalal_core::model::{Adoption, Command, Input, KillScope};
 use dalal_core::model::{ParamBytes, StrategyParams, PARAM_BYTES};
 use dalal_core::model::{Quote, Tick};
 use dalal_core::model::{ReasonText, ReportKind, VenueId, VenueOrderId, VenueReport, VenueTradeId};
@@ -96,6 +96,7 @@ const MODIFY: u8 = 14;
 const CANCEL_WORKING: u8 = 15;
 const STRATEGY: u8 = 16;
 const STRATEGY_PARAMS: u8 = 17;
+const ADOPT: u8 = 18;
 const VENUE_REPORT: u8 = 20;
 
 fn scope(w: &mut Writer, s: KillScope) {
@@ -299,6 +300,16 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
                 scope(&mut w, s);
                 w.u8(p.map(|p| product_code(p) + 1).unwrap_or(0));
             }
+            // account u16, instrument u32, product u8, side u8 (0 buy, 1 sell), qty u64, price i64.
+            Command::Adopt(a) => {
+                w.u8(ADOPT);
+                w.u16(a.account.0);
+                w.u32(a.instrument.0);
+                w.u8(product_code(a.product));
+                w.u8(matches!(a.side, Side::Sell) as u8);
+                w.u64(a.qty.0);
+                w.i64(a.price.0);
+            }
         },
     }
     true
@@ -451,6 +462,18 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
             };
             Input::Command(Command::CancelWorking { scope: s, product: p })
         }
+        ADOPT => Input::Command(Command::Adopt(Adoption {
+            account: AccountId(r.u16()?),
+            instrument: InstrumentId(r.u32()?),
+            product: product(r.u8()?)?,
+            side: match r.u8()? {
+                0 => Side::Buy,
+                1 => Side::Sell,
+                _ => return Err(DecodeError::Value),
+            },
+            qty: Qty(r.u64()?),
+            price: Price(r.i64()?),
+        })),
         k => return Err(DecodeError::Kind(k)),
     };
     if !r.done() {
@@ -523,6 +546,14 @@ mod tests {
             Input::Command(Command::CancelWorking { scope: KillScope::Global, product: Some(Product::Mis) }),
             Input::Command(Command::StrategyEnabled { strategy: StrategyId(3), enabled: false }),
             Input::Command(Command::CancelWorking { scope: KillScope::Account(AccountId(0)), product: None }),
+            Input::Command(Command::Adopt(Adoption {
+                account: AccountId(1),
+                instrument: InstrumentId(4),
+                product: Product::Nrml,
+                side: Side::Sell,
+                qty: Qty(150),
+                price: Price(2_245_005),
+            })),
         ] {
             round(i);
         }

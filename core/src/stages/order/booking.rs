@@ -3,7 +3,9 @@
 //! order's filled quantity and value, added to its account's charges, and applied to the
 //! portfolio position it changes.
 
-use crate::model::{Fill, FillId, InstrumentSpec, Money, Order, Price, Qty, Segment, Timestamp};
+use crate::model::{
+    Adoption, Fill, FillId, InstrumentSpec, Money, Order, OrderId, Price, Qty, Segment, StrategyId, Timestamp,
+};
 use crate::stages::charges::{ChargeSegment, ChargeTable, Charges};
 use crate::stages::portfolio::Portfolio;
 
@@ -80,5 +82,31 @@ impl Booking {
             p.apply_fill(fill.side, qty, price);
         }
         fill
+    }
+
+    /// Books a position adopted from outside as a fill of no order (`OrderId(0)`) and no
+    /// charges; `None` (nothing booked) for an unknown account or instrument, or a zero
+    /// quantity or price.
+    pub(super) fn adopt(&mut self, a: &Adoption, ts: Timestamp) -> Option<Fill> {
+        if a.qty.is_zero() || !a.price.is_positive() {
+            return None;
+        }
+        let p = self.portfolio.get_mut(a.account.index(), a.instrument.index(), a.product)?;
+        p.apply_fill(a.side, a.qty, a.price);
+        let fill = Fill {
+            id: FillId(self.next_fill),
+            order: OrderId(0),
+            account: a.account,
+            strategy: StrategyId::SYSTEM,
+            instrument: a.instrument,
+            side: a.side,
+            qty: a.qty,
+            price: a.price,
+            ts,
+            product: a.product,
+            charges: Money(0),
+        };
+        self.next_fill += 1;
+        Some(fill)
     }
 }

@@ -239,6 +239,14 @@ impl OrderStage {
                 },
                 Err(reason) => self.refuse(account, order, reason, feedback),
             },
+            Command::Adopt(a) => match self.booking.adopt(&a, ts) {
+                Some(fill) => {
+                    self.counters.fills += 1;
+                    egress(EgressEvent::Fill(fill));
+                    feedback(Feedback::Adopted { fill });
+                }
+                None => self.refuse(a.account, OrderId(0), RejectReason::UnknownAccount, feedback),
+            },
             Command::KillSwitch { .. }
             | Command::SetLimits { .. }
             | Command::Place { .. }

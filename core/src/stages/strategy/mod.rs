@@ -398,10 +398,10 @@ impl StrategyStage {
                     slot.orders.push(OpenOrder { id: order, intent, remaining: intent.qty });
                 }
             }
-            Feedback::Filled { fill: f, .. } if f.strategy == StrategyId::SYSTEM => {
-                // An engine square-off flattened the account's position in this instrument and
-                // product: the strategies holding it are flat too, or they would trade from a
-                // position they no longer have.
+            // An engine square-off, or a position adopted from the broker, moved the account's
+            // position in this instrument: where it reduces what strategies hold, they hold
+            // less too, or they would trade from a position the account no longer has.
+            Feedback::Filled { fill: f, .. } | Feedback::Adopted { fill: f } if f.strategy == StrategyId::SYSTEM => {
                 let mut left = f.qty.0;
                 for slot in self.slots.iter_mut().filter(|s| s.account == f.account) {
                     let Some((_, book)) = slot.books.iter_mut().find(|(i, _)| *i == f.instrument) else { continue };
@@ -443,7 +443,7 @@ impl StrategyStage {
                     }
                 }
             }
-            Feedback::CommandRefused { .. } => {}
+            Feedback::CommandRefused { .. } | Feedback::Adopted { .. } => {}
         }
     }
 }
