@@ -23,6 +23,7 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
         BrokerCommand::Decode { broker: _, input } => decode(&input),
         BrokerCommand::Login(args) => login(args),
         BrokerCommand::Snapshot(args) => snapshot(args),
+        BrokerCommand::History(args) => crate::history::run(args),
         BrokerCommand::Remove { name, vault } => {
             let mut v = open(&vault)?;
             if !v.remove(&name) {
@@ -132,7 +133,7 @@ fn decode(input: &std::path::Path) -> Result<()> {
 }
 
 /// A runtime for one command's few requests to a broker.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the I/O runtime")
 }
 
@@ -189,9 +190,11 @@ fn login(args: LoginArgs) -> Result<()> {
     Ok(())
 }
 
-/// `dalal broker snapshot`: one JSON object, rupees as numbers, quantities as integers.
-fn snapshot(args: SnapshotArgs) -> Result<()> {
-    let (api_key, token, login) = match (&args.login, args.api_key, args.access_token) {
+/// The Kite session a command reading from the broker names: a vault login's API key and
+/// stored access token, or both given directly. Returns the client and the login's name,
+/// which [`kite_failure`] uses to say how to renew an expired session.
+pub(crate) fn kite_session(args: &SnapshotArgs) -> Result<(KiteClient, Option<String>)> {
+    let (api_key, token, login) = match (&args.login, &args.api_key, &args.access_token) {
         (Some(name), _, _) => {
             let v = open(&args.vault)?;
             let api_key = kite_api_key(&v, name)?;
@@ -200,32 +203,57 @@ fn snapshot(args: SnapshotArgs) -> Result<()> {
                 .with_context(|| format!("{name} has no access token: dalal broker login {name}"))?;
             (api_key, token, Some(name.clone()))
         }
-        (None, Some(key), Some(token)) => (key, token, None),
+        (None, Some(key), Some(token)) => (key.clone(), token.clone(), None),
         _ => bail!("give --login NAME, or --api-key and --access-token"),
     };
-    let client = KiteClient::new(&args.root, &api_key, Some(token), args.timeout)?;
-    let relogin = |e: KiteError| {
-        let hint = match (&login, e.kind()) {
-            (Some(name), BrokerErrorKind::SessionExpired) => format!(" (log in again: dalal broker login {name})"),
-            _ => String::new(),
-        };
-        anyhow::anyhow!("{e}{hint}")
+    Ok((KiteClient::new(&args.root, &api_key, Some(token), args.timeout)?, login))
+}
+
+/// A failed Kite request as an error for people; an expired session of a vault login says
+/// how to log in again.
+pub(crate) fn kite_failure(e: KiteError, login: Option<&str>) -> anyhow::Error {
+    let hint = match (login, e.kind()) {
+        (Some(name), BrokerErrorKind::SessionExpired) => format!(" (log in again: dalal broker login {name})"),
+        _ => String::new(),
     };
-    let rt = runtime()?;
-    let (profile, margins, positions, orders, holdings) = rt
-        .block_on(async {
-            Ok::<_, KiteError>((
-                client.profile().await?,
-                client.margins().await?,
-                client.positions().await?,
-                client.orders().await?,
-                client.holdings().await?,
-            ))
-        })
-        .map_err(relogin)?;
+    anyhow::anyhow!("{e}{hint}")
+}
+
+/// `dalal broker snapshot`: one JSON object, rupees as numbers, quantities as integers.
+fn snapshot(args: SnapshotArgs) -> Result<()> {
+    let (client, login) = kite_session(&args)?;
+    let relogin = |e: KiteError| kite_failure(e, login.as_deref());
+    let out = runtime()?.block_on(kite_snapshot(&client, &args.broker, SnapshotOrders::All)).map_err(relogin)?;
+    println!("{out}");
+    Ok(())
+}
+
+/// Which of a login's orders a snapshot lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SnapshotOrders {
+    /// The whole day's book (`dalal broker snapshot`).
+    All,
+    /// Only orders still working at the broker (the console's per-account view).
+    Open,
+}
+
+/// A Kite login's state as one JSON object, rupees as numbers and quantities as integers:
+/// `broker` (the label given), `user_id`, `funds`, `positions`, `orders` and `holdings`.
+/// `dalal broker snapshot` prints it and the console's per-account broker view answers it, so
+/// both show the same shape.
+pub(crate) async fn kite_snapshot(
+    client: &KiteClient,
+    broker: &str,
+    which: SnapshotOrders,
+) -> Result<serde_json::Value, KiteError> {
+    let profile = client.profile().await?;
+    let margins = client.margins().await?;
+    let positions = client.positions().await?;
+    let orders = client.orders().await?;
+    let holdings = client.holdings().await?;
     let equity = margins.equity.unwrap_or_default();
-    let out = serde_json::json!({
-        "broker": args.broker,
+    Ok(serde_json::json!({
+        "broker": broker,
         "user_id": profile.user_id,
         "funds": {
             "available_cash": equity.available.cash,
@@ -241,7 +269,7 @@ fn snapshot(args: SnapshotArgs) -> Result<()> {
             "last_price": p.last_price,
             "pnl": p.pnl,
         })).collect::<Vec<_>>(),
-        "orders": orders.iter().map(|o| serde_json::json!({
+        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
             "order_id": o.order_id,
             "exchange": o.exchange,
             "symbol": o.tradingsymbol,
@@ -265,9 +293,7 @@ fn snapshot(args: SnapshotArgs) -> Result<()> {
             "average_price": h.average_price,
             "last_price": h.last_price,
         })).collect::<Vec<_>>(),
-    });
-    println!("{out}");
-    Ok(())
+    }))
 }
 
 #[cfg(test)]

@@ -136,6 +136,11 @@ pub enum BrokerCommand {
     /// One JSON object with the account's user id, funds, net positions, today's orders and
     /// holdings, as the broker reports them now (rupees as numbers, Dalal's order states).
     Snapshot(SnapshotArgs),
+    /// Historical candles from the broker, written as a tick file `dalal backtest --data`
+    /// reads (each bar as four trades: open, then high and low in the order the bar more
+    /// likely took them, then close) or as the candles themselves. Long ranges are fetched in
+    /// pieces within the broker's per-request limits, paced to its rate limit.
+    History(HistoryArgs),
     /// Remove a broker login and its secrets.
     Remove {
         name: String,
@@ -186,6 +191,43 @@ pub struct SnapshotArgs {
     pub timeout: Duration,
     #[command(flatten)]
     pub vault: VaultArgs,
+}
+
+/// `dalal broker history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The broker session, given as for `dalal broker snapshot`.
+    #[command(flatten)]
+    pub session: SnapshotArgs,
+    /// An instrument of the config, by symbol, fetched by its `tokens.kite`; repeatable.
+    #[arg(long = "instrument", value_name = "SYMBOL")]
+    pub instruments: Vec<String>,
+    /// `SYMBOL=TOKEN`: an instrument by its Kite instrument token, in the config or not;
+    /// repeatable.
+    #[arg(long = "token", value_name = "SYMBOL=TOKEN")]
+    pub tokens: Vec<String>,
+    /// Where `--instrument` symbols are looked up.
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// Kite's candle interval.
+    #[arg(long, value_parser = ["minute", "3minute", "5minute", "10minute", "15minute", "30minute", "60minute", "day"])]
+    pub interval: String,
+    /// First moment, IST: `YYYY-MM-DD` (from its 00:00:00) or `YYYY-MM-DD HH:MM:SS`.
+    #[arg(long)]
+    pub from: String,
+    /// Last moment, IST, inclusive: `YYYY-MM-DD` (to its 23:59:59) or `YYYY-MM-DD HH:MM:SS`.
+    #[arg(long)]
+    pub to: String,
+    /// `ticks`: a tick file (`ts_ns,symbol,price,qty`) for `dalal backtest` and `dalal
+    /// candles`; `candles`: `ts,symbol,open,high,low,close,volume,oi` as the broker sent them.
+    #[arg(long, value_parser = ["ticks", "candles"], default_value = "ticks")]
+    pub format: String,
+    /// Kite's continuous series for a futures token: the expired contracts' candles joined.
+    #[arg(long)]
+    pub continuous: bool,
+    /// The file to write; written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -1,12 +1,13 @@
 //! `dalal`: parses the command line and hands each command to the module that does it: the
 //! live runtime (`runtime`), the one-shot commands (`commands`), the broker commands
-//! (`broker`, `instruments`), and two small tools.
+//! (`broker`, `history`, `instruments`), and two small tools.
 
 mod broker;
 mod candles;
 mod charges;
 mod cli;
 mod commands;
+mod history;
 mod instruments;
 mod runtime;
 

@@ -5,18 +5,15 @@
 //! broker; a position and an order from outside Dalal are reported at the start and left
 //! alone; the access token appears in no output.
 
+mod cli;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use cli::{command, http, kite_vault, plain};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
-use dalal_brokers::{BrokerKind, Login, MasterKey, Secret, Vault};
+use dalal_brokers::{MasterKey, Secret, Vault};
 use dalal_config::Config;
-
-fn dalal() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
-    c.env_remove("DALAL_MASTER_KEY").env_remove("DALAL_DATABASE_URL").env_remove("DALAL_REDIS_URL");
-    c
-}
 
 #[test]
 fn a_live_and_a_shadow_account_through_kite() {
@@ -82,9 +79,9 @@ fn a_live_and_a_shadow_account_through_kite() {
     let cfg_path = dir.path().join("live.toml");
     std::fs::write(&cfg_path, &text).expect("config");
     let csv = dir.path().join("t.csv");
-    assert!(dalal().args(["gen", "--ticks", "40000", "--out"]).arg(&csv).output().expect("gen").status.success());
+    assert!(command().args(["gen", "--ticks", "40000", "--out"]).arg(&csv).output().expect("gen").status.success());
     let json = dir.path().join("s.json");
-    let o = dalal()
+    let o = command()
         .env("RUST_LOG", "info")
         .args(["run", "--admin-listen", "", "--config"])
         .arg(&cfg_path)
@@ -146,24 +143,6 @@ fn a_live_and_a_shadow_account_through_kite() {
     assert!(bob_bought > 0, "the shadow account trades on paper");
 }
 
-/// Text without terminal colour sequences (`ESC [ … m`).
-fn plain(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// `dalal run --feed kite:zerodha`: the run subscribes the instruments with a Kite token over
 /// the fake ticker, and the trades the ticker sends become the engine's ticks. A live account
 /// trades through the console; when its broker session expires its orders are refused, and a
@@ -197,7 +176,7 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     let cfg_path = dir.path().join("feed.toml");
     std::fs::write(&cfg_path, &text).expect("config");
     let json = dir.path().join("s.json");
-    let mut child = dalal()
+    let mut child = command()
         .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "60s", "--config"])
         .arg(&cfg_path)
         .arg("--summary-json")
@@ -332,45 +311,4 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     let net: i64 =
         alice["positions"].as_array().map(|p| p.iter().map(|x| x["net_qty"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
     assert_eq!(net, 8, "the engine's position is the broker's: {alice}");
-}
-
-/// One HTTP/1.1 exchange; the response's body (empty when the server cannot be reached).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut c) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let _ = write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut text = String::new();
-    let _ = c.read_to_string(&mut text);
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
-
-/// A new master key and vault in `dir` holding the Kite login `zerodha` with its key, secret
-/// and access token; returns the vault's and the key's paths.
-fn kite_vault(
-    dir: &std::path::Path,
-    api_key: &str,
-    api_secret: &str,
-    token: &str,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let key_file = dir.join("master.key");
-    let vault_file = dir.join("brokers.vault");
-    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
-    vault
-        .add(Login {
-            name: "zerodha".into(),
-            kind: BrokerKind::Kite,
-            ids: BTreeMap::from([("api_key".to_string(), api_key.to_string())]),
-            secrets: BTreeMap::from([
-                ("api_secret".to_string(), Secret::new(api_secret)),
-                ("access_token".to_string(), Secret::new(token)),
-            ]),
-        })
-        .expect("add");
-    vault.save().expect("save");
-    (vault_file, key_file)
 }

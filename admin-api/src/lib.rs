@@ -49,6 +49,12 @@
 //!   strategy requests) is audited with who, when and what; passwords, hashes, tokens, keys
 //!   and TOTP secrets never appear in responses (except a key or TOTP secret shown once to
 //!   its creator), logs or the audit log. An unknown login name is not recorded.
+//! * Broker logins ([`desk`]): `PUT /api/brokers/{login}` stores a configured login's ids and
+//!   secrets in the vault (an admin, or a trader of an account bound to the login),
+//!   `DELETE` removes it (admin only), `GET /api/accounts/{name}/broker` reads a live
+//!   account's state at its broker. Secrets arrive as [`desk::SecretText`] and leave only
+//!   masked; a malformed body is refused naming its line and column, never echoing it; the
+//!   audit log records the login, its ids and the names of the secrets set.
 //! * First start: with no admin, `admin` is created with `AdminConfig::initial_admin_password`,
 //!   else `DALAL_ADMIN_PASSWORD`, else a random password printed once to stdout.
 //!
@@ -59,12 +65,14 @@
 //!   restart resets them); lockouts themselves, API keys and refresh tokens are in the store.
 
 pub mod auth;
+pub mod desk;
 pub mod link;
 mod openapi;
 pub mod report;
 pub mod server;
 pub mod users;
 
+pub use desk::{BrokerDesk, DeskError, DeskFuture, DeskLogin, LoginUpdate, SecretText};
 pub use link::{observer, observer_resuming, CommandQueue, EngineLink, LinkParts, SendError, View, ViewObserver};
 pub use report::{render_progress, render_summary};
 pub use server::{serve, AdminConfig, AdminError, AdminHandle, BrokerLogin, Gauge};

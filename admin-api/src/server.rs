@@ -6,7 +6,7 @@
 //! (as if it did not exist), never the data; an action the role may not take at all answers
 //! 403.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,7 +16,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use dalal_core::model::RiskLimits;
 use dalal_core::model::StrategyParams;
@@ -25,11 +25,12 @@ use dalal_core::model::{
 };
 use dalal_core::model::{Command, KillScope};
 use dalal_persistence::store::{Store, StoreOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
+use crate::desk::{BrokerDesk, DeskError, DeskLogin, LoginUpdate};
 use crate::link::{
     candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
 };
@@ -67,6 +68,9 @@ pub struct AdminConfig {
     pub gauges: Vec<Gauge>,
     /// Broker logins of the run's live and shadow accounts, for `/api/brokers` and `/metrics`.
     pub brokers: Vec<BrokerLogin>,
+    /// The vault and live broker reads behind `PUT`/`DELETE /api/brokers/{login}` and
+    /// `/api/accounts/{name}/broker`; none: the run has no broker logins configured.
+    pub broker_desk: Option<Arc<dyn BrokerDesk>>,
 }
 
 /// A broker login as the console shows it. The session is read at each request (its gateway
@@ -123,6 +127,7 @@ impl Default for AdminConfig {
             journal: false,
             gauges: Vec::new(),
             brokers: Vec::new(),
+            broker_desk: None,
         }
     }
 }
@@ -506,6 +511,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/users/{name}/api-keys", post(users_api_key))
         .route("/api/accounts", get(accounts_list))
         .route("/api/accounts/{name}", get(accounts_get))
+        .route("/api/accounts/{name}/broker", get(account_broker))
         .route("/api/instruments", get(instruments))
         .route("/api/strategies", get(strategies))
         .route("/api/strategies/{id}", get(strategy_get).patch(strategy_params))
@@ -523,6 +529,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/candles", get(candles))
         .route("/api/audit", get(audit))
         .route("/api/brokers", get(brokers_list))
+        .route("/api/brokers/status", get(brokers_status))
+        .route("/api/brokers/{login}", put(broker_store).delete(broker_remove))
         .route("/api/ws", get(ws))
         .with_state(app)
 }
@@ -1009,6 +1017,178 @@ async fn brokers_list(State(app): S, h: HeaderMap) -> R {
         })
         .collect();
     Ok(Json(json!(v)))
+}
+
+/// One line of `/api/brokers/status`: logins of a broker kind (or all of them) summed.
+#[derive(Serialize)]
+struct BrokerTotals {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    kind: String,
+    logins: u64,
+    healthy: u64,
+    expired: u64,
+    error: u64,
+    /// Accounts bound to these logins, by mode (`live`, `shadow`, `paper`).
+    accounts: BTreeMap<String, u64>,
+    requests: u64,
+    errors: u64,
+    refused_expired: u64,
+    shadow_requests: u64,
+}
+
+impl BrokerTotals {
+    fn new(kind: &str) -> BrokerTotals {
+        BrokerTotals {
+            kind: kind.to_string(),
+            logins: 0,
+            healthy: 0,
+            expired: 0,
+            error: 0,
+            accounts: ["live", "shadow", "paper"].into_iter().map(|m| (m.to_string(), 0)).collect(),
+            requests: 0,
+            errors: 0,
+            refused_expired: 0,
+            shadow_requests: 0,
+        }
+    }
+
+    /// Adds one login: its session as its gateway reports it and the accounts counted.
+    fn add(&mut self, session: &Value, accounts: &[&(String, String)]) {
+        let num = |k: &str| session.get(k).and_then(Value::as_u64).unwrap_or(0);
+        self.logins += 1;
+        match session.get("health").and_then(Value::as_str) {
+            Some("healthy") => self.healthy += 1,
+            Some("expired") => self.expired += 1,
+            _ => self.error += 1,
+        }
+        for (_, mode) in accounts {
+            *self.accounts.entry(mode.clone()).or_default() += 1;
+        }
+        self.requests += num("requests");
+        self.errors += num("errors");
+        self.refused_expired += num("refused_expired");
+        self.shadow_requests += num("shadow_requests");
+    }
+}
+
+/// The broker side of the system at a glance, summed by broker kind and in total: logins and
+/// their health, bound accounts by mode, requests and errors. An admin counts every login;
+/// others count the logins their accounts use and only their own accounts (a login's
+/// counters are its own, whoever's orders they were, as `/api/brokers` shows them).
+async fn brokers_status(State(app): S, h: HeaderMap) -> R {
+    let p = who(&app, &h).await?;
+    let mut kinds: BTreeMap<String, BrokerTotals> = BTreeMap::new();
+    let mut total = BrokerTotals::new("");
+    for b in &app.cfg.brokers {
+        let accounts: Vec<&(String, String)> = b.accounts.iter().filter(|(a, _)| p.sees(a)).collect();
+        if p.role != Role::Admin && accounts.is_empty() {
+            continue;
+        }
+        let session = (b.session)();
+        kinds.entry(b.kind.clone()).or_insert_with(|| BrokerTotals::new(&b.kind)).add(&session, &accounts);
+        total.add(&session, &accounts);
+    }
+    Ok(Json(json!({"kinds": kinds.into_values().collect::<Vec<_>>(), "total": total})))
+}
+
+/// A desk's refusal as an API error (its text carries no secret; see [`DeskError`]).
+fn desk_err(e: DeskError) -> ApiError {
+    let code = match &e {
+        DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+        DeskError::Invalid(_) => StatusCode::BAD_REQUEST,
+        DeskError::Conflict(_) => StatusCode::CONFLICT,
+        DeskError::Broker(_) => StatusCode::BAD_GATEWAY,
+        DeskError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    err(code, e.to_string())
+}
+
+/// The desk and a configured login the caller may see (an admin, or someone who sees an
+/// account bound to it); anything else answers 404, as if it did not exist.
+fn visible_login(app: &App, p: &Principal, login: &str) -> Result<(Arc<dyn BrokerDesk>, DeskLogin), ApiError> {
+    let desk = app.cfg.broker_desk.clone().ok_or_else(not_found)?;
+    let entry = desk.logins().into_iter().find(|l| l.name == login).ok_or_else(not_found)?;
+    if p.role != Role::Admin && !entry.accounts.iter().any(|(a, _)| p.sees(a)) {
+        return Err(not_found());
+    }
+    Ok((desk, entry))
+}
+
+/// `PUT /api/brokers/{login}`: stores a configured login's ids and secrets in the vault (an
+/// admin, or a trader of an account bound to the login) and answers its masked listing. The
+/// body is parsed here, after the caller is known, rather than by the `Json` extractor: serde
+/// quotes the values it rejects, and those may be secrets, so a malformed body is refused
+/// naming only where it went wrong.
+async fn broker_store(State(app): S, h: HeaderMap, Path(login): Path<String>, body: axum::body::Bytes) -> R {
+    let p = who(&app, &h).await?;
+    let (desk, entry) = visible_login(&app, &p, &login)?;
+    if p.role != Role::Admin && !entry.accounts.iter().any(|(a, _)| p.trades(a)) {
+        return Err(forbidden());
+    }
+    let update: LoginUpdate = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "body: expected {{\"kind\", \"ids\", \"secrets\"}} with text values (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if update.kind != entry.kind {
+        return Err(bad(format!("{login} is a {} login: kind must be {:?}", entry.kind, entry.kind)));
+    }
+    let ids = update.ids.clone();
+    let secrets: Vec<String> = update.secrets.keys().cloned().collect();
+    let listing = desk.store(&login, update).await.map_err(desk_err)?;
+    app.users
+        .audit(&p.username, "broker.store", json!({"login": login, "kind": entry.kind, "ids": ids, "secrets": secrets}))
+        .await;
+    Ok(Json(listing))
+}
+
+/// `DELETE /api/brokers/{login}`: removes a configured login from the vault (admin only). The
+/// run's vault watcher then ends the gateway's session: its orders are refused, not sent.
+async fn broker_remove(State(app): S, h: HeaderMap, Path(login): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    let (desk, _) = visible_login(&app, &p, &login)?;
+    admin_only(&p)?;
+    desk.remove(&login).await.map_err(desk_err)?;
+    app.users.audit(&p.username, "broker.remove", json!({"login": login})).await;
+    Ok(Json(json!({"removed": login})))
+}
+
+/// `GET /api/accounts/{name}/broker`: a live account's positions, funds and working orders,
+/// read from its broker through its login. A paper or shadow account has nothing at a broker
+/// (409). A login is the broker's unit, not Dalal's: when it also trades for live accounts the
+/// caller does not see, its state is theirs too and is not shown (409).
+async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    app.visible_account(&p, &name)?;
+    let conflict = |m: String| err(StatusCode::CONFLICT, m);
+    let paper = || conflict(format!("{name} is a paper account: it trades with no broker"));
+    let desk = app.cfg.broker_desk.clone().ok_or_else(paper)?;
+    let logins = desk.logins();
+    let Some((login, mode)) =
+        logins.iter().find_map(|l| l.accounts.iter().find(|(a, _)| *a == name).map(|(_, m)| (l, m.as_str())))
+    else {
+        return Err(paper());
+    };
+    match mode {
+        "live" => {}
+        "shadow" => {
+            return Err(conflict(format!(
+                "{name} trades in shadow: its orders never reach the broker, which holds nothing of it"
+            )))
+        }
+        _ => return Err(paper()),
+    }
+    if login.accounts.iter().any(|(a, m)| m == "live" && !p.sees(a)) {
+        return Err(conflict(format!("login {} also trades for accounts you do not see", login.name)));
+    }
+    let mut state = desk.broker_state(&login.name).await.map_err(desk_err)?;
+    if let Some(o) = state.as_object_mut() {
+        o.insert("account".into(), json!(name));
+        o.insert("login".into(), json!(login.name));
+    }
+    Ok(Json(state))
 }
 
 async fn accounts_list(State(app): S, h: HeaderMap) -> R {

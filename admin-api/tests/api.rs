@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -585,6 +585,10 @@ fn openapi_describes_every_route() {
         ("get", "/metrics"),
         ("get", "/api/openapi.json"),
         ("get", "/api/brokers"),
+        ("get", "/api/brokers/status"),
+        ("put", "/api/brokers/{login}"),
+        ("delete", "/api/brokers/{login}"),
+        ("get", "/api/accounts/{name}/broker"),
         ("post", "/api/auth/login"),
         ("post", "/api/auth/refresh"),
         ("post", "/api/auth/logout"),
@@ -624,7 +628,11 @@ fn openapi_describes_every_route() {
     for (m, p) in routes {
         assert!(paths.get(p).and_then(|x| x.get(m)).is_some(), "openapi lacks {m} {p}");
         // And the server really serves it (anything but 404/405 for a concrete path).
-        let concrete = p.replace("{name}", "admin").replace("{id}", "0").replace("{account}", "alice");
+        let concrete = p
+            .replace("{name}", "admin")
+            .replace("{id}", "0")
+            .replace("{account}", "alice")
+            .replace("{login}", "zerodha");
         let empty = json!({});
         let s = http(w.addr, &m.to_uppercase(), &concrete, None, if m == "get" { None } else { Some(&empty) }).status;
         assert!(s != 405 && (s != 404 || concrete.contains("/0")), "{m} {concrete}: {s}");
@@ -752,6 +760,17 @@ impl Driver {
         self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
     }
 
+    /// Opens the console at `addr` and logs in as `user`.
+    fn log_in(&self, addr: SocketAddr, user: &str, password: &str) {
+        self.cmd("POST", "/url", Some(json!({"url": format!("http://{addr}/")})));
+        let field = self.find("#username");
+        self.cmd("POST", &format!("/element/{field}/value"), Some(json!({"text": user})));
+        let pw = self.find("#password");
+        self.cmd("POST", &format!("/element/{pw}/value"), Some(json!({"text": password})));
+        let btn = self.find("#login-btn");
+        self.cmd("POST", &format!("/element/{btn}/click"), None);
+    }
+
     fn wait_js(&self, script: &str, what: &str) -> Value {
         let t0 = Instant::now();
         loop {
@@ -775,24 +794,24 @@ impl Drop for Driver {
     }
 }
 
-#[test]
-fn browser_login_live_positions_and_kill_switch() {
-    let Some(d) = Driver::start() else {
+/// A browser session, or `None` (the test is skipped) when chromium is not installed; under
+/// CI a missing browser fails the test instead.
+fn browser() -> Option<Driver> {
+    let d = Driver::start();
+    if d.is_none() {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but chromium/chromedriver are not installed");
         }
         println!("skipped: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
-        return;
-    };
+    }
+    d
+}
+
+#[test]
+fn browser_login_live_positions_and_kill_switch() {
+    let Some(d) = browser() else { return };
     let mut w = World::new(|_| {});
-    let url = format!("http://{}/", w.addr);
-    d.cmd("POST", "/url", Some(json!({"url": url})));
-    let user = d.find("#username");
-    d.cmd("POST", &format!("/element/{user}/value"), Some(json!({"text": "admin"})));
-    let pw = d.find("#password");
-    d.cmd("POST", &format!("/element/{pw}/value"), Some(json!({"text": ADMIN_PW})));
-    let btn = d.find("#login-btn");
-    d.cmd("POST", &format!("/element/{btn}/click"), None);
+    d.log_in(w.addr, "admin", ADMIN_PW);
     d.wait_js("return document.getElementById('status').textContent === 'live'", "the WebSocket to connect");
     d.wait_js("return Number(document.getElementById('chart').dataset.candles || 0) > 0", "the chart to draw bars");
     let rows0 = d
@@ -1229,4 +1248,247 @@ fn broker_sessions_by_role() {
     assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"zerodha\"}"), Some(1.0));
     assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"upstox\"}"), Some(0.0));
     assert_eq!(metric(&m, "dalal_broker_errors_total{login=\"upstox\"}"), Some(3.0));
+}
+
+/// A broker desk in memory: `zerodha` (kite) trades for alice and bob live, `angel1` (angel)
+/// for carol in shadow. It records what it was asked and answers a masked listing.
+#[derive(Debug, Default)]
+struct MemoryDesk {
+    /// Login → secret fields stored (their values are dropped at once).
+    stored: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    removed: Mutex<Vec<String>>,
+    /// The broker fails the next read with this text.
+    fail_next: Mutex<Option<String>>,
+}
+
+impl dalal_admin::BrokerDesk for MemoryDesk {
+    fn logins(&self) -> Vec<dalal_admin::DeskLogin> {
+        let acc = |a: &str, m: &str| (a.to_string(), m.to_string());
+        vec![
+            dalal_admin::DeskLogin {
+                name: "zerodha".into(),
+                kind: "kite".into(),
+                accounts: vec![acc("alice", "live"), acc("bob", "live")],
+            },
+            dalal_admin::DeskLogin {
+                name: "angel1".into(),
+                kind: "angel".into(),
+                accounts: vec![acc("carol", "shadow")],
+            },
+        ]
+    }
+
+    fn store(&self, login: &str, update: dalal_admin::LoginUpdate) -> dalal_admin::DeskFuture<'_, Value> {
+        let fields: BTreeSet<String> = update.secrets.keys().cloned().collect();
+        self.stored.lock().unwrap().entry(login.to_string()).or_default().extend(fields.iter().cloned());
+        let masked: BTreeMap<String, String> = fields.into_iter().map(|f| (f, "****".to_string())).collect();
+        let v = json!({"name": login, "kind": update.kind, "ids": update.ids, "secrets": masked});
+        Box::pin(async move { Ok(v) })
+    }
+
+    fn remove(&self, login: &str) -> dalal_admin::DeskFuture<'_, ()> {
+        self.removed.lock().unwrap().push(login.to_string());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn broker_state(&self, login: &str) -> dalal_admin::DeskFuture<'_, Value> {
+        let r = match self.fail_next.lock().unwrap().take() {
+            Some(e) => Err(dalal_admin::DeskError::Broker(e)),
+            None => Ok(json!({"broker": "kite", "user_id": "ZX1", "funds": {"net": 1.0}, "positions": [],
+                              "orders": [], "holdings": [], "read_for": login})),
+        };
+        Box::pin(async move { r })
+    }
+}
+
+/// The desk's routes by role and ownership: storing a login (an admin, or a trader of an
+/// account bound to it; a viewer 403; anyone else 404), removing it (an admin only), the
+/// per-account view (live accounts only; a login shared with accounts the caller does not see
+/// is not shown), the broker's failure as 502, and no secret in any answer or the audit log.
+#[test]
+fn broker_desk_by_role() {
+    let desk = Arc::new(MemoryDesk::default());
+    let w = World::new(|c| c.broker_desk = Some(desk.clone()));
+    let t = users(&w);
+    let a = w.addr;
+    let secret = "a-secret-value-never-shown-42";
+    let body = json!({"kind": "kite", "ids": {"api_key": "k1"}, "secrets": {"api_secret": secret}});
+    let put = |tok: &str, login: &str, b: &Value| http(a, "PUT", &format!("/api/brokers/{login}"), Some(tok), Some(b));
+    let mut answers = Vec::new();
+
+    let r = put(&t.admin, "zerodha", &body);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["secrets"]["api_secret"], "****");
+    answers.push(r.text);
+    let r = put(&t.alice_t, "zerodha", &body);
+    assert_eq!(r.status, 200, "the trader of a bound account: {}", r.text);
+    answers.push(r.text);
+    for (tok, login, code) in [
+        (&t.alice_v, "zerodha", 403),
+        (&t.bob_t, "angel1", 404),
+        (&t.alice_t, "angel1", 404),
+        (&t.admin, "nosuch", 404),
+    ] {
+        let r = put(tok, login, &body);
+        assert_eq!(r.status, code, "PUT {login}: {}", r.text);
+        answers.push(r.text);
+    }
+    assert_eq!(http(a, "PUT", "/api/brokers/zerodha", None, Some(&body)).status, 401);
+    let r = put(&t.admin, "angel1", &body);
+    assert_eq!(r.status, 400, "the configured kind only: {}", r.text);
+    answers.push(r.text);
+    let r = put(&t.admin, "zerodha", &json!({"kind": "kite", "secrets": secret}));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("line 1"), "says where: {}", r.text);
+    answers.push(r.text);
+    let r = put(&t.admin, "zerodha", &json!({"kind": "kite", "secrets": {"api_secret": 42}, "extra": secret}));
+    assert_eq!(r.status, 400, "{}", r.text);
+    answers.push(r.text);
+    assert_eq!(desk.stored.lock().unwrap().get("zerodha").map(|s| s.len()), Some(1));
+
+    for (tok, login, code) in [(&t.alice_t, "zerodha", 403), (&t.bob_t, "angel1", 404), (&t.admin, "angel1", 200)] {
+        let r = http(a, "DELETE", &format!("/api/brokers/{login}"), Some(tok), None);
+        assert_eq!(r.status, code, "DELETE {login}: {}", r.text);
+    }
+    assert_eq!(*desk.removed.lock().unwrap(), vec!["angel1".to_string()]);
+
+    let view = |tok: &str, account: &str| http(a, "GET", &format!("/api/accounts/{account}/broker"), Some(tok), None);
+    let r = view(&t.alice_v, "alice");
+    assert_eq!(r.status, 409, "zerodha also trades for bob, whom alice's viewer does not see: {}", r.text);
+    let r = view(&t.admin, "alice");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["account"].as_str(), r.body["login"].as_str()), (Some("alice"), Some("zerodha")));
+    assert_eq!(r.body["read_for"], "zerodha");
+    assert_eq!(view(&t.bob_t, "alice").status, 404);
+    assert_eq!(view(&t.admin, "carol").status, 409, "shadow");
+    assert_eq!(view(&t.admin, "nobody").status, 404);
+    *desk.fail_next.lock().unwrap() = Some("kite read: positions are resting (HTTP 503)".into());
+    let r = view(&t.admin, "bob");
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.body["error"], "kite read: positions are resting (HTTP 503)");
+
+    let r = http(a, "GET", "/api/audit", Some(&t.admin), None);
+    let actions: Vec<(String, String)> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["actor"].as_str().unwrap().to_string(), x["action"].as_str().unwrap().to_string()))
+        .filter(|(_, act)| act.starts_with("broker."))
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|(_, act)| act == "broker.store").count(),
+        2,
+        "the two stores, not the refusals: {actions:?}"
+    );
+    assert!(
+        actions.contains(&("alice_t".into(), "broker.store".into()))
+            && actions.contains(&("admin".into(), "broker.remove".into()))
+    );
+    answers.push(r.text);
+    for text in &answers {
+        assert!(!text.contains(secret), "a secret in an answer: {text}");
+    }
+}
+
+/// The status by broker kind: an admin counts every login; a trader the logins of their
+/// accounts, counting only their own accounts.
+#[test]
+fn broker_status_totals_by_role() {
+    let session = |health: &'static str, errors: u64| {
+        Arc::new(
+            move || json!({"health": health, "errors": errors, "requests": 10, "refused_expired": 1, "shadow_requests": 2}),
+        ) as Arc<dyn Fn() -> Value + Send + Sync>
+    };
+    let w = World::new(|c| {
+        c.brokers = vec![
+            dalal_admin::BrokerLogin {
+                name: "zerodha".into(),
+                kind: "kite".into(),
+                accounts: vec![("alice".into(), "live".into()), ("bob".into(), "shadow".into())],
+                session: session("healthy", 0),
+            },
+            dalal_admin::BrokerLogin {
+                name: "kite2".into(),
+                kind: "kite".into(),
+                accounts: vec![("carol".into(), "paper".into())],
+                session: session("error", 4),
+            },
+            dalal_admin::BrokerLogin {
+                name: "upstox".into(),
+                kind: "upstox".into(),
+                accounts: vec![("bob".into(), "live".into())],
+                session: session("expired", 3),
+            },
+        ]
+    });
+    let t = users(&w);
+    assert_eq!(http(w.addr, "GET", "/api/brokers/status", None, None).status, 401);
+    let r = http(w.addr, "GET", "/api/brokers/status", Some(&t.admin), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let kite = &r.body["kinds"][0];
+    assert_eq!(kite["kind"], "kite");
+    assert_eq!(
+        (kite["logins"].as_u64(), kite["healthy"].as_u64(), kite["error"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(kite["accounts"], json!({"live": 1, "shadow": 1, "paper": 1}));
+    assert_eq!((kite["requests"].as_u64(), kite["errors"].as_u64()), (Some(20), Some(4)));
+    assert_eq!(r.body["kinds"][1]["kind"], "upstox");
+    let total = &r.body["total"];
+    assert_eq!((total["logins"].as_u64(), total["expired"].as_u64()), (Some(3), Some(1)));
+    assert_eq!((total["shadow_requests"].as_u64(), total["refused_expired"].as_u64()), (Some(6), Some(3)));
+    assert_eq!(total["accounts"], json!({"live": 2, "shadow": 1, "paper": 1}));
+    assert!(total.get("kind").is_none());
+    let r = http(w.addr, "GET", "/api/brokers/status", Some(&t.alice_v), None);
+    assert_eq!(r.body["total"]["logins"], 1, "{}", r.text);
+    assert_eq!(r.body["total"]["accounts"], json!({"live": 1, "shadow": 0, "paper": 0}));
+    let r = http(w.addr, "GET", "/api/brokers/status", Some(&t.bob_t), None);
+    assert_eq!(r.body["total"]["logins"], 2, "{}", r.text);
+    assert_eq!(r.body["total"]["accounts"], json!({"live": 1, "shadow": 1, "paper": 0}));
+}
+
+/// The console's Brokers panel in a browser: each login with its kind, colour-coded session
+/// health, counters and accounts, refreshed as the session changes.
+#[test]
+fn browser_brokers_panel_shows_session_health() {
+    let Some(d) = browser() else { return };
+    let health = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let h = health.clone();
+    let w = World::new(move |c| {
+        c.brokers = vec![dalal_admin::BrokerLogin {
+            name: "zerodha".into(),
+            kind: "kite".into(),
+            accounts: vec![("alice".into(), "live".into()), ("bob".into(), "shadow".into())],
+            session: Arc::new(move || {
+                let (state, errors) = match h.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => ("healthy", 0),
+                    _ => ("expired", 2),
+                };
+                json!({"health": state, "errors": errors, "requests": 9, "last_activity_ns": 1_704_167_100_000_000_000i64,
+                       "token_expiry_ns": 1_704_232_800_000_000_000i64, "last_error": if errors > 0 { "kite: TokenException" } else { "" }})
+            }),
+        }]
+    });
+    d.log_in(w.addr, "admin", ADMIN_PW);
+    let cell = "document.getElementById('broker-health-zerodha')";
+    d.wait_js(&format!("return {cell} && {cell}.textContent === 'healthy'"), "the login's health in the panel");
+    let row = d
+        .js("return document.querySelector('#brokers tr[data-login=\"zerodha\"]').textContent")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(row.contains("kite") && row.contains("alice (live)") && row.contains("bob (shadow)"), "{row}");
+    let green = d.js(&format!("return getComputedStyle({cell}).color")).as_str().unwrap().to_string();
+    assert_eq!(green, "rgb(38, 166, 154)", "healthy is green");
+    health.store(1, std::sync::atomic::Ordering::Relaxed);
+    d.wait_js(&format!("return {cell}.textContent === 'expired'"), "the panel to refresh");
+    let colour = d.js(&format!("return getComputedStyle({cell}).color")).as_str().unwrap().to_string();
+    assert_ne!(colour, green, "expired has its own colour");
+    let row = d
+        .js("return document.querySelector('#brokers tr[data-login=\"zerodha\"]').textContent")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(row.contains("TokenException"), "the last error is shown: {row}");
 }

@@ -33,8 +33,9 @@ pub struct Brokers {
     pub adoptions: Vec<Command>,
 }
 
-/// Takes a login's new access token (a gateway, a market feed).
-pub type TokenSink = Box<dyn Fn(dalal_brokers::Secret) + Send>;
+/// Takes a login's new access token, or `None` when the login left the vault (a gateway, a
+/// market feed).
+pub type TokenSink = Box<dyn Fn(Option<dalal_brokers::Secret>) + Send>;
 
 /// A login as the console shows it.
 pub struct LoginView {
@@ -96,7 +97,10 @@ impl Brokers {
             .map(|(login, handle)| {
                 let handle = handle.clone();
                 let sink: TokenSink = Box::new(move |t| {
-                    handle.relogin(t);
+                    match t {
+                        Some(t) => handle.relogin(t),
+                        None => handle.logout(),
+                    };
                 });
                 (login.clone(), sink)
             })
@@ -407,26 +411,33 @@ pub fn watch_vault(args: VaultArgs, logins: Vec<(String, TokenSink)>) -> Result<
                     continue;
                 }
             };
-            let mut fresh: BTreeMap<&str, dalal_brokers::Secret> = BTreeMap::new();
-            for (login, sink) in &logins {
-                let token = match fresh.get(login.as_str()) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let Ok(Some(token)) = vault.secret(login, "access_token") else { continue };
-                        let known =
-                            seen.get(login).and_then(Option::as_ref).is_some_and(|t| t.expose() == token.expose());
-                        if known {
-                            continue;
-                        }
+            // Per login: a new token, or the token gone (the login removed).
+            let mut changes: BTreeMap<&str, Option<dalal_brokers::Secret>> = BTreeMap::new();
+            for (login, _) in &logins {
+                if changes.contains_key(login.as_str()) {
+                    continue;
+                }
+                let now = vault.secret(login, "access_token").ok().flatten();
+                match (now, seen.get(login).and_then(Option::as_ref)) {
+                    (Some(t), Some(had)) if t.expose() == had.expose() => {}
+                    (Some(t), _) => {
                         tracing::info!(login = %login, "new access token in the vault");
-                        fresh.insert(login, token.clone());
-                        token
+                        changes.insert(login, Some(t));
                     }
-                };
-                sink(token);
+                    (None, Some(_)) => {
+                        tracing::warn!(login = %login, "access token gone from the vault: the login's session ends");
+                        changes.insert(login, None);
+                    }
+                    (None, None) => {}
+                }
             }
-            for (login, token) in fresh {
-                seen.insert(login.to_string(), Some(token));
+            for (login, sink) in &logins {
+                if let Some(change) = changes.get(login.as_str()) {
+                    sink(change.clone());
+                }
+            }
+            for (login, change) in changes {
+                seen.insert(login.to_string(), change);
             }
         }
     })?;

@@ -145,7 +145,12 @@ fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<
     let feed = KiteFeed::start(cfg, None).context("starting the Kite feed")?;
     println!("Kite feed from {} ({} instruments)", broker.ws_root(), setup.instruments.len());
     let token = feed.token_handle();
-    let sink: TokenSink = Box::new(move |t| token.set(t));
+    // A removed login leaves the feed as it is: the broker ends its token in its own time.
+    let sink: TokenSink = Box::new(move |t| {
+        if let Some(t) = t {
+            token.set(t);
+        }
+    });
     Ok((Box::new(feed), Some((login.to_string(), sink))))
 }
 

@@ -20,6 +20,7 @@
 //! the engine once everything published is processed, snapshots, then the store and Redis
 //! drained, and reports.
 
+mod broker_desk;
 mod brokers;
 mod feeds;
 mod journal;
@@ -300,6 +301,7 @@ impl Runtime {
                 g
             },
             brokers,
+            broker_desk: broker_desk::Desk::for_run(config, &args.vault),
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {

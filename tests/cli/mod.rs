@@ -1,8 +1,17 @@
-//! Running the `dalal` binary as an operator does, for the CLI tests.
+//! Running the `dalal` binary as an operator does: one-shot commands, and a `dalal run` with
+//! its console, talked to over HTTP. Each test binary that includes this module uses a
+//! different part of it.
+#![allow(dead_code)]
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dalal_brokers::{BrokerKind, Login, MasterKey, Secret, Vault};
 
 /// `dalal ARGS` in `dir` with `stdin` on its standard input, logging everything (so tests can
 /// search the logs for secrets), without a master key from the environment.
@@ -26,4 +35,159 @@ pub fn dalal(dir: &Path, args: &[&str], stdin: &str) -> Output {
 /// Standard output and standard error, one after the other.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The binary, taking no master key, database or Redis from the test's environment.
+pub fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
+    c.env_remove("DALAL_MASTER_KEY").env_remove("DALAL_DATABASE_URL").env_remove("DALAL_REDIS_URL");
+    c
+}
+
+/// Text without terminal colour sequences (`ESC [ … m`).
+pub fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An HTTP answer: its status (0 when the server could not be reached) and body.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+/// One HTTP/1.1 exchange with a JSON body.
+pub fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else { return Reply { status: 0, body: String::new() } };
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let _ = write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Reply { status, body }
+}
+
+/// One HTTP/1.1 exchange; the response's body (empty when the server cannot be reached).
+pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+    request(addr, method, path, token, body).body
+}
+
+/// A new master key and vault in `dir` holding the Kite login `zerodha` with its key, secret
+/// and access token; returns the vault's and the key's paths.
+pub fn kite_vault(dir: &Path, api_key: &str, api_secret: &str, token: &str) -> (PathBuf, PathBuf) {
+    let key_file = dir.join("master.key");
+    let vault_file = dir.join("brokers.vault");
+    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
+    vault
+        .add(Login {
+            name: "zerodha".into(),
+            kind: BrokerKind::Kite,
+            ids: BTreeMap::from([("api_key".to_string(), api_key.to_string())]),
+            secrets: BTreeMap::from([
+                ("api_secret".to_string(), Secret::new(api_secret)),
+                ("access_token".to_string(), Secret::new(token)),
+            ]),
+        })
+        .expect("add");
+    vault.save().expect("save");
+    (vault_file, key_file)
+}
+
+/// Waits until `done`, polling every 20 ms; fails naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, done: &mut dyn FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `dalal run` with its console, its standard output and error collected as it goes (so a
+/// chatty log never fills a pipe and stalls it).
+pub struct Run {
+    child: Option<Child>,
+    /// The console's address (`127.0.0.1:PORT`).
+    pub addr: String,
+    out: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Run {
+    /// Starts `cmd` (a `dalal run … --admin-listen 127.0.0.1:0`) and waits for its console.
+    pub fn start(mut cmd: Command) -> Run {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("dalal run starts");
+        let out = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut readers = Vec::new();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for (stream, tx) in [(Box::new(stdout) as Box<dyn Read + Send>, Some(tx)), (Box::new(stderr), None)] {
+            let out = out.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let (Some(tx), Some(addr)) = (&tx, line.strip_prefix("admin console on http://")) {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }));
+        }
+        let mut run = Run { child: Some(child), addr: String::new(), out, readers };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => run.addr = addr,
+            Err(_) => panic!("the console did not start:\n{}", run.output()),
+        }
+        run
+    }
+
+    /// What the run has printed so far, without colour sequences.
+    pub fn output(&self) -> String {
+        plain(&self.out.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Stops the run as Ctrl-C does; its exit status and everything it printed.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let status = child.wait().expect("the run ends");
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        (status, self.output())
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

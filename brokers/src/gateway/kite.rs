@@ -194,6 +194,12 @@ impl KiteGateway {
                     self.open_updates(&updates_tx);
                     tracing::info!(login = %self.config.login, "broker session renewed");
                 }
+                Some(Some(Job::Logout)) => {
+                    self.client.set_access_token(None);
+                    start_session(&self.session, false, self.config.clock.now());
+                    self.updates_feed = None;
+                    tracing::warn!(login = %self.config.login, "broker login removed; orders are refused until the next login");
+                }
                 Some(None) => break,
                 None => {}
             }

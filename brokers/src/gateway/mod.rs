@@ -68,6 +68,8 @@ pub enum Job {
     Request(VenueRequest),
     /// A fresh access token after a login: the session is healthy again.
     NewToken(crate::Secret),
+    /// The login was removed: the token is dropped and orders are refused until a new one.
+    Logout,
     /// What a shadow account's order would have sent: logged and counted, never sent.
     Shadow(VenueRequest),
 }
@@ -114,6 +116,12 @@ impl GatewayHandle {
     /// Hands the gateway a new access token (after `dalal broker login`, say).
     pub fn relogin(&self, token: crate::Secret) -> bool {
         self.jobs.blocking_send(Job::NewToken(token)).is_ok()
+    }
+
+    /// Ends the gateway's session (its login was removed from the vault): later orders are
+    /// refused, not sent, until [`GatewayHandle::relogin`].
+    pub fn logout(&self) -> bool {
+        self.jobs.blocking_send(Job::Logout).is_ok()
     }
 }
 

@@ -48,6 +48,10 @@ pub struct RecordedRequest {
     pub form: Vec<(String, String)>,
     /// Header names lowercased.
     pub headers: BTreeMap<String, String>,
+    /// When it arrived, since the server started, by the monotonic wall clock (also under
+    /// [`FakeKite::use_manual_clock`], which moves only the rate-limit windows): what a test
+    /// of a client's pacing measures.
+    pub received: Duration,
 }
 
 /// How to garble successful answers (see [`FakeKite::set_malformed`]).
@@ -134,6 +138,8 @@ struct State {
     /// Per (client key, class): start of the current one-second window and its count.
     windows: BTreeMap<(String, RateClass), (Duration, u32)>,
     clock: Clock,
+    /// When the server started, for [`RecordedRequest::received`].
+    started: Instant,
     requests: Vec<RecordedRequest>,
     ticker: TickerState,
 }
@@ -153,6 +159,7 @@ impl State {
             rate_limits: BTreeMap::new(),
             windows: BTreeMap::new(),
             clock: Clock::Real(Instant::now()),
+            started: Instant::now(),
             requests: Vec::new(),
             ticker: TickerState::new(),
         }

@@ -58,13 +58,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let query = pairs(uri.query().unwrap_or_default());
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let form = if body.is_empty() { Ok(Vec::new()) } else { pairs(&String::from_utf8_lossy(&body)) };
-    let recorded = RecordedRequest {
+    let mut recorded = RecordedRequest {
         method: method.as_str().to_string(),
         path: uri.path().to_string(),
         query: query.clone().unwrap_or_default(),
@@ -73,8 +74,10 @@ async fn handle(
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect(),
+        received: std::time::Duration::ZERO,
     };
     let mut s = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    recorded.received = arrived.saturating_duration_since(s.started);
     s.requests.push(recorded);
     let answer = match (query, form) {
         (Err(e), _) => input(&format!("Malformed query: {e}")),

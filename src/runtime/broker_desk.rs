@@ -1,0 +1,247 @@
+//! The console's broker desk ([`dalal_admin::BrokerDesk`]): the run's configured broker logins,
+//! their ids and secrets in the vault, and their state read live from the broker.
+//!
+//! * The vault is opened per request (with the run's `--vault` and `--key-file`, or
+//!   `DALAL_MASTER_KEY`) and written the way `dalal broker add` writes it; a mutex keeps two
+//!   console requests from interleaving their read-modify-write. A new `access_token` reaches
+//!   the running gateways through the vault watcher, which notices the file change.
+//! * Only logins named by a `[[brokers]]` entry are handled: the console cannot create
+//!   logins no configuration uses, and the broker kind must be the configured one.
+//! * Broker reads go through a client of their own, outside the gateways, and share the
+//!   login's rate budget with them: a login's state is read at most once per
+//!   [`REUSE_READ_FOR`], and requests within that window get the same answer, so a console
+//!   polling the view cannot starve the gateway's order traffic.
+//! * Nothing here logs or answers a secret: errors carry the vault's and the broker's texts,
+//!   which name fields, never their values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dalal_admin::{BrokerDesk, DeskError, DeskFuture, DeskLogin, LoginUpdate};
+use dalal_brokers::kite::KiteClient;
+use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, Secret, Vault, VaultError};
+use dalal_config::{AccountMode, Config};
+use serde_json::Value;
+
+use crate::broker::{kite_snapshot, SnapshotOrders};
+use crate::cli::VaultArgs;
+
+/// How long one read of a login's state at the broker answers the console (see the module
+/// documentation): five requests per read, against Kite's ten per second per API key.
+pub const REUSE_READ_FOR: Duration = Duration::from_secs(1);
+
+/// Per request to the broker, as the gateways allow.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// The desk of a run.
+#[derive(Debug)]
+pub struct Desk {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    vault: VaultArgs,
+    logins: Vec<Configured>,
+    /// Held across each vault read-modify-write.
+    writing: Mutex<()>,
+    /// The last read of each login's broker state, and when it was made.
+    reads: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+/// A vault login some `[[brokers]]` entry uses.
+#[derive(Clone, Debug)]
+struct Configured {
+    login: String,
+    kind: BrokerKind,
+    root: String,
+    accounts: Vec<(String, AccountMode)>,
+}
+
+impl Desk {
+    /// The desk for a run of `config`; none when it configures no broker login.
+    pub fn for_run(config: &Config, vault: &VaultArgs) -> Option<Arc<dyn BrokerDesk>> {
+        let mut logins: Vec<Configured> = Vec::new();
+        for b in &config.brokers {
+            let accounts = config
+                .accounts
+                .iter()
+                .filter(|a| a.broker.as_deref() == Some(b.name.as_str()))
+                .map(|a| (a.name.clone(), a.mode));
+            match logins.iter_mut().find(|l| l.login == b.login()) {
+                // Two entries on one vault login: one login, with the accounts of both.
+                Some(l) => l.accounts.extend(accounts),
+                None => logins.push(Configured {
+                    login: b.login().to_string(),
+                    kind: b.kind,
+                    root: b.root().to_string(),
+                    accounts: accounts.collect(),
+                }),
+            }
+        }
+        if logins.is_empty() {
+            return None;
+        }
+        let inner = Inner { vault: vault.clone(), logins, writing: Mutex::new(()), reads: Mutex::new(HashMap::new()) };
+        Some(Arc::new(Desk { inner: Arc::new(inner) }))
+    }
+}
+
+impl BrokerDesk for Desk {
+    fn logins(&self) -> Vec<DeskLogin> {
+        self.inner
+            .logins
+            .iter()
+            .map(|l| DeskLogin {
+                name: l.login.clone(),
+                kind: l.kind.as_str().to_string(),
+                accounts: l.accounts.iter().map(|(a, m)| (a.clone(), m.as_str().to_string())).collect(),
+            })
+            .collect()
+    }
+
+    fn store(&self, login: &str, update: LoginUpdate) -> DeskFuture<'_, Value> {
+        let (inner, login) = (self.inner.clone(), login.to_string());
+        Box::pin(blocking(move || inner.store(&login, update)))
+    }
+
+    fn remove(&self, login: &str) -> DeskFuture<'_, ()> {
+        let (inner, login) = (self.inner.clone(), login.to_string());
+        Box::pin(blocking(move || inner.remove(&login)))
+    }
+
+    fn broker_state(&self, login: &str) -> DeskFuture<'_, Value> {
+        let (inner, login) = (self.inner.clone(), login.to_string());
+        Box::pin(async move {
+            if let Some(v) = inner.recent_read(&login) {
+                return Ok(v);
+            }
+            let configured = inner.configured(&login)?.clone();
+            let client = {
+                let inner = inner.clone();
+                let login = login.clone();
+                blocking(move || inner.session_client(&login)).await?
+            };
+            let state = kite_snapshot(&client, configured.kind.as_str(), SnapshotOrders::Open).await.map_err(|e| {
+                if e.kind() == BrokerErrorKind::SessionExpired {
+                    DeskError::Conflict(format!("{login}: the broker session has expired ({e}); log in again"))
+                } else {
+                    DeskError::Broker(e.to_string())
+                }
+            })?;
+            inner.reads.lock().unwrap_or_else(|e| e.into_inner()).insert(login, (Instant::now(), state.clone()));
+            Ok(state)
+        })
+    }
+}
+
+/// Runs vault work (file I/O, AES) on the runtime's blocking threads, off the console's
+/// workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DeskError> + Send + 'static,
+) -> Result<T, DeskError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| DeskError::Internal(format!("vault task failed: {e}")))?
+}
+
+/// A vault error as the console shows it: the caller's mistake, or the server's.
+fn vault_error(e: VaultError) -> DeskError {
+    match e {
+        VaultError::Invalid(m) => DeskError::Invalid(m),
+        VaultError::Exists(_) => DeskError::Invalid(e.to_string()),
+        VaultError::UnknownLogin(_) => DeskError::NotFound(e.to_string()),
+        e => DeskError::Internal(format!("broker vault: {e}")),
+    }
+}
+
+impl Inner {
+    fn configured(&self, login: &str) -> Result<&Configured, DeskError> {
+        self.logins
+            .iter()
+            .find(|l| l.login == login)
+            .ok_or_else(|| DeskError::NotFound(format!("no configured broker login {login:?}")))
+    }
+
+    fn open(&self) -> Result<Vault, DeskError> {
+        crate::broker::open(&self.vault).map_err(|e| DeskError::Internal(format!("broker vault: {e:#}")))
+    }
+
+    fn recent_read(&self, login: &str) -> Option<Value> {
+        let reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.get(login).filter(|(at, _)| at.elapsed() < REUSE_READ_FOR).map(|(_, v)| v.clone())
+    }
+
+    /// Sets each id and secret given, keeping the others the login holds. A login the vault
+    /// does not hold yet (or holds for another broker) is added anew and must then have
+    /// everything its broker requires.
+    fn store(&self, login: &str, update: LoginUpdate) -> Result<Value, DeskError> {
+        let kind = self.configured(login)?.kind;
+        if update.kind != kind.as_str() {
+            return Err(DeskError::Invalid(format!("{login} is a {kind} login")));
+        }
+        if let Some(field) = update.secrets.iter().find(|(_, v)| v.expose().is_empty()).map(|(f, _)| f) {
+            return Err(DeskError::Invalid(format!("{login}: the secret {field} is empty")));
+        }
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut vault = self.open()?;
+        match vault.kind(login) {
+            Ok(k) if k == kind => {
+                for (field, value) in &update.ids {
+                    vault.set_id(login, field, value).map_err(vault_error)?;
+                }
+                for (field, value) in &update.secrets {
+                    vault.set_secret(login, field, &Secret::new(value.expose())).map_err(vault_error)?;
+                }
+            }
+            _ => {
+                vault.remove(login);
+                let secrets: BTreeMap<String, Secret> =
+                    update.secrets.iter().map(|(f, v)| (f.clone(), Secret::new(v.expose()))).collect();
+                let ids = update.ids.iter().map(|(f, v)| (f.clone(), v.trim().to_string())).collect();
+                vault.add(Login { name: login.to_string(), kind, ids, secrets }).map_err(vault_error)?;
+            }
+        }
+        vault.save().map_err(vault_error)?;
+        self.reads.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+        let ids: Vec<&String> = update.ids.keys().collect();
+        let secrets: Vec<&String> = update.secrets.keys().collect();
+        tracing::info!(login, ?ids, ?secrets, "broker login stored in the vault from the console");
+        let listing = vault.list().map_err(vault_error)?.into_iter().find(|l| l.name == login);
+        serde_json::to_value(listing).map_err(|e| DeskError::Internal(e.to_string()))
+    }
+
+    fn remove(&self, login: &str) -> Result<(), DeskError> {
+        self.configured(login)?;
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut vault = self.open()?;
+        if !vault.remove(login) {
+            return Err(DeskError::NotFound(format!("the vault holds no login {login:?}")));
+        }
+        vault.save().map_err(vault_error)?;
+        self.reads.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+        tracing::info!(login, "broker login removed from the vault from the console");
+        Ok(())
+    }
+
+    /// A client with the login's API key and stored access token; without a session there is
+    /// nothing to read (409).
+    fn session_client(&self, login: &str) -> Result<KiteClient, DeskError> {
+        let configured = self.configured(login)?;
+        if configured.kind != BrokerKind::Kite {
+            return Err(DeskError::Conflict(format!(
+                "{login} is a {} login; the console reads Kite logins for now",
+                configured.kind
+            )));
+        }
+        let vault = self.open()?;
+        let no_session = || DeskError::Conflict(format!("{login} has no broker session: dalal broker login {login}"));
+        let api_key = match vault.id(login, "api_key") {
+            Ok(Some(k)) => k,
+            Ok(None) | Err(VaultError::UnknownLogin(_)) => return Err(no_session()),
+            Err(e) => return Err(vault_error(e)),
+        };
+        let token = vault.secret(login, "access_token").map_err(vault_error)?.ok_or_else(no_session)?;
+        KiteClient::new(&configured.root, &api_key, Some(token), BROKER_TIMEOUT)
+            .map_err(|e| DeskError::Internal(format!("{login}: {e}")))
+    }
+}
