@@ -1,0 +1,111 @@
+//! `adopt_positions`: a position taken at the broker before the run (outside Dalal) becomes
+//! the live account's opening position, booked at the broker's average price; the account
+//! then trades on from it, and at the end the engine's positions are the broker's, the
+//! adopted one included.
+
+mod cli;
+
+use std::collections::BTreeMap;
+
+use cli::{command, kite_vault, plain};
+use dalal_brokers::fake::kite::{FakeKite, FakeUser};
+use dalal_brokers::Secret;
+use dalal_config::Config;
+
+#[test]
+fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::fs::read_to_string("config/default.toml").expect("config");
+    let config: Config = toml::from_str(&base).expect("default config");
+    let fake = FakeKite::start_in_background().expect("fake Kite");
+    fake.add_user(FakeUser::new("ZX9003", "adoptkey", "adoptsecret-77"));
+    fake.set_funds("ZX9003", 1e9, 0.0);
+    for (k, i) in config.instruments.iter().enumerate() {
+        fake.set_instrument("NSE", &i.symbol, 200_000 + k as u64, i.ref_price);
+    }
+    fake.set_auto_fill(true);
+    let token = fake.issue_access_token("adoptkey").expect("token");
+
+    // Outside Dalal: 7 INFY bought for delivery.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let client = dalal_brokers::kite::KiteClient::new(
+        &fake.root(),
+        "adoptkey",
+        Some(Secret::new(token.clone())),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("client");
+    {
+        use dalal_brokers::kite::params::*;
+        let buy = PlaceOrder {
+            variety: Variety::Regular,
+            exchange: "NSE".into(),
+            tradingsymbol: "INFY".into(),
+            transaction_type: TransactionType::Buy,
+            quantity: 7,
+            product: Product::Cnc,
+            order_type: OrderType::Market,
+            price: None,
+            trigger_price: None,
+            validity: Some(Validity::Day),
+            disclosed_quantity: None,
+            tag: None,
+        };
+        rt.block_on(client.place_order(&buy)).expect("outside buy");
+    }
+    let (vault_file, key_file) = kite_vault(dir.path(), "adoptkey", "adoptsecret-77", &token);
+    let text = base
+        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
+        .replace(
+            "kill_switch = false          # global kill switch at start\n",
+            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
+        )
+        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
+        + &format!(
+            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\nadopt_positions = true\n",
+            fake.root(),
+            fake.ws_root()
+        );
+    let cfg_path = dir.path().join("adopt.toml");
+    std::fs::write(&cfg_path, &text).expect("config");
+    let csv = dir.path().join("t.csv");
+    assert!(command().args(["gen", "--ticks", "20000", "--out"]).arg(&csv).output().expect("gen").status.success());
+    let json = dir.path().join("s.json");
+    let o = command()
+        .env("RUST_LOG", "info")
+        .args(["run", "--admin-listen", "", "--config"])
+        .arg(&cfg_path)
+        .arg("--feed")
+        .arg(format!("csv:{}", csv.display()))
+        .arg("--summary-json")
+        .arg(&json)
+        .arg("--vault")
+        .arg(&vault_file)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .expect("run");
+    let out = plain(&format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+    assert!(o.status.success(), "{out}");
+    let adopted: Vec<&str> = out.lines().filter(|l| l.contains("adopting the broker's position")).collect();
+    assert_eq!(adopted.len(), 1, "one position to adopt:\n{out}");
+    assert!(adopted[0].contains("INFY") && adopted[0].contains("qty=7"), "{}", adopted[0]);
+    assert!(!out.contains(&token), "the access token leaked into the output");
+
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
+    let alice = s["accounts"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "alice")).cloned().expect("alice");
+    let positions = alice["positions"].as_array().cloned().unwrap_or_default();
+    let engine_net: BTreeMap<String, i64> = positions
+        .iter()
+        .map(|p| (p["symbol"].as_str().unwrap_or("").to_string(), p["net_qty"].as_i64().unwrap_or(0)))
+        .filter(|(_, q)| *q != 0)
+        .collect();
+    let broker = rt.block_on(client.positions()).expect("positions");
+    let mut broker_net: BTreeMap<String, i64> = BTreeMap::new();
+    for p in &broker.net {
+        *broker_net.entry(p.tradingsymbol.clone()).or_default() += p.quantity;
+    }
+    broker_net.retain(|_, q| *q != 0);
+    assert_eq!(engine_net, broker_net, "the engine's positions are the broker's, the adopted one included\n{out}");
+    assert!(engine_net.get("INFY").is_some_and(|q| *q != 0), "INFY held: {engine_net:?}");
+}
