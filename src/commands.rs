@@ -13,8 +13,8 @@ use dalal_core::engine::backtest::{self, Blotter};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::summary::RunSummary;
 use dalal_core::engine::Engine;
-use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
-use dalal_core::model::{IngressEvent, Tick, TickReject, Timestamp};
+use dalal_core::model::time::NANOS_PER_SEC;
+use dalal_core::model::{Date, IngressEvent, Tick, TickReject, Timestamp};
 use dalal_persistence::journal::{read_journal, salvage_journal};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs};
@@ -127,21 +127,8 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
 
 /// Midnight IST of a `YYYY-MM-DD` date, in ns since the epoch.
 fn ist_midnight(date: &str) -> Result<i64> {
-    let parts: Vec<&str> = date.split('-').collect();
-    let [y, m, d] = parts.as_slice() else { bail!("--date {date:?}: expected YYYY-MM-DD") };
-    let (y, m, d): (i64, i64, i64) = (y.parse()?, m.parse()?, d.parse()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        bail!("--date {date:?}: not a calendar date");
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * NANOS_PER_DAY - dalal_core::model::time::IST_OFFSET_NS)
+    let day = Date::parse(date).with_context(|| format!("--date {date:?}: expected a calendar date YYYY-MM-DD"))?;
+    Ok(day.ist_midnight().0)
 }
 
 pub fn gen(args: GenArgs) -> Result<()> {

@@ -33,7 +33,7 @@ use dalal_brokers::gateway::rate::RateWindow;
 use dalal_brokers::kite::model::Candle;
 use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_core::model::time::{IST_OFFSET_NS, NANOS_PER_SEC};
-use dalal_core::model::{InstrumentId, Price, Qty, Session, Tick, Timeframe, Timestamp};
+use dalal_core::model::{Date, InstrumentId, IstTime, Price, Qty, Session, Tick, Timeframe, Timestamp};
 
 use crate::cli::HistoryArgs;
 
@@ -424,71 +424,32 @@ fn write_whole(out: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::
 // IST wall time as seconds since 1970-01-01 00:00:00 on the IST calendar: Kite's `from`, `to`
 // and candle times are IST, and requests are cut on that calendar.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count, the inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM:SS` (`T` also between them), on the calendar; with
 /// whether a time of day was given.
 fn parse_local(s: &str) -> Option<(i64, bool)> {
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let d = b.get(r)?;
-        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |n, c| n * 10 + i64::from(c - b'0')))
-    };
-    if !matches!(b.len(), 10 | 19) || b[4] != b'-' || b[7] != b'-' {
+    if !matches!(b.len(), 10 | 19) {
         return None;
     }
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
-        return None;
-    }
-    let day = days_from_civil(y, m, d) * SECS_PER_DAY;
+    let day = Date::parse(s.get(..10)?)?.days_since_epoch() * SECS_PER_DAY;
     if b.len() == 10 {
         return Some((day, false));
     }
-    if !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
+    // Exactly `HH:MM:SS` after the separator.
+    let clock = s.get(11..)?;
+    let shaped = clock.bytes().enumerate().all(|(i, c)| if i == 2 || i == 5 { c == b':' } else { c.is_ascii_digit() });
+    if !matches!(b[10], b' ' | b'T') || !shaped {
         return None;
     }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    Some((day + h * 3600 + mi * 60 + sec, true))
+    Some((day + IstTime::parse(clock)?.0 / NANOS_PER_SEC, true))
 }
 
 fn format_local(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(SECS_PER_DAY));
     let s = t.rem_euclid(SECS_PER_DAY);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    match Date::from_days(t.div_euclid(SECS_PER_DAY)) {
+        Some(d) => format!("{d} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+        None => format!("{t} s"),
+    }
 }
 
 /// A `--from` or `--to`; a bare date is its first second, or its last for `--to`.

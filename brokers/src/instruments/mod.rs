@@ -80,24 +80,8 @@ pub struct Expiry {
 impl Expiry {
     /// `YYYY-MM-DD`, a real calendar day.
     pub fn parse(s: &str) -> Option<Expiry> {
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| -> Option<u16> {
-            s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse().ok()
-        };
-        let year = num(0..4)?;
-        let (month, day) = (u8::try_from(num(5..7)?).ok()?, u8::try_from(num(8..10)?).ok()?);
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let days = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        (1..=days).contains(&day).then_some(Expiry { year, month, day })
+        let d = dalal_core::model::Date::parse(s)?;
+        Some(Expiry { year: d.year(), month: d.month(), day: d.day() })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod params;
 pub mod price;
 pub mod qty;
 pub mod tick;
+pub mod date;
 pub mod time;
 pub mod timeframe;
 pub mod venue;
@@ -30,6 +31,7 @@ pub use params::{ParamBytes, StrategyParams, PARAM_BYTES};
 pub use price::{Money, Price};
 pub use qty::{NetQty, Qty, Side};
 pub use tick::{Quote, Tick, TickReject};
+pub use date::Date;
 pub use time::{IstTime, Session, Timestamp};
 pub use timeframe::Timeframe;
 pub use venue::{
