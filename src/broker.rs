@@ -167,9 +167,10 @@ fn login(args: LoginArgs) -> Result<()> {
         v.secret(name, "api_secret")?.with_context(|| format!("{name} has no api_secret (dalal broker add)"))?;
     let mut client = KiteClient::new(&args.root, &api_key, None, args.timeout)?;
     println!("{}", client.login_url());
-    let request_token = match args.request_token {
-        Some(t) => t,
-        None => {
+    let request_token = match (args.request_token, args.listen) {
+        (Some(t), _) => t,
+        (None, Some(addr)) => crate::login_redirect::request_token(addr, args.wait)?,
+        (None, None) => {
             if std::io::stdin().is_terminal() {
                 eprint!("log in at the URL above, then paste the address Kite sends you to (or its request_token): ");
                 let _ = std::io::stderr().flush();

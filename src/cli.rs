@@ -155,9 +155,16 @@ pub struct LoginArgs {
     /// The vault login (a `kite` login with `api_key` and `api_secret`).
     pub name: String,
     /// The `request_token` from the redirect after the browser login; read from standard
-    /// input when absent.
-    #[arg(long, value_parser = secret_arg)]
+    /// input when absent (unless `--listen`).
+    #[arg(long, value_parser = secret_arg, conflicts_with = "listen")]
     pub request_token: Option<Secret>,
+    /// Take the redirect itself: listen on this loopback address (the Kite app's redirect URL,
+    /// e.g. `127.0.0.1:5000`; port 0 picks one and prints it) for the browser Kite sends back.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With `--listen`: give up waiting for the redirect after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub wait: Duration,
     /// The broker's API root (a test server's, say).
     #[arg(long, default_value = dalal_brokers::kite::rest::DEFAULT_ROOT)]
     pub root: String,

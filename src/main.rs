@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod history;
 mod instruments;
+mod login_redirect;
 mod runtime;
 
 use std::process::ExitCode;

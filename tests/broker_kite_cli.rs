@@ -247,6 +247,44 @@ fn login_keeps_the_access_token_in_the_vault_and_shows_no_secret() {
     assert!(!expired.status.success() && text(&expired).contains("dalal broker login desk"), "{}", text(&expired));
     outputs.push(text(&expired));
 
+    // The redirect taken by a listener on loopback: a cancelled login is answered and waited
+    // past; the successful one ends the login.
+    let request_token = f.issue_request_token(API_KEY).expect("request token");
+    secrets.push(request_token.clone());
+    let mut child = cli::command()
+        .current_dir(d)
+        .args(["broker", "login", "desk", "--root", &root, "--listen", "127.0.0.1:0", "--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("login");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let addr = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).expect("read") > 0, "the login ended early");
+        if let Some(rest) = line.strip_prefix("waiting for Kite's redirect on http://") {
+            break rest.split('/').next().unwrap_or_default().to_string();
+        }
+    };
+    let cancelled = cli::request(&addr, "GET", "/kite/callback?action=login&status=cancelled", None, "");
+    assert_eq!(cancelled.status, 400, "{}", cancelled.body);
+    let path = format!("/kite/callback?action=login&type=login&status=success&request_token={request_token}");
+    let done = cli::request(&addr, "GET", &path, None, "");
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(!done.body.contains(&request_token));
+    let out = child.wait_with_output().expect("login ends");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    let shown = format!("{rest}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains(USER), "{shown}");
+    outputs.push(shown);
+    let snap = dalal(d, &["broker", "snapshot", "--login", "desk", "--root", &root], "");
+    assert!(snap.status.success(), "the token from the redirect works: {}", text(&snap));
+    secrets.push(token_sent(&f).expect("token"));
+    let remote = dalal(d, &["broker", "login", "desk", "--root", &root, "--listen", "0.0.0.0:0"], "");
+    assert!(!remote.status.success() && text(&remote).contains("loopback"), "{}", text(&remote));
+
     let nothing = dalal(d, &["broker", "login", "desk", "--root", &root], "https://desk.example/cb?status=cancelled\n");
     assert!(!nothing.status.success() && text(&nothing).contains("request_token"), "{}", text(&nothing));
 
