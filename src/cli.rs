@@ -54,8 +54,13 @@ pub struct ImportArgs {
     #[arg(long)]
     pub file: PathBuf,
     /// The TOML file to write.
+    #[arg(long, required_unless_present = "store")]
+    pub out: Option<PathBuf>,
+    /// Also (or instead) keep the chosen instruments in this SQL store's `instrument_master`
+    /// (`sqlite://…` or `postgres://…`), replacing what the broker's last import held for the
+    /// same exchanges.
     #[arg(long)]
-    pub out: PathBuf,
+    pub store: Option<String>,
     /// At most this many equities: NIFTY 50 constituents, then alphabetical.
     #[arg(long, default_value_t = 200)]
     pub max_equity: usize,

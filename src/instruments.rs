@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use dalal_brokers::instruments::{self, BrokerInstrument, Dropped, Exchange, Master, Selection, SelectionRules};
-use dalal_core::model::{Price, Segment};
+use dalal_core::model::{Price, Segment, Timestamp};
+use dalal_persistence::store::{MasterRow, Names, Store, StoreOptions};
+use std::sync::Arc;
 
 use crate::cli::{ImportArgs, InstrumentsCommand};
 
@@ -29,8 +31,13 @@ fn import(args: &ImportArgs) -> Result<()> {
     let master =
         instruments::kite::parse(&text).with_context(|| format!("reading {} as Kite's master", args.file.display()))?;
     let selection = instruments::select(&master, &rules);
-    let toml = render(&master, &selection, &args.broker, &args.file);
-    write_atomically(&args.out, &toml)?;
+    if let Some(out) = &args.out {
+        write_atomically(out, &render(&master, &selection, &args.broker, &args.file))?;
+    }
+    let stored = match &args.store {
+        Some(url) => Some(store(url, &args.broker, &rules, &master, &selection)?),
+        None => None,
+    };
     for b in master.bad.iter().take(LISTED_BAD_ROWS) {
         eprintln!("warning: line {}: {}: {}", b.line, b.reason.as_str(), b.detail);
     }
@@ -38,8 +45,58 @@ fn import(args: &ImportArgs) -> Result<()> {
         eprintln!("warning: … and {} more refused rows", master.bad.len() - LISTED_BAD_ROWS);
     }
     print!("{}", report(&master, &selection));
-    println!("wrote {} instruments to {}", selection.chosen.len(), args.out.display());
+    if let Some(out) = &args.out {
+        println!("wrote {} instruments to {}", selection.chosen.len(), out.display());
+    }
+    if let (Some(url), Some(n)) = (&args.store, stored) {
+        println!("stored {n} instruments in {}'s instrument_master", redact_url(url));
+    }
     Ok(())
+}
+
+/// Keeps the chosen instruments in the store's `instrument_master`, in one transaction.
+fn store(url: &str, broker: &str, rules: &SelectionRules, m: &Master, sel: &Selection) -> Result<u64> {
+    let rows: Vec<MasterRow> = sel
+        .chosen
+        .iter()
+        .map(|&i| {
+            let ins = &m.instruments[i];
+            MasterRow {
+                exchange: ins.exchange.as_str().to_string(),
+                symbol: ins.tradingsymbol.clone(),
+                token: i64::try_from(ins.broker_token).unwrap_or(i64::MAX),
+                segment: ins.segment.as_str(),
+                name: ins.name.clone(),
+                tick_paise: ins.tick_size.0,
+                lot: i64::try_from(ins.lot_size).unwrap_or(i64::MAX),
+                expiry: ins.expiry.map(|e| e.to_string()),
+                strike_paise: ins.strike.map(|p| p.0),
+                option_type: ins.option_type.map(|t| if t == instruments::OptionType::Call { "CE" } else { "PE" }),
+            }
+        })
+        .collect();
+    let exchanges: Vec<&str> = rules.exchanges.iter().map(|e| e.as_str()).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    runtime
+        .block_on(async {
+            let store = Store::connect_lazy(url, Arc::new(Names::default()), StoreOptions::default())?;
+            store.import_master(broker, &exchanges, &rows, Timestamp::now().0).await
+        })
+        .with_context(|| format!("storing the instruments in {}", redact_url(url)))
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn rules(args: &ImportArgs) -> Result<SelectionRules> {

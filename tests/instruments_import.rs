@@ -194,3 +194,103 @@ fn a_master_of_kites_size_imports_whole() {
     assert_eq!(symbols.iter().collect::<HashSet<_>>().len(), symbols.len(), "symbols are unique");
     assert!(symbols[..50].iter().all(|s| NIFTY_50.contains(&s.trim_matches('"'))));
 }
+
+/// The store's `instrument_master` after `dalal instruments import --store URL`: (exchange,
+/// symbol, token, segment, tick, lot, expiry, strike, option type) ordered by symbol.
+type Stored = (String, String, i64, String, i64, i64, Option<String>, Option<i64>, Option<String>);
+type MasterRows = Vec<Stored>;
+
+fn master_rows(url: &str) -> MasterRows {
+    use sqlx::{Connection, Row};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let sql = "SELECT exchange, symbol, token, segment, tick_paise, lot, expiry, strike_paise, option_type \
+                   FROM instrument_master WHERE broker = 'kite' ORDER BY exchange, symbol";
+        let rows = if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+            sqlx::query(sql).fetch_all(&mut c).await.expect("query").into_iter().map(|r| row(&r)).collect()
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.expect("postgres");
+            sqlx::query(sql).fetch_all(&mut c).await.expect("query").into_iter().map(|r| row(&r)).collect()
+        };
+        fn row<R: Row>(r: &R) -> Stored
+        where
+            usize: sqlx::ColumnIndex<R>,
+            for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+            for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+        {
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8))
+        }
+        rows
+    })
+}
+
+/// The chosen instruments land in the store exactly as in the TOML; a second import for the
+/// same exchanges replaces the first (nothing stale is left).
+fn store_round_trip(url: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = import(dir.path(), FIXTURE, &["--store", url]);
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("stored 294 instruments"), "{}", stdout(&o));
+    let (_, config) = written(dir.path());
+    let rows = master_rows(url);
+    assert_eq!(rows.len(), config.instruments.len());
+    let by_symbol: std::collections::HashMap<&str, _> = rows.iter().map(|r| (r.1.as_str(), r)).collect();
+    for i in &config.instruments {
+        let r = by_symbol.get(i.symbol.as_str()).unwrap_or_else(|| panic!("{} stored", i.symbol));
+        assert_eq!(Some(r.2 as u64), i.tokens.get("kite").copied(), "{}", i.symbol);
+        assert_eq!(r.4, (i.tick_size * 100.0).round() as i64, "{}", i.symbol);
+        assert_eq!(r.5 as u64, i.lot_size, "{}", i.symbol);
+    }
+    let option = rows.iter().find(|r| r.8.is_some()).expect("an option");
+    assert!(option.7.is_some_and(|k| k > 0) && option.6.as_deref().is_some_and(|e| e.len() == 10), "{option:?}");
+    assert!(matches!(option.8.as_deref(), Some("CE" | "PE")));
+    let future = rows.iter().find(|r| r.1 == "NIFTY26DECFUT").expect("a future");
+    assert_eq!((future.3.as_str(), future.7, future.8.as_deref()), ("NSE_FUT", None, None));
+
+    // Fewer instruments the second time: the store holds exactly the second import.
+    let o = import(dir.path(), FIXTURE, &["--store", url, "--max-equity", "5", "--max-derivatives", "3"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(master_rows(url).len(), 8);
+}
+
+#[test]
+fn the_chosen_instruments_are_kept_in_a_sqlite_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("master.db").display());
+    store_round_trip(&url);
+    // Without --out, only the store is written.
+    let o = Command::new(env!("CARGO_BIN_EXE_dalal"))
+        .args(["instruments", "import", "--broker", "kite", "--file", FIXTURE, "--store", &url])
+        .output()
+        .expect("dalal runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let neither = Command::new(env!("CARGO_BIN_EXE_dalal"))
+        .args(["instruments", "import", "--broker", "kite", "--file", FIXTURE])
+        .output();
+    assert!(!neither.expect("dalal runs").status.success(), "--out or --store is needed");
+}
+
+#[test]
+fn the_chosen_instruments_are_kept_in_a_postgres_store() {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("master_{}", std::process::id());
+    let created = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(base).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await?;
+        Ok::<_, sqlx::Error>(())
+    });
+    if let Err(e) = created {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set");
+        eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
+        return;
+    }
+    store_round_trip(&format!("{base}?options=-csearch_path%3D{schema}"));
+    let _ = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(base).await?;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await
+    });
+}

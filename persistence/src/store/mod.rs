@@ -66,6 +66,7 @@
 //! about a third more, which is why the direct path exists.
 
 mod batch;
+mod master;
 pub mod fault_proxy;
 mod query;
 pub mod writer;
@@ -85,6 +86,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use master::MasterRow;
 pub use query::{AuditRow, CandleRow, FillRow, OrderEventRow, OrderRow, PositionRow, RiskRow, Table};
 pub use writer::{StoreSender, StoreStats, StoreWriter, StoreWriterHandle};
 
@@ -294,9 +296,14 @@ impl Names {
 }
 
 /// Migrations embedded at compile time, one list per backend.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, "instrument_master", include_str!("../../migrations/sqlite/0002_instrument_master.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "instrument_master", include_str!("../../migrations/postgres/0002_instrument_master.sql")),
+];
 
 /// A `MigrationSource` over the embedded lists (the `migrate!` macro would need sqlx's
 /// compile-time machinery; this keeps the build free of it).
