@@ -4,6 +4,7 @@
 
 pub mod candle;
 pub mod command;
+pub mod date;
 pub mod event;
 pub mod fill;
 pub mod ids;
@@ -14,13 +15,13 @@ pub mod params;
 pub mod price;
 pub mod qty;
 pub mod tick;
-pub mod date;
 pub mod time;
 pub mod timeframe;
 pub mod venue;
 
 pub use candle::{BarSpec, Candle};
 pub use command::{Adoption, Command, KillScope};
+pub use date::Date;
 pub use event::{Cause, CloseReason, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
 pub use fill::Fill;
 pub use ids::{AccountId, FillId, InstrumentId, OrderId, StrategyId};
@@ -31,7 +32,6 @@ pub use params::{ParamBytes, StrategyParams, PARAM_BYTES};
 pub use price::{Money, Price};
 pub use qty::{NetQty, Qty, Side};
 pub use tick::{Quote, Tick, TickReject};
-pub use date::Date;
 pub use time::{IstTime, Session, Timestamp};
 pub use timeframe::Timeframe;
 pub use venue::{

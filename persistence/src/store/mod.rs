@@ -66,8 +66,8 @@
 //! about a third more, which is why the direct path exists.
 
 mod batch;
-mod master;
 pub mod fault_proxy;
+mod master;
 mod query;
 pub mod writer;
 
