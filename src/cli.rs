@@ -146,6 +146,12 @@ pub enum BrokerCommand {
     /// likely took them, then close) or as the candles themselves. Long ranges are fetched in
     /// pieces within the broker's per-request limits, paced to its rate limit.
     History(HistoryArgs),
+    /// A live account's positions in the running engine beside its broker's, asked of the
+    /// engine's console with the API key in DALAL_API_KEY (`dk_…`); prints the console's JSON.
+    /// With `--adopt`, books the broker's positions into the engine where they differ. Exits 0
+    /// when the positions agree (with `--adopt`: when every difference was adopted), 1 when
+    /// they differ (or a difference was left out), 2 on errors.
+    Reconcile(ReconcileArgs),
     /// Remove a broker login and its secrets.
     Remove {
         name: String,
@@ -203,6 +209,24 @@ pub struct SnapshotArgs {
     pub timeout: Duration,
     #[command(flatten)]
     pub vault: VaultArgs,
+}
+
+/// `dalal broker reconcile`.
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// The live account.
+    #[arg(long)]
+    pub account: String,
+    /// The running engine's console.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub console: String,
+    /// Adopt the broker's positions where they differ (the key's user must be an admin or a
+    /// trader of the account).
+    #[arg(long)]
+    pub adopt: bool,
+    /// Give up on the console after this long (it reads the broker before it answers).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
 }
 
 /// `dalal broker history`.

@@ -1,6 +1,7 @@
 //! `dalal`: parses the command line and hands each command to the module that does it: the
 //! live runtime (`runtime`), the one-shot commands (`commands`), the broker commands
-//! (`broker`, `history`, `instruments`), and two small tools.
+//! (`broker`, `history`, `instruments`, and `reconcile`, a client of a running engine's
+//! console), and two small tools.
 
 mod broker;
 mod candles;
@@ -10,6 +11,7 @@ mod commands;
 mod history;
 mod instruments;
 mod login_redirect;
+mod reconcile;
 mod runtime;
 
 use std::process::ExitCode;
@@ -21,12 +23,40 @@ use clap::Parser;
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(e) => match e.downcast::<Exit>() {
+            Ok(exit) => {
+                if let Some(e) = exit.error {
+                    eprintln!("error: {e:#}");
+                }
+                ExitCode::from(exit.code)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// An ending other than plain success or failure, for commands whose exit status says more
+/// (`dalal broker reconcile`: 1 when positions differ, 2 on errors): the status, and the error
+/// to print, if any (none when the command has said all there is).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub error: Option<anyhow::Error>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error {
+            Some(e) => write!(f, "{e:#}"),
+            None => write!(f, "exit status {}", self.code),
         }
     }
 }
+
+impl std::error::Error for Exit {}
 
 fn run() -> Result<()> {
     tracing_subscriber::fmt()

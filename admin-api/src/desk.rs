@@ -1,6 +1,7 @@
 //! The broker desk: what the console may do with the run's broker logins beyond reading their
-//! sessions — keep a login's identifiers and secrets in the vault, remove it, and read a
-//! login's state at its broker (positions, funds, open orders).
+//! sessions — keep a login's identifiers and secrets in the vault, remove it, read a login's
+//! state at its broker (positions, funds, open orders), and reconcile it with the engine's
+//! positions.
 //!
 //! This crate knows no broker and no vault: the binary implements [`BrokerDesk`] and hands it
 //! over in [`crate::AdminConfig::broker_desk`]. The server calls a desk only after it has
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use dalal_core::model::{AccountId, Adoption, InstrumentId, InstrumentSpec, Product};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -46,6 +48,40 @@ pub trait BrokerDesk: Send + Sync + std::fmt::Debug {
     /// prints (`broker`, `user_id`, `funds`, `positions`, `orders`, `holdings`), with working
     /// orders only.
     fn broker_state(&self, login: &str) -> DeskFuture<'_, Value>;
+
+    /// The login's net positions and working orders at its broker beside `book` (the
+    /// engine's positions of the one live account the login trades for), and the
+    /// `Command::Adopt`s that would make the engine's positions the broker's. `fresh` reads
+    /// the broker now; otherwise a read of the last moment may answer, as for
+    /// [`BrokerDesk::broker_state`]. Adopting books what was read, so it asks for a fresh one.
+    fn reconcile(&self, login: &str, book: EngineBook, fresh: bool) -> DeskFuture<'_, Reconciled>;
+}
+
+/// The engine's side of a reconciliation, as the console's view of the engine holds it.
+#[derive(Clone, Debug)]
+pub struct EngineBook {
+    /// The account adoptions are for.
+    pub account: AccountId,
+    /// The run's instruments: where each trades at the broker, and which instrument a
+    /// broker's position is.
+    pub instruments: Vec<InstrumentSpec>,
+    /// The account's net quantities (signed, non-zero) by instrument and product.
+    pub positions: Vec<(InstrumentId, Product, i64)>,
+}
+
+/// What a desk's reconciliation found.
+#[derive(Clone, Debug)]
+pub struct Reconciled {
+    /// The comparison as a JSON object: `differences` (`exchange`, `symbol`, `product`,
+    /// `engine`, `broker`), `agreeing`, `outside_orders`, `own_open_orders`, `available_cash`.
+    pub report: Value,
+    /// Whether every position agrees.
+    pub agrees: bool,
+    /// The adoptions that settle the differences, each with what the console shows of it
+    /// (`exchange`, `symbol`, `product`, `side`, `qty`, `price` in rupees).
+    pub adoptions: Vec<(Adoption, Value)>,
+    /// Differences no adoption settles (`exchange`, `symbol`, `product`, `reason`).
+    pub left_out: Vec<Value>,
 }
 
 /// A configured broker login.

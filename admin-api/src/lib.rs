@@ -46,13 +46,15 @@
 //! * Ownership: anything of an account the caller does not own answers 404; an action the
 //!   role may not take answers 403. Global kill switch, limits and user admin are admin-only.
 //! * Every change (logins, user admin, orders, modifies, cancels, limits, kill switches,
-//!   strategy requests) is audited with who, when and what; passwords, hashes, tokens, keys
+//!   strategy requests, adoptions of broker positions) is audited with who, when and what; passwords, hashes, tokens, keys
 //!   and TOTP secrets never appear in responses (except a key or TOTP secret shown once to
 //!   its creator), logs or the audit log. An unknown login name is not recorded.
 //! * Broker logins ([`desk`]): `PUT /api/brokers/{login}` stores a configured login's ids and
 //!   secrets in the vault (an admin, or a trader of an account bound to the login),
 //!   `DELETE` removes it (admin only), `GET /api/accounts/{name}/broker` reads a live
-//!   account's state at its broker. Secrets arrive as [`desk::SecretText`] and leave only
+//!   account's state at its broker, `GET /api/accounts/{name}/reconcile` sets it beside the
+//!   engine's positions and `POST /api/accounts/{name}/reconcile/adopt` (an admin or the
+//!   account's trader) books the differences into the engine as `Command::Adopt`s. Secrets arrive as [`desk::SecretText`] and leave only
 //!   masked; a malformed body is refused naming its line and column, never echoing it; the
 //!   audit log records the login, its ids and the names of the secrets set.
 //! * First start: with no admin, `admin` is created with `AdminConfig::initial_admin_password`,
@@ -66,13 +68,15 @@
 
 pub mod auth;
 pub mod desk;
+pub mod feed;
 pub mod link;
 mod openapi;
 pub mod report;
 pub mod server;
 pub mod users;
 
-pub use desk::{BrokerDesk, DeskError, DeskFuture, DeskLogin, LoginUpdate, SecretText};
+pub use desk::{BrokerDesk, DeskError, DeskFuture, DeskLogin, EngineBook, LoginUpdate, Reconciled, SecretText};
+pub use feed::FeedView;
 pub use link::{observer, observer_resuming, CommandQueue, EngineLink, LinkParts, SendError, View, ViewObserver};
 pub use report::{render_progress, render_summary};
 pub use server::{serve, AdminConfig, AdminError, AdminHandle, BrokerLogin, Gauge};

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
-use crate::desk::{BrokerDesk, DeskError, DeskLogin, LoginUpdate};
+use crate::desk::{BrokerDesk, DeskError, DeskLogin, EngineBook, LoginUpdate};
 use crate::link::{
     candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
 };
@@ -71,6 +71,9 @@ pub struct AdminConfig {
     /// The vault and live broker reads behind `PUT`/`DELETE /api/brokers/{login}` and
     /// `/api/accounts/{name}/broker`; none: the run has no broker logins configured.
     pub broker_desk: Option<Arc<dyn BrokerDesk>>,
+    /// The run's market feed, for `GET /api/feed` and `dalal_feed_*` on `/metrics`; none: the
+    /// feed reports no health (a file, synthetic or UDP feed).
+    pub market_feed: Option<crate::feed::FeedView>,
 }
 
 /// A broker login as the console shows it. The session is read at each request (its gateway
@@ -128,6 +131,7 @@ impl Default for AdminConfig {
             gauges: Vec::new(),
             brokers: Vec::new(),
             broker_desk: None,
+            market_feed: None,
         }
     }
 }
@@ -199,6 +203,10 @@ pub(crate) struct App {
     running: Mutex<Vec<bool>>,
     /// Parameters of each strategy as last commanded (all start as configured).
     params: Mutex<Vec<StrategyParams>>,
+    /// Adoptions sent per account and not yet seen in the view. Held across an adoption, so
+    /// two never interleave (adoptions are rare: one at a time for the whole console is
+    /// enough); see [`account_adopt`].
+    adopting: tokio::sync::Mutex<HashMap<u32, PendingAdoption>>,
 }
 
 type S = State<Arc<App>>;
@@ -423,6 +431,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
             running: Mutex::new(vec![true; link_strategies]),
             params: Mutex::new(link_params),
+            adopting: tokio::sync::Mutex::new(HashMap::new()),
         });
         first_admin(&app).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -512,6 +521,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/accounts", get(accounts_list))
         .route("/api/accounts/{name}", get(accounts_get))
         .route("/api/accounts/{name}/broker", get(account_broker))
+        .route("/api/accounts/{name}/reconcile", get(account_reconcile))
+        .route("/api/accounts/{name}/reconcile/adopt", post(account_adopt))
         .route("/api/instruments", get(instruments))
         .route("/api/strategies", get(strategies))
         .route("/api/strategies/{id}", get(strategy_get).patch(strategy_params))
@@ -531,6 +542,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/brokers", get(brokers_list))
         .route("/api/brokers/status", get(brokers_status))
         .route("/api/brokers/{login}", put(broker_store).delete(broker_remove))
+        .route("/api/feed", get(market_feed))
         .route("/api/ws", get(ws))
         .with_state(app)
 }
@@ -657,6 +669,9 @@ async fn metrics(State(app): S) -> Response {
                 let _ = writeln!(o, "dalal_{metric}{{login=\"{name}\"}} {}", num(v, key));
             }
         }
+    }
+    if let Some(f) = &app.cfg.market_feed {
+        f.write_metrics(&mut o, now_ns());
     }
     for g in &app.cfg.gauges {
         let _ = writeln!(
@@ -1019,6 +1034,14 @@ async fn brokers_list(State(app): S, h: HeaderMap) -> R {
     Ok(Json(json!(v)))
 }
 
+/// `GET /api/feed`: the market feed's health for any signed-in user (it carries no secret and
+/// no account's data); 404 when the run's feed reports none.
+async fn market_feed(State(app): S, h: HeaderMap) -> R {
+    who(&app, &h).await?;
+    let f = app.cfg.market_feed.as_ref().ok_or_else(not_found)?;
+    Ok(Json(f.to_json(now_ns())))
+}
+
 /// One line of `/api/brokers/status`: logins of a broker kind (or all of them) summed.
 #[derive(Serialize)]
 struct BrokerTotals {
@@ -1155,13 +1178,10 @@ async fn broker_remove(State(app): S, h: HeaderMap, Path(login): Path<String>) -
     Ok(Json(json!({"removed": login})))
 }
 
-/// `GET /api/accounts/{name}/broker`: a live account's positions, funds and working orders,
-/// read from its broker through its login. A paper or shadow account has nothing at a broker
-/// (409). A login is the broker's unit, not Dalal's: when it also trades for live accounts the
-/// caller does not see, its state is theirs too and is not shown (409).
-async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
-    app.visible_account(&p, &name)?;
+/// The live account `name` the caller sees, with the desk and the account's login. A paper
+/// or shadow account has nothing at a broker (409).
+fn live_login(app: &App, p: &Principal, name: &str) -> Result<(u32, Arc<dyn BrokerDesk>, DeskLogin), ApiError> {
+    let account = app.visible_account(p, name)?;
     let conflict = |m: String| err(StatusCode::CONFLICT, m);
     let paper = || conflict(format!("{name} is a paper account: it trades with no broker"));
     let desk = app.cfg.broker_desk.clone().ok_or_else(paper)?;
@@ -1180,8 +1200,19 @@ async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -
         }
         _ => return Err(paper()),
     }
+    let login = login.clone();
+    Ok((account, desk, login))
+}
+
+/// `GET /api/accounts/{name}/broker`: a live account's positions, funds and working orders,
+/// read from its broker through its login. A paper or shadow account has nothing at a broker
+/// (409). A login is the broker's unit, not Dalal's: when it also trades for live accounts the
+/// caller does not see, its state is theirs too and is not shown (409).
+async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    let (_, desk, login) = live_login(&app, &p, &name)?;
     if login.accounts.iter().any(|(a, m)| m == "live" && !p.sees(a)) {
-        return Err(conflict(format!("login {} also trades for accounts you do not see", login.name)));
+        return Err(err(StatusCode::CONFLICT, format!("login {} also trades for accounts you do not see", login.name)));
     }
     let mut state = desk.broker_state(&login.name).await.map_err(desk_err)?;
     if let Some(o) = state.as_object_mut() {
@@ -1189,6 +1220,130 @@ async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -
         o.insert("login".into(), json!(login.name));
     }
     Ok(Json(state))
+}
+
+/// How long an adoption sent to the engine may take to show in the view before the next one
+/// for the account goes ahead anyway (the engine refused it, or the position traded on).
+const ADOPTION_SETTLES: Duration = Duration::from_secs(10);
+
+/// Adoptions sent for an account, until the view shows them.
+struct PendingAdoption {
+    /// The net quantity each adopted position has once its adoption is booked.
+    expect: Vec<(crate::link::PosKey, i64)>,
+    until: Instant,
+}
+
+/// The live account `name` and its login, to be set beside the engine's positions. Positions
+/// at a broker carry no account, so a login that trades for several live accounts cannot be
+/// reconciled with one of them (409, as `adopt_positions` refuses such a login at the start).
+fn reconcilable(app: &App, p: &Principal, name: &str) -> Result<(u32, Arc<dyn BrokerDesk>, DeskLogin), ApiError> {
+    let (account, desk, login) = live_login(app, p, name)?;
+    let live = login.accounts.iter().filter(|(_, m)| m == "live").count();
+    if live > 1 {
+        return Err(err(
+            StatusCode::CONFLICT,
+            format!(
+                "login {} trades for {live} live accounts: its positions at the broker are not told apart by account",
+                login.name
+            ),
+        ));
+    }
+    Ok((account, desk, login))
+}
+
+/// `account`'s net positions as the view holds them (the console's `/api/positions`), and
+/// how many egress events the view has missed (its positions may then not be the engine's).
+fn engine_book(app: &App, account: u32) -> (EngineBook, u64) {
+    let v = app.link.read();
+    let positions = v
+        .positions
+        .iter()
+        .filter(|(k, pv)| k.0 == account && pv.pos.net.0 != 0)
+        .filter_map(|(k, pv)| Some((InstrumentId(k.1 as _), *Product::ALL.get(k.2)?, pv.pos.net.0)))
+        .collect();
+    let book =
+        EngineBook { account: AccountId(account as _), instruments: app.link.setup.instruments.clone(), positions };
+    (book, v.missed)
+}
+
+/// `GET /api/accounts/{name}/reconcile`: a live account's net positions in the engine beside
+/// its login's at the broker (read as `/api/accounts/{name}/broker` reads them), the working
+/// orders there Dalal did not place, and whether the positions agree.
+async fn account_reconcile(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    let (account, desk, login) = reconcilable(&app, &p, &name)?;
+    let (book, _) = engine_book(&app, account);
+    let r = desk.reconcile(&login.name, book, false).await.map_err(desk_err)?;
+    let mut out = r.report;
+    if let Some(o) = out.as_object_mut() {
+        o.insert("account".into(), json!(name));
+        o.insert("login".into(), json!(login.name));
+        o.insert("agrees".into(), json!(r.agrees));
+    }
+    Ok(Json(out))
+}
+
+/// `POST /api/accounts/{name}/reconcile/adopt` (an admin or the account's trader): books the
+/// broker's positions into the engine where they differ, as `Command::Adopt`s through the
+/// command queue (each an opening fill at the broker's average price, as `adopt_positions`
+/// does at the start), and answers what was sent and what was left out. The broker is read
+/// afresh. Refused (409) while the account's last adoption is not in the view yet (planned
+/// against positions without it, it would be booked twice) and when the view has missed
+/// egress events (its positions may not be the engine's).
+async fn account_adopt(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+    let p = who(&app, &h).await?;
+    trading_account(&app, &p, &name)?;
+    let (account, desk, login) = reconcilable(&app, &p, &name)?;
+    let conflict = |m: String| err(StatusCode::CONFLICT, m);
+    let mut adopting = app.adopting.lock().await;
+    if let Some(last) = adopting.get(&account) {
+        let v = app.link.read();
+        let booked = last.expect.iter().all(|(k, net)| v.positions.get(k).map_or(0, |pv| pv.pos.net.0) == *net);
+        if !booked && Instant::now() < last.until {
+            return Err(conflict(format!(
+                "the last adoption for {name} is not in the engine's positions yet; adopt again in a moment"
+            )));
+        }
+    }
+    adopting.remove(&account);
+    let (book, missed) = engine_book(&app, account);
+    if missed > 0 {
+        return Err(conflict(format!(
+            "the console's view missed {missed} engine events: its positions may not be the engine's, so nothing is adopted"
+        )));
+    }
+    let held: HashMap<(InstrumentId, Product), i64> = book.positions.iter().map(|(i, pr, n)| ((*i, *pr), *n)).collect();
+    let r = desk.reconcile(&login.name, book, true).await.map_err(desk_err)?;
+    let (mut sent, mut expect, mut refused) = (Vec::new(), Vec::new(), None);
+    for (a, shown) in &r.adoptions {
+        if let Err(e) = app.link.send(Command::Adopt(*a)) {
+            refused = Some(e);
+            break;
+        }
+        sent.push(shown.clone());
+        let signed = if a.side == Side::Buy { a.qty.0 as i64 } else { -(a.qty.0 as i64) };
+        let product = Product::ALL.iter().position(|x| *x == a.product).unwrap_or_default();
+        let net = held.get(&(a.instrument, a.product)).copied().unwrap_or(0) + signed;
+        expect.push(((account, a.instrument.index() as u32, product), net));
+    }
+    if !expect.is_empty() {
+        adopting.insert(account, PendingAdoption { expect, until: Instant::now() + ADOPTION_SETTLES });
+    }
+    drop(adopting);
+    app.users
+        .audit(
+            &p.username,
+            "broker.adopt",
+            json!({"account": name, "login": login.name, "adopted": sent, "left_out": r.left_out}),
+        )
+        .await;
+    if let Some(e) = refused {
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{e} ({} of {} adoptions were sent; adopt again once they show)", sent.len(), r.adoptions.len()),
+        ));
+    }
+    Ok(Json(json!({"account": name, "login": login.name, "adopted": sent, "left_out": r.left_out})))
 }
 
 async fn accounts_list(State(app): S, h: HeaderMap) -> R {

@@ -589,6 +589,9 @@ fn openapi_describes_every_route() {
         ("put", "/api/brokers/{login}"),
         ("delete", "/api/brokers/{login}"),
         ("get", "/api/accounts/{name}/broker"),
+        ("get", "/api/accounts/{name}/reconcile"),
+        ("post", "/api/accounts/{name}/reconcile/adopt"),
+        ("get", "/api/feed"),
         ("post", "/api/auth/login"),
         ("post", "/api/auth/refresh"),
         ("post", "/api/auth/logout"),
@@ -1299,6 +1302,19 @@ impl dalal_admin::BrokerDesk for MemoryDesk {
         };
         Box::pin(async move { r })
     }
+
+    fn reconcile(
+        &self,
+        _login: &str,
+        book: dalal_admin::EngineBook,
+        _fresh: bool,
+    ) -> dalal_admin::DeskFuture<'_, dalal_admin::Reconciled> {
+        let report = json!({"differences": [], "agreeing": book.positions.len(), "outside_orders": [],
+                            "own_open_orders": 0, "available_cash": 1.0});
+        Box::pin(async move {
+            Ok(dalal_admin::Reconciled { report, agrees: true, adoptions: Vec::new(), left_out: Vec::new() })
+        })
+    }
 }
 
 /// The desk's routes by role and ownership: storing a login (an admin, or a trader of an
@@ -1491,4 +1507,118 @@ fn browser_brokers_panel_shows_session_health() {
         .unwrap()
         .to_string();
     assert!(row.contains("TokenException"), "the last error is shown: {row}");
+}
+
+/// A market feed's health as the run reports it: `status` switches with `state`, the last
+/// frame is a second before the scrape, and the counters hold a few skips by reason.
+fn feed_view(state: Arc<std::sync::atomic::AtomicU8>) -> dalal_admin::FeedView {
+    dalal_admin::FeedView::new("kite:zerodha", move || {
+        let (status, stale, error) = match state.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => ("connected", false, Value::Null),
+            _ => ("backoff", true, json!("Kite ticker closed the connection")),
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        json!({"status": status, "stale": stale, "last_error": error, "last_frame_ns": now - 1_000_000_000,
+               "counters": {"frames": 12, "ticks": 9, "malformed": 2, "unknown_tokens": 1, "sub_paise": 0,
+                            "malformed_text": 3, "reconnects": 1}})
+    })
+}
+
+/// `GET /api/feed` for every signed-in role (it carries nothing of an account), 401 without a
+/// login, 404 when the run's feed reports no health; `/metrics` has the feed's lines.
+#[test]
+fn market_feed_health_for_every_role_and_on_metrics() {
+    let state = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let view = feed_view(state.clone());
+    let w = World::new(move |c| c.market_feed = Some(view));
+    let t = users(&w);
+    assert_eq!(http(w.addr, "GET", "/api/feed", None, None).status, 401);
+    for tok in [&t.admin, &t.alice_t, &t.alice_v] {
+        let r = http(w.addr, "GET", "/api/feed", Some(tok), None);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["name"], "kite:zerodha");
+        assert_eq!((r.body["status"].as_str(), r.body["stale"].as_bool()), (Some("connected"), Some(false)));
+        assert_eq!(r.body["counters"]["unknown_tokens"], 1);
+        let age = r.body["last_frame_age_s"].as_f64().expect("age");
+        assert!((0.5..600.0).contains(&age), "{age}");
+    }
+    let m = http(w.addr, "GET", "/metrics", None, None).text;
+    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(1.0));
+    assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite:zerodha\",kind=\"malformed\"}"), Some(2.0));
+    assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite:zerodha\",kind=\"sub_paise\"}"), Some(0.0));
+    assert!(metric(&m, "dalal_feed_last_frame_age_seconds{feed=\"kite:zerodha\"}").is_some_and(|a| a >= 0.5), "{m}");
+    state.store(1, std::sync::atomic::Ordering::Relaxed);
+    let r = http(w.addr, "GET", "/api/feed", Some(&t.alice_v), None);
+    assert_eq!((r.body["status"].as_str(), r.body["stale"].as_bool()), (Some("backoff"), Some(true)));
+    assert_eq!(r.body["last_error"], "Kite ticker closed the connection");
+    let m = http(w.addr, "GET", "/metrics", None, None).text;
+    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(0.0));
+
+    let plain = World::new(|_| {});
+    let (admin, _) = login(plain.addr, "admin", ADMIN_PW);
+    assert_eq!(http(plain.addr, "GET", "/api/feed", Some(&admin), None).status, 404);
+    assert!(!http(plain.addr, "GET", "/metrics", None, None).text.contains("dalal_feed_"));
+}
+
+/// The console's Market feed panel in a browser: the status, colour-coded, the last frame's
+/// age, and only the skip counters that are not zero, refreshed as the feed changes.
+#[test]
+fn browser_market_feed_panel_shows_status_and_skips() {
+    let Some(d) = browser() else { return };
+    let state = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let view = feed_view(state.clone());
+    let w = World::new(move |c| c.market_feed = Some(view));
+    d.log_in(w.addr, "admin", ADMIN_PW);
+    let cell = "document.getElementById('feed-status')";
+    d.wait_js(&format!("return {cell} && {cell}.textContent === 'connected'"), "the feed's status in the panel");
+    assert_eq!(d.js("return document.getElementById('feed-section').classList.contains('hidden')"), json!(false));
+    let green = d.js(&format!("return getComputedStyle({cell}).color")).as_str().unwrap().to_string();
+    assert_eq!(green, "rgb(38, 166, 154)", "connected is green");
+    let age = d.js("return document.getElementById('feed-age').textContent").as_str().unwrap().to_string();
+    assert!(age.contains('s'), "the last frame's age: {age}");
+    let skips = d.js(
+        "return [...document.querySelectorAll('#feed-skips tr[data-kind]')].map((r) => r.dataset.kind + '=' + r.cells[1].textContent)",
+    );
+    assert_eq!(skips, json!(["malformed=2", "unknown_tokens=1", "malformed_text=3"]), "non-zero skips only");
+    let text = d.js("return document.getElementById('feed-section').textContent").as_str().unwrap().to_string();
+    assert!(text.contains("kite:zerodha") && text.contains("unknown instrument token"), "{text}");
+    state.store(1, std::sync::atomic::Ordering::Relaxed);
+    d.wait_js(&format!("return {cell}.textContent === 'backoff'"), "the panel to refresh");
+    let colour = d.js(&format!("return getComputedStyle({cell}).color")).as_str().unwrap().to_string();
+    assert_ne!(colour, green, "a feed that is not connected has another colour");
+    let text = d.js("return document.getElementById('feed-section').textContent").as_str().unwrap().to_string();
+    assert!(text.contains("closed the connection"), "the last error is shown: {text}");
+
+    // A run whose feed reports nothing shows no panel.
+    let plain = World::new(|_| {});
+    d.log_in(plain.addr, "admin", ADMIN_PW);
+    d.wait_js("return Number(document.getElementById('brokers').dataset.updates || 0) > 0", "the console to load");
+    d.wait_js("return document.getElementById('feed-section').dataset.loaded === '1'", "the feed to be asked for");
+    assert_eq!(d.js("return document.getElementById('feed-section').classList.contains('hidden')"), json!(true));
+}
+
+/// Reconciliation sets one account beside its login's positions at the broker, which carry no
+/// account: a login trading for several live accounts answers 409; adopting is for an admin or
+/// the account's trader (a viewer 403, anyone else 404), shadow accounts have nothing to adopt.
+#[test]
+fn reconcile_by_role_and_login() {
+    let desk = Arc::new(MemoryDesk::default());
+    let w = World::new(|c| c.broker_desk = Some(desk.clone()));
+    let t = users(&w);
+    let a = w.addr;
+    let get = |tok: &str, account: &str| http(a, "GET", &format!("/api/accounts/{account}/reconcile"), Some(tok), None);
+    let adopt = |tok: &str, account: &str| {
+        http(a, "POST", &format!("/api/accounts/{account}/reconcile/adopt"), Some(tok), Some(&json!({})))
+    };
+    for r in [get(&t.admin, "alice"), get(&t.alice_v, "alice"), adopt(&t.admin, "alice"), adopt(&t.alice_t, "alice")] {
+        assert_eq!(r.status, 409, "zerodha trades for alice and bob: {}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|e| e.contains("2 live accounts")), "{}", r.text);
+    }
+    assert_eq!(adopt(&t.alice_v, "alice").status, 403, "a viewer may not adopt");
+    assert_eq!(get(&t.bob_t, "alice").status, 404);
+    assert_eq!(adopt(&t.bob_t, "alice").status, 404);
+    assert_eq!(get(&t.admin, "nobody").status, 404);
+    let r = adopt(&t.admin, "carol");
+    assert_eq!(r.status, 409, "shadow: {}", r.text);
+    assert_eq!(http(a, "GET", "/api/accounts/alice/reconcile", None, None).status, 401);
 }

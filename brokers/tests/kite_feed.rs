@@ -242,6 +242,38 @@ fn a_half_open_connection_is_found_stale_and_replaced() {
     assert_eq!(take(&mut feed, 1).len(), 1);
 }
 
+/// The monitor a run keeps once the feed is handed to its thread: it follows the status, the
+/// counters and the time of the last frame from another thread, judges staleness by the
+/// configured interval, and reads `stopped` once the feed is gone.
+#[test]
+fn a_monitor_follows_the_feed_from_another_thread_and_outlives_it() {
+    let (f, token) = fake();
+    f.ticker_set_heartbeat(Some(Duration::from_millis(50)));
+    let feed = KiteFeed::start(config(&f, &token, subs()), None).expect("feed starts");
+    let monitor = feed.monitor();
+    let from_thread = {
+        let m = monitor.clone();
+        std::thread::spawn(move || {
+            until("a heartbeat seen by the monitor", || m.counters().heartbeats >= 2 && m.last_frame_ns().is_some());
+            m.health()
+        })
+    };
+    let h = from_thread.join().expect("monitor thread");
+    assert_eq!(h.status, FeedStatus::Connected);
+    assert!(!h.stale, "{h:?}");
+    let last = h.last_frame_ns.expect("a frame");
+    assert!((wall_ns() - last).abs() < 60 * SEC, "the last frame is on the wall clock");
+    assert!(monitor.health_at(last + 3 * SEC + 1).stale, "quiet for longer than stale_after");
+    assert!(!monitor.health_at(last + 3 * SEC).stale);
+    let v = serde_json::to_value(&h).expect("json");
+    assert_eq!(v["status"], "connected");
+    assert!(v["counters"]["unknown_tokens"].is_u64() && v["counters"]["heartbeats"].as_u64() >= Some(2), "{v}");
+    assert!(!v.to_string().contains(&token) && !v.to_string().contains(API_KEY));
+    drop(feed);
+    assert_eq!(monitor.status(), FeedStatus::Stopped);
+    assert!(monitor.health().stale);
+}
+
 #[test]
 fn an_expired_token_is_a_session_expiry_not_a_reconnect_storm() {
     let (f, token) = fake();

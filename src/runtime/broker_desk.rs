@@ -10,7 +10,9 @@
 //! * Broker reads go through a client of their own, outside the gateways, and share the
 //!   login's rate budget with them: a login's state is read at most once per
 //!   [`REUSE_READ_FOR`], and requests within that window get the same answer, so a console
-//!   polling the view cannot starve the gateway's order traffic.
+//!   polling the view cannot starve the gateway's order traffic. Reconciliation reads the
+//!   positions, orders and funds the same way (its own read, reused likewise), except when
+//!   adopting: what is booked into the engine is read afresh.
 //! * Nothing here logs or answers a secret: errors carry the vault's and the broker's texts,
 //!   which name fields, never their values.
 
@@ -18,12 +20,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dalal_admin::{BrokerDesk, DeskError, DeskFuture, DeskLogin, LoginUpdate};
-use dalal_brokers::kite::KiteClient;
+use dalal_admin::{BrokerDesk, DeskError, DeskFuture, DeskLogin, EngineBook, LoginUpdate, Reconciled};
+use dalal_brokers::gateway::reconcile::{plan_adoptions, position_key, PositionKey};
+use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, Secret, Vault, VaultError};
 use dalal_config::{AccountMode, Config};
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::brokers::KiteBook;
 use crate::broker::{kite_snapshot, SnapshotOrders};
 use crate::cli::VaultArgs;
 
@@ -48,6 +52,8 @@ struct Inner {
     writing: Mutex<()>,
     /// The last read of each login's broker state, and when it was made.
     reads: Mutex<HashMap<String, (Instant, Value)>>,
+    /// The last read of each login's book for reconciliation, and when it was made.
+    books: Mutex<HashMap<String, (Instant, Arc<KiteBook>)>>,
 }
 
 /// A vault login some `[[brokers]]` entry uses.
@@ -83,7 +89,13 @@ impl Desk {
         if logins.is_empty() {
             return None;
         }
-        let inner = Inner { vault: vault.clone(), logins, writing: Mutex::new(()), reads: Mutex::new(HashMap::new()) };
+        let inner = Inner {
+            vault: vault.clone(),
+            logins,
+            writing: Mutex::new(()),
+            reads: Mutex::new(HashMap::new()),
+            books: Mutex::new(HashMap::new()),
+        };
         Some(Arc::new(Desk { inner: Arc::new(inner) }))
     }
 }
@@ -123,16 +135,87 @@ impl BrokerDesk for Desk {
                 let login = login.clone();
                 blocking(move || inner.session_client(&login)).await?
             };
-            let state = kite_snapshot(&client, configured.kind.as_str(), SnapshotOrders::Open).await.map_err(|e| {
-                if e.kind() == BrokerErrorKind::SessionExpired {
-                    DeskError::Conflict(format!("{login}: the broker session has expired ({e}); log in again"))
-                } else {
-                    DeskError::Broker(e.to_string())
-                }
-            })?;
+            let state = kite_snapshot(&client, configured.kind.as_str(), SnapshotOrders::Open)
+                .await
+                .map_err(|e| broker_error(&login, e))?;
             inner.reads.lock().unwrap_or_else(|e| e.into_inner()).insert(login, (Instant::now(), state.clone()));
             Ok(state)
         })
+    }
+
+    fn reconcile(&self, login: &str, book: EngineBook, fresh: bool) -> DeskFuture<'_, Reconciled> {
+        let (inner, login) = (self.inner.clone(), login.to_string());
+        Box::pin(async move {
+            let read = match inner.recent_book(&login).filter(|_| !fresh) {
+                Some(b) => b,
+                None => {
+                    let client = {
+                        let inner = inner.clone();
+                        let login = login.clone();
+                        blocking(move || inner.session_client(&login)).await?
+                    };
+                    let b = Arc::new(KiteBook::read(&client).await.map_err(|e| broker_error(&login, e))?);
+                    inner.books.lock().unwrap_or_else(|e| e.into_inner()).insert(login, (Instant::now(), b.clone()));
+                    b
+                }
+            };
+            Ok(reconciled(&book, &read))
+        })
+    }
+}
+
+/// A failed broker read as the console answers it: an expired session is the caller's to
+/// renew (409), anything else the broker's failure (502).
+fn broker_error(login: &str, e: KiteError) -> DeskError {
+    if e.kind() == BrokerErrorKind::SessionExpired {
+        DeskError::Conflict(format!("{login}: the broker session has expired ({e}); log in again"))
+    } else {
+        DeskError::Broker(e.to_string())
+    }
+}
+
+/// The engine's `book` beside the broker's, and the adoptions that settle the differences,
+/// planned as the start of a run plans them.
+fn reconciled(book: &EngineBook, broker: &KiteBook) -> Reconciled {
+    let mut engine: BTreeMap<PositionKey, i64> = BTreeMap::new();
+    for (instrument, product, net) in &book.positions {
+        if let Some(spec) = book.instruments.iter().find(|s| s.id == *instrument) {
+            *engine.entry(position_key(spec, *product)).or_default() += net;
+        }
+    }
+    let report = broker.reconcile(&engine);
+    let plan = plan_adoptions(&book.instruments, book.account, &engine, &broker.positions);
+    let place =
+        |(exchange, symbol, product): &PositionKey| json!({"exchange": exchange, "symbol": symbol, "product": product});
+    let adoptions = plan
+        .adopt
+        .iter()
+        .map(|(a, adoption)| {
+            let mut shown = place(&a.key);
+            if let Some(o) = shown.as_object_mut() {
+                o.insert("side".into(), json!(adoption.side));
+                o.insert("qty".into(), json!(adoption.qty.0));
+                o.insert("price".into(), json!(adoption.price.0 as f64 / 100.0));
+            }
+            (*adoption, shown)
+        })
+        .collect();
+    let left_out = plan
+        .left_out
+        .iter()
+        .map(|(key, why)| {
+            let mut shown = place(key);
+            if let Some(o) = shown.as_object_mut() {
+                o.insert("reason".into(), json!(why));
+            }
+            shown
+        })
+        .collect();
+    Reconciled {
+        agrees: report.agrees(),
+        report: serde_json::to_value(&report).unwrap_or_default(),
+        adoptions,
+        left_out,
     }
 }
 
@@ -171,6 +254,17 @@ impl Inner {
         reads.get(login).filter(|(at, _)| at.elapsed() < REUSE_READ_FOR).map(|(_, v)| v.clone())
     }
 
+    fn recent_book(&self, login: &str) -> Option<Arc<KiteBook>> {
+        let books = self.books.lock().unwrap_or_else(|e| e.into_inner());
+        books.get(login).filter(|(at, _)| at.elapsed() < REUSE_READ_FOR).map(|(_, b)| b.clone())
+    }
+
+    /// Forgets the login's reads: its ids or token changed.
+    fn forget_reads(&self, login: &str) {
+        self.reads.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+        self.books.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+    }
+
     /// Sets each id and secret given, keeping the others the login holds. A login the vault
     /// does not hold yet (or holds for another broker) is added anew and must then have
     /// everything its broker requires.
@@ -202,7 +296,7 @@ impl Inner {
             }
         }
         vault.save().map_err(vault_error)?;
-        self.reads.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+        self.forget_reads(login);
         let ids: Vec<&String> = update.ids.keys().collect();
         let secrets: Vec<&String> = update.secrets.keys().collect();
         tracing::info!(login, ?ids, ?secrets, "broker login stored in the vault from the console");
@@ -218,7 +312,7 @@ impl Inner {
             return Err(DeskError::NotFound(format!("the vault holds no login {login:?}")));
         }
         vault.save().map_err(vault_error)?;
-        self.reads.lock().unwrap_or_else(|e| e.into_inner()).remove(login);
+        self.forget_reads(login);
         tracing::info!(login, "broker login removed from the vault from the console");
         Ok(())
     }

@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
-use dalal_brokers::gateway::reconcile::{adoptions, is_dalal_tag, reconcile, PositionKey, Reconciliation};
+use dalal_brokers::gateway::reconcile::{
+    is_dalal_tag, plan_adoptions, position_key, reconcile, LeftOut, PositionKey, Reconciliation,
+};
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
-use dalal_brokers::kite::model::Position as KitePosition;
-use dalal_brokers::kite::KiteClient;
+use dalal_brokers::kite::model::{Order as KiteOrder, Position as KitePosition};
+use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::{BrokerKind, Vault};
 use dalal_config::{AccountMode, Config};
 use dalal_core::engine::setup::EngineSetup;
-use dalal_core::model::{AccountId, Adoption, Command, Price, Product, Qty, Side, VenueId};
+use dalal_core::model::{AccountId, Command, Product, VenueId};
 use dalal_core::stages::portfolio::Portfolio;
 
 use crate::cli::VaultArgs;
@@ -300,17 +302,39 @@ fn engine_positions(setup: &EngineSetup, portfolio: &Portfolio, accounts: &[usiz
     let mut out = BTreeMap::new();
     for &a in accounts {
         for spec in &setup.instruments {
-            let at = KiteSymbol::of(spec);
             for product in Product::ALL {
                 let net = portfolio.get(a, spec.id.index(), product).map_or(0, |p| p.net.0);
                 if net != 0 {
-                    *out.entry((at.exchange.clone(), at.tradingsymbol.clone(), product.as_str().to_string()))
-                        .or_default() += net;
+                    *out.entry(position_key(spec, product)).or_default() += net;
                 }
             }
         }
     }
     out
+}
+
+/// What reconciliation needs of a Kite login: its net positions, the day's orders and the
+/// cash it has (when the funds can be read: positions are compared without it).
+#[derive(Debug)]
+pub(crate) struct KiteBook {
+    pub positions: Vec<KitePosition>,
+    pub orders: Vec<KiteOrder>,
+    pub cash: Option<f64>,
+}
+
+impl KiteBook {
+    /// Reads the book: the start of a run and the console's reconciliation read it the same way.
+    pub(crate) async fn read(client: &KiteClient) -> Result<KiteBook, KiteError> {
+        let positions = client.positions().await?;
+        let orders = client.orders().await?;
+        let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
+        Ok(KiteBook { positions: positions.net, orders, cash })
+    }
+
+    /// This book beside the engine's positions.
+    pub(crate) fn reconcile(&self, engine: &BTreeMap<PositionKey, i64>) -> Reconciliation {
+        reconcile(engine, &self.positions, &self.orders, is_dalal_tag, self.cash)
+    }
 }
 
 /// Reads the login's positions, orders and funds and compares them with `opening`; the
@@ -320,12 +344,8 @@ fn reconcile_kite(
     opening: &BTreeMap<PositionKey, i64>,
 ) -> Result<(Reconciliation, Vec<KitePosition>), String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let positions = client.positions().await.map_err(|e| e.to_string())?;
-        let orders = client.orders().await.map_err(|e| e.to_string())?;
-        let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
-        Ok((reconcile(opening, &positions.net, &orders, is_dalal_tag, cash), positions.net))
-    })
+    let book = rt.block_on(KiteBook::read(client)).map_err(|e| e.to_string())?;
+    Ok((book.reconcile(opening), book.positions))
 }
 
 /// The thread of [`watch_vault`]; stopping it drops the token sinks it holds.
@@ -351,33 +371,26 @@ fn adopt(
     opening: &BTreeMap<PositionKey, i64>,
     positions: &[KitePosition],
 ) -> Vec<Command> {
-    let (found, unpriced) = adoptions(opening, positions);
-    for key in unpriced {
-        tracing::warn!(broker, position = ?key, "broker position not adopted: no price to book it at");
+    let plan = plan_adoptions(&setup.instruments, account, opening, positions);
+    for (key, why) in &plan.left_out {
+        match why {
+            LeftOut::NoPrice => {
+                tracing::warn!(broker, position = ?key, "broker position not adopted: no price to book it at")
+            }
+            LeftOut::UnknownInstrument => tracing::warn!(
+                broker,
+                position = ?key,
+                "broker position not adopted: not an instrument of the configuration"
+            ),
+        }
     }
-    let mut out = Vec::new();
-    for a in found {
-        let (exchange, symbol, product) = &a.key;
-        let instrument = setup.instruments.iter().find(|s| {
-            let at = KiteSymbol::of(s);
-            &at.exchange == exchange && &at.tradingsymbol == symbol
-        });
-        let product = Product::ALL.into_iter().find(|p| p.as_str() == product.as_str());
-        let (Some(spec), Some(product)) = (instrument, product) else {
-            tracing::warn!(broker, position = ?a.key, "broker position not adopted: not an instrument of the configuration");
-            continue;
-        };
-        tracing::info!(broker, account = account.0, position = ?a.key, qty = a.qty, price_paise = a.price, "adopting the broker's position");
-        out.push(Command::Adopt(Adoption {
-            account,
-            instrument: spec.id,
-            product,
-            side: if a.qty > 0 { Side::Buy } else { Side::Sell },
-            qty: Qty(a.qty.unsigned_abs()),
-            price: Price(a.price),
-        }));
-    }
-    out
+    plan.adopt
+        .into_iter()
+        .map(|(a, adoption)| {
+            tracing::info!(broker, account = account.0, position = ?a.key, qty = a.qty, price_paise = a.price, "adopting the broker's position");
+            Command::Adopt(adoption)
+        })
+        .collect()
 }
 
 /// Looks at the vault file's time five times a second, reads the vault again when it changed,

@@ -71,8 +71,20 @@ pub(super) fn market_offset(config: &Config, setup: &EngineSetup) -> i64 {
     open.0 - now.0
 }
 
-/// A market feed, and for a broker's feed where its login's new access tokens go.
-pub(super) type MarketFeed = (Box<dyn FeedSource>, Option<(String, TokenSink)>);
+/// A market feed; for a broker's feed, where its login's new access tokens go and the
+/// console's view of its health (read through a monitor kept before the feed is boxed away
+/// into its thread).
+pub(super) struct MarketFeed {
+    pub source: Box<dyn FeedSource>,
+    pub token: Option<(String, TokenSink)>,
+    pub health: Option<dalal_admin::FeedView>,
+}
+
+impl MarketFeed {
+    fn plain(source: Box<dyn FeedSource>) -> MarketFeed {
+        MarketFeed { source, token: None, health: None }
+    }
+}
 
 /// The run's market feed, as configured.
 pub(super) fn market_source(
@@ -96,19 +108,19 @@ pub(super) fn market_source(
                     .map(|(s, p)| SyntheticInstrument::from_spec(s, *p))
                     .collect(),
             };
-            (Box::new(SyntheticSource::new(&cfg, feed.rate, offset_ns).context("synthetic feed")?), None)
+            MarketFeed::plain(Box::new(SyntheticSource::new(&cfg, feed.rate, offset_ns).context("synthetic feed")?))
         }
         FeedKind::Csv => {
             let path = PathBuf::from(feed.path.clone().unwrap_or_default());
             let source = TickFileSource::open(&path, symbols, speed, resume_after)
                 .with_context(|| format!("opening feed {}", path.display()))?;
-            (Box::new(source), None)
+            MarketFeed::plain(Box::new(source))
         }
         FeedKind::Udp => {
             let addr: SocketAddr = feed.listen.parse().with_context(|| format!("feed.listen {:?}", feed.listen))?;
             let src = UdpSource::bind(addr, setup.instruments.len(), None)?;
             println!("UDP feed on {}", src.local_addr());
-            (Box::new(src), None)
+            MarketFeed::plain(Box::new(src))
         }
         FeedKind::Kite => kite_feed(config, setup, vault)?,
     })
@@ -145,13 +157,17 @@ fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<
     let feed = KiteFeed::start(cfg, None).context("starting the Kite feed")?;
     println!("Kite feed from {} ({} instruments)", broker.ws_root(), setup.instruments.len());
     let token = feed.token_handle();
+    let monitor = feed.monitor();
+    let health = dalal_admin::FeedView::new(format!("kite:{name}"), move || {
+        serde_json::to_value(monitor.health()).unwrap_or_default()
+    });
     // A removed login leaves the feed as it is: the broker ends its token in its own time.
     let sink: TokenSink = Box::new(move |t| {
         if let Some(t) = t {
             token.set(t);
         }
     });
-    Ok((Box::new(feed), Some((login.to_string(), sink))))
+    Ok(MarketFeed { source: Box::new(feed), token: Some((login.to_string(), sink)), health: Some(health) })
 }
 
 /// Live feeds need wall-clock timers (a replayed file makes its own from its clock).

@@ -122,7 +122,7 @@ impl Runtime {
             view,
         };
         let offset_ns = feeds::market_offset(&config, &setup);
-        let (market, feed_token) =
+        let feeds::MarketFeed { source: market, token: feed_token, health: feed_health } =
             feeds::market_source(&config, &setup, symbols, speed, resume_after, offset_ns, &args.vault)?;
         let place = placement(&config);
         tracing::info!(placement = ?place.placement, wait = ?place.wait, cores = ?place.cores, feed = %market.name(), inline = config.feed.inline, "starting engine");
@@ -179,8 +179,18 @@ impl Runtime {
 
         // 5. Console.
         let logins = brokers.as_ref().map(|b| b.console_logins()).unwrap_or_default();
-        let admin =
-            Self::console(&args, &config, &setup, &live, &running, link_parts, store.as_ref(), redis.as_ref(), logins)?;
+        let admin = Self::console(
+            &args,
+            &config,
+            &setup,
+            &live,
+            &running,
+            link_parts,
+            store.as_ref(),
+            redis.as_ref(),
+            logins,
+            feed_health,
+        )?;
 
         // 6. Feeds.
         let stop = Arc::new(AtomicBool::new(false));
@@ -272,6 +282,7 @@ impl Runtime {
         store: Option<&StoreWriterHandle>,
         redis: Option<&RedisPublisherHandle>,
         brokers: Vec<dalal_admin::BrokerLogin>,
+        market_feed: Option<dalal_admin::FeedView>,
     ) -> Result<Option<AdminHandle>> {
         let listen = args
             .admin_listen
@@ -302,6 +313,7 @@ impl Runtime {
             },
             brokers,
             broker_desk: broker_desk::Desk::for_run(config, &args.vault),
+            market_feed,
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use dalal_core::model::{AccountId, Adoption, InstrumentSpec, Price, Product, Qty, Side};
 use serde::Serialize;
 
+use super::kite::KiteSymbol;
 use crate::kite::model::{Order as KiteOrder, Position as KitePosition};
 use crate::order_state::OrderState;
 
@@ -101,6 +103,86 @@ pub fn adoptions(
     (out, unpriced)
 }
 
+/// Where an engine position is at Kite: its instrument's exchange and trading symbol
+/// ([`KiteSymbol::of`]) and its product. Both sides of a reconciliation are keyed this way.
+pub fn position_key(spec: &InstrumentSpec, product: Product) -> PositionKey {
+    let at = KiteSymbol::of(spec);
+    (at.exchange, at.tradingsymbol, product.as_str().to_string())
+}
+
+/// The configuration's instrument and Dalal's product at a broker's position key: the inverse
+/// of [`position_key`]. `None` when no instrument of `instruments` trades there, or the
+/// product is not one Dalal books (a broker's `CO`, `BO`, `MTF`).
+pub fn instrument_at<'a>(
+    instruments: &'a [InstrumentSpec],
+    key: &PositionKey,
+) -> Option<(&'a InstrumentSpec, Product)> {
+    let (exchange, symbol, product) = key;
+    let product = Product::ALL.into_iter().find(|p| p.as_str() == product.as_str())?;
+    let spec = instruments.iter().find(|s| {
+        let at = KiteSymbol::of(s);
+        &at.exchange == exchange && &at.tradingsymbol == symbol
+    })?;
+    Some((spec, product))
+}
+
+/// Why a difference is left for people to settle rather than adopted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftOut {
+    /// No instrument of the configuration trades there, or the product is not Dalal's: the
+    /// engine has nowhere to book it.
+    UnknownInstrument,
+    /// The broker gives neither an average nor a last price to book it at.
+    NoPrice,
+}
+
+/// What adopting a login's positions into one account would do: the commands, each beside
+/// the difference it settles, and the differences left out with why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdoptionPlan {
+    pub adopt: Vec<(Adopt, Adoption)>,
+    pub left_out: Vec<(PositionKey, LeftOut)>,
+}
+
+/// The `Command::Adopt`s that make `account`'s positions (`engine`, keyed by
+/// [`position_key`]) the broker's, from [`adoptions`]. The start of a run
+/// (`adopt_positions`) and the console's adopt both plan through here, so a position is
+/// booked the same way whichever asked.
+pub fn plan_adoptions(
+    instruments: &[InstrumentSpec],
+    account: AccountId,
+    engine: &BTreeMap<PositionKey, i64>,
+    broker_positions: &[KitePosition],
+) -> AdoptionPlan {
+    let (found, unpriced) = adoptions(engine, broker_positions);
+    let mut plan = AdoptionPlan::default();
+    for key in unpriced {
+        let why = match instrument_at(instruments, &key) {
+            Some(_) => LeftOut::NoPrice,
+            None => LeftOut::UnknownInstrument,
+        };
+        plan.left_out.push((key, why));
+    }
+    for a in found {
+        let Some((spec, product)) = instrument_at(instruments, &a.key) else {
+            plan.left_out.push((a.key, LeftOut::UnknownInstrument));
+            continue;
+        };
+        let adoption = Adoption {
+            account,
+            instrument: spec.id,
+            product,
+            side: if a.qty > 0 { Side::Buy } else { Side::Sell },
+            qty: Qty(a.qty.unsigned_abs()),
+            price: Price(a.price),
+        };
+        plan.adopt.push((a, adoption));
+    }
+    plan.left_out.sort();
+    plan
+}
+
 /// Compares `engine` (net quantity by position) with the broker's net positions and open
 /// orders. `ours` says whether a broker order's tag is one Dalal gives its orders.
 pub fn reconcile(
@@ -177,6 +259,70 @@ mod tests {
             "transaction_type": "BUY", "quantity": 5, "pending_quantity": 5
         }))
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn priced(symbol: &str, product: &str, qty: i64, average: f64, last: f64) -> KitePosition {
+        serde_json::from_value(serde_json::json!({
+            "tradingsymbol": symbol, "exchange": "NSE", "product": product, "quantity": qty,
+            "average_price": average, "last_price": last
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_plan_books_known_instruments_and_reports_the_rest() {
+        use dalal_core::model::{InstrumentId, PriceBand, Segment};
+        let spec = |id: u32, symbol: &str| InstrumentSpec {
+            id: InstrumentId(id),
+            symbol: symbol.into(),
+            segment: Segment::Equity,
+            tick_size: Price(5),
+            lot_size: Qty(1),
+            band: PriceBand { lower: Price(1), upper: Price(i64::MAX) },
+        };
+        let instruments = [spec(0, "RELIANCE"), spec(1, "INFY")];
+        let key = |s: &str, p: &str| ("NSE".to_string(), s.to_string(), p.to_string());
+        assert_eq!(position_key(&instruments[1], Product::Cnc), key("INFY", "CNC"));
+        assert_eq!(
+            instrument_at(&instruments, &key("INFY", "CNC")).map(|(s, p)| (s.id, p)),
+            Some((InstrumentId(1), Product::Cnc))
+        );
+        assert!(instrument_at(&instruments, &key("INFY", "MTF")).is_none());
+
+        let engine = BTreeMap::from([(key("RELIANCE", "MIS"), 10)]);
+        let broker = [
+            priced("RELIANCE", "MIS", 4, 1420.5, 1421.0),
+            priced("INFY", "CNC", 7, 0.0, 1500.25),
+            priced("TATA", "CNC", 3, 900.0, 900.0),
+            priced("INFY", "MIS", 2, 0.0, 0.0),
+        ];
+        let plan = plan_adoptions(&instruments, AccountId(3), &engine, &broker);
+        let adopted: Vec<Adoption> = plan.adopt.iter().map(|(_, a)| *a).collect();
+        assert_eq!(
+            adopted,
+            vec![
+                Adoption {
+                    account: AccountId(3),
+                    instrument: InstrumentId(1),
+                    product: Product::Cnc,
+                    side: Side::Buy,
+                    qty: Qty(7),
+                    price: Price(150_025)
+                },
+                Adoption {
+                    account: AccountId(3),
+                    instrument: InstrumentId(0),
+                    product: Product::Mis,
+                    side: Side::Sell,
+                    qty: Qty(6),
+                    price: Price(142_050)
+                },
+            ]
+        );
+        assert_eq!(
+            plan.left_out,
+            vec![(key("INFY", "MIS"), LeftOut::NoPrice), (key("TATA", "CNC"), LeftOut::UnknownInstrument)]
+        );
     }
 
     #[test]

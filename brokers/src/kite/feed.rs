@@ -25,12 +25,17 @@
 //!
 //! The access token travels in the URL, so the URL is never logged and never put in an error;
 //! error texts that come from the network layer are scrubbed of the token and key as well.
+//!
+//! Operators watch a running feed through a [`FeedMonitor`] ([`KiteFeed::monitor`]): status,
+//! counters, last error and the wall-clock time of the last frame (heartbeats included), read
+//! from relaxed atomics and a lock the connection thread holds only to replace the error text,
+//! so a console or a metrics scrape never makes the socket wait.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dalal_adapters::feed::{FeedPoll, FeedReport, FeedSource};
 use dalal_core::engine::placement::IngressPublisher;
@@ -140,7 +145,11 @@ impl FeedStatus {
 pub(crate) struct Shared {
     pub(crate) stats: Arc<KiteFeedStats>,
     status: AtomicU8,
+    /// Held only to swap or clone the text, never across an await or a socket call.
     last_error: Mutex<Option<String>>,
+    /// Wall-clock ns of the last frame of any kind (heartbeats included); 0 before the first.
+    /// Relaxed: a reader wants a recent value, not an order with anything else.
+    last_frame_ns: AtomicI64,
 }
 
 impl Shared {
@@ -158,6 +167,85 @@ impl Shared {
 
     fn error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_last_frame(&self, ns: i64) {
+        self.last_frame_ns.store(ns, Ordering::Relaxed);
+    }
+
+    fn last_frame(&self) -> Option<i64> {
+        Some(self.last_frame_ns.load(Ordering::Relaxed)).filter(|ns| *ns > 0)
+    }
+}
+
+/// Wall-clock nanoseconds since the epoch (0 if the clock is before it).
+pub(crate) fn wall_ns() -> i64 {
+    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    i64::try_from(ns).unwrap_or(i64::MAX)
+}
+
+/// The feed's health at one moment, as operators see it (no secret: the error text is
+/// scrubbed where it is made, and the URL never reaches it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeedHealth {
+    pub status: FeedStatus,
+    pub last_error: Option<String>,
+    /// Wall-clock ns of the last frame received, heartbeats included; `None` before the first.
+    pub last_frame_ns: Option<i64>,
+    /// Market data cannot be taken as current: the feed is not connected, or nothing (not even
+    /// a heartbeat) arrived for [`KiteFeedConfig::stale_after`].
+    pub stale: bool,
+    pub counters: KiteFeedCounters,
+}
+
+/// A read-only view of a running [`KiteFeed`] for monitoring threads (console, metrics),
+/// kept once the feed itself has been handed to the engine's side. Cheap to clone; reading
+/// it takes relaxed atomic loads and, for the last error, a lock the connection thread holds
+/// only to replace a string. It outlives the feed: after the feed stops it reads `stopped`.
+#[derive(Clone, Debug)]
+pub struct FeedMonitor {
+    shared: Arc<Shared>,
+    stale_after: Duration,
+}
+
+impl FeedMonitor {
+    pub fn status(&self) -> FeedStatus {
+        self.shared.status()
+    }
+
+    pub fn counters(&self) -> KiteFeedCounters {
+        self.shared.stats.snapshot()
+    }
+
+    /// The last connection error, scrubbed of secrets.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.error()
+    }
+
+    /// Wall-clock ns of the last frame (heartbeats included); `None` before the first.
+    pub fn last_frame_ns(&self) -> Option<i64> {
+        self.shared.last_frame()
+    }
+
+    /// Everything above, judged stale against the wall clock at `now_ns`.
+    pub fn health_at(&self, now_ns: i64) -> FeedHealth {
+        let status = self.status();
+        let last_frame_ns = self.last_frame_ns();
+        let limit = i64::try_from(self.stale_after.as_nanos()).unwrap_or(i64::MAX);
+        // A clock that stepped back makes a negative age: fresh, not stale.
+        let fresh = last_frame_ns.is_some_and(|t| now_ns.saturating_sub(t) <= limit);
+        FeedHealth {
+            status,
+            last_error: self.last_error(),
+            last_frame_ns,
+            stale: status != FeedStatus::Connected || !fresh,
+            counters: self.counters(),
+        }
+    }
+
+    /// [`FeedMonitor::health_at`] now.
+    pub fn health(&self) -> FeedHealth {
+        self.health_at(wall_ns())
     }
 }
 
@@ -197,6 +285,7 @@ pub struct KiteFeed {
     thread: Option<JoinHandle<()>>,
     published: u64,
     ended: bool,
+    stale_after: Duration,
 }
 
 impl std::fmt::Debug for KiteFeed {
@@ -220,6 +309,7 @@ impl KiteFeed {
         let (tx, inputs) = std::sync::mpsc::sync_channel(cfg.queue.max(1));
         let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
+        let stale_after = cfg.stale_after;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let worker = super::feed_ws::Worker::new(cfg, target, shared.clone(), tx, on_order);
         let for_thread = shared.clone();
@@ -227,7 +317,7 @@ impl KiteFeed {
             runtime.block_on(worker.run(control_rx));
             for_thread.set_status(FeedStatus::Stopped);
         })?;
-        Ok(KiteFeed { inputs, shared, control, thread: Some(thread), published: 0, ended: false })
+        Ok(KiteFeed { inputs, shared, control, thread: Some(thread), published: 0, ended: false, stale_after })
     }
 
     /// The counters so far.
@@ -242,6 +332,12 @@ impl KiteFeed {
 
     pub fn status(&self) -> FeedStatus {
         self.shared.status()
+    }
+
+    /// A monitoring handle for other threads, taken before the feed is boxed away into its
+    /// feed thread (see [`FeedMonitor`]).
+    pub fn monitor(&self) -> FeedMonitor {
+        FeedMonitor { shared: self.shared.clone(), stale_after: self.stale_after }
     }
 
     /// The last connection error, scrubbed of secrets.

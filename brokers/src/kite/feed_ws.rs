@@ -8,7 +8,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
@@ -24,7 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use dalal_core::model::{Input, Timestamp};
 
-use super::feed::{Control, FeedError, FeedStatus, KiteFeedConfig, Mode, OrderSink, Shared};
+use super::feed::{wall_ns, Control, FeedError, FeedStatus, KiteFeedConfig, Mode, OrderSink, Shared};
 use super::feed_map::{KiteFeedStats, Mapper, TextEvent};
 use crate::secret::Secret;
 
@@ -351,7 +351,9 @@ impl Worker {
                     Ok(Some(Err(e))) => return SessionEnd::Failed(self.scrub(&e.to_string())),
                     Ok(Some(Ok(msg))) => {
                         deadline = Instant::now() + self.cfg.stale_after;
-                        if self.message(msg) {
+                        let received = now();
+                        self.shared.set_last_frame(received.0);
+                        if self.message(msg, received) {
                             return SessionEnd::Closed;
                         }
                     }
@@ -361,10 +363,9 @@ impl Worker {
     }
 
     /// Handles one message; true when it closes the connection.
-    fn message(&mut self, msg: Message) -> bool {
+    fn message(&mut self, msg: Message, received: Timestamp) -> bool {
         match msg {
             Message::Binary(bytes) => {
-                let received = now();
                 let (tx, stats) = (&self.tx, &*self.stats);
                 self.mapper.frame(&bytes, received, stats, &mut |input| match tx.try_send(input) {
                     Ok(()) => {}
@@ -393,8 +394,7 @@ impl Worker {
 
 /// Wall-clock time, for packets that carry none.
 fn now() -> Timestamp {
-    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    Timestamp(i64::try_from(ns).unwrap_or(i64::MAX))
+    Timestamp(wall_ns())
 }
 
 #[cfg(test)]

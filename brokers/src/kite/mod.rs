@@ -13,5 +13,5 @@ pub mod rest;
 pub mod ticker;
 
 pub use error::{KiteError, RequestKind};
-pub use feed::{KiteFeed, KiteFeedConfig, Subscription};
+pub use feed::{FeedHealth, FeedMonitor, KiteFeed, KiteFeedConfig, Subscription};
 pub use rest::KiteClient;
