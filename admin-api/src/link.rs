@@ -167,10 +167,10 @@ impl View {
         for a in 0..portfolio.accounts() {
             for i in 0..portfolio.instruments() {
                 for (k, product) in Product::ALL.iter().enumerate() {
-                    // Marking touches every slot of an instrument; only booked ones are positions.
+                    // Only booked slots are positions (each marked as the engine marks it).
                     match portfolio.get(a, i, *product) {
-                        Some(p) if p.bought + p.sold > 0 => {
-                            v.positions.insert((a as u32, i as u32, k), PositionView { pos: *p, charges: 0 });
+                        Some(pos) if pos.bought + pos.sold > 0 => {
+                            v.positions.insert((a as u32, i as u32, k), PositionView { pos, charges: 0 });
                         }
                         _ => {}
                     }
@@ -703,7 +703,7 @@ mod tests {
         let key = (1, 2, Product::Cnc.index());
         assert_eq!(v.positions.keys().copied().collect::<Vec<_>>(), vec![key], "only booked positions");
         let mut p = v.positions[&key];
-        let mut engine = *book.get(1, 2, Product::Cnc).expect("slot");
+        let mut engine = book.get(1, 2, Product::Cnc).expect("slot");
         let f = Fill {
             account: AccountId(1),
             instrument: InstrumentId(2),

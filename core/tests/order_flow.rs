@@ -990,7 +990,7 @@ fn an_adopted_broker_position_is_booked_and_counted_by_risk() {
     };
     step(&mut e, adopt(0, Side::Buy, 50, 9_900), &mut egress);
     assert_eq!(e.order.portfolio().net(0, 0), 50);
-    let p = e.order.portfolio().get(0, 0, product).copied().expect("position");
+    let p = e.order.portfolio().get(0, 0, product).expect("position");
     assert_eq!(p.avg_price(), 9_900.0, "paise");
     let fills: Vec<Fill> = egress
         .iter()

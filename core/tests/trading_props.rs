@@ -242,8 +242,12 @@ struct Scenario {
 }
 
 fn scenario(with_commands: bool) -> impl Strategy<Value = Scenario> {
+    scenario_of(with_commands, 1..4)
+}
+
+fn scenario_of(with_commands: bool, accounts: std::ops::Range<usize>) -> impl Strategy<Value = Scenario> {
     let start = prop_oneof![2 => Just(60i64), 1 => Just(363i64), 1 => Just(373i64)];
-    (1usize..4, paper_gen(), start, any::<bool>()).prop_flat_map(move |(n, paper, start_min, mis_square_off)| {
+    (accounts, paper_gen(), start, any::<bool>()).prop_flat_map(move |(n, paper, start_min, mis_square_off)| {
         let ops = if with_commands {
             prop::collection::vec(op_gen(n as u16), 150..500).boxed()
         } else {
@@ -341,7 +345,13 @@ struct Run {
 /// Runs the scenario one ingress event at a time (exactly what `backtest::run` does with
 /// ticks), checking the position limit after every event.
 fn run(setup: &EngineSetup, s: &Scenario) -> Result<Run, TestCaseError> {
+    run_marking(setup, s, false)
+}
+
+/// [`run`], marking every account on every trade when `mark_every` (the reference).
+fn run_marking(setup: &EngineSetup, s: &Scenario, mark_every: bool) -> Result<Run, TestCaseError> {
     let mut engine = Engine::new(setup, quanta::Clock::new(), 0);
+    engine.set_mark_every(mark_every);
     let mut blotter = Blotter::default();
     let mut egress = Vec::new();
     engine.apply_initial(setup, &mut |e| egress.push(e));
@@ -617,7 +627,7 @@ fn check(setup: &EngineSetup, r: &Run) -> Result<(), TestCaseError> {
         let mut value = 0i128;
         for i in 0..2 {
             for p in Product::ALL {
-                let pos = pf.get(a, i, p).copied().unwrap_or_default();
+                let pos = pf.get(a, i, p).unwrap_or_default();
                 value += pos.net.0 as i128 * pos.last.0 as i128;
             }
         }
@@ -698,5 +708,29 @@ proptest! {
         let setup = setup(&s);
         let r = run(&setup, &s)?;
         check(&setup, &r)?;
+    }
+
+    /// Marking only the accounts that hold a trade's instrument decides exactly as marking
+    /// every account on every trade: the same egress, event for event (orders, refusals,
+    /// fills, kill switches from loss limits, square-offs), and the same P&L at the end, for
+    /// up to a dozen accounts under random limits with operators trading beside strategies.
+    #[test]
+    fn marking_holders_only_decides_as_marking_every_account(s in scenario_of(true, 4..13)) {
+        let setup = setup(&s);
+        let every = run_marking(&setup, &s, true)?;
+        let holders = run_marking(&setup, &s, false)?;
+        prop_assert_eq!(every.egress.len(), holders.egress.len());
+        for (k, (a, b)) in every.egress.iter().zip(&holders.egress).enumerate() {
+            // (Egress events have no equality of their own; their printed form is exact.)
+            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "egress event {}", k);
+        }
+        for a in 0..setup.accounts.len() {
+            prop_assert_eq!(every.engine.risk.net_pnl(a), holders.engine.risk.net_pnl(a));
+            prop_assert_eq!(
+                every.engine.order.portfolio().account_pnl(a),
+                holders.engine.order.portfolio().account_pnl(a)
+            );
+        }
+        check(&setup, &holders)?;
     }
 }

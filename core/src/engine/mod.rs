@@ -255,6 +255,14 @@ impl Engine {
         self.emitted
     }
 
+    /// Marks every account's positions on every trade, as the engine did before it kept an
+    /// index of who holds each instrument: the reference that index is tested against, and
+    /// the baseline the lab measures it by. Decisions are the same either way.
+    pub fn set_mark_every(&mut self, on: bool) {
+        self.risk.set_mark_every(on);
+        self.order.set_mark_every(on);
+    }
+
     /// Sends a snapshot to `sink` every `sink.every` (checked between batches, fused only).
     pub fn set_snapshots(&mut self, sink: SnapshotSink) {
         let every_ns = u64::try_from(sink.every.as_nanos()).unwrap_or(u64::MAX);

@@ -5,6 +5,7 @@
 
 pub mod candle;
 pub mod charges;
+pub mod holders;
 pub mod order;
 pub mod portfolio;
 pub mod risk;

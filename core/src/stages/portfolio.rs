@@ -73,10 +73,22 @@ impl Position {
 const PRODUCTS: usize = 3;
 
 /// Every account's positions, one slot per (account, instrument, product), allocated up front.
+///
+/// A trade is recorded once, as its instrument's last price, whoever holds it: a slot is
+/// marked when it is read ([`Portfolio::get`]) or booked into, so a tick costs the same with
+/// one account or a thousand, and every reader sees what marking every slot on every trade
+/// would show.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Portfolio {
     instruments: usize,
+    /// Each slot's `last` is as of its last fill (or the reference's last mark); readers get
+    /// it marked at the instrument's last trade.
     positions: Vec<Position>,
+    /// Per instrument, its last trade (zero before the first).
+    last: Vec<Price>,
+    /// Writes every slot on every trade instead (the reference lazy marking is tested against,
+    /// and the baseline the lab measures it by).
+    mark_every: bool,
 }
 
 /// Totals for one account.
@@ -88,7 +100,17 @@ pub struct AccountPnl {
 
 impl Portfolio {
     pub fn new(accounts: usize, instruments: usize) -> Self {
-        Portfolio { instruments, positions: vec![Position::default(); accounts * instruments * PRODUCTS] }
+        Portfolio {
+            instruments,
+            positions: vec![Position::default(); accounts * instruments * PRODUCTS],
+            last: vec![Price::ZERO; instruments],
+            mark_every: false,
+        }
+    }
+
+    /// Marks every slot on every trade (see the field); for tests and the lab's baseline.
+    pub fn set_mark_every(&mut self, on: bool) {
+        self.mark_every = on;
     }
 
     #[inline]
@@ -96,15 +118,44 @@ impl Portfolio {
         (instrument < self.instruments).then(|| (account * self.instruments + instrument) * PRODUCTS + product.index())
     }
 
+    /// A slot's position, marked at the instrument's last trade (before any trade, at the
+    /// slot's own first fill price).
     #[inline]
-    pub fn get(&self, account: usize, instrument: usize, product: Product) -> Option<&Position> {
-        self.positions.get(self.index(account, instrument, product)?)
+    pub fn get(&self, account: usize, instrument: usize, product: Product) -> Option<Position> {
+        let p = *self.positions.get(self.index(account, instrument, product)?)?;
+        Some(Position { last: self.marked(instrument, p.last), ..p })
     }
 
+    #[inline]
+    fn marked(&self, instrument: usize, own: Price) -> Price {
+        match self.last.get(instrument) {
+            Some(p) if p.is_positive() => *p,
+            _ => own,
+        }
+    }
+
+    /// A slot to change by hand (the engine books through [`Portfolio::apply_fill`]); its
+    /// `last` is as stored, not marked.
     #[inline]
     pub fn get_mut(&mut self, account: usize, instrument: usize, product: Product) -> Option<&mut Position> {
         let i = self.index(account, instrument, product)?;
         self.positions.get_mut(i)
+    }
+
+    /// Books a fill into its slot, marked at the instrument's last trade first (as marking
+    /// every slot on every trade would have left it). `None` for a slot that does not exist.
+    pub fn apply_fill(
+        &mut self,
+        account: usize,
+        instrument: usize,
+        product: Product,
+        fill: (Side, Qty, Price),
+    ) -> Option<Position> {
+        let i = self.index(account, instrument, product)?;
+        let mut p = self.get(account, instrument, product)?;
+        p.apply_fill(fill.0, fill.1, fill.2);
+        *self.positions.get_mut(i)? = p;
+        Some(p)
     }
 
     /// Net quantity across products.
@@ -112,16 +163,20 @@ impl Portfolio {
         Product::ALL.iter().filter_map(|p| self.get(account, instrument, *p)).map(|p| p.net.0).sum()
     }
 
-    /// Marks every account's holdings in `instrument` at `price`.
+    /// Records a trade in `instrument`: every position in it is marked at `price` from now on.
     #[inline]
     pub fn mark(&mut self, instrument: usize, price: Price) {
-        let stride = self.instruments * PRODUCTS;
-        let mut i = instrument * PRODUCTS;
-        while i + PRODUCTS <= self.positions.len() {
-            for p in &mut self.positions[i..i + PRODUCTS] {
-                p.last = price;
+        let Some(last) = self.last.get_mut(instrument) else { return };
+        *last = price;
+        if self.mark_every {
+            let stride = self.instruments * PRODUCTS;
+            let mut i = instrument * PRODUCTS;
+            while i + PRODUCTS <= self.positions.len() {
+                for p in &mut self.positions[i..i + PRODUCTS] {
+                    p.last = price;
+                }
+                i += stride;
             }
-            i += stride;
         }
     }
 
@@ -129,7 +184,8 @@ impl Portfolio {
         let width = self.instruments * PRODUCTS;
         let start = account * width;
         let mut t = AccountPnl::default();
-        for p in self.positions.get(start..start + width).unwrap_or(&[]) {
+        for (k, p) in self.positions.get(start..start + width).unwrap_or(&[]).iter().enumerate() {
+            let p = Position { last: self.marked(k / PRODUCTS, p.last), ..*p };
             t.realized += p.realized();
             t.unrealized += p.unrealized();
         }

@@ -16,6 +16,7 @@ use crate::model::{
 use crate::model::{CloseReason, Command, Feedback, KillScope, Msg};
 use crate::model::{Stamp, Tick};
 use crate::stages::charges::Ppb;
+use crate::stages::holders::Holders;
 use crate::stages::portfolio::Position;
 use crate::stages::Map;
 
@@ -77,6 +78,30 @@ impl Exposure {
     }
 }
 
+/// An account's unrealized P&L beside the value at or below which its daily loss limit is
+/// breached (`realized + unrealized − charges ≤ −limit`, solved for unrealized). Kept in a
+/// dense array of its own: a trade's mark reads and writes only this per holding account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LossGuard {
+    unrealized: i64,
+    /// `i64::MIN` when no limit is armed (none set, or the kill switch is already on).
+    floor: i64,
+}
+
+impl LossGuard {
+    fn new(limit: i64, kill: bool, realized: i64, charges: i64) -> LossGuard {
+        LossGuard { unrealized: 0, floor: LossGuard::floor(limit, kill, realized, charges) }
+    }
+
+    fn floor(limit: i64, kill: bool, realized: i64, charges: i64) -> i64 {
+        if limit <= 0 || kill {
+            i64::MIN
+        } else {
+            limit.saturating_neg().saturating_sub(realized).saturating_add(charges)
+        }
+    }
+}
+
 /// A working order as risk follows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Working {
@@ -100,7 +125,6 @@ struct AccountState {
     setup: AccountRisk,
     kill: bool,
     realized: i64,
-    unrealized: i64,
     charges: i64,
     open_orders: u32,
     /// Event times of recently accepted orders, oldest first (rate limit).
@@ -132,6 +156,14 @@ pub struct RiskStage {
     squaring: Vec<i64>,
     /// Some account has a loss check due.
     loss_check_due: bool,
+    /// Accounts with an open position, per instrument: who a trade marks.
+    holders: Holders,
+    /// Per (account, instrument), the net quantity over products: what a holder's mark moves.
+    held: Vec<i64>,
+    /// Per account, unrealized P&L and the loss-limit floor a mark compares it with.
+    guards: Vec<LossGuard>,
+    /// Mark every account on every trade (see [`RiskStage::set_mark_every`]).
+    mark_every: bool,
     margins: MarginRules,
     session: SessionRules,
     working: Map<OrderId, Working>,
@@ -160,13 +192,16 @@ impl RiskStage {
             order_price: vec![Price::ZERO; n],
             squaring: vec![0; n * accounts.len() * PRODUCTS],
             loss_check_due: false,
+            holders: Holders::new(accounts.len(), n),
+            held: vec![0; n * accounts.len()],
+            guards: accounts.iter().map(|a| LossGuard::new(a.limits.daily_loss_limit.0, false, 0, 0)).collect(),
+            mark_every: false,
             accounts: accounts
                 .into_iter()
                 .map(|setup| AccountState {
                     setup,
                     kill: false,
                     realized: 0,
-                    unrealized: 0,
                     charges: 0,
                     open_orders: 0,
                     recent: std::collections::VecDeque::with_capacity(setup.limits.max_orders_per_sec as usize + 1),
@@ -212,7 +247,8 @@ impl RiskStage {
 
     /// Net P&L of an account as risk sees it (realized + unrealized − charges), paise.
     pub fn net_pnl(&self, account: usize) -> Option<i64> {
-        self.accounts.get(account).map(|a| a.realized + a.unrealized - a.charges)
+        let unrealized = self.guards.get(account)?.unrealized;
+        self.accounts.get(account).map(|a| a.realized + unrealized - a.charges)
     }
 
     /// Exposure in one instrument summed over products.
@@ -293,6 +329,7 @@ impl RiskStage {
                     KillScope::Account(a) => {
                         if let Some(acct) = self.accounts.get_mut(a.index()) {
                             acct.kill = engaged;
+                            self.refresh_guard(a.index());
                         }
                     }
                 }
@@ -301,6 +338,7 @@ impl RiskStage {
             Command::SetLimits { account, limits } => {
                 if let Some(a) = self.accounts.get_mut(account.index()) {
                     a.setup.limits = limits;
+                    self.refresh_guard(account.index());
                 }
                 out(Msg::Command(cmd));
             }
@@ -383,35 +421,123 @@ impl RiskStage {
     }
 
     /// Marks an instrument and checks the loss limit of every account holding it.
+    /// Marks the positions in `instrument` at its trade and checks the loss limit of each
+    /// account whose P&L moved: only the accounts holding it, in account order. Every open
+    /// slot of a holder stands at the previous trade, so its P&L moves by its net quantity in
+    /// the instrument times the price step; flat slots and the slots' own `last` are brought
+    /// up to date when a fill opens them. The first trade of an instrument (positions may
+    /// stand at their own fill prices) and the reference mode mark slot by slot.
     fn mark(&mut self, instrument: usize, price: Price, out: &mut impl FnMut(Msg)) {
         let Some(last) = self.last_price.get_mut(instrument) else { return };
-        *last = price;
-        let n = self.instruments.len();
-        for a in 0..self.accounts.len() {
-            let base = (a * n + instrument) * PRODUCTS;
-            let mut delta = 0i64;
-            for e in &mut self.exposure[base..base + PRODUCTS] {
-                let p = &mut e.position;
-                if p.net.0 != 0 && p.last.is_positive() {
-                    delta = delta.saturating_add(p.net.0.saturating_mul(price.0 - p.last.0));
-                }
-                p.last = price;
+        let prev = std::mem::replace(last, price);
+        if self.mark_every {
+            for a in 0..self.accounts.len() {
+                self.mark_account(a, instrument, price, out);
             }
-            if delta != 0 {
-                self.accounts[a].unrealized = self.accounts[a].unrealized.saturating_add(delta);
+            return;
+        }
+        // By index: a loss check only sends messages; the holders do not change under it.
+        let mut h = 0;
+        if !prev.is_positive() {
+            while let Some(&a) = self.holders.of(instrument).get(h) {
+                h += 1;
+                self.mark_account(a as usize, instrument, price, out);
+            }
+            return;
+        }
+        let step = price.0 - prev.0;
+        if step == 0 {
+            return;
+        }
+        let n = self.instruments.len();
+        while let Some(&a) = self.holders.of(instrument).get(h) {
+            h += 1;
+            let a = a as usize;
+            let delta = self.held[a * n + instrument].saturating_mul(step);
+            if delta == 0 {
+                // Long one product, short another as much: nothing moves, nothing to check.
+                continue;
+            }
+            let g = &mut self.guards[a];
+            g.unrealized = g.unrealized.saturating_add(delta);
+            if g.unrealized <= g.floor {
                 self.check_loss(a, out);
             }
         }
     }
 
+    /// One account's slots in `instrument`, each from its own last price.
+    #[inline]
+    fn mark_account(&mut self, a: usize, instrument: usize, price: Price, out: &mut impl FnMut(Msg)) {
+        let base = (a * self.instruments.len() + instrument) * PRODUCTS;
+        let Some(slots) = self.exposure.get_mut(base..base + PRODUCTS) else { return };
+        let mut delta = 0i64;
+        for e in slots {
+            let p = &mut e.position;
+            if p.net.0 != 0 && p.last.is_positive() {
+                delta = delta.saturating_add(p.net.0.saturating_mul(price.0 - p.last.0));
+            }
+            p.last = price;
+        }
+        if delta != 0 {
+            self.guards[a].unrealized = self.guards[a].unrealized.saturating_add(delta);
+            self.check_loss(a, out);
+        }
+    }
+
+    /// Re-derives an account's loss floor after its limit, kill switch, realized P&L or
+    /// charges changed.
+    fn refresh_guard(&mut self, a: usize) {
+        if let (Some(acct), Some(g)) = (self.accounts.get(a), self.guards.get_mut(a)) {
+            g.floor = LossGuard::floor(acct.setup.limits.daily_loss_limit.0, acct.kill, acct.realized, acct.charges);
+        }
+    }
+
+    /// Marks every account on every trade instead of the holders only: the reference the
+    /// holders index is tested against, and the lab's baseline.
+    pub fn set_mark_every(&mut self, on: bool) {
+        self.mark_every = on;
+    }
+
+    /// A fill into risk's own position: the slot is brought up to the instrument's last trade
+    /// first (marking skips flat slots; see [`RiskStage::mark`]), P&L moves by what the fill
+    /// changed, the loss limit is due a look, and the holders index follows. False when the
+    /// slot does not exist.
+    fn book(&mut self, f: &crate::model::Fill) -> bool {
+        let (a, i) = (f.account.index(), f.instrument.index());
+        let Some(k) = self.slot_index(a, i, f.product) else { return false };
+        let last = self.last_price[i];
+        let slot = &mut self.exposure[k].position;
+        if last.is_positive() {
+            slot.last = last;
+        }
+        let before = *slot;
+        slot.apply_fill(f.side, f.qty, f.price);
+        let after = *slot;
+        let acct = &mut self.accounts[a];
+        acct.realized += after.realized - before.realized;
+        acct.loss_check_due = true;
+        self.guards[a].unrealized += after.unrealized().0 - before.unrealized().0;
+        self.loss_check_due = true;
+        let base = k - f.product.index();
+        let net: i64 = self.exposure[base..base + PRODUCTS].iter().map(|e| e.position.net.0).sum();
+        self.held[a * self.instruments.len() + i] = net;
+        let holds = self.exposure[base..base + PRODUCTS].iter().any(|e| e.position.net.0 != 0);
+        self.holders.set(a, i, holds);
+        self.refresh_guard(a);
+        true
+    }
+
     fn check_loss(&mut self, a: usize, out: &mut impl FnMut(Msg)) {
         let acct = &self.accounts[a];
         let limit = acct.setup.limits.daily_loss_limit.0;
-        if limit <= 0 || acct.kill || acct.realized + acct.unrealized - acct.charges > -limit {
+        let unrealized = self.guards[a].unrealized;
+        if limit <= 0 || acct.kill || acct.realized + unrealized - acct.charges > -limit {
             return;
         }
         self.counters.loss_limit_trips += 1;
         self.accounts[a].kill = true;
+        self.refresh_guard(a);
         let scope = KillScope::Account(AccountId(a as u16));
         tracing::warn!(account = a, limit_paise = limit, "daily loss limit breached: kill switch engaged");
         out(Msg::Command(Command::KillSwitch { scope, engaged: true }));
@@ -519,31 +645,14 @@ impl RiskStage {
                 if done {
                     self.close_working(f.order, a);
                 }
-                if let Some(k) = self.slot_index(a, i, f.product) {
-                    let before = self.exposure[k].position;
-                    self.exposure[k].position.apply_fill(f.side, f.qty, f.price);
-                    let after = self.exposure[k].position;
-                    let acct = &mut self.accounts[a];
-                    acct.realized += after.realized - before.realized;
-                    acct.unrealized += after.unrealized().0 - before.unrealized().0;
-                    acct.charges += f.charges.0;
-                    acct.loss_check_due = true;
-                    self.loss_check_due = true;
+                if self.book(&f) {
+                    self.accounts[a].charges += f.charges.0;
+                    self.refresh_guard(a);
                 }
             }
+            // Only the position changes: nothing was working, nothing was squaring.
             Feedback::Adopted { fill: f } => {
-                // Only the position changes: nothing was working, nothing was squaring.
-                let a = f.account.index();
-                if let Some(k) = self.slot_index(a, f.instrument.index(), f.product) {
-                    let before = self.exposure[k].position;
-                    self.exposure[k].position.apply_fill(f.side, f.qty, f.price);
-                    let after = self.exposure[k].position;
-                    let acct = &mut self.accounts[a];
-                    acct.realized += after.realized - before.realized;
-                    acct.unrealized += after.unrealized().0 - before.unrealized().0;
-                    acct.loss_check_due = true;
-                    self.loss_check_due = true;
-                }
+                self.book(&f);
             }
             Feedback::Closed { order, account, strategy, instrument, product, side, unfilled, reason } => {
                 if reason == CloseReason::Refused {

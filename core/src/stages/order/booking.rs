@@ -34,6 +34,10 @@ impl Booking {
         &self.portfolio
     }
 
+    pub(super) fn portfolio_mut(&mut self) -> &mut Portfolio {
+        &mut self.portfolio
+    }
+
     /// Marks positions in `instrument` at its last trade.
     #[inline]
     pub(super) fn mark(&mut self, instrument: usize, price: Price) {
@@ -78,9 +82,7 @@ impl Booking {
             c.add(&charges);
         }
         self.next_fill += 1;
-        if let Some(p) = self.portfolio.get_mut(fill.account.index(), fill.instrument.index(), fill.product) {
-            p.apply_fill(fill.side, qty, price);
-        }
+        self.portfolio.apply_fill(fill.account.index(), fill.instrument.index(), fill.product, (fill.side, qty, price));
         fill
     }
 
@@ -91,8 +93,7 @@ impl Booking {
         if a.qty.is_zero() || !a.price.is_positive() {
             return None;
         }
-        let p = self.portfolio.get_mut(a.account.index(), a.instrument.index(), a.product)?;
-        p.apply_fill(a.side, a.qty, a.price);
+        self.portfolio.apply_fill(a.account.index(), a.instrument.index(), a.product, (a.side, a.qty, a.price))?;
         let fill = Fill {
             id: FillId(self.next_fill),
             order: OrderId(0),

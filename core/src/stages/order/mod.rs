@@ -142,6 +142,11 @@ impl OrderStage {
         self.booking.portfolio()
     }
 
+    /// See [`Portfolio::set_mark_every`].
+    pub fn set_mark_every(&mut self, on: bool) {
+        self.booking.portfolio_mut().set_mark_every(on);
+    }
+
     /// Charges an account has paid so far.
     pub fn charges(&self, account: usize) -> Charges {
         self.booking.charges(account)
