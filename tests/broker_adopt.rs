@@ -1,7 +1,8 @@
 //! `adopt_positions`: a position taken at the broker before the run (outside Dalal) becomes
 //! the live account's opening position, booked at the broker's average price; the account
 //! then trades on from it, and at the end the engine's positions are the broker's, the
-//! adopted one included.
+//! adopted one included. The run's journal (ticks, the adoption, every venue report) replays
+//! to the same orders, fills and positions.
 
 mod cli;
 
@@ -71,6 +72,7 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     let csv = dir.path().join("t.csv");
     assert!(command().args(["gen", "--ticks", "20000", "--out"]).arg(&csv).output().expect("gen").status.success());
     let json = dir.path().join("s.json");
+    let journal = dir.path().join("journal");
     let o = command()
         .env("RUST_LOG", "info")
         .args(["run", "--admin-listen", "", "--config"])
@@ -79,6 +81,8 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
         .arg(format!("csv:{}", csv.display()))
         .arg("--summary-json")
         .arg(&json)
+        .arg("--journal")
+        .arg(&journal)
         .arg("--vault")
         .arg(&vault_file)
         .arg("--key-file")
@@ -108,4 +112,22 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     broker_net.retain(|_, q| *q != 0);
     assert_eq!(engine_net, broker_net, "the engine's positions are the broker's, the adopted one included\n{out}");
     assert!(engine_net.get("INFY").is_some_and(|q| *q != 0), "INFY held: {engine_net:?}");
+
+    // The journal alone gives the same session again.
+    let replayed = dir.path().join("replayed");
+    let r = command()
+        .args(["replay", "--config"])
+        .arg(&cfg_path)
+        .arg("--journal")
+        .arg(&journal)
+        .arg("--out")
+        .arg(&replayed)
+        .output()
+        .expect("replay");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(replayed.join("summary.json")).expect("replayed summary")).expect("json");
+    for key in ["orders", "fills", "orders_rejected", "cancelled", "accounts"] {
+        assert_eq!(again[key], s[key], "{key} after replaying the journal");
+    }
 }
