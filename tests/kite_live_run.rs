@@ -299,6 +299,22 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     assert_eq!(fake.ticker_push_packets(&[p]), 2);
     wait_for("the fourth tick, after the new login", &|| ticks() >= 4);
 
+    // What the engine made of the broker's reports: counted, on /metrics and in the status.
+    let metric = |line: &str| {
+        http(&addr, "GET", "/metrics", None, "")
+            .lines()
+            .find_map(|l| l.strip_prefix(line).and_then(|v| v.trim().parse::<u64>().ok()))
+    };
+    // Two filled orders (acknowledged and filled) and one refused by Kite for the expired
+    // token: five reports applied at least, none refused.
+    assert!(metric("dalal_venue_reports_total{outcome=\"applied\"} ").is_some_and(|n| n >= 5));
+    assert_eq!(metric("dalal_venue_reports_total{outcome=\"unknown\"} "), Some(0));
+    assert!(metric("dalal_venue_requests_total ").is_some_and(|n| n >= 3));
+    let status: serde_json::Value =
+        serde_json::from_str(&http(&addr, "GET", "/api/brokers/status", Some(&jwt), "")).unwrap_or_default();
+    assert!(status["venue_reports"]["applied"].as_u64().is_some_and(|n| n >= 5), "{status}");
+    assert_eq!(status["venue_reports"]["duplicate"], 0, "{status}");
+
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let o = child.wait_with_output().expect("run ends");
     let err = plain(&String::from_utf8_lossy(&o.stderr));

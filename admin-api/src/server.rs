@@ -582,6 +582,14 @@ async fn metrics(State(app): S) -> Response {
     counter("orders_total", "Orders created.", s.orders);
     counter("orders_rejected_total", "Orders rejected.", s.orders_rejected);
     counter("fills_total", "Fills.", s.fills);
+    counter("venue_requests_total", "Requests sent to live venues (brokers).", s.venue[0]);
+    let _ = writeln!(
+        o,
+        "# HELP dalal_venue_reports_total Reports from live venues: applied, or refused as unknown, duplicate or out of order.\n# TYPE dalal_venue_reports_total counter"
+    );
+    for (outcome, n) in dalal_core::engine::stats::VENUE_REPORTS.iter().zip(s.venue).skip(1) {
+        let _ = writeln!(o, "dalal_venue_reports_total{{outcome=\"{outcome}\"}} {n}");
+    }
     let _ = writeln!(
         o,
         "# HELP dalal_ticks_rejected_total Ticks refused, by reason.\n# TYPE dalal_ticks_rejected_total counter"
@@ -1111,7 +1119,11 @@ async fn brokers_status(State(app): S, h: HeaderMap) -> R {
         kinds.entry(b.kind.clone()).or_insert_with(|| BrokerTotals::new(&b.kind)).add(&session, &accounts);
         total.add(&session, &accounts);
     }
-    Ok(Json(json!({"kinds": kinds.into_values().collect::<Vec<_>>(), "total": total})))
+    // What the engine made of the venues' reports (counts only: no account, no order).
+    let v = app.link.live.snapshot().venue;
+    let reports: serde_json::Map<String, Value> =
+        dalal_core::engine::stats::VENUE_REPORTS.iter().zip(v).map(|(k, n)| (k.to_string(), json!(n))).collect();
+    Ok(Json(json!({"kinds": kinds.into_values().collect::<Vec<_>>(), "total": total, "venue_reports": reports})))
 }
 
 /// A desk's refusal as an API error (its text carries no secret; see [`DeskError`]).

@@ -40,10 +40,16 @@ pub struct LiveStats {
     /// loss limit), per account, and the global one.
     pub account_kill: Vec<Padded<AtomicBool>>,
     pub global_kill: Padded<AtomicBool>,
+    /// What live venues said ([`VENUE_REPORTS`]): requests sent, reports applied, and the
+    /// reports refused as unknown, duplicate or out of order (never applied, never a panic).
+    pub venue: Padded<[AtomicU64; 5]>,
     /// Per stage ([`STAGES`]), p50 / p90 / p99 / p99.9 of its processing time in ns, from the
     /// engine's own sampled histograms (zero while stage timing is off).
     pub stage_ns: [Padded<[AtomicU64; 4]>; 6],
 }
+
+/// Names of the fields of [`LiveStats::venue`].
+pub const VENUE_REPORTS: [&str; 5] = ["requests", "applied", "unknown", "duplicate", "out_of_order"];
 
 /// Names of the rows of [`LiveStats::stage_ns`].
 pub const STAGES: [&str; 6] = ["candle", "strategy", "risk", "order", "tick_to_order", "timer_to_order"];
@@ -62,6 +68,8 @@ pub struct LiveSnapshot {
     pub orders: u64,
     pub orders_rejected: u64,
     pub fills: u64,
+    /// As [`LiveStats::venue`], in the order of [`VENUE_REPORTS`].
+    pub venue: [u64; 5],
     pub realized: Vec<i64>,
     pub unrealized: Vec<i64>,
     pub charges: Vec<i64>,
@@ -129,6 +137,12 @@ impl LiveStats {
         self.orders.store(s.counters.orders, Relaxed);
         self.orders_rejected.store(s.counters.rejected, Relaxed);
         self.fills.store(s.counters.fills, Relaxed);
+        let v = &s.counters.venue;
+        let refused = v.unknown + v.duplicate + v.out_of_order;
+        let venue = [v.requests, v.reports.saturating_sub(refused), v.unknown, v.duplicate, v.out_of_order];
+        for (a, n) in self.venue.iter().zip(venue) {
+            a.store(n, Relaxed);
+        }
         for (i, p) in self.last_price.iter().enumerate() {
             p.store(s.venue().last_price(i).0, Relaxed);
         }
@@ -162,6 +176,7 @@ impl LiveStats {
             orders: self.orders.load(Relaxed),
             orders_rejected: self.orders_rejected.load(Relaxed),
             fills: self.fills.load(Relaxed),
+            venue: self.venue.each_ref().map(|a| a.load(Relaxed)),
             realized: self.realized.iter().map(|a| a.load(Relaxed)).collect(),
             unrealized: self.unrealized.iter().map(|a| a.load(Relaxed)).collect(),
             charges: self.charges.iter().map(|a| a.load(Relaxed)).collect(),
