@@ -12,9 +12,9 @@ pub mod risk;
 pub mod strategy;
 
 /// A hash map with a fixed hasher: the same inserts give the same layout in every process, so
-/// a snapshot of a stage holding one encodes the same bytes for the same state.
-pub(crate) type Map<K, V> =
-    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+/// a snapshot of a stage holding one encodes the same bytes for the same state. Its keys are
+/// our own ids (order ids, venue ids), never chosen by an adversary, so the fast
+/// non-cryptographic Fx hash fits: SipHash cost about a thousand instructions per order.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 /// The set counterpart of [`Map`].
-pub(crate) type Set<K> =
-    std::collections::HashSet<K, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+pub(crate) type Set<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
