@@ -8,7 +8,7 @@ mod cli;
 
 use std::collections::BTreeMap;
 
-use cli::{command, kite_vault, plain};
+use cli::{command, kite_vault, outside_buy, plain, KiteRunConfig};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::Secret;
 use dalal_config::Config;
@@ -28,6 +28,7 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     let token = fake.issue_access_token("adoptkey").expect("token");
 
     // Outside Dalal: 7 INFY bought for delivery.
+    outside_buy(&fake, "adoptkey", &token, "INFY", 7, None);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let client = dalal_brokers::kite::KiteClient::new(
         &fake.root(),
@@ -36,39 +37,13 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
         std::time::Duration::from_secs(5),
     )
     .expect("client");
-    {
-        use dalal_brokers::kite::params::*;
-        let buy = PlaceOrder {
-            variety: Variety::Regular,
-            exchange: "NSE".into(),
-            tradingsymbol: "INFY".into(),
-            transaction_type: TransactionType::Buy,
-            quantity: 7,
-            product: Product::Cnc,
-            order_type: OrderType::Market,
-            price: None,
-            trigger_price: None,
-            validity: Some(Validity::Day),
-            disclosed_quantity: None,
-            tag: None,
-        };
-        rt.block_on(client.place_order(&buy)).expect("outside buy");
-    }
     let (vault_file, key_file) = kite_vault(dir.path(), "adoptkey", "adoptsecret-77", &token);
-    let text = base
-        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
-        .replace(
-            "kill_switch = false          # global kill switch at start\n",
-            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
-        )
-        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\nadopt_positions = true\n",
-            fake.root(),
-            fake.ws_root()
-        );
     let cfg_path = dir.path().join("adopt.toml");
-    std::fs::write(&cfg_path, &text).expect("config");
+    KiteRunConfig::new()
+        .account("alice", "live")
+        .broker_key("poll_ms = 50")
+        .broker_key("adopt_positions = true")
+        .write(&fake, &cfg_path);
     let csv = dir.path().join("t.csv");
     assert!(command().args(["gen", "--ticks", "20000", "--out"]).arg(&csv).output().expect("gen").status.success());
     let json = dir.path().join("s.json");

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cli::{command, kite_vault, request, wait_for, Reply, Run};
+use cli::{command, kite_vault, request, wait_for, KiteRunConfig, Reply, Run};
 use dalal_brokers::fake::kite::ticker::full_packet;
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::kite::KiteClient;
@@ -82,27 +82,14 @@ fn broker_logins_through_the_console() {
     let db = dir.path().join("dalal.db");
 
     // alice trades live through the login, bob in shadow; carol on paper, with no broker.
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let text = base
-        .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
-        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
-        .replace("name = \"bob\"\n", "name = \"bob\"\nbroker = \"zerodha\"\nmode = \"shadow\"\n")
-        // Orders from the console at any hour the test runs: no session hours, no square-off.
-        .replace(
-            "kill_switch = false          # global kill switch at start\n",
-            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
-        )
-        .replace(
-            "database_url = \"sqlite://data/dalal.db?mode=rwc\"",
-            &format!("database_url = \"sqlite://{}?mode=rwc\"", db.display()),
-        )
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\n",
-            fake.root(),
-            fake.ws_root()
-        );
     let cfg_path = dir.path().join("desk.toml");
-    std::fs::write(&cfg_path, &text).expect("config");
+    KiteRunConfig::new()
+        .kite_token("RELIANCE", 738_561u32)
+        .account("alice", "live")
+        .account("bob", "shadow")
+        .database(&format!("sqlite://{}?mode=rwc", db.display()))
+        .broker_key("poll_ms = 50")
+        .write(&fake, &cfg_path);
     let mut cmd = command();
     cmd.env("RUST_LOG", "debug")
         .env("DALAL_ADMIN_PASSWORD", ADMIN_PW)

@@ -10,7 +10,7 @@ mod cli;
 use std::process::Output;
 use std::time::Duration;
 
-use cli::{command, kite_vault, request, text, wait_for, Reply, Run};
+use cli::{command, kite_vault, outside_buy, request, text, wait_for, KiteRunConfig, Reply, Run};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::kite::KiteClient;
 use dalal_brokers::Secret;
@@ -62,22 +62,12 @@ fn a_position_bought_outside_dalal_is_reconciled_and_adopted_while_the_engine_ru
     let (vault_file, key_file) = kite_vault(dir.path(), API_KEY, API_SECRET, &token);
 
     // alice trades live through the login (no adoption at the start); bob stays on paper.
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let text_cfg = base
-        .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
-        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
-        .replace(
-            "kill_switch = false          # global kill switch at start\n",
-            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
-        )
-        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\n",
-            fake.root(),
-            fake.ws_root()
-        );
     let cfg_path = dir.path().join("reconcile.toml");
-    std::fs::write(&cfg_path, &text_cfg).expect("config");
+    KiteRunConfig::new()
+        .kite_token("RELIANCE", 738_561u32)
+        .account("alice", "live")
+        .broker_key("poll_ms = 50")
+        .write(&fake, &cfg_path);
     let mut cmd = command();
     cmd.env("RUST_LOG", "info")
         .env("DALAL_ADMIN_PASSWORD", ADMIN_PW)
@@ -104,7 +94,8 @@ fn a_position_bought_outside_dalal_is_reconciled_and_adopted_while_the_engine_ru
     let alice_v = login(&addr, "alice_v", "alice_v-password");
     let bob_t = login(&addr, "bob_t", "bob_t-password");
     let key_of = |user: &str, token: &str| -> String {
-        let r = call(&addr, "POST", &format!("/api/users/{user}/api-keys"), token, &json!({}));
+        let body = json!({"current_password": format!("{user}-password")});
+        let r = call(&addr, "POST", &format!("/api/users/{user}/api-keys"), token, &body);
         r.json()["api_key"].as_str().map(String::from).unwrap_or_else(|| panic!("api key for {user}: {}", r.body))
     };
     let trader_key = key_of("alice_t", &alice_t);
@@ -121,27 +112,10 @@ fn a_position_bought_outside_dalal_is_reconciled_and_adopted_while_the_engine_ru
     );
 
     // Outside Dalal, at the broker: 7 INFY bought for delivery.
+    outside_buy(&fake, API_KEY, &token, "INFY", 7, None);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let client = KiteClient::new(&fake.root(), API_KEY, Some(Secret::new(token.clone())), Duration::from_secs(5))
         .expect("client");
-    {
-        use dalal_brokers::kite::params::*;
-        let buy = PlaceOrder {
-            variety: Variety::Regular,
-            exchange: "NSE".into(),
-            tradingsymbol: "INFY".into(),
-            transaction_type: TransactionType::Buy,
-            quantity: 7,
-            product: Product::Cnc,
-            order_type: OrderType::Market,
-            price: None,
-            trigger_price: None,
-            validity: Some(Validity::Day),
-            disclosed_quantity: None,
-            tag: None,
-        };
-        rt.block_on(client.place_order(&buy)).expect("outside buy");
-    }
     let mut broker_average = 0.0;
     wait_for("the outside buy to fill at the broker", LIMIT, &mut || {
         let positions = rt.block_on(client.positions()).map(|p| p.net).unwrap_or_default();

@@ -8,7 +8,7 @@ mod cli;
 
 use std::time::Duration;
 
-use cli::{command, kite_vault, request, wait_for, Run};
+use cli::{command, kite_vault, request, wait_for, KiteRunConfig, Run};
 use dalal_brokers::fake::kite::ticker::{frame_of, full_packet};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use serde_json::Value;
@@ -33,19 +33,10 @@ fn the_feed_counts_what_it_skips_by_reason_and_reconnects() {
     let token = fake.issue_access_token("healthkey").expect("token");
     let (vault_file, key_file) = kite_vault(dir.path(), "healthkey", "healthsecret-7c", &token);
 
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let text = base
-        .replacen("symbol = \"RELIANCE\"\n", &format!("symbol = \"RELIANCE\"\ntokens = {{ kite = {RELIANCE} }}\n"), 1)
-        .replacen("symbol = \"TCS\"\n", &format!("symbol = \"TCS\"\ntokens = {{ kite = {CDS} }}\n"), 1)
-        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n",
-            fake.root(),
-            fake.ws_root()
-        );
-    assert!(text.contains(&format!("kite = {CDS}")), "the config names TCS");
     let cfg_path = dir.path().join("feed.toml");
-    std::fs::write(&cfg_path, &text).expect("config");
+    let config = KiteRunConfig::new().kite_token("RELIANCE", RELIANCE).kite_token("TCS", CDS);
+    assert!(config.text(&fake).contains(&format!("kite = {CDS}")), "the config names TCS");
+    config.write(&fake, &cfg_path);
     let mut cmd = command();
     cmd.args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "300s", "--config"])
         .arg(&cfg_path)

@@ -10,7 +10,7 @@ mod cli;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cli::{command, http, kite_vault, plain};
+use cli::{command, http, kite_vault, outside_buy, plain, KiteRunConfig};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::{MasterKey, Secret, Vault};
 use dalal_config::Config;
@@ -40,44 +40,17 @@ fn a_live_and_a_shadow_account_through_kite() {
         std::time::Duration::from_secs(5),
     )
     .expect("client");
-    {
-        use dalal_brokers::kite::params::*;
-        let outside = |qty: u32, order_type: OrderType, price: Option<f64>| PlaceOrder {
-            variety: Variety::Regular,
-            exchange: "NSE".into(),
-            tradingsymbol: "INFY".into(),
-            transaction_type: TransactionType::Buy,
-            quantity: qty,
-            product: Product::Cnc,
-            order_type,
-            price,
-            trigger_price: None,
-            validity: Some(Validity::Day),
-            disclosed_quantity: None,
-            tag: None,
-        };
-        rt.block_on(client.place_order(&outside(7, OrderType::Market, None))).expect("outside buy");
-        rt.block_on(client.place_order(&outside(3, OrderType::Limit, Some(1000.0)))).expect("outside limit");
-    }
+    outside_buy(&fake, "runkey", &token, "INFY", 7, None);
+    outside_buy(&fake, "runkey", &token, "INFY", 3, Some(1000.0));
 
     let (vault_file, key_file) = kite_vault(dir.path(), "runkey", "runsecret-4f1e", &token);
 
-    let text = base
-        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
-        // Orders from the console at any hour the test runs: no session hours, no square-off.
-        .replace(
-            "kill_switch = false          # global kill switch at start\n",
-            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
-        )
-        .replace("name = \"bob\"\n", "name = \"bob\"\nbroker = \"zerodha\"\nmode = \"shadow\"\n")
-        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\npoll_ms = 50\n",
-            fake.root(),
-            fake.ws_root()
-        );
     let cfg_path = dir.path().join("live.toml");
-    std::fs::write(&cfg_path, &text).expect("config");
+    KiteRunConfig::new()
+        .account("alice", "live")
+        .account("bob", "shadow")
+        .broker_key("poll_ms = 50")
+        .write(&fake, &cfg_path);
     let csv = dir.path().join("t.csv");
     assert!(command().args(["gen", "--ticks", "40000", "--out"]).arg(&csv).output().expect("gen").status.success());
     let json = dir.path().join("s.json");
@@ -158,23 +131,8 @@ fn a_run_on_the_kite_ticker_survives_an_expired_session() {
     let token = fake.issue_access_token("feedkey").expect("token");
     let (vault_file, key_file) = kite_vault(dir.path(), "feedkey", "feedsecret-11", &token);
 
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let text = base
-        .replacen("symbol = \"RELIANCE\"\n", "symbol = \"RELIANCE\"\ntokens = { kite = 738561 }\n", 1)
-        .replace("name = \"alice\"\n", "name = \"alice\"\nbroker = \"zerodha\"\nmode = \"live\"\n")
-        // Orders from the console at any hour the test runs: no session hours, no square-off.
-        .replace(
-            "kill_switch = false          # global kill switch at start\n",
-            "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
-        )
-        .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"")
-        + &format!(
-            "\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n",
-            fake.root(),
-            fake.ws_root()
-        );
     let cfg_path = dir.path().join("feed.toml");
-    std::fs::write(&cfg_path, &text).expect("config");
+    KiteRunConfig::new().kite_token("RELIANCE", 738_561u32).account("alice", "live").write(&fake, &cfg_path);
     let json = dir.path().join("s.json");
     let mut child = command()
         .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "60s", "--config"])

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dalal_brokers::fake::kite::FakeKite;
 use dalal_brokers::{BrokerKind, Login, MasterKey, Secret, Vault};
 
 /// `dalal ARGS` in `dir` with `stdin` on its standard input, logging everything (so tests can
@@ -115,6 +116,97 @@ pub fn kite_vault(dir: &Path, api_key: &str, api_secret: &str, token: &str) -> (
         .expect("add");
     vault.save().expect("save");
     (vault_file, key_file)
+}
+
+/// `config/default.toml` with the fake Kite server as the `zerodha` login: orders at any hour
+/// (no session hours, no MIS square-off), no SQL store unless a test sets one, accounts bound
+/// to the login as a test asks, and the login's `[[brokers]]` entry with the test's own keys.
+pub struct KiteRunConfig {
+    text: String,
+    broker_keys: String,
+}
+
+impl KiteRunConfig {
+    pub fn new() -> KiteRunConfig {
+        let base = std::fs::read_to_string("config/default.toml").expect("config/default.toml");
+        let text = base
+            .replace(
+                "kill_switch = false          # global kill switch at start\n",
+                "kill_switch = false\nenforce_session = false\nmis_square_off = \"\"\n",
+            )
+            .replace("database_url = \"sqlite://data/dalal.db?mode=rwc\"", "database_url = \"\"");
+        KiteRunConfig { text, broker_keys: String::new() }
+    }
+
+    /// Binds an account of the default config to the login in `mode` (`live` or `shadow`).
+    pub fn account(mut self, name: &str, mode: &str) -> KiteRunConfig {
+        let at = format!("name = \"{name}\"\n");
+        assert!(self.text.contains(&at), "no account {name} in the default config");
+        self.text = self.text.replace(&at, &format!("{at}broker = \"zerodha\"\nmode = \"{mode}\"\n"));
+        self
+    }
+
+    /// Gives an instrument of the default config a Kite instrument token.
+    pub fn kite_token(mut self, symbol: &str, token: impl Into<u64>) -> KiteRunConfig {
+        let token: u64 = token.into();
+        let at = format!("symbol = \"{symbol}\"\n");
+        self.text = self.text.replacen(&at, &format!("{at}tokens = {{ kite = {token} }}\n"), 1);
+        self
+    }
+
+    /// A SQL store after all.
+    pub fn database(mut self, url: &str) -> KiteRunConfig {
+        self.text = self.text.replace("database_url = \"\"", &format!("database_url = \"{url}\""));
+        self
+    }
+
+    /// Another key of the `[[brokers]]` entry (`poll_ms = 50`, `adopt_positions = true`, …).
+    pub fn broker_key(mut self, line: &str) -> KiteRunConfig {
+        self.broker_keys.push_str(line);
+        self.broker_keys.push('\n');
+        self
+    }
+
+    /// The configuration text, the login pointing at `fake`.
+    pub fn text(&self, fake: &FakeKite) -> String {
+        format!(
+            "{}\n[[brokers]]\nname = \"zerodha\"\nkind = \"kite\"\nroot = \"{}\"\nws_root = \"{}\"\n{}",
+            self.text,
+            fake.root(),
+            fake.ws_root(),
+            self.broker_keys
+        )
+    }
+
+    /// Writes [`KiteRunConfig::text`] to `path`.
+    pub fn write(&self, fake: &FakeKite, path: &Path) {
+        std::fs::write(path, self.text(fake)).expect("config written");
+    }
+}
+
+/// An order placed at the fake Kite as another app would (no tag): a delivery (CNC) buy of
+/// `quantity` on NSE, at the market or at `limit` rupees.
+pub fn outside_buy(fake: &FakeKite, api_key: &str, token: &str, symbol: &str, quantity: u32, limit: Option<f64>) {
+    use dalal_brokers::kite::params::{OrderType, PlaceOrder, Product, TransactionType, Validity, Variety};
+    let client =
+        dalal_brokers::kite::KiteClient::new(&fake.root(), api_key, Some(Secret::new(token)), Duration::from_secs(5))
+            .expect("client");
+    let order = PlaceOrder {
+        variety: Variety::Regular,
+        exchange: "NSE".into(),
+        tradingsymbol: symbol.into(),
+        transaction_type: TransactionType::Buy,
+        quantity,
+        product: Product::Cnc,
+        order_type: if limit.is_some() { OrderType::Limit } else { OrderType::Market },
+        price: limit,
+        trigger_price: None,
+        validity: Some(Validity::Day),
+        disclosed_quantity: None,
+        tag: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(client.place_order(&order)).expect("an order from outside Dalal");
 }
 
 /// Waits until `done`, polling every 20 ms; fails naming `what` after `limit`.
