@@ -8,24 +8,13 @@ mod cli;
 
 use std::collections::BTreeMap;
 
-use cli::{command, kite_vault, outside_buy, plain, KiteRunConfig};
-use dalal_brokers::fake::kite::{FakeKite, FakeUser};
+use cli::{command, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
 use dalal_brokers::Secret;
-use dalal_config::Config;
 
 #[test]
 fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let config: Config = toml::from_str(&base).expect("default config");
-    let fake = FakeKite::start_in_background().expect("fake Kite");
-    fake.add_user(FakeUser::new("ZX9003", "adoptkey", "adoptsecret-77"));
-    fake.set_funds("ZX9003", 1e9, 0.0);
-    for (k, i) in config.instruments.iter().enumerate() {
-        fake.set_instrument("NSE", &i.symbol, 200_000 + k as u64, i.ref_price);
-    }
-    fake.set_auto_fill(true);
-    let token = fake.issue_access_token("adoptkey").expect("token");
+    let (fake, token) = trading_fake("ZX9003", "adoptkey", "adoptsecret-77");
 
     // Outside Dalal: 7 INFY bought for delivery.
     outside_buy(&fake, "adoptkey", &token, "INFY", 7, None);

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cli::{command, kite_vault, request, wait_for, KiteRunConfig, Reply, Run};
+use cli::{kite_vault, request, wait_for, KiteRunConfig, Reply, Run};
 use dalal_brokers::fake::kite::ticker::full_packet;
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::kite::KiteClient;
@@ -90,16 +90,7 @@ fn broker_logins_through_the_console() {
         .database(&format!("sqlite://{}?mode=rwc", db.display()))
         .broker_key("poll_ms = 50")
         .write(&fake, &cfg_path);
-    let mut cmd = command();
-    cmd.env("RUST_LOG", "debug")
-        .env("DALAL_ADMIN_PASSWORD", ADMIN_PW)
-        .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "600s", "--config"])
-        .arg(&cfg_path)
-        .arg("--vault")
-        .arg(&vault_file)
-        .arg("--key-file")
-        .arg(&key_file);
-    let run = Run::start(cmd);
+    let run = Run::kite_console(&cfg_path, &vault_file, &key_file, ADMIN_PW, "debug");
     let c = Console { addr: run.addr.clone(), bodies: RefCell::new(Vec::new()) };
 
     let admin = c.login("admin", ADMIN_PW);

@@ -68,16 +68,7 @@ fn a_position_bought_outside_dalal_is_reconciled_and_adopted_while_the_engine_ru
         .account("alice", "live")
         .broker_key("poll_ms = 50")
         .write(&fake, &cfg_path);
-    let mut cmd = command();
-    cmd.env("RUST_LOG", "info")
-        .env("DALAL_ADMIN_PASSWORD", ADMIN_PW)
-        .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "600s", "--config"])
-        .arg(&cfg_path)
-        .arg("--vault")
-        .arg(&vault_file)
-        .arg("--key-file")
-        .arg(&key_file);
-    let run = Run::start(cmd);
+    let run = Run::kite_console(&cfg_path, &vault_file, &key_file, ADMIN_PW, "info");
     let addr = run.addr.clone();
     let console = format!("http://{addr}");
 

@@ -10,25 +10,14 @@ mod cli;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cli::{command, http, kite_vault, outside_buy, plain, KiteRunConfig};
+use cli::{command, http, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::{MasterKey, Secret, Vault};
-use dalal_config::Config;
 
 #[test]
 fn a_live_and_a_shadow_account_through_kite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = std::fs::read_to_string("config/default.toml").expect("config");
-    let config: Config = toml::from_str(&base).expect("default config");
-
-    let fake = FakeKite::start_in_background().expect("fake Kite");
-    fake.add_user(FakeUser::new("ZX9001", "runkey", "runsecret-4f1e"));
-    fake.set_funds("ZX9001", 1e9, 0.0);
-    for (k, i) in config.instruments.iter().enumerate() {
-        fake.set_instrument("NSE", &i.symbol, 100_000 + k as u64, i.ref_price);
-    }
-    fake.set_auto_fill(true);
-    let token = fake.issue_access_token("runkey").expect("token");
+    let (fake, token) = trading_fake("ZX9001", "runkey", "runsecret-4f1e");
 
     // Outside Dalal, before the run: a filled INFY buy (a position the engine does not have)
     // and a working limit order. Reconciliation at the start reports both and touches neither.

@@ -184,6 +184,23 @@ impl KiteRunConfig {
     }
 }
 
+/// A fake Kite with one user (₹1,000,000,000 of funds, orders filled at once) that lists
+/// every instrument of the default configuration at its reference price; and that user's
+/// access token.
+pub fn trading_fake(user: &str, api_key: &str, api_secret: &str) -> (FakeKite, String) {
+    let base = std::fs::read_to_string("config/default.toml").expect("config/default.toml");
+    let config: dalal_config::Config = toml::from_str(&base).expect("default config");
+    let fake = FakeKite::start_in_background().expect("fake Kite");
+    fake.add_user(dalal_brokers::fake::kite::FakeUser::new(user, api_key, api_secret));
+    fake.set_funds(user, 1e9, 0.0);
+    for (k, i) in config.instruments.iter().enumerate() {
+        fake.set_instrument("NSE", &i.symbol, 100_000 + k as u64, i.ref_price);
+    }
+    fake.set_auto_fill(true);
+    let token = fake.issue_access_token(api_key).expect("token");
+    (fake, token)
+}
+
 /// An order placed at the fake Kite as another app would (no tag): a delivery (CNC) buy of
 /// `quantity` on NSE, at the market or at `limit` rupees.
 pub fn outside_buy(fake: &FakeKite, api_key: &str, token: &str, symbol: &str, quantity: u32, limit: Option<f64>) {
@@ -229,6 +246,21 @@ pub struct Run {
 }
 
 impl Run {
+    /// `dalal run` of `config` on the Kite feed with its console on a free port, the vault's
+    /// logins, the first admin's password, and `RUST_LOG` at `log`.
+    pub fn kite_console(config: &Path, vault: &Path, key_file: &Path, admin_password: &str, log: &str) -> Run {
+        let mut cmd = command();
+        cmd.env("RUST_LOG", log)
+            .env("DALAL_ADMIN_PASSWORD", admin_password)
+            .args(["run", "--feed", "kite:zerodha", "--admin-listen", "127.0.0.1:0", "--duration", "600s", "--config"])
+            .arg(config)
+            .arg("--vault")
+            .arg(vault)
+            .arg("--key-file")
+            .arg(key_file);
+        Run::start(cmd)
+    }
+
     /// Starts `cmd` (a `dalal run … --admin-listen 127.0.0.1:0`) and waits for its console.
     pub fn start(mut cmd: Command) -> Run {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("dalal run starts");
