@@ -4,10 +4,13 @@
 //! order change leaves through one egress ring, consumed by an observer thread.
 //!
 //! Order-stage feedback (fills, closed orders) must reach strategy and risk. Fused, it is
-//! applied before the next ingress event. Pipelined, it travels back on an unbounded channel
-//! that the first stage drains before each ingress batch and forwards down the chain; the
-//! channel never blocks, so the loop cannot deadlock. Under saturation this means a decision
-//! may see a fill a few events later than fused would; paced input gives identical results.
+//! applied before the next ingress event. Pipelined, it travels back on a bounded ring that
+//! the first stage drains before each ingress batch and forwards down the chain. The order
+//! thread never waits on that ring (the first stage may be waiting for room in the chain that
+//! ends at the order thread): what does not fit waits, in order, in a spill queue pre-sized
+//! to the ring, so the loop cannot deadlock and steady state allocates nothing. Under
+//! saturation a decision may see a fill a few events later than fused would; paced input
+//! gives identical results.
 
 mod affinity;
 mod hooks;
