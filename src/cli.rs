@@ -28,6 +28,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Write a synthetic tick file for the config's instruments (for backtests and tests).
     Gen(GenArgs),
+    /// Metrics of any daily equity curve (`date,equity`), optionally against a benchmark.
+    Report(ReportArgs),
     /// Broker logins and their secrets, kept encrypted in the vault.
     #[command(subcommand)]
     Broker(BrokerCommand),
@@ -322,8 +324,30 @@ pub struct BacktestArgs {
     /// Tick file: CSV with header `ts_ns,symbol,price,qty`, or binary (see `dalal convert`).
     #[arg(long)]
     pub data: PathBuf,
-    /// Directory for orders.csv, fills.csv and summary.json.
+    /// Directory for orders.csv, fills.csv, summary.json and the performance files
+    /// (equity.csv, trades.csv, metrics.json, and the same per account under accounts/).
     #[arg(long)]
+    pub out: PathBuf,
+    /// Annual risk-free rate for Sharpe, Sortino and alpha (0.065 = 6.5 %), spread evenly
+    /// over 252 trading days.
+    #[arg(long, default_value_t = 0.0)]
+    pub risk_free: f64,
+}
+
+/// `dalal report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Daily equity curve: CSV with columns `date` (YYYY-MM-DD, increasing) and `equity`.
+    #[arg(long)]
+    pub equity: PathBuf,
+    /// Benchmark closes: CSV with columns `date` and `close`, one on every date of the curve.
+    #[arg(long)]
+    pub benchmark: Option<PathBuf>,
+    /// Annual risk-free rate (0.065 = 6.5 %), spread evenly over 252 trading days.
+    #[arg(long, default_value_t = 0.0)]
+    pub risk_free: f64,
+    /// Directory for metrics.json.
+    #[arg(long, default_value = "report")]
     pub out: PathBuf,
 }
 
@@ -387,6 +411,10 @@ pub struct GenArgs {
     /// Trading day, YYYY-MM-DD; ticks start at its 09:15 IST and are spread over the session.
     #[arg(long, default_value = "2026-11-20")]
     pub date: String,
+    /// Sessions to generate: `--date` and the weekdays after it, `--ticks` each; every
+    /// session opens where the previous one closed and draws from seed + its index.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
 }
 
 /// A secret given on the command line, held as a [`Secret`] from the start so that no `Debug`

@@ -13,7 +13,7 @@ use dalal_core::engine::backtest::{self, Blotter};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::summary::RunSummary;
 use dalal_core::engine::Engine;
-use dalal_core::model::time::NANOS_PER_SEC;
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::model::{Date, IngressEvent, Tick, TickReject, Timestamp};
 use dalal_persistence::journal::{read_journal, salvage_journal};
 
@@ -49,7 +49,9 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         summary.add_feed_rejects([(TickReject::DuplicateSequence, s.duplicates)]);
     }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
+    let metrics = crate::performance::write_backtest(&args.out, &setup, &loaded.ticks, &blotter.fills, args.risk_free)?;
     print!("{}", dalal_admin::render_summary(&summary));
+    print!("{}", crate::performance::render(&metrics));
     let n = loaded.ticks.len() as f64;
     println!(
         "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",
@@ -60,7 +62,10 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         load_s,
         loaded.lines as f64 / load_s.max(1e-9) / 1e6
     );
-    println!("wrote {}/orders.csv, fills.csv, summary.json", args.out.display());
+    println!(
+        "wrote {}/orders.csv, fills.csv, summary.json, equity.csv, trades.csv, metrics.json and accounts/",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -149,14 +154,32 @@ pub fn gen(args: GenArgs) -> Result<()> {
             }
         }
     }
-    let open = ist_midnight(&args.date)? + setup.session.open.0;
+    let first = ist_midnight(&args.date)?;
     let session_ns = setup.session.close.0 - setup.session.open.0;
     let spacing = (session_ns / args.ticks.max(1) as i64).max(1);
-    let cfg = SyntheticConfig { seed: args.seed, instruments };
-    let ticks: Vec<Tick> = dalal_adapters::generate_session(&cfg, Timestamp(open), args.ticks, spacing)?;
+    let mut cfg = SyntheticConfig { seed: args.seed, instruments };
+    let mut ticks: Vec<Tick> =
+        dalal_adapters::generate_session(&cfg, Timestamp(first + setup.session.open.0), args.ticks, spacing)?;
+    let mut midnight = first;
+    for day in 1..args.days {
+        // The next weekday; each session opens at the previous one's last price.
+        midnight += NANOS_PER_DAY;
+        while Timestamp(midnight).ist_weekday() >= 5 {
+            midnight += NANOS_PER_DAY;
+        }
+        for inst in &mut cfg.instruments {
+            if let Some(last) = ticks.iter().rev().find(|t| t.instrument == inst.id) {
+                inst.start = last.price;
+            }
+        }
+        cfg.seed = args.seed.wrapping_add(u64::from(day));
+        let open = Timestamp(midnight + setup.session.open.0);
+        ticks.extend(dalal_adapters::generate_session(&cfg, open, args.ticks, spacing)?);
+    }
     write_ticks_csv(&args.out, &ticks, &symbols).with_context(|| format!("writing {}", args.out.display()))?;
+    let sessions = if args.days > 1 { format!(", {} sessions", args.days) } else { String::new() };
     println!(
-        "wrote {} ticks to {} ({} instruments, one every {:.3}s from {} 09:15 IST)",
+        "wrote {} ticks to {} ({} instruments, one every {:.3}s from {} 09:15 IST{sessions})",
         ticks.len(),
         args.out.display(),
         cfg.instruments.len(),

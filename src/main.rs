@@ -11,6 +11,7 @@ mod commands;
 mod history;
 mod instruments;
 mod login_redirect;
+mod performance;
 mod reconcile;
 mod runtime;
 
@@ -75,6 +76,7 @@ fn run() -> Result<()> {
         cli::Command::Candles(a) => candles::candles(a),
         cli::Command::Convert(a) => commands::convert(a),
         cli::Command::Replay(a) => commands::replay(a),
+        cli::Command::Report(a) => performance::report(a),
         cli::Command::Broker(c) => broker::run(c),
         cli::Command::Instruments(c) => instruments::run(c),
     }

@@ -1,0 +1,324 @@
+//! Performance files of a backtest and `dalal report`.
+//!
+//! A backtest writes, beside orders.csv, fills.csv and summary.json:
+//!
+//! ```text
+//! DIR/equity.csv                 the whole run: every account's equity summed
+//! DIR/trades.csv                 every account's round trips
+//! DIR/metrics.json               the whole run's metrics
+//! DIR/accounts/NAME/equity.csv   one account (NAME as configured; characters other than
+//! DIR/accounts/NAME/trades.csv   letters, digits, `-`, `_` and `.` become `_`)
+//! DIR/accounts/NAME/metrics.json
+//! ```
+//!
+//! A trading day is an IST calendar day with at least one tick in the data. Equity on it is
+//! the starting equity plus cash flows of the fills up to that day (net of charges) plus
+//! open positions at each instrument's last price in the data that day (or earlier): marked
+//! to market at the session close. The starting equity is the account's `funds`; with funds
+//! 0 (not checked) it is the largest gross value the account's open positions reached, each
+//! instrument at its latest fill price, i.e. the capital its trading needed; with no trade at
+//! all it is ₹1,00,000 (a flat curve, whose returns do not depend on it). The whole run
+//! starts from the sum of the accounts' starting equities. The first day's return is
+//! measured from the starting equity, so day one's trading counts.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dalal_analytics::{
+    returns, round_trips, trade_metrics, DailySeries, EquityBook, Execution, Metrics, RoundTrip, TradeMetrics,
+};
+use dalal_core::engine::setup::EngineSetup;
+use dalal_core::model::time::NANOS_PER_SEC;
+use dalal_core::model::{Date, Fill, Money, Price, Product, Tick, Timestamp};
+
+use crate::cli::ReportArgs;
+
+/// Starting equity of an account that never traded and has no funds, paise (₹1,00,000).
+const DEFAULT_START: i128 = 100_000 * 100;
+
+/// IST calendar day of `ts`, as days since 1970-01-01.
+fn ist_day(ts: Timestamp) -> Option<i64> {
+    Date::of_ist(ts).map(Date::days_since_epoch)
+}
+
+fn execution(f: &Fill) -> Execution {
+    Execution {
+        account: f.account.index(),
+        instrument: f.instrument.index(),
+        product: f.product.index(),
+        sign: if f.side.sign() > 0 { 1 } else { -1 },
+        qty: f.qty.0,
+        price: f.price.0,
+        charges: f.charges.0,
+        ts: f.ts.0,
+    }
+}
+
+fn money(paise: i128) -> Money {
+    Money(paise.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+}
+
+fn rupees(paise: i128) -> f64 {
+    paise as f64 / 100.0
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in IST.
+fn ist_time(ts: i64) -> String {
+    let t = Timestamp(ts);
+    let Some(date) = Date::of_ist(t) else { return ts.to_string() };
+    let ns = t.ist_time_of_day();
+    let s = ns / NANOS_PER_SEC;
+    let ms = (ns % NANOS_PER_SEC) / 1_000_000;
+    format!("{date} {:02}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A directory name for an account: its name with anything outside `[A-Za-z0-9._-]`
+/// replaced by `_` (and never `.` or `..`).
+fn dir_name(name: &str) -> String {
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// One equity curve with what its metrics need.
+struct Curve {
+    start: i128,
+    /// Equity at each day's close, paise.
+    equity: Vec<i128>,
+}
+
+impl Curve {
+    /// Daily simple returns, the first from the starting equity.
+    fn returns(&self) -> Vec<f64> {
+        let values: Vec<f64> = std::iter::once(self.start).chain(self.equity.iter().copied()).map(rupees).collect();
+        returns::simple_returns(&values)
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn equity_csv(dates: &[Date], equity: &[i128]) -> String {
+    let mut s = String::from("date,equity\n");
+    for (d, e) in dates.iter().zip(equity) {
+        let _ = writeln!(s, "{d},{}", money(*e));
+    }
+    s
+}
+
+fn trades_csv(trips: &[&RoundTrip], setup: &EngineSetup) -> String {
+    let mut s = String::from(
+        "account,symbol,product,side,qty,entry_time,entry_ns,entry_price,exit_time,exit_ns,exit_price,gross_pnl,charges,net_pnl,holding_s\n",
+    );
+    for t in trips {
+        let account = setup.accounts.get(t.account).map(|a| a.name.as_str()).unwrap_or("?");
+        let symbol = setup.instruments.get(t.instrument).map(|i| i.symbol.as_str()).unwrap_or("?");
+        let product = Product::ALL.get(t.product).map(|p| p.as_str()).unwrap_or("?");
+        let held = t.holding_ns();
+        let _ = writeln!(
+            s,
+            "{account},{symbol},{product},{},{},{},{},{},{},{},{},{},{},{},{}.{:03}",
+            t.direction.as_str(),
+            t.qty,
+            ist_time(t.entry_ts),
+            t.entry_ts,
+            Price(t.entry_price),
+            ist_time(t.exit_ts),
+            t.exit_ts,
+            Price(t.exit_price),
+            Money(t.gross_pnl),
+            Money(t.charges),
+            Money(t.net_pnl()),
+            held / NANOS_PER_SEC,
+            (held % NANOS_PER_SEC) / 1_000_000
+        );
+    }
+    s
+}
+
+fn metrics_json(m: &Metrics) -> Result<String> {
+    let mut s = serde_json::to_string_pretty(m).context("encoding metrics")?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// The metrics of one curve with its trade statistics.
+fn curve_metrics(dates: usize, curve: &Curve, trades: TradeMetrics, risk_free: f64) -> Metrics {
+    let mut m = Metrics::compute(dates, &curve.returns(), None, risk_free);
+    m.start_equity = Some(rupees(curve.start));
+    m.trades = Some(trades);
+    m
+}
+
+/// One account's (or the whole run's) three files.
+struct Set<'a> {
+    dates: &'a [Date],
+    curve: &'a Curve,
+    trips: &'a [&'a RoundTrip],
+    metrics: &'a Metrics,
+}
+
+fn write_set(dir: &Path, set: &Set<'_>, setup: &EngineSetup) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let Set { dates, curve, trips, metrics: m } = *set;
+    write(&dir.join("equity.csv"), &equity_csv(dates, &curve.equity))?;
+    write(&dir.join("trades.csv"), &trades_csv(trips, setup))?;
+    write(&dir.join("metrics.json"), &metrics_json(m)?)
+}
+
+/// Writes the performance files of a backtest over `ticks` with `fills` into `dir`; returns
+/// the whole run's metrics for the console.
+pub fn write_backtest(
+    dir: &Path,
+    setup: &EngineSetup,
+    ticks: &[Tick],
+    fills: &[Fill],
+    risk_free: f64,
+) -> Result<Metrics> {
+    let accounts = setup.accounts.len();
+    let instruments = setup.instruments.len();
+    // Each day's last price per instrument, in data order, and each day's fills.
+    let mut days: std::collections::BTreeMap<i64, (Vec<Option<i64>>, Vec<Execution>)> = Default::default();
+    for t in ticks.iter().filter(|t| t.price.is_positive() && t.instrument.index() < instruments) {
+        let Some(day) = ist_day(t.ts) else { continue };
+        let entry = days.entry(day).or_insert_with(|| (vec![None; instruments], Vec::new()));
+        entry.0[t.instrument.index()] = Some(t.price.0);
+    }
+    let executions: Vec<Execution> = fills.iter().map(execution).collect();
+    for e in &executions {
+        let Some(day) = ist_day(Timestamp(e.ts)) else { continue };
+        days.entry(day).or_insert_with(|| (vec![None; instruments], Vec::new())).1.push(*e);
+    }
+    let mut book = EquityBook::new(accounts, instruments);
+    let mut dates = Vec::with_capacity(days.len());
+    let mut gains: Vec<Vec<i128>> = vec![Vec::with_capacity(days.len()); accounts];
+    for (day, (marks, day_fills)) in &days {
+        for e in day_fills {
+            book.fill(e);
+        }
+        for (i, p) in marks.iter().enumerate() {
+            if let Some(p) = p {
+                book.mark(i, *p);
+            }
+        }
+        for (a, g) in book.close_day().into_iter().enumerate() {
+            gains[a].push(g);
+        }
+        dates.push(Date::from_days(*day).with_context(|| format!("day {day} out of range"))?);
+    }
+    let trips = round_trips(&executions);
+    let mut total = Curve { start: 0, equity: vec![0; dates.len()] };
+    for (a, acct) in setup.accounts.iter().enumerate() {
+        let start = if acct.funds.0 > 0 {
+            i128::from(acct.funds.0)
+        } else if book.peak_gross(a) > 0 {
+            book.peak_gross(a)
+        } else {
+            DEFAULT_START
+        };
+        let curve = Curve { start, equity: gains[a].iter().map(|g| start + g).collect() };
+        total.start += curve.start;
+        for (t, e) in total.equity.iter_mut().zip(&curve.equity) {
+            *t += e;
+        }
+        let mine: Vec<&RoundTrip> = trips.iter().filter(|t| t.account == a).collect();
+        let owned: Vec<RoundTrip> = mine.iter().map(|t| **t).collect();
+        let execs: Vec<Execution> = executions.iter().filter(|e| e.account == a).copied().collect();
+        let tm = trade_metrics(&owned, &execs, book.exposed_days(a), dates.len(), rupees(curve.start));
+        let m = curve_metrics(dates.len(), &curve, tm, risk_free);
+        let set = Set { dates: &dates, curve: &curve, trips: &mine, metrics: &m };
+        write_set(&dir.join("accounts").join(dir_name(&acct.name)), &set, setup)?;
+    }
+    let all: Vec<&RoundTrip> = trips.iter().collect();
+    let tm = trade_metrics(&trips, &executions, book.any_exposed_days(), dates.len(), rupees(total.start));
+    let m = curve_metrics(dates.len(), &total, tm, risk_free);
+    write_set(dir, &Set { dates: &dates, curve: &total, trips: &all, metrics: &m }, setup)?;
+    Ok(m)
+}
+
+fn read_series(path: &Path, column: &'static str) -> Result<DailySeries> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    dalal_analytics::parse_daily(&text, column).with_context(|| path.display().to_string())
+}
+
+/// `dalal report`: the metrics of a daily equity curve, optionally against a benchmark.
+pub fn report(args: ReportArgs) -> Result<()> {
+    if !args.risk_free.is_finite() || args.risk_free <= -1.0 {
+        bail!("--risk-free {}: expected an annual rate such as 0.065", args.risk_free);
+    }
+    let equity = read_series(&args.equity, "equity")?;
+    let returns = returns::simple_returns(&equity.values);
+    let bench_returns = match &args.benchmark {
+        None => None,
+        Some(path) => {
+            let bench = read_series(path, "close")?;
+            let mut closes = Vec::with_capacity(equity.dates.len());
+            for (i, d) in equity.dates.iter().enumerate() {
+                let Some(c) = bench.on(d) else {
+                    bail!(
+                        "{}: no close on {d}, a date of {} (data row {})",
+                        path.display(),
+                        args.equity.display(),
+                        i + 1
+                    );
+                };
+                closes.push(c);
+            }
+            Some(returns::simple_returns(&closes))
+        }
+    };
+    let m = Metrics::compute(equity.dates.len(), &returns, bench_returns.as_deref(), args.risk_free);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let path: PathBuf = args.out.join("metrics.json");
+    write(&path, &metrics_json(&m)?)?;
+    print!("{}", render(&m));
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// A few lines for the console; metrics.json has them all.
+pub fn render(m: &Metrics) -> String {
+    let pct = |x: f64| if x.is_finite() { format!("{:.2}%", x * 100.0) } else { "n/a".into() };
+    let num = |x: f64| if x.is_finite() { format!("{x:.2}") } else { "n/a".into() };
+    let r = &m.returns;
+    let mut s = format!(
+        "{} days: return {} (CAGR {}), volatility {}, Sharpe {}, Sortino {}, max drawdown {} over {} days\n",
+        m.days,
+        pct(r.total_return),
+        pct(r.cagr),
+        pct(r.annual_volatility),
+        num(r.sharpe),
+        num(r.sortino),
+        pct(r.max_drawdown),
+        r.max_drawdown_days
+    );
+    if let Some(b) = &m.benchmark {
+        let _ = writeln!(
+            s,
+            "benchmark {}: alpha {}, beta {}, excess {}",
+            pct(b.benchmark_return),
+            pct(b.alpha),
+            num(b.beta),
+            pct(b.excess_return)
+        );
+    }
+    if let Some(t) = &m.trades {
+        let _ = writeln!(
+            s,
+            "{} round trips: win rate {}, profit factor {}, expectancy ₹{}, exposure {}, charges ₹{:.2}",
+            t.trades,
+            pct(t.win_rate),
+            num(t.profit_factor),
+            num(t.expectancy),
+            pct(t.exposure),
+            t.charges
+        );
+    }
+    s
+}

@@ -1,0 +1,329 @@
+//! `dalal backtest`'s performance files over several generated sessions, and `dalal report`
+//! on an equity curve: run as a user would, then recomputed here from the written files with
+//! the analytics functions, so a figure in metrics.json is exactly what the documented
+//! formulas give for the written equity.csv.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dalal_analytics::{returns, Metrics};
+
+fn dalal() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dalal"));
+    c.env("DALAL_DATABASE_URL", "").env("DALAL_ADMIN_LISTEN", "");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    dalal().args(args).output().expect("run dalal")
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or("")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("metrics.json")).expect("JSON")
+}
+
+fn read_equity(path: &Path) -> (Vec<String>, Vec<f64>) {
+    let text = std::fs::read_to_string(path).expect("equity.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("date,equity"));
+    lines
+        .map(|l| {
+            let (d, e) = l.split_once(',').expect("two fields");
+            (d.to_string(), e.parse::<f64>().expect("equity number"))
+        })
+        .unzip()
+}
+
+/// `want` computed here against `got` from metrics.json: equal to 1e-12 relative, and null
+/// exactly where the computed value is NaN or infinite.
+fn check_value(key: &str, want: f64, got: &serde_json::Value, ctx: &str) {
+    if !want.is_finite() {
+        assert!(got.is_null(), "{ctx} {key}: want {want} (null), got {got}");
+        return;
+    }
+    let g = got.as_f64().unwrap_or_else(|| panic!("{ctx} {key}: not a number: {got}"));
+    assert!((want - g).abs() <= 1e-12 * want.abs().max(g.abs()), "{ctx} {key}: want {want:e}, got {g:e}");
+}
+
+/// Every key of `m` (as the library serialises it) against metrics.json.
+fn check_metrics(m: &Metrics, file: &serde_json::Value, ctx: &str) {
+    let want = serde_json::to_value(m).expect("serialise");
+    let want = want.as_object().expect("object");
+    let got = file.as_object().expect("metrics.json is an object");
+    for (key, w) in want {
+        let g = got.get(key).unwrap_or_else(|| panic!("{ctx}: metrics.json lacks {key}"));
+        match w.as_f64() {
+            Some(x) => check_value(key, x, g, ctx),
+            None => assert!(w.is_null() && g.is_null(), "{ctx} {key}: want {w}, got {g}"),
+        }
+    }
+}
+
+fn day_of_week(date: &str) -> u32 {
+    // Zeller-style: days since 1970-01-01 (a Thursday) from the civil date.
+    let y: i64 = date[0..4].parse().expect("year");
+    let m: i64 = date[5..7].parse().expect("month");
+    let d: i64 = date[8..10].parse().expect("day");
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days + 3).rem_euclid(7)) as u32 // 0 = Monday
+}
+
+/// A generated four-session history backtested with the default config, one account given
+/// funds (the others start from the capital their positions needed).
+fn backtest(dir: &Path) -> PathBuf {
+    let config_text = std::fs::read_to_string("config/default.toml").expect("default config").replacen(
+        "name = \"alice\"\n",
+        "name = \"alice\"\nfunds = 2000000.0\n",
+        1,
+    );
+    assert!(config_text.contains("funds = 2000000.0"), "alice's funds were set");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, config_text).expect("write config");
+    let ticks = dir.join("ticks.csv");
+    let out = dir.join("out");
+    run_ok(&[
+        "gen",
+        "--config",
+        s(&config),
+        "--ticks",
+        "12000",
+        "--seed",
+        "11",
+        "--date",
+        "2026-11-19",
+        "--days",
+        "4",
+        "--symbols",
+        "RELIANCE,INFY,HDFCBANK,ICICIBANK,SBIN,TCS",
+        "--out",
+        s(&ticks),
+    ]);
+    run_ok(&["backtest", "--config", s(&config), "--data", s(&ticks), "--out", s(&out), "--risk-free", "0.065"]);
+    out
+}
+
+#[test]
+fn backtest_writes_daily_equity_trades_and_metrics_that_recompute() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = backtest(dir.path());
+    let summary = json(&out.join("summary.json"));
+    let accounts = summary["accounts"].as_array().expect("accounts");
+    assert_eq!(accounts.len(), 3);
+
+    // Thursday 19th, Friday 20th, then Monday and Tuesday: weekends skipped.
+    let (dates, total) = read_equity(&out.join("equity.csv"));
+    assert_eq!(dates, ["2026-11-19", "2026-11-20", "2026-11-23", "2026-11-24"]);
+    assert!(dates.iter().all(|d| day_of_week(d) < 5));
+
+    let mut summed = vec![0.0; dates.len()];
+    let mut start_sum = 0.0;
+    let mut trades_sum = 0;
+    for acct in accounts {
+        let name = acct["name"].as_str().expect("name");
+        let adir = out.join("accounts").join(name);
+        let (adates, equity) = read_equity(&adir.join("equity.csv"));
+        assert_eq!(adates, dates, "{name}: one row per trading day");
+        let file = json(&adir.join("metrics.json"));
+        let start = file["start_equity"].as_f64().expect("start_equity");
+        if name == "alice" {
+            assert_eq!(start, 2_000_000.0, "funds are the starting equity");
+        }
+        assert!(start > 0.0, "{name}: start {start}");
+        // Marked at the last price and net of charges: the last close is the summary's net P&L.
+        let last = equity.last().copied().unwrap_or(start);
+        let net = acct["net_pnl"].as_f64().expect("net_pnl");
+        assert!((last - start - net).abs() < 0.005, "{name}: {last} - {start} vs net P&L {net}");
+
+        let values: Vec<f64> = std::iter::once(start).chain(equity.iter().copied()).collect();
+        let r = returns::simple_returns(&values);
+        assert_eq!(r.len(), dates.len(), "{name}: the first day's return is from the starting equity");
+        let mut m = Metrics::compute(dates.len(), &r, None, 0.065);
+        m.start_equity = Some(start);
+        check_metrics(&m, &file, name);
+        assert!(file.get("alpha").is_none(), "no benchmark in a backtest yet");
+
+        // Trade statistics agree with trades.csv.
+        let trades = std::fs::read_to_string(adir.join("trades.csv")).expect("trades.csv");
+        let rows: Vec<Vec<&str>> = trades.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        assert_eq!(file["trades"].as_u64(), Some(rows.len() as u64), "{name}");
+        assert!(!rows.is_empty(), "{name} traded");
+        let nets: Vec<f64> = rows.iter().map(|r| r[13].parse::<f64>().expect("net_pnl")).collect();
+        let wins = nets.iter().filter(|x| **x > 0.0).count();
+        check_value("win_rate", wins as f64 / nets.len() as f64, &file["win_rate"], name);
+        let expectancy = nets.iter().sum::<f64>() / nets.len() as f64;
+        assert!((expectancy - file["expectancy"].as_f64().expect("expectancy")).abs() < 1e-6, "{name}");
+        for r in &rows {
+            assert_eq!(r.len(), 15);
+            assert!(r[0] == name && (r[3] == "long" || r[3] == "short"), "{r:?}");
+            let (entry, exit): (i64, i64) = (r[6].parse().expect("entry_ns"), r[9].parse().expect("exit_ns"));
+            assert!(exit >= entry, "{r:?}");
+            let gross: f64 = r[11].parse().expect("gross");
+            let charges: f64 = r[12].parse().expect("charges");
+            assert!((gross - charges - r[13].parse::<f64>().expect("net")).abs() < 0.005, "{r:?}");
+        }
+        let exposure = file["exposure"].as_f64().expect("exposure");
+        assert!((0.0..=1.0).contains(&exposure) && exposure > 0.0, "{name}: {exposure}");
+        check_value("charges", acct["charges"]["total"].as_f64().expect("charges"), &file["charges"], name);
+
+        for (s, e) in summed.iter_mut().zip(&equity) {
+            *s += e;
+        }
+        start_sum += start;
+        trades_sum += rows.len();
+    }
+
+    // The whole run is the accounts summed.
+    for (t, s) in total.iter().zip(&summed) {
+        assert!((t - s).abs() < 0.005, "total {t} vs sum {s}");
+    }
+    let file = json(&out.join("metrics.json"));
+    assert_eq!(file["days"].as_u64(), Some(4));
+    assert_eq!(file["trades"].as_u64(), Some(trades_sum as u64));
+    let start = file["start_equity"].as_f64().expect("start_equity");
+    assert!((start - start_sum).abs() < 0.005);
+    let values: Vec<f64> = std::iter::once(start).chain(total.iter().copied()).collect();
+    let mut m = Metrics::compute(dates.len(), &returns::simple_returns(&values), None, 0.065);
+    m.start_equity = Some(start);
+    check_metrics(&m, &file, "total");
+    let all = std::fs::read_to_string(out.join("trades.csv")).expect("trades.csv");
+    assert_eq!(all.lines().count() - 1, trades_sum);
+}
+
+#[test]
+fn gen_without_days_is_one_session_and_days_extend_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = dir.path().join("one.csv");
+    let default = dir.path().join("default.csv");
+    let three = dir.path().join("three.csv");
+    let base = ["gen", "--ticks", "300", "--seed", "3", "--symbols", "RELIANCE,TCS"];
+    run_ok(&[&base[..], &["--out", s(&default)]].concat());
+    run_ok(&[&base[..], &["--days", "1", "--out", s(&one)]].concat());
+    run_ok(&[&base[..], &["--days", "3", "--out", s(&three)]].concat());
+    let (a, b, c) = (
+        std::fs::read_to_string(&default).expect("default"),
+        std::fs::read_to_string(&one).expect("one"),
+        std::fs::read_to_string(&three).expect("three"),
+    );
+    assert_eq!(a, b);
+    assert!(c.starts_with(&a), "the first session is the single-day file");
+    assert_eq!(c.lines().count(), 1 + 3 * 300);
+    // 2026-11-20 is a Friday: the next sessions are Monday and Tuesday.
+    let days: std::collections::BTreeSet<i64> = c
+        .lines()
+        .skip(1)
+        .map(|l| {
+            (l.split(',').next().and_then(|t| t.parse::<i64>().ok()).expect("ts") + 19_800_000_000_000)
+                .div_euclid(86_400_000_000_000)
+        })
+        .collect();
+    let days: Vec<i64> = days.into_iter().collect();
+    assert_eq!(days.len(), 3);
+    assert_eq!((days[1] - days[0], days[2] - days[1]), (3, 1));
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write fixture");
+}
+
+#[test]
+fn report_round_trips_a_curve_with_a_benchmark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = backtest(dir.path());
+    let equity_path = out.join("equity.csv");
+    let (dates, equity) = read_equity(&equity_path);
+    // A benchmark with extra dates around the curve's, each close a fixed walk.
+    let mut bench = String::from("date,close\n2026-11-18,100\n");
+    let mut closes = BTreeMap::new();
+    for (i, d) in dates.iter().enumerate() {
+        let c = 100.0 * (1.0 + 0.01 * ((i as f64 * 1.7).sin()));
+        closes.insert(d.clone(), c);
+        bench.push_str(&format!("{d},{c}\n"));
+    }
+    bench.push_str("2026-11-25,99.5\n");
+    let bench_path = dir.path().join("nifty.csv");
+    write(&bench_path, &bench);
+    let rep = dir.path().join("rep");
+    let stdout = run_ok(&[
+        "report",
+        "--equity",
+        s(&equity_path),
+        "--benchmark",
+        s(&bench_path),
+        "--risk-free",
+        "0.05",
+        "--out",
+        s(&rep),
+    ]);
+    assert!(stdout.contains("metrics.json"), "{stdout}");
+    let file = json(&rep.join("metrics.json"));
+    // The curve's first row is the base: n rows, n − 1 returns.
+    let r = returns::simple_returns(&equity);
+    let b: Vec<f64> = dates.iter().map(|d| closes[d]).collect();
+    let m = Metrics::compute(dates.len(), &r, Some(&returns::simple_returns(&b)), 0.05);
+    check_metrics(&m, &file, "report");
+    assert_eq!(file["days"].as_u64(), Some(dates.len() as u64));
+    assert!(file.get("alpha").is_some() && file.get("beta").is_some());
+    assert!(file.get("trades").is_none() && file.get("start_equity").is_none(), "{file}");
+
+    // Without a benchmark the benchmark keys are absent.
+    let rep2 = dir.path().join("rep2");
+    run_ok(&["report", "--equity", s(&equity_path), "--out", s(&rep2)]);
+    let file = json(&rep2.join("metrics.json"));
+    check_metrics(&Metrics::compute(dates.len(), &r, None, 0.0), &file, "report without benchmark");
+    assert!(file.get("alpha").is_none());
+}
+
+#[test]
+fn report_refuses_bad_curves_naming_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &str, &str)] = &[
+        ("unsorted", "date,equity\n2025-01-02,100\n2025-01-06,101\n2025-01-03,102\n", "line 4"),
+        ("duplicate", "date,equity\n2025-01-02,100\n2025-01-02,101\n", "line 3"),
+        ("zero", "date,equity\n2025-01-02,100\n2025-01-03,0\n", "line 3"),
+        ("negative", "date,equity\n2025-01-02,-5\n", "line 2"),
+        ("missing column", "date,value\n2025-01-02,100\n", "no `equity` column"),
+        ("bad date", "date,equity\n2025-13-02,100\n", "line 2"),
+        ("bad number", "date,equity\n2025-01-02,abc\n", "line 2"),
+        ("short row", "date,equity\n2025-01-02\n", "line 2"),
+        ("empty", "", "empty"),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.path().join(format!("{}.csv", name.replace(' ', "_")));
+        write(&path, text);
+        let o = run(&["report", "--equity", s(&path), "--out", s(&dir.path().join("out"))]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name}: accepted");
+        assert!(err.contains(want) && err.contains(s(&path)), "{name}: {err}");
+    }
+    assert!(!dir.path().join("out").join("metrics.json").exists(), "nothing written on error");
+
+    // A benchmark must have a close on every date of the curve.
+    let equity = dir.path().join("equity.csv");
+    write(&equity, "date,equity\n2025-01-02,100\n2025-01-03,101\n");
+    let bench = dir.path().join("bench.csv");
+    write(&bench, "date,close\n2025-01-02,50\n");
+    let o = run(&["report", "--equity", s(&equity), "--benchmark", s(&bench), "--out", s(&dir.path().join("o"))]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no close on 2025-01-03"), "{err}");
+    let missing = dir.path().join("bench2.csv");
+    write(&missing, "date,price\n2025-01-02,50\n");
+    let o = run(&["report", "--equity", s(&equity), "--benchmark", s(&missing), "--out", s(&dir.path().join("o"))]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no `close` column"), "{err}");
+}
