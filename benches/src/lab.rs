@@ -26,6 +26,7 @@ use dalal_core::model::{EgressEvent, Input};
 use disruptor::{BusySpin, Polling, Producer};
 use serde::Serialize;
 
+use crate::scale::ScaleFields;
 use crate::ticks_flipping;
 
 /// What the numbers came from, so results from different machines are never confused.
@@ -91,6 +92,9 @@ pub struct LabRow {
     /// Allocation rows: heap allocations per engine event in steady state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocs_per_event: Option<f64>,
+    /// `scale/…` rows: the workload's size, its orders and the ratios the group is read by.
+    #[serde(flatten)]
+    pub scale: Option<ScaleFields>,
 }
 
 impl LabRow {
@@ -109,6 +113,7 @@ impl LabRow {
             msgs_per_s: None,
             offered_per_s: None,
             allocs_per_event: None,
+            scale: None,
         }
     }
 
@@ -126,6 +131,7 @@ impl LabRow {
             msgs_per_s: None,
             offered_per_s: None,
             allocs_per_event: None,
+            scale: None,
         }
     }
 
@@ -643,6 +649,10 @@ pub struct Sizes {
     pub throughput: usize,
     /// Ticks over which allocations are counted (after as many to warm up).
     pub alloc_events: usize,
+    /// Ticks of the session the `scale/…` group replays (its start untimed warm-up).
+    pub scale_ticks: usize,
+    /// Timed runs per point and mode of the `scale/…` group (the rows carry the median).
+    pub scale_reps: usize,
 }
 
 impl Sizes {
@@ -654,6 +664,8 @@ impl Sizes {
                 offered_secs: 0.2,
                 throughput: 1_000_000,
                 alloc_events: 100_000,
+                scale_ticks: 100_000,
+                scale_reps: 3,
             }
         } else {
             Sizes {
@@ -662,6 +674,8 @@ impl Sizes {
                 offered_secs: 2.0,
                 throughput: 5_000_000,
                 alloc_events: 1_000_000,
+                scale_ticks: 400_000,
+                scale_reps: 3,
             }
         }
     }
@@ -766,7 +780,26 @@ pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
     rows.push(LabRow::throughput("throughput/pipeline", c, s));
     let (c, s) = backtest_throughput(sizes.throughput);
     rows.push(LabRow::throughput("throughput/backtest", c, s));
+    scale_rows(&sizes, &crate::scale::ACCOUNTS, &mut rows, &mut skipped);
     Report { machine: Machine::read(wait), results: rows, skipped }
+}
+
+/// Only the `scale/accounts=N` group (`--only scale`), at `accounts` accounts (one account is
+/// always measured: the ratios are taken against it).
+pub fn run_scale(quick: bool, wait: WaitKind, accounts: &[usize]) -> Report {
+    let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    scale_rows(&Sizes::new(quick), accounts, &mut rows, &mut skipped);
+    Report { machine: Machine::read(wait), results: rows, skipped }
+}
+
+/// The `scale/accounts=N` group (see [`crate::scale`]); listed as skipped if a point's
+/// config does not validate.
+fn scale_rows(sizes: &Sizes, accounts: &[usize], rows: &mut Vec<LabRow>, skipped: &mut Vec<Skipped>) {
+    let points = crate::scale::points(accounts);
+    match crate::scale::measure(&points, sizes.scale_ticks, sizes.scale_reps) {
+        Ok(points) => rows.extend(crate::scale::rows(&points)),
+        Err(e) => skipped.push(Skipped { name: "scale/accounts".into(), reason: e.to_string() }),
+    }
 }
 
 /// Offered rate of the `wire_to_wire` row: low enough that it measures the path, not a queue.
@@ -807,7 +840,7 @@ pub fn table(report: &Report) -> String {
         "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>8}  {}\n",
         "name", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "p50/hop", "rate"
     );
-    for r in rows {
+    for r in rows.iter().filter(|r| r.scale.is_none()) {
         let rate = match (r.msgs_per_s, r.offered_per_s) {
             (Some(m), _) => format!("{:.2}M msg/s", m / 1e6),
             (None, Some(o)) => format!("offered {}/s", rate_label(o)),
@@ -833,6 +866,9 @@ pub fn table(report: &Report) -> String {
             (None, Some(tps)) => s.push_str(&format!("{:<34} {:>9} {:>10.2}M ticks/s\n", r.name, r.count, tps / 1e6)),
             _ => {}
         }
+    }
+    if rows.iter().any(|r| r.scale.is_some()) {
+        s.push_str(&crate::scale::table(rows));
     }
     for k in &report.skipped {
         s.push_str(&format!("skipped {}: {}\n", k.name, k.reason));
@@ -878,7 +914,8 @@ pub fn svg(rows: &[LabRow]) -> String {
     const T: f64 = 30.0;
     const B: f64 = 50.0;
     let pts = ["p50", "p90", "p99", "p99.9", "p99.99", "max"];
-    let lat: Vec<&LabRow> = rows.iter().filter(|r| r.p50_ns.is_some()).collect();
+    // Scale rows time a backtest's service time, not a path; they have their own table.
+    let lat: Vec<&LabRow> = rows.iter().filter(|r| r.p50_ns.is_some() && r.scale.is_none()).collect();
     let vals = |r: &LabRow| {
         [r.p50_ns, r.p90_ns, r.p99_ns, r.p999_ns, r.p9999_ns, r.max_ns].map(|v| v.unwrap_or(1).max(1) as f64)
     };
@@ -934,7 +971,9 @@ pub fn svg(rows: &[LabRow]) -> String {
 }
 
 /// The lab's command line, shared by `dalal-lab` and `cargo bench --bench lab`:
-/// `[--quick] [--out DIR] [--rates 100000,1000000] [--wait busy-spin|yield]`. Returns the exit
+/// `[--quick] [--out DIR] [--rates 100000,1000000] [--wait busy-spin|yield] [--only scale
+/// [--accounts 1,10,50,200,1000]]` (`--only scale`: the `scale/accounts=N` group alone, at the
+/// given account counts). Returns the exit
 /// code. The wire-to-wire rows run the calling executable again as their feed and exchange
 /// processes, so it hands its argv to [`crate::wire::dispatch_role`] first.
 pub fn main_with(args: &[String]) -> i32 {
@@ -962,7 +1001,24 @@ pub fn main_with(args: &[String]) -> i32 {
             return 2;
         }
     };
-    let report = run(quick, wait, &rates);
+    let accounts = match value("--accounts") {
+        None => crate::scale::ACCOUNTS.to_vec(),
+        Some(list) => match list.split(',').map(|n| n.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>() {
+            Ok(a) if !a.is_empty() && a.iter().all(|&n| (1..=u16::MAX as usize).contains(&n)) => a,
+            _ => {
+                eprintln!("--accounts {list:?}: expected account counts from 1 to 65535, e.g. 1,10,200");
+                return 2;
+            }
+        },
+    };
+    let report = match value("--only").as_deref() {
+        None => run(quick, wait, &rates),
+        Some("scale") => run_scale(quick, wait, &accounts),
+        Some(other) => {
+            eprintln!("--only {other:?}: expected scale");
+            return 2;
+        }
+    };
     let m = &report.machine;
     println!("{} build on {} ({} cores), {}, wait {}", m.profile, m.cpu, m.cores, m.pinning, m.wait);
     print!("{}", table(&report));
@@ -1001,6 +1057,23 @@ mod tests {
                 LabRow::throughput("throughput/backtest", 10, 0.5),
                 LabRow::saturated("hop_saturated/disruptor", &saturated),
                 LabRow::offered("tick_to_order/fused@100k", 100_000, &h),
+                LabRow {
+                    count: 1_000,
+                    ticks_per_s: Some(2e6),
+                    scale: Some(ScaleFields {
+                        accounts: 10,
+                        strategies: 40,
+                        instruments: 50,
+                        orders: 30,
+                        orders_per_s: 6e4,
+                        cost_vs_one_account: 1.5,
+                        samples_ticks_per_s: vec![2e6],
+                        held_positions: 40,
+                        vs_mark_every: Some(3.0),
+                        refused: None,
+                    }),
+                    ..LabRow::latency("scale/accounts=10", &h)
+                },
             ],
             skipped: vec![Skipped { name: "tick_to_order/pipelined/busy-spin".into(), reason: "cores".into() }],
         };
@@ -1021,16 +1094,24 @@ mod tests {
         assert_eq!(v["results"][2]["msgs_per_s"], 999.0 / 0.5);
         assert!(!v["results"][2]["p99_ns"].is_null());
         assert_eq!(v["results"][3]["offered_per_s"], 100_000);
+        // Scale fields sit in the row itself, and only in scale rows.
+        let r4 = &v["results"][4];
+        assert_eq!((r4["accounts"].as_u64(), r4["strategies"].as_u64()), (Some(10), Some(40)));
+        assert_eq!((r4["cost_vs_one_account"].as_f64(), r4["vs_mark_every"].as_f64()), (Some(1.5), Some(3.0)));
+        assert!(r4.get("scale").is_none() && r4["p99_ns"].is_u64() && r4["ticks_per_s"].is_f64());
+        assert!(r0.get("accounts").is_none());
         assert_eq!(v["skipped"][0]["name"], "tick_to_order/pipelined/busy-spin");
         assert_eq!(v["skipped"][0]["reason"], "cores");
         let svg = std::fs::read_to_string(dir.path().join("latency.svg")).expect("svg");
         assert!(svg.starts_with("<svg") && svg.contains("hop/disruptor") && svg.contains("polyline"));
+        assert!(!svg.contains("scale/"));
         let t = table(&report);
         assert!(t.lines().next().is_some_and(|l| l.contains("p99.99") && l.contains("p50/hop")));
         assert!(t.lines().any(|l| l.starts_with("hop_saturated/disruptor") && l.contains("M msg/s")));
         assert!(t.lines().any(|l| l.starts_with("throughput/backtest") && l.contains("M ticks/s")));
         assert!(t.lines().any(|l| l.starts_with("tick_to_order/fused@100k") && l.contains("offered 100k/s")));
         assert!(t.contains("skipped tick_to_order/pipelined/busy-spin: cores"));
+        assert!(t.lines().any(|l| l.starts_with("scale/accounts=10 ") && l.contains("1.50x") && l.contains("3.00x")));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod lab;
+pub mod scale;
 pub mod wire;
 
 use dalal_config::Config;

@@ -1,6 +1,7 @@
 //! The latency lab: `cargo run --release -p dalal-benches --bin dalal-lab -- [--quick] [--out DIR]
-//! [--rates 100000,1000000] [--wait busy-spin|yield]`. Hops, tick-to-order, throughput, wire to
-//! wire; writes DIR/bench.json and DIR/latency.svg.
+//! [--rates 100000,1000000] [--wait busy-spin|yield] [--only scale]`. Hops, tick-to-order,
+//! throughput, wire to wire, cost per tick as accounts grow; writes DIR/bench.json and
+//! DIR/latency.svg.
 
 /// Counts allocations, for the lab's `alloc/steady_state` row.
 #[global_allocator]
