@@ -6,12 +6,17 @@
 //! algorithm are refused before the signature is looked at; the signature is compared in
 //! constant time; `aud` must be [`AUDIENCE`] and `exp` in the future. The role is re-read from
 //! the user record on every request, so a disabled user or a changed role takes effect before
-//! the token expires. Refresh tokens and API keys are 256-bit random strings; only their
-//! SHA-256 is kept.
+//! the token expires, and each token carries its user's token generation (`gen`), which a
+//! password change or a reset bumps, so every token issued before it is refused at once.
+//! Refresh tokens and API keys are 256-bit random strings; only their SHA-256 is kept.
+//!
+//! Argon2 checks run in memory the caller lends ([`verify_password_in`], [`hash_password_in`]):
+//! the server keeps one buffer per permitted concurrent check and reuses it, so a flood of
+//! logins neither allocates nor keeps 19 MiB per attempt.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -22,17 +27,71 @@ use sha2::{Digest, Sha256};
 pub const AUDIENCE: &str = "dalal-admin";
 pub const ISSUER: &str = "dalal";
 
-/// Argon2id (the crate's default algorithm) with a random salt, in PHC string form.
+/// Most memory one argon2 check may take (blocks of 1 KiB): a stored hash asking for more is
+/// refused rather than allowed to make the server allocate it.
+const MAX_BLOCKS: usize = 256 * 1024;
+
+/// Argon2id (the crate's default algorithm and parameters) with a random salt, in PHC string
+/// form.
 pub fn hash_password(pw: &str) -> Result<String, String> {
+    hash_password_in(pw, &mut Vec::new())
+}
+
+/// As [`hash_password`], computed in `memory` (grown to the size the parameters need and kept
+/// by the caller for the next check).
+pub fn hash_password_in(pw: &str, memory: &mut Vec<Block>) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    let params = Params::default();
+    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    a.hash_password_into_with_memory(pw.as_bytes(), salt_bytes, &mut out, &mut memory[..blocks])
+        .map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
 }
 
 pub fn verify_password(pw: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(h) => Argon2::default().verify_password(pw.as_bytes(), &h).is_ok(),
-        Err(_) => false,
+    verify_password_in(pw, phc, &mut Vec::new())
+}
+
+/// Checks `pw` against a PHC string with the parameters it names, computed in `memory` (grown
+/// as needed and kept by the caller); the output is compared in constant time.
+pub fn verify_password_in(pw: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else { return false };
+    let (Ok(params), Ok(alg)) = (Params::try_from(&h), Algorithm::try_from(h.algorithm)) else { return false };
+    let version = match h.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        return false;
     }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else { return false };
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let a = Argon2::new(alg, version, params);
+    if a.hash_password_into_with_memory(pw.as_bytes(), salt_bytes, &mut out, &mut memory[..blocks]).is_err() {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// `n` random bytes, URL-safe base64.
@@ -54,6 +113,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user's token generation when issued; a token of an older generation is refused.
+    #[serde(default)]
+    pub gen: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,7 +227,34 @@ pub fn totp(secret: &[u8], unix_s: i64) -> String {
 
 /// Accepts the current code and its neighbours (clock drift of one step).
 pub fn totp_ok(secret: &[u8], code: &str, unix_s: i64) -> bool {
-    [-30, 0, 30].iter().any(|d| totp(secret, unix_s + d) == code.trim())
+    totp_step(secret, code, unix_s).is_some()
+}
+
+/// The time step (`t / 30`) whose code `code` is, among the current one and its neighbours;
+/// the caller refuses a step already used, so a code works once.
+pub fn totp_step(secret: &[u8], code: &str, unix_s: i64) -> Option<i64> {
+    let code = code.trim();
+    let mut hit = None;
+    // Every candidate is computed, so the time taken does not depend on which one matched.
+    for d in [-30, 0, 30] {
+        let t = unix_s + d;
+        if totp(secret, t).as_bytes().ct_eq_bytes(code.as_bytes()) {
+            hit = Some(t.div_euclid(30));
+        }
+    }
+    hit
+}
+
+/// Constant-time equality of byte strings of the same length (a length mismatch is answered
+/// at once: the length of a TOTP code is no secret).
+trait CtEq {
+    fn ct_eq_bytes(&self, other: &[u8]) -> bool;
+}
+
+impl CtEq for [u8] {
+    fn ct_eq_bytes(&self, other: &[u8]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
 }
 
 #[cfg(test)]
@@ -175,8 +264,15 @@ mod tests {
     #[test]
     fn jwt_round_trip_and_abuse() {
         let key = b"k".repeat(32);
-        let c =
-            Claims { sub: "alice".into(), aud: AUDIENCE.into(), iss: ISSUER.into(), iat: 0, exp: 100, jti: "j".into() };
+        let c = Claims {
+            sub: "alice".into(),
+            aud: AUDIENCE.into(),
+            iss: ISSUER.into(),
+            iat: 0,
+            exp: 100,
+            jti: "j".into(),
+            gen: 0,
+        };
         let t = sign(&key, &c);
         assert_eq!(verify(&key, &t, 50), Ok(c.clone()));
         assert_eq!(verify(&key, &t, 100), Err(TokenError::Expired));
@@ -199,5 +295,23 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("pw", &h));
         assert!(!verify_password("px", &h));
+        // The lent memory is reused, and a hash from the crate's own hasher checks the same.
+        let mut mem = Vec::new();
+        assert!(verify_password_in("pw", &h, &mut mem));
+        let blocks = mem.len();
+        assert!(!verify_password_in("px", &h, &mut mem));
+        assert_eq!(mem.len(), blocks);
+        use argon2::password_hash::PasswordHasher;
+        let theirs = Argon2::default().hash_password(b"pw", &SaltString::generate(&mut OsRng)).unwrap().to_string();
+        assert!(verify_password_in("pw", &theirs, &mut mem));
+        assert!(!verify_password_in("pw", "$argon2id$v=19$m=99999999,t=2,p=1$c2FsdHNhbHQ$aGFzaA", &mut mem));
+    }
+
+    #[test]
+    fn totp_step_names_the_step_used() {
+        let s = b"12345678901234567890";
+        assert_eq!(totp_step(s, &totp(s, 59), 59), Some(1));
+        assert_eq!(totp_step(s, &totp(s, 89), 59), Some(2));
+        assert_eq!(totp_step(s, &totp(s, 200), 59), None);
     }
 }

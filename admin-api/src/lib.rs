@@ -34,15 +34,35 @@
 //!
 //! # Security
 //!
-//! * Passwords: argon2id (PHC strings). Access tokens: HS256 JWTs (hand-rolled on `hmac` +
-//!   `sha2`: exactly `HS256` is accepted, so `alg: none` and algorithm confusion are refused;
-//!   constant-time signature check; `aud`/`iss`/`exp` checked), 15 min by default. Refresh
-//!   tokens: random, rotated on use, revoked by logout and by disabling the user; only their
-//!   SHA-256 is kept (in memory and in the store, so sessions survive a restart). API keys
-//!   (`dk_…`, likewise stored by hash) act as their user. The role and account list are
-//!   re-read from the user table on every request.
-//! * Lockout after `lockout_attempts` failures for `lockout_duration`; optional TOTP
-//!   (RFC 6238, SHA-1, 6 digits, ±1 step); fixed-window rate limit per user (429).
+//! * Passwords: argon2id (PHC strings), checked a few at a time (`AdminConfig::password_checks`,
+//!   default one per core) in buffers allocated once and reused ([`guard::PasswordChecks`]):
+//!   a login flood queues (503 past a bound) instead of taking 19 MiB per attempt. Access
+//!   tokens: HS256 JWTs (hand-rolled on `hmac` + `sha2`: exactly `HS256` is accepted, so
+//!   `alg: none` and algorithm confusion are refused; constant-time signature check;
+//!   `aud`/`iss`/`exp` checked), 15 min by default. Refresh tokens: random, rotated on use,
+//!   revoked by logout; only their SHA-256 is kept (in memory and in the store, so sessions
+//!   survive a restart). API keys (`dk_…`, likewise stored by hash) act as their user; they are
+//!   listed masked and revoked one by one. The role and account list are re-read from the user
+//!   table on every request.
+//! * Every token and key carries its user's token generation, kept with the user in the store;
+//!   a password change (self or an admin's reset) and disabling bump it and delete the user's
+//!   refresh tokens and keys, so every session of the user ends at once, after a restart too.
+//! * Changing a password, enrolling or replacing TOTP and creating an API key need the caller's
+//!   current password (and a fresh TOTP code when enrolled), never an API key; failures count
+//!   like failed sign-ins.
+//! * WebSockets re-check their caller at every change of rights or credentials and at token
+//!   expiry, and close with 1008 (policy violation) when the token no longer passes or the
+//!   role or accounts changed.
+//! * Sign-in throttling ([`guard`]): `/api/auth/*` requests per client address per minute
+//!   (`auth_rate_per_min`, 429); per address and name, `lockout_attempts` failures make that
+//!   pair back off (429 with `Retry-After`, doubling up to `lockout_duration`); a name failing
+//!   `user_lock_attempts` times from any addresses is locked: each attempt at it is held for
+//!   `lockout_delay`, one at a time, and the right password (and TOTP code) still passes.
+//!   All of it is keyed by the name typed, so unknown and known names get the same answers
+//!   in the same time (an unknown name is checked against a dummy hash); a wrong name,
+//!   password or TOTP code, or a missing code, all answer the same 401; a disabled user is
+//!   told so only after the right credentials. TOTP: RFC 6238, SHA-1, 6 digits, ±1 step, each
+//!   time step accepted once per user. Fixed-window rate limit per user (429).
 //! * Ownership: anything of an account the caller does not own answers 404; an action the
 //!   role may not take answers 403. Global kill switch, limits and user admin are admin-only.
 //! * Every change (logins, user admin, orders, modifies, cancels, limits, kill switches,
@@ -63,12 +83,16 @@
 //! # Known limits
 //!
 //! * Limits shown are those configured or set through this API.
-//! * Failed-login counts below the lockout threshold and rate-limit windows are in memory (a
-//!   restart resets them); lockouts themselves, API keys and refresh tokens are in the store.
+//! * Failed-sign-in counts, back-offs and rate-limit windows are in memory (a restart resets
+//!   them); locks of known names, API keys, refresh tokens, token generations and the last
+//!   TOTP step used are in the store.
+//! * Throttles see the TCP peer's address: behind a reverse proxy every client shares the
+//!   proxy's, so such a proxy needs its own per-client limits.
 
 pub mod auth;
 pub mod desk;
 pub mod feed;
+pub mod guard;
 pub mod link;
 mod openapi;
 pub mod report;

@@ -7,16 +7,17 @@
 //! 403.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use dalal_core::model::RiskLimits;
 use dalal_core::model::StrategyParams;
@@ -31,10 +32,11 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
 use crate::desk::{BrokerDesk, DeskError, DeskLogin, EngineBook, LoginUpdate};
+use crate::guard::{AddressBudget, Admit, CheckError, LockoutPolicy, Lockouts, PasswordChecks};
 use crate::link::{
     candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
 };
-use crate::users::{now_ns, Role, SessionChange, User, Users};
+use crate::users::{now_ns, KeyRow, Role, SessionChange, User, Users};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -45,10 +47,23 @@ pub struct AdminConfig {
     pub token_ttl: Duration,
     /// Refresh token lifetime (default 12 h).
     pub refresh_ttl: Duration,
-    /// Failed logins before a lockout (default 3).
+    /// Failed sign-ins per client address and name before that pair backs off (default 3):
+    /// 429 for `lockout_delay`, doubled at each further failure up to `lockout_duration`.
     pub lockout_attempts: u32,
-    /// Lockout length (default 15 min).
+    /// The longest back-off, and how long a locked name stays locked after its last failure
+    /// (default 15 min).
     pub lockout_duration: Duration,
+    /// The first back-off, and how long each attempt at a locked name is held before its
+    /// credentials are checked, one at a time (default 2 s).
+    pub lockout_delay: Duration,
+    /// Failed sign-ins of a name, from any addresses, before the name is locked (default 10).
+    /// A locked name still admits the right password (and TOTP code when enrolled), after
+    /// `lockout_delay`: a lock slows guessing without locking the user out.
+    pub user_lock_attempts: u32,
+    /// Requests to `/api/auth/*` per client address per minute (default 60); 429 beyond.
+    pub auth_rate_per_min: u32,
+    /// Argon2 password checks at once (default 0: one per core); more wait their turn.
+    pub password_checks: usize,
     /// Requests per user per minute (default 1200); 429 beyond.
     pub rate_limit_per_min: u32,
     /// Tokio worker threads (default 1: the engine owns the other cores).
@@ -121,6 +136,10 @@ impl Default for AdminConfig {
             refresh_ttl: Duration::from_secs(12 * 3600),
             lockout_attempts: 3,
             lockout_duration: Duration::from_secs(15 * 60),
+            lockout_delay: Duration::from_secs(2),
+            user_lock_attempts: 10,
+            auth_rate_per_min: 60,
+            password_checks: 0,
             rate_limit_per_min: 1200,
             workers: 1,
             cores: Vec::new(),
@@ -184,6 +203,8 @@ impl Drop for AdminHandle {
 struct RefreshEntry {
     user: String,
     expires: Instant,
+    /// The user's token generation when issued.
+    gen: u64,
 }
 
 pub(crate) struct App {
@@ -193,9 +214,18 @@ pub(crate) struct App {
     key: Vec<u8>,
     users: Users,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
-    /// sha256(key) → username.
-    api_keys: Mutex<HashMap<String, String>>,
+    /// sha256(key) → the key's row.
+    api_keys: Mutex<HashMap<String, KeyRow>>,
     rate: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Argon2 checks, a few at a time in reused memory.
+    checks: PasswordChecks,
+    /// `/api/auth/*` requests per client address.
+    auth_budget: AddressBudget,
+    /// Failed sign-ins per address and name, and locked names.
+    lockouts: Lockouts,
+    /// Bumped at every change of a user's rights or credentials; open WebSockets re-check
+    /// their caller's authorization when it moves.
+    perms: tokio::sync::watch::Sender<u64>,
     started: Instant,
     /// Verified against when the user does not exist, so timing does not reveal which do.
     dummy_hash: String,
@@ -211,17 +241,38 @@ pub(crate) struct App {
 
 type S = State<Arc<App>>;
 
-/// An error answer: status and `{"error": …}`.
-pub struct ApiError(StatusCode, String);
+/// An error answer: status and `{"error": …}`, with `Retry-After` when it says when to.
+pub struct ApiError(StatusCode, String, Option<Duration>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
+        let mut r = (self.0, Json(json!({"error": self.1}))).into_response();
+        if let Some(d) = self.2 {
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            if let Ok(v) = header::HeaderValue::from_str(&secs.max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
     }
 }
 
 fn err(code: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError(code, msg.into())
+    ApiError(code, msg.into(), None)
+}
+
+/// 429 with the time to wait.
+fn too_many(retry: Duration) -> ApiError {
+    ApiError(StatusCode::TOO_MANY_REQUESTS, "too many attempts; try again later".into(), Some(retry))
+}
+
+impl From<CheckError> for ApiError {
+    fn from(e: CheckError) -> ApiError {
+        match e {
+            CheckError::Busy => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), Some(Duration::from_secs(1))),
+            CheckError::Failed(_) => err(StatusCode::INTERNAL_SERVER_ERROR, "password check failed"),
+        }
+    }
 }
 
 fn not_found() -> ApiError {
@@ -253,6 +304,8 @@ pub struct Principal {
     pub role: Role,
     pub accounts: Vec<String>,
     pub via_api_key: bool,
+    /// When the access token expires (s since the epoch); none for an API key.
+    pub expires_s: Option<i64>,
 }
 
 impl Principal {
@@ -284,17 +337,107 @@ impl App {
 
     fn principal_of(&self, token: &str) -> Result<Principal, ApiError> {
         let unauth = || err(StatusCode::UNAUTHORIZED, "invalid or expired credentials");
-        let (username, via_api_key) = if token.starts_with("dk_") {
+        let (username, via_api_key, gen, expires_s) = if token.starts_with("dk_") {
             let h = auth::sha256_hex(token);
             let keys = self.api_keys.lock().unwrap_or_else(|e| e.into_inner());
-            (keys.get(&h).cloned().ok_or_else(unauth)?, true)
+            let k = keys.get(&h).ok_or_else(unauth)?;
+            (k.user.clone(), true, k.gen, None)
         } else {
             let c: Claims = auth::verify(&self.key, token, auth::now_s()).map_err(|_| unauth())?;
-            (c.sub, false)
+            (c.sub, false, c.gen, Some(c.exp))
         };
         let users = self.users.lock();
-        let u = users.get(&username).filter(|u| !u.disabled).ok_or_else(unauth)?;
-        Ok(Principal { username, role: u.role, accounts: u.accounts.clone(), via_api_key })
+        // A token of an older generation was issued before a password change: refused.
+        let u = users.get(&username).filter(|u| !u.disabled && u.gen == gen).ok_or_else(unauth)?;
+        Ok(Principal { username, role: u.role, accounts: u.accounts.clone(), via_api_key, expires_s })
+    }
+
+    /// Tells open WebSockets to re-check their caller's authorization.
+    fn rights_changed(&self) {
+        self.perms.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Forgets every refresh token and API key of `user` (in memory and in the store).
+    async fn revoke_all(&self, user: &str) {
+        self.refresh.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.user != user);
+        self.api_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, k| k.user != user);
+        self.users.save_session(SessionChange::RevokeAll { user }).await;
+    }
+
+    /// Accepts `code` for `user` if it is a current TOTP code of a time step later than the
+    /// last one accepted (so each code works once), and records its step. True for a user
+    /// without TOTP.
+    async fn totp_passes(&self, user: &str, code: Option<&str>) -> bool {
+        let updated = {
+            let mut users = self.users.lock();
+            let Some(u) = users.get_mut(user) else { return false };
+            let Some(secret) = &u.totp else { return true };
+            let Some(step) = code.and_then(|c| auth::totp_step(secret, c, auth::now_s())) else { return false };
+            if step <= u.totp_step {
+                return false;
+            }
+            u.totp_step = step;
+            u.clone()
+        };
+        self.users.persist(&updated).await;
+        true
+    }
+
+    /// Holds or refuses an attempt at `name` from `ip` as the lockouts say.
+    async fn admit(&self, ip: IpAddr, name: &str) -> Result<(), ApiError> {
+        match self.lockouts.admit(ip, name, Instant::now()) {
+            Admit::Now => Ok(()),
+            Admit::After(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Admit::Refuse(d) => Err(too_many(d)),
+        }
+    }
+
+    /// Counts a failed sign-in (or re-authentication) of `name` from `ip`, storing a lock it
+    /// starts on a known user; true when it locked the name.
+    async fn failed(&self, ip: IpAddr, name: &str) -> bool {
+        let Some(until) = self.lockouts.failed(ip, name, Instant::now()) else { return false };
+        if self.users.lock().contains_key(name) {
+            let left = until.saturating_duration_since(Instant::now());
+            let until_ns = now_ns().saturating_add(left.as_nanos().min(i64::MAX as u128) as i64);
+            self.users.save_session(SessionChange::Lock { user: name, until_ns: Some(until_ns) }).await;
+        }
+        true
+    }
+
+    /// The caller proves again who they are before a change of credentials: their current
+    /// password, and a fresh TOTP code when enrolled. An API key cannot (it is not a
+    /// password). Failures count like failed sign-ins, so a stolen access token cannot be
+    /// used to guess the password.
+    async fn reauth(
+        &self,
+        p: &Principal,
+        ip: IpAddr,
+        password: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if p.via_api_key {
+            return Err(err(StatusCode::FORBIDDEN, "an API key cannot change credentials; sign in with the password"));
+        }
+        let refused = || {
+            err(
+                StatusCode::FORBIDDEN,
+                "the current password (current_password) and, when TOTP is enrolled, a fresh code (current_totp) are required",
+            )
+        };
+        let Some(pw) = password else { return Err(refused()) };
+        self.admit(ip, &p.username).await?;
+        let hash = self.users.lock().get(&p.username).map(|u| u.hash.clone()).ok_or_else(refused)?;
+        let ok = self.checks.verify(pw.to_string(), hash).await? && self.totp_passes(&p.username, code).await;
+        if !ok {
+            let locked = self.failed(ip, &p.username).await;
+            self.users.audit(&p.username, "auth.reauth_failed", json!({"locked": locked})).await;
+            return Err(refused());
+        }
+        self.lockouts.succeeded(ip, &p.username, Instant::now());
+        Ok(())
     }
 
     fn rate_ok(&self, user: &str) -> bool {
@@ -312,6 +455,7 @@ impl App {
     /// and in the store.
     async fn issue(&self, user: &str) -> Value {
         let now = auth::now_s();
+        let gen = self.users.lock().get(user).map_or(0, |u| u.gen);
         let claims = Claims {
             sub: user.to_string(),
             aud: auth::AUDIENCE.into(),
@@ -319,16 +463,17 @@ impl App {
             iat: now,
             exp: now + self.cfg.token_ttl.as_secs().max(1) as i64,
             jti: auth::random_token(12),
+            gen,
         };
         let access = auth::sign(&self.key, &claims);
         let refresh = auth::random_token(32);
         let hash = auth::sha256_hex(&refresh);
         self.refresh.lock().unwrap_or_else(|e| e.into_inner()).insert(
             hash.clone(),
-            RefreshEntry { user: user.to_string(), expires: Instant::now() + self.cfg.refresh_ttl },
+            RefreshEntry { user: user.to_string(), expires: Instant::now() + self.cfg.refresh_ttl, gen },
         );
         let expires_ns = now_ns().saturating_add(self.cfg.refresh_ttl.as_nanos().min(i64::MAX as u128) as i64);
-        self.users.save_session(SessionChange::Refresh { hash: &hash, user, expires_ns }).await;
+        self.users.save_session(SessionChange::Refresh { hash: &hash, user, expires_ns, gen }).await;
         json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                "expires_in": self.cfg.token_ttl.as_secs()})
     }
@@ -392,21 +537,24 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             users.load_sessions().await.map_err(|e| AdminError(format!("admin store: loading sessions: {e}")))?;
         let (now, now_ns) = (Instant::now(), now_ns());
         let later = |ns: i64| now + Duration::from_nanos(u64::try_from(ns.saturating_sub(now_ns)).unwrap_or(0));
-        {
-            let mut m = users.lock();
-            for (name, until) in &sessions.lockouts {
-                if let (Some(u), true) = (m.get_mut(name), *until > now_ns) {
-                    u.locked_until = Some(later(*until));
-                }
+        let lockouts = Lockouts::new(LockoutPolicy {
+            attempts: config.lockout_attempts.max(1),
+            delay: config.lockout_delay,
+            duration: config.lockout_duration,
+            name_attempts: config.user_lock_attempts.max(1),
+        });
+        for (name, until) in &sessions.lockouts {
+            if *until > now_ns {
+                lockouts.restore(name, later(*until), now);
             }
         }
         let refresh_loaded: HashMap<String, RefreshEntry> = sessions
             .refresh
             .into_iter()
             .filter(|r| r.2 > now_ns)
-            .map(|(h, user, exp)| (h, RefreshEntry { user, expires: later(exp) }))
+            .map(|(h, user, exp, gen)| (h, RefreshEntry { user, expires: later(exp), gen }))
             .collect();
-        let keys_loaded: HashMap<String, String> = sessions.api_keys.into_iter().collect();
+        let keys_loaded: HashMap<String, KeyRow> = sessions.api_keys.into_iter().map(|k| (k.hash.clone(), k)).collect();
         let key = match &config.jwt_secret {
             Some(k) if k.len() >= 16 => k.clone(),
             Some(_) => return Err(AdminError("admin: jwt_secret must be at least 16 bytes".into())),
@@ -427,6 +575,10 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             refresh: Mutex::new(refresh_loaded),
             api_keys: Mutex::new(keys_loaded),
             rate: Mutex::new(HashMap::new()),
+            checks: PasswordChecks::new(config.password_checks),
+            auth_budget: AddressBudget::new(config.auth_rate_per_min),
+            lockouts,
+            perms: tokio::sync::watch::Sender::new(0),
             started: Instant::now(),
             dummy_hash: auth::hash_password(&auth::random_token(16)).map_err(AdminError)?,
             running: Mutex::new(vec![true; link_strategies]),
@@ -447,7 +599,8 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         .spawn(move || {
             rt.block_on(async move {
                 let (gtx, mut grx) = tokio::sync::watch::channel(false);
-                let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                let server = axum::serve(listener, service).with_graceful_shutdown(async move {
                     let _ = grx.wait_for(|v| *v).await;
                 });
                 let stop = async move {
@@ -482,17 +635,7 @@ async fn first_admin(app: &App) -> Result<(), AdminError> {
             _ => (auth::random_token(18), true),
         };
     let hash = auth::hash_password(&pw).map_err(AdminError)?;
-    let u = User {
-        username: "admin".into(),
-        hash,
-        role: Role::Admin,
-        accounts: Vec::new(),
-        disabled: false,
-        totp: None,
-        failed: 0,
-        locked_until: None,
-        created_ns: now_ns(),
-    };
+    let u = User::new("admin".into(), hash, Role::Admin, Vec::new());
     app.users.persist(&u).await;
     app.users.lock().insert("admin".into(), u);
     if generated {
@@ -503,21 +646,34 @@ async fn first_admin(app: &App) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// Counts a request to `/api/auth/*` against its client address's budget, before its body is
+/// read.
+async fn auth_budget(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+    match app.auth_budget.take(peer.ip(), Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(retry) => too_many(retry).into_response(),
+    }
+}
+
 fn router(app: Arc<App>) -> Router {
+    let auth = Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth_budget));
     Router::new()
         .route("/", get(page))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
+        .merge(auth)
         .route("/api/me", get(me))
         .route("/api/users", get(users_list).post(users_create))
         .route("/api/users/{name}", get(users_get).patch(users_patch))
         .route("/api/users/{name}/totp", post(users_totp))
-        .route("/api/users/{name}/api-keys", post(users_api_key))
+        .route("/api/users/{name}/api-keys", post(users_api_key).get(users_api_keys))
+        .route("/api/users/{name}/api-keys/{id}", delete(users_api_key_revoke))
         .route("/api/accounts", get(accounts_list))
         .route("/api/accounts/{name}", get(accounts_get))
         .route("/api/accounts/{name}/broker", get(account_broker))
@@ -706,54 +862,23 @@ struct LoginReq {
     totp: Option<String>,
 }
 
-async fn login(State(app): S, Json(r): Json<LoginReq>) -> R {
+/// Signs a user in. Every attempt costs one argon2 check (against a dummy hash for an unknown
+/// name) and gets the same answer for any wrong name, password or TOTP code, so neither the
+/// status nor the time tells whether the user exists or the password was right; throttling
+/// is per client address and name ([`Lockouts`]). A disabled user is told so only after
+/// presenting the right credentials.
+async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(r): Json<LoginReq>) -> R {
+    let ip = peer.ip();
     let generic = || err(StatusCode::UNAUTHORIZED, "invalid credentials");
-    let (hash, totp, locked) = {
-        let users = app.users.lock();
-        match users.get(&r.username) {
-            Some(u) => {
-                (u.hash.clone(), u.totp.clone(), u.locked_until.is_some_and(|t| t > Instant::now()) || u.disabled)
-            }
-            None => (app.dummy_hash.clone(), None, false),
-        }
+    app.admit(ip, &r.username).await?;
+    let (hash, exists) = match app.users.lock().get(&r.username) {
+        Some(u) => (u.hash.clone(), true),
+        None => (app.dummy_hash.clone(), false),
     };
-    let exists = app.users.lock().contains_key(&r.username);
-    if locked {
-        app.users.audit(&r.username, "auth.login_refused", json!({"reason": "locked or disabled"})).await;
-        return Err(err(StatusCode::LOCKED, "account locked or disabled; try again later"));
-    }
-    let pw = tokio::task::spawn_blocking({
-        let p = r.password.clone();
-        move || auth::verify_password(&p, &hash)
-    })
-    .await
-    .unwrap_or(false);
-    let totp_ok = match (&totp, &r.totp) {
-        (None, _) => true,
-        (Some(s), Some(code)) => auth::totp_ok(s, code, auth::now_s()),
-        (Some(_), None) => false,
-    };
-    if !(exists && pw && totp_ok) {
-        let locked_now = {
-            let mut users = app.users.lock();
-            match users.get_mut(&r.username) {
-                Some(u) => {
-                    u.failed += 1;
-                    if u.failed >= app.cfg.lockout_attempts {
-                        u.failed = 0;
-                        u.locked_until = Some(Instant::now() + app.cfg.lockout_duration);
-                        true
-                    } else {
-                        false
-                    }
-                }
-                None => false,
-            }
-        };
-        if locked_now {
-            let until = now_ns().saturating_add(app.cfg.lockout_duration.as_nanos().min(i64::MAX as u128) as i64);
-            app.users.save_session(SessionChange::Lock { user: &r.username, until_ns: Some(until) }).await;
-        }
+    let pw = app.checks.verify(r.password.clone(), hash).await?;
+    let totp_ok = exists && pw && app.totp_passes(&r.username, r.totp.as_deref()).await;
+    if !totp_ok {
+        let locked = app.failed(ip, &r.username).await;
         let why = if !exists {
             "unknown user"
         } else if pw {
@@ -763,17 +888,14 @@ async fn login(State(app): S, Json(r): Json<LoginReq>) -> R {
         };
         // An unknown name is not recorded: people type passwords into the username field.
         let actor = if exists { r.username.as_str() } else { "(unknown user)" };
-        app.users.audit(actor, "auth.login_failed", json!({"reason": why, "locked": locked_now})).await;
-        if pw && totp.is_some() && r.totp.is_none() {
-            return Err(err(StatusCode::UNAUTHORIZED, "totp required"));
-        }
+        app.users.audit(actor, "auth.login_failed", json!({"reason": why, "locked": locked})).await;
         return Err(generic());
     }
-    let was_locked = app.users.lock().get_mut(&r.username).map(|u| {
-        u.failed = 0;
-        u.locked_until.take().is_some()
-    });
-    if was_locked == Some(true) {
+    if app.users.lock().get(&r.username).is_none_or(|u| u.disabled) {
+        app.users.audit(&r.username, "auth.login_refused", json!({"reason": "disabled"})).await;
+        return Err(err(StatusCode::FORBIDDEN, "account disabled"));
+    }
+    if app.lockouts.succeeded(ip, &r.username, Instant::now()) {
         app.users.save_session(SessionChange::Lock { user: &r.username, until_ns: None }).await;
     }
     app.users.audit(&r.username, "auth.login", json!({})).await;
@@ -791,7 +913,7 @@ async fn refresh(State(app): S, Json(r): Json<RefreshReq>) -> R {
     let Some(e) = entry.filter(|e| e.expires > Instant::now()) else {
         return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
     };
-    if app.users.lock().get(&e.user).is_none_or(|u| u.disabled) {
+    if app.users.lock().get(&e.user).is_none_or(|u| u.disabled || u.gen != e.gen) {
         return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
     }
     // Rotation: the old refresh token is spent.
@@ -865,22 +987,8 @@ async fn users_create(State(app): S, h: HeaderMap, Json(r): Json<NewUser>) -> R 
     if app.users.lock().contains_key(&r.username) {
         return Err(err(StatusCode::CONFLICT, "user exists"));
     }
-    let pw = r.password.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-        .await
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let u = User {
-        username: r.username.clone(),
-        hash,
-        role: r.role,
-        accounts: r.accounts.clone(),
-        disabled: false,
-        totp: None,
-        failed: 0,
-        locked_until: None,
-        created_ns: now_ns(),
-    };
+    let hash = app.checks.hash(r.password.clone()).await?;
+    let u = User::new(r.username.clone(), hash, r.role, r.accounts.clone());
     app.users.persist(&u).await;
     let out = u.public();
     app.users.lock().insert(r.username.clone(), u);
@@ -896,9 +1004,30 @@ struct PatchUser {
     accounts: Option<Vec<String>>,
     disabled: Option<bool>,
     password: Option<String>,
+    /// The caller's own password, required with `password`.
+    current_password: Option<String>,
+    /// The caller's TOTP code, required with `password` when the caller has TOTP.
+    current_totp: Option<String>,
 }
 
-async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json(r): Json<PatchUser>) -> R {
+/// Proof of the caller's current credentials for a change of credentials.
+#[derive(Deserialize, Default)]
+struct Reauth {
+    current_password: Option<String>,
+    current_totp: Option<String>,
+}
+
+/// Changes a user. A new password (the user's own or an administrator's reset) needs the
+/// caller's current password (and TOTP code) and bumps the user's token generation: every
+/// access token, refresh token and API key the user had stops working at once. Disabling
+/// does the same. Open WebSockets re-check their rights on any change.
+async fn users_patch(
+    State(app): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    Json(r): Json<PatchUser>,
+) -> R {
     let p = who(&app, &h).await?;
     let is_self = p.username == name;
     if p.role != Role::Admin {
@@ -913,19 +1042,18 @@ async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json
     if let Some(a) = &r.accounts {
         check_accounts(&app, a)?;
     }
+    if !app.users.lock().contains_key(&name) {
+        return Err(not_found());
+    }
     let hash = match &r.password {
         Some(pw) if pw.len() < 8 => return Err(bad("password: at least 8 characters")),
         Some(pw) => {
-            let pw = pw.clone();
-            Some(
-                tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-                    .await
-                    .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e))?,
-            )
+            app.reauth(&p, peer.ip(), r.current_password.as_deref(), r.current_totp.as_deref()).await?;
+            Some(app.checks.hash(pw.clone()).await?)
         }
         None => None,
     };
+    let revoke = hash.is_some() || r.disabled == Some(true);
     let updated = {
         let mut users = app.users.lock();
         let u = users.get_mut(&name).ok_or_else(not_found)?;
@@ -937,25 +1065,24 @@ async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json
         }
         if let Some(d) = r.disabled {
             u.disabled = d;
-            if !d {
-                u.locked_until = None;
-                u.failed = 0;
-            }
         }
         if let Some(hh) = hash {
             u.hash = hh;
         }
+        if revoke {
+            u.gen = u.gen.wrapping_add(1);
+        }
         u.clone()
     };
-    if r.disabled == Some(true) {
-        app.refresh.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.user != name);
-        app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, u| *u != name);
-        app.users.save_session(SessionChange::RevokeAll { user: &name }).await;
+    app.users.persist(&updated).await;
+    if revoke {
+        app.revoke_all(&name).await;
     }
     if r.disabled == Some(false) {
+        app.lockouts.lift(&name);
         app.users.save_session(SessionChange::Lock { user: &name, until_ns: None }).await;
     }
-    app.users.persist(&updated).await;
+    app.rights_changed();
     app.users
         .audit(
             &p.username,
@@ -964,20 +1091,39 @@ async fn users_patch(State(app): S, h: HeaderMap, Path(name): Path<String>, Json
                    "password_changed": r.password.is_some()}),
         )
         .await;
-    Ok(Json(updated.public()))
+    let mut out = updated.public();
+    if is_self && r.password.is_some() {
+        // The caller's own sessions ended with the change; this one goes on with new tokens.
+        out["tokens"] = app.issue(&name).await;
+    }
+    Ok(Json(out))
 }
 
-async fn users_totp(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+/// Enrols (or replaces) a TOTP secret. Needs the caller's current password and, when the
+/// caller has TOTP, a fresh code; not with an API key.
+async fn users_totp(
+    State(app): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Option<Json<Reauth>>,
+) -> R {
     let p = who(&app, &h).await?;
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
     }
+    if !app.users.lock().contains_key(&name) {
+        return Err(not_found());
+    }
+    let body = body.map(|b| b.0).unwrap_or_default();
+    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
     let mut secret = vec![0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     let updated = {
         let mut users = app.users.lock();
         let u = users.get_mut(&name).ok_or_else(not_found)?;
         u.totp = Some(secret.clone());
+        u.totp_step = 0;
         u.clone()
     };
     app.users.persist(&updated).await;
@@ -988,7 +1134,45 @@ async fn users_totp(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R 
         "otpauth_uri": format!("otpauth://totp/Dalal:{name}?secret={b32}&issuer=Dalal")})))
 }
 
-async fn users_api_key(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
+/// A key's id in lists and in `DELETE …/api-keys/{id}`: the start of its hash (which does not
+/// give the key).
+fn key_id(k: &KeyRow) -> &str {
+    k.hash.get(..16).unwrap_or(&k.hash)
+}
+
+/// Creates an API key for `name`: shown once, stored by hash. Needs the caller's current
+/// password (and TOTP code); not with an API key.
+async fn users_api_key(
+    State(app): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Option<Json<Reauth>>,
+) -> R {
+    let p = who(&app, &h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    let Some(gen) = app.users.lock().get(&name).map(|u| u.gen) else { return Err(not_found()) };
+    let body = body.map(|b| b.0).unwrap_or_default();
+    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
+    let key = format!("dk_{}", auth::random_token(32));
+    let row = KeyRow {
+        hash: auth::sha256_hex(&key),
+        user: name.clone(),
+        shown: format!("{}…", key.get(..7).unwrap_or("dk_")),
+        created_ns: now_ns(),
+        gen,
+    };
+    app.users.save_session(SessionChange::ApiKey(&row)).await;
+    let id = key_id(&row).to_string();
+    app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(row.hash.clone(), row);
+    app.users.audit(&p.username, "user.api_key_create", json!({"username": name, "id": id})).await;
+    Ok(Json(json!({"api_key": key, "username": name, "id": id})))
+}
+
+/// A user's API keys, masked (the key's first characters only), oldest first.
+async fn users_api_keys(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
     let p = who(&app, &h).await?;
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
@@ -996,12 +1180,32 @@ async fn users_api_key(State(app): S, h: HeaderMap, Path(name): Path<String>) ->
     if !app.users.lock().contains_key(&name) {
         return Err(not_found());
     }
-    let key = format!("dk_{}", auth::random_token(32));
-    let hash = auth::sha256_hex(&key);
-    app.api_keys.lock().unwrap_or_else(|e| e.into_inner()).insert(hash.clone(), name.clone());
-    app.users.save_session(SessionChange::ApiKey { hash: &hash, user: &name }).await;
-    app.users.audit(&p.username, "user.api_key_create", json!({"username": name})).await;
-    Ok(Json(json!({"api_key": key, "username": name})))
+    let keys = app.api_keys.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v: Vec<&KeyRow> = keys.values().filter(|k| k.user == name).collect();
+    v.sort_by(|a, b| (a.created_ns, key_id(a)).cmp(&(b.created_ns, key_id(b))));
+    let out: Vec<Value> =
+        v.into_iter().map(|k| json!({"id": key_id(k), "key": k.shown, "created_ns": k.created_ns})).collect();
+    Ok(Json(json!(out)))
+}
+
+/// Revokes one API key of `name` (the user or an admin, with a key too: revoking only takes
+/// rights away).
+async fn users_api_key_revoke(State(app): S, h: HeaderMap, Path((name, id)): Path<(String, String)>) -> R {
+    let p = who(&app, &h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    let hash = {
+        let mut keys = app.api_keys.lock().unwrap_or_else(|e| e.into_inner());
+        let hash = keys.values().find(|k| k.user == name && key_id(k) == id).map(|k| k.hash.clone());
+        let hash = hash.ok_or_else(not_found)?;
+        keys.remove(&hash);
+        hash
+    };
+    app.users.save_session(SessionChange::ApiKeyRevoked { hash: &hash }).await;
+    app.rights_changed();
+    app.users.audit(&p.username, "user.api_key_revoke", json!({"username": name, "id": id})).await;
+    Ok(Json(json!({"revoked": id})))
 }
 
 fn account_json(app: &App, i: usize) -> Value {
@@ -1906,22 +2110,58 @@ async fn ws(State(app): S, h: HeaderMap, Query(q): Query<WsQuery>, up: WebSocket
     };
     let sub = Sub::parse(&app, q.topics.as_deref(), q.accounts.as_deref(), q.symbols.as_deref());
     let rx = app.link.updates.subscribe();
-    up.on_upgrade(move |sock| ws_loop(app, p, sub, rx, sock))
+    let token = token.to_string();
+    up.on_upgrade(move |sock| ws_loop(app, p, token, sub, rx, sock))
 }
 
+/// When the socket's authorization must be looked at again: at the token's expiry (by the
+/// wall clock the token is checked against), never for an API key.
+fn ws_deadline(p: &Principal) -> Option<tokio::time::Instant> {
+    let left = p.expires_s?.saturating_sub(auth::now_s()).max(0);
+    Some(tokio::time::Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+}
+
+/// Streams updates to one subscriber. Its authorization is checked again at every change of
+/// any user's rights or credentials and when its token expires: a caller whose token no longer
+/// passes, or whose role or accounts changed, is disconnected with 1008 (policy violation) and
+/// may connect again with what it now has.
 async fn ws_loop(
     app: Arc<App>,
-    p: Principal,
+    mut p: Principal,
+    token: String,
     mut sub: Sub,
     mut rx: broadcast::Receiver<crate::link::Update>,
     mut sock: WebSocket,
 ) {
+    let mut perms = app.perms.subscribe();
     let hello = json!({"type": "hello", "user": p.username, "role": p.role, "topics": sub.topics});
     if sock.send(Message::Text(hello.to_string().into())).await.is_err() {
         return;
     }
+    let mut deadline = ws_deadline(&p);
     loop {
+        let expiry = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            r = perms.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                match app.principal_of(&token) {
+                    Ok(now) if now.role == p.role && now.accounts == p.accounts => p = now,
+                    Ok(_) => return ws_close(sock, "permissions changed; connect again").await,
+                    Err(_) => return ws_close(sock, "credentials revoked").await,
+                }
+            }
+            _ = expiry => match app.principal_of(&token) {
+                // The wall clock has not reached the expiry yet: look again in a second.
+                Ok(_) => deadline = Some(tokio::time::Instant::now() + Duration::from_secs(1)),
+                Err(_) => return ws_close(sock, "token expired").await,
+            },
             m = rx.recv() => match m {
                 Ok(u) => {
                     if sub.wants(&app, &p, &u) && sock.send(Message::Text(u.json.clone())).await.is_err() {
@@ -1953,4 +2193,10 @@ async fn ws_loop(
             },
         }
     }
+}
+
+/// Ends a socket with 1008 (policy violation) and a reason.
+async fn ws_close(mut sock: WebSocket, reason: &str) {
+    let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+    let _ = sock.send(Message::Close(Some(frame))).await;
 }

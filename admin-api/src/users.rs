@@ -3,14 +3,15 @@
 //! The user table is held in memory (every request checks it) and written through to the SQL
 //! store when one is configured: `users` (name, argon2id hash, role, TOTP secret) from the
 //! persistence schema, plus two side tables this crate creates if missing,
-//! `admin_user_accounts (username, account)` for ownership and `admin_user_state (username,
-//! disabled)`. Audit entries go to the store's `audit_log` (and an in-memory ring that serves
-//! `/api/audit` when there is no store). Lockout counters, refresh tokens and API keys live in
-//! memory only: a restart logs everyone out and clears lockouts.
+//! `admin_user_accounts (username, account)` for ownership, `admin_user_state (username,
+//! disabled)` and `admin_user_security (username, token_gen, totp_step)`: the token generation
+//! a password change bumps (every token of an older one is refused, after a restart too) and
+//! the last TOTP time step used (a code works once). API keys, refresh tokens (by hash) and
+//! locks of names are stored too ([`SessionChange`]). Audit entries go to the store's
+//! `audit_log` (and an in-memory ring that serves `/api/audit` when there is no store).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use dalal_persistence::store::{Store, StorePool};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct User {
     pub username: String,
     pub hash: String,
@@ -53,12 +54,35 @@ pub struct User {
     pub disabled: bool,
     /// Raw TOTP secret when 2FA is on.
     pub totp: Option<Vec<u8>>,
-    pub failed: u32,
-    pub locked_until: Option<Instant>,
+    /// The last TOTP time step (`t / 30`) a code of this user was accepted for; a code of
+    /// that step or an earlier one is refused.
+    pub totp_step: i64,
+    /// Token generation: every access token, refresh token and API key carries the one it
+    /// was issued under, and only the current one is accepted. A password change bumps it.
+    pub gen: u64,
     pub created_ns: i64,
 }
 
+/// Never the hash or the TOTP secret.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("accounts", &self.accounts)
+            .field("disabled", &self.disabled)
+            .field("totp_enabled", &self.totp.is_some())
+            .field("gen", &self.gen)
+            .finish_non_exhaustive()
+    }
+}
+
 impl User {
+    /// A new, enabled user without TOTP.
+    pub fn new(username: String, hash: String, role: Role, accounts: Vec<String>) -> User {
+        User { username, hash, role, accounts, disabled: false, totp: None, totp_step: 0, gen: 0, created_ns: now_ns() }
+    }
+
     /// What responses show: never the hash or the TOTP secret.
     pub fn public(&self) -> Value {
         json!({
@@ -107,32 +131,44 @@ fn numbered(sql: &str) -> String {
     out
 }
 
+/// An API key as stored: its hash, never the key.
+#[derive(Clone, Debug)]
+pub struct KeyRow {
+    pub hash: String,
+    pub user: String,
+    /// The key's first characters and an ellipsis, for lists (`dk_AbCd…`).
+    pub shown: String,
+    pub created_ns: i64,
+    pub gen: u64,
+}
+
 /// What [`Users::load_sessions`] reads back.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// (key hash, username)
-    pub api_keys: Vec<(String, String)>,
-    /// (token hash, username, expiry in ns since the epoch)
-    pub refresh: Vec<(String, String, i64)>,
+    pub api_keys: Vec<KeyRow>,
+    /// (token hash, username, expiry in ns since the epoch, token generation)
+    pub refresh: Vec<(String, String, i64, u64)>,
     /// (username, locked until, ns since the epoch)
     pub lockouts: Vec<(String, i64)>,
 }
 
 /// One change to the stored sessions. Hashes only, never a secret.
 pub enum SessionChange<'a> {
-    ApiKey {
+    ApiKey(&'a KeyRow),
+    /// One API key revoked.
+    ApiKeyRevoked {
         hash: &'a str,
-        user: &'a str,
     },
     Refresh {
         hash: &'a str,
         user: &'a str,
         expires_ns: i64,
+        gen: u64,
     },
     RefreshSpent {
         hash: &'a str,
     },
-    /// Every key and refresh token of a user (disabled).
+    /// Every key and refresh token of a user (disabled, or a password changed).
     RevokeAll {
         user: &'a str,
     },
@@ -176,15 +212,27 @@ impl Users {
              expires_ns BIGINT NOT NULL)"
         )?;
         exec!(pool, "CREATE TABLE IF NOT EXISTS admin_lockouts (username TEXT PRIMARY KEY, until_ns BIGINT NOT NULL)")?;
+        exec!(
+            pool,
+            "CREATE TABLE IF NOT EXISTS admin_user_security (username TEXT PRIMARY KEY, token_gen BIGINT NOT NULL, \
+             totp_step BIGINT NOT NULL)"
+        )?;
+        // Columns later versions added to the session tables (rows from before have generation
+        // 0, which is every user's first).
+        add_column(pool, "admin_api_keys", "shown TEXT NOT NULL DEFAULT 'dk_…'").await?;
+        add_column(pool, "admin_api_keys", "created_ns BIGINT NOT NULL DEFAULT 0").await?;
+        add_column(pool, "admin_api_keys", "gen BIGINT NOT NULL DEFAULT 0").await?;
+        add_column(pool, "admin_refresh_tokens", "gen BIGINT NOT NULL DEFAULT 0").await?;
         type Row = (String, String, String, Option<String>, i64);
-        type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>);
-        let (users, owns, state): Loaded = match pool {
+        type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>, Vec<(String, i64, i64)>);
+        let (users, owns, state, security): Loaded = match pool {
             StorePool::Sqlite(p) => (
                 sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
                     .fetch_all(p)
                     .await?,
                 sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
                 sqlx::query_as("SELECT username, disabled FROM admin_user_state").fetch_all(p).await?,
+                sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
             ),
             StorePool::Postgres(p) => (
                 sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
@@ -192,6 +240,7 @@ impl Users {
                     .await?,
                 sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
                 sqlx::query_as("SELECT username, disabled::BIGINT FROM admin_user_state").fetch_all(p).await?,
+                sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
             ),
         };
         let mut m = self.lock();
@@ -200,19 +249,11 @@ impl Users {
             let disabled = state.iter().any(|s| s.0 == username && s.1 != 0);
             let totp = totp.and_then(|t| hex_decode(&t));
             let role = Role::parse(&role).unwrap_or(Role::Viewer);
+            let (gen, totp_step) =
+                security.iter().find(|s| s.0 == username).map_or((0, 0), |s| (u64::try_from(s.1).unwrap_or(0), s.2));
             m.insert(
                 username.clone(),
-                User {
-                    username,
-                    hash,
-                    role,
-                    accounts,
-                    disabled,
-                    totp,
-                    failed: 0,
-                    locked_until: None,
-                    created_ns: created,
-                },
+                User { username, hash, role, accounts, disabled, totp, totp_step, gen, created_ns: created },
             );
         }
         Ok(())
@@ -250,6 +291,14 @@ impl Users {
                  ON CONFLICT (username) DO UPDATE SET disabled = excluded.disabled",
                 u.username.clone(),
                 u.disabled as i32
+            )?;
+            exec!(
+                pool,
+                "INSERT INTO admin_user_security (username, token_gen, totp_step) VALUES (?, ?, ?) \
+                 ON CONFLICT (username) DO UPDATE SET token_gen = excluded.token_gen, totp_step = excluded.totp_step",
+                u.username.clone(),
+                i64::try_from(u.gen).unwrap_or(i64::MAX),
+                u.totp_step
             )
         }
         .await;
@@ -266,10 +315,28 @@ impl Users {
         macro_rules! sessions {
             ($p:expr) => {
                 Sessions {
-                    api_keys: sqlx::query_as("SELECT key_hash, username FROM admin_api_keys").fetch_all($p).await?,
-                    refresh: sqlx::query_as("SELECT token_hash, username, expires_ns FROM admin_refresh_tokens")
-                        .fetch_all($p)
-                        .await?,
+                    api_keys: {
+                        let rows: Vec<(String, String, String, i64, i64)> =
+                            sqlx::query_as("SELECT key_hash, username, shown, created_ns, gen FROM admin_api_keys")
+                                .fetch_all($p)
+                                .await?;
+                        rows.into_iter()
+                            .map(|(hash, user, shown, created_ns, gen)| KeyRow {
+                                hash,
+                                user,
+                                shown,
+                                created_ns,
+                                gen: u64::try_from(gen).unwrap_or(u64::MAX),
+                            })
+                            .collect()
+                    },
+                    refresh: {
+                        let rows: Vec<(String, String, i64, i64)> =
+                            sqlx::query_as("SELECT token_hash, username, expires_ns, gen FROM admin_refresh_tokens")
+                                .fetch_all($p)
+                                .await?;
+                        rows.into_iter().map(|(h, u, e, g)| (h, u, e, u64::try_from(g).unwrap_or(u64::MAX))).collect()
+                    },
                     lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all($p).await?,
                 }
             };
@@ -286,21 +353,29 @@ impl Users {
         let Some(st) = &self.store else { return };
         let pool = st.pool();
         let r = match change {
-            SessionChange::ApiKey { hash, user } => exec!(
+            SessionChange::ApiKey(k) => exec!(
                 pool,
-                "INSERT INTO admin_api_keys (key_hash, username) VALUES (?, ?) ON CONFLICT (key_hash) DO NOTHING",
-                hash.to_string(),
-                user.to_string()
+                "INSERT INTO admin_api_keys (key_hash, username, shown, created_ns, gen) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (key_hash) DO NOTHING",
+                k.hash.clone(),
+                k.user.clone(),
+                k.shown.clone(),
+                k.created_ns,
+                i64::try_from(k.gen).unwrap_or(i64::MAX)
             ),
-            SessionChange::Refresh { hash, user, expires_ns } => {
+            SessionChange::ApiKeyRevoked { hash } => {
+                exec!(pool, "DELETE FROM admin_api_keys WHERE key_hash = ?", hash.to_string())
+            }
+            SessionChange::Refresh { hash, user, expires_ns, gen } => {
                 let _ = exec!(pool, "DELETE FROM admin_refresh_tokens WHERE expires_ns < ?", now_ns());
                 exec!(
                     pool,
-                    "INSERT INTO admin_refresh_tokens (token_hash, username, expires_ns) VALUES (?, ?, ?) \
+                    "INSERT INTO admin_refresh_tokens (token_hash, username, expires_ns, gen) VALUES (?, ?, ?, ?) \
                      ON CONFLICT (token_hash) DO NOTHING",
                     hash.to_string(),
                     user.to_string(),
-                    expires_ns
+                    expires_ns,
+                    i64::try_from(gen).unwrap_or(i64::MAX)
                 )
             }
             SessionChange::RefreshSpent { hash } => {
@@ -363,6 +438,23 @@ impl Users {
         }
         let a = self.audit.lock().unwrap_or_else(|e| e.into_inner());
         a.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+/// Adds a column to a table unless it has it (SQLite has no `ADD COLUMN IF NOT EXISTS`: its
+/// "duplicate column" refusal is the answer that it does).
+async fn add_column(pool: &StorePool, table: &str, column: &str) -> Result<(), sqlx::Error> {
+    match pool {
+        StorePool::Sqlite(p) => {
+            let r = sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column}")).execute(p).await;
+            match r {
+                Err(e) if !e.to_string().contains("duplicate column") => Err(e),
+                _ => Ok(()),
+            }
+        }
+        StorePool::Postgres(p) => {
+            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")).execute(p).await.map(|_| ())
+        }
     }
 }
 

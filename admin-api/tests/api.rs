@@ -410,10 +410,11 @@ fn endpoints_and_role_ownership_matrix() {
     assert_eq!(http(a, "GET", "/api/me", Some(&t.alice_v), None).status, 401, "disabled user's token stops working");
     let r =
         http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "alice_v", "password": "alice_v-password"})));
-    assert_eq!(r.status, 423);
+    assert_eq!(r.status, 403, "a disabled user is told so only with the right password: {}", r.text);
 
     // API keys are scoped like their user.
-    let k = http(a, "POST", "/api/users/alice_t/api-keys", Some(&t.alice_t), None);
+    let pw = json!({"current_password": "alice_t-password"});
+    let k = http(a, "POST", "/api/users/alice_t/api-keys", Some(&t.alice_t), Some(&pw));
     assert_eq!(k.status, 200);
     let key = k.body["api_key"].as_str().unwrap().to_string();
     assert_eq!(http(a, "GET", "/api/accounts/alice", Some(&key), None).status, 200);
@@ -469,13 +470,14 @@ fn auth_abuse() {
     );
     assert_eq!(r.status, 200);
 
-    // Bad password lockout: 3 failures lock the user, even against the right password.
+    // Bad password back-off: after 3 failures this address waits before it may try that name
+    // again, even with the right password.
     for _ in 0..3 {
         let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "wrong"})));
         assert_eq!(r.status, 401);
     }
     let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "t1-password"})));
-    assert_eq!(r.status, 423, "{}", r.text);
+    assert_eq!(r.status, 429, "{}", r.text);
     // An admin unlocks by re-enabling.
     assert_eq!(http(a, "PATCH", "/api/users/t1", Some(&admin), Some(&json!({"disabled": false}))).status, 200);
     let (t1, _) = login(a, "t1", "t1-password");
@@ -495,6 +497,7 @@ fn auth_abuse() {
         iat: now - 10,
         exp,
         jti: "x".into(),
+        gen: 0,
     };
     // A token signed with the right key is accepted (control).
     assert_eq!(
@@ -536,12 +539,12 @@ fn auth_abuse() {
     assert_eq!(r.status, 401, "revoked refresh token");
 
     // TOTP: once enabled, a login needs the current code.
-    let r = http(a, "POST", "/api/users/t1/totp", Some(&t1), None);
+    let r = http(a, "POST", "/api/users/t1/totp", Some(&t1), Some(&json!({"current_password": "t1-password"})));
     assert_eq!(r.status, 200);
     let secret = auth::base32_decode(r.body["secret_base32"].as_str().unwrap()).unwrap();
     let r = http(a, "POST", "/api/auth/login", None, Some(&json!({"username": "t1", "password": "t1-password"})));
     assert_eq!(r.status, 401);
-    assert_eq!(r.body["error"], "totp required");
+    assert_eq!(r.body["error"], "invalid credentials");
     let r = http(
         a,
         "POST",
@@ -602,6 +605,8 @@ fn openapi_describes_every_route() {
         ("patch", "/api/users/{name}"),
         ("post", "/api/users/{name}/totp"),
         ("post", "/api/users/{name}/api-keys"),
+        ("get", "/api/users/{name}/api-keys"),
+        ("delete", "/api/users/{name}/api-keys/{id}"),
         ("get", "/api/accounts"),
         ("get", "/api/accounts/{name}"),
         ("get", "/api/instruments"),
@@ -855,7 +860,11 @@ fn users_and_audit_persist_in_the_sql_store() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("dalal.db").display());
     {
         let u = url.clone();
-        let w = World::new(move |c| c.store_url = Some(u));
+        let w = World::new(move |c| {
+            c.store_url = Some(u);
+            c.user_lock_attempts = 3;
+            c.lockout_delay = Duration::from_secs(1);
+        });
         let (admin, _) = login(w.addr, "admin", ADMIN_PW);
         let nu = json!({"username": "persisted", "password": "persisted-pw", "role": "trader", "accounts": ["bob"]});
         assert_eq!(http(w.addr, "POST", "/api/users", Some(&admin), Some(&nu)).status, 200);
@@ -866,7 +875,8 @@ fn users_and_audit_persist_in_the_sql_store() {
         assert_eq!(http(w.addr, "GET", "/ready", None, None).status, 200);
         // Sessions that must outlive the restart: an API key, a refresh token and a lockout;
         // and one that must not: a refresh token spent by logout.
-        let k = http(w.addr, "POST", "/api/users/persisted/api-keys", Some(&admin), None);
+        let pw = json!({"current_password": ADMIN_PW});
+        let k = http(w.addr, "POST", "/api/users/persisted/api-keys", Some(&admin), Some(&pw));
         assert_eq!(k.status, 200);
         let key = k.body["api_key"].as_str().unwrap().to_string();
         let (_, refresh) = login(w.addr, "persisted", "persisted-pw");
@@ -888,6 +898,8 @@ fn users_and_audit_persist_in_the_sql_store() {
     let w = World::new(move |c| {
         c.store_url = Some(url);
         c.initial_admin_password = Some("another-password".into());
+        c.user_lock_attempts = 3;
+        c.lockout_delay = Duration::from_secs(1);
     });
     let (admin, _) = login(w.addr, "admin", ADMIN_PW);
     let (t, _) = login(w.addr, "persisted", "persisted-pw");
@@ -901,14 +913,16 @@ fn users_and_audit_persist_in_the_sql_store() {
     assert!(!au.text.contains("persisted-pw"));
 
     // The key still works, the refresh token still refreshes, the spent one stays spent, and
-    // the lockout still holds.
+    // the lock still holds: the right password passes it, but only after the delay.
     assert_eq!(http(w.addr, "GET", "/api/me", Some(key), None).body["username"], "persisted");
     let r = http(w.addr, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": refresh})));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = http(w.addr, "POST", "/api/auth/refresh", None, Some(&json!({"refresh_token": spent})));
     assert_eq!(r.status, 401);
     let good = json!({"username": "locky", "password": "locky-password"});
-    assert_eq!(http(w.addr, "POST", "/api/auth/login", None, Some(&good)).status, 423);
+    let t0 = Instant::now();
+    assert_eq!(http(w.addr, "POST", "/api/auth/login", None, Some(&good)).status, 200);
+    assert!(t0.elapsed() >= Duration::from_secs(1), "a locked name is held for the delay");
     let stored = std::fs::read(dir.path().join("dalal.db")).unwrap();
     for secret in [key, refresh] {
         assert!(!stored.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret reached the database");

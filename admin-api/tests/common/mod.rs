@@ -18,11 +18,48 @@ pub struct Resp {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    /// The status line and headers.
+    pub head: String,
 }
 
 pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    request(s, addr, method, path, token, body)
+}
+
+/// As [`http`], from a chosen local address (any of 127.0.0.0/8 reaches a server on
+/// 127.0.0.1), so a test can be several clients; waits up to `timeout` for the answer.
+pub fn http_from(
+    src: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> Resp {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+    let s = rt
+        .block_on(async {
+            let sock = tokio::net::TcpSocket::new_v4()?;
+            sock.bind(SocketAddr::new(src, 0))?;
+            sock.connect(addr).await?.into_std()
+        })
+        .expect("connect from the chosen address");
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    request(s, addr, method, path, token, body)
+}
+
+fn request(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Resp {
     let b = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
@@ -62,7 +99,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, bod
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     let text = if chunked { dechunk(rest) } else { rest.to_string() };
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, body, text }
+    Resp { status, body, text, head: head.to_string() }
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -109,6 +146,32 @@ impl Ws {
             return Err(head);
         }
         Ok(Ws(s))
+    }
+
+    /// Reads frames until the server closes the socket and returns its close code; `None`
+    /// when nothing closes it before `deadline` (or the connection just ends).
+    pub fn close_code(&mut self, deadline: std::time::Instant) -> Option<u16> {
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            self.0.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).ok()?;
+            let mut len = (h[1] & 0x7f) as u64;
+            if len == 126 {
+                let mut e = [0u8; 2];
+                self.0.read_exact(&mut e).ok()?;
+                len = u16::from_be_bytes(e) as u64;
+            } else if len == 127 {
+                let mut e = [0u8; 8];
+                self.0.read_exact(&mut e).ok()?;
+                len = u64::from_be_bytes(e);
+            }
+            let mut p = vec![0u8; len as usize];
+            self.0.read_exact(&mut p).ok()?;
+            if h[0] & 0x0f == 8 {
+                return p.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            }
+        }
     }
 
     pub fn next_text(&mut self) -> Option<Value> {
