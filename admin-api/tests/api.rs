@@ -14,7 +14,6 @@ use common::{http, login, metric, Ws};
 use dalal_admin::auth::{self, Claims};
 use dalal_admin::link::MANUAL_STRATEGY;
 use dalal_admin::{serve, AdminConfig, AdminHandle};
-use dalal_config::Config;
 use dalal_core::engine::placement::{EgressObserver, PlacementConfig, Running, MIN_RING};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
@@ -29,10 +28,7 @@ const SECRET: &[u8] = b"test-secret-test-secret-32-bytes";
 const OPEN_NS: i64 = 1_704_167_100 * 1_000_000_000;
 
 fn setup() -> EngineSetup {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
-    let text = std::fs::read_to_string(path).expect("config/default.toml");
-    let cfg: Config = toml::from_str(&text).expect("parse default.toml");
-    cfg.validate().expect("valid default.toml")
+    common::default_setup()
 }
 
 pub struct World {
@@ -46,25 +42,10 @@ pub struct World {
 
 impl World {
     pub fn new(f: impl FnOnce(&mut AdminConfig)) -> World {
-        let setup = setup();
-        let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
-        let clock = quanta::Clock::new();
-        let engine = Engine::new(&setup, clock, 1);
-        let (observer, parts) = dalal_admin::observer(&setup, live.clone());
-        let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
-        for c in setup.initial_commands() {
-            running.publish(Input::Command(c));
-        }
-        let link = parts.connect(setup.clone(), live, running.publisher().expect("publisher"));
-        let mut cfg = AdminConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            initial_admin_password: Some(ADMIN_PW.into()),
-            jwt_secret: Some(SECRET.to_vec()),
-            ..AdminConfig::default()
-        };
-        f(&mut cfg);
-        let admin = serve(link, cfg).expect("serve");
-        let addr = admin.local_addr();
+        let (setup, running, admin, addr) = common::start_console(ADMIN_PW, |cfg| {
+            cfg.jwt_secret = Some(SECRET.to_vec());
+            f(cfg);
+        });
         let mut w = World { setup, running: Some(running), admin: Some(admin), addr, t_ns: OPEN_NS, step: 0 };
         w.ticks(400);
         w

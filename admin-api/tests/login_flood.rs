@@ -15,12 +15,6 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{http, http_from, login};
-use dalal_admin::{serve, AdminConfig};
-use dalal_config::Config;
-use dalal_core::engine::placement::{PlacementConfig, Running};
-use dalal_core::engine::stats::LiveStats;
-use dalal_core::engine::Engine;
-use dalal_core::model::Input;
 use serde_json::json;
 
 const ADMIN_PW: &str = "flood-admin-pw";
@@ -59,29 +53,13 @@ fn concurrent_logins(addr: std::net::SocketAddr, n: usize, body: impl Fn(usize) 
 
 #[test]
 fn a_login_flood_keeps_memory_flat_and_the_address_budget_answers_429() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
-    let cfg: Config = toml::from_str(&std::fs::read_to_string(path).expect("default.toml")).expect("parse");
-    let setup = cfg.validate().expect("valid");
-    let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
-    let engine = Engine::new(&setup, quanta::Clock::new(), 1);
-    let (observer, parts) = dalal_admin::observer(&setup, live.clone());
-    let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
-    for c in setup.initial_commands() {
-        running.publish(Input::Command(c));
-    }
-    let link = parts.connect(setup.clone(), live, running.publisher().expect("publisher"));
-    let mut cfg = AdminConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        initial_admin_password: Some(ADMIN_PW.into()),
-        ..AdminConfig::default()
-    };
-    cfg.password_checks = 2;
-    cfg.auth_rate_per_min = AUTH_BUDGET;
-    // Failed attempts must reach argon2 here, not a back-off.
-    cfg.lockout_attempts = 10_000;
-    cfg.user_lock_attempts = 10_000;
-    let admin = serve(link, cfg).expect("serve");
-    let addr = admin.local_addr();
+    let (_setup, running, admin, addr) = common::start_console(ADMIN_PW, |cfg| {
+        cfg.password_checks = 2;
+        cfg.auth_rate_per_min = AUTH_BUDGET;
+        // Failed attempts must reach argon2 here, not a back-off.
+        cfg.lockout_attempts = 10_000;
+        cfg.user_lock_attempts = 10_000;
+    });
 
     let (token, _) = login(addr, "admin", ADMIN_PW);
     for i in 0..4 {

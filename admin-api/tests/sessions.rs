@@ -7,17 +7,12 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{http, http_from, login, Resp, Ws};
+use common::{http, http_from, login, start_console, Resp, Ws};
 use dalal_admin::auth;
-use dalal_admin::{serve, AdminConfig, AdminHandle};
-use dalal_config::Config;
-use dalal_core::engine::placement::{PlacementConfig, Running};
-use dalal_core::engine::stats::LiveStats;
-use dalal_core::engine::Engine;
-use dalal_core::model::Input;
+use dalal_admin::{AdminConfig, AdminHandle};
+use dalal_core::engine::placement::Running;
 use serde_json::{json, Value};
 
 const ADMIN_PW: &str = "sessions-admin-pw";
@@ -31,26 +26,10 @@ struct World {
 
 impl World {
     fn new(f: impl FnOnce(&mut AdminConfig)) -> World {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
-        let cfg: Config = toml::from_str(&std::fs::read_to_string(path).expect("default.toml")).expect("parse");
-        let setup = cfg.validate().expect("valid");
-        let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
-        let engine = Engine::new(&setup, quanta::Clock::new(), 1);
-        let (observer, parts) = dalal_admin::observer(&setup, live.clone());
-        let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
-        for c in setup.initial_commands() {
-            running.publish(Input::Command(c));
-        }
-        let link = parts.connect(setup.clone(), live, running.publisher().expect("publisher"));
-        let mut cfg = AdminConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            initial_admin_password: Some(ADMIN_PW.into()),
-            jwt_secret: Some(SECRET.to_vec()),
-            ..AdminConfig::default()
-        };
-        f(&mut cfg);
-        let admin = serve(link, cfg).expect("serve");
-        let addr = admin.local_addr();
+        let (_, running, admin, addr) = start_console(ADMIN_PW, |cfg| {
+            cfg.jwt_secret = Some(SECRET.to_vec());
+            f(cfg);
+        });
         World { running: Some(running), admin: Some(admin), addr }
     }
 

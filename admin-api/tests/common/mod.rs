@@ -8,8 +8,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use dalal_admin::{serve, AdminConfig, AdminHandle, ViewObserver};
+use dalal_core::engine::placement::{PlacementConfig, Running};
 use dalal_core::engine::setup::EngineSetup;
+use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
+use dalal_core::model::Input;
 use dalal_core::model::Product;
 use serde_json::{json, Value};
 
@@ -294,4 +300,39 @@ pub fn assert_console_is_the_engine(setup: &EngineSetup, positions: &Value, pnl:
             acc.name
         );
     }
+}
+
+/// `config/default.toml`, validated.
+pub fn default_setup() -> EngineSetup {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
+    let cfg: dalal_config::Config =
+        toml::from_str(&std::fs::read_to_string(path).expect("default.toml")).expect("default.toml parses");
+    cfg.validate().expect("valid default.toml")
+}
+
+/// An engine on the default configuration, running (start-of-run commands applied), with its
+/// console on a free loopback port: the first admin's password is `admin_password`, and `f`
+/// sets the rest of the console's configuration.
+pub fn start_console(
+    admin_password: &str,
+    f: impl FnOnce(&mut AdminConfig),
+) -> (EngineSetup, Running<ViewObserver>, AdminHandle, SocketAddr) {
+    let setup = default_setup();
+    let live = Arc::new(LiveStats::with_instruments(setup.accounts.len(), setup.instruments.len()));
+    let engine = Engine::new(&setup, quanta::Clock::new(), 1);
+    let (observer, parts) = dalal_admin::observer(&setup, live.clone());
+    let mut running = Running::start(engine, &PlacementConfig::default(), observer, live.clone());
+    for c in setup.initial_commands() {
+        running.publish(Input::Command(c));
+    }
+    let link = parts.connect(setup.clone(), live, running.publisher().expect("publisher"));
+    let mut cfg = AdminConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        initial_admin_password: Some(admin_password.into()),
+        ..AdminConfig::default()
+    };
+    f(&mut cfg);
+    let admin = serve(link, cfg).expect("serve");
+    let addr = admin.local_addr();
+    (setup, running, admin, addr)
 }
