@@ -8,8 +8,7 @@ mod cli;
 
 use std::collections::BTreeMap;
 
-use cli::{command, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
-use dalal_brokers::Secret;
+use cli::{command, kite_client, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
 
 #[test]
 fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
@@ -19,13 +18,7 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     // Outside Dalal: 7 INFY bought for delivery.
     outside_buy(&fake, "adoptkey", &token, "INFY", 7, None);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let client = dalal_brokers::kite::KiteClient::new(
-        &fake.root(),
-        "adoptkey",
-        Some(Secret::new(token.clone())),
-        std::time::Duration::from_secs(5),
-    )
-    .expect("client");
+    let client = kite_client(&fake, "adoptkey", &token);
     let (vault_file, key_file) = kite_vault(dir.path(), "adoptkey", "adoptsecret-77", &token);
     let cfg_path = dir.path().join("adopt.toml");
     KiteRunConfig::new()

@@ -10,10 +10,8 @@ mod cli;
 use std::process::Output;
 use std::time::Duration;
 
-use cli::{command, kite_vault, outside_buy, request, text, wait_for, KiteRunConfig, Reply, Run};
+use cli::{command, kite_client, kite_vault, outside_buy, request, text, wait_for, KiteRunConfig, Reply, Run};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
-use dalal_brokers::kite::KiteClient;
-use dalal_brokers::Secret;
 use serde_json::{json, Value};
 
 const ADMIN_PW: &str = "reconcile-admin-pw-1";
@@ -105,8 +103,7 @@ fn a_position_bought_outside_dalal_is_reconciled_and_adopted_while_the_engine_ru
     // Outside Dalal, at the broker: 7 INFY bought for delivery.
     outside_buy(&fake, API_KEY, &token, "INFY", 7, None);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let client = KiteClient::new(&fake.root(), API_KEY, Some(Secret::new(token.clone())), Duration::from_secs(5))
-        .expect("client");
+    let client = kite_client(&fake, API_KEY, &token);
     let mut broker_average = 0.0;
     wait_for("the outside buy to fill at the broker", LIMIT, &mut || {
         let positions = rt.block_on(client.positions()).map(|p| p.net).unwrap_or_default();

@@ -10,7 +10,7 @@ mod cli;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cli::{command, http, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
+use cli::{command, http, kite_client, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
 use dalal_brokers::{MasterKey, Secret, Vault};
 
@@ -22,13 +22,7 @@ fn a_live_and_a_shadow_account_through_kite() {
     // Outside Dalal, before the run: a filled INFY buy (a position the engine does not have)
     // and a working limit order. Reconciliation at the start reports both and touches neither.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let client = dalal_brokers::kite::KiteClient::new(
-        &fake.root(),
-        "runkey",
-        Some(Secret::new(token.clone())),
-        std::time::Duration::from_secs(5),
-    )
-    .expect("client");
+    let client = kite_client(&fake, "runkey", &token);
     outside_buy(&fake, "runkey", &token, "INFY", 7, None);
     outside_buy(&fake, "runkey", &token, "INFY", 3, Some(1000.0));
 

@@ -1099,6 +1099,27 @@ async fn users_patch(
     Ok(Json(out))
 }
 
+/// The caller, acting on the credentials of `name`: an admin or `name` itself (anyone else,
+/// and an unknown name, answer 404), re-authenticated with its current password and TOTP.
+async fn reauthed_for(
+    app: &App,
+    h: &HeaderMap,
+    peer: SocketAddr,
+    name: &str,
+    body: Option<Json<Reauth>>,
+) -> Result<Principal, ApiError> {
+    let p = who(app, h).await?;
+    if p.role != Role::Admin && p.username != name {
+        return Err(not_found());
+    }
+    if !app.users.lock().contains_key(name) {
+        return Err(not_found());
+    }
+    let body = body.map(|b| b.0).unwrap_or_default();
+    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
+    Ok(p)
+}
+
 /// Enrols (or replaces) a TOTP secret. Needs the caller's current password and, when the
 /// caller has TOTP, a fresh code; not with an API key.
 async fn users_totp(
@@ -1108,15 +1129,7 @@ async fn users_totp(
     Path(name): Path<String>,
     body: Option<Json<Reauth>>,
 ) -> R {
-    let p = who(&app, &h).await?;
-    if p.role != Role::Admin && p.username != name {
-        return Err(not_found());
-    }
-    if !app.users.lock().contains_key(&name) {
-        return Err(not_found());
-    }
-    let body = body.map(|b| b.0).unwrap_or_default();
-    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
+    let p = reauthed_for(&app, &h, peer, &name, body).await?;
     let mut secret = vec![0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     let updated = {
@@ -1149,13 +1162,8 @@ async fn users_api_key(
     Path(name): Path<String>,
     body: Option<Json<Reauth>>,
 ) -> R {
-    let p = who(&app, &h).await?;
-    if p.role != Role::Admin && p.username != name {
-        return Err(not_found());
-    }
+    let p = reauthed_for(&app, &h, peer, &name, body).await?;
     let Some(gen) = app.users.lock().get(&name).map(|u| u.gen) else { return Err(not_found()) };
-    let body = body.map(|b| b.0).unwrap_or_default();
-    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
     let key = format!("dk_{}", auth::random_token(32));
     let row = KeyRow {
         hash: auth::sha256_hex(&key),

@@ -1192,25 +1192,11 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
 /// session carries none); `/metrics` shows each login's health and counters.
 #[test]
 fn broker_sessions_by_role() {
-    let session = |health: &'static str, errors: u64| {
-        Arc::new(
-            move || json!({"health": health, "errors": errors, "requests": 7, "refused_expired": 1, "shadow_requests": 0, "token_expiry_ns": 0}),
-        ) as Arc<dyn Fn() -> Value + Send + Sync>
-    };
+    let session = |health: &str, errors: u64| json!({"health": health, "errors": errors, "requests": 7, "refused_expired": 1, "shadow_requests": 0, "token_expiry_ns": 0});
     let w = World::new(|c| {
         c.brokers = vec![
-            dalal_admin::BrokerLogin {
-                name: "zerodha".into(),
-                kind: "kite".into(),
-                accounts: vec![("alice".into(), "live".into()), ("bob".into(), "shadow".into())],
-                session: session("healthy", 0),
-            },
-            dalal_admin::BrokerLogin {
-                name: "upstox".into(),
-                kind: "upstox".into(),
-                accounts: vec![("bob".into(), "live".into())],
-                session: session("expired", 3),
-            },
+            broker_login("zerodha", "kite", &[("alice", "live"), ("bob", "shadow")], session("healthy", 0)),
+            broker_login("upstox", "upstox", &[("bob", "live")], session("expired", 3)),
         ]
     });
     let t = users(&w);
@@ -1402,35 +1388,26 @@ fn broker_desk_by_role() {
     }
 }
 
+/// A broker login for the console whose session always reads `session`.
+fn broker_login(name: &str, kind: &str, accounts: &[(&str, &str)], session: Value) -> dalal_admin::BrokerLogin {
+    dalal_admin::BrokerLogin {
+        name: name.into(),
+        kind: kind.into(),
+        accounts: accounts.iter().map(|(a, m)| (a.to_string(), m.to_string())).collect(),
+        session: Arc::new(move || session.clone()),
+    }
+}
+
 /// The status by broker kind: an admin counts every login; a trader the logins of their
 /// accounts, counting only their own accounts.
 #[test]
 fn broker_status_totals_by_role() {
-    let session = |health: &'static str, errors: u64| {
-        Arc::new(
-            move || json!({"health": health, "errors": errors, "requests": 10, "refused_expired": 1, "shadow_requests": 2}),
-        ) as Arc<dyn Fn() -> Value + Send + Sync>
-    };
+    let session = |health: &str, errors: u64| json!({"health": health, "errors": errors, "requests": 10, "refused_expired": 1, "shadow_requests": 2});
     let w = World::new(|c| {
         c.brokers = vec![
-            dalal_admin::BrokerLogin {
-                name: "zerodha".into(),
-                kind: "kite".into(),
-                accounts: vec![("alice".into(), "live".into()), ("bob".into(), "shadow".into())],
-                session: session("healthy", 0),
-            },
-            dalal_admin::BrokerLogin {
-                name: "kite2".into(),
-                kind: "kite".into(),
-                accounts: vec![("carol".into(), "paper".into())],
-                session: session("error", 4),
-            },
-            dalal_admin::BrokerLogin {
-                name: "upstox".into(),
-                kind: "upstox".into(),
-                accounts: vec![("bob".into(), "live".into())],
-                session: session("expired", 3),
-            },
+            broker_login("zerodha", "kite", &[("alice", "live"), ("bob", "shadow")], session("healthy", 0)),
+            broker_login("kite2", "kite", &[("carol", "paper")], session("error", 4)),
+            broker_login("upstox", "upstox", &[("bob", "live")], session("expired", 3)),
         ]
     });
     let t = users(&w);

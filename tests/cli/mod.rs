@@ -201,13 +201,17 @@ pub fn trading_fake(user: &str, api_key: &str, api_secret: &str) -> (FakeKite, S
     (fake, token)
 }
 
+/// A Kite client of the fake server with a session's token.
+pub fn kite_client(fake: &FakeKite, api_key: &str, token: &str) -> dalal_brokers::kite::KiteClient {
+    dalal_brokers::kite::KiteClient::new(&fake.root(), api_key, Some(Secret::new(token)), Duration::from_secs(5))
+        .expect("client")
+}
+
 /// An order placed at the fake Kite as another app would (no tag): a delivery (CNC) buy of
 /// `quantity` on NSE, at the market or at `limit` rupees.
 pub fn outside_buy(fake: &FakeKite, api_key: &str, token: &str, symbol: &str, quantity: u32, limit: Option<f64>) {
     use dalal_brokers::kite::params::{OrderType, PlaceOrder, Product, TransactionType, Validity, Variety};
-    let client =
-        dalal_brokers::kite::KiteClient::new(&fake.root(), api_key, Some(Secret::new(token)), Duration::from_secs(5))
-            .expect("client");
+    let client = kite_client(fake, api_key, token);
     let order = PlaceOrder {
         variety: Variety::Regular,
         exchange: "NSE".into(),

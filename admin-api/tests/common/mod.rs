@@ -154,27 +154,33 @@ impl Ws {
         Ok(Ws(s))
     }
 
+    /// One frame from the server: its opcode and payload (server frames are not masked).
+    fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut h = [0u8; 2];
+        self.0.read_exact(&mut h).ok()?;
+        let mut len = (h[1] & 0x7f) as u64;
+        if len == 126 {
+            let mut e = [0u8; 2];
+            self.0.read_exact(&mut e).ok()?;
+            len = u16::from_be_bytes(e) as u64;
+        } else if len == 127 {
+            let mut e = [0u8; 8];
+            self.0.read_exact(&mut e).ok()?;
+            len = u64::from_be_bytes(e);
+        }
+        let mut p = vec![0u8; len as usize];
+        self.0.read_exact(&mut p).ok()?;
+        Some((h[0] & 0x0f, p))
+    }
+
     /// Reads frames until the server closes the socket and returns its close code; `None`
     /// when nothing closes it before `deadline` (or the connection just ends).
     pub fn close_code(&mut self, deadline: std::time::Instant) -> Option<u16> {
         loop {
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
             self.0.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let mut len = (h[1] & 0x7f) as u64;
-            if len == 126 {
-                let mut e = [0u8; 2];
-                self.0.read_exact(&mut e).ok()?;
-                len = u16::from_be_bytes(e) as u64;
-            } else if len == 127 {
-                let mut e = [0u8; 8];
-                self.0.read_exact(&mut e).ok()?;
-                len = u64::from_be_bytes(e);
-            }
-            let mut p = vec![0u8; len as usize];
-            self.0.read_exact(&mut p).ok()?;
-            if h[0] & 0x0f == 8 {
+            let (op, p) = self.frame()?;
+            if op == 8 {
                 return p.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
             }
         }
@@ -182,21 +188,7 @@ impl Ws {
 
     pub fn next_text(&mut self) -> Option<Value> {
         loop {
-            let mut h = [0u8; 2];
-            self.0.read_exact(&mut h).ok()?;
-            let op = h[0] & 0x0f;
-            let mut len = (h[1] & 0x7f) as u64;
-            if len == 126 {
-                let mut e = [0u8; 2];
-                self.0.read_exact(&mut e).ok()?;
-                len = u16::from_be_bytes(e) as u64;
-            } else if len == 127 {
-                let mut e = [0u8; 8];
-                self.0.read_exact(&mut e).ok()?;
-                len = u64::from_be_bytes(e);
-            }
-            let mut p = vec![0u8; len as usize];
-            self.0.read_exact(&mut p).ok()?;
+            let (op, p) = self.frame()?;
             match op {
                 1 => return serde_json::from_slice(&p).ok(),
                 8 => return None,
