@@ -68,6 +68,7 @@ fn main() {
         listen: "127.0.0.1:0".parse().unwrap(),
         initial_admin_password: Some("load-test-pw".into()),
         rate_limit_per_min: u32::MAX,
+        ws_per_user: 500,
         ..AdminConfig::default()
     };
     let admin = serve(link, cfg).unwrap();
@@ -106,8 +107,8 @@ fn main() {
     for _ in 0..500 {
         let mut s = TcpStream::connect(addr).unwrap();
         let req = format!(
-            "GET /api/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Authorization: Bearer {token}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         s.write_all(req.as_bytes()).unwrap();
         let (stop, received) = (stop.clone(), received.clone());

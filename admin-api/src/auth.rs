@@ -116,6 +116,9 @@ pub struct Claims {
     /// The user's token generation when issued; a token of an older generation is refused.
     #[serde(default)]
     pub gen: u64,
+    /// The sign-in (refresh-token family) it was issued in; revoking the family refuses it.
+    #[serde(default)]
+    pub fam: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -247,7 +250,7 @@ pub fn totp_step(secret: &[u8], code: &str, unix_s: i64) -> Option<i64> {
 
 /// Constant-time equality of byte strings of the same length (a length mismatch is answered
 /// at once: the length of a TOTP code is no secret).
-trait CtEq {
+pub(crate) trait CtEq {
     fn ct_eq_bytes(&self, other: &[u8]) -> bool;
 }
 
@@ -272,6 +275,7 @@ mod tests {
             exp: 100,
             jti: "j".into(),
             gen: 0,
+            fam: "f".into(),
         };
         let t = sign(&key, &c);
         assert_eq!(verify(&key, &t, 50), Ok(c.clone()));

@@ -91,11 +91,13 @@
 
 pub mod auth;
 pub mod desk;
+mod extract;
 pub mod feed;
 pub mod guard;
 pub mod link;
 mod openapi;
 pub mod report;
+pub mod sealed;
 pub mod server;
 pub mod users;
 

@@ -13,13 +13,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use dalal_core::model::RiskLimits;
+use dalal_core::model::LimitsInRupees;
 use dalal_core::model::StrategyParams;
 use dalal_core::model::{
     AccountId, InstrumentId, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, Tag, Validity,
@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
 use crate::desk::{BrokerDesk, DeskError, DeskLogin, EngineBook, LoginUpdate};
+use crate::extract::{Body, Caller, OptBody, P, Q};
 use crate::guard::{AddressBudget, Admit, CheckError, LockoutPolicy, Lockouts, PasswordChecks};
 use crate::link::{
     candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
@@ -39,7 +40,7 @@ use crate::link::{
 use crate::users::{now_ns, KeyRow, Role, SessionChange, User, Users};
 
 /// Server settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AdminConfig {
     /// Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
@@ -64,8 +65,20 @@ pub struct AdminConfig {
     pub auth_rate_per_min: u32,
     /// Argon2 password checks at once (default 0: one per core); more wait their turn.
     pub password_checks: usize,
-    /// Requests per user per minute (default 1200); 429 beyond.
+    /// Requests per user per minute (default 1200); 429 beyond. WebSocket connections and
+    /// the messages a socket sends count too.
     pub rate_limit_per_min: u32,
+    /// Open WebSockets per user (default 8); 429 beyond.
+    pub ws_per_user: usize,
+    /// The token a Prometheus scrape presents (`Authorization: Bearer …`) for the full
+    /// `/metrics`, with account and broker login names; without it `/metrics` names neither.
+    pub metrics_token: Option<String>,
+    /// A second address serving only the full `/metrics` (for a scraper on a private network);
+    /// none: no second listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The master key that seals broker secrets; it seals TOTP secrets in the store too.
+    /// None: TOTP cannot be enrolled (409).
+    pub secret_key: Option<crate::sealed::SecretKey>,
     /// Tokio worker threads (default 1: the engine owns the other cores).
     pub workers: usize,
     /// Cores for the server threads (none: unpinned).
@@ -128,6 +141,34 @@ impl std::fmt::Debug for Gauge {
     }
 }
 
+/// Never a password, key or token.
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: bool| if v { "****" } else { "(none)" };
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("store_url", &self.store_url.as_deref().map(mask_url))
+            .field("initial_admin_password", &set(self.initial_admin_password.is_some()))
+            .field("jwt_secret", &set(self.jwt_secret.is_some()))
+            .field("metrics_token", &set(self.metrics_token.is_some()))
+            .field("secret_key", &set(self.secret_key.is_some()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL without its password.
+fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:****{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
@@ -141,6 +182,10 @@ impl Default for AdminConfig {
             auth_rate_per_min: 60,
             password_checks: 0,
             rate_limit_per_min: 1200,
+            ws_per_user: 8,
+            metrics_token: None,
+            metrics_listen: None,
+            secret_key: None,
             workers: 1,
             cores: Vec::new(),
             initial_admin_password: None,
@@ -169,6 +214,7 @@ impl std::error::Error for AdminError {}
 /// A running server.
 pub struct AdminHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -177,6 +223,11 @@ impl AdminHandle {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound address of the metrics listener, when one was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops accepting, closes connections and joins the server thread.
@@ -205,6 +256,10 @@ struct RefreshEntry {
     expires: Instant,
     /// The user's token generation when issued.
     gen: u64,
+    /// The sign-in it descends from.
+    family: String,
+    /// Rotated already: presented again, it revokes its family.
+    spent: bool,
 }
 
 pub(crate) struct App {
@@ -214,6 +269,11 @@ pub(crate) struct App {
     key: Vec<u8>,
     users: Users,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
+    /// Revoked access tokens (`jti`) and sign-ins (`fam:<family>`), with when the last token
+    /// they cover expires (s since the epoch).
+    revoked: Mutex<HashMap<String, i64>>,
+    /// Per account: its kill switch was engaged by an administrator, so only one may release it.
+    kill_by_admin: Mutex<Vec<bool>>,
     /// sha256(key) → the key's row.
     api_keys: Mutex<HashMap<String, KeyRow>>,
     rate: Mutex<HashMap<String, (Instant, u32)>>,
@@ -237,12 +297,20 @@ pub(crate) struct App {
     /// two never interleave (adoptions are rare: one at a time for the whole console is
     /// enough); see [`account_adopt`].
     adopting: tokio::sync::Mutex<HashMap<u32, PendingAdoption>>,
+    /// Open WebSockets per user.
+    sockets: Mutex<HashMap<String, usize>>,
 }
 
 type S = State<Arc<App>>;
 
 /// An error answer: status and `{"error": …}`, with `Retry-After` when it says when to.
 pub struct ApiError(StatusCode, String, Option<Duration>);
+
+impl ApiError {
+    pub(crate) fn new(code: StatusCode, msg: impl Into<String>) -> ApiError {
+        ApiError(code, msg.into(), None)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -344,12 +412,41 @@ impl App {
             (k.user.clone(), true, k.gen, None)
         } else {
             let c: Claims = auth::verify(&self.key, token, auth::now_s()).map_err(|_| unauth())?;
+            if self.is_revoked(&c) {
+                return Err(unauth());
+            }
             (c.sub, false, c.gen, Some(c.exp))
         };
         let users = self.users.lock();
         // A token of an older generation was issued before a password change: refused.
         let u = users.get(&username).filter(|u| !u.disabled && u.gen == gen).ok_or_else(unauth)?;
         Ok(Principal { username, role: u.role, accounts: u.accounts.clone(), via_api_key, expires_s })
+    }
+
+    /// An access token logged out, or issued in a sign-in whose refresh token was replayed.
+    fn is_revoked(&self, c: &Claims) -> bool {
+        let r = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        r.contains_key(&c.jti) || (!c.fam.is_empty() && r.contains_key(&format!("fam:{}", c.fam)))
+    }
+
+    /// Ends a sign-in: every refresh token of its family, and every access token it issued.
+    async fn revoke_family(&self, family: &str) {
+        if family.is_empty() {
+            return;
+        }
+        self.refresh.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, e| e.family != family);
+        // Access tokens of the family live at most token_ttl from now.
+        let until = auth::now_s() + self.cfg.token_ttl.as_secs() as i64 + 1;
+        {
+            let mut r = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            let now = auth::now_s();
+            r.retain(|_, t| *t > now);
+            r.insert(format!("fam:{family}"), until);
+        }
+        self.users
+            .save_session(SessionChange::FamilyRevoked { family, until_ns: until.saturating_mul(1_000_000_000) })
+            .await;
+        self.rights_changed();
     }
 
     /// Tells open WebSockets to re-check their caller's authorization.
@@ -433,7 +530,7 @@ impl App {
         let ok = self.checks.verify(pw.to_string(), hash).await? && self.totp_passes(&p.username, code).await;
         if !ok {
             let locked = self.failed(ip, &p.username).await;
-            self.users.audit(&p.username, "auth.reauth_failed", json!({"locked": locked})).await;
+            self.users.refusal(&p.username, "auth.reauth_failed", "bad credentials", locked).await;
             return Err(refused());
         }
         self.lockouts.succeeded(ip, &p.username, Instant::now());
@@ -453,9 +550,10 @@ impl App {
 
     /// New access and refresh tokens for `user`; the refresh token is kept (by hash) in memory
     /// and in the store.
-    async fn issue(&self, user: &str) -> Value {
+    async fn issue(&self, user: &str, family: Option<String>) -> Value {
         let now = auth::now_s();
         let gen = self.users.lock().get(user).map_or(0, |u| u.gen);
+        let family = family.unwrap_or_else(|| auth::random_token(12));
         let claims = Claims {
             sub: user.to_string(),
             aud: auth::AUDIENCE.into(),
@@ -464,28 +562,39 @@ impl App {
             exp: now + self.cfg.token_ttl.as_secs().max(1) as i64,
             jti: auth::random_token(12),
             gen,
+            fam: family.clone(),
         };
         let access = auth::sign(&self.key, &claims);
         let refresh = auth::random_token(32);
         let hash = auth::sha256_hex(&refresh);
         self.refresh.lock().unwrap_or_else(|e| e.into_inner()).insert(
             hash.clone(),
-            RefreshEntry { user: user.to_string(), expires: Instant::now() + self.cfg.refresh_ttl, gen },
+            RefreshEntry {
+                user: user.to_string(),
+                expires: Instant::now() + self.cfg.refresh_ttl,
+                gen,
+                family: family.clone(),
+                spent: false,
+            },
         );
         let expires_ns = now_ns().saturating_add(self.cfg.refresh_ttl.as_nanos().min(i64::MAX as u128) as i64);
-        self.users.save_session(SessionChange::Refresh { hash: &hash, user, expires_ns, gen }).await;
+        let row = crate::users::RefreshRow { hash, user: user.to_string(), expires_ns, gen, family, spent: false };
+        self.users.save_session(SessionChange::Refresh(&row)).await;
         json!({"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                "expires_in": self.cfg.token_ttl.as_secs()})
     }
 }
 
+/// The token of an `Authorization: Bearer …` header (the scheme in any case).
+pub(crate) fn bearer(h: &HeaderMap) -> Option<&str> {
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?.trim_start();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
 /// Authenticates and rate-limits a request.
-async fn who(app: &App, h: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = h
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+pub(crate) async fn who(app: &App, h: &HeaderMap) -> Result<Principal, ApiError> {
+    let token = bearer(h).ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
     let p = app.principal_of(token.trim())?;
     if !app.rate_ok(&p.username) {
         return Err(err(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"));
@@ -523,7 +632,8 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         .build()
         .map_err(|e| AdminError(format!("admin runtime: {e}")))?;
     let names = Names::from_setup(&link.setup);
-    let (app, listener) = rt.block_on(async {
+    let names_accounts = names.accounts.len();
+    let (app, (listener, scrape)) = rt.block_on(async {
         let store = match &config.store_url {
             Some(url) => {
                 let opts = StoreOptions { run_id: "admin".into(), ..StoreOptions::default() };
@@ -531,7 +641,7 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             }
             None => None,
         };
-        let users = Users::new(store);
+        let users = Users::new(store, config.secret_key.clone());
         users.load().await.map_err(|e| AdminError(format!("admin store: loading users: {e}")))?;
         let sessions =
             users.load_sessions().await.map_err(|e| AdminError(format!("admin store: loading sessions: {e}")))?;
@@ -551,8 +661,23 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         let refresh_loaded: HashMap<String, RefreshEntry> = sessions
             .refresh
             .into_iter()
-            .filter(|r| r.2 > now_ns)
-            .map(|(h, user, exp, gen)| (h, RefreshEntry { user, expires: later(exp), gen }))
+            .filter(|r| r.expires_ns > now_ns)
+            .map(|r| {
+                let e = RefreshEntry {
+                    user: r.user,
+                    expires: later(r.expires_ns),
+                    gen: r.gen,
+                    family: r.family,
+                    spent: r.spent,
+                };
+                (r.hash, e)
+            })
+            .collect();
+        let revoked_loaded: HashMap<String, i64> = sessions
+            .revoked
+            .into_iter()
+            .filter(|r| r.1 > now_ns)
+            .map(|(id, until)| (id, until / 1_000_000_000 + 1))
             .collect();
         let keys_loaded: HashMap<String, KeyRow> = sessions.api_keys.into_iter().map(|k| (k.hash.clone(), k)).collect();
         let key = match &config.jwt_secret {
@@ -573,6 +698,8 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             key,
             users,
             refresh: Mutex::new(refresh_loaded),
+            revoked: Mutex::new(revoked_loaded),
+            kill_by_admin: Mutex::new(vec![false; names_accounts]),
             api_keys: Mutex::new(keys_loaded),
             rate: Mutex::new(HashMap::new()),
             checks: PasswordChecks::new(config.password_checks),
@@ -584,21 +711,61 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
             running: Mutex::new(vec![true; link_strategies]),
             params: Mutex::new(link_params),
             adopting: tokio::sync::Mutex::new(HashMap::new()),
+            sockets: Mutex::new(HashMap::new()),
         });
         first_admin(&app).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| AdminError(format!("admin: cannot listen on {}: {e}", config.listen)))?;
-        Ok::<_, AdminError>((app, listener))
+        let scrape = match config.metrics_listen {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .map_err(|e| AdminError(format!("admin: cannot listen for metrics on {a}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok::<_, AdminError>((app, (listener, scrape)))
     })?;
     let addr = listener.local_addr().map_err(|e| AdminError(e.to_string()))?;
+    let metrics_addr = scrape.as_ref().and_then(|l| l.local_addr().ok());
     let (tx, rx) = oneshot::channel::<()>();
+    let scrape_router = scrape.map(|l| {
+        let app = app.clone();
+        let r = Router::new()
+            .route("/metrics", get(|State(app): S| async move { exposition_response(&app, true) }))
+            .fallback(|| async { not_found() })
+            .layer(axum::middleware::map_response(harden))
+            .with_state(app);
+        (l, r)
+    });
+    let flusher = app.clone();
     let router = router(app);
     let thread = std::thread::Builder::new()
         .name("dalal-admin-main".into())
         .spawn(move || {
             rt.block_on(async move {
                 let (gtx, mut grx) = tokio::sync::watch::channel(false);
+                // Refused sign-ins gathered in closed windows reach the audit log even when
+                // nobody reads it.
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(10));
+                    loop {
+                        every.tick().await;
+                        flusher.users.flush_refusals(false).await;
+                    }
+                });
+                if let Some((l, r)) = scrape_router {
+                    let mut g = grx.clone();
+                    tokio::spawn(async move {
+                        let served = axum::serve(l, r).with_graceful_shutdown(async move {
+                            let _ = g.wait_for(|v| *v).await;
+                        });
+                        if let Err(e) = served.await {
+                            tracing::error!(error = %e, "metrics listener stopped");
+                        }
+                    });
+                }
                 let service = router.into_make_service_with_connect_info::<SocketAddr>();
                 let server = axum::serve(listener, service).with_graceful_shutdown(async move {
                     let _ = grx.wait_for(|v| *v).await;
@@ -622,7 +789,10 @@ pub fn serve(link: EngineLink, config: AdminConfig) -> Result<AdminHandle, Admin
         })
         .map_err(|e| AdminError(format!("admin thread: {e}")))?;
     tracing::info!(%addr, "admin console listening");
-    Ok(AdminHandle { addr, stop: Some(tx), thread: Some(thread) })
+    if let Some(m) = metrics_addr {
+        tracing::info!(addr = %m, "metrics listening");
+    }
+    Ok(AdminHandle { addr, metrics_addr, stop: Some(tx), thread: Some(thread) })
 }
 
 async fn first_admin(app: &App) -> Result<(), AdminError> {
@@ -663,6 +833,7 @@ fn router(app: Arc<App>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), auth_budget));
     Router::new()
         .route("/", get(page))
+        .route("/app.js", get(page_script))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -700,14 +871,57 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/brokers/{login}", put(broker_store).delete(broker_remove))
         .route("/api/feed", get(market_feed))
         .route("/api/ws", get(ws))
+        .fallback(|| async { not_found() })
+        .method_not_allowed_fallback(|| async { err(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
+        .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }
 
+/// The console's Content-Security-Policy: scripts only from this origin (no inline script),
+/// never framed.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// Headers every answer carries, and the JSON `Error` body for any error the framework
+/// answered in plain text (a body too large, a method not allowed).
+async fn harden(mut r: Response) -> Response {
+    let status = r.status();
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !json {
+        let (parts, body) = r.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let msg = match text {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => status.canonical_reason().unwrap_or("error").to_ascii_lowercase(),
+        };
+        let mut fresh = (status, Json(json!({"error": msg}))).into_response();
+        for (k, v) in parts.headers.iter() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                fresh.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        r = fresh;
+    }
+    let h = r.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
+    // Tokens, positions and orders: nothing here belongs in a cache.
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r
+}
+
 async fn page() -> impl IntoResponse {
-    (
-        [(header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'")],
-        Html(include_str!("page.html")),
-    )
+    Html(include_str!("page.html"))
+}
+
+async fn page_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("app.js"))
 }
 
 async fn health(State(app): S) -> Json<Value> {
@@ -724,7 +938,31 @@ async fn ready(State(app): S) -> Response {
         .into_response()
 }
 
-async fn metrics(State(app): S) -> Response {
+/// `/metrics` on the console's address. With the scrape token (`AdminConfig::metrics_token`)
+/// it is the full exposition; without it, the public one, which names no account and no
+/// broker login (kill switches and broker sessions are counted instead).
+async fn metrics(State(app): S, h: HeaderMap) -> Response {
+    let full = match (&app.cfg.metrics_token, bearer(&h)) {
+        (Some(want), Some(got)) => {
+            use crate::auth::CtEq;
+            // Digests compared, so the time taken tells nothing of the token's length either.
+            if !auth::sha256_hex(got).as_bytes().ct_eq_bytes(auth::sha256_hex(want).as_bytes()) {
+                return err(StatusCode::UNAUTHORIZED, "wrong scrape token").into_response();
+            }
+            true
+        }
+        _ => false,
+    };
+    exposition_response(&app, full)
+}
+
+fn exposition_response(app: &App, full: bool) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], exposition(app, full)).into_response()
+}
+
+/// The Prometheus text exposition; `full` adds the series labelled with account and login
+/// names.
+fn exposition(app: &App, full: bool) -> String {
     use std::fmt::Write;
     let s = app.link.live.snapshot();
     let mut o = String::new();
@@ -806,11 +1044,30 @@ async fn metrics(State(app): S) -> Response {
         "dalal_kill_switch{{scope=\"global\"}} {}",
         u8::from(app.link.live.global_kill.load(std::sync::atomic::Ordering::Relaxed))
     );
-    for (i, name) in app.names.accounts.iter().enumerate() {
-        let k = app.link.live.account_kill.get(i).is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed));
-        let _ = writeln!(o, "dalal_kill_switch{{scope=\"account\",account=\"{name}\"}} {}", u8::from(k));
+    let engaged: Vec<bool> = (0..app.names.accounts.len())
+        .map(|i| app.link.live.account_kill.get(i).is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed)))
+        .collect();
+    if full {
+        for (name, k) in app.names.accounts.iter().zip(&engaged) {
+            let _ = writeln!(o, "dalal_kill_switch{{scope=\"account\",account=\"{name}\"}} {}", u8::from(*k));
+        }
     }
+    let _ = writeln!(
+        o,
+        "# HELP dalal_kill_switch_accounts_engaged Accounts whose kill switch is engaged.\n# TYPE dalal_kill_switch_accounts_engaged gauge\ndalal_kill_switch_accounts_engaged {}",
+        engaged.iter().filter(|k| **k).count()
+    );
     if !app.cfg.brokers.is_empty() {
+        let sessions: Vec<Value> = app.cfg.brokers.iter().map(|b| (b.session)()).collect();
+        let healthy = sessions.iter().filter(|v| v.get("health").and_then(Value::as_str) == Some("healthy")).count();
+        let _ = writeln!(
+            o,
+            "# HELP dalal_broker_sessions Broker login sessions, by whether they can trade.\n# TYPE dalal_broker_sessions gauge\n\
+             dalal_broker_sessions{{state=\"healthy\"}} {healthy}\ndalal_broker_sessions{{state=\"unhealthy\"}} {}",
+            sessions.len() - healthy
+        );
+    }
+    if full && !app.cfg.brokers.is_empty() {
         let sessions: Vec<(&str, Value)> = app.cfg.brokers.iter().map(|b| (b.name.as_str(), (b.session)())).collect();
         let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
         let _ = writeln!(o, "# HELP dalal_broker_session_healthy Broker login sessions that can trade (1), expired or erroring (0).\n# TYPE dalal_broker_session_healthy gauge");
@@ -848,7 +1105,7 @@ async fn metrics(State(app): S) -> Response {
             (g.read)()
         );
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o).into_response()
+    o
 }
 
 async fn openapi() -> Response {
@@ -856,6 +1113,7 @@ async fn openapi() -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LoginReq {
     username: String,
     password: String,
@@ -867,9 +1125,12 @@ struct LoginReq {
 /// status nor the time tells whether the user exists or the password was right; throttling
 /// is per client address and name ([`Lockouts`]). A disabled user is told so only after
 /// presenting the right credentials.
-async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(r): Json<LoginReq>) -> R {
+async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Body(r): Body<LoginReq>) -> R {
     let ip = peer.ip();
     let generic = || err(StatusCode::UNAUTHORIZED, "invalid credentials");
+    if r.password.len() > MAX_PASSWORD || r.username.len() > 256 {
+        return Err(bad(format!("username: at most 256 bytes; password: at most {MAX_PASSWORD} bytes")));
+    }
     app.admit(ip, &r.username).await?;
     let (hash, exists) = match app.users.lock().get(&r.username) {
         Some(u) => (u.hash.clone(), true),
@@ -888,7 +1149,7 @@ async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(r
         };
         // An unknown name is not recorded: people type passwords into the username field.
         let actor = if exists { r.username.as_str() } else { "(unknown user)" };
-        app.users.audit(actor, "auth.login_failed", json!({"reason": why, "locked": locked})).await;
+        app.users.refusal(actor, "auth.login_failed", why, locked).await;
         return Err(generic());
     }
     if app.users.lock().get(&r.username).is_none_or(|u| u.disabled) {
@@ -899,54 +1160,82 @@ async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(r
         app.users.save_session(SessionChange::Lock { user: &r.username, until_ns: None }).await;
     }
     app.users.audit(&r.username, "auth.login", json!({})).await;
-    Ok(Json(app.issue(&r.username).await))
+    Ok(Json(app.issue(&r.username, None).await))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RefreshReq {
     refresh_token: String,
 }
 
-async fn refresh(State(app): S, Json(r): Json<RefreshReq>) -> R {
+/// Rotates a refresh token: the one presented is spent and a new pair is issued in the same
+/// sign-in (family). A spent token presented again was copied: its whole family is revoked,
+/// refresh and access tokens alike, so the thief and the user both sign in again.
+async fn refresh(State(app): S, Body(r): Body<RefreshReq>) -> R {
+    let refused = || err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token");
     let h = auth::sha256_hex(&r.refresh_token);
-    let entry = app.refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&h);
-    let Some(e) = entry.filter(|e| e.expires > Instant::now()) else {
-        return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
+    let taken = {
+        let mut m = app.refresh.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(&h) {
+            None => None,
+            Some(e) if e.spent => Some(Err((e.user.clone(), e.family.clone()))),
+            Some(e) => {
+                e.spent = true;
+                Some(Ok((e.user.clone(), e.gen, e.family.clone(), e.expires)))
+            }
+        }
     };
-    if app.users.lock().get(&e.user).is_none_or(|u| u.disabled || u.gen != e.gen) {
-        return Err(err(StatusCode::UNAUTHORIZED, "invalid or revoked refresh token"));
-    }
-    // Rotation: the old refresh token is spent.
+    let (user, gen, family, expires) = match taken {
+        None => return Err(refused()),
+        Some(Err((user, family))) => {
+            app.revoke_family(&family).await;
+            app.users.audit(&user, "auth.refresh_replayed", json!({"sign_in_revoked": true})).await;
+            return Err(refused());
+        }
+        Some(Ok(t)) => t,
+    };
     app.users.save_session(SessionChange::RefreshSpent { hash: &h }).await;
-    Ok(Json(app.issue(&e.user).await))
+    if expires <= Instant::now() || app.users.lock().get(&user).is_none_or(|u| u.disabled || u.gen != gen) {
+        return Err(refused());
+    }
+    Ok(Json(app.issue(&user, Some(family)).await))
 }
 
-async fn logout(State(app): S, Json(r): Json<RefreshReq>) -> R {
-    let h = auth::sha256_hex(&r.refresh_token);
-    let e = app.refresh.lock().unwrap_or_else(|e| e.into_inner()).remove(&h);
-    app.users.save_session(SessionChange::RefreshSpent { hash: &h }).await;
-    if let Some(e) = e {
-        app.users.audit(&e.user, "auth.logout", json!({})).await;
+/// Ends a sign-in: the refresh token's family (every refresh token and access token of that
+/// sign-in), and the access token presented, if any.
+async fn logout(State(app): S, h: HeaderMap, Body(r): Body<RefreshReq>) -> R {
+    let hash = auth::sha256_hex(&r.refresh_token);
+    let e =
+        app.refresh.lock().unwrap_or_else(|e| e.into_inner()).get(&hash).map(|e| (e.user.clone(), e.family.clone()));
+    if let Some(tok) = bearer(&h) {
+        if let Ok(c) = auth::verify(&app.key, tok, auth::now_s()) {
+            app.revoked.lock().unwrap_or_else(|e| e.into_inner()).insert(c.jti.clone(), c.exp);
+            let until_ns = c.exp.saturating_mul(1_000_000_000);
+            app.users.save_session(SessionChange::TokenRevoked { jti: &c.jti, until_ns }).await;
+            app.revoke_family(&c.fam).await;
+        }
+    }
+    if let Some((user, family)) = e {
+        app.revoke_family(&family).await;
+        app.users.audit(&user, "auth.logout", json!({})).await;
     }
     Ok(Json(json!({"ok": true})))
 }
 
-async fn me(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn me(State(app): S, Caller(p): Caller) -> R {
     let u = app.users.lock().get(&p.username).map(|u| u.public()).unwrap_or(Value::Null);
     Ok(Json(u))
 }
 
-async fn users_list(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn users_list(State(app): S, Caller(p): Caller) -> R {
     admin_only(&p)?;
     let mut v: Vec<Value> = app.users.lock().values().map(|u| u.public()).collect();
     v.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
     Ok(Json(json!(v)))
 }
 
-async fn users_get(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn users_get(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
     }
@@ -954,6 +1243,7 @@ async fn users_get(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewUser {
     username: String,
     password: String,
@@ -961,6 +1251,20 @@ struct NewUser {
     #[serde(default)]
     accounts: Vec<String>,
 }
+
+/// Passwords: 8 to [`MAX_PASSWORD`] bytes.
+fn check_password(pw: &str) -> Result<(), ApiError> {
+    if pw.len() < 8 {
+        return Err(bad("password: at least 8 characters"));
+    }
+    if pw.len() > MAX_PASSWORD {
+        return Err(bad(format!("password: at most {MAX_PASSWORD} bytes")));
+    }
+    Ok(())
+}
+
+/// The longest password taken (argon2 hashes any length; this bounds the work a request asks).
+const MAX_PASSWORD: usize = 1024;
 
 fn check_accounts(app: &App, accounts: &[String]) -> Result<(), ApiError> {
     for a in accounts {
@@ -971,8 +1275,7 @@ fn check_accounts(app: &App, accounts: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn users_create(State(app): S, h: HeaderMap, Json(r): Json<NewUser>) -> R {
-    let p = who(&app, &h).await?;
+async fn users_create(State(app): S, Caller(p): Caller, Body(r): Body<NewUser>) -> R {
     admin_only(&p)?;
     if r.username.is_empty()
         || r.username.len() > 64
@@ -980,18 +1283,24 @@ async fn users_create(State(app): S, h: HeaderMap, Json(r): Json<NewUser>) -> R 
     {
         return Err(bad("username: 1-64 of [A-Za-z0-9_.-]"));
     }
-    if r.password.len() < 8 {
-        return Err(bad("password: at least 8 characters"));
-    }
+    check_password(&r.password)?;
     check_accounts(&app, &r.accounts)?;
     if app.users.lock().contains_key(&r.username) {
         return Err(err(StatusCode::CONFLICT, "user exists"));
     }
     let hash = app.checks.hash(r.password.clone()).await?;
     let u = User::new(r.username.clone(), hash, r.role, r.accounts.clone());
+    {
+        // Checked again where it is inserted: of several creations of one name racing through
+        // the hash, one wins and the rest get 409.
+        let mut users = app.users.lock();
+        if users.contains_key(&r.username) {
+            return Err(err(StatusCode::CONFLICT, "user exists"));
+        }
+        users.insert(r.username.clone(), u.clone());
+    }
     app.users.persist(&u).await;
     let out = u.public();
-    app.users.lock().insert(r.username.clone(), u);
     app.users
         .audit(&p.username, "user.create", json!({"username": r.username, "role": r.role, "accounts": r.accounts}))
         .await;
@@ -999,6 +1308,7 @@ async fn users_create(State(app): S, h: HeaderMap, Json(r): Json<NewUser>) -> R 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PatchUser {
     role: Option<Role>,
     accounts: Option<Vec<String>>,
@@ -1012,6 +1322,7 @@ struct PatchUser {
 
 /// Proof of the caller's current credentials for a change of credentials.
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct Reauth {
     current_password: Option<String>,
     current_totp: Option<String>,
@@ -1024,11 +1335,10 @@ struct Reauth {
 async fn users_patch(
     State(app): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
-    Path(name): Path<String>,
-    Json(r): Json<PatchUser>,
+    Caller(p): Caller,
+    P(name): P<String>,
+    Body(r): Body<PatchUser>,
 ) -> R {
-    let p = who(&app, &h).await?;
     let is_self = p.username == name;
     if p.role != Role::Admin {
         // Non-admins may only change their own password.
@@ -1045,8 +1355,10 @@ async fn users_patch(
     if !app.users.lock().contains_key(&name) {
         return Err(not_found());
     }
+    if let Some(pw) = &r.password {
+        check_password(pw)?;
+    }
     let hash = match &r.password {
-        Some(pw) if pw.len() < 8 => return Err(bad("password: at least 8 characters")),
         Some(pw) => {
             app.reauth(&p, peer.ip(), r.current_password.as_deref(), r.current_totp.as_deref()).await?;
             Some(app.checks.hash(pw.clone()).await?)
@@ -1056,6 +1368,14 @@ async fn users_patch(
     let revoke = hash.is_some() || r.disabled == Some(true);
     let updated = {
         let mut users = app.users.lock();
+        let demotes = r.role.is_some_and(|x| x != Role::Admin) || r.disabled == Some(true);
+        let target_admin = users.get(&name).is_some_and(|u| u.role == Role::Admin && !u.disabled);
+        if demotes
+            && target_admin
+            && !users.values().any(|u| u.username != name && u.role == Role::Admin && !u.disabled)
+        {
+            return Err(err(StatusCode::CONFLICT, "the last enabled admin cannot be demoted or disabled"));
+        }
         let u = users.get_mut(&name).ok_or_else(not_found)?;
         if let Some(role) = r.role {
             u.role = role;
@@ -1094,7 +1414,7 @@ async fn users_patch(
     let mut out = updated.public();
     if is_self && r.password.is_some() {
         // The caller's own sessions ended with the change; this one goes on with new tokens.
-        out["tokens"] = app.issue(&name).await;
+        out["tokens"] = app.issue(&name, None).await;
     }
     Ok(Json(out))
 }
@@ -1103,19 +1423,18 @@ async fn users_patch(
 /// and an unknown name, answer 404), re-authenticated with its current password and TOTP.
 async fn reauthed_for(
     app: &App,
-    h: &HeaderMap,
+    p: Principal,
     peer: SocketAddr,
     name: &str,
-    body: Option<Json<Reauth>>,
+    body: Option<Reauth>,
 ) -> Result<Principal, ApiError> {
-    let p = who(app, h).await?;
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
     }
     if !app.users.lock().contains_key(name) {
         return Err(not_found());
     }
-    let body = body.map(|b| b.0).unwrap_or_default();
+    let body = body.unwrap_or_default();
     app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
     Ok(p)
 }
@@ -1125,11 +1444,17 @@ async fn reauthed_for(
 async fn users_totp(
     State(app): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
-    Path(name): Path<String>,
-    body: Option<Json<Reauth>>,
+    Caller(p): Caller,
+    P(name): P<String>,
+    OptBody(body): OptBody<Reauth>,
 ) -> R {
-    let p = reauthed_for(&app, &h, peer, &name, body).await?;
+    if app.users.key.is_none() {
+        return Err(err(
+            StatusCode::CONFLICT,
+            "TOTP secrets are sealed with the master key, and this console has none (set DALAL_MASTER_KEY or create the key file)",
+        ));
+    }
+    let p = reauthed_for(&app, p, peer, &name, body).await?;
     let mut secret = vec![0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     let updated = {
@@ -1158,11 +1483,11 @@ fn key_id(k: &KeyRow) -> &str {
 async fn users_api_key(
     State(app): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
-    Path(name): Path<String>,
-    body: Option<Json<Reauth>>,
+    Caller(p): Caller,
+    P(name): P<String>,
+    OptBody(body): OptBody<Reauth>,
 ) -> R {
-    let p = reauthed_for(&app, &h, peer, &name, body).await?;
+    let p = reauthed_for(&app, p, peer, &name, body).await?;
     let Some(gen) = app.users.lock().get(&name).map(|u| u.gen) else { return Err(not_found()) };
     let key = format!("dk_{}", auth::random_token(32));
     let row = KeyRow {
@@ -1180,8 +1505,7 @@ async fn users_api_key(
 }
 
 /// A user's API keys, masked (the key's first characters only), oldest first.
-async fn users_api_keys(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn users_api_keys(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
     }
@@ -1198,8 +1522,7 @@ async fn users_api_keys(State(app): S, h: HeaderMap, Path(name): Path<String>) -
 
 /// Revokes one API key of `name` (the user or an admin, with a key too: revoking only takes
 /// rights away).
-async fn users_api_key_revoke(State(app): S, h: HeaderMap, Path((name, id)): Path<(String, String)>) -> R {
-    let p = who(&app, &h).await?;
+async fn users_api_key_revoke(State(app): S, Caller(p): Caller, P((name, id)): P<(String, String)>) -> R {
     if p.role != Role::Admin && p.username != name {
         return Err(not_found());
     }
@@ -1226,7 +1549,7 @@ fn account_json(app: &App, i: usize) -> Value {
         app.users.lock().values().filter(|u| u.accounts.contains(&a.name)).map(|u| u.username.clone()).collect();
     json!({
         "name": a.name, "id": a.id.0, "funds": a.funds.0 as f64 / 100.0,
-        "kill_switch": v.account_kill.get(i).copied().unwrap_or(false), "limits": v.limits.get(i),
+        "kill_switch": v.account_kill.get(i).copied().unwrap_or(false), "limits": v.limits.get(i).map(LimitsInRupees::from_limits),
         "realized": r as f64 / 100.0, "unrealized": u as f64 / 100.0, "users": owners,
         "strategies": app.link.setup.strategies.iter().filter(|s| s.account == a.id).map(|s| s.id.0).collect::<Vec<_>>(),
     })
@@ -1234,8 +1557,7 @@ fn account_json(app: &App, i: usize) -> Value {
 
 /// Broker logins and their sessions: an admin sees every login; others see the logins their
 /// accounts trade through, listing only their own accounts.
-async fn brokers_list(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn brokers_list(State(app): S, Caller(p): Caller) -> R {
     let v: Vec<Value> = app
         .cfg
         .brokers
@@ -1256,8 +1578,8 @@ async fn brokers_list(State(app): S, h: HeaderMap) -> R {
 
 /// `GET /api/feed`: the market feed's health for any signed-in user (it carries no secret and
 /// no account's data); 404 when the run's feed reports none.
-async fn market_feed(State(app): S, h: HeaderMap) -> R {
-    who(&app, &h).await?;
+async fn market_feed(State(app): S, Caller(p): Caller) -> R {
+    let _ = &p;
     let f = app.cfg.market_feed.as_ref().ok_or_else(not_found)?;
     Ok(Json(f.to_json(now_ns())))
 }
@@ -1318,8 +1640,7 @@ impl BrokerTotals {
 /// their health, bound accounts by mode, requests and errors. An admin counts every login;
 /// others count the logins their accounts use and only their own accounts (a login's
 /// counters are its own, whoever's orders they were, as `/api/brokers` shows them).
-async fn brokers_status(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn brokers_status(State(app): S, Caller(p): Caller) -> R {
     let mut kinds: BTreeMap<String, BrokerTotals> = BTreeMap::new();
     let mut total = BrokerTotals::new("");
     for b in &app.cfg.brokers {
@@ -1366,8 +1687,7 @@ fn visible_login(app: &App, p: &Principal, login: &str) -> Result<(Arc<dyn Broke
 /// body is parsed here, after the caller is known, rather than by the `Json` extractor: serde
 /// quotes the values it rejects, and those may be secrets, so a malformed body is refused
 /// naming only where it went wrong.
-async fn broker_store(State(app): S, h: HeaderMap, Path(login): Path<String>, body: axum::body::Bytes) -> R {
-    let p = who(&app, &h).await?;
+async fn broker_store(State(app): S, Caller(p): Caller, P(login): P<String>, body: axum::body::Bytes) -> R {
     let (desk, entry) = visible_login(&app, &p, &login)?;
     if p.role != Role::Admin && !entry.accounts.iter().any(|(a, _)| p.trades(a)) {
         return Err(forbidden());
@@ -1393,8 +1713,7 @@ async fn broker_store(State(app): S, h: HeaderMap, Path(login): Path<String>, bo
 
 /// `DELETE /api/brokers/{login}`: removes a configured login from the vault (admin only). The
 /// run's vault watcher then ends the gateway's session: its orders are refused, not sent.
-async fn broker_remove(State(app): S, h: HeaderMap, Path(login): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn broker_remove(State(app): S, Caller(p): Caller, P(login): P<String>) -> R {
     let (desk, _) = visible_login(&app, &p, &login)?;
     admin_only(&p)?;
     desk.remove(&login).await.map_err(desk_err)?;
@@ -1432,8 +1751,7 @@ fn live_login(app: &App, p: &Principal, name: &str) -> Result<(u32, Arc<dyn Brok
 /// read from its broker through its login. A paper or shadow account has nothing at a broker
 /// (409). A login is the broker's unit, not Dalal's: when it also trades for live accounts the
 /// caller does not see, its state is theirs too and is not shown (409).
-async fn account_broker(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn account_broker(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     let (_, desk, login) = live_login(&app, &p, &name)?;
     if login.accounts.iter().any(|(a, m)| m == "live" && !p.sees(a)) {
         return Err(err(StatusCode::CONFLICT, format!("login {} also trades for accounts you do not see", login.name)));
@@ -1493,8 +1811,7 @@ fn engine_book(app: &App, account: u32) -> (EngineBook, u64) {
 /// `GET /api/accounts/{name}/reconcile`: a live account's net positions in the engine beside
 /// its login's at the broker (read as `/api/accounts/{name}/broker` reads them), the working
 /// orders there Dalal did not place, and whether the positions agree.
-async fn account_reconcile(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn account_reconcile(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     let (account, desk, login) = reconcilable(&app, &p, &name)?;
     let (book, _) = engine_book(&app, account);
     let r = desk.reconcile(&login.name, book, false).await.map_err(desk_err)?;
@@ -1514,8 +1831,7 @@ async fn account_reconcile(State(app): S, h: HeaderMap, Path(name): Path<String>
 /// afresh. Refused (409) while the account's last adoption is not in the view yet (planned
 /// against positions without it, it would be booked twice) and when the view has missed
 /// egress events (its positions may not be the engine's).
-async fn account_adopt(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn account_adopt(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     trading_account(&app, &p, &name)?;
     let (account, desk, login) = reconcilable(&app, &p, &name)?;
     let conflict = |m: String| err(StatusCode::CONFLICT, m);
@@ -1570,8 +1886,7 @@ async fn account_adopt(State(app): S, h: HeaderMap, Path(name): Path<String>) ->
     Ok(Json(json!({"account": name, "login": login.name, "adopted": sent, "left_out": r.left_out})))
 }
 
-async fn accounts_list(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn accounts_list(State(app): S, Caller(p): Caller) -> R {
     let v: Vec<Value> = (0..app.link.setup.accounts.len())
         .filter(|i| p.sees(&app.link.setup.accounts[*i].name))
         .map(|i| account_json(&app, i))
@@ -1579,14 +1894,13 @@ async fn accounts_list(State(app): S, h: HeaderMap) -> R {
     Ok(Json(json!(v)))
 }
 
-async fn accounts_get(State(app): S, h: HeaderMap, Path(name): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn accounts_get(State(app): S, Caller(p): Caller, P(name): P<String>) -> R {
     let id = app.visible_account(&p, &name)?;
     Ok(Json(account_json(&app, id as usize)))
 }
 
-async fn instruments(State(app): S, h: HeaderMap) -> R {
-    who(&app, &h).await?;
+async fn instruments(State(app): S, Caller(p): Caller) -> R {
+    let _ = &p;
     let last = app.link.live.snapshot().last_price;
     let v: Vec<Value> = app
         .link
@@ -1613,8 +1927,7 @@ fn strategy_json(app: &App, i: usize) -> Value {
            "running": app.running.lock().map(|r| r.get(i).copied().unwrap_or(true)).unwrap_or(true)})
 }
 
-async fn strategies(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn strategies(State(app): S, Caller(p): Caller) -> R {
     let v: Vec<Value> = (0..app.link.setup.strategies.len())
         .filter(|i| p.sees(app.names.account(u32::from(app.link.setup.strategies[*i].account.0))))
         .map(|i| strategy_json(&app, i))
@@ -1630,16 +1943,14 @@ fn visible_strategy(app: &App, p: &Principal, id: u32) -> Result<usize, ApiError
     Ok(i)
 }
 
-async fn strategy_get(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
-    let p = who(&app, &h).await?;
+async fn strategy_get(State(app): S, Caller(p): Caller, P(id): P<u32>) -> R {
     let i = visible_strategy(&app, &p, id)?;
     Ok(Json(strategy_json(&app, i)))
 }
 
 /// Starts or stops a strategy through the ingress ring (a stopped strategy keeps its book and
 /// working orders but makes no decisions).
-async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Result<Json<Value>, ApiError> {
-    let p = who(app, h).await?;
+async fn strategy_control(app: &App, p: Principal, id: u32, action: &str) -> Result<Json<Value>, ApiError> {
     let i = visible_strategy(app, &p, id)?;
     if !p.trades(app.names.account(u32::from(app.link.setup.strategies[i].account.0))) {
         return Err(forbidden());
@@ -1656,19 +1967,18 @@ async fn strategy_control(app: &App, h: &HeaderMap, id: u32, action: &str) -> Re
     Ok(Json(strategy_json(app, i)))
 }
 
-async fn strategy_start(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
-    strategy_control(&app, &h, id, "start").await
+async fn strategy_start(State(app): S, Caller(p): Caller, P(id): P<u32>) -> R {
+    strategy_control(&app, p, id, "start").await
 }
 
-async fn strategy_stop(State(app): S, h: HeaderMap, Path(id): Path<u32>) -> R {
-    strategy_control(&app, &h, id, "stop").await
+async fn strategy_stop(State(app): S, Caller(p): Caller, P(id): P<u32>) -> R {
+    strategy_control(&app, p, id, "stop").await
 }
 
 /// Changes a running strategy's parameters: the body is a partial config entry (`{"fast": 5,
 /// "slow": 21}`, `{"qty": 20}`), validated exactly as the config file is, then sent through the
 /// ingress ring. Kind, instrument and timeframe stay.
-async fn strategy_params(State(app): S, h: HeaderMap, Path(id): Path<u32>, Json(body): Json<Value>) -> R {
-    let p = who(&app, &h).await?;
+async fn strategy_params(State(app): S, Caller(p): Caller, P(id): P<u32>, Body(body): Body<Value>) -> R {
     let i = visible_strategy(&app, &p, id)?;
     let s = &app.link.setup.strategies[i];
     if !p.trades(app.names.account(u32::from(s.account.0))) {
@@ -1692,8 +2002,7 @@ struct OrdersQuery {
     limit: Option<usize>,
 }
 
-async fn orders_list(State(app): S, h: HeaderMap, Query(q): Query<OrdersQuery>) -> R {
-    let p = who(&app, &h).await?;
+async fn orders_list(State(app): S, Caller(p): Caller, Q(q): Q<OrdersQuery>) -> R {
     let only = match &q.account {
         Some(a) => Some(app.visible_account(&p, a)?),
         None => None,
@@ -1714,8 +2023,7 @@ async fn orders_list(State(app): S, h: HeaderMap, Query(q): Query<OrdersQuery>) 
     Ok(Json(json!(out)))
 }
 
-async fn orders_get(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
-    let p = who(&app, &h).await?;
+async fn orders_get(State(app): S, Caller(p): Caller, P(id): P<u64>) -> R {
     let v = app.link.read();
     let o =
         v.orders.get(&id).filter(|o| p.sees(app.names.account(u32::from(o.intent.account.0)))).ok_or_else(not_found)?;
@@ -1723,6 +2031,7 @@ async fn orders_get(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PlaceReq {
     account: String,
     symbol: String,
@@ -1751,10 +2060,27 @@ fn default_validity() -> Validity {
     Validity::Day
 }
 
+/// The largest quantity an order may carry: no NSE order comes near it, and quantity × price
+/// in paise stays far inside an i64.
+const MAX_ORDER_QTY: u64 = 1_000_000_000;
+/// The highest price an order may carry, in rupees (no NSE instrument trades near it).
+const MAX_PRICE_RUPEES: f64 = 10_000_000.0;
+
+fn order_qty(q: u64) -> Result<Qty, ApiError> {
+    if q == 0 || q > MAX_ORDER_QTY {
+        return Err(bad(format!("qty: between 1 and {MAX_ORDER_QTY}")));
+    }
+    Ok(Qty(q))
+}
+
+/// A price in rupees, exact to the paisa, between 0 and [`MAX_PRICE_RUPEES`].
 fn rupees(x: Option<f64>, what: &str) -> Result<Price, ApiError> {
     match x {
         None => Ok(Price::ZERO),
-        Some(v) => Price::from_rupees_f64(v).filter(|p| p.0 >= 0).ok_or_else(|| bad(format!("{what}: bad price"))),
+        Some(v) if (0.0..=MAX_PRICE_RUPEES).contains(&v) => {
+            Price::from_rupees_exact(v).ok_or_else(|| bad(format!("{what}: a rupee amount with at most two decimals")))
+        }
+        Some(_) => Err(bad(format!("{what}: between 0 and {MAX_PRICE_RUPEES} rupees"))),
     }
 }
 
@@ -1767,13 +2093,10 @@ fn trading_account(app: &App, p: &Principal, name: &str) -> Result<u32, ApiError
     Ok(id)
 }
 
-async fn orders_place(State(app): S, h: HeaderMap, Json(r): Json<PlaceReq>) -> R {
-    let p = who(&app, &h).await?;
+async fn orders_place(State(app): S, Caller(p): Caller, Body(r): Body<PlaceReq>) -> R {
     let account = trading_account(&app, &p, &r.account)?;
     let instrument = app.instrument_id(&r.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", r.symbol)))?;
-    if r.qty == 0 {
-        return Err(bad("qty must be positive"));
-    }
+    order_qty(r.qty)?;
     let tag = match &r.tag {
         Some(t) => Tag::new(t).ok_or_else(|| bad("tag: at most 20 bytes, no commas, quotes or control characters"))?,
         None => Tag::new("manual").unwrap_or_default(),
@@ -1826,19 +2149,23 @@ fn own_order(app: &App, p: &Principal, id: u64) -> Result<(u32, String), ApiErro
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ModifyReq {
     qty: Option<u64>,
     price: Option<f64>,
     trigger: Option<f64>,
 }
 
-async fn orders_modify(State(app): S, h: HeaderMap, Path(id): Path<u64>, Json(r): Json<ModifyReq>) -> R {
-    let p = who(&app, &h).await?;
+async fn orders_modify(State(app): S, Caller(p): Caller, P(id): P<u64>, Body(r): Body<ModifyReq>) -> R {
     let (account, name) = own_order(&app, &p, id)?;
+    let qty = match r.qty {
+        Some(q) => order_qty(q)?,
+        None => Qty(0),
+    };
     let cmd = Command::Modify {
         account: AccountId(account as _),
         order: OrderId(id as _),
-        qty: Qty(r.qty.unwrap_or(0)),
+        qty,
         price: rupees(r.price, "price")?,
         trigger: rupees(r.trigger, "trigger")?,
     };
@@ -1853,8 +2180,7 @@ async fn orders_modify(State(app): S, h: HeaderMap, Path(id): Path<u64>, Json(r)
     Ok(Json(json!({"accepted": true})))
 }
 
-async fn orders_cancel(State(app): S, h: HeaderMap, Path(id): Path<u64>) -> R {
-    let p = who(&app, &h).await?;
+async fn orders_cancel(State(app): S, Caller(p): Caller, P(id): P<u64>) -> R {
     let (account, name) = own_order(&app, &p, id)?;
     app.link.send(Command::Cancel { account: AccountId(account as _), order: OrderId(id as _) })?;
     app.users.audit(&p.username, "order.cancel", json!({"order": id, "account": name})).await;
@@ -1867,8 +2193,7 @@ struct AccountQuery {
     limit: Option<usize>,
 }
 
-async fn fills(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -> R {
-    let p = who(&app, &h).await?;
+async fn fills(State(app): S, Caller(p): Caller, Q(q): Q<AccountQuery>) -> R {
     let only = match &q.account {
         Some(a) => Some(app.visible_account(&p, a)?),
         None => None,
@@ -1887,8 +2212,7 @@ async fn fills(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -> R 
     Ok(Json(json!(out)))
 }
 
-async fn positions(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -> R {
-    let p = who(&app, &h).await?;
+async fn positions(State(app): S, Caller(p): Caller, Q(q): Q<AccountQuery>) -> R {
     let only = match &q.account {
         Some(a) => Some(app.visible_account(&p, a)?),
         None => None,
@@ -1906,8 +2230,7 @@ async fn positions(State(app): S, h: HeaderMap, Query(q): Query<AccountQuery>) -
 
 /// P&L per visible account as the engine last published it: realized and unrealized before
 /// charges (the sum of `/api/positions` of the account), charges, and net after charges.
-async fn pnl(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn pnl(State(app): S, Caller(p): Caller) -> R {
     let s = app.link.live.snapshot();
     let out: Vec<Value> = app
         .names
@@ -1920,8 +2243,7 @@ async fn pnl(State(app): S, h: HeaderMap) -> R {
     Ok(Json(json!(out)))
 }
 
-async fn risk_list(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn risk_list(State(app): S, Caller(p): Caller) -> R {
     let v = app.link.read();
     let out: Vec<Value> = app
         .names
@@ -1929,33 +2251,36 @@ async fn risk_list(State(app): S, h: HeaderMap) -> R {
         .iter()
         .enumerate()
         .filter(|(_, n)| p.sees(n))
-        .map(|(i, n)| json!({"account": n, "limits": v.limits.get(i), "kill_switch": v.account_kill.get(i)}))
+        .map(|(i, n)| json!({"account": n, "limits": v.limits.get(i).map(LimitsInRupees::from_limits), "kill_switch": v.account_kill.get(i)}))
         .collect();
     Ok(Json(json!({"global_kill_switch": v.global_kill, "accounts": out})))
 }
 
-async fn risk_get(State(app): S, h: HeaderMap, Path(account): Path<String>) -> R {
-    let p = who(&app, &h).await?;
+async fn risk_get(State(app): S, Caller(p): Caller, P(account): P<String>) -> R {
     let i = app.visible_account(&p, &account)? as usize;
     let v = app.link.read();
-    Ok(Json(json!({"account": account, "limits": v.limits.get(i), "kill_switch": v.account_kill.get(i)})))
+    Ok(Json(
+        json!({"account": account, "limits": v.limits.get(i).map(LimitsInRupees::from_limits), "kill_switch": v.account_kill.get(i)}),
+    ))
 }
 
-async fn risk_set(State(app): S, h: HeaderMap, Path(account): Path<String>, Json(limits): Json<RiskLimits>) -> R {
-    let p = who(&app, &h).await?;
+/// Replaces an account's limits. The body is the config file's `[accounts.limits]` in JSON:
+/// money in rupees (exact to the paisa), nothing negative, every key known.
+async fn risk_set(State(app): S, Caller(p): Caller, P(account): P<String>, Body(body): Body<LimitsInRupees>) -> R {
     let i = app.visible_account(&p, &account)?;
     admin_only(&p)?;
-    let old = app.link.read().limits.get(i as usize).copied();
+    let limits = body.to_limits().map_err(|e| bad(e.to_string()))?;
+    let old = app.link.read().limits.get(i as usize).map(LimitsInRupees::from_limits);
     app.link.send(Command::SetLimits { account: AccountId(i as _), limits })?;
     if let Some(l) = app.link.write().limits.get_mut(i as usize) {
         *l = limits;
     }
-    app.users.audit(&p.username, "risk.set_limits", json!({"account": account, "old": old, "new": limits})).await;
-    Ok(Json(json!({"account": account, "limits": limits})))
+    let new = LimitsInRupees::from_limits(&limits);
+    app.users.audit(&p.username, "risk.set_limits", json!({"account": account, "old": old, "new": new})).await;
+    Ok(Json(json!({"account": account, "limits": new})))
 }
 
-async fn kill_get(State(app): S, h: HeaderMap) -> R {
-    let p = who(&app, &h).await?;
+async fn kill_get(State(app): S, Caller(p): Caller) -> R {
     let v = app.link.read();
     let accounts: Vec<Value> = app
         .names
@@ -1977,20 +2302,35 @@ async fn kill_get(State(app): S, h: HeaderMap) -> R {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KillReq {
     /// `"global"` or an account name.
     scope: String,
     engaged: bool,
 }
 
-async fn kill_set(State(app): S, h: HeaderMap, Json(r): Json<KillReq>) -> R {
-    let p = who(&app, &h).await?;
+async fn kill_set(State(app): S, Caller(p): Caller, Body(r): Body<KillReq>) -> R {
     let scope = if r.scope == "global" {
         admin_only(&p)?;
         KillScope::Global
     } else {
         KillScope::Account(AccountId(trading_account(&app, &p, &r.scope)? as _))
     };
+    if let KillScope::Account(a) = scope {
+        // An administrator's stop is an administrator's to lift; traders engage and release
+        // their own.
+        let mut by_admin = app.kill_by_admin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flag) = by_admin.get_mut(a.index()) {
+            let admin = p.role == Role::Admin;
+            if !r.engaged && *flag && !admin {
+                return Err(err(
+                    StatusCode::FORBIDDEN,
+                    "this kill switch was engaged by an administrator; only an administrator can release it",
+                ));
+            }
+            *flag = if r.engaged { *flag || admin } else { false };
+        }
+    }
     app.link.send(Command::KillSwitch { scope, engaged: r.engaged })?;
     {
         let mut v = app.link.write();
@@ -2008,8 +2348,8 @@ async fn kill_set(State(app): S, h: HeaderMap, Json(r): Json<KillReq>) -> R {
     Ok(Json(json!({"scope": r.scope, "engaged": r.engaged})))
 }
 
-async fn latency(State(app): S, h: HeaderMap) -> R {
-    who(&app, &h).await?;
+async fn latency(State(app): S, Caller(p): Caller) -> R {
+    let _ = &p;
     let v = app.link.read();
     let p = v.tick_to_order.percentiles();
     // Log2 buckets: bucket k holds samples in [2^(k-1), 2^k) ns.
@@ -2032,8 +2372,8 @@ struct CandleQuery {
     limit: Option<usize>,
 }
 
-async fn candles(State(app): S, h: HeaderMap, Query(q): Query<CandleQuery>) -> R {
-    who(&app, &h).await?;
+async fn candles(State(app): S, Caller(p): Caller, Q(q): Q<CandleQuery>) -> R {
+    let _ = &p;
     let i = app.instrument_id(&q.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", q.symbol)))?;
     let tf = q.timeframe.as_deref().unwrap_or("1s");
     let spec = dalal_core::model::BarSpec::parse(tf).ok_or_else(|| bad(format!("bad timeframe {tf:?}")))?;
@@ -2054,43 +2394,79 @@ struct LimitQuery {
     limit: Option<usize>,
 }
 
-async fn audit(State(app): S, h: HeaderMap, Query(q): Query<LimitQuery>) -> R {
-    let p = who(&app, &h).await?;
-    let rows = app.users.audit_log(q.limit.unwrap_or(200).min(5000)).await;
-    let rows: Vec<_> = rows.into_iter().filter(|r| p.role == Role::Admin || r.actor == p.username).collect();
+async fn audit(State(app): S, Caller(p): Caller, Q(q): Q<LimitQuery>) -> R {
+    // Others' entries are filtered out before the limit is applied, not after.
+    let only = (p.role != Role::Admin).then_some(p.username.as_str());
+    let rows = app.users.audit_log(q.limit.unwrap_or(200).min(5000), only).await;
     Ok(Json(json!(rows)))
 }
 
 #[derive(Deserialize)]
 struct WsQuery {
+    /// Refused: a token in the URL ends up in proxy and server logs.
     token: Option<String>,
     topics: Option<String>,
     accounts: Option<String>,
     symbols: Option<String>,
 }
 
+/// The topics a socket may subscribe to (all of them by default).
+const TOPICS: [&str; 7] = ["ticks", "candles", "orders", "fills", "positions", "pnl", "latency"];
+/// The subprotocol the console speaks; a browser passes its token as a second entry,
+/// `bearer.<token>`, since it cannot set an `Authorization` header on a WebSocket.
+const WS_PROTOCOL: &str = "dalal";
+/// The largest message a client may send (a subscription is a few hundred bytes).
+const WS_MAX_MESSAGE: usize = 4096;
+/// Most accounts or symbols one subscription may name.
+const WS_MAX_NAMES: usize = 256;
+
 struct Sub {
-    topics: Vec<String>,
+    topics: Vec<&'static str>,
     accounts: Option<Vec<u32>>,
     symbols: Option<Vec<u32>>,
 }
 
 impl Sub {
-    fn parse(app: &App, topics: Option<&str>, accounts: Option<&str>, symbols: Option<&str>) -> Sub {
-        let list = |s: Option<&str>| {
-            s.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>())
+    /// A subscription from comma-separated lists. Only known topics, accounts and symbols are
+    /// taken, at most [`WS_MAX_NAMES`] of each; the error never repeats what was sent.
+    fn parse(app: &App, topics: Option<&str>, accounts: Option<&str>, symbols: Option<&str>) -> Result<Sub, String> {
+        let list = |s: Option<&str>, what: &str| -> Result<Option<Vec<String>>, String> {
+            let Some(s) = s else { return Ok(None) };
+            let v: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            if v.len() > WS_MAX_NAMES {
+                return Err(format!("at most {WS_MAX_NAMES} {what}"));
+            }
+            Ok(Some(v))
         };
-        Sub {
-            topics: list(topics).unwrap_or_else(|| {
-                ["ticks", "candles", "orders", "fills", "positions", "pnl", "latency"].map(String::from).to_vec()
-            }),
-            accounts: list(accounts).map(|v| v.iter().filter_map(|a| app.account_id(a)).collect()),
-            symbols: list(symbols).map(|v| v.iter().filter_map(|a| app.instrument_id(a)).collect()),
-        }
+        let topics = match list(topics, "topics")? {
+            None => TOPICS.to_vec(),
+            Some(v) => {
+                let mut out = Vec::new();
+                for t in &v {
+                    let known = TOPICS
+                        .iter()
+                        .find(|k| **k == t.as_str())
+                        .ok_or_else(|| format!("unknown topic; topics are {}", TOPICS.join(", ")))?;
+                    if !out.contains(known) {
+                        out.push(*known);
+                    }
+                }
+                out
+            }
+        };
+        let ids = |v: Option<Vec<String>>, find: &dyn Fn(&str) -> Option<u32>, what: &str| {
+            v.map(|v| v.iter().map(|x| find(x).ok_or_else(|| format!("unknown {what}"))).collect::<Result<Vec<_>, _>>())
+                .transpose()
+        };
+        Ok(Sub {
+            topics,
+            accounts: ids(list(accounts, "accounts")?, &|a| app.account_id(a), "account")?,
+            symbols: ids(list(symbols, "symbols")?, &|a| app.instrument_id(a), "symbol")?,
+        })
     }
 
     fn wants(&self, app: &App, p: &Principal, u: &crate::link::Update) -> bool {
-        if !self.topics.iter().any(|t| t == u.topic) {
+        if !self.topics.contains(&u.topic) {
             return false;
         }
         if let Some(a) = u.account {
@@ -2107,19 +2483,71 @@ impl Sub {
     }
 }
 
-async fn ws(State(app): S, h: HeaderMap, Query(q): Query<WsQuery>, up: WebSocketUpgrade) -> Response {
-    let bearer = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = q.token.as_deref().or(bearer) else {
+/// The token of a WebSocket request: `Authorization: Bearer …`, or `bearer.<token>` in the
+/// `Sec-WebSocket-Protocol` list beside `dalal` (what a browser can send).
+fn ws_token(h: &HeaderMap) -> Option<String> {
+    if let Some(t) = bearer(h) {
+        return Some(t.to_string());
+    }
+    let protocols = h.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let mut names = protocols.split(',').map(str::trim);
+    if !names.clone().any(|n| n == WS_PROTOCOL) {
+        return None;
+    }
+    names.find_map(|n| n.strip_prefix("bearer.")).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// A socket counted against its user's cap; the count drops with it.
+struct WsSlot {
+    app: Arc<App>,
+    user: String,
+}
+
+impl Drop for WsSlot {
+    fn drop(&mut self) {
+        let mut n = self.app.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = n.get_mut(&self.user) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                n.remove(&self.user);
+            }
+        }
+    }
+}
+
+async fn ws(State(app): S, h: HeaderMap, Q(q): Q<WsQuery>, up: WebSocketUpgrade) -> Response {
+    if q.token.is_some() {
+        return bad("pass the token in the Authorization header or as `bearer.<token>` in Sec-WebSocket-Protocol, not in the URL")
+            .into_response();
+    }
+    let Some(token) = ws_token(&h) else {
         return err(StatusCode::UNAUTHORIZED, "missing token").into_response();
     };
-    let p = match app.principal_of(token) {
+    let p = match app.principal_of(&token) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let sub = Sub::parse(&app, q.topics.as_deref(), q.accounts.as_deref(), q.symbols.as_deref());
+    if !app.rate_ok(&p.username) {
+        return err(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
+    }
+    let sub = match Sub::parse(&app, q.topics.as_deref(), q.accounts.as_deref(), q.symbols.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return bad(e).into_response(),
+    };
+    {
+        let mut n = app.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let c = n.entry(p.username.clone()).or_insert(0);
+        if *c >= app.cfg.ws_per_user.max(1) {
+            return err(StatusCode::TOO_MANY_REQUESTS, "too many open sockets for this user").into_response();
+        }
+        *c += 1;
+    }
+    let slot = WsSlot { app: app.clone(), user: p.username.clone() };
     let rx = app.link.updates.subscribe();
-    let token = token.to_string();
-    up.on_upgrade(move |sock| ws_loop(app, p, token, sub, rx, sock))
+    let up = if h.contains_key(header::SEC_WEBSOCKET_PROTOCOL) { up.protocols([WS_PROTOCOL]) } else { up };
+    up.max_message_size(WS_MAX_MESSAGE)
+        .max_frame_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |sock| ws_loop(app, p, token, sub, rx, sock, slot))
 }
 
 /// When the socket's authorization must be looked at again: at the token's expiry (by the
@@ -2140,6 +2568,7 @@ async fn ws_loop(
     mut sub: Sub,
     mut rx: broadcast::Receiver<crate::link::Update>,
     mut sock: WebSocket,
+    _slot: WsSlot,
 ) {
     let mut perms = app.perms.subscribe();
     let hello = json!({"type": "hello", "user": p.username, "role": p.role, "topics": sub.topics});
@@ -2186,17 +2615,36 @@ async fn ws_loop(
             },
             m = sock.recv() => match m {
                 Some(Ok(Message::Text(t))) => {
-                    // {"topics": "...", "accounts": "...", "symbols": "..."} replaces the subscription.
-                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
-                        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-                        sub = Sub::parse(&app, s("topics").as_deref(), s("accounts").as_deref(), s("symbols").as_deref());
-                        let ack = json!({"type": "subscribed", "topics": sub.topics});
-                        if sock.send(Message::Text(ack.to_string().into())).await.is_err() {
-                            return;
+                    // {"topics": "...", "accounts": "...", "symbols": "..."} replaces the
+                    // subscription; a message counts against the user's rate limit.
+                    if !app.rate_ok(&p.username) {
+                        return ws_close(sock, "rate limit exceeded").await;
+                    }
+                    let reply = match serde_json::from_str::<Value>(&t) {
+                        Ok(v) => {
+                            let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                            match Sub::parse(&app, s("topics").as_deref(), s("accounts").as_deref(), s("symbols").as_deref()) {
+                                Ok(next) => {
+                                    sub = next;
+                                    json!({"type": "subscribed", "topics": sub.topics})
+                                }
+                                Err(e) => json!({"type": "error", "error": e}),
+                            }
                         }
+                        Err(_) => json!({"type": "error", "error": "expected a JSON object {\"topics\": …, \"accounts\": …, \"symbols\": …}"}),
+                    };
+                    if sock.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        return;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Err(e)) => {
+                    // A message over the size limit is told apart (1009) from a broken frame.
+                    let big = e.to_string().contains("too long") || e.to_string().contains("Space limit");
+                    let (code, reason) = if big { (close_code::SIZE, "message too big") } else { (close_code::PROTOCOL, "protocol error") };
+                    let _ = sock.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    return;
+                }
+                Some(Ok(Message::Close(_))) | None => return,
                 Some(Ok(_)) => {}
             },
         }

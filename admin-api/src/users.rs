@@ -14,6 +14,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use dalal_persistence::store::{Store, StorePool};
+
+use crate::sealed::SecretKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -146,10 +148,25 @@ pub struct KeyRow {
 #[derive(Debug, Default)]
 pub struct Sessions {
     pub api_keys: Vec<KeyRow>,
-    /// (token hash, username, expiry in ns since the epoch, token generation)
-    pub refresh: Vec<(String, String, i64, u64)>,
+    pub refresh: Vec<RefreshRow>,
     /// (username, locked until, ns since the epoch)
     pub lockouts: Vec<(String, i64)>,
+    /// Revoked access tokens (`jti`) and session families (`fam:<id>`), with when the last
+    /// token they cover expires (ns since the epoch).
+    pub revoked: Vec<(String, i64)>,
+}
+
+/// A stored refresh token: its hash, never the token.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub hash: String,
+    pub user: String,
+    pub expires_ns: i64,
+    pub gen: u64,
+    /// The sign-in it descends from: every refresh rotates within one family.
+    pub family: String,
+    /// Used once already; presenting it again means it was stolen (the family is revoked).
+    pub spent: bool,
 }
 
 /// One change to the stored sessions. Hashes only, never a secret.
@@ -159,14 +176,20 @@ pub enum SessionChange<'a> {
     ApiKeyRevoked {
         hash: &'a str,
     },
-    Refresh {
-        hash: &'a str,
-        user: &'a str,
-        expires_ns: i64,
-        gen: u64,
-    },
+    Refresh(&'a RefreshRow),
+    /// Rotated: kept, marked spent, until it expires.
     RefreshSpent {
         hash: &'a str,
+    },
+    /// A sign-in's every refresh token, and the access tokens it issued (until `until_ns`).
+    FamilyRevoked {
+        family: &'a str,
+        until_ns: i64,
+    },
+    /// One access token, until it expires.
+    TokenRevoked {
+        jti: &'a str,
+        until_ns: i64,
     },
     /// Every key and refresh token of a user (disabled, or a password changed).
     RevokeAll {
@@ -183,13 +206,37 @@ pub struct Users {
     pub map: Mutex<HashMap<String, User>>,
     pub audit: Mutex<VecDeque<AuditRec>>,
     pub store: Option<Store>,
+    /// Seals TOTP secrets in the store; none: TOTP cannot be enrolled.
+    pub key: Option<SecretKey>,
+    /// Refused sign-ins being counted, by (actor, action, reason), until their window closes.
+    refusals: Mutex<HashMap<(String, String, String), Refusals>>,
+}
+
+/// Refusals of one kind inside one window: the first is written at once, the rest are
+/// counted and written as one entry when the window closes (or the log is read).
+#[derive(Debug)]
+struct Refusals {
+    opened: std::time::Instant,
+    first_ns: i64,
+    last_ns: i64,
+    /// Counted since the last entry written.
+    pending: u64,
+    locked: bool,
 }
 
 const AUDIT_KEPT: usize = 10_000;
+/// How long repeated refusals of one kind are gathered into one audit entry.
+pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Users {
-    pub fn new(store: Option<Store>) -> Users {
-        Users { map: Mutex::new(HashMap::new()), audit: Mutex::new(VecDeque::new()), store }
+    pub fn new(store: Option<Store>, key: Option<SecretKey>) -> Users {
+        Users {
+            map: Mutex::new(HashMap::new()),
+            audit: Mutex::new(VecDeque::new()),
+            store,
+            key,
+            refusals: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, User>> {
@@ -223,6 +270,9 @@ impl Users {
         add_column(pool, "admin_api_keys", "created_ns BIGINT NOT NULL DEFAULT 0").await?;
         add_column(pool, "admin_api_keys", "gen BIGINT NOT NULL DEFAULT 0").await?;
         add_column(pool, "admin_refresh_tokens", "gen BIGINT NOT NULL DEFAULT 0").await?;
+        add_column(pool, "admin_refresh_tokens", "family TEXT NOT NULL DEFAULT ''").await?;
+        add_column(pool, "admin_refresh_tokens", "spent BIGINT NOT NULL DEFAULT 0").await?;
+        exec!(pool, "CREATE TABLE IF NOT EXISTS admin_revoked (id TEXT PRIMARY KEY, until_ns BIGINT NOT NULL)")?;
         type Row = (String, String, String, Option<String>, i64);
         type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>, Vec<(String, i64, i64)>);
         let (users, owns, state, security): Loaded = match pool {
@@ -243,11 +293,33 @@ impl Users {
                 sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
             ),
         };
+        let mut clear = Vec::new();
         let mut m = self.lock();
         for (username, hash, role, totp, created) in users {
             let accounts = owns.iter().filter(|o| o.0 == username).map(|o| o.1.clone()).collect();
             let disabled = state.iter().any(|s| s.0 == username && s.1 != 0);
-            let totp = totp.and_then(|t| hex_decode(&t));
+            let totp = match totp {
+                None => None,
+                Some(t) if crate::sealed::is_sealed(&t) => {
+                    let key = self.key.as_ref().ok_or_else(|| {
+                        sqlx::Error::Protocol(format!(
+                            "the TOTP secret of {username} is sealed and no master key was given"
+                        ))
+                    })?;
+                    let plain = key
+                        .open(&username, &t)
+                        .map_err(|e| sqlx::Error::Protocol(format!("the TOTP secret of {username}: {e}")))?;
+                    Some(plain.to_vec())
+                }
+                // Written in clear by an older version: sealed below, as soon as a key is here.
+                Some(t) => {
+                    let v = hex_decode(&t);
+                    if v.is_some() {
+                        clear.push(username.clone());
+                    }
+                    v
+                }
+            };
             let role = Role::parse(&role).unwrap_or(Role::Viewer);
             let (gen, totp_step) =
                 security.iter().find(|s| s.0 == username).map_or((0, 0), |s| (u64::try_from(s.1).unwrap_or(0), s.2));
@@ -256,6 +328,21 @@ impl Users {
                 User { username, hash, role, accounts, disabled, totp, totp_step, gen, created_ns: created },
             );
         }
+        let reseal: Vec<User> = if self.key.is_some() {
+            clear.iter().filter_map(|n| m.get(n).cloned()).collect()
+        } else {
+            if !clear.is_empty() {
+                tracing::warn!(
+                    users = clear.len(),
+                    "admin: TOTP secrets stored in clear and no master key to seal them"
+                );
+            }
+            Vec::new()
+        };
+        drop(m);
+        for u in &reseal {
+            self.persist(u).await;
+        }
         Ok(())
     }
 
@@ -263,7 +350,12 @@ impl Users {
     pub async fn persist(&self, u: &User) {
         let Some(st) = &self.store else { return };
         let pool = st.pool();
-        let totp = u.totp.as_ref().map(|t| hex_encode(t));
+        // Sealed under the master key; the server refuses to enrol TOTP without one, so a
+        // clear value is only ever one loaded from an older version with no key.
+        let totp = u.totp.as_ref().map(|t| match &self.key {
+            Some(k) => k.seal(&u.username, t),
+            None => hex_encode(t),
+        });
         let r = async {
             exec!(
                 pool,
@@ -331,13 +423,24 @@ impl Users {
                             .collect()
                     },
                     refresh: {
-                        let rows: Vec<(String, String, i64, i64)> =
-                            sqlx::query_as("SELECT token_hash, username, expires_ns, gen FROM admin_refresh_tokens")
-                                .fetch_all($p)
-                                .await?;
-                        rows.into_iter().map(|(h, u, e, g)| (h, u, e, u64::try_from(g).unwrap_or(u64::MAX))).collect()
+                        let rows: Vec<(String, String, i64, i64, String, i64)> = sqlx::query_as(
+                            "SELECT token_hash, username, expires_ns, gen, family, spent FROM admin_refresh_tokens",
+                        )
+                        .fetch_all($p)
+                        .await?;
+                        rows.into_iter()
+                            .map(|(hash, user, expires_ns, g, family, spent)| RefreshRow {
+                                hash,
+                                user,
+                                expires_ns,
+                                gen: u64::try_from(g).unwrap_or(u64::MAX),
+                                family,
+                                spent: spent != 0,
+                            })
+                            .collect()
                     },
                     lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all($p).await?,
+                    revoked: sqlx::query_as("SELECT id, until_ns FROM admin_revoked").fetch_all($p).await?,
                 }
             };
         }
@@ -366,21 +469,39 @@ impl Users {
             SessionChange::ApiKeyRevoked { hash } => {
                 exec!(pool, "DELETE FROM admin_api_keys WHERE key_hash = ?", hash.to_string())
             }
-            SessionChange::Refresh { hash, user, expires_ns, gen } => {
+            SessionChange::Refresh(r) => {
                 let _ = exec!(pool, "DELETE FROM admin_refresh_tokens WHERE expires_ns < ?", now_ns());
+                let _ = exec!(pool, "DELETE FROM admin_revoked WHERE until_ns < ?", now_ns());
                 exec!(
                     pool,
-                    "INSERT INTO admin_refresh_tokens (token_hash, username, expires_ns, gen) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (token_hash) DO NOTHING",
-                    hash.to_string(),
-                    user.to_string(),
-                    expires_ns,
-                    i64::try_from(gen).unwrap_or(i64::MAX)
+                    "INSERT INTO admin_refresh_tokens (token_hash, username, expires_ns, gen, family, spent) \
+                     VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (token_hash) DO NOTHING",
+                    r.hash.clone(),
+                    r.user.clone(),
+                    r.expires_ns,
+                    i64::try_from(r.gen).unwrap_or(i64::MAX),
+                    r.family.clone()
                 )
             }
             SessionChange::RefreshSpent { hash } => {
-                exec!(pool, "DELETE FROM admin_refresh_tokens WHERE token_hash = ?", hash.to_string())
+                exec!(pool, "UPDATE admin_refresh_tokens SET spent = 1 WHERE token_hash = ?", hash.to_string())
             }
+            SessionChange::FamilyRevoked { family, until_ns } => {
+                let r = exec!(pool, "DELETE FROM admin_refresh_tokens WHERE family = ?", family.to_string());
+                r.and(exec!(
+                    pool,
+                    "INSERT INTO admin_revoked (id, until_ns) VALUES (?, ?) \
+                     ON CONFLICT (id) DO UPDATE SET until_ns = excluded.until_ns",
+                    format!("fam:{family}"),
+                    until_ns
+                ))
+            }
+            SessionChange::TokenRevoked { jti, until_ns } => exec!(
+                pool,
+                "INSERT INTO admin_revoked (id, until_ns) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                jti.to_string(),
+                until_ns
+            ),
             SessionChange::RevokeAll { user } => {
                 let r = exec!(pool, "DELETE FROM admin_api_keys WHERE username = ?", user.to_string());
                 r.and(exec!(pool, "DELETE FROM admin_refresh_tokens WHERE username = ?", user.to_string()))
@@ -426,10 +547,98 @@ impl Users {
         }
     }
 
-    /// Newest first.
-    pub async fn audit_log(&self, limit: usize) -> Vec<AuditRec> {
+    /// A refused sign-in or re-authentication. Refusals are flooded at will by anyone who can
+    /// reach the login form, so they are gathered: per actor (every unknown name is one
+    /// actor), action and reason, the first in a [`REFUSAL_WINDOW`] is written at once and
+    /// the rest become one entry with their `count` when the window closes. The log grows by
+    /// at most two entries per kind per window whatever the rate.
+    pub async fn refusal(&self, actor: &str, action: &str, reason: &str, locked: bool) {
+        let now = std::time::Instant::now();
+        let key = (actor.to_string(), action.to_string(), reason.to_string());
+        let (first, closed) = {
+            let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            let closed = match r.get(&key) {
+                Some(w) if now.duration_since(w.opened) >= REFUSAL_WINDOW => r.remove(&key).map(|w| (key.clone(), w)),
+                _ => None,
+            };
+            let ns = now_ns();
+            let first = match r.get_mut(&key) {
+                Some(w) => {
+                    w.pending += 1;
+                    w.last_ns = ns;
+                    w.locked |= locked;
+                    false
+                }
+                None => {
+                    r.insert(
+                        key.clone(),
+                        Refusals { opened: now, first_ns: ns, last_ns: ns, pending: 0, locked: false },
+                    );
+                    true
+                }
+            };
+            (first, closed)
+        };
+        if let Some((k, w)) = closed {
+            self.write_refusals(&k, &w).await;
+        }
+        if first {
+            self.audit(actor, action, json!({"reason": reason, "locked": locked, "count": 1})).await;
+        }
+    }
+
+    async fn write_refusals(&self, k: &(String, String, String), w: &Refusals) {
+        if w.pending > 0 {
+            let detail = json!({"reason": k.2, "locked": w.locked, "count": w.pending,
+                                "first_ns": w.first_ns, "last_ns": w.last_ns, "repeated": true});
+            self.audit(&k.0, &k.1, detail).await;
+        }
+    }
+
+    /// Writes the refusals counted so far: those of closed windows, and (`all`) the pending
+    /// counts of open ones, which keep gathering.
+    pub async fn flush_refusals(&self, all: bool) {
+        let now = std::time::Instant::now();
+        let due: Vec<((String, String, String), Refusals)> = {
+            let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            let closed: Vec<_> = r
+                .iter()
+                .filter(|(_, w)| now.duration_since(w.opened) >= REFUSAL_WINDOW)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut due: Vec<_> = closed.into_iter().filter_map(|k| r.remove_entry(&k)).collect();
+            if all {
+                for (k, w) in r.iter_mut().filter(|(_, w)| w.pending > 0) {
+                    due.push((
+                        k.clone(),
+                        Refusals {
+                            opened: w.opened,
+                            first_ns: w.first_ns,
+                            last_ns: w.last_ns,
+                            pending: w.pending,
+                            locked: w.locked,
+                        },
+                    ));
+                    w.pending = 0;
+                    w.locked = false;
+                }
+            }
+            due
+        };
+        for (k, w) in &due {
+            self.write_refusals(k, w).await;
+        }
+    }
+
+    /// Newest first; only `actor`'s entries when given (filtered before the limit).
+    pub async fn audit_log(&self, limit: usize, actor: Option<&str>) -> Vec<AuditRec> {
+        self.flush_refusals(true).await;
         if let Some(st) = &self.store {
-            if let Ok(rows) = st.audit_log(limit as i64).await {
+            let rows = match actor {
+                Some(a) => st.audit_log_of(a, limit as i64).await,
+                None => st.audit_log(limit as i64).await,
+            };
+            if let Ok(rows) = rows {
                 return rows
                     .into_iter()
                     .map(|r| AuditRec { ts_ns: r.ts_ns, actor: r.actor, action: r.action, detail: r.detail })
@@ -437,7 +646,7 @@ impl Users {
             }
         }
         let a = self.audit.lock().unwrap_or_else(|e| e.into_inner());
-        a.iter().rev().take(limit).cloned().collect()
+        a.iter().rev().filter(|r| actor.is_none_or(|x| r.actor == x)).take(limit).cloned().collect()
     }
 }
 

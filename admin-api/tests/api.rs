@@ -97,7 +97,7 @@ impl World {
     fn commands_in_ring(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let m = http(self.addr, "GET", "/metrics", None, None).text;
+            let m = http(self.addr, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
             let queued = metric(&m, "dalal_admin_commands_queued");
             assert!(queued.is_some(), "/metrics has no dalal_admin_commands_queued: {m}");
             if queued == Some(0.0) {
@@ -158,7 +158,7 @@ fn endpoints_and_role_ownership_matrix() {
     // Public endpoints.
     assert_eq!(http(a, "GET", "/health", None, None).status, 200);
     assert_eq!(http(a, "GET", "/ready", None, None).status, 200);
-    let m = http(a, "GET", "/metrics", None, None);
+    let m = http(a, "GET", "/metrics", Some(common::METRICS_TOKEN), None);
     assert_eq!(m.status, 200);
     assert!(m.text.contains("dalal_ticks_in_total"), "{}", m.text);
     assert!(m.text.contains("dalal_tick_to_order_seconds{quantile=\"0.99\"}"));
@@ -479,6 +479,7 @@ fn auth_abuse() {
         exp,
         jti: "x".into(),
         gen: 0,
+        fam: String::new(),
     };
     // A token signed with the right key is accepted (control).
     assert_eq!(
@@ -636,11 +637,9 @@ fn websocket_streams_by_role() {
     let a = w.addr;
     let t = users(&w);
     assert!(Ws::connect(a, "/api/ws").is_err(), "no token, no socket");
-    assert!(Ws::connect(a, "/api/ws?token=bogus").is_err());
-    let mut bob = Ws::connect(a, &format!("/api/ws?token={}&topics=orders,fills,positions,pnl", t.bob_t)).unwrap();
-    let mut admin =
-        Ws::connect(a, &format!("/api/ws?token={}&topics=candles,orders,latency,ticks&symbols=RELIANCE", t.admin))
-            .unwrap();
+    assert!(Ws::open(a, "/api/ws", "bogus").is_err());
+    let mut bob = Ws::open(a, "/api/ws?topics=orders,fills,positions,pnl", &t.bob_t).unwrap();
+    let mut admin = Ws::open(a, "/api/ws?topics=candles,orders,latency,ticks&symbols=RELIANCE", &t.admin).unwrap();
     assert_eq!(bob.next_text().unwrap()["type"], "hello");
     assert_eq!(admin.next_text().unwrap()["type"], "hello");
     // Orders for everyone: admin's filtered by symbol, bob's by ownership.
@@ -923,7 +922,7 @@ fn metrics_show_stages_rings_and_the_engines_kill_switches() {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let m = http(a, "GET", "/metrics", None, None).text;
+        let m = http(a, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
         let stage = |s: &str| value(&m, &format!("dalal_stage_latency_seconds{{stage=\"{s}\",quantile=\"0.5\"}} "));
         if ["candle", "strategy", "risk", "order", "tick_to_order"].iter().all(|s| stage(s).is_some_and(|v| v > 0.0)) {
             for ring in ["ingress", "egress", "candle_strategy", "strategy_risk", "risk_order"] {
@@ -940,7 +939,7 @@ fn metrics_show_stages_rings_and_the_engines_kill_switches() {
     let alice_kill = |w: &World| {
         let k = http(w.addr, "GET", "/api/kill-switch", Some(&t.admin), None).body;
         let entry = k["accounts"].as_array().unwrap().iter().find(|x| x["account"] == "alice").unwrap().clone();
-        let m = http(w.addr, "GET", "/metrics", None, None).text;
+        let m = http(w.addr, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
         (entry["engaged_by_engine"].clone(), value(&m, "dalal_kill_switch{scope=\"account\",account=\"alice\"} "))
     };
     assert_eq!(alice_kill(&w), (json!(false), Some(0.0)));
@@ -1162,7 +1161,7 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
         json!(false),
         "a refused switch is not shown as set"
     );
-    let m = http(a, "GET", "/metrics", None, None).text;
+    let m = http(a, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
     assert_eq!(metric(&m, "dalal_admin_commands_refused_total"), Some(4.0), "{m}");
     assert_eq!(metric(&m, "dalal_admin_commands_accepted_total"), Some(accepted.len() as f64), "{m}");
     assert_eq!(http(a, "GET", "/api/orders?limit=5", Some(&t), None).status, 200);
@@ -1228,7 +1227,7 @@ fn broker_sessions_by_role() {
     );
     let r = http(a, "GET", "/api/brokers", Some(&t.admin), None);
     assert_eq!(r.body[1]["session"]["health"], "expired");
-    let m = http(a, "GET", "/metrics", None, None).text;
+    let m = http(a, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
     assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"zerodha\"}"), Some(1.0));
     assert_eq!(metric(&m, "dalal_broker_session_healthy{login=\"upstox\"}"), Some(0.0));
     assert_eq!(metric(&m, "dalal_broker_errors_total{login=\"upstox\"}"), Some(3.0));
@@ -1514,7 +1513,7 @@ fn market_feed_health_for_every_role_and_on_metrics() {
         let age = r.body["last_frame_age_s"].as_f64().expect("age");
         assert!((0.5..600.0).contains(&age), "{age}");
     }
-    let m = http(w.addr, "GET", "/metrics", None, None).text;
+    let m = http(w.addr, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
     assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(1.0));
     assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite:zerodha\",kind=\"malformed\"}"), Some(2.0));
     assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite:zerodha\",kind=\"sub_paise\"}"), Some(0.0));
@@ -1523,13 +1522,13 @@ fn market_feed_health_for_every_role_and_on_metrics() {
     let r = http(w.addr, "GET", "/api/feed", Some(&t.alice_v), None);
     assert_eq!((r.body["status"].as_str(), r.body["stale"].as_bool()), (Some("backoff"), Some(true)));
     assert_eq!(r.body["last_error"], "Kite ticker closed the connection");
-    let m = http(w.addr, "GET", "/metrics", None, None).text;
+    let m = http(w.addr, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
     assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(0.0));
 
     let plain = World::new(|_| {});
     let (admin, _) = login(plain.addr, "admin", ADMIN_PW);
     assert_eq!(http(plain.addr, "GET", "/api/feed", Some(&admin), None).status, 404);
-    assert!(!http(plain.addr, "GET", "/metrics", None, None).text.contains("dalal_feed_"));
+    assert!(!http(plain.addr, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text.contains("dalal_feed_"));
 }
 
 /// The console's Market feed panel in a browser: the status, colour-coded, the last frame's

@@ -108,6 +108,8 @@ fn console_reads_under_load_are_all_answered_and_never_stop_the_engine() {
         listen: "127.0.0.1:0".parse().unwrap(),
         initial_admin_password: Some(PW.into()),
         rate_limit_per_min: u32::MAX,
+        // Fifty sockets of one user: a load test, not the per-user cap.
+        ws_per_user: SUBSCRIBERS,
         ..AdminConfig::default()
     };
     let admin = serve(link, cfg).expect("serve");
@@ -121,8 +123,7 @@ fn console_reads_under_load_are_all_answered_and_never_stop_the_engine() {
     let (first_tx, first_rx) = mpsc::channel::<usize>();
     let subs: Vec<_> = (0..SUBSCRIBERS)
         .map(|i| {
-            let mut ws =
-                Ws::connect(addr, &format!("/api/ws?token={token}")).unwrap_or_else(|h| panic!("subscriber {i}: {h}"));
+            let mut ws = Ws::open(addr, "/api/ws", &token).unwrap_or_else(|h| panic!("subscriber {i}: {h}"));
             let (stop, first) = (stop.clone(), first_tx.clone());
             std::thread::spawn(move || {
                 let hello = ws.next_text();

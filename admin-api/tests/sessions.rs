@@ -176,14 +176,14 @@ fn websockets_end_when_their_rights_change_or_their_token_expires() {
     ];
     let mut control = {
         let (t, _) = login(a, "admin", ADMIN_PW);
-        let mut s = Ws::connect(a, &format!("/api/ws?token={t}&topics=orders")).expect("admin socket");
+        let mut s = Ws::open(a, "/api/ws?topics=orders", &t).expect("admin socket");
         assert_eq!(s.next_text().expect("hello")["type"], "hello");
         s
     };
     for (name, role, account, change) in cases {
         w.user(&admin, name, role, &[account]);
         let (t, _) = login(a, name, &format!("{name}-password"));
-        let mut s = Ws::connect(a, &format!("/api/ws?token={t}&topics=orders,fills,positions,pnl")).expect("socket");
+        let mut s = Ws::open(a, "/api/ws?topics=orders,fills,positions,pnl", &t).expect("socket");
         assert_eq!(s.next_text().expect("hello")["type"], "hello");
         let r = http(a, "PATCH", &format!("/api/users/{name}"), Some(&admin), Some(&change));
         assert_eq!(r.status, 200, "{}", r.text);
@@ -199,7 +199,7 @@ fn websockets_end_when_their_rights_change_or_their_token_expires() {
     let mut s = (0..10)
         .find_map(|_| {
             let (t, _) = login(w.addr, "admin", ADMIN_PW);
-            let mut s = Ws::connect(w.addr, &format!("/api/ws?token={t}&topics=orders")).ok()?;
+            let mut s = Ws::open(w.addr, "/api/ws?topics=orders", &t).ok()?;
             (s.next_text()?["type"] == "hello").then_some(s)
         })
         .expect("a socket within the token's life");

@@ -134,6 +134,12 @@ impl MasterKey {
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0[..]))
     }
+
+    /// The key's bytes, for sealing other secrets under the same key (the console's TOTP
+    /// seeds). The caller keeps them in zeroizing memory.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 #[cfg(unix)]

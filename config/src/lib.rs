@@ -243,11 +243,15 @@ pub struct AdminSection {
     pub listen: String,
     /// Cores for the console's threads, away from the engine's.
     pub cores: Vec<usize>,
+    /// A second address serving only the full `/metrics` (account and broker login names) for
+    /// a scraper on a private network; "" = none. `/metrics` on `listen` names neither unless
+    /// the scrape presents `DALAL_METRICS_TOKEN` as a bearer token.
+    pub metrics_listen: String,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
-        AdminSection { listen: "127.0.0.1:8080".into(), cores: Vec::new() }
+        AdminSection { listen: "127.0.0.1:8080".into(), cores: Vec::new(), metrics_listen: String::new() }
     }
 }
 
@@ -322,67 +326,12 @@ fn default_band() -> f64 {
     20.0
 }
 
-/// Per-account limits; zero means no limit. Rupee amounts are rupees.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsSection {
-    pub max_order_qty: u64,
-    pub max_order_value: f64,
-    pub max_position_qty: u64,
-    pub max_position_value: f64,
-    pub max_gross_exposure: f64,
-    pub max_net_exposure: f64,
-    pub max_open_orders: u32,
-    /// SEBI's threshold for algos without an exchange-issued id is 10.
-    pub max_orders_per_sec: u32,
-    pub daily_loss_limit: f64,
-    pub square_off_on_loss: bool,
-    /// Limit and trigger prices within this percentage of the last trade.
-    pub fat_finger_pct: f64,
-    pub duplicate_window_ms: u32,
-}
+/// Per-account limits; zero means no limit. Rupee amounts are rupees, as in the admin API.
+pub use dalal_core::model::LimitsInRupees as LimitsSection;
 
-impl Default for LimitsSection {
-    fn default() -> Self {
-        LimitsSection {
-            max_order_qty: 0,
-            max_order_value: 0.0,
-            max_position_qty: 0,
-            max_position_value: 0.0,
-            max_gross_exposure: 0.0,
-            max_net_exposure: 0.0,
-            max_open_orders: 0,
-            max_orders_per_sec: 10,
-            daily_loss_limit: 0.0,
-            square_off_on_loss: false,
-            fat_finger_pct: 5.0,
-            duplicate_window_ms: 500,
-        }
-    }
-}
-
-impl LimitsSection {
-    /// Validates and converts; `key` prefixes error keys (`accounts[0].limits`).
-    pub fn to_limits(&self, key: &str) -> Result<RiskLimits, ConfigError> {
-        let money = |f: &str, v: f64| rupees(&format!("{key}.{f}"), v).map(|p| Money(p.0));
-        if !(0.0..=100.0).contains(&self.fat_finger_pct) {
-            return Err(err(format!("{key}.fat_finger_pct"), "must be between 0 and 100"));
-        }
-        Ok(RiskLimits {
-            max_order_qty: Qty(self.max_order_qty),
-            max_order_value: money("max_order_value", self.max_order_value)?,
-            max_position_qty: Qty(self.max_position_qty),
-            max_position_value: money("max_position_value", self.max_position_value)?,
-            max_gross_exposure: money("max_gross_exposure", self.max_gross_exposure)?,
-            max_net_exposure: money("max_net_exposure", self.max_net_exposure)?,
-            max_open_orders: self.max_open_orders,
-            max_orders_per_sec: self.max_orders_per_sec,
-            daily_loss_limit: money("daily_loss_limit", self.daily_loss_limit)?,
-            square_off_on_loss: self.square_off_on_loss,
-            fat_finger_bps: (self.fat_finger_pct * 100.0).round() as u32,
-            duplicate_window_ms: self.duplicate_window_ms,
-        })
-    }
+/// Validates an account's limits; `key` prefixes error keys (`accounts[0].limits`).
+pub fn account_limits(l: &LimitsSection, key: &str) -> Result<RiskLimits, ConfigError> {
+    l.to_limits().map_err(|e| err(format!("{key}.{}", e.key), e.message))
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -723,7 +672,7 @@ impl Config {
             if a.name.trim().is_empty() || !names.insert(a.name.clone()) {
                 return Err(err(k("name"), format!("{:?} is empty or defined twice", a.name)));
             }
-            let limits = a.limits.to_limits(&k("limits"))?;
+            let limits = account_limits(&a.limits, &k("limits"))?;
             let funds = rupees(&k("funds"), a.funds)?;
             let broker = match &a.broker {
                 Some(name) => Some(

@@ -30,7 +30,7 @@ fn margins() -> MarginRules {
 
 /// The config file's default limits (10 orders/s, 5 % fat finger, 500 ms duplicate window).
 fn defaults() -> RiskLimits {
-    LimitsSection::default().to_limits("limits").expect("default limits validate")
+    LimitsSection::default().to_limits().expect("default limits validate")
 }
 
 struct H {

@@ -69,7 +69,7 @@ impl LimitsGen {
 
     fn limits(&self) -> RiskLimits {
         let s: LimitsSection = serde_json::from_value(self.json()).expect("limits parse");
-        s.to_limits("limits").expect("limits validate")
+        s.to_limits().expect("limits validate")
     }
 }
 

@@ -314,6 +314,12 @@ impl Runtime {
             brokers,
             broker_desk: broker_desk::Desk::for_run(config, &args.vault),
             market_feed,
+            metrics_listen: match config.admin.metrics_listen.as_str() {
+                "" => None,
+                a => Some(a.parse().with_context(|| format!("admin.metrics_listen {a:?}"))?),
+            },
+            metrics_token: std::env::var("DALAL_METRICS_TOKEN").ok().filter(|t| !t.is_empty()),
+            secret_key: console_key(&args.vault)?,
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {
@@ -519,4 +525,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut rt = Runtime::start(args)?;
     rt.wait();
     rt.shutdown()
+}
+
+/// The master key for the console's TOTP secrets: the vault's own (`DALAL_MASTER_KEY` or the
+/// key file). None when neither exists (TOTP enrolment then says how to make one); a key that
+/// exists but cannot be read stops the start.
+fn console_key(vault: &crate::cli::VaultArgs) -> Result<Option<dalal_admin::sealed::SecretKey>> {
+    let env = std::env::var(dalal_brokers::vault::MASTER_KEY_ENV).ok();
+    match dalal_brokers::MasterKey::load(env.as_deref(), &vault.key_file) {
+        Ok(k) => Ok(Some(dalal_admin::sealed::SecretKey::new(*k.expose()))),
+        Err(dalal_brokers::vault::VaultError::NoKey { .. }) => Ok(None),
+        Err(e) => Err(e).context("the master key (it seals the console's TOTP secrets)"),
+    }
 }

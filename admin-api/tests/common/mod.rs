@@ -58,6 +58,21 @@ pub fn http_from(
     request(s, addr, method, path, token, body)
 }
 
+/// A request with its head lines (each ending in CRLF) and body as given, for what a
+/// well-behaved client would not send.
+pub fn http_raw(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes());
+    // The server may answer (413) and close before it has read a large body.
+    let _ = s.write_all(body);
+    read_response(s)
+}
+
 fn request(
     mut s: TcpStream,
     addr: SocketAddr,
@@ -77,11 +92,15 @@ fn request(
     req.push_str("\r\n");
     req.push_str(&b);
     s.write_all(req.as_bytes()).unwrap();
+    read_response(s)
+}
+
+fn read_response(mut s: TcpStream) -> Resp {
     // Read the head, then Content-Length bytes if given (some servers keep the connection).
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        let n = s.read(&mut buf).unwrap();
+        let n = s.read(&mut buf).unwrap_or(0);
         if n == 0 {
             break;
         }
@@ -131,12 +150,25 @@ pub fn login(addr: SocketAddr, user: &str, pw: &str) -> (String, String) {
 pub struct Ws(TcpStream);
 
 impl Ws {
+    /// Opens a socket as the console page does: the token as `bearer.<token>` in the
+    /// subprotocol list beside `dalal`.
+    pub fn open(addr: SocketAddr, path: &str, token: &str) -> Result<Ws, String> {
+        Ws::connect_with(addr, path, &format!("Sec-WebSocket-Protocol: dalal, bearer.{token}\r\n"))
+    }
+
+    /// Opens a socket with no credentials, or with those already in `path`.
     pub fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+        Ws::connect_with(addr, path, "")
+    }
+
+    /// Opens a socket with extra header lines (each ending in CRLF); the error is the head of
+    /// the refusal.
+    pub fn connect_with(addr: SocketAddr, path: &str, headers: &str) -> Result<Ws, String> {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n"
         );
         s.write_all(req.as_bytes()).unwrap();
         let mut head = Vec::new();
@@ -152,6 +184,27 @@ impl Ws {
             return Err(head);
         }
         Ok(Ws(s))
+    }
+
+    /// Sends one text frame (masked, as a client must).
+    pub fn send_text(&mut self, text: &str) -> std::io::Result<()> {
+        let p = text.as_bytes();
+        let mut f = vec![0x81u8];
+        match p.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        f.extend_from_slice(&mask);
+        f.extend(p.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&f)
     }
 
     /// One frame from the server: its opcode and payload (server frames are not masked).
@@ -294,6 +347,12 @@ pub fn assert_console_is_the_engine(setup: &EngineSetup, positions: &Value, pnl:
     }
 }
 
+/// The scrape token of the test consoles: `/metrics` with it names accounts and logins.
+pub const METRICS_TOKEN: &str = "scrape-token-for-tests";
+
+/// The master key the test consoles seal TOTP secrets with.
+pub const TEST_MASTER_KEY: [u8; 32] = [0x5c; 32];
+
 /// `config/default.toml`, validated.
 pub fn default_setup() -> EngineSetup {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/default.toml");
@@ -321,6 +380,8 @@ pub fn start_console(
     let mut cfg = AdminConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         initial_admin_password: Some(admin_password.into()),
+        secret_key: Some(dalal_admin::sealed::SecretKey::new(TEST_MASTER_KEY)),
+        metrics_token: Some(METRICS_TOKEN.into()),
         ..AdminConfig::default()
     };
     f(&mut cfg);

@@ -169,6 +169,10 @@ impl EngineSetup {
         }
         let base = self.strategy_env(s).ok_or_else(|| ParamError::new("instrument", "not in the setup"))?;
         let env = StrategyEnv { qty, allow_short, ..base };
-        s.kind.parse(&serde_json::Value::Object(own), &env)
+        let params = s.kind.parse(&serde_json::Value::Object(own), &env)?;
+        // The strategy stage builds the strategy again from the command; what it would refuse
+        // is refused here, so the console never shows a change the engine did not take.
+        s.kind.build(&params, &env)?;
+        Ok(params)
     }
 }

@@ -26,7 +26,7 @@ pub use event::{Cause, CloseReason, EgressEvent, Feedback, IngressEvent, Input, 
 pub use fill::Fill;
 pub use ids::{AccountId, FillId, InstrumentId, OrderId, StrategyId};
 pub use instrument::{InstrumentSpec, PriceBand, Segment};
-pub use limits::RiskLimits;
+pub use limits::{LimitError, LimitsInRupees, RiskLimits, MAX_LIMIT_QTY};
 pub use order::{Order, OrderIntent, OrderStatus, OrderType, Product, RejectReason, Tag, Validity};
 pub use params::{ParamBytes, StrategyParams, PARAM_BYTES};
 pub use price::{Money, Price};

@@ -58,6 +58,20 @@ impl Price {
         Some(Price(p as i64))
     }
 
+    /// A rupee amount that lands exactly on a paisa (`2450.05`, not `0.001`), read from the
+    /// shortest decimal that gives `rupees` back, so `0.1 + 0.2`-style noise never creeps in.
+    pub fn from_rupees_exact(rupees: f64) -> Option<Self> {
+        if !rupees.is_finite() {
+            return None;
+        }
+        let text = format!("{}", rupees.abs());
+        let p = Self::parse_rupees(&text).ok()?;
+        if p.0 >= 9_000_000_000_000_000 {
+            return None;
+        }
+        Some(if rupees < 0.0 { Price(-p.0) } else { p })
+    }
+
     /// Parses a rupee decimal such as `2450.05` exactly (no float round trip), so a feed
     /// price either lands on a paisa or is refused.
     pub fn parse_rupees(s: &str) -> Result<Self, PriceParseError> {

@@ -343,6 +343,35 @@ pub struct Store {
     opts: Arc<StoreOptions>,
 }
 
+/// The database holds users' password hashes, orders and positions: its directory is made
+/// for its owner only (0700) when missing, and the file is created, or narrowed, to 0600
+/// before SQLite first opens it (its `-wal` and `-shm` files take the same mode).
+fn private_file(file: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir)?;
+        }
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(file)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Builds the pool without connecting (connections are made when first needed, and again
     /// after an outage). Must be called inside a tokio runtime.
@@ -356,9 +385,7 @@ impl Store {
                     .busy_timeout(Duration::from_secs(5));
                 let memory = url.contains(":memory:") || url.contains("mode=memory");
                 if !memory {
-                    if let Some(dir) = o.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(dir)?;
-                    }
+                    private_file(o.get_filename())?;
                 }
                 // One connection for an in-memory database: each connection would see its own.
                 let max = if memory { 1 } else { 4 };
