@@ -63,6 +63,29 @@
 //!   password or TOTP code, or a missing code, all answer the same 401; a disabled user is
 //!   told so only after the right credentials. TOTP: RFC 6238, SHA-1, 6 digits, ±1 step, each
 //!   time step accepted once per user. Fixed-window rate limit per user (429).
+//! * Refused sign-ins are gathered per actor, action and reason ([`users::Users::refusal`]):
+//!   the first of a minute is written at once, the rest as one entry with their count, so a
+//!   stranger cannot flood the audit log. A trader's `/api/audit` is filtered before its limit.
+//! * Refresh tokens rotate within a sign-in (a family); one presented twice was copied, and
+//!   its whole family is revoked, refresh and access tokens alike. Logout revokes the refresh
+//!   token's family and the access token presented. Revocations outlive a restart.
+//! * TOTP secrets are sealed in the store under the broker vault's master key
+//!   ([`sealed`]); without a key TOTP cannot be enrolled. A SQLite store's directory is made
+//!   0700 and its file 0600.
+//! * The last enabled admin cannot be demoted or disabled. A kill switch an admin engaged
+//!   only an admin releases (kept in memory: after a restart any trader of the account may).
+//! * Requests: authentication before the query or body is read ([`extract`]); every rejection,
+//!   the framework's too, is the JSON `Error`; unknown JSON fields, passwords over 1 KiB,
+//!   quantities over 10^9 and prices over ₹1 crore or off the paisa are refused; risk limits
+//!   are the config file's `[accounts.limits]` (rupees), validated by the same code.
+//! * Responses carry `nosniff`, `Referrer-Policy`, `X-Frame-Options`, a CSP without inline
+//!   script and with `frame-ancestors 'none'`, and `Cache-Control: no-store`. The page's
+//!   script is `/app.js`.
+//! * WebSockets: the token in `Authorization` or as `bearer.<token>` in the subprotocol list
+//!   (never the URL); known topics only, errors that never echo the request, 4 KiB messages,
+//!   [`AdminConfig::ws_per_user`] sockets, each message counted against the rate limit.
+//! * `/metrics` names accounts and broker logins only to the scrape token
+//!   ([`AdminConfig::metrics_token`]) or on [`AdminConfig::metrics_listen`].
 //! * Ownership: anything of an account the caller does not own answers 404; an action the
 //!   role may not take answers 403. Global kill switch, limits and user admin are admin-only.
 //! * Every change (logins, user admin, orders, modifies, cancels, limits, kill switches,

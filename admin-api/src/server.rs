@@ -1269,7 +1269,7 @@ const MAX_PASSWORD: usize = 1024;
 fn check_accounts(app: &App, accounts: &[String]) -> Result<(), ApiError> {
     for a in accounts {
         if app.account_id(a).is_none() {
-            return Err(bad(format!("unknown account {a:?}")));
+            return Err(err(StatusCode::NOT_FOUND, format!("unknown account {a:?}")));
         }
     }
     Ok(())
@@ -1578,8 +1578,7 @@ async fn brokers_list(State(app): S, Caller(p): Caller) -> R {
 
 /// `GET /api/feed`: the market feed's health for any signed-in user (it carries no secret and
 /// no account's data); 404 when the run's feed reports none.
-async fn market_feed(State(app): S, Caller(p): Caller) -> R {
-    let _ = &p;
+async fn market_feed(State(app): S, Caller(_): Caller) -> R {
     let f = app.cfg.market_feed.as_ref().ok_or_else(not_found)?;
     Ok(Json(f.to_json(now_ns())))
 }
@@ -1899,8 +1898,7 @@ async fn accounts_get(State(app): S, Caller(p): Caller, P(name): P<String>) -> R
     Ok(Json(account_json(&app, id as usize)))
 }
 
-async fn instruments(State(app): S, Caller(p): Caller) -> R {
-    let _ = &p;
+async fn instruments(State(app): S, Caller(_): Caller) -> R {
     let last = app.link.live.snapshot().last_price;
     let v: Vec<Value> = app
         .link
@@ -1995,6 +1993,18 @@ async fn strategy_params(State(app): S, Caller(p): Caller, P(id): P<u32>, Body(b
     Ok(Json(strategy_json(&app, i)))
 }
 
+/// The most a `limit` query parameter may ask (more is a 400; lists are capped lower).
+const MAX_LIMIT: usize = 1_000_000;
+
+/// A `limit` query parameter: `default` when absent, at most `cap`, refused past [`MAX_LIMIT`].
+fn limit(asked: Option<usize>, default: usize, cap: usize) -> Result<usize, ApiError> {
+    match asked {
+        None => Ok(default.min(cap)),
+        Some(n) if n > MAX_LIMIT => Err(bad(format!("limit: at most {MAX_LIMIT}"))),
+        Some(n) => Ok(n.min(cap)),
+    }
+}
+
 #[derive(Deserialize)]
 struct OrdersQuery {
     account: Option<String>,
@@ -2007,8 +2017,12 @@ async fn orders_list(State(app): S, Caller(p): Caller, Q(q): Q<OrdersQuery>) -> 
         Some(a) => Some(app.visible_account(&p, a)?),
         None => None,
     };
-    let open = q.status.as_deref() == Some("open");
-    let limit = q.limit.unwrap_or(500).min(10_000);
+    let open = match q.status.as_deref() {
+        None | Some("all") => false,
+        Some("open") => true,
+        Some(_) => return Err(bad("status: open or all")),
+    };
+    let limit = limit(q.limit, 500, 10_000)?;
     let v = app.link.read();
     let out: Vec<Value> = v
         .orders
@@ -2095,7 +2109,9 @@ fn trading_account(app: &App, p: &Principal, name: &str) -> Result<u32, ApiError
 
 async fn orders_place(State(app): S, Caller(p): Caller, Body(r): Body<PlaceReq>) -> R {
     let account = trading_account(&app, &p, &r.account)?;
-    let instrument = app.instrument_id(&r.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", r.symbol)))?;
+    let instrument = app
+        .instrument_id(&r.symbol)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("unknown symbol {:?}", r.symbol)))?;
     order_qty(r.qty)?;
     let tag = match &r.tag {
         Some(t) => Tag::new(t).ok_or_else(|| bad("tag: at most 20 bytes, no commas, quotes or control characters"))?,
@@ -2206,13 +2222,14 @@ async fn fills(State(app): S, Caller(p): Caller, Q(q): Q<AccountQuery>) -> R {
         .filter(|f| {
             only.is_none_or(|a| a == u32::from(f.account.0)) && p.sees(app.names.account(u32::from(f.account.0)))
         })
-        .take(q.limit.unwrap_or(500))
+        .take(limit(q.limit, 500, usize::MAX)?)
         .map(|f| fill_json(&app.names, f))
         .collect();
     Ok(Json(json!(out)))
 }
 
 async fn positions(State(app): S, Caller(p): Caller, Q(q): Q<AccountQuery>) -> R {
+    limit(q.limit, 0, 0)?;
     let only = match &q.account {
         Some(a) => Some(app.visible_account(&p, a)?),
         None => None,
@@ -2348,8 +2365,7 @@ async fn kill_set(State(app): S, Caller(p): Caller, Body(r): Body<KillReq>) -> R
     Ok(Json(json!({"scope": r.scope, "engaged": r.engaged})))
 }
 
-async fn latency(State(app): S, Caller(p): Caller) -> R {
-    let _ = &p;
+async fn latency(State(app): S, Caller(_): Caller) -> R {
     let v = app.link.read();
     let p = v.tick_to_order.percentiles();
     // Log2 buckets: bucket k holds samples in [2^(k-1), 2^k) ns.
@@ -2372,9 +2388,11 @@ struct CandleQuery {
     limit: Option<usize>,
 }
 
-async fn candles(State(app): S, Caller(p): Caller, Q(q): Q<CandleQuery>) -> R {
-    let _ = &p;
-    let i = app.instrument_id(&q.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", q.symbol)))?;
+async fn candles(State(app): S, Caller(_): Caller, Q(q): Q<CandleQuery>) -> R {
+    let want = limit(q.limit, 500, usize::MAX)?;
+    let i = app
+        .instrument_id(&q.symbol)
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("unknown symbol {:?}", q.symbol)))?;
     let tf = q.timeframe.as_deref().unwrap_or("1s");
     let spec = dalal_core::model::BarSpec::parse(tf).ok_or_else(|| bad(format!("bad timeframe {tf:?}")))?;
     let v = app.link.read();
@@ -2382,7 +2400,7 @@ async fn candles(State(app): S, Caller(p): Caller, Q(q): Q<CandleQuery>) -> R {
         .candles
         .get(&(i, spec))
         .map(|r| {
-            let n = q.limit.unwrap_or(500).min(r.len());
+            let n = want.min(r.len());
             r.iter().skip(r.len() - n).map(|c| candle_json(&app.names, c)).collect()
         })
         .unwrap_or_default();
@@ -2397,7 +2415,7 @@ struct LimitQuery {
 async fn audit(State(app): S, Caller(p): Caller, Q(q): Q<LimitQuery>) -> R {
     // Others' entries are filtered out before the limit is applied, not after.
     let only = (p.role != Role::Admin).then_some(p.username.as_str());
-    let rows = app.users.audit_log(q.limit.unwrap_or(200).min(5000), only).await;
+    let rows = app.users.audit_log(limit(q.limit, 200, 5000)?, only).await;
     Ok(Json(json!(rows)))
 }
 

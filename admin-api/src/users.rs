@@ -294,7 +294,7 @@ impl Users {
             ),
         };
         let mut clear = Vec::new();
-        let mut m = self.lock();
+        let mut m = HashMap::new();
         for (username, hash, role, totp, created) in users {
             let accounts = owns.iter().filter(|o| o.0 == username).map(|o| o.1.clone()).collect();
             let disabled = state.iter().any(|s| s.0 == username && s.1 != 0);
@@ -339,7 +339,7 @@ impl Users {
             }
             Vec::new()
         };
-        drop(m);
+        self.lock().extend(m);
         for u in &reseal {
             self.persist(u).await;
         }

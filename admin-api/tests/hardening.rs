@@ -460,3 +460,85 @@ fn headers_and_the_websocket_token() {
         Ws::connect_with(a, "/api/ws", "Sec-WebSocket-Protocol: dalal, bearer.forged\r\n").err().expect("forged");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
+
+/// 18. The OpenAPI document: every answer of every operation documented, with its schema.
+/// Checked on the document, and on the server: each operation asked without credentials, and
+/// with a broken body, answers only codes its entry lists.
+#[test]
+fn the_openapi_document_describes_every_answer() {
+    let w = World::new(|_| {});
+    let a = w.addr;
+    let doc = http(a, "GET", "/api/openapi.json", None, None).body;
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+            Some(n) => schemas[n].clone(),
+            None => s.clone(),
+        }
+    };
+    let admin = w.admin();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            let what = format!("{method} {path}");
+            let rs = op["responses"].as_object().unwrap_or_else(|| panic!("{what}: responses"));
+            let ok = if path == "/api/ws" { "101" } else { "200" };
+            assert!(rs.contains_key(ok), "{what}: {ok}");
+            if ok == "200" {
+                let content = rs["200"]["content"].as_object().unwrap_or_else(|| panic!("{what}: a 200 schema"));
+                assert!(content.values().all(|c| c["schema"].is_object()), "{what}");
+            }
+            for (code, r) in rs {
+                if code.starts_with('4') && !(path == "/ready") {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+                        "{what} {code}: the Error body"
+                    );
+                }
+            }
+            let authed = op["security"].as_array().is_some_and(|s| s.iter().any(|x| x.get("bearer").is_some()))
+                && path != "/metrics";
+            if authed {
+                for c in ["401", "429"] {
+                    assert!(rs.contains_key(c), "{what}: {c}");
+                }
+            }
+            if let Some(body) = op.get("requestBody") {
+                for c in ["400", "413", "415", "422"] {
+                    assert!(rs.contains_key(c), "{what}: {c}");
+                }
+                let s = resolve(&body["content"]["application/json"]["schema"]);
+                if s["type"] == "object" && s.get("properties").is_some() {
+                    assert_eq!(s["additionalProperties"], false, "{what}: unknown fields are refused");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" && p["name"] == "id" && !path.contains("api-keys") {
+                    assert_eq!(p["schema"]["type"], "integer", "{what}: ids are integers");
+                }
+            }
+            // The server agrees: without credentials, and with a broken body.
+            let concrete = path
+                .replace("{name}", "admin")
+                .replace("{id}", "1")
+                .replace("{account}", "alice")
+                .replace("{login}", "zerodha");
+            let m = method.to_ascii_uppercase();
+            let json_ct = "Content-Type: application/json\r\n";
+            let bare = http_raw(a, &m, &concrete, json_ct, b"{}");
+            assert!(
+                rs.contains_key(&bare.status.to_string()),
+                "{what} without credentials: {} {}",
+                bare.status,
+                bare.text
+            );
+            if op.get("requestBody").is_some() {
+                let h = format!("Authorization: Bearer {admin}\r\n{json_ct}");
+                let broken = http_raw(a, &m, &concrete, &h, b"{broken");
+                assert!(rs.contains_key(&broken.status.to_string()), "{what} with a broken body: {}", broken.status);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 45, "{checked} operations");
+}

@@ -58,18 +58,19 @@ impl Price {
         Some(Price(p as i64))
     }
 
-    /// A rupee amount that lands exactly on a paisa (`2450.05`, not `0.001`), read from the
-    /// shortest decimal that gives `rupees` back, so `0.1 + 0.2`-style noise never creeps in.
+    /// A rupee amount that lands on a paisa (`2450.05`, not `0.001`), to within the precision
+    /// of an f64: JSON and TOML numbers arrive as binary floats, so `0.07` may be
+    /// `0.07000000000000001`, which is a paisa; `100.001` is a tenth of one off, and refused.
     pub fn from_rupees_exact(rupees: f64) -> Option<Self> {
         if !rupees.is_finite() {
             return None;
         }
-        let text = format!("{}", rupees.abs());
-        let p = Self::parse_rupees(&text).ok()?;
-        if p.0 >= 9_000_000_000_000_000 {
+        let paise = rupees * PAISE_PER_RUPEE as f64;
+        let p = paise.round();
+        if p.abs() >= 9.0e15 || (paise - p).abs() > 1e-6 + p.abs() * 1e-12 {
             return None;
         }
-        Some(if rupees < 0.0 { Price(-p.0) } else { p })
+        Some(Price(p as i64))
     }
 
     /// Parses a rupee decimal such as `2450.05` exactly (no float round trip), so a feed
