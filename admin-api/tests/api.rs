@@ -202,7 +202,7 @@ fn endpoints_and_role_ownership_matrix() {
     }
     let c = http(a, "GET", "/api/candles?symbol=RELIANCE&timeframe=1s", Some(&t.alice_v), None);
     assert!(c.body.as_array().unwrap().len() > 100, "candles: {}", c.text);
-    assert_eq!(http(a, "GET", "/api/candles?symbol=NOPE", Some(&t.alice_v), None).status, 400);
+    assert_eq!(http(a, "GET", "/api/candles?symbol=NOPE", Some(&t.alice_v), None).status, 404);
     let lat = http(a, "GET", "/api/latency", Some(&t.admin), None);
     assert!(lat.body["tick_to_order"]["count"].as_u64().unwrap() > 0, "{}", lat.text);
 
