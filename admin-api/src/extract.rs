@@ -46,8 +46,16 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
+    /// Every request body is a JSON object: serde would otherwise read a struct from an array
+    /// (`[]` taking every default).
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Body(v)).map_err(json_rejection)
+        let axum::Json(v) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
+        if !v.is_object() {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "expected a JSON object"));
+        }
+        serde_json::from_value(v).map(Body).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Failed to deserialize the JSON body: {e}"))
+        })
     }
 }
 

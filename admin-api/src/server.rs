@@ -1269,7 +1269,7 @@ const MAX_PASSWORD: usize = 1024;
 fn check_accounts(app: &App, accounts: &[String]) -> Result<(), ApiError> {
     for a in accounts {
         if app.account_id(a).is_none() {
-            return Err(err(StatusCode::NOT_FOUND, format!("unknown account {a:?}")));
+            return Err(bad(format!("unknown account {a:?}")));
         }
     }
     Ok(())
@@ -2109,9 +2109,7 @@ fn trading_account(app: &App, p: &Principal, name: &str) -> Result<u32, ApiError
 
 async fn orders_place(State(app): S, Caller(p): Caller, Body(r): Body<PlaceReq>) -> R {
     let account = trading_account(&app, &p, &r.account)?;
-    let instrument = app
-        .instrument_id(&r.symbol)
-        .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("unknown symbol {:?}", r.symbol)))?;
+    let instrument = app.instrument_id(&r.symbol).ok_or_else(|| bad(format!("unknown symbol {:?}", r.symbol)))?;
     order_qty(r.qty)?;
     let tag = match &r.tag {
         Some(t) => Tag::new(t).ok_or_else(|| bad("tag: at most 20 bytes, no commas, quotes or control characters"))?,
