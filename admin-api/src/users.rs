@@ -634,11 +634,7 @@ impl Users {
     pub async fn audit_log(&self, limit: usize, actor: Option<&str>) -> Vec<AuditRec> {
         self.flush_refusals(true).await;
         if let Some(st) = &self.store {
-            let rows = match actor {
-                Some(a) => st.audit_log_of(a, limit as i64).await,
-                None => st.audit_log(limit as i64).await,
-            };
-            if let Ok(rows) = rows {
+            if let Ok(rows) = st.audit_log(limit as i64, actor).await {
                 return rows
                     .into_iter()
                     .map(|r| AuditRec { ts_ns: r.ts_ns, actor: r.actor, action: r.action, detail: r.detail })

@@ -7,52 +7,38 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{http, http_raw, login, start_console, Ws, METRICS_TOKEN};
-use dalal_admin::{AdminConfig, AdminHandle};
-use dalal_core::engine::placement::Running;
+use common::{http, http_raw, login, Console, Ws, METRICS_TOKEN};
+use dalal_admin::AdminConfig;
 use serde_json::{json, Value};
 
 const ADMIN_PW: &str = "hardening-admin-pw";
 
-struct World {
-    running: Option<Running<dalal_admin::ViewObserver>>,
-    admin: Option<AdminHandle>,
-    addr: SocketAddr,
+/// The console of these tests, with an admin's token and new users at hand.
+struct World(Console);
+
+impl std::ops::Deref for World {
+    type Target = Console;
+    fn deref(&self) -> &Console {
+        &self.0
+    }
 }
 
 impl World {
     fn new(f: impl FnOnce(&mut AdminConfig)) -> World {
-        let (_, running, admin, addr) = start_console(ADMIN_PW, |cfg| {
-            cfg.jwt_secret = Some(b"hardening-secret-hardening-secret".to_vec());
-            f(cfg);
-        });
-        World { running: Some(running), admin: Some(admin), addr }
+        World(Console::new(ADMIN_PW, b"hardening-secret-hardening-secret", f))
     }
 
     fn admin(&self) -> String {
         login(self.addr, "admin", ADMIN_PW).0
     }
 
+    /// A new user, signed in: its access token.
     fn user(&self, admin: &str, name: &str, role: &str, accounts: &[&str]) -> String {
-        let u = json!({"username": name, "password": format!("{name}-password"), "role": role, "accounts": accounts});
-        let r = http(self.addr, "POST", "/api/users", Some(admin), Some(&u));
-        assert_eq!(r.status, 200, "{}", r.text);
+        self.0.user(admin, name, role, accounts);
         login(self.addr, name, &format!("{name}-password")).0
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(a) = self.admin.take() {
-            a.shutdown();
-        }
-        if let Some(r) = self.running.take() {
-            let _ = r.stop();
-        }
     }
 }
 

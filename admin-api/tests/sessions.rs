@@ -9,46 +9,17 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{http, http_from, login, start_console, Resp, Ws};
+use common::{http, http_from, login, Console, Resp, Ws};
 use dalal_admin::auth;
-use dalal_admin::{AdminConfig, AdminHandle};
-use dalal_core::engine::placement::Running;
+use dalal_admin::AdminConfig;
 use serde_json::{json, Value};
 
 const ADMIN_PW: &str = "sessions-admin-pw";
 const SECRET: &[u8] = b"sessions-secret-sessions-secret!";
 
-struct World {
-    running: Option<Running<dalal_admin::ViewObserver>>,
-    admin: Option<AdminHandle>,
-    addr: SocketAddr,
-}
-
-impl World {
-    fn new(f: impl FnOnce(&mut AdminConfig)) -> World {
-        let (_, running, admin, addr) = start_console(ADMIN_PW, |cfg| {
-            cfg.jwt_secret = Some(SECRET.to_vec());
-            f(cfg);
-        });
-        World { running: Some(running), admin: Some(admin), addr }
-    }
-
-    fn user(&self, admin: &str, name: &str, role: &str, accounts: &[&str]) {
-        let u = json!({"username": name, "password": format!("{name}-password"), "role": role, "accounts": accounts});
-        let r = http(self.addr, "POST", "/api/users", Some(admin), Some(&u));
-        assert_eq!(r.status, 200, "{}", r.text);
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(a) = self.admin.take() {
-            a.shutdown();
-        }
-        if let Some(r) = self.running.take() {
-            let _ = r.stop();
-        }
-    }
+/// The sessions tests' console.
+fn console(f: impl FnOnce(&mut AdminConfig)) -> Console {
+    Console::new(ADMIN_PW, SECRET, f)
 }
 
 fn me(addr: SocketAddr, token: &str) -> u16 {
@@ -75,7 +46,7 @@ fn from(last_octet: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last_octet])
 }
 
-fn login_from(w: &World, src: IpAddr, user: &str, password: &str, totp: Option<&str>) -> Resp {
+fn login_from(w: &Console, src: IpAddr, user: &str, password: &str, totp: Option<&str>) -> Resp {
     let mut b = json!({"username": user, "password": password});
     if let Some(c) = totp {
         b["totp"] = json!(c);
@@ -96,7 +67,7 @@ fn a_password_change_revokes_every_token_and_key_of_the_user_even_after_a_restar
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("dalal.db").display());
     let (first, newest) = {
         let u = url.clone();
-        let w = World::new(move |c| c.store_url = Some(u));
+        let w = console(move |c| c.store_url = Some(u));
         let a = w.addr;
         let (admin, _) = login(a, "admin", ADMIN_PW);
         w.user(&admin, "u1", "trader", &["alice"]);
@@ -158,14 +129,14 @@ fn a_password_change_revokes_every_token_and_key_of_the_user_even_after_a_restar
     };
     // After a restart with the same signing key, the generation is the stored one: a token
     // from before the changes stays refused, the newest still works.
-    let w = World::new(move |c| c.store_url = Some(url));
+    let w = console(move |c| c.store_url = Some(url));
     assert_eq!(me(w.addr, &first), 401, "a token from before a password change, after a restart");
     assert_eq!(me(w.addr, &newest), 200);
 }
 
 #[test]
 fn websockets_end_when_their_rights_change_or_their_token_expires() {
-    let w = World::new(|_| {});
+    let w = console(|_| {});
     let a = w.addr;
     let (admin, _) = login(a, "admin", ADMIN_PW);
     let cases: [(&str, &str, &str, Value); 4] = [
@@ -195,7 +166,7 @@ fn websockets_end_when_their_rights_change_or_their_token_expires() {
     assert_eq!(control.close_code(Instant::now() + Duration::from_millis(500)), None);
 
     // Expiry: tokens of 3 s; the socket closes once its token has expired, whenever that is.
-    let w = World::new(|c| c.token_ttl = Duration::from_secs(3));
+    let w = console(|c| c.token_ttl = Duration::from_secs(3));
     let mut s = (0..10)
         .find_map(|_| {
             let (t, _) = login(w.addr, "admin", ADMIN_PW);
@@ -208,7 +179,7 @@ fn websockets_end_when_their_rights_change_or_their_token_expires() {
 
 #[test]
 fn changes_of_credentials_need_the_current_password_and_never_an_api_key() {
-    let w = World::new(|_| {});
+    let w = console(|_| {});
     let a = w.addr;
     let (admin, _) = login(a, "admin", ADMIN_PW);
     w.user(&admin, "c1", "trader", &["alice"]);
@@ -246,7 +217,7 @@ fn changes_of_credentials_need_the_current_password_and_never_an_api_key() {
 
 #[test]
 fn a_totp_code_works_once_and_a_missing_code_says_nothing_of_the_password() {
-    let w = World::new(|_| {});
+    let w = console(|_| {});
     let a = w.addr;
     let (admin, _) = login(a, "admin", ADMIN_PW);
     w.user(&admin, "o1", "viewer", &["alice"]);
@@ -265,7 +236,7 @@ fn a_totp_code_works_once_and_a_missing_code_says_nothing_of_the_password() {
 
 #[test]
 fn throttling_is_per_address_and_name_alike_for_unknown_users_and_a_lock_lets_the_owner_in() {
-    let w = World::new(|c| {
+    let w = console(|c| {
         c.user_lock_attempts = 4;
         // Long enough that the attacker's next attempt always comes within the back-off.
         c.lockout_delay = Duration::from_secs(3);

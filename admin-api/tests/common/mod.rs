@@ -389,3 +389,39 @@ pub fn start_console(
     let addr = admin.local_addr();
     (setup, running, admin, addr)
 }
+
+/// An engine and its console for a test, stopped when dropped: the first admin's password is
+/// `admin_password`, tokens are signed with `jwt_secret`, and `f` sets the rest.
+pub struct Console {
+    running: Option<Running<ViewObserver>>,
+    pub admin: Option<AdminHandle>,
+    pub addr: SocketAddr,
+}
+
+impl Console {
+    pub fn new(admin_password: &str, jwt_secret: &[u8], f: impl FnOnce(&mut AdminConfig)) -> Console {
+        let (_, running, admin, addr) = start_console(admin_password, |cfg| {
+            cfg.jwt_secret = Some(jwt_secret.to_vec());
+            f(cfg);
+        });
+        Console { running: Some(running), admin: Some(admin), addr }
+    }
+
+    /// Creates a user whose password is `<name>-password`.
+    pub fn user(&self, admin: &str, name: &str, role: &str, accounts: &[&str]) {
+        let u = json!({"username": name, "password": format!("{name}-password"), "role": role, "accounts": accounts});
+        let r = http(self.addr, "POST", "/api/users", Some(admin), Some(&u));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if let Some(a) = self.admin.take() {
+            a.shutdown();
+        }
+        if let Some(r) = self.running.take() {
+            let _ = r.stop();
+        }
+    }
+}

@@ -376,30 +376,15 @@ impl Store {
         ))
     }
 
-    /// The audit log (every run), newest first.
-    /// The newest `limit` entries by `actor` (filtered before the limit, so a quiet actor's
-    /// entries are found behind anyone else's).
-    pub async fn audit_log_of(&self, actor: &str, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    /// The audit log (every run), newest first: the newest `limit` entries, only `actor`'s
+    /// when given (filtered before the limit, so a quiet actor's entries are found behind
+    /// anyone else's).
+    pub async fn audit_log(&self, limit: i64, actor: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
         Ok(fetch!(
             self,
-            "SELECT source_seq, ts_ns, actor, action, detail FROM audit_log WHERE actor = ? \
-             ORDER BY ts_ns DESC, id DESC LIMIT ?",
-            [actor, limit],
-            |r| AuditRow {
-                source_seq: r.try_get("source_seq")?,
-                ts_ns: r.try_get("ts_ns")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                detail: r.try_get("detail")?,
-            }
-        ))
-    }
-
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(fetch!(
-            self,
-            "SELECT source_seq, ts_ns, actor, action, detail FROM audit_log ORDER BY ts_ns DESC, id DESC LIMIT ?",
-            [limit],
+            "SELECT source_seq, ts_ns, actor, action, detail FROM audit_log \
+             WHERE (CAST(? AS TEXT) IS NULL OR actor = ?) ORDER BY ts_ns DESC, id DESC LIMIT ?",
+            [actor, actor, limit],
             |r| AuditRow {
                 source_seq: r.try_get("source_seq")?,
                 ts_ns: r.try_get("ts_ns")?,

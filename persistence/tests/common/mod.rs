@@ -179,8 +179,12 @@ pub async fn assert_queries(store: &Store, s: &EngineSetup, orders: u64) {
     let risk = store.risk_events(1000).await.unwrap();
     assert_eq!(risk.len() as u64, orders / 10);
     assert!(risk.iter().all(|r| r.kind == "max_position" && r.account.is_some()));
-    let audit = store.audit_log(10).await.unwrap();
+    let audit = store.audit_log(10, None).await.unwrap();
     if orders >= 100 {
         assert_eq!(audit[0].detail, "tab\there, quote \" and back\\slash");
     }
+    // Filtered by actor before the limit: all of "ops", none of anyone else.
+    let ops = store.audit_log(1_000_000, Some("ops")).await.unwrap();
+    assert_eq!(ops.len() as u64, orders / 100);
+    assert!(store.audit_log(1_000_000, Some("nobody")).await.unwrap().is_empty());
 }
