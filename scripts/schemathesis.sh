@@ -29,6 +29,8 @@ token=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$pw\"}" "http://127.0.0.1:$port/api/auth/login" | json access_token)
 key=$(curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -d "{\"current_password\":\"$pw\"}" "http://127.0.0.1:$port/api/users/admin/api-keys" | json api_key)
+# From the scratch directory: schemathesis keeps its state in ./.schemathesis.
+cd "$work"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" --checks all \
     -H "Authorization: Bearer $key" --workers 1 --rate-limit=900/m \
     --exclude-path /api/ws --exclude-name "DELETE /api/users/{name}/api-keys/{id}" "$@"

@@ -23,7 +23,7 @@ pub fn charges(args: ChargesArgs) -> Result<()> {
         bail!("--qty must be positive");
     }
     let table = match &args.config {
-        Some(path) => crate::commands::load_config(path)?.1.charges,
+        Some(path) => crate::commands::load_config(Some(path))?.1.charges,
         None => ChargeTable::default(),
     };
     let c = table.on_order(segment, side, Qty(args.qty).notional(price));

@@ -8,6 +8,10 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "dalal", version, about = "Low-latency in-memory trading core for NSE")]
 pub struct Cli {
+    /// Logs: `text` (colours only on a terminal) or `json` (one object per line, with the
+    /// event's fields and spans).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"], env = "DALAL_LOG_FORMAT")]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,6 +40,24 @@ pub enum Command {
     /// A broker's instrument master as the config's instruments.
     #[command(subcommand)]
     Instruments(InstrumentsCommand),
+    /// The configuration a run would use.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Prints the effective configuration as TOML: the built-in defaults or the file, then the
+    /// environment's `DALAL_…__…` variables, then `--admin-listen`/`--data-dir`, with secrets
+    /// masked; and which variables applied.
+    Show {
+        #[arg(long, env = "DALAL_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        admin_listen: Option<String>,
+        #[arg(long, env = "DALAL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,9 +266,10 @@ pub struct HistoryArgs {
     /// repeatable.
     #[arg(long = "token", value_name = "SYMBOL=TOKEN")]
     pub tokens: Vec<String>,
-    /// Where `--instrument` symbols are looked up.
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// Where `--instrument` symbols are looked up (else `DALAL_CONFIG`, else the built-in
+    /// defaults).
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Kite's candle interval.
     #[arg(long, value_parser = ["minute", "3minute", "5minute", "10minute", "15minute", "30minute", "60minute", "day"])]
     pub interval: String,
@@ -270,8 +293,14 @@ pub struct HistoryArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file (else `DALAL_CONFIG`, else the built-in defaults, which are
+    /// `config/default.toml` as shipped); `DALAL_<SECTION>__<KEY>` variables override its keys.
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where data goes: the SQLite store, the broker vault and its key file when they are at
+    /// their defaults under `data/` (default `./data`).
+    #[arg(long, env = "DALAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Stop after this long (e.g. 30s, 2m); runs until Ctrl-C when absent.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -305,8 +334,10 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file (else `DALAL_CONFIG`, else the built-in defaults, which are
+    /// `config/default.toml` as shipped); `DALAL_<SECTION>__<KEY>` variables override its keys.
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
     #[arg(long)]
     pub journal: PathBuf,
     /// Directory for orders.csv, fills.csv and summary.json.
@@ -319,8 +350,10 @@ pub struct ReplayArgs {
 
 #[derive(Args, Debug)]
 pub struct BacktestArgs {
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file (else `DALAL_CONFIG`, else the built-in defaults, which are
+    /// `config/default.toml` as shipped); `DALAL_<SECTION>__<KEY>` variables override its keys.
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Tick file: CSV with header `ts_ns,symbol,price,qty`, or binary (see `dalal convert`).
     #[arg(long)]
     pub data: PathBuf,
@@ -397,8 +430,10 @@ pub struct ConvertArgs {
 
 #[derive(Args, Debug)]
 pub struct GenArgs {
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// The configuration file (else `DALAL_CONFIG`, else the built-in defaults, which are
+    /// `config/default.toml` as shipped); `DALAL_<SECTION>__<KEY>` variables override its keys.
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value_t = 100_000)]

@@ -19,17 +19,41 @@ use dalal_persistence::journal::{read_journal, salvage_journal};
 
 use crate::cli::{BacktestArgs, ConvertArgs, GenArgs, ReplayArgs};
 
-/// Reads and validates a config file with the built-in strategies; errors name the file and
-/// the key.
-pub fn load_config(path: &Path) -> Result<(Config, EngineSetup)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let config: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-    let setup = config.validate().map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-    Ok((config, setup))
+/// Reads and validates a configuration with the built-in strategies: the file (or the
+/// built-in defaults), then the environment's `DALAL_…__…` variables. Errors name the file and
+/// the key, or the variable.
+pub fn load_config(path: Option<&Path>) -> Result<(Config, EngineSetup)> {
+    let loaded = dalal_config::load::load(path, std::env::vars())?;
+    let origin = path.map_or_else(|| "(built-in defaults)".to_string(), |p| p.display().to_string());
+    let setup = loaded.validate().map_err(|e| anyhow::anyhow!("config {origin}: {e}"))?;
+    Ok((loaded.config, setup))
+}
+
+/// `dalal config show`: the effective configuration, secrets masked, and the variables that
+/// set keys.
+pub fn config_show(config: Option<&Path>, admin_listen: Option<String>, data_dir: Option<&Path>) -> Result<()> {
+    let loaded = dalal_config::load::load(config, std::env::vars())?;
+    let mut c = loaded.config.clone();
+    loaded.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(a) = admin_listen.or_else(|| std::env::var("DALAL_ADMIN_LISTEN").ok()) {
+        c.admin.listen = a;
+    }
+    if let Some(d) = data_dir {
+        crate::runtime::relocate_store(&mut c, d);
+    }
+    match &loaded.file {
+        Some(f) => println!("# from {}", f.display()),
+        None => println!("# from the built-in defaults"),
+    }
+    for (var, key) in &loaded.overrides {
+        println!("# {key} set by {var}");
+    }
+    print!("{}", dalal_config::load::show(&c).map_err(|e| anyhow::anyhow!("config: {e}"))?);
+    Ok(())
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let (_config, setup) = load_config(&args.config)?;
+    let (_config, setup) = load_config(args.config.as_deref())?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
     let (loaded, seq) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
@@ -94,7 +118,7 @@ pub fn convert(args: ConvertArgs) -> Result<()> {
 
 /// Rebuilds a run from its journal alone and writes what a backtest writes.
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let (_config, setup) = load_config(&args.config)?;
+    let (_config, setup) = load_config(args.config.as_deref())?;
     let context = || format!("reading journal {}", args.journal.display());
     let recovery = if args.salvage {
         let (recovery, damage) = salvage_journal(&args.journal).with_context(context)?;
@@ -137,7 +161,7 @@ fn ist_midnight(date: &str) -> Result<i64> {
 }
 
 pub fn gen(args: GenArgs) -> Result<()> {
-    let (_config, setup) = load_config(&args.config)?;
+    let (_config, setup) = load_config(args.config.as_deref())?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let wanted: Option<Vec<String>> =
         args.symbols.as_ref().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());

@@ -164,8 +164,9 @@ pub fn run(args: HistoryArgs) -> Result<()> {
 fn instruments(args: &HistoryArgs) -> Result<Vec<(String, u32)>> {
     let mut out: Vec<(String, u32)> = Vec::new();
     if !args.instruments.is_empty() {
-        let (config, _) = crate::commands::load_config(&args.config)?;
-        let file = args.config.display();
+        let (config, _) = crate::commands::load_config(args.config.as_deref())?;
+        let file =
+            args.config.as_deref().map_or_else(|| "(built-in defaults)".to_string(), |p| p.display().to_string());
         for symbol in &args.instruments {
             let spec = config
                 .instruments

@@ -60,14 +60,15 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A `.env` next to the process sets variables not already set (before the command line is
+    // read: `DALAL_CONFIG` and `DALAL_LOG_FORMAT` may come from it).
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => anyhow::bail!(".env: {e}"),
+    }
     let cli = cli::Cli::parse();
+    let _logs = logs(&cli.log_format);
     match cli.command {
         cli::Command::Run(a) => runtime::run(a),
         cli::Command::Backtest(a) => commands::backtest(a),
@@ -79,5 +80,27 @@ fn run() -> Result<()> {
         cli::Command::Report(a) => performance::report(a),
         cli::Command::Broker(c) => broker::run(c),
         cli::Command::Instruments(c) => instruments::run(c),
+        cli::Command::Config(cli::ConfigCommand::Show { config, admin_listen, data_dir }) => {
+            commands::config_show(config.as_deref(), admin_listen, data_dir.as_deref())
+        }
     }
+}
+
+/// Logs to standard error through a bounded queue and a thread of their own, so logging never
+/// blocks a thread that logs (past the queue's 128k lines, lines are dropped, not waited for).
+/// `text`: colours only when standard error is a terminal; `json`: one object per line with
+/// the event's fields and its spans (an API request's span carries its `request_id`).
+fn logs(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    if format == "json" {
+        builder.json().with_current_span(true).with_span_list(true).init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+    guard
 }

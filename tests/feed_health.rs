@@ -117,18 +117,19 @@ fn the_feed_counts_what_it_skips_by_reason_and_reconnects() {
 
     // The engine got the three good trades and nothing else: every skip above was counted
     // after the good frames had been handed on.
+    // The public /metrics: the feed labelled by its kind, not its login.
     let metrics = || request(&addr, "GET", "/metrics", None, "").body;
     wait_for("three ticks in the engine", LIMIT, &mut || {
         metric(&metrics(), "dalal_ticks_in_total").unwrap_or(0.0) >= 3.0
     });
     let m = metrics();
     assert_eq!(metric(&m, "dalal_ticks_in_total"), Some(3.0), "{m}");
-    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite\"}"), Some(1.0), "{m}");
     for (kind, n) in expected.iter().chain(&[("ticks", 3)]) {
-        let series = format!("dalal_feed_events_total{{feed=\"kite:zerodha\",kind=\"{kind}\"}}");
+        let series = format!("dalal_feed_events_total{{feed=\"kite\",kind=\"{kind}\"}}");
         assert_eq!(metric(&m, &series), Some(*n as f64), "{series}\n{m}");
     }
-    let age = metric(&m, "dalal_feed_last_frame_age_seconds{feed=\"kite:zerodha\"}").expect("the age line");
+    let age = metric(&m, "dalal_feed_last_frame_age_seconds{feed=\"kite\"}").expect("the age line");
     assert!((0.0..60.0).contains(&age), "{age}");
 
     // A dropped connection: counted, and the feed comes back connected and subscribed.
@@ -144,8 +145,8 @@ fn the_feed_counts_what_it_skips_by_reason_and_reconnects() {
         open.iter().any(|(c, s)| *c > accepted && s.contains_key(&RELIANCE))
     });
     let m = metrics();
-    assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite:zerodha\",kind=\"reconnects\"}"), Some(1.0), "{m}");
-    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite:zerodha\"}"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "dalal_feed_events_total{feed=\"kite\",kind=\"reconnects\"}"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "dalal_feed_connected{feed=\"kite\"}"), Some(1.0), "{m}");
     // The stream goes on where it was: the next trade is the fourth tick.
     assert_eq!(fake.ticker_push_packets(&[trade(RELIANCE, 1423.0, 1300)]), 1);
     wait_for("the fourth tick", LIMIT, &mut || metric(&metrics(), "dalal_ticks_in_total").unwrap_or(0.0) >= 4.0);

@@ -57,9 +57,10 @@ impl FeedView {
     /// The feed's lines for `/metrics`: `dalal_feed_connected` (1 when connected),
     /// `dalal_feed_events_total` by kind, and `dalal_feed_last_frame_age_seconds` (`+Inf`
     /// before the first frame, so an alert on the age fires for a feed that never delivered).
-    pub(crate) fn write_metrics(&self, o: &mut String, now_ns: i64) {
+    /// Without `full` the `feed` label is the feed's kind alone (`kite`), never its login.
+    pub(crate) fn write_metrics(&self, o: &mut String, now_ns: i64, full: bool) {
         let v = self.to_json(now_ns);
-        let feed = label(&self.name);
+        let feed = if full { label(&self.name) } else { label(self.name.split(':').next().unwrap_or("feed")) };
         let connected = v["status"].as_str() == Some("connected");
         let _ = writeln!(
             o,

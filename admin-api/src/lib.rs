@@ -128,4 +128,4 @@ pub use desk::{BrokerDesk, DeskError, DeskFuture, DeskLogin, EngineBook, LoginUp
 pub use feed::FeedView;
 pub use link::{observer, observer_resuming, CommandQueue, EngineLink, LinkParts, SendError, View, ViewObserver};
 pub use report::{render_progress, render_summary};
-pub use server::{serve, AdminConfig, AdminError, AdminHandle, BrokerLogin, Gauge};
+pub use server::{serve, AdminConfig, AdminError, AdminHandle, BrokerLogin, Gauge, ReadyCheck};

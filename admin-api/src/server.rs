@@ -76,6 +76,8 @@ pub struct AdminConfig {
     /// A second address serving only the full `/metrics` (for a scraper on a private network);
     /// none: no second listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// What `/ready` checks besides the console's own store, broker sessions and the feed.
+    pub ready_checks: Vec<ReadyCheck>,
     /// The master key that seals broker secrets; it seals TOTP secrets in the store too.
     /// None: TOTP cannot be enrolled (409).
     pub secret_key: Option<crate::sealed::SecretKey>,
@@ -118,6 +120,26 @@ pub struct BrokerLogin {
 impl std::fmt::Debug for BrokerLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrokerLogin").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// Something `/ready` looks at, added by the run (the SQL store, Redis): its name and a cheap
+/// read of whether it is ready and its state (never a secret or an account's name).
+#[derive(Clone)]
+pub struct ReadyCheck {
+    pub name: &'static str,
+    pub read: Arc<dyn Fn() -> (bool, Value) + Send + Sync>,
+}
+
+impl ReadyCheck {
+    pub fn new(name: &'static str, read: impl Fn() -> (bool, Value) + Send + Sync + 'static) -> ReadyCheck {
+        ReadyCheck { name, read: Arc::new(read) }
+    }
+}
+
+impl std::fmt::Debug for ReadyCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyCheck").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -186,6 +208,7 @@ impl Default for AdminConfig {
             metrics_token: None,
             metrics_listen: None,
             secret_key: None,
+            ready_checks: Vec::new(),
             workers: 1,
             cores: Vec::new(),
             initial_admin_password: None,
@@ -874,7 +897,29 @@ fn router(app: Arc<App>) -> Router {
         .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async { err(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .layer(axum::middleware::map_response(harden))
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(app)
+}
+
+/// Every request runs in a span `request` with a `request_id` (the client's `X-Request-Id` when
+/// it is a short token, else a new one), so each log line it causes, the audit's included,
+/// carries it; the answer carries it back in `X-Request-Id`.
+async fn request_span(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map_or_else(|| auth::random_token(12), str::to_string);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut r = next.run(req).instrument(span).await;
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
 }
 
 /// The console's Content-Security-Policy: scripts only from this origin (no inline script),
@@ -928,14 +973,42 @@ async fn health(State(app): S) -> Json<Value> {
     Json(json!({"status": "ok", "uptime_s": app.started.elapsed().as_secs()}))
 }
 
+/// Readiness, unauthenticated and cheap: each part with its state, 503 when any is not
+/// ready. The console's store (pinged, at most a second), what the run adds (the SQL store's
+/// writer, Redis), broker sessions (counted, never named) and the market feed (connected and
+/// fresh). No account or login name appears.
 async fn ready(State(app): S) -> Response {
-    let db = match &app.users.store {
-        Some(s) => s.ping().await.is_ok(),
-        None => true,
+    let mut checks = serde_json::Map::new();
+    let mut all = true;
+    let mut put = |name: &str, ok: bool, state: Value| {
+        all &= ok;
+        checks.insert(name.to_string(), json!({"ready": ok, "state": state}));
     };
-    let code = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({"ready": db, "store": app.users.store.is_some(), "engine_events": app.link.read().events})))
-        .into_response()
+    if let Some(s) = &app.users.store {
+        let ok = matches!(tokio::time::timeout(Duration::from_secs(1), s.ping()).await, Ok(Ok(_)));
+        put("console_store", ok, json!(if ok { "answering" } else { "not answering" }));
+    }
+    for c in &app.cfg.ready_checks {
+        let (ok, state) = (c.read)();
+        put(c.name, ok, state);
+    }
+    if !app.cfg.brokers.is_empty() {
+        let healthy = app
+            .cfg
+            .brokers
+            .iter()
+            .filter(|b| (b.session)().get("health").and_then(Value::as_str) == Some("healthy"))
+            .count();
+        let unhealthy = app.cfg.brokers.len() - healthy;
+        put("broker_sessions", unhealthy == 0, json!({"healthy": healthy, "unhealthy": unhealthy}));
+    }
+    if let Some(f) = &app.cfg.market_feed {
+        let v = f.to_json(now_ns());
+        let ok = v["status"] == "connected" && v["stale"] == false;
+        put("feed", ok, json!({"status": v["status"], "stale": v["stale"], "last_frame_age_s": v["last_frame_age_s"]}));
+    }
+    let code = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({"ready": all, "checks": checks, "engine_events": app.link.read().events}))).into_response()
 }
 
 /// `/metrics` on the console's address. With the scrape token (`AdminConfig::metrics_token`)
@@ -1092,7 +1165,7 @@ fn exposition(app: &App, full: bool) -> String {
         }
     }
     if let Some(f) = &app.cfg.market_feed {
-        f.write_metrics(&mut o, now_ns());
+        f.write_metrics(&mut o, now_ns(), full);
     }
     for g in &app.cfg.gauges {
         let _ = writeln!(

@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod load;
+
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -39,7 +41,7 @@ fn err(key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
     ConfigError { key: key.into(), message: message.to_string() }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSection {
     pub placement: PlacementKind,
@@ -90,7 +92,7 @@ impl Default for EngineSection {
 }
 
 /// Where ticks come from in `dalal run`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeedKind {
     #[default]
@@ -105,7 +107,7 @@ pub enum FeedKind {
 }
 
 /// How much a broker feed asks for per instrument.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedMode {
     /// Trades, timed on arrival.
@@ -115,7 +117,7 @@ pub enum FeedMode {
     Full,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedSection {
     pub kind: FeedKind,
@@ -153,7 +155,7 @@ impl Default for FeedSection {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalRiskSection {
     pub kill_switch: bool,
@@ -178,7 +180,7 @@ impl Default for GlobalRiskSection {
 
 /// One segment's tariff, in percent of turnover (brokerage cap and flat fee in rupees). Keys
 /// left out keep the NSE defaults documented in `core/src/charges.rs`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TariffSection {
     pub brokerage_pct: Option<f64>,
@@ -215,7 +217,7 @@ impl TariffSection {
 }
 
 /// Overrides of the charge tariffs per segment.
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChargesSection {
     pub equity_delivery: TariffSection,
@@ -236,7 +238,7 @@ impl ChargesSection {
 }
 
 /// The admin console (HTTP + WebSocket), started by `dalal run`. Core only carries settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSection {
     /// Address to listen on; "" turns the console off.
@@ -256,7 +258,7 @@ impl Default for AdminSection {
 }
 
 /// Where a run's records go, off the hot path. Core only carries the settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PersistenceSection {
     /// `sqlite://…` (the embedded default, a file under `data/`) or `postgres://…`; "" = off.
@@ -285,7 +287,7 @@ impl Default for PersistenceSection {
 }
 
 /// The paper exchange.
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PaperSection {
     pub slippage: Slippage,
@@ -296,7 +298,7 @@ pub struct PaperSection {
     pub fill_delay_ms: f64,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSection {
     pub symbol: String,
@@ -334,7 +336,7 @@ pub fn account_limits(l: &LimitsSection, key: &str) -> Result<RiskLimits, Config
     l.to_limits().map_err(|e| err(format!("{key}.{}", e.key), e.message))
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSection {
     pub name: String,
@@ -383,7 +385,7 @@ impl AccountMode {
 
 /// A broker login: the connection details of one of the logins in the vault (its secrets
 /// stay there, keyed by `login`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSection {
     pub name: String,
@@ -436,7 +438,7 @@ fn default_venue() -> String {
 }
 
 /// What kind of live venue an entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VenueKind {
     /// The exchange simulator's TCP order protocol (`adapters/src/wire/order_protocol.rs`).
@@ -445,7 +447,7 @@ pub enum VenueKind {
 
 /// A live venue: orders of the accounts bound to it go out through its gateway, and what it
 /// reports comes back through the ingress ring.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VenueSection {
     pub name: String,
@@ -478,7 +480,7 @@ fn default_tf() -> String {
 }
 
 /// The whole file.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]

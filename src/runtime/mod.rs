@@ -77,9 +77,17 @@ pub struct Runtime {
 
 impl Runtime {
     /// Assembles and starts a run (see the module documentation for the order).
-    pub fn start(args: RunArgs) -> Result<Runtime> {
+    pub fn start(mut args: RunArgs) -> Result<Runtime> {
         // 1. Configuration.
-        let (mut config, setup) = load_config(&args.config)?;
+        let (mut config, setup) = load_config(args.config.as_deref())?;
+        if let Some(dir) = args.data_dir.clone() {
+            relocate_store(&mut config, &dir);
+            for (path, name) in [(&mut args.vault.vault, "brokers.vault"), (&mut args.vault.key_file, "master.key")] {
+                if *path == std::path::Path::new(DATA_DIR).join(name) {
+                    *path = dir.join(name);
+                }
+            }
+        }
         feeds::override_feed(&mut config, args.feed.as_deref())?;
         let speed = ReplaySpeed::parse(&args.speed).map_err(|e| anyhow::anyhow!("--speed: {e}"))?;
         if let Ok(url) = std::env::var("DALAL_DATABASE_URL") {
@@ -244,9 +252,7 @@ impl Runtime {
         let store = if persist.database_url.is_empty() {
             None
         } else {
-            if persist.database_url.starts_with("sqlite://data/") {
-                std::fs::create_dir_all("data").context("creating data/")?;
-            }
+            // A SQLite file's directory is created (0700) by the store itself.
             persist::migrate(&persist.database_url, setup);
             let opts = StoreOptions {
                 run_id: persist::run_id(args.journal.as_deref())?,
@@ -320,6 +326,7 @@ impl Runtime {
             },
             metrics_token: std::env::var("DALAL_METRICS_TOKEN").ok().filter(|t| !t.is_empty()),
             secret_key: console_key(&args.vault)?,
+            ready_checks: persist::ready_checks(store, redis),
             ..AdminConfig::default()
         };
         match dalal_admin::serve(link, cfg) {
@@ -536,5 +543,17 @@ fn console_key(vault: &crate::cli::VaultArgs) -> Result<Option<dalal_admin::seal
         Ok(k) => Ok(Some(dalal_admin::sealed::SecretKey::new(*k.expose()))),
         Err(dalal_brokers::vault::VaultError::NoKey { .. }) => Ok(None),
         Err(e) => Err(e).context("the master key (it seals the console's TOTP secrets)"),
+    }
+}
+
+/// Where data goes unless told otherwise: `./data`.
+pub const DATA_DIR: &str = "data";
+
+/// Moves the SQLite store from its default place under `data/` into `dir` (a store configured
+/// elsewhere stays where it is).
+pub fn relocate_store(config: &mut Config, dir: &std::path::Path) {
+    let default = format!("sqlite://{DATA_DIR}/");
+    if let Some(rest) = config.persistence.database_url.strip_prefix(&default) {
+        config.persistence.database_url = format!("sqlite://{}/{rest}", dir.display());
     }
 }

@@ -91,6 +91,33 @@ pub(super) fn persistence_gauges(
     gauges
 }
 
+/// What `/ready` looks at of the store's writer and the Redis publisher.
+pub(super) fn ready_checks(
+    store: Option<&StoreWriterHandle>,
+    redis: Option<&RedisPublisherHandle>,
+) -> Vec<dalal_admin::ReadyCheck> {
+    let mut checks = Vec::new();
+    if let Some(st) = store {
+        let s = st.sender();
+        checks.push(dalal_admin::ReadyCheck::new("store", move || {
+            let up = s.db_available();
+            (
+                up,
+                serde_json::json!({"database": if up { "answering" } else { "not answering" },
+                                    "queued": s.queued(), "unwritten": s.has_unwritten()}),
+            )
+        }));
+    }
+    if let Some(r) = redis {
+        let r = r.sender();
+        checks.push(dalal_admin::ReadyCheck::new("redis", move || {
+            let up = r.connected();
+            (up, serde_json::json!({"connected": up, "queued": r.queued()}))
+        }));
+    }
+    checks
+}
+
 /// Where a stop during a database outage leaves the first egress sequence the store lacks.
 const UNWRITTEN_FILE: &str = "store.unwritten";
 

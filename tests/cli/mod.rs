@@ -294,6 +294,11 @@ impl Run {
         run
     }
 
+    /// What the run has printed so far, as it printed it.
+    pub fn raw_output(&self) -> String {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// What the run has printed so far, without colour sequences.
     pub fn output(&self) -> String {
         plain(&self.out.lock().unwrap_or_else(|e| e.into_inner()))

@@ -1,0 +1,154 @@
+//! Dalal as an operator runs it: from any directory on the built-in defaults, configured by a
+//! file, the environment or a `.env`, data kept private under `./data` or `--data-dir`, logs
+//! without colour codes off a terminal or as JSON lines with each request's id, and `/health`
+//! and `/ready` that say what is up without naming an account.
+
+mod cli;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use cli::{command, request, Run};
+
+const PW: &str = "operations-admin-pw";
+
+fn run_in(dir: &Path, f: impl FnOnce(&mut Command)) -> Run {
+    let mut cmd = command();
+    cmd.current_dir(dir).env_remove("DALAL_CONFIG").env("DALAL_ADMIN_PASSWORD", PW).env("RUST_LOG", "info").args([
+        "run",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--duration",
+        "120s",
+    ]);
+    f(&mut cmd);
+    Run::start(cmd)
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn runs_in_an_empty_directory_with_private_data_and_plain_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), |_| {});
+    let health = request(&run.addr, "GET", "/health", None, "");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let (status, out) = run.stop();
+    assert!(status.success(), "{out}");
+    let raw = out.clone();
+    assert!(!raw.contains('\u{1b}'), "no colour codes when the output is not a terminal");
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("dalal.db")), 0o600);
+
+    // Elsewhere with --data-dir; nothing under ./data.
+    let dir = tempfile::tempdir().unwrap();
+    let there = dir.path().join("state");
+    let run = run_in(dir.path(), |c| {
+        c.arg("--data-dir").arg(&there);
+    });
+    let _ = run.stop();
+    assert_eq!(mode(&there.join("dalal.db")), 0o600);
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn the_environment_and_a_dot_env_set_keys_and_config_show_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "# settings\nDALAL_ENGINE__RING_SIZE=2048\nDALAL_ADMIN__CORES=[0]\n")
+        .unwrap();
+    let out = command()
+        .current_dir(dir.path())
+        .env_remove("DALAL_CONFIG")
+        .env("DALAL_PERSISTENCE__DATABASE_URL", "postgres://dalal:s3cr3t-pw@127.0.0.1:5432/test")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ring_size = 2048"), "from .env: {text}");
+    assert!(text.contains("postgres://dalal:****@127.0.0.1:5432/test") && !text.contains("s3cr3t-pw"), "{text}");
+    assert!(text.contains("# persistence.database_url set by DALAL_PERSISTENCE__DATABASE_URL"), "{text}");
+    let shown: toml::Value = toml::from_str(&text).expect("config show prints TOML");
+    assert_eq!(shown["admin"]["cores"], toml::Value::Array(vec![toml::Value::Integer(0)]));
+
+    let bad = command()
+        .current_dir(dir.path())
+        .env("DALAL_PERSISTENCE__REDIS_URLL", "redis://x")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("DALAL_PERSISTENCE__REDIS_URLL"), "{err}");
+    let bad = command()
+        .current_dir(dir.path())
+        .env("DALAL_ENGINE__RING_SIZE", "100")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("set by DALAL_ENGINE__RING_SIZE"), "{err}");
+}
+
+#[test]
+fn json_logs_carry_each_requests_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), |c| {
+        c.args(["--log-format", "json"]);
+    });
+    let login = format!(r#"{{"username":"admin","password":"{PW}"}}"#);
+    let mut s = std::net::TcpStream::connect(&run.addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-42\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{login}",
+        login.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: trace-me-42"), "{answer}");
+    cli::wait_for("the login's audit line", std::time::Duration::from_secs(30), &mut || {
+        run.raw_output().contains("trace-me-42")
+    });
+    let (_, out) = run.stop();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a JSON line: {l}: {e}")))
+        .collect();
+    assert!(lines.len() > 3, "{out}");
+    let audit = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "audit" && l["fields"]["action"] == "auth.login")
+        .unwrap_or_else(|| panic!("the login's audit event: {out}"));
+    assert_eq!(audit["span"]["request_id"], "trace-me-42", "{audit}");
+    assert_eq!(audit["span"]["path"], "/api/auth/login");
+}
+
+#[test]
+fn ready_says_what_is_up_without_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // Redis on a port nothing listens on: the run goes on, and /ready says Redis is down.
+    let run = run_in(dir.path(), |c| {
+        c.env("DALAL_PERSISTENCE__REDIS_URL", "redis://127.0.0.1:9/");
+    });
+    let r = request(&run.addr, "GET", "/ready", None, "");
+    assert_eq!(r.status, 503, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["ready"], false);
+    assert_eq!(v["checks"]["redis"]["ready"], false, "{v}");
+    assert_eq!(v["checks"]["store"]["ready"], true, "{v}");
+    assert_eq!(v["checks"]["console_store"]["ready"], true, "{v}");
+    for name in ["alice", "bob", "carol"] {
+        assert!(!r.body.contains(name), "{}", r.body);
+    }
+    drop(run);
+    let run = run_in(dir.path(), |_| {});
+    let r = request(&run.addr, "GET", "/ready", None, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
