@@ -126,7 +126,7 @@ mod tests {
         assert!(v.get("token").is_none());
         assert_eq!(f.to_json(0)["last_frame_age_s"], 0.0);
         let mut o = String::new();
-        f.write_metrics(&mut o, 7_500_000_000);
+        f.write_metrics(&mut o, 7_500_000_000, true);
         assert!(o.contains("dalal_feed_connected{feed=\"kite:\\\"x\\\"\"} 1\n"), "{o}");
         assert!(o.contains("dalal_feed_events_total{feed=\"kite:\\\"x\\\"\",kind=\"unknown_tokens\"} 1\n"), "{o}");
         assert!(o.contains("dalal_feed_last_frame_age_seconds{feed=\"kite:\\\"x\\\"\"} 2.5\n"), "{o}");
@@ -139,8 +139,12 @@ mod tests {
         assert_eq!((v["status"].as_str(), v["stale"].as_bool()), (Some("unknown"), Some(true)));
         assert!(v["last_frame_ns"].is_null() && v["last_frame_age_s"].is_null());
         let mut o = String::new();
-        f.write_metrics(&mut o, 1);
+        f.write_metrics(&mut o, 1, true);
         assert!(o.contains("dalal_feed_connected{feed=\"kite:z\"} 0\n"), "{o}");
         assert!(o.contains("dalal_feed_last_frame_age_seconds{feed=\"kite:z\"} +Inf\n"), "{o}");
+        // The public exposition names the feed's kind, not its login.
+        let mut public = String::new();
+        f.write_metrics(&mut public, 1, false);
+        assert!(public.contains("dalal_feed_connected{feed=\"kite\"} 0\n") && !public.contains("kite:z"), "{public}");
     }
 }

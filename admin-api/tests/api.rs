@@ -279,7 +279,8 @@ fn endpoints_and_role_ownership_matrix() {
         (json!([1, 2]), "object"),
     ] {
         let r = http(a, "PATCH", &path, Some(&t.alice_t), Some(&body));
-        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        // A body that is not an object is refused before it is read as parameters.
+        assert_eq!(r.status, if why == "object" { 422 } else { 400 }, "{body}: {}", r.text);
         assert!(r.text.contains(why), "{body}: the error names {why:?}: {}", r.text);
     }
     let r = http(a, "PATCH", &path, Some(&t.alice_t), Some(&json!({"fast": 4, "slow": 30})));
