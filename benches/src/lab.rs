@@ -896,76 +896,131 @@ pub fn human_ns(ns: u64) -> String {
     format!("{x:.digits$}{unit}")
 }
 
-/// Writes `bench.json` and `latency.svg` (percentiles on a log scale, one line per row).
+/// Writes `bench.json` and `latency.svg` (latency against percentile, one panel per group).
 pub fn write(dir: &Path, report: &Report) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut f = std::fs::File::create(dir.join("bench.json"))?;
     f.write_all(serde_json::to_string_pretty(report).unwrap_or_default().as_bytes())?;
     f.write_all(b"\n")?;
-    std::fs::write(dir.join("latency.svg"), svg(&report.results))
+    std::fs::write(dir.join("latency.svg"), svg(&report.results, &report.machine))
 }
 
-/// A percentile plot people can look at rather than read.
-pub fn svg(rows: &[LabRow]) -> String {
-    const W: f64 = 900.0;
-    const H: f64 = 480.0;
-    const L: f64 = 80.0;
-    const R: f64 = 220.0;
-    const T: f64 = 30.0;
-    const B: f64 = 50.0;
-    let pts = ["p50", "p90", "p99", "p99.9", "p99.99", "max"];
+/// The panel a row is drawn in: what it measures (`hop`, `tick_to_order`, `stage`, `wire`).
+fn group(name: &str) -> &str {
+    if name.starts_with("wire") {
+        return "wire";
+    }
+    name.split(['/', '@']).next().unwrap_or(name)
+}
+
+/// Where a percentile sits on the "nines" axis: −log10(1 − p), so 50 %, 90 %, 99 %, 99.9 %,
+/// 99.99 % are evenly spaced as latency people read them; the maximum one step further.
+const NINES: [(&str, f64); 6] = [("50", 0.301), ("90", 1.0), ("99", 2.0), ("99.9", 3.0), ("99.99", 4.0), ("max", 5.0)];
+
+/// Ten colours that tell apart; a panel never has more lines than this in practice, and a
+/// line past ten is dashed rather than given a colour already used.
+const PALETTE: [&str; 10] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+/// The latency plot: one panel per group, latency (log scale) against percentile on a nines
+/// axis, distinct colours within a panel, and the machine in the caption.
+pub fn svg(rows: &[LabRow], machine: &Machine) -> String {
+    const PW: f64 = 560.0;
+    const PH: f64 = 330.0;
+    const L: f64 = 70.0;
+    const R: f64 = 200.0;
+    const T: f64 = 34.0;
+    const B: f64 = 44.0;
+    const COLS: usize = 2;
     // Scale rows time a backtest's service time, not a path; they have their own table.
     let lat: Vec<&LabRow> = rows.iter().filter(|r| r.p50_ns.is_some() && r.scale.is_none()).collect();
+    let mut groups: Vec<(&str, Vec<&LabRow>)> = Vec::new();
+    for r in &lat {
+        let g = group(&r.name);
+        match groups.iter_mut().find(|(n, _)| *n == g) {
+            Some((_, v)) => v.push(r),
+            None => groups.push((g, vec![r])),
+        }
+    }
+    let panels_down = groups.len().div_ceil(COLS).max(1);
+    let (w, h) = (PW * COLS as f64, PH * panels_down as f64 + 60.0);
     let vals = |r: &LabRow| {
-        [r.p50_ns, r.p90_ns, r.p99_ns, r.p999_ns, r.p9999_ns, r.max_ns].map(|v| v.unwrap_or(1).max(1) as f64)
+        [r.p50_ns, r.p90_ns, r.p99_ns, r.p999_ns, r.p9999_ns, r.max_ns].map(|v| v.map(|v| v.max(1) as f64))
     };
-    let lo = lat.iter().flat_map(|r| vals(r)).fold(f64::MAX, f64::min).max(1.0).log10().floor();
-    let hi = lat.iter().flat_map(|r| vals(r)).fold(1.0f64, f64::max).log10().ceil().max(lo + 1.0);
-    let x = |i: usize| L + (W - L - R) * i as f64 / (pts.len() - 1) as f64;
-    let y = |v: f64| T + (H - T - B) * (1.0 - (v.log10() - lo) / (hi - lo));
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    let mut e = lo as i32;
-    while e as f64 <= hi {
-        let v = 10f64.powi(e);
-        let label = if v >= 1e6 {
-            format!("{} ms", v / 1e6)
-        } else if v >= 1e3 {
-            format!("{} µs", v / 1e3)
-        } else {
-            format!("{v} ns")
-        };
+    for (k, (name, members)) in groups.iter().enumerate() {
+        let (ox, oy) = (PW * (k % COLS) as f64, PH * (k / COLS) as f64);
+        let all: Vec<f64> = members.iter().flat_map(|r| vals(r)).flatten().collect();
+        let lo = all.iter().copied().fold(f64::MAX, f64::min).max(1.0).log10().floor();
+        let hi = all.iter().copied().fold(1.0f64, f64::max).log10().ceil().max(lo + 1.0);
+        let x = |n: f64| ox + L + (PW - L - R) * n / 5.0;
+        let y = |v: f64| oy + T + (PH - T - B) * (1.0 - (v.log10() - lo) / (hi - lo));
         s.push_str(&format!(
-            "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n",
-            W - R,
-            L - 6.0,
-            y(v) + 4.0,
-            y = y(v)
+            "<g class=\"panel\" id=\"panel-{name}\"><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\" font-weight=\"bold\">{name}</text>\n",
+            ox + L,
+            oy + 20.0
         ));
-        e += 1;
-    }
-    for (i, p) in pts.iter().enumerate() {
-        s.push_str(&format!("<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{p}</text>\n", x(i), H - B + 20.0));
-    }
-    for (k, r) in lat.iter().enumerate() {
-        let c = colors[k % colors.len()];
-        let path: Vec<String> = vals(r).iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
+        let mut e = lo as i32;
+        while f64::from(e) <= hi {
+            let v = 10f64.powi(e);
+            s.push_str(&format!(
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e4e4e4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+                x(0.0),
+                x(5.0),
+                x(0.0) - 6.0,
+                y(v) + 4.0,
+                human_ns(v as u64),
+                yy = y(v)
+            ));
+            e += 1;
+        }
+        for (label, n) in NINES {
+            s.push_str(&format!(
+                "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#f0f0f0\"/><text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>\n",
+                oy + T,
+                oy + PH - B,
+                oy + PH - B + 16.0,
+                xx = x(n)
+            ));
+        }
         s.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            path.join(" ")
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">percentile</text>\n",
+            x(2.5),
+            oy + PH - B + 32.0
         ));
-        s.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{}</text>\n",
-            W - R + 10.0,
-            T + 16.0 * k as f64 + 10.0,
-            r.name
-        ));
+        for (i, r) in members.iter().enumerate() {
+            let c = PALETTE[i % PALETTE.len()];
+            let dash = if i >= PALETTE.len() { " stroke-dasharray=\"5,3\"" } else { "" };
+            let pts: Vec<String> = vals(r)
+                .iter()
+                .zip(NINES)
+                .filter_map(|(v, (_, n))| v.map(|v| format!("{:.1},{:.1}", x(n), y(v))))
+                .collect();
+            s.push_str(&format!(
+                "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"{dash} points=\"{}\"/>\n",
+                pts.join(" ")
+            ));
+            s.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{c}\">{}</text>\n",
+                x(5.0) + 10.0,
+                oy + T + 14.0 * i as f64 + 8.0,
+                r.name
+            ));
+        }
+        s.push_str("</g>\n");
     }
+    let m = machine;
     s.push_str(&format!(
-        "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">latency percentiles (log scale)</text>\n</svg>\n",
-        W / 2.0
+        "<text x=\"12\" y=\"{:.1}\" font-size=\"12\">Latency against percentile (nines axis), log scale; one panel per group. Machine: {} · {} cores, available {:?} · pinning: {} · wait: {} · {} build</text>\n</svg>\n",
+        h - 24.0,
+        m.cpu,
+        m.cores,
+        m.cores_available,
+        m.pinning,
+        m.wait,
+        m.profile
     ));
     s
 }
@@ -1105,6 +1160,22 @@ mod tests {
         let svg = std::fs::read_to_string(dir.path().join("latency.svg")).expect("svg");
         assert!(svg.starts_with("<svg") && svg.contains("hop/disruptor") && svg.contains("polyline"));
         assert!(!svg.contains("scale/"));
+        // One panel per group, each on the nines axis, the machine in the caption.
+        assert!(svg.contains("id=\"panel-hop\"") && svg.contains("id=\"panel-tick_to_order\""), "{svg}");
+        assert!(svg.contains(">99.9</text>") && svg.contains(">max</text>"));
+        assert!(svg.contains(&report.machine.cpu) && svg.contains("wait: "));
+
+        // Lines in one panel never share a colour (up to the palette's ten).
+        let names: Vec<String> = (0..8).map(|i| format!("stage/s{i}")).collect();
+        let many: Vec<LabRow> = names.iter().map(|n| LabRow::latency(n, &h)).collect();
+        let plot = super::svg(&many, &report.machine);
+        let colours: Vec<&str> = plot
+            .lines()
+            .filter(|l| l.starts_with("<polyline"))
+            .filter_map(|l| l.split("stroke=\"").nth(1)?.split('"').next())
+            .collect();
+        let distinct: std::collections::BTreeSet<&&str> = colours.iter().collect();
+        assert_eq!((colours.len(), distinct.len()), (8, 8), "{plot}");
         let t = table(&report);
         assert!(t.lines().next().is_some_and(|l| l.contains("p99.99") && l.contains("p50/hop")));
         assert!(t.lines().any(|l| l.starts_with("hop_saturated/disruptor") && l.contains("M msg/s")));
