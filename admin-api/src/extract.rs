@@ -27,6 +27,22 @@ impl FromRequestParts<Arc<App>> for Caller {
     }
 }
 
+/// The client's address, as throttling counts it ([`crate::server::client_ip`]).
+pub(crate) struct Client(pub std::net::IpAddr);
+
+impl FromRequestParts<Arc<App>> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no peer address"))?;
+        Ok(Client(crate::server::client_ip(&app.cfg.trusted_proxies, peer, &parts.headers)))
+    }
+}
+
 /// A JSON body; unknown fields are refused by the request types themselves
 /// (`deny_unknown_fields`).
 pub(crate) struct Body<T>(pub T);

@@ -109,8 +109,8 @@
 //! * Failed-sign-in counts, back-offs and rate-limit windows are in memory (a restart resets
 //!   them); locks of known names, API keys, refresh tokens, token generations and the last
 //!   TOTP step used are in the store.
-//! * Throttles see the TCP peer's address: behind a reverse proxy every client shares the
-//!   proxy's, so such a proxy needs its own per-client limits.
+//! * Throttles see the TCP peer's address, or, for a peer in `AdminConfig::trusted_proxies`
+//!   (a local nginx), the last address of its `X-Forwarded-For`.
 
 pub mod auth;
 pub mod desk;

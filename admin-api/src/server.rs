@@ -32,7 +32,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::auth::{self, Claims};
 use crate::desk::{BrokerDesk, DeskError, DeskLogin, EngineBook, LoginUpdate};
-use crate::extract::{Body, Caller, OptBody, P, Q};
+use crate::extract::{Body, Caller, Client, OptBody, P, Q};
 use crate::guard::{AddressBudget, Admit, CheckError, LockoutPolicy, Lockouts, PasswordChecks};
 use crate::link::{
     candle_json, fill_json, order_json, pnl_json, position_json, EngineLink, Names, SendError, MANUAL_STRATEGY,
@@ -65,6 +65,11 @@ pub struct AdminConfig {
     pub auth_rate_per_min: u32,
     /// Argon2 password checks at once (default 0: one per core); more wait their turn.
     pub password_checks: usize,
+    /// Reverse proxies (nginx) whose `X-Forwarded-For` is believed: for a request from one of
+    /// these addresses, the client is the address the proxy appended (the last entry), and
+    /// sign-in throttling counts that client rather than the proxy. Empty (the default): the
+    /// TCP peer is the client and the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Requests per user per minute (default 1200); 429 beyond. WebSocket connections and
     /// the messages a socket sends count too.
     pub rate_limit_per_min: u32,
@@ -205,6 +210,7 @@ impl Default for AdminConfig {
             password_checks: 0,
             rate_limit_per_min: 1200,
             ws_per_user: 8,
+            trusted_proxies: Vec::new(),
             metrics_token: None,
             metrics_listen: None,
             secret_key: None,
@@ -288,7 +294,7 @@ struct RefreshEntry {
 pub(crate) struct App {
     link: EngineLink,
     names: Names,
-    cfg: AdminConfig,
+    pub(crate) cfg: AdminConfig,
     key: Vec<u8>,
     users: Users,
     refresh: Mutex<HashMap<String, RefreshEntry>>,
@@ -608,6 +614,21 @@ impl App {
     }
 }
 
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the last address
+/// of its `X-Forwarded-For` (the one the proxy added; earlier ones are the client's to forge).
+pub(crate) fn client_ip(trusted: &[IpAddr], peer: IpAddr, h: &HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    h.get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .unwrap_or(peer)
+}
+
 /// The token of an `Authorization: Bearer …` header (the scheme in any case).
 pub(crate) fn bearer(h: &HeaderMap) -> Option<&str> {
     let v = h.get(header::AUTHORIZATION)?.to_str().ok()?.trim_start();
@@ -842,7 +863,8 @@ async fn first_admin(app: &App) -> Result<(), AdminError> {
 /// Counts a request to `/api/auth/*` against its client address's budget, before its body is
 /// read.
 async fn auth_budget(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
-    match app.auth_budget.take(peer.ip(), Instant::now()) {
+    let ip = client_ip(&app.cfg.trusted_proxies, peer.ip(), req.headers());
+    match app.auth_budget.take(ip, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(retry) => too_many(retry).into_response(),
     }
@@ -1198,8 +1220,7 @@ struct LoginReq {
 /// status nor the time tells whether the user exists or the password was right; throttling
 /// is per client address and name ([`Lockouts`]). A disabled user is told so only after
 /// presenting the right credentials.
-async fn login(State(app): S, ConnectInfo(peer): ConnectInfo<SocketAddr>, Body(r): Body<LoginReq>) -> R {
-    let ip = peer.ip();
+async fn login(State(app): S, Client(ip): Client, Body(r): Body<LoginReq>) -> R {
     let generic = || err(StatusCode::UNAUTHORIZED, "invalid credentials");
     if r.password.len() > MAX_PASSWORD || r.username.len() > 256 {
         return Err(bad(format!("username: at most 256 bytes; password: at most {MAX_PASSWORD} bytes")));
@@ -1407,7 +1428,7 @@ struct Reauth {
 /// does the same. Open WebSockets re-check their rights on any change.
 async fn users_patch(
     State(app): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(ip): Client,
     Caller(p): Caller,
     P(name): P<String>,
     Body(r): Body<PatchUser>,
@@ -1433,7 +1454,7 @@ async fn users_patch(
     }
     let hash = match &r.password {
         Some(pw) => {
-            app.reauth(&p, peer.ip(), r.current_password.as_deref(), r.current_totp.as_deref()).await?;
+            app.reauth(&p, ip, r.current_password.as_deref(), r.current_totp.as_deref()).await?;
             Some(app.checks.hash(pw.clone()).await?)
         }
         None => None,
@@ -1497,7 +1518,7 @@ async fn users_patch(
 async fn reauthed_for(
     app: &App,
     p: Principal,
-    peer: SocketAddr,
+    ip: IpAddr,
     name: &str,
     body: Option<Reauth>,
 ) -> Result<Principal, ApiError> {
@@ -1508,7 +1529,7 @@ async fn reauthed_for(
         return Err(not_found());
     }
     let body = body.unwrap_or_default();
-    app.reauth(&p, peer.ip(), body.current_password.as_deref(), body.current_totp.as_deref()).await?;
+    app.reauth(&p, ip, body.current_password.as_deref(), body.current_totp.as_deref()).await?;
     Ok(p)
 }
 
@@ -1516,7 +1537,7 @@ async fn reauthed_for(
 /// caller has TOTP, a fresh code; not with an API key.
 async fn users_totp(
     State(app): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(ip): Client,
     Caller(p): Caller,
     P(name): P<String>,
     OptBody(body): OptBody<Reauth>,
@@ -1527,7 +1548,7 @@ async fn users_totp(
             "TOTP secrets are sealed with the master key, and this console has none (set DALAL_MASTER_KEY or create the key file)",
         ));
     }
-    let p = reauthed_for(&app, p, peer, &name, body).await?;
+    let p = reauthed_for(&app, p, ip, &name, body).await?;
     let mut secret = vec![0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     let updated = {
@@ -1555,12 +1576,12 @@ fn key_id(k: &KeyRow) -> &str {
 /// password (and TOTP code); not with an API key.
 async fn users_api_key(
     State(app): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(ip): Client,
     Caller(p): Caller,
     P(name): P<String>,
     OptBody(body): OptBody<Reauth>,
 ) -> R {
-    let p = reauthed_for(&app, p, peer, &name, body).await?;
+    let p = reauthed_for(&app, p, ip, &name, body).await?;
     let Some(gen) = app.users.lock().get(&name).map(|u| u.gen) else { return Err(not_found()) };
     let key = format!("dk_{}", auth::random_token(32));
     let row = KeyRow {

@@ -47,7 +47,7 @@ fn error_body(r: &common::Resp, what: &str) -> String {
     r.body["error"].as_str().unwrap_or_else(|| panic!("{what}: an Error body: {}", r.text)).to_string()
 }
 
-/// 7. Refused sign-ins are gathered into few audit entries that still count every refusal,
+/// Item 7: Refused sign-ins are gathered into few audit entries that still count every refusal,
 /// and a trader's own entries are found behind everyone else's.
 #[test]
 fn refused_sign_ins_are_gathered_and_the_audit_log_filters_before_its_limit() {
@@ -111,7 +111,7 @@ fn refused_sign_ins_are_gathered_and_the_audit_log_filters_before_its_limit() {
     assert!(mine.iter().any(|e| e["action"] == "order.place"), "{mine:?}");
 }
 
-/// 8. Subscriptions take only known topics, never echo what was sent, refuse large frames,
+/// Item 8: Subscriptions take only known topics, never echo what was sent, refuse large frames,
 /// and count against the user's sockets and requests.
 #[test]
 fn websocket_subscriptions_are_bounded_and_never_echo() {
@@ -157,7 +157,7 @@ fn websocket_subscriptions_are_bounded_and_never_echo() {
     assert_eq!(s.close_code(Instant::now() + Duration::from_secs(20)), Some(1008), "closed past the rate limit");
 }
 
-/// 9. `/metrics` names accounts and logins only to the scrape token or on its own address.
+/// Item 9: `/metrics` names accounts and logins only to the scrape token or on its own address.
 #[test]
 fn metrics_name_no_account_to_the_public() {
     let w = World::new(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap()));
@@ -176,7 +176,7 @@ fn metrics_name_no_account_to_the_public() {
     assert_eq!(http(scrape, "GET", "/api/me", None, None).status, 404, "only /metrics there");
 }
 
-/// 10. A strategy change the engine would refuse is refused with 400 naming the key, and what
+/// Item 10: A strategy change the engine would refuse is refused with 400 naming the key, and what
 /// the API shows is unchanged.
 #[test]
 fn strategy_changes_the_engine_would_refuse_are_refused() {
@@ -195,7 +195,7 @@ fn strategy_changes_the_engine_would_refuse_are_refused() {
     assert_eq!(http(w.addr, "GET", &path, Some(&admin), None).body["params"], ema["params"]);
 }
 
-/// 11. Limits in rupees, exact, nothing negative, no unknown key; the same terms as the file.
+/// Item 11: Limits in rupees, exact, nothing negative, no unknown key; the same terms as the file.
 #[test]
 fn risk_limits_are_rupees_and_never_negative() {
     let w = World::new(|_| {});
@@ -221,7 +221,7 @@ fn risk_limits_are_rupees_and_never_negative() {
     assert_eq!(http(a, "PUT", "/api/risk/alice", Some(&admin), Some(&l)).status, 200);
 }
 
-/// 12. Quantities and prices are bounded at the door.
+/// Item 12: Quantities and prices are bounded at the door.
 #[test]
 fn quantities_and_prices_are_bounded() {
     let w = World::new(|_| {});
@@ -249,7 +249,7 @@ fn quantities_and_prices_are_bounded() {
     assert_eq!(order(json!(1), Some(2450.05)).status, 200);
 }
 
-/// 13. Of six creations of one name at once, one wins.
+/// Item 13: Of six creations of one name at once, one wins.
 #[test]
 fn concurrent_creation_of_one_name_has_one_winner() {
     let w = World::new(|_| {});
@@ -270,7 +270,7 @@ fn concurrent_creation_of_one_name_has_one_winner() {
     assert_eq!(codes, vec![200, 409, 409, 409, 409, 409]);
 }
 
-/// 14. TOTP secrets are sealed in the store, whose file and directory only their owner reads;
+/// Item 14: TOTP secrets are sealed in the store, whose file and directory only their owner reads;
 /// without the master key TOTP cannot be enrolled.
 #[test]
 fn totp_secrets_are_sealed_and_the_database_is_private() {
@@ -319,7 +319,7 @@ fn totp_secrets_are_sealed_and_the_database_is_private() {
     assert_eq!(r.status, 409, "{}", r.text);
 }
 
-/// 15. The last enabled admin cannot be demoted or disabled, by itself or anyone.
+/// Item 15: The last enabled admin cannot be demoted or disabled, by itself or anyone.
 #[test]
 fn the_last_admin_stays_an_admin() {
     let w = World::new(|_| {});
@@ -333,7 +333,7 @@ fn the_last_admin_stays_an_admin() {
     assert_eq!(http(w.addr, "PATCH", "/api/users/root2", Some(&second), Some(&json!({"disabled": true}))).status, 409);
 }
 
-/// 16. A refresh token used twice revokes its whole sign-in; logout revokes the access token.
+/// Item 16: A refresh token used twice revokes its whole sign-in; logout revokes the access token.
 #[test]
 fn a_replayed_refresh_token_ends_its_sign_in_and_logout_ends_the_access_token() {
     let w = World::new(|_| {});
@@ -358,7 +358,7 @@ fn a_replayed_refresh_token_ends_its_sign_in_and_logout_ends_the_access_token() 
     assert_eq!(refresh(&r).status, 401);
 }
 
-/// 17. An admin's kill switch is an admin's to release.
+/// Item 17: An admin's kill switch is an admin's to release.
 #[test]
 fn an_admins_kill_switch_is_released_only_by_an_admin() {
     let w = World::new(|_| {});
@@ -379,7 +379,7 @@ fn an_admins_kill_switch_is_released_only_by_an_admin() {
     assert_eq!(kill(&trader, false).status, 200);
 }
 
-/// 18. Rejections are the API's JSON, authentication comes before the body, the scheme is
+/// Item 18: Rejections are the API's JSON, authentication comes before the body, the scheme is
 /// case-insensitive, unknown fields and endless passwords are refused.
 #[test]
 fn rejections_are_json_and_authentication_comes_first() {
@@ -420,7 +420,7 @@ fn rejections_are_json_and_authentication_comes_first() {
     assert_eq!(r.status, 400);
 }
 
-/// 19. Headers for a browser, and the WebSocket token never in the URL.
+/// Item 19: Headers for a browser, and the WebSocket token never in the URL.
 #[test]
 fn headers_and_the_websocket_token() {
     let w = World::new(|_| {});
@@ -449,7 +449,7 @@ fn headers_and_the_websocket_token() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
 
-/// 18. The OpenAPI document: every answer of every operation documented, with its schema.
+/// Item 18: The OpenAPI document: every answer of every operation documented, with its schema.
 /// Checked on the document, and on the server: each operation asked without credentials, and
 /// with a broken body, answers only codes its entry lists.
 #[test]
@@ -477,7 +477,7 @@ fn the_openapi_document_describes_every_answer() {
                 assert!(content.values().all(|c| c["schema"].is_object()), "{what}");
             }
             for (code, r) in rs {
-                if code.starts_with('4') && !(path == "/ready") {
+                if code.starts_with('4') && path != "/ready" {
                     assert_eq!(
                         r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
                         "{what} {code}: the Error body"
@@ -544,4 +544,35 @@ fn a_body_must_be_an_object() {
     assert_eq!(r.status, 422, "{}", r.text);
     error_body(&r, "an array body");
     assert_eq!(http(w.addr, "GET", "/api/risk/alice", Some(&admin), None).body, before, "limits unchanged");
+}
+
+/// Behind a trusted proxy, sign-in throttling counts each forwarded client; from anyone else
+/// the header is ignored.
+#[test]
+fn throttling_counts_the_client_behind_a_trusted_proxy() {
+    let budget = 4;
+    let attempt = |addr, forwarded: &str| {
+        let body = br#"{"username":"nobody","password":"guess-guess"}"#;
+        let h = format!("Content-Type: application/json\r\nX-Forwarded-For: 203.0.113.9, {forwarded}\r\n");
+        http_raw(addr, "POST", "/api/auth/login", &h, body).status
+    };
+    let w = World::new(|c| {
+        c.auth_rate_per_min = budget;
+        c.lockout_attempts = 1000;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    });
+    for _ in 0..budget {
+        assert_eq!(attempt(w.addr, "198.51.100.1"), 401);
+    }
+    assert_eq!(attempt(w.addr, "198.51.100.1"), 429, "that client's budget is spent");
+    assert_eq!(attempt(w.addr, "198.51.100.2"), 401, "another client behind the proxy is not throttled");
+
+    let w = World::new(|c| {
+        c.auth_rate_per_min = budget;
+        c.lockout_attempts = 1000;
+    });
+    for i in 0..budget {
+        assert_eq!(attempt(w.addr, &format!("198.51.100.{i}")), 401);
+    }
+    assert_eq!(attempt(w.addr, "198.51.100.99"), 429, "an untrusted peer's header changes nothing");
 }

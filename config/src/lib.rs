@@ -249,11 +249,20 @@ pub struct AdminSection {
     /// a scraper on a private network; "" = none. `/metrics` on `listen` names neither unless
     /// the scrape presents `DALAL_METRICS_TOKEN` as a bearer token.
     pub metrics_listen: String,
+    /// Reverse proxies whose `X-Forwarded-For` the console believes (their addresses, e.g.
+    /// `["127.0.0.1"]` behind a local nginx), so sign-in throttling counts each client rather
+    /// than the proxy; empty = none.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
-        AdminSection { listen: "127.0.0.1:8080".into(), cores: Vec::new(), metrics_listen: String::new() }
+        AdminSection {
+            listen: "127.0.0.1:8080".into(),
+            cores: Vec::new(),
+            metrics_listen: String::new(),
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 

@@ -325,6 +325,12 @@ impl Runtime {
                 a => Some(a.parse().with_context(|| format!("admin.metrics_listen {a:?}"))?),
             },
             metrics_token: std::env::var("DALAL_METRICS_TOKEN").ok().filter(|t| !t.is_empty()),
+            trusted_proxies: config
+                .admin
+                .trusted_proxies
+                .iter()
+                .map(|a| a.parse().with_context(|| format!("admin.trusted_proxies: {a:?} is not an IP address")))
+                .collect::<Result<_>>()?,
             secret_key: console_key(&args.vault)?,
             ready_checks: persist::ready_checks(store, redis),
             ..AdminConfig::default()
