@@ -49,7 +49,7 @@ fn import(args: &ImportArgs) -> Result<()> {
         println!("wrote {} instruments to {}", selection.chosen.len(), out.display());
     }
     if let (Some(url), Some(n)) = (&args.store, stored) {
-        println!("stored {n} instruments in {}'s instrument_master", redact_url(url));
+        println!("stored {n} instruments in {}'s instrument_master", dalal_config::load::redact_url(url));
     }
     Ok(())
 }
@@ -82,21 +82,7 @@ fn store(url: &str, broker: &str, rules: &SelectionRules, m: &Master, sel: &Sele
             let store = Store::connect_lazy(url, Arc::new(Names::default()), StoreOptions::default())?;
             store.import_master(broker, &exchanges, &rows, Timestamp::now().0).await
         })
-        .with_context(|| format!("storing the instruments in {}", redact_url(url)))
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+        .with_context(|| format!("storing the instruments in {}", dalal_config::load::redact_url(url)))
 }
 
 fn rules(args: &ImportArgs) -> Result<SelectionRules> {

@@ -175,24 +175,13 @@ impl std::fmt::Debug for AdminConfig {
         f.debug_struct("AdminConfig")
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
-            .field("store_url", &self.store_url.as_deref().map(mask_url))
+            // The backend only: a URL may carry a password.
+            .field("store", &self.store_url.as_deref().map(dalal_persistence::store::Backend::of_url))
             .field("initial_admin_password", &set(self.initial_admin_password.is_some()))
             .field("jwt_secret", &set(self.jwt_secret.is_some()))
             .field("metrics_token", &set(self.metrics_token.is_some()))
             .field("secret_key", &set(self.secret_key.is_some()))
             .finish_non_exhaustive()
-    }
-}
-
-/// A database URL without its password.
-fn mask_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:****{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -1015,12 +1004,7 @@ async fn ready(State(app): S) -> Response {
         put(c.name, ok, state);
     }
     if !app.cfg.brokers.is_empty() {
-        let healthy = app
-            .cfg
-            .brokers
-            .iter()
-            .filter(|b| (b.session)().get("health").and_then(Value::as_str) == Some("healthy"))
-            .count();
+        let healthy = app.cfg.brokers.iter().filter(|b| session_healthy(&(b.session)())).count();
         let unhealthy = app.cfg.brokers.len() - healthy;
         put("broker_sessions", unhealthy == 0, json!({"healthy": healthy, "unhealthy": unhealthy}));
     }
@@ -1031,6 +1015,11 @@ async fn ready(State(app): S) -> Response {
     }
     let code = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(json!({"ready": all, "checks": checks, "engine_events": app.link.read().events}))).into_response()
+}
+
+/// A broker session as its gateway reports it can trade.
+fn session_healthy(session: &Value) -> bool {
+    session.get("health").and_then(Value::as_str) == Some("healthy")
 }
 
 /// `/metrics` on the console's address. With the scrape token (`AdminConfig::metrics_token`)
@@ -1152,9 +1141,10 @@ fn exposition(app: &App, full: bool) -> String {
         "# HELP dalal_kill_switch_accounts_engaged Accounts whose kill switch is engaged.\n# TYPE dalal_kill_switch_accounts_engaged gauge\ndalal_kill_switch_accounts_engaged {}",
         engaged.iter().filter(|k| **k).count()
     );
-    if !app.cfg.brokers.is_empty() {
-        let sessions: Vec<Value> = app.cfg.brokers.iter().map(|b| (b.session)()).collect();
-        let healthy = sessions.iter().filter(|v| v.get("health").and_then(Value::as_str) == Some("healthy")).count();
+    // Each session read once per scrape, for the counts and (full) the series by login.
+    let sessions: Vec<(&str, Value)> = app.cfg.brokers.iter().map(|b| (b.name.as_str(), (b.session)())).collect();
+    if !sessions.is_empty() {
+        let healthy = sessions.iter().filter(|(_, v)| session_healthy(v)).count();
         let _ = writeln!(
             o,
             "# HELP dalal_broker_sessions Broker login sessions, by whether they can trade.\n# TYPE dalal_broker_sessions gauge\n\
@@ -1162,13 +1152,11 @@ fn exposition(app: &App, full: bool) -> String {
             sessions.len() - healthy
         );
     }
-    if full && !app.cfg.brokers.is_empty() {
-        let sessions: Vec<(&str, Value)> = app.cfg.brokers.iter().map(|b| (b.name.as_str(), (b.session)())).collect();
+    if full && !sessions.is_empty() {
         let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
         let _ = writeln!(o, "# HELP dalal_broker_session_healthy Broker login sessions that can trade (1), expired or erroring (0).\n# TYPE dalal_broker_session_healthy gauge");
         for (name, v) in &sessions {
-            let healthy = v.get("health").and_then(Value::as_str) == Some("healthy");
-            let _ = writeln!(o, "dalal_broker_session_healthy{{login=\"{name}\"}} {}", u8::from(healthy));
+            let _ = writeln!(o, "dalal_broker_session_healthy{{login=\"{name}\"}} {}", u8::from(session_healthy(v)));
         }
         for (metric, key, help) in [
             ("broker_errors_total", "errors", "Broker requests that failed."),
@@ -1302,16 +1290,21 @@ async fn logout(State(app): S, h: HeaderMap, Body(r): Body<RefreshReq>) -> R {
     let hash = auth::sha256_hex(&r.refresh_token);
     let e =
         app.refresh.lock().unwrap_or_else(|e| e.into_inner()).get(&hash).map(|e| (e.user.clone(), e.family.clone()));
+    let mut families = Vec::new();
     if let Some(tok) = bearer(&h) {
         if let Ok(c) = auth::verify(&app.key, tok, auth::now_s()) {
             app.revoked.lock().unwrap_or_else(|e| e.into_inner()).insert(c.jti.clone(), c.exp);
             let until_ns = c.exp.saturating_mul(1_000_000_000);
             app.users.save_session(SessionChange::TokenRevoked { jti: &c.jti, until_ns }).await;
-            app.revoke_family(&c.fam).await;
+            families.push(c.fam);
         }
     }
-    if let Some((user, family)) = e {
-        app.revoke_family(&family).await;
+    families.extend(e.as_ref().map(|(_, family)| family.clone()));
+    families.dedup();
+    for family in &families {
+        app.revoke_family(family).await;
+    }
+    if let Some((user, _)) = e {
         app.users.audit(&user, "auth.logout", json!({})).await;
     }
     Ok(Json(json!({"ok": true})))

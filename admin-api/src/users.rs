@@ -214,7 +214,7 @@ pub struct Users {
 
 /// Refusals of one kind inside one window: the first is written at once, the rest are
 /// counted and written as one entry when the window closes (or the log is read).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Refusals {
     opened: std::time::Instant,
     first_ns: i64,
@@ -609,16 +609,7 @@ impl Users {
             let mut due: Vec<_> = closed.into_iter().filter_map(|k| r.remove_entry(&k)).collect();
             if all {
                 for (k, w) in r.iter_mut().filter(|(_, w)| w.pending > 0) {
-                    due.push((
-                        k.clone(),
-                        Refusals {
-                            opened: w.opened,
-                            first_ns: w.first_ns,
-                            last_ns: w.last_ns,
-                            pending: w.pending,
-                            locked: w.locked,
-                        },
-                    ));
+                    due.push((k.clone(), w.clone()));
                     w.pending = 0;
                     w.locked = false;
                 }

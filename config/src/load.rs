@@ -163,6 +163,18 @@ pub fn show(config: &Config) -> Result<String, String> {
     toml::to_string_pretty(&v).map_err(|e| e.to_string())
 }
 
+/// A URL without its password (`postgres://user:****@host/db`), for messages and listings;
+/// anything else as it is.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 fn mask(v: &mut toml::Value, key: &str) {
     match v {
         toml::Value::Table(t) => t.iter_mut().for_each(|(k, x)| mask(x, k)),
@@ -171,12 +183,8 @@ fn mask(v: &mut toml::Value, key: &str) {
             let k = key.to_ascii_lowercase();
             if ["password", "secret", "token", "api_key", "totp"].iter().any(|w| k.contains(w)) && !s.is_empty() {
                 *s = "****".into();
-            } else if let (Some(scheme), Some(at)) = (s.find("://"), s.rfind('@')) {
-                if at > scheme {
-                    if let Some(colon) = s[scheme + 3..at].find(':') {
-                        s.replace_range(scheme + 3 + colon + 1..at, "****");
-                    }
-                }
+            } else {
+                *s = redact_url(s);
             }
         }
         _ => {}

@@ -62,15 +62,9 @@ impl Price {
     /// of an f64: JSON and TOML numbers arrive as binary floats, so `0.07` may be
     /// `0.07000000000000001`, which is a paisa; `100.001` is a tenth of one off, and refused.
     pub fn from_rupees_exact(rupees: f64) -> Option<Self> {
-        if !rupees.is_finite() {
-            return None;
-        }
-        let paise = rupees * PAISE_PER_RUPEE as f64;
-        let p = paise.round();
-        if p.abs() >= 9.0e15 || (paise - p).abs() > 1e-6 + p.abs() * 1e-12 {
-            return None;
-        }
-        Some(Price(p as i64))
+        let p = Self::from_rupees_f64(rupees)?;
+        let off = (rupees * PAISE_PER_RUPEE as f64 - p.0 as f64).abs();
+        (off <= 1e-6 + (p.0 as f64).abs() * 1e-12).then_some(p)
     }
 
     /// Parses a rupee decimal such as `2450.05` exactly (no float round trip), so a feed
