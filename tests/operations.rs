@@ -1,9 +1,12 @@
 //! Dalal as an operator runs it: from any directory on the built-in defaults, configured by a
 //! file, the environment or a `.env`, data kept private under `./data` or `--data-dir`, logs
 //! without colour codes off a terminal or as JSON lines with each request's id, and `/health`
-//! and `/ready` that say what is up without naming an account.
+//! and `/ready` that say what is up without naming an account; PostgreSQL through PgBouncer
+//! in transaction pooling mode.
 
 mod cli;
+#[path = "../persistence/tests/common/pgbouncer.rs"]
+mod pgbouncer;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -151,4 +154,103 @@ fn ready_says_what_is_up_without_names() {
     let run = run_in(dir.path(), |_| {});
     let r = request(&run.addr, "GET", "/ready", None, "");
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// PostgreSQL through a PgBouncer in transaction pooling mode with one server connection
+/// (`?pool_mode=transaction`): the console's users, sign-ins, API keys and audit log, a restart
+/// that reads them back, and a run whose every order and fill is stored once.
+#[test]
+fn postgres_through_pgbouncer_in_transaction_mode() {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let name = format!("ops_pgb_{}", std::process::id());
+    let direct = "postgres://postgres@127.0.0.1:5432/test";
+    let sql = |q: String| {
+        rt.block_on(async {
+            let mut c = sqlx::PgConnection::connect(direct).await?;
+            sqlx::raw_sql(&q).execute(&mut c).await?;
+            c.close().await
+        })
+    };
+    if let Err(e) = sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set");
+        eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
+        return;
+    }
+    sql(format!("CREATE DATABASE {name}")).unwrap();
+    let Some(bouncer) = pgbouncer::PgBouncer::start("127.0.0.1:5432".parse().unwrap(), "postgres") else { return };
+    let url = format!("postgres://postgres@127.0.0.1:{}/{name}?pool_mode=transaction", bouncer.port());
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        run_in(dir.path(), |c| {
+            c.env("DALAL_PERSISTENCE__DATABASE_URL", &url);
+        })
+    };
+    let login = |addr: &str, user: &str, pw: &str| {
+        let r =
+            request(addr, "POST", "/api/auth/login", None, &format!(r#"{{"username":"{user}","password":"{pw}"}}"#));
+        assert_eq!(r.status, 200, "{user}: {}\n{}", r.body, bouncer.log());
+        r.json()["access_token"].as_str().map(String::from).unwrap_or_default()
+    };
+
+    let run = start();
+    let ready = request(&run.addr, "GET", "/ready", None, "");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["checks"]["store"]["ready"], true, "{}", ready.body);
+    let admin = login(&run.addr, "admin", PW);
+    let body = r#"{"username":"pooled","password":"pooled-pw-1","role":"trader","accounts":["alice"]}"#;
+    let r = request(&run.addr, "POST", "/api/users", Some(&admin), body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let trader = login(&run.addr, "pooled", "pooled-pw-1");
+    let r = request(
+        &run.addr,
+        "POST",
+        "/api/users/pooled/api-keys",
+        Some(&trader),
+        r#"{"current_password":"pooled-pw-1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = r.json()["api_key"].as_str().map(String::from).expect("an API key");
+    let audit = request(&run.addr, "GET", "/api/audit?limit=50", Some(&admin), "");
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(audit.body.contains("pooled"), "{}", audit.body);
+    let (status, out) = run.stop();
+    assert!(status.success(), "{out}");
+
+    // Restarted: the user, the password and the key are read back through the pooler.
+    let run = start();
+    login(&run.addr, "pooled", "pooled-pw-1");
+    let r = request(&run.addr, "GET", "/api/users/pooled", Some(&key), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (status, out) = run.stop();
+    assert!(status.success(), "{out}");
+
+    // A run to its end: every order and fill reaches the database once.
+    let csv = dir.path().join("t.csv");
+    assert!(command().args(["gen", "--ticks", "40000", "--out"]).arg(&csv).output().unwrap().status.success());
+    let json = dir.path().join("s.json");
+    let o = command()
+        .current_dir(dir.path())
+        .env_remove("DALAL_CONFIG")
+        .env("DALAL_PERSISTENCE__DATABASE_URL", &url)
+        .args(["run", "--feed", &format!("csv:{}", csv.display()), "--summary-json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(s["persistence"]["store"]["dropped"], 0, "{s}");
+    let (fills, orders) = (s["fills"].as_i64().unwrap_or(0), s["orders"].as_i64().unwrap_or(0));
+    assert!(fills > 0, "{s}");
+    let counted = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}")).await?;
+        let n: (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM fills), (SELECT count(*) FROM orders)")
+            .fetch_one(&mut c)
+            .await?;
+        c.close().await?;
+        Ok::<_, sqlx::Error>(n)
+    });
+    assert_eq!(counted.unwrap(), (fills, orders));
+    drop(bouncer);
+    let _ = sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }

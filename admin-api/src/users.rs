@@ -106,14 +106,21 @@ pub fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
-/// Runs one statement on whichever backend, `?` placeholders numbered for PostgreSQL.
+/// Runs one statement on whichever backend, `?` placeholders numbered for PostgreSQL, where
+/// it is unnamed and in a transaction of its own so that it also works behind a
+/// transaction-pooling PgBouncer (see `dalal_persistence::store::pg`).
 macro_rules! exec {
     ($pool:expr, $sql:expr $(, $b:expr)*) => {{
         match $pool {
             StorePool::Sqlite(p) => sqlx::query($sql)$(.bind($b))*.execute(p).await.map(|_| ()),
             StorePool::Postgres(p) => {
                 let sql = numbered($sql);
-                sqlx::query(&sql)$(.bind($b))*.execute(p).await.map(|_| ())
+                async {
+                    let mut tx = p.begin().await?;
+                    sqlx::query(&sql).persistent(false)$(.bind($b))*.execute(&mut *tx).await?;
+                    tx.commit().await
+                }
+                .await
             }
         }
     }};
@@ -284,14 +291,29 @@ impl Users {
                 sqlx::query_as("SELECT username, disabled FROM admin_user_state").fetch_all(p).await?,
                 sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
             ),
-            StorePool::Postgres(p) => (
-                sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
-                    .fetch_all(p)
-                    .await?,
-                sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
-                sqlx::query_as("SELECT username, disabled::BIGINT FROM admin_user_state").fetch_all(p).await?,
-                sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
-            ),
+            StorePool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let loaded = (
+                    sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                    sqlx::query_as("SELECT username, account FROM admin_user_accounts")
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                    sqlx::query_as("SELECT username, disabled::BIGINT FROM admin_user_state")
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                    sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security")
+                        .persistent(false)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+                tx.commit().await?;
+                loaded
+            }
         };
         let mut clear = Vec::new();
         let mut m = HashMap::new();
@@ -410,6 +432,7 @@ impl Users {
                     api_keys: {
                         let rows: Vec<(String, String, String, i64, i64)> =
                             sqlx::query_as("SELECT key_hash, username, shown, created_ns, gen FROM admin_api_keys")
+                                .persistent(false)
                                 .fetch_all($p)
                                 .await?;
                         rows.into_iter()
@@ -426,6 +449,7 @@ impl Users {
                         let rows: Vec<(String, String, i64, i64, String, i64)> = sqlx::query_as(
                             "SELECT token_hash, username, expires_ns, gen, family, spent FROM admin_refresh_tokens",
                         )
+                        .persistent(false)
                         .fetch_all($p)
                         .await?;
                         rows.into_iter()
@@ -439,15 +463,27 @@ impl Users {
                             })
                             .collect()
                     },
-                    lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts").fetch_all($p).await?,
-                    revoked: sqlx::query_as("SELECT id, until_ns FROM admin_revoked").fetch_all($p).await?,
+                    lockouts: sqlx::query_as("SELECT username, until_ns FROM admin_lockouts")
+                        .persistent(false)
+                        .fetch_all($p)
+                        .await?,
+                    revoked: sqlx::query_as("SELECT id, until_ns FROM admin_revoked")
+                        .persistent(false)
+                        .fetch_all($p)
+                        .await?,
                 }
             };
         }
         // The same queries; the pools differ in type.
         Ok(match st.pool() {
             StorePool::Sqlite(p) => sessions!(p),
-            StorePool::Postgres(p) => sessions!(p),
+            StorePool::Postgres(p) => {
+                // One transaction: unnamed statements keep one server behind a pooler.
+                let mut tx = p.begin().await?;
+                let s = sessions!(&mut *tx);
+                tx.commit().await?;
+                s
+            }
         })
     }
 
@@ -648,9 +684,10 @@ async fn add_column(pool: &StorePool, table: &str, column: &str) -> Result<(), s
                 _ => Ok(()),
             }
         }
-        StorePool::Postgres(p) => {
-            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")).execute(p).await.map(|_| ())
-        }
+        StorePool::Postgres(p) => sqlx::raw_sql(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}"))
+            .execute(p)
+            .await
+            .map(|_| ()),
     }
 }
 

@@ -15,7 +15,7 @@ use dalal_core::model::{
     AccountId, FillId, InstrumentId, Money, OrderId, Price, Product, Qty, Side, StrategyId, Timestamp,
 };
 use dalal_persistence::store::fault_proxy::FaultProxy;
-use dalal_persistence::store::{Backend, Store, StoreEvent, StoreOptions, StoreWriter, Table};
+use dalal_persistence::store::{migrator, Backend, Store, StoreEvent, StoreOptions, StoreWriter, Table};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 
@@ -120,6 +120,37 @@ fn migrations_create_the_schema_in_a_fresh_schema() {
         assert_eq!(store.count(Table::Accounts).await.unwrap(), s.accounts.len() as i64);
         assert_eq!(store.count(Table::Instruments).await.unwrap(), s.instruments.len() as i64);
         store.close().await;
+    });
+}
+
+/// A database migrated by sqlx's own migrator (earlier versions) carries on: nothing is applied
+/// twice. A migration changed since it was applied, or one that failed, is refused.
+#[test]
+fn migrations_recorded_by_sqlx_carry_on_and_changes_are_refused() {
+    let Some(db) = PgSchema::create() else { return };
+    let s = setup();
+    rt().block_on(async {
+        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+        migrator(Backend::Postgres).await.unwrap().run(&pool).await.unwrap();
+        let recorded = || async {
+            sqlx::query_as::<_, (i64, i64)>("SELECT version, execution_time FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        };
+        let before = recorded().await;
+        assert_eq!(before.len(), 2);
+        let store = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap();
+        store.close().await;
+        assert_eq!(recorded().await, before, "nothing applied again");
+
+        sqlx::raw_sql("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 1").execute(&pool).await.unwrap();
+        let e = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap_err().to_string();
+        assert!(e.contains("migration 1 was previously applied but has been modified"), "{e}");
+        sqlx::raw_sql("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 2").execute(&pool).await.unwrap();
+        let e = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap_err().to_string();
+        assert!(e.contains("migration 2 is partially applied"), "{e}");
+        pool.close().await;
     });
 }
 

@@ -423,14 +423,15 @@ const PG_MAX_PARAMS: usize = 65_535;
 const MAX_ROWS_PER_INSERT: usize = 500;
 
 macro_rules! multi_row_insert {
-    ($tx:expr, $g:expr, $backend:expr, $max_params:expr) => {{
+    ($tx:expr, $g:expr, $backend:expr, $max_params:expr, $keep:expr) => {{
         let ncol = $g.table.cols.len();
         let per = ($max_params / ncol).min(MAX_ROWS_PER_INSERT);
         for chunk in $g.vals.chunks(per * ncol) {
             let rows = chunk.len() / ncol;
             let sql = $g.table.insert_sql(rows, $backend);
-            // Full-size statements repeat and are worth preparing once per connection.
-            let mut q = sqlx::query(&sql).persistent(rows == per);
+            // Full-size statements repeat and are worth preparing once per connection, where
+            // the connection keeps them (not behind a transaction-pooling PgBouncer).
+            let mut q = sqlx::query(&sql).persistent(rows == per && $keep);
             for v in chunk {
                 q = match v {
                     Val::I(i) => q.bind(*i),
@@ -448,7 +449,7 @@ macro_rules! multi_row_insert {
 pub(super) async fn write_sqlite(pool: &SqlitePool, groups: &[Group<'_>]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for g in groups.iter().filter(|g| !g.vals.is_empty()) {
-        multi_row_insert!(tx, g, Backend::Sqlite, SQLITE_MAX_PARAMS);
+        multi_row_insert!(tx, g, Backend::Sqlite, SQLITE_MAX_PARAMS, true);
     }
     tx.commit().await
 }
@@ -456,12 +457,14 @@ pub(super) async fn write_sqlite(pool: &SqlitePool, groups: &[Group<'_>]) -> Res
 /// `fast`: insert-only groups whose key ranges hold nothing yet are copied straight into their
 /// table (see [`Group::fresh_probe`]); a concurrent writer of the same run could still make that
 /// fail with a unique violation, and the caller then retries with `fast = false`.
+/// `keep`: statements may be prepared once per connection (see [`super::PoolMode`]).
 pub(super) async fn write_postgres(
     pool: &PgPool,
     groups: &[Group<'_>],
     copy_threshold: usize,
     fast: bool,
     run: &str,
+    keep: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for g in groups.iter().filter(|g| !g.vals.is_empty()) {
@@ -470,6 +473,7 @@ pub(super) async fn write_postgres(
             let cols = g.table.cols.join(", ");
             let direct = match (fast, g.table.fresh_sql, g.fresh_probe) {
                 (true, Some(sql), Some([a0, a1, b0, b1])) => sqlx::query(sql)
+                    .persistent(keep)
                     .bind(run)
                     .bind(a0)
                     .bind(a1)
@@ -492,6 +496,7 @@ pub(super) async fn write_postgres(
             sqlx::query(&format!(
                 "CREATE TEMP TABLE IF NOT EXISTS stage_{t} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             ))
+            .persistent(keep)
             .execute(&mut *tx)
             .await?;
             let mut copy = tx.copy_in_raw(&format!("COPY stage_{t} ({cols}) FROM STDIN")).await?;
@@ -501,10 +506,11 @@ pub(super) async fn write_postgres(
                 "INSERT INTO {t} ({cols}) SELECT {cols} FROM stage_{t} {}",
                 g.table.conflict_clause()
             ))
+            .persistent(keep)
             .execute(&mut *tx)
             .await?;
         } else {
-            multi_row_insert!(tx, g, Backend::Postgres, PG_MAX_PARAMS);
+            multi_row_insert!(tx, g, Backend::Postgres, PG_MAX_PARAMS, keep);
         }
     }
     tx.commit().await

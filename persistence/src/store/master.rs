@@ -60,7 +60,7 @@ impl Store {
                 for exchange in exchanges {
                     let mut q = QueryBuilder::<$db>::new("DELETE FROM instrument_master WHERE broker = ");
                     q.push_bind(broker).push(" AND exchange = ").push_bind(*exchange);
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 let mut written = 0u64;
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -89,7 +89,7 @@ impl Store {
                          lot = excluded.lot, expiry = excluded.expiry, strike_paise = excluded.strike_paise, \
                          option_type = excluded.option_type, imported_ns = excluded.imported_ns",
                     );
-                    written += q.build().execute(&mut *tx).await?.rows_affected();
+                    written += q.build().persistent(false).execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
                 written

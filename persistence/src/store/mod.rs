@@ -6,7 +6,8 @@
 //! * `sqlite://data/dalal.db?mode=rwc` (the default, [`DEFAULT_SQLITE_URL`]; the parent
 //!   directory is created), `sqlite::memory:` for throw-away stores.
 //! * `postgres://user@host:5432/db` (or `postgresql://`). A schema other than `public` can be
-//!   chosen with the libpq option `?options=-csearch_path%3Dmy_schema`.
+//!   chosen with the libpq option `?options=-csearch_path%3Dmy_schema`. Behind a
+//!   transaction-pooling PgBouncer add `?pool_mode=transaction` (see [`pg`]).
 //!
 //! Two concrete pools sit behind [`StorePool`] rather than `sqlx::Any`: every statement is
 //! typed for its backend, and the PostgreSQL path can use `COPY`.
@@ -14,8 +15,9 @@
 //! # Schema
 //!
 //! Migrations live in `persistence/migrations/{sqlite,postgres}/` (`NNNN_name.sql`), are
-//! embedded in the binary at compile time and run at start-up with `sqlx::migrate::Migrator`
-//! (recorded in `_sqlx_migrations`, like `sqlx migrate run` would). The two directories
+//! embedded in the binary at compile time and run at start-up, on SQLite with
+//! `sqlx::migrate::Migrator`, on PostgreSQL with [`pg::migrate`] (one transaction under a
+//! transaction-level lock); both record them in `_sqlx_migrations`, as `sqlx migrate run` would. The two directories
 //! describe the same tables, columns and keys:
 //!
 //! | table | key | written as |
@@ -68,6 +70,7 @@
 mod batch;
 pub mod fault_proxy;
 mod master;
+pub mod pg;
 mod query;
 pub mod writer;
 
@@ -83,10 +86,11 @@ use dalal_core::model::Candle;
 use dalal_core::model::Fill;
 use dalal_core::model::{AccountId, InstrumentId, Money, Order, Product, Timestamp};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use master::MasterRow;
+pub use pg::PoolMode;
 pub use query::{AuditRow, CandleRow, FillRow, OrderEventRow, OrderRow, PositionRow, RiskRow, Table};
 pub use writer::{StoreSender, StoreStats, StoreWriter, StoreWriterHandle};
 
@@ -98,6 +102,8 @@ pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/dalal.db?mode=rwc";
 pub enum StoreError {
     #[error("unsupported database URL {0:?}: expected sqlite:… or postgres://…")]
     BadUrl(String),
+    #[error("database URL: {0}")]
+    BadParam(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migrations: {0}")]
@@ -326,7 +332,8 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
-/// The migrator for a backend.
+/// The migrator for a backend. PostgreSQL runs the same migrations through [`pg::migrate`]
+/// instead, which also works behind a transaction-pooling PgBouncer.
 pub async fn migrator(backend: Backend) -> Result<Migrator, StoreError> {
     let list = match backend {
         Backend::Sqlite => SQLITE_MIGRATIONS,
@@ -339,6 +346,8 @@ pub async fn migrator(backend: Backend) -> Result<Migrator, StoreError> {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: StorePool,
+    /// How PostgreSQL's server connections are shared (always `Session` on SQLite).
+    pool_mode: PoolMode,
     names: Arc<Names>,
     opts: Arc<StoreOptions>,
 }
@@ -376,6 +385,7 @@ impl Store {
     /// Builds the pool without connecting (connections are made when first needed, and again
     /// after an outage). Must be called inside a tokio runtime.
     pub fn connect_lazy(url: &str, names: Arc<Names>, opts: StoreOptions) -> Result<Store, StoreError> {
+        let mut pool_mode = PoolMode::Session;
         let pool = match Backend::of_url(url) {
             Some(Backend::Sqlite) => {
                 let o = SqliteConnectOptions::from_str(url)?
@@ -400,7 +410,9 @@ impl Store {
                 )
             }
             Some(Backend::Postgres) => {
-                let o = PgConnectOptions::from_str(url)?;
+                let (mode, url) = pg::split_pool_mode(url)?;
+                pool_mode = mode;
+                let o = pg::connect_options(&url, mode)?;
                 StorePool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(4)
@@ -411,7 +423,7 @@ impl Store {
             }
             None => return Err(StoreError::BadUrl(url.to_string())),
         };
-        Ok(Store { pool, names, opts: Arc::new(opts) })
+        Ok(Store { pool, pool_mode, names, opts: Arc::new(opts) })
     }
 
     /// Connects, migrates and seeds accounts and instruments from the setup.
@@ -432,6 +444,11 @@ impl Store {
         &self.pool
     }
 
+    /// How the PostgreSQL server connections are shared (`?pool_mode=` in the URL).
+    pub fn pool_mode(&self) -> PoolMode {
+        self.pool_mode
+    }
+
     pub fn run_id(&self) -> &str {
         &self.opts.run_id
     }
@@ -442,10 +459,13 @@ impl Store {
 
     /// Runs the migrations and seeds `accounts` and `instruments`. Idempotent.
     pub async fn prepare(&self) -> Result<(), StoreError> {
-        let m = migrator(self.backend()).await?;
         match &self.pool {
-            StorePool::Sqlite(p) => m.run(p).await?,
-            StorePool::Postgres(p) => m.run(p).await?,
+            StorePool::Sqlite(p) => migrator(Backend::Sqlite).await?.run(p).await?,
+            StorePool::Postgres(p) => {
+                let list =
+                    Embedded(POSTGRES_MIGRATIONS).resolve().await.map_err(sqlx::migrate::MigrateError::Source)?;
+                pg::migrate(p, &list).await?
+            }
         }
         self.seed().await
     }
@@ -455,10 +475,17 @@ impl Store {
             ($pool:expr, $acct:expr, $inst:expr) => {{
                 let mut tx = $pool.begin().await?;
                 for name in &self.names.accounts {
-                    sqlx::query($acct).bind(name.as_str()).execute(&mut *tx).await?;
+                    sqlx::query($acct).persistent(false).bind(name.as_str()).execute(&mut *tx).await?;
                 }
                 for (sym, seg, tick, lot) in &self.names.instruments {
-                    sqlx::query($inst).bind(sym.as_str()).bind(*seg).bind(*tick).bind(*lot).execute(&mut *tx).await?;
+                    sqlx::query($inst)
+                        .persistent(false)
+                        .bind(sym.as_str())
+                        .bind(*seg)
+                        .bind(*tick)
+                        .bind(*lot)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }};
@@ -491,9 +518,10 @@ impl Store {
             StorePool::Sqlite(p) => batch::write_sqlite(p, &groups).await?,
             StorePool::Postgres(p) => {
                 let (threshold, run) = (self.opts.pg_copy_threshold, self.opts.run_id.as_str());
-                match batch::write_postgres(p, &groups, threshold, true, run).await {
+                let keep = self.pool_mode.keeps_statements();
+                match batch::write_postgres(p, &groups, threshold, true, run, keep).await {
                     Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
-                        batch::write_postgres(p, &groups, threshold, false, run).await?
+                        batch::write_postgres(p, &groups, threshold, false, run, keep).await?
                     }
                     r => r?,
                 }
@@ -502,14 +530,14 @@ impl Store {
         Ok(events.len())
     }
 
-    /// A cheap round trip (`SELECT 1`).
+    /// A cheap round trip (`SELECT 1`, a simple query: nothing prepared).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.pool {
             StorePool::Sqlite(p) => {
-                sqlx::query("SELECT 1").execute(p).await?;
+                sqlx::raw_sql("SELECT 1").execute(p).await?;
             }
             StorePool::Postgres(p) => {
-                sqlx::query("SELECT 1").execute(p).await?;
+                sqlx::raw_sql("SELECT 1").execute(p).await?;
             }
         }
         Ok(())

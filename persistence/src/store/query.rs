@@ -169,7 +169,9 @@ fn numbered(sql: &str) -> String {
 }
 
 /// Runs `$sql` (with `?` placeholders) on whichever pool, binding `$args`, and maps every row
-/// with `$map` (expanded once per backend, so it is typed for each row type).
+/// with `$map` (expanded once per backend, so it is typed for each row type). On PostgreSQL the
+/// statement is unnamed and inside a transaction, so it works behind a transaction-pooling
+/// PgBouncer too (see [`super::pg`]).
 macro_rules! fetch {
     ($store:expr, $sql:expr, [$($arg:expr),*], |$r:ident| $map:expr) => {{
         let sql: &str = $sql;
@@ -180,7 +182,9 @@ macro_rules! fetch {
             }
             StorePool::Postgres(p) => {
                 let sql = numbered(sql);
-                let rows = sqlx::query(&sql)$(.bind($arg))*.fetch_all(p).await?;
+                let mut tx = p.begin().await?;
+                let rows = sqlx::query(&sql).persistent(false)$(.bind($arg))*.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
                 rows.iter().map(|$r| -> Result<_, sqlx::Error> { Ok($map) }).collect::<Result<Vec<_>, _>>()?
             }
         }
