@@ -53,7 +53,7 @@ pub fn config_show(config: Option<&Path>, admin_listen: Option<String>, data_dir
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let (_config, setup) = load_config(args.config.as_deref())?;
+    let (config, setup) = load_config(args.config.as_deref())?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
     let (loaded, seq) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
@@ -73,9 +73,17 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         summary.add_feed_rejects([(TickReject::DuplicateSequence, s.duplicates)]);
     }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
-    let metrics = crate::performance::write_backtest(&args.out, &setup, &loaded.ticks, &blotter.fills, args.risk_free)?;
+    let verdict = crate::performance::write_backtest(
+        &args.out,
+        &setup,
+        &loaded.ticks,
+        &blotter.fills,
+        args.risk_free,
+        &config.evaluation,
+    )?;
     print!("{}", dalal_admin::render_summary(&summary));
-    print!("{}", crate::performance::render(&metrics));
+    print!("{}", crate::performance::render(&verdict.metrics));
+    println!("weekly evaluation: {} of {} weeks passed (weekly.csv)", verdict.weeks_passed, verdict.weeks);
     let n = loaded.ticks.len() as f64;
     println!(
         "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",
@@ -87,7 +95,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         loaded.lines as f64 / load_s.max(1e-9) / 1e6
     );
     println!(
-        "wrote {}/orders.csv, fills.csv, summary.json, equity.csv, trades.csv, metrics.json and accounts/",
+        "wrote {}/orders.csv, fills.csv, summary.json, equity.csv, trades.csv, metrics.json, weekly.csv and accounts/",
         args.out.display()
     );
     Ok(())

@@ -6,10 +6,17 @@
 //! DIR/equity.csv                 the whole run: every account's equity summed
 //! DIR/trades.csv                 every account's round trips
 //! DIR/metrics.json               the whole run's metrics
+//! DIR/weekly.csv                 the weekly evaluation ([evaluation] rules)
 //! DIR/accounts/NAME/equity.csv   one account (NAME as configured; characters other than
 //! DIR/accounts/NAME/trades.csv   letters, digits, `-`, `_` and `.` become `_`)
 //! DIR/accounts/NAME/metrics.json
+//! DIR/accounts/NAME/weekly.csv
 //! ```
+//!
+//! With `[evaluation] benchmark` naming an instrument, its buy-and-hold over the same data is
+//! the benchmark: bought at its first price in the data, valued at each day's last price (the
+//! previous one on a day it did not trade), so its first return, like the curve's, covers day
+//! one.
 //!
 //! A trading day is an IST calendar day with at least one tick in the data. Equity on it is
 //! the starting equity plus cash flows of the fills up to that day (net of charges) plus
@@ -25,9 +32,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use dalal_analytics::weekly::{self, DayRecord, TradeRecord, Week, WeeklyRules};
 use dalal_analytics::{
     returns, round_trips, trade_metrics, DailySeries, EquityBook, Execution, Metrics, RoundTrip, TradeMetrics,
 };
+use dalal_config::EvaluationSection;
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::model::time::NANOS_PER_SEC;
 use dalal_core::model::{Date, Fill, Money, Price, Product, Tick, Timestamp};
@@ -149,38 +158,144 @@ fn metrics_json(m: &Metrics) -> Result<String> {
 }
 
 /// The metrics of one curve with its trade statistics.
-fn curve_metrics(dates: usize, curve: &Curve, trades: TradeMetrics, risk_free: f64) -> Metrics {
-    let mut m = Metrics::compute(dates, &curve.returns(), None, risk_free);
+fn curve_metrics(dates: usize, curve: &Curve, trades: TradeMetrics, bench: Option<&[f64]>, risk_free: f64) -> Metrics {
+    let mut m = Metrics::compute(dates, &curve.returns(), bench, risk_free);
     m.start_equity = Some(rupees(curve.start));
     m.trades = Some(trades);
     m
 }
 
-/// One account's (or the whole run's) three files.
+/// The rules of the weekly evaluation, from the validated `[evaluation]` section.
+fn weekly_rules(e: &EvaluationSection) -> WeeklyRules {
+    let judged = |x: f64, off: f64| (x != off).then_some(x);
+    WeeklyRules {
+        min_sharpe: judged(e.min_weekly_sharpe, f64::NEG_INFINITY),
+        max_drawdown: judged(e.max_weekly_drawdown, 1.0),
+        max_charges_share: judged(e.max_charges_share, f64::INFINITY),
+    }
+}
+
+/// A CSV cell for a figure: empty when undefined (NaN, ±∞).
+fn cell(x: f64, decimals: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        String::new()
+    }
+}
+
+fn weekly_csv(weeks: &[Week]) -> String {
+    let mut s = String::from(
+        "week_start,days,return,sharpe,max_drawdown,trades,win_rate,charges,gross_pnl,charges_share,verdict,reasons\n",
+    );
+    for w in weeks {
+        let start = Date::from_days(w.start_day).map(|d| d.to_string()).unwrap_or_default();
+        let reasons = w.failures.join("; ").replace('"', "'");
+        let _ = writeln!(
+            s,
+            "{start},{},{},{},{},{},{},{:.2},{:.2},{},{},\"{reasons}\"",
+            w.days,
+            cell(w.ret, 8),
+            cell(w.sharpe, 4),
+            cell(w.max_drawdown, 8),
+            w.trades,
+            cell(w.win_rate, 4),
+            w.charges,
+            w.gross_pnl,
+            cell(w.charges_share, 4),
+            if w.passed() { "pass" } else { "fail" },
+        );
+    }
+    s
+}
+
+/// One account's (or the whole run's) four files.
 struct Set<'a> {
     dates: &'a [Date],
     curve: &'a Curve,
     trips: &'a [&'a RoundTrip],
     metrics: &'a Metrics,
+    weeks: &'a [Week],
 }
 
 fn write_set(dir: &Path, set: &Set<'_>, setup: &EngineSetup) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let Set { dates, curve, trips, metrics: m } = *set;
+    let Set { dates, curve, trips, metrics: m, weeks } = *set;
     write(&dir.join("equity.csv"), &equity_csv(dates, &curve.equity))?;
     write(&dir.join("trades.csv"), &trades_csv(trips, setup))?;
-    write(&dir.join("metrics.json"), &metrics_json(m)?)
+    write(&dir.join("metrics.json"), &metrics_json(m)?)?;
+    write(&dir.join("weekly.csv"), &weekly_csv(weeks))
 }
 
-/// Writes the performance files of a backtest over `ticks` with `fills` into `dir`; returns
-/// the whole run's metrics for the console.
+/// The weekly evaluation of one curve: its days with their charges, and its round trips.
+fn weeks_of(
+    dates: &[Date],
+    curve: &Curve,
+    charges: &[i128],
+    trips: &[&RoundTrip],
+    rf: f64,
+    rules: &WeeklyRules,
+) -> Vec<Week> {
+    let rets = curve.returns();
+    let mut prev = curve.start;
+    let days: Vec<DayRecord> = dates
+        .iter()
+        .zip(&curve.equity)
+        .zip(rets.iter().zip(charges))
+        .map(|((d, e), (r, c))| {
+            let net = *e - prev;
+            prev = *e;
+            DayRecord { day: d.days_since_epoch(), ret: *r, net_pnl: rupees(net), charges: rupees(*c) }
+        })
+        .collect();
+    let trades: Vec<TradeRecord> = trips
+        .iter()
+        .filter_map(|t| {
+            Some(TradeRecord { exit_day: ist_day(Timestamp(t.exit_ts))?, net_pnl: rupees(t.net_pnl().into()) })
+        })
+        .collect();
+    weekly::evaluate(&days, &trades, returns::daily_risk_free(rf), rules)
+}
+
+/// Daily returns of buying `instrument` at its first price in `ticks` and holding it: one per
+/// trading day in `days` (as days since 1970-01-01), each day valued at its last price.
+fn buy_and_hold(ticks: &[Tick], instrument: usize, days: &[i64]) -> Option<Vec<f64>> {
+    let mut ticks = ticks.iter().filter(|t| t.instrument.index() == instrument && t.price.is_positive());
+    let first = ticks.next()?;
+    let mut closes = std::collections::BTreeMap::new();
+    for t in std::iter::once(first).chain(ticks) {
+        if let Some(d) = ist_day(t.ts) {
+            closes.insert(d, t.price.0);
+        }
+    }
+    let mut values = vec![first.price.0 as f64];
+    let mut last = first.price.0;
+    for d in days {
+        if let Some((_, p)) = closes.range(..=d).next_back() {
+            last = *p;
+        }
+        values.push(last as f64);
+    }
+    Some(returns::simple_returns(&values))
+}
+
+/// What a backtest's performance files say, for the console.
+pub struct Verdict {
+    pub metrics: Metrics,
+    pub weeks: usize,
+    pub weeks_passed: usize,
+}
+
+/// Writes the performance files of a backtest over `ticks` with `fills` into `dir`, judged by
+/// `eval`; returns the whole run's metrics and weekly verdict for the console.
 pub fn write_backtest(
     dir: &Path,
     setup: &EngineSetup,
     ticks: &[Tick],
     fills: &[Fill],
     risk_free: f64,
-) -> Result<Metrics> {
+    eval: &EvaluationSection,
+) -> Result<Verdict> {
     let accounts = setup.accounts.len();
     let instruments = setup.instruments.len();
     // Each day's last price per instrument, in data order, and each day's fills.
@@ -198,9 +313,16 @@ pub fn write_backtest(
     let mut book = EquityBook::new(accounts, instruments);
     let mut dates = Vec::with_capacity(days.len());
     let mut gains: Vec<Vec<i128>> = vec![Vec::with_capacity(days.len()); accounts];
+    let mut charges: Vec<Vec<i128>> = vec![Vec::with_capacity(days.len()); accounts];
     for (day, (marks, day_fills)) in &days {
+        for c in charges.iter_mut() {
+            c.push(0);
+        }
         for e in day_fills {
             book.fill(e);
+            if let Some(c) = charges.get_mut(e.account).and_then(|c| c.last_mut()) {
+                *c += i128::from(e.charges);
+            }
         }
         for (i, p) in marks.iter().enumerate() {
             if let Some(p) = p {
@@ -213,6 +335,16 @@ pub fn write_backtest(
         dates.push(Date::from_days(*day).with_context(|| format!("day {day} out of range"))?);
     }
     let trips = round_trips(&executions);
+    let bench = match eval.benchmark.as_str() {
+        "" => None,
+        sym => {
+            let i = setup.instruments.iter().position(|i| i.symbol == sym);
+            let day_numbers: Vec<i64> = days.keys().copied().collect();
+            let r = i.and_then(|i| buy_and_hold(ticks, i, &day_numbers));
+            Some(r.with_context(|| format!("[evaluation] benchmark {sym}: no price for it in the data"))?)
+        }
+    };
+    let rules = weekly_rules(eval);
     let mut total = Curve { start: 0, equity: vec![0; dates.len()] };
     for (a, acct) in setup.accounts.iter().enumerate() {
         let start = if acct.funds.0 > 0 {
@@ -231,15 +363,19 @@ pub fn write_backtest(
         let owned: Vec<RoundTrip> = mine.iter().map(|t| **t).collect();
         let execs: Vec<Execution> = executions.iter().filter(|e| e.account == a).copied().collect();
         let tm = trade_metrics(&owned, &execs, book.exposed_days(a), dates.len(), rupees(curve.start));
-        let m = curve_metrics(dates.len(), &curve, tm, risk_free);
-        let set = Set { dates: &dates, curve: &curve, trips: &mine, metrics: &m };
+        let m = curve_metrics(dates.len(), &curve, tm, bench.as_deref(), risk_free);
+        let weeks = weeks_of(&dates, &curve, &charges[a], &mine, risk_free, &rules);
+        let set = Set { dates: &dates, curve: &curve, trips: &mine, metrics: &m, weeks: &weeks };
         write_set(&dir.join("accounts").join(dir_name(&acct.name)), &set, setup)?;
     }
     let all: Vec<&RoundTrip> = trips.iter().collect();
     let tm = trade_metrics(&trips, &executions, book.any_exposed_days(), dates.len(), rupees(total.start));
-    let m = curve_metrics(dates.len(), &total, tm, risk_free);
-    write_set(dir, &Set { dates: &dates, curve: &total, trips: &all, metrics: &m }, setup)?;
-    Ok(m)
+    let m = curve_metrics(dates.len(), &total, tm, bench.as_deref(), risk_free);
+    let all_charges: Vec<i128> = (0..dates.len()).map(|d| charges.iter().map(|c| c[d]).sum()).collect();
+    let weeks = weeks_of(&dates, &total, &all_charges, &all, risk_free, &rules);
+    write_set(dir, &Set { dates: &dates, curve: &total, trips: &all, metrics: &m, weeks: &weeks }, setup)?;
+    let weeks_passed = weeks.iter().filter(|w| w.passed()).count();
+    Ok(Verdict { metrics: m, weeks: weeks.len(), weeks_passed })
 }
 
 fn read_series(path: &Path, column: &'static str) -> Result<DailySeries> {

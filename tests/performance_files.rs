@@ -87,6 +87,11 @@ fn day_of_week(date: &str) -> u32 {
 /// A generated four-session history backtested with the default config, one account given
 /// funds (the others start from the capital their positions needed).
 fn backtest(dir: &Path) -> PathBuf {
+    backtest_with(dir, &[])
+}
+
+/// The same, with `env` (`DALAL_<SECTION>__<KEY>` overrides) set on the backtest.
+fn backtest_with(dir: &Path, env: &[(&str, &str)]) -> PathBuf {
     let config_text = std::fs::read_to_string("config/default.toml").expect("default config").replacen(
         "name = \"alice\"\n",
         "name = \"alice\"\nfunds = 2000000.0\n",
@@ -114,7 +119,12 @@ fn backtest(dir: &Path) -> PathBuf {
         "--out",
         s(&ticks),
     ]);
-    run_ok(&["backtest", "--config", s(&config), "--data", s(&ticks), "--out", s(&out), "--risk-free", "0.065"]);
+    let o = dalal()
+        .envs(env.iter().copied())
+        .args(["backtest", "--config", s(&config), "--data", s(&ticks), "--out", s(&out), "--risk-free", "0.065"])
+        .output()
+        .expect("run dalal");
+    assert!(o.status.success(), "backtest: {}", String::from_utf8_lossy(&o.stderr));
     out
 }
 
@@ -326,4 +336,151 @@ fn report_refuses_bad_curves_naming_the_line() {
     let o = run(&["report", "--equity", s(&equity), "--benchmark", s(&missing), "--out", s(&dir.path().join("o"))]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("no `close` column"), "{err}");
+}
+
+/// weekly.csv's rows, as (column → cell) maps.
+fn read_weekly(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("weekly.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "week_start",
+            "days",
+            "return",
+            "sharpe",
+            "max_drawdown",
+            "trades",
+            "win_rate",
+            "charges",
+            "gross_pnl",
+            "charges_share",
+            "verdict",
+            "reasons"
+        ]
+    );
+    lines
+        .map(|l| {
+            // The reasons are the last cell, quoted; the others hold no comma.
+            let (head, reasons) = l.split_once(",\"").expect("quoted reasons");
+            let mut row: BTreeMap<String, String> =
+                header.iter().zip(head.split(',')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            row.insert("reasons".into(), reasons.trim_end_matches('"').to_string());
+            row
+        })
+        .collect()
+}
+
+fn num(row: &BTreeMap<String, String>, key: &str) -> f64 {
+    let v = &row[key];
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.parse().unwrap_or_else(|_| panic!("{key}: {v}"))
+    }
+}
+
+/// Each ISO week of the run recomputed from equity.csv and trades.csv, and judged by the
+/// default rules (Sharpe ≥ 0, drawdown ≤ 5 %, charges ≤ half the gross P&L); the weeks'
+/// returns compound to the total return.
+#[test]
+fn weekly_evaluation_recomputes_and_compounds_to_the_total() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = backtest(dir.path());
+    for sub in [out.clone(), out.join("accounts").join("alice")] {
+        let file = json(&sub.join("metrics.json"));
+        let start = file["start_equity"].as_f64().expect("start_equity");
+        let (dates, equity) = read_equity(&sub.join("equity.csv"));
+        let values: Vec<f64> = std::iter::once(start).chain(equity.iter().copied()).collect();
+        let r = returns::simple_returns(&values);
+        let weeks = read_weekly(&sub.join("weekly.csv"));
+        let ctx = sub.display().to_string();
+        // Thursday and Friday of one week, Monday and Tuesday of the next.
+        let starts: Vec<&str> = weeks.iter().map(|w| w["week_start"].as_str()).collect();
+        assert_eq!(starts, ["2026-11-16", "2026-11-23"], "{ctx}");
+        assert_eq!(dates.len(), 4);
+        let rf = returns::daily_risk_free(0.065);
+        let mut compounded = 1.0;
+        let mut trades = 0;
+        for (k, w) in weeks.iter().enumerate() {
+            assert_eq!(w["days"], "2", "{ctx}");
+            let span = &r[2 * k..2 * k + 2];
+            let ret = returns::total_return(span);
+            assert!((num(w, "return") - ret).abs() < 1e-8, "{ctx}: {} vs {ret}", w["return"]);
+            compounded *= 1.0 + num(w, "return");
+            let sharpe = returns::sharpe(span, rf);
+            let dd = returns::max_drawdown(span);
+            assert!((num(w, "max_drawdown") - dd).abs() < 1e-8, "{ctx}");
+            if sharpe.is_finite() {
+                assert!((num(w, "sharpe") - sharpe).abs() < 1e-4 * sharpe.abs().max(1.0), "{ctx}");
+            }
+            let gross = num(w, "gross_pnl");
+            let charges = num(w, "charges");
+            let net = values[2 * k + 2] - values[2 * k];
+            assert!((gross - charges - net).abs() < 0.02, "{ctx}: gross {gross} − charges {charges} vs net {net}");
+            let share = num(w, "charges_share");
+            let fails_charges = if charges > 0.0 && gross <= 0.0 { true } else { share > 0.5 };
+            let fail = (sharpe < 0.0) || dd < -0.05 || fails_charges;
+            assert_eq!(w["verdict"], if fail { "fail" } else { "pass" }, "{ctx}: {w:?}");
+            assert_eq!(w["reasons"].is_empty(), !fail, "{ctx}: {w:?}");
+            trades += w["trades"].parse::<u64>().expect("trades");
+        }
+        let total = file["total_return"].as_f64().expect("total_return");
+        assert!((compounded - 1.0 - total).abs() < 1e-7, "{ctx}: weeks compound to {compounded} − 1, total {total}");
+        assert_eq!(Some(trades), file["trades"].as_u64(), "{ctx}: every round trip closes in some week");
+    }
+}
+
+/// `[evaluation] benchmark = "RELIANCE"`: alpha and beta against buying RELIANCE at its first
+/// price in the data and holding it, recomputed here from the tick file; with every rule off,
+/// every week passes. An instrument that is not configured is refused, naming the key.
+#[test]
+fn an_instrument_is_the_benchmark_and_rules_can_be_lifted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("DALAL_EVALUATION__BENCHMARK", "RELIANCE"),
+        ("DALAL_EVALUATION__MIN_WEEKLY_SHARPE", "-inf"),
+        ("DALAL_EVALUATION__MAX_WEEKLY_DRAWDOWN", "1"),
+        ("DALAL_EVALUATION__MAX_CHARGES_SHARE", "inf"),
+    ];
+    let out = backtest_with(dir.path(), &env);
+    let weeks = read_weekly(&out.join("weekly.csv"));
+    assert!(weeks.iter().all(|w| w["verdict"] == "pass" && w["reasons"].is_empty()), "{weeks:?}");
+
+    // Buy and hold from the ticks: the first price, then each trading day's last one.
+    let ticks = std::fs::read_to_string(dir.path().join("ticks.csv")).expect("ticks");
+    let mut first = None;
+    let mut closes: BTreeMap<i64, f64> = BTreeMap::new();
+    for l in ticks.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[1] != "RELIANCE" {
+            continue;
+        }
+        let (ts, price): (i64, f64) = (f[0].parse().expect("ts"), f[2].parse().expect("price"));
+        first.get_or_insert(price);
+        closes.insert((ts / 1_000_000_000 + 19_800).div_euclid(86_400), price);
+    }
+    let (dates, equity) = read_equity(&out.join("equity.csv"));
+    assert_eq!(closes.len(), dates.len(), "RELIANCE trades every session");
+    let bench: Vec<f64> = std::iter::once(first.expect("RELIANCE ticks")).chain(closes.values().copied()).collect();
+    let bench = returns::simple_returns(&bench);
+    let file = json(&out.join("metrics.json"));
+    let start = file["start_equity"].as_f64().expect("start_equity");
+    let values: Vec<f64> = std::iter::once(start).chain(equity.iter().copied()).collect();
+    let mut m = Metrics::compute(dates.len(), &returns::simple_returns(&values), Some(&bench), 0.065);
+    m.start_equity = Some(start);
+    check_metrics(&m, &file, "benchmark");
+    assert!(file["beta"].is_number() && file["benchmark_return"].is_number(), "{file}");
+
+    let o = dalal()
+        .env("DALAL_EVALUATION__BENCHMARK", "NOPE")
+        .args(["backtest", "--data"])
+        .arg(dir.path().join("ticks.csv"))
+        .arg("--out")
+        .arg(dir.path().join("refused"))
+        .output()
+        .expect("run dalal");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("evaluation.benchmark") && err.contains("NOPE"), "{err}");
 }

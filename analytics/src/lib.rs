@@ -6,6 +6,7 @@
 //! - [`trades`]: FIFO round trips from executions and the statistics built on them.
 //! - [`equity`]: daily equity marked at each close from executions and prices.
 //! - [`input`]: daily CSV series (`date,equity`, `date,close`) with line-numbered errors.
+//! - [`weekly`]: the run cut into ISO weeks, each judged against a desk's rules.
 //!
 //! [`Metrics`] gathers them into what `metrics.json` holds. It is plain data with `serde`
 //! serialisation: NaN and ±∞ (an undefined or unbounded ratio) serialise as JSON `null`.
@@ -17,6 +18,7 @@ pub mod equity;
 pub mod input;
 pub mod returns;
 pub mod trades;
+pub mod weekly;
 
 use serde::Serialize;
 

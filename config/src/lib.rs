@@ -266,6 +266,60 @@ impl Default for AdminSection {
     }
 }
 
+/// How `dalal backtest` judges a run: the weekly evaluation's rules (see
+/// `dalal_analytics::weekly`) and the benchmark its returns are compared with.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationSection {
+    /// A week's annualised Sharpe ratio must be at least this (`-inf`: not judged).
+    pub min_weekly_sharpe: f64,
+    /// A week's drawdown may go at most this deep, a fraction (0.05 = 5 %; 1: not judged).
+    pub max_weekly_drawdown: f64,
+    /// Charges may take at most this share of a week's gross P&L (`inf`: not judged).
+    pub max_charges_share: f64,
+    /// A configured instrument whose buy-and-hold over the same data is the benchmark (alpha,
+    /// beta, excess return); empty for none.
+    pub benchmark: String,
+}
+
+impl Default for EvaluationSection {
+    fn default() -> Self {
+        EvaluationSection {
+            min_weekly_sharpe: 0.0,
+            max_weekly_drawdown: 0.05,
+            max_charges_share: 0.5,
+            benchmark: String::new(),
+        }
+    }
+}
+
+impl EvaluationSection {
+    fn validate(&self, instruments: &[InstrumentSection]) -> Result<(), ConfigError> {
+        if self.min_weekly_sharpe.is_nan() || self.min_weekly_sharpe == f64::INFINITY {
+            return Err(err("evaluation.min_weekly_sharpe", "expected a number (or -inf to judge no Sharpe)"));
+        }
+        if !(self.max_weekly_drawdown > 0.0 && self.max_weekly_drawdown <= 1.0) {
+            return Err(err(
+                "evaluation.max_weekly_drawdown",
+                "expected a fraction above 0 and at most 1 (0.05 = 5 %)",
+            ));
+        }
+        if self.max_charges_share.is_nan() || self.max_charges_share < 0.0 {
+            return Err(err(
+                "evaluation.max_charges_share",
+                "expected a share of at least 0 (0.5 = half; inf: no limit)",
+            ));
+        }
+        if !self.benchmark.is_empty() && !instruments.iter().any(|i| i.symbol == self.benchmark) {
+            return Err(err(
+                "evaluation.benchmark",
+                format!("{:?} is not one of the configured instruments", self.benchmark),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where a run's records go, off the hot path. Core only carries the settings.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -506,6 +560,8 @@ pub struct Config {
     pub persistence: PersistenceSection,
     #[serde(default)]
     pub admin: AdminSection,
+    #[serde(default)]
+    pub evaluation: EvaluationSection,
     pub instruments: Vec<InstrumentSection>,
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
@@ -553,6 +609,7 @@ impl Config {
         if close <= open {
             return Err(err("engine.session_close", "must be after session_open"));
         }
+        self.evaluation.validate(&self.instruments)?;
         let mut timeframes = Vec::new();
         for (i, t) in e.timeframes.iter().enumerate() {
             timeframes.push(BarSpec::parse(t).ok_or_else(|| {

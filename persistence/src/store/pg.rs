@@ -65,13 +65,17 @@ pub fn split_pool_mode(url: &str) -> Result<(PoolMode, Cow<'_, str>), StoreError
     let (mut mode, mut kept) = (PoolMode::Session, Vec::new());
     for pair in query.split('&') {
         match pair.split_once('=') {
-            Some((POOL_MODE_PARAM, v)) => mode = match v {
-                "session" => PoolMode::Session,
-                "transaction" => PoolMode::Transaction,
-                other => return Err(StoreError::BadParam(format!(
+            Some((POOL_MODE_PARAM, v)) => {
+                mode = match v {
+                    "session" => PoolMode::Session,
+                    "transaction" => PoolMode::Transaction,
+                    other => {
+                        return Err(StoreError::BadParam(format!(
                     "{POOL_MODE_PARAM}={other}: expected {POOL_MODE_PARAM}=session or {POOL_MODE_PARAM}=transaction"
-                ))),
-            },
+                )))
+                    }
+                }
+            }
             _ if pair.is_empty() => {}
             _ => kept.push(pair),
         }
