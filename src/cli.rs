@@ -365,6 +365,21 @@ pub struct BacktestArgs {
     /// over 252 trading days.
     #[arg(long, default_value_t = 0.0)]
     pub risk_free: f64,
+    /// A parameter grid, e.g. "fast=5..20:5,slow=20..60:10" (`KEY=LO..HI:STEP`, `KEY=A|B|C`,
+    /// `KIND.KEY=…` for one strategy kind): one backtest per point, in parallel, ranked into
+    /// sweep.csv instead of the single run's files.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// The metrics.json key a sweep is ranked by (best first).
+    #[arg(long, default_value = "sharpe", requires = "sweep")]
+    pub rank: String,
+    /// Walk-forward split of a sweep: the first share of the trading days in-sample, the rest
+    /// out-of-sample, e.g. 70%.
+    #[arg(long, requires = "sweep")]
+    pub train: Option<String>,
+    /// Threads a sweep uses (default: every core).
+    #[arg(long, requires = "sweep")]
+    pub threads: Option<usize>,
 }
 
 /// `dalal report`.

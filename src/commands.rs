@@ -64,6 +64,20 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     for s in &loaded.samples {
         tracing::warn!("{s}");
     }
+    if let Some(grid) = &args.sweep {
+        let train = args.train.as_deref().map(crate::sweep::parse_train).transpose()?;
+        let req = crate::sweep::SweepRequest {
+            grid,
+            rank: &args.rank,
+            train,
+            threads: args.threads,
+            risk_free: args.risk_free,
+            out: &args.out,
+        };
+        let path = crate::sweep::run(&config, &loaded.ticks, &req)?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
     let t1 = Instant::now();
     let (engine, blotter): (Engine, Blotter) = backtest::run(&setup, &loaded.ticks, 0);
     let engine_s = t1.elapsed().as_secs_f64();
@@ -73,17 +87,15 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         summary.add_feed_rejects([(TickReject::DuplicateSequence, s.duplicates)]);
     }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
-    let verdict = crate::performance::write_backtest(
-        &args.out,
-        &setup,
-        &loaded.ticks,
-        &blotter.fills,
-        args.risk_free,
-        &config.evaluation,
-    )?;
+    let perf = crate::performance::compute(&setup, &loaded.ticks, &blotter.fills, args.risk_free, &config.evaluation)?;
+    perf.write(&args.out, &setup)?;
     print!("{}", dalal_admin::render_summary(&summary));
-    print!("{}", crate::performance::render(&verdict.metrics));
-    println!("weekly evaluation: {} of {} weeks passed (weekly.csv)", verdict.weeks_passed, verdict.weeks);
+    print!("{}", crate::performance::render(&perf.total.metrics));
+    println!(
+        "weekly evaluation: {} of {} weeks passed (weekly.csv)",
+        perf.total.weeks_passed(),
+        perf.total.weeks.len()
+    );
     let n = loaded.ticks.len() as f64;
     println!(
         "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",

@@ -14,6 +14,7 @@ mod login_redirect;
 mod performance;
 mod reconcile;
 mod runtime;
+mod sweep;
 
 use std::process::ExitCode;
 

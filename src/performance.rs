@@ -121,7 +121,7 @@ fn equity_csv(dates: &[Date], equity: &[i128]) -> String {
     s
 }
 
-fn trades_csv(trips: &[&RoundTrip], setup: &EngineSetup) -> String {
+fn trades_csv(trips: &[RoundTrip], setup: &EngineSetup) -> String {
     let mut s = String::from(
         "account,symbol,product,side,qty,entry_time,entry_ns,entry_price,exit_time,exit_ns,exit_price,gross_pnl,charges,net_pnl,holding_s\n",
     );
@@ -209,22 +209,45 @@ fn weekly_csv(weeks: &[Week]) -> String {
     s
 }
 
-/// One account's (or the whole run's) four files.
-struct Set<'a> {
-    dates: &'a [Date],
-    curve: &'a Curve,
-    trips: &'a [&'a RoundTrip],
-    metrics: &'a Metrics,
-    weeks: &'a [Week],
+/// One curve's performance: an account's, or the whole run's.
+pub struct CurvePerformance {
+    curve: Curve,
+    trips: Vec<RoundTrip>,
+    pub metrics: Metrics,
+    pub weeks: Vec<Week>,
 }
 
-fn write_set(dir: &Path, set: &Set<'_>, setup: &EngineSetup) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let Set { dates, curve, trips, metrics: m, weeks } = *set;
-    write(&dir.join("equity.csv"), &equity_csv(dates, &curve.equity))?;
-    write(&dir.join("trades.csv"), &trades_csv(trips, setup))?;
-    write(&dir.join("metrics.json"), &metrics_json(m)?)?;
-    write(&dir.join("weekly.csv"), &weekly_csv(weeks))
+impl CurvePerformance {
+    pub fn weeks_passed(&self) -> usize {
+        self.weeks.iter().filter(|w| w.passed()).count()
+    }
+
+    /// Its four files in `dir`.
+    fn write(&self, dir: &Path, dates: &[Date], setup: &EngineSetup) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write(&dir.join("equity.csv"), &equity_csv(dates, &self.curve.equity))?;
+        write(&dir.join("trades.csv"), &trades_csv(&self.trips, setup))?;
+        write(&dir.join("metrics.json"), &metrics_json(&self.metrics)?)?;
+        write(&dir.join("weekly.csv"), &weekly_csv(&self.weeks))
+    }
+}
+
+/// A backtest's performance: every account's and the whole run's.
+pub struct Performance {
+    dates: Vec<Date>,
+    /// Each account's directory name and performance, in setup order.
+    accounts: Vec<(String, CurvePerformance)>,
+    pub total: CurvePerformance,
+}
+
+impl Performance {
+    /// The whole run's files in `dir`, each account's under `dir/accounts/NAME/`.
+    pub fn write(&self, dir: &Path, setup: &EngineSetup) -> Result<()> {
+        for (name, p) in &self.accounts {
+            p.write(&dir.join("accounts").join(name), &self.dates, setup)?;
+        }
+        self.total.write(dir, &self.dates, setup)
+    }
 }
 
 /// The weekly evaluation of one curve: its days with their charges, and its round trips.
@@ -232,7 +255,7 @@ fn weeks_of(
     dates: &[Date],
     curve: &Curve,
     charges: &[i128],
-    trips: &[&RoundTrip],
+    trips: &[RoundTrip],
     rf: f64,
     rules: &WeeklyRules,
 ) -> Vec<Week> {
@@ -279,23 +302,14 @@ fn buy_and_hold(ticks: &[Tick], instrument: usize, days: &[i64]) -> Option<Vec<f
     Some(returns::simple_returns(&values))
 }
 
-/// What a backtest's performance files say, for the console.
-pub struct Verdict {
-    pub metrics: Metrics,
-    pub weeks: usize,
-    pub weeks_passed: usize,
-}
-
-/// Writes the performance files of a backtest over `ticks` with `fills` into `dir`, judged by
-/// `eval`; returns the whole run's metrics and weekly verdict for the console.
-pub fn write_backtest(
-    dir: &Path,
+/// The performance of a backtest over `ticks` with `fills`, judged by `eval`.
+pub fn compute(
     setup: &EngineSetup,
     ticks: &[Tick],
     fills: &[Fill],
     risk_free: f64,
     eval: &EvaluationSection,
-) -> Result<Verdict> {
+) -> Result<Performance> {
     let accounts = setup.accounts.len();
     let instruments = setup.instruments.len();
     // Each day's last price per instrument, in data order, and each day's fills.
@@ -346,6 +360,7 @@ pub fn write_backtest(
     };
     let rules = weekly_rules(eval);
     let mut total = Curve { start: 0, equity: vec![0; dates.len()] };
+    let mut per_account = Vec::with_capacity(accounts);
     for (a, acct) in setup.accounts.iter().enumerate() {
         let start = if acct.funds.0 > 0 {
             i128::from(acct.funds.0)
@@ -359,23 +374,19 @@ pub fn write_backtest(
         for (t, e) in total.equity.iter_mut().zip(&curve.equity) {
             *t += e;
         }
-        let mine: Vec<&RoundTrip> = trips.iter().filter(|t| t.account == a).collect();
-        let owned: Vec<RoundTrip> = mine.iter().map(|t| **t).collect();
+        let mine: Vec<RoundTrip> = trips.iter().filter(|t| t.account == a).copied().collect();
         let execs: Vec<Execution> = executions.iter().filter(|e| e.account == a).copied().collect();
-        let tm = trade_metrics(&owned, &execs, book.exposed_days(a), dates.len(), rupees(curve.start));
-        let m = curve_metrics(dates.len(), &curve, tm, bench.as_deref(), risk_free);
+        let tm = trade_metrics(&mine, &execs, book.exposed_days(a), dates.len(), rupees(curve.start));
+        let metrics = curve_metrics(dates.len(), &curve, tm, bench.as_deref(), risk_free);
         let weeks = weeks_of(&dates, &curve, &charges[a], &mine, risk_free, &rules);
-        let set = Set { dates: &dates, curve: &curve, trips: &mine, metrics: &m, weeks: &weeks };
-        write_set(&dir.join("accounts").join(dir_name(&acct.name)), &set, setup)?;
+        per_account.push((dir_name(&acct.name), CurvePerformance { curve, trips: mine, metrics, weeks }));
     }
-    let all: Vec<&RoundTrip> = trips.iter().collect();
     let tm = trade_metrics(&trips, &executions, book.any_exposed_days(), dates.len(), rupees(total.start));
-    let m = curve_metrics(dates.len(), &total, tm, bench.as_deref(), risk_free);
+    let metrics = curve_metrics(dates.len(), &total, tm, bench.as_deref(), risk_free);
     let all_charges: Vec<i128> = (0..dates.len()).map(|d| charges.iter().map(|c| c[d]).sum()).collect();
-    let weeks = weeks_of(&dates, &total, &all_charges, &all, risk_free, &rules);
-    write_set(dir, &Set { dates: &dates, curve: &total, trips: &all, metrics: &m, weeks: &weeks }, setup)?;
-    let weeks_passed = weeks.iter().filter(|w| w.passed()).count();
-    Ok(Verdict { metrics: m, weeks: weeks.len(), weeks_passed })
+    let weeks = weeks_of(&dates, &total, &all_charges, &trips, risk_free, &rules);
+    let total = CurvePerformance { curve: total, trips, metrics, weeks };
+    Ok(Performance { dates, accounts: per_account, total })
 }
 
 fn read_series(path: &Path, column: &'static str) -> Result<DailySeries> {
