@@ -88,7 +88,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
     let perf = crate::performance::compute(&setup, &loaded.ticks, &blotter.fills, args.risk_free, &config.evaluation)?;
-    perf.write(&args.out, &setup)?;
+    perf.write(&args.out, &setup, &loaded.ticks)?;
     print!("{}", dalal_admin::render_summary(&summary));
     print!("{}", crate::performance::render(&perf.total.metrics));
     println!(

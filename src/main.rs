@@ -13,6 +13,7 @@ mod instruments;
 mod login_redirect;
 mod performance;
 mod reconcile;
+mod report;
 mod runtime;
 mod sweep;
 

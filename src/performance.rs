@@ -34,11 +34,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use dalal_analytics::weekly::{self, DayRecord, TradeRecord, Week, WeeklyRules};
 use dalal_analytics::{
-    returns, round_trips, trade_metrics, DailySeries, EquityBook, Execution, Metrics, RoundTrip, TradeMetrics,
+    returns, round_trips, trade_metrics, DailySeries, Direction, EquityBook, Execution, Metrics, RoundTrip,
+    TradeMetrics,
 };
 use dalal_config::EvaluationSection;
 use dalal_core::engine::setup::EngineSetup;
-use dalal_core::model::time::NANOS_PER_SEC;
+use dalal_core::model::time::{NANOS_PER_DAY, NANOS_PER_SEC};
 use dalal_core::model::{Date, Fill, Money, Price, Product, Tick, Timestamp};
 
 use crate::cli::ReportArgs;
@@ -222,31 +223,124 @@ impl CurvePerformance {
         self.weeks.iter().filter(|w| w.passed()).count()
     }
 
-    /// Its four files in `dir`.
-    fn write(&self, dir: &Path, dates: &[Date], setup: &EngineSetup) -> Result<()> {
+    /// Its five files (and the report's charts) in `dir`.
+    fn write(&self, dir: &Path, title: &str, run: &Performance, setup: &EngineSetup, ticks: &[Tick]) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write(&dir.join("equity.csv"), &equity_csv(dates, &self.curve.equity))?;
+        write(&dir.join("equity.csv"), &equity_csv(&run.dates, &self.curve.equity))?;
         write(&dir.join("trades.csv"), &trades_csv(&self.trips, setup))?;
         write(&dir.join("metrics.json"), &metrics_json(&self.metrics)?)?;
-        write(&dir.join("weekly.csv"), &weekly_csv(&self.weeks))
+        write(&dir.join("weekly.csv"), &weekly_csv(&self.weeks))?;
+        let equity: Vec<f64> = self.curve.equity.iter().map(|e| rupees(*e)).collect();
+        let benchmark = run.bench.as_ref().map(|(sym, r)| {
+            let mut v = rupees(self.curve.start);
+            (
+                format!("{sym} buy and hold"),
+                r.iter()
+                    .map(|x| {
+                        v *= 1.0 + x;
+                        v
+                    })
+                    .collect(),
+            )
+        });
+        let (first, last) = (run.dates.first(), run.dates.last());
+        let subtitle = match (first, last) {
+            (Some(a), Some(b)) => format!(
+                "{a} to {b}, {} trading days; starting equity ₹{:.2}; {} round trips",
+                run.dates.len(),
+                rupees(self.curve.start),
+                self.trips.len()
+            ),
+            _ => "no trading days in the data".to_string(),
+        };
+        let report = crate::report::Report {
+            title: title.to_string(),
+            subtitle,
+            dates: &run.dates,
+            equity: &equity,
+            benchmark,
+            returns: &self.curve.returns(),
+            risk_free: run.risk_free,
+            metrics: &self.metrics,
+            weeks: Some(&self.weeks),
+            trades: trade_chart(&self.trips, setup, ticks, run.dates.first()),
+        };
+        crate::report::write(dir, &report)?;
+        Ok(())
     }
+}
+
+/// Round trips shown on one price chart at most (spread evenly over the run beyond that).
+const MAX_MARKS: usize = 1500;
+/// Price points drawn at most (each the last price of its stretch of ticks).
+const MAX_PRICE_POINTS: usize = 1500;
+
+/// The price chart of the instrument with the most round trips, marked with them.
+fn trade_chart(
+    trips: &[RoundTrip],
+    setup: &EngineSetup,
+    ticks: &[Tick],
+    first: Option<&Date>,
+) -> Option<crate::report::TradeChart> {
+    let first = first?;
+    let mut counts = vec![0usize; setup.instruments.len()];
+    for t in trips {
+        if let Some(c) = counts.get_mut(t.instrument) {
+            *c += 1;
+        }
+    }
+    let (instrument, _) =
+        counts.iter().enumerate().filter(|(_, c)| **c > 0).max_by_key(|(i, c)| (**c, usize::MAX - i))?;
+    let origin = first.ist_midnight().0;
+    let x = |ts: i64| (ts - origin) as f64 / NANOS_PER_DAY as f64;
+    let mine: Vec<(f64, f64)> = ticks
+        .iter()
+        .filter(|t| t.instrument.index() == instrument && t.price.is_positive())
+        .map(|t| (x(t.ts.0), t.price.0 as f64 / 100.0))
+        .collect();
+    let step = mine.len().div_ceil(MAX_PRICE_POINTS).max(1);
+    let prices: Vec<(f64, f64)> = mine.chunks(step).filter_map(|c| c.last().copied()).collect();
+    let of_instrument: Vec<&RoundTrip> = trips.iter().filter(|t| t.instrument == instrument).collect();
+    let every = of_instrument.len().div_ceil(MAX_MARKS).max(1);
+    let marks = of_instrument
+        .iter()
+        .step_by(every)
+        .map(|t| crate::report::Mark {
+            entry_x: x(t.entry_ts),
+            entry_price: t.entry_price as f64 / 100.0,
+            exit_x: x(t.exit_ts),
+            exit_price: t.exit_price as f64 / 100.0,
+            long: t.direction == Direction::Long,
+        })
+        .collect();
+    Some(crate::report::TradeChart {
+        symbol: setup.instruments[instrument].symbol.clone(),
+        prices,
+        marks,
+        total: of_instrument.len(),
+        origin_day: first.days_since_epoch(),
+    })
 }
 
 /// A backtest's performance: every account's and the whole run's.
 pub struct Performance {
     dates: Vec<Date>,
+    /// The benchmark instrument and its daily returns, when `[evaluation] benchmark` names one.
+    bench: Option<(String, Vec<f64>)>,
+    risk_free: f64,
     /// Each account's directory name and performance, in setup order.
     accounts: Vec<(String, CurvePerformance)>,
     pub total: CurvePerformance,
 }
 
 impl Performance {
-    /// The whole run's files in `dir`, each account's under `dir/accounts/NAME/`.
-    pub fn write(&self, dir: &Path, setup: &EngineSetup) -> Result<()> {
-        for (name, p) in &self.accounts {
-            p.write(&dir.join("accounts").join(name), &self.dates, setup)?;
+    /// The whole run's files in `dir`, each account's under `dir/accounts/NAME/`; `ticks` are
+    /// the data the run traded (the reports' price charts).
+    pub fn write(&self, dir: &Path, setup: &EngineSetup, ticks: &[Tick]) -> Result<()> {
+        for ((name, p), acct) in self.accounts.iter().zip(&setup.accounts) {
+            p.write(&dir.join("accounts").join(name), &format!("Backtest: account {}", acct.name), self, setup, ticks)?;
         }
-        self.total.write(dir, &self.dates, setup)
+        self.total.write(dir, "Backtest: the whole run", self, setup, ticks)
     }
 }
 
@@ -386,7 +480,8 @@ pub fn compute(
     let all_charges: Vec<i128> = (0..dates.len()).map(|d| charges.iter().map(|c| c[d]).sum()).collect();
     let weeks = weeks_of(&dates, &total, &all_charges, &trips, risk_free, &rules);
     let total = CurvePerformance { curve: total, trips, metrics, weeks };
-    Ok(Performance { dates, accounts: per_account, total })
+    let bench = bench.map(|r| (eval.benchmark.clone(), r));
+    Ok(Performance { dates, bench, risk_free, accounts: per_account, total })
 }
 
 fn read_series(path: &Path, column: &'static str) -> Result<DailySeries> {
@@ -401,6 +496,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
     }
     let equity = read_series(&args.equity, "equity")?;
     let returns = returns::simple_returns(&equity.values);
+    let mut bench_closes = None;
     let bench_returns = match &args.benchmark {
         None => None,
         Some(path) => {
@@ -417,15 +513,46 @@ pub fn report(args: ReportArgs) -> Result<()> {
                 };
                 closes.push(c);
             }
-            Some(returns::simple_returns(&closes))
+            let r = returns::simple_returns(&closes);
+            bench_closes = Some(closes);
+            Some(r)
         }
     };
     let m = Metrics::compute(equity.dates.len(), &returns, bench_returns.as_deref(), args.risk_free);
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let path: PathBuf = args.out.join("metrics.json");
     write(&path, &metrics_json(&m)?)?;
+    let dates: Vec<Date> = equity.dates.iter().filter_map(|d| Date::parse(d)).collect();
+    let first = equity.values.first().copied().unwrap_or(1.0);
+    let benchmark = bench_closes.map(|c| {
+        let base = c.first().copied().unwrap_or(1.0);
+        let name = args.benchmark.as_deref().and_then(Path::file_stem).map(|s| s.to_string_lossy().into_owned());
+        (name.unwrap_or_else(|| "benchmark".into()), c.iter().map(|x| x / base * first).collect())
+    });
+    let subtitle = format!(
+        "{}: {} to {}, {} days",
+        args.equity.display(),
+        equity.dates.first().map_or("", String::as_str),
+        equity.dates.last().map_or("", String::as_str),
+        equity.dates.len()
+    );
+    let page = crate::report::write(
+        &args.out,
+        &crate::report::Report {
+            title: "Equity curve report".into(),
+            subtitle,
+            dates: &dates,
+            equity: &equity.values,
+            benchmark,
+            returns: &returns,
+            risk_free: args.risk_free,
+            metrics: &m,
+            weeks: None,
+            trades: None,
+        },
+    )?;
     print!("{}", render(&m));
-    println!("wrote {}", path.display());
+    println!("wrote {} and {}", path.display(), page.display());
     Ok(())
 }
 

@@ -291,6 +291,11 @@ fn report_round_trips_a_curve_with_a_benchmark() {
     assert!(file.get("alpha").is_some() && file.get("beta").is_some());
     assert!(file.get("trades").is_none() && file.get("start_equity").is_none(), "{file}");
 
+    // The page: the curve against the benchmark, no trades or weeks (a curve has none).
+    let html = check_page(&rep.join("report.html"), 4);
+    assert!(!html.contains("Weekly evaluation") && !html.contains("round trips"), "curve-only report");
+    assert!(html.contains("bench"), "the benchmark's legend names its file");
+
     // Without a benchmark the benchmark keys are absent.
     let rep2 = dir.path().join("rep2");
     run_ok(&["report", "--equity", s(&equity_path), "--out", s(&rep2)]);
@@ -483,4 +488,93 @@ fn an_instrument_is_the_benchmark_and_rules_can_be_lifted() {
         .expect("run dalal");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("evaluation.benchmark") && err.contains("NOPE"), "{err}");
+}
+
+/// A report page holds `charts` inline SVG charts with PNG copies under `charts/`, nothing it
+/// would fetch and no script, and the metrics of metrics.json; returns the page.
+fn check_page(page: &Path, charts: usize) -> String {
+    let html = std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    assert!(html.contains("Content-Security-Policy") && html.contains("default-src 'none'"), "CSP");
+    for needle in ["<script", " src=", " href=", "url(", "@import"] {
+        assert!(!html.contains(needle), "{}: {needle} in a self-contained page", page.display());
+    }
+    assert_eq!(html.matches("<figure").count(), charts, "{}", page.display());
+    assert_eq!(html.matches("<svg").count(), charts);
+    let dir = page.parent().expect("dir").join("charts");
+    let mut pngs = 0;
+    for e in std::fs::read_dir(&dir).expect("charts/") {
+        let path = e.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "png") {
+            pngs += 1;
+            let px = resvg::tiny_skia::Pixmap::load_png(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(px.width(), 960, "{}", path.display());
+            let mut colours = std::collections::BTreeSet::new();
+            let inked = px.pixels().iter().filter(|p| (p.red(), p.green(), p.blue()) != (255, 255, 255)).count();
+            for p in px.pixels().iter().step_by(7) {
+                colours.insert((p.red(), p.green(), p.blue()));
+            }
+            assert!(inked * 100 > px.pixels().len(), "{}: a blank picture", path.display());
+            assert!(colours.len() > 3, "{}: {} colours", path.display(), colours.len());
+        }
+    }
+    assert_eq!(pngs, charts, "a PNG per chart");
+    let metrics = json(&page.parent().expect("dir").join("metrics.json"));
+    for key in ["sharpe", "max_drawdown", "total_return", "days"] {
+        assert!(html.contains(&format!("<tr><th>{key}</th>")), "{key} in the table");
+        assert!(metrics.get(key).is_some());
+    }
+    html
+}
+
+/// Chromium (headless, as a reader's browser) lays the page out: every chart and table is in
+/// the DOM, and a screenshot shows ink. Skipped without Chromium unless `CI` is set.
+fn check_in_chromium(page: &Path, charts: usize) {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("skipped: no chromium");
+        return;
+    };
+    let url = format!("file://{}", page.display());
+    let base = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"];
+    let o = Command::new(chromium).args(base).arg("--dump-dom").arg(&url).output().expect("chromium runs");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(dom.matches("<svg").count(), charts, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dom.contains("class=\"metrics\""), "the metrics table");
+    let shot = page.with_extension("png");
+    let o = Command::new(chromium)
+        .args(base)
+        .arg(format!("--screenshot={}", shot.display()))
+        .args(["--window-size=1100,2400", &url])
+        .output()
+        .expect("chromium runs");
+    let px = resvg::tiny_skia::Pixmap::load_png(&shot)
+        .unwrap_or_else(|e| panic!("screenshot {}: {e}: {}", shot.display(), String::from_utf8_lossy(&o.stderr)));
+    let inked = px.pixels().iter().filter(|p| (p.red(), p.green(), p.blue()) != (255, 255, 255)).count();
+    assert!(inked * 50 > px.pixels().len(), "the page shows its charts");
+}
+
+/// report.html for the whole run and for each account: equity, drawdown, monthly returns,
+/// the round trips on a price chart and the rolling Sharpe ratio, with PNG copies, the metrics
+/// and the weekly evaluation; and Chromium shows it.
+#[test]
+fn backtest_reports_are_self_contained_pages_chromium_shows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = backtest_with(dir.path(), &[("DALAL_EVALUATION__BENCHMARK", "RELIANCE")]);
+    let html = check_page(&out.join("report.html"), 5);
+    for section in ["id=\"equity\"", "id=\"drawdown\"", "id=\"monthly\"", "id=\"trades\"", "id=\"rolling_sharpe\""] {
+        assert!(html.contains(section), "{section}");
+    }
+    assert!(html.contains("RELIANCE buy and hold"), "the benchmark's line");
+    assert!(html.contains("Weekly evaluation: ") && html.matches("<tr class=\"").count() == 2, "two weeks");
+    // Four days: the rolling window is longer than the run, and the page says so.
+    assert!(html.contains("needs 21 trading days; this curve has 4"), "the short run is explained");
+    for name in ["alice", "bob", "carol"] {
+        let page = out.join("accounts").join(name).join("report.html");
+        let html = check_page(&page, 5);
+        assert!(html.contains(&format!("account {name}")), "{name}'s title");
+    }
+    check_in_chromium(&out.join("report.html"), 5);
 }

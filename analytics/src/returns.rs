@@ -374,3 +374,54 @@ mod tests {
         assert_eq!(max_drawdown_days(&[]), 0);
     }
 }
+
+/// Rolling Sharpe ratio over `window` days: at day `t ≥ window − 1`, [`sharpe`] of the returns
+/// `t − window + 1 ..= t` (empyrical `roll_sharpe_ratio`, which yields `n − window + 1`
+/// values); here aligned with the input, NaN for the first `window − 1` days.
+pub fn rolling_sharpe(returns: &[f64], window: usize, rf_daily: f64) -> Vec<f64> {
+    let window = window.max(2);
+    (0..returns.len())
+        .map(|t| if t + 1 < window { f64::NAN } else { sharpe(&returns[t + 1 - window..=t], rf_daily) })
+        .collect()
+}
+
+/// Returns compounded per period: consecutive days with the same `key` (a month, a year) make
+/// one period, `Π(1 + r) − 1` (empyrical `aggregate_returns`, which groups by calendar keys
+/// the same way). `keys` and `returns` pair up in order.
+pub fn aggregate<K: PartialEq + Copy>(keys: &[K], returns: &[f64]) -> Vec<(K, f64)> {
+    let mut out: Vec<(K, f64)> = Vec::new();
+    for (k, r) in keys.iter().zip(returns) {
+        match out.last_mut() {
+            Some((last, growth)) if last == k => *growth *= 1.0 + r,
+            _ => out.push((*k, 1.0 + r)),
+        }
+    }
+    out.into_iter().map(|(k, g)| (k, g - 1.0)).collect()
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    #[test]
+    fn rolling_windows_line_up_with_their_last_day() {
+        let r = [0.01, -0.02, 0.03, 0.01, -0.01];
+        let s = rolling_sharpe(&r, 3, 0.0);
+        assert_eq!(s.len(), 5);
+        assert!(s[0].is_nan() && s[1].is_nan());
+        assert_eq!(s[2], sharpe(&r[0..3], 0.0));
+        assert_eq!(s[4], sharpe(&r[2..5], 0.0));
+    }
+
+    #[test]
+    fn periods_compound_and_keep_their_order() {
+        let keys = [(2026, 1), (2026, 1), (2026, 2), (2027, 1)];
+        let r = [0.1, 0.1, -0.5, 0.0];
+        let a = aggregate(&keys, &r);
+        assert_eq!(a.len(), 3);
+        assert!((a[0].1 - 0.21).abs() < 1e-12);
+        assert_eq!((a[1], a[2]), (((2026, 2), -0.5), ((2027, 1), 0.0)));
+        let total: f64 = a.iter().map(|(_, x)| 1.0 + x).product::<f64>() - 1.0;
+        assert!((total - total_return(&r)).abs() < 1e-12);
+    }
+}
