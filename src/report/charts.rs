@@ -3,6 +3,7 @@
 //! fonts) lays it out.
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -45,6 +46,35 @@ fn span(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+type Frame<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart over `x` × `y` with its grid and axis labels drawn.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    x_fmt: &dyn Fn(&f64) -> String,
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<Frame<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID)
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(x_fmt)
+        .y_label_formatter(y_fmt)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// A label for the x position `x` (an index into `labels`).
 fn at(labels: &[String], x: f64) -> String {
     labels.get(x.round().max(0.0) as usize).cloned().unwrap_or_default()
@@ -62,23 +92,7 @@ fn lines(
     svg(320, |root| {
         let (lo, hi) = span(series.iter().flat_map(|(_, _, v)| v.iter().copied()).chain(zero.then_some(0.0)));
         let n = labels.len().max(2) as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(84)
-            .build_cartesian_2d(0f64..n - 1.0, lo..hi)
-            .map_err(err)?;
-        let x_fmt = |x: &f64| at(labels, *x);
-        chart
-            .configure_mesh()
-            .light_line_style(GRID)
-            .x_labels(8)
-            .y_labels(6)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(fmt)
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(root, title, (0.0..n - 1.0, lo..hi), &|x| at(labels, *x), fmt)?;
         if zero {
             chart.draw_series(LineSeries::new([(0.0, 0.0), (n - 1.0, 0.0)], BLACK.mix(0.4))).map_err(err)?;
         }
@@ -130,23 +144,8 @@ pub fn drawdown(labels: &[String], drawdown: &[f64]) -> Result<String> {
     svg(240, |root| {
         let (lo, _) = span(drawdown.iter().copied().chain([0.0]));
         let n = labels.len().max(2) as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption("Drawdown from the peak", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(84)
-            .build_cartesian_2d(0f64..n - 1.0, lo.min(-0.001)..0.0)
-            .map_err(err)?;
-        let x_fmt = |x: &f64| at(labels, *x);
-        chart
-            .configure_mesh()
-            .light_line_style(GRID)
-            .x_labels(8)
-            .y_labels(5)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&percent)
-            .draw()
-            .map_err(err)?;
+        let ranges = (0.0..n - 1.0, lo.min(-0.001)..0.0);
+        let mut chart = frame(root, "Drawdown from the peak", ranges, &|x| at(labels, *x), &percent)?;
         let pts = drawdown.iter().enumerate().map(|(i, d)| (i as f64, if d.is_finite() { *d } else { 0.0 }));
         chart.draw_series(AreaSeries::new(pts, 0.0, LOSS.mix(0.35)).border_style(LOSS)).map_err(err)?;
         Ok(())
@@ -245,23 +244,8 @@ pub fn trades(
         } else {
             format!("{symbol}: price and its {total} round trips")
         };
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(84)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        let x_fmt = |x: &f64| day_label(*x);
-        chart
-            .configure_mesh()
-            .light_line_style(GRID)
-            .x_labels(8)
-            .y_labels(6)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y: &f64| format!("₹{y:.2}"))
-            .draw()
-            .map_err(err)?;
+        let rupees = |y: &f64| format!("₹{y:.2}");
+        let mut chart = frame(root, &title, (x0..x1, y0..y1), &|x| day_label(*x), &rupees)?;
         chart.draw_series(LineSeries::new(prices.iter().copied(), BLACK.mix(0.55))).map_err(err)?;
         chart
             .draw_series(marks.iter().map(|m| {
