@@ -380,6 +380,13 @@ pub struct BacktestArgs {
     /// Threads a sweep uses (default: every core).
     #[arg(long, requires = "sweep")]
     pub threads: Option<usize>,
+    /// Keep the report pages in the SQL store (`[persistence] database_url`), where the
+    /// console lists them for the accounts' owners.
+    #[arg(long, conflicts_with = "sweep")]
+    pub save: bool,
+    /// The run's name among saved reports (default: the --out directory's name).
+    #[arg(long, requires = "save")]
+    pub label: Option<String>,
 }
 
 /// `dalal report`.

@@ -88,7 +88,23 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     }
     dalal_persistence::write_run_files(&args.out, &blotter, &summary, &setup)?;
     let perf = crate::performance::compute(&setup, &loaded.ticks, &blotter.fills, args.risk_free, &config.evaluation)?;
-    perf.write(&args.out, &setup, &loaded.ticks)?;
+    let pages = perf.write(&args.out, &setup, &loaded.ticks)?;
+    if args.save {
+        let url = config.persistence.database_url.trim();
+        if url.is_empty() {
+            bail!("--save keeps reports in the SQL store, and [persistence] database_url is off (\"\")");
+        }
+        let label = args.label.clone().unwrap_or_else(|| {
+            args.out.file_name().map_or_else(|| args.out.display().to_string(), |n| n.to_string_lossy().into_owned())
+        });
+        let ids = crate::performance::save_pages(url, &setup, &label, &pages)?;
+        println!(
+            "saved {} report pages as run {label:?} (ids {}..={})",
+            ids.len(),
+            ids.first().copied().unwrap_or(0),
+            ids.last().copied().unwrap_or(0)
+        );
+    }
     print!("{}", dalal_admin::render_summary(&summary));
     print!("{}", crate::performance::render(&perf.total.metrics));
     println!(

@@ -335,13 +335,62 @@ pub struct Performance {
 
 impl Performance {
     /// The whole run's files in `dir`, each account's under `dir/accounts/NAME/`; `ticks` are
-    /// the data the run traded (the reports' price charts).
-    pub fn write(&self, dir: &Path, setup: &EngineSetup, ticks: &[Tick]) -> Result<()> {
+    /// the data the run traded (the reports' price charts). Returns the pages written.
+    pub fn write(&self, dir: &Path, setup: &EngineSetup, ticks: &[Tick]) -> Result<Vec<WrittenPage>> {
+        let mut pages = Vec::new();
         for ((name, p), acct) in self.accounts.iter().zip(&setup.accounts) {
-            p.write(&dir.join("accounts").join(name), &format!("Backtest: account {}", acct.name), self, setup, ticks)?;
+            let page = WrittenPage {
+                dir: dir.join("accounts").join(name),
+                account: Some(acct.name.clone()),
+                title: format!("Backtest: account {}", acct.name),
+            };
+            p.write(&page.dir, &page.title, self, setup, ticks)?;
+            pages.push(page);
         }
-        self.total.write(dir, "Backtest: the whole run", self, setup, ticks)
+        let page = WrittenPage { dir: dir.to_path_buf(), account: None, title: "Backtest: the whole run".into() };
+        self.total.write(&page.dir, &page.title, self, setup, ticks)?;
+        pages.push(page);
+        Ok(pages)
     }
+}
+
+/// A report page a backtest wrote: `dir` holds its report.html and metrics.json.
+pub struct WrittenPage {
+    pub dir: PathBuf,
+    /// The account it is about; `None` for the whole run.
+    pub account: Option<String>,
+    pub title: String,
+}
+
+/// Keeps the pages of a backtest in the SQL store at `url`, for the console; returns their ids.
+pub fn save_pages(url: &str, setup: &EngineSetup, label: &str, pages: &[WrittenPage]) -> Result<Vec<i64>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("runtime")?;
+    let all: Vec<String> = setup.accounts.iter().map(|a| a.name.clone()).collect();
+    let created_ns = Timestamp::now().0;
+    rt.block_on(async {
+        let store = dalal_persistence::store::Store::open(url, setup, Default::default())
+            .await
+            .with_context(|| format!("opening the store {}", dalal_config::load::redact_url(url)))?;
+        let mut ids = Vec::with_capacity(pages.len());
+        for p in pages {
+            let read = |f: &str| {
+                let path = p.dir.join(f);
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+            };
+            let page = dalal_persistence::store::NewReport {
+                created_ns,
+                run_label: label.to_string(),
+                account: p.account.clone(),
+                accounts: p.account.clone().map_or_else(|| all.clone(), |a| vec![a]),
+                title: p.title.clone(),
+                metrics: read("metrics.json")?,
+                html: read("report.html")?,
+            };
+            ids.push(store.save_report(&page).await.context("saving a report")?);
+        }
+        store.close().await;
+        Ok(ids)
+    })
 }
 
 /// The weekly evaluation of one curve: its days with their charges, and its round trips.

@@ -254,3 +254,80 @@ fn postgres_through_pgbouncer_in_transaction_mode() {
     drop(bouncer);
     let _ = sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// `dalal backtest --save` keeps the report pages in the store; the console lists and serves
+/// them by the accounts they cover: an admin reads all, a trader their accounts' pages (not
+/// the whole run, which covers others' accounts too), a user of no account none; what one
+/// may not read is a 404, like what does not exist.
+#[test]
+fn saved_backtest_reports_are_listed_and_served_by_ownership() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    let gen = command().args(["gen", "--ticks", "3000", "--days", "2", "--out"]).arg(&csv).output().unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    let bt = command()
+        .current_dir(dir.path())
+        .env_remove("DALAL_CONFIG")
+        .args(["backtest", "--data"])
+        .arg(&csv)
+        .args(["--out", "bt", "--save", "--label", "nightly"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&bt.stdout);
+    assert!(
+        bt.status.success() && out.contains("saved 4 report pages as run \"nightly\""),
+        "{out}\n{}",
+        String::from_utf8_lossy(&bt.stderr)
+    );
+
+    let run = run_in(dir.path(), |_| {});
+    let login = |user: &str, pw: &str| {
+        let r = request(
+            &run.addr,
+            "POST",
+            "/api/auth/login",
+            None,
+            &format!(r#"{{"username":"{user}","password":"{pw}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{user}: {}", r.body);
+        r.json()["access_token"].as_str().map(String::from).unwrap_or_default()
+    };
+    let admin = login("admin", PW);
+    for body in [
+        r#"{"username":"alice_t","password":"alice-pw-1","role":"trader","accounts":["alice"]}"#,
+        r#"{"username":"nobody","password":"nobody-pw-1","role":"viewer","accounts":[]}"#,
+    ] {
+        let r = request(&run.addr, "POST", "/api/users", Some(&admin), body);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let (alice, nobody) = (login("alice_t", "alice-pw-1"), login("nobody", "nobody-pw-1"));
+    let list = |token: &str| {
+        let r = request(&run.addr, "GET", "/api/reports", Some(token), "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().cloned().unwrap_or_default()
+    };
+    let all = list(&admin);
+    assert_eq!(all.len(), 4, "three accounts and the whole run");
+    assert!(all.iter().all(|r| r["run_label"] == "nightly" && r["metrics"]["days"] == 2), "{all:?}");
+    let id_of = |account: serde_json::Value| {
+        all.iter().find(|r| r["account"] == account).and_then(|r| r["id"].as_i64()).expect("a page")
+    };
+    let (alice_id, bob_id, run_id) = (id_of("alice".into()), id_of("bob".into()), id_of(serde_json::Value::Null));
+    let mine = list(&alice);
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["account"], "alice");
+    assert!(list(&nobody).is_empty());
+
+    let page = |token: &str, id: i64| request(&run.addr, "GET", &format!("/api/reports/{id}"), Some(token), "");
+    let r = page(&alice, alice_id);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<svg") && r.body.contains("Backtest: account alice"), "the page itself");
+    for id in [bob_id, run_id, 999_999] {
+        assert_eq!(page(&alice, id).status, 404, "report {id}");
+    }
+    assert_eq!(page(&nobody, alice_id).status, 404);
+    let whole = page(&admin, run_id);
+    assert!(whole.status == 200 && whole.body.contains("Backtest: the whole run"));
+    assert_eq!(request(&run.addr, "GET", "/api/reports/abc", Some(&admin), "").status, 400);
+    assert_eq!(request(&run.addr, "GET", "/api/reports", None, "").status, 401);
+}

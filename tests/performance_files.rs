@@ -276,7 +276,7 @@ fn report_round_trips_a_curve_with_a_benchmark() {
     assert!(file.get("trades").is_none() && file.get("start_equity").is_none(), "{file}");
 
     // The page: the curve against the benchmark, no trades or weeks (a curve has none).
-    let html = check_page(&rep.join("report.html"), 4);
+    let html = check_page(&rep.join("report.html"), 3);
     assert!(!html.contains("Weekly evaluation") && !html.contains("round trips"), "curve-only report");
     assert!(html.contains("bench"), "the benchmark's legend names its file");
 
@@ -547,8 +547,8 @@ fn check_in_chromium(page: &Path, charts: usize) {
 fn backtest_reports_are_self_contained_pages_chromium_shows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = backtest_with(dir.path(), &[("DALAL_EVALUATION__BENCHMARK", "RELIANCE")]);
-    let html = check_page(&out.join("report.html"), 5);
-    for section in ["id=\"equity\"", "id=\"drawdown\"", "id=\"monthly\"", "id=\"trades\"", "id=\"rolling_sharpe\""] {
+    let html = check_page(&out.join("report.html"), 4);
+    for section in ["id=\"equity\"", "id=\"drawdown\"", "id=\"monthly\"", "id=\"trades\""] {
         assert!(html.contains(section), "{section}");
     }
     assert!(html.contains("RELIANCE buy and hold"), "the benchmark's line");
@@ -557,10 +557,46 @@ fn backtest_reports_are_self_contained_pages_chromium_shows() {
     assert!(html.contains("needs 21 trading days; this curve has 4"), "the short run is explained");
     for name in ["alice", "bob", "carol"] {
         let page = out.join("accounts").join(name).join("report.html");
-        let html = check_page(&page, 5);
+        let html = check_page(&page, 4);
         assert!(html.contains(&format!("account {name}")), "{name}'s title");
     }
-    check_in_chromium(&out.join("report.html"), 5);
+    check_in_chromium(&out.join("report.html"), 4);
+}
+
+/// Over three months of days the report also draws the 21-day rolling Sharpe ratio.
+#[test]
+fn a_longer_curve_gets_its_rolling_sharpe_chart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("date,equity\n");
+    for i in 0..64 {
+        // Weekdays from Monday 2026-01-05 (day 20458).
+        let d = 20_458 + i + 2 * (i / 5);
+        let (y, m, dd) = civil(d);
+        text.push_str(&format!(
+            "{y:04}-{m:02}-{dd:02},{}\n",
+            1_000_000.0 * (1.0 + 0.002 * i as f64 + 0.01 * (i as f64).sin())
+        ));
+    }
+    let path = dir.path().join("long.csv");
+    write(&path, &text);
+    let rep = dir.path().join("rep");
+    run_ok(&["report", "--equity", s(&path), "--out", s(&rep)]);
+    let html = check_page(&rep.join("report.html"), 4);
+    assert!(html.contains("id=\"rolling_sharpe\"") && !html.contains("No rolling Sharpe"), "the chart");
+    check_in_chromium(&rep.join("report.html"), 4);
+}
+
+/// The civil date of `days` since 1970-01-01.
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Four sessions (Thursday, Friday, Monday, Tuesday) of six instruments.

@@ -59,7 +59,7 @@ async function start() {
   const accOpts = accounts.map((a) => `<option>${esc(a.name)}</option>`).join("");
   $("o-account").innerHTML = accOpts; $("limits-account").innerHTML = accOpts;
   renderStrategies(strategies);
-  await Promise.all([loadCandles(), loadTables(), loadLimits(), loadBrokers(), loadFeed(), admin ? loadUsers() : null]);
+  await Promise.all([loadCandles(), loadTables(), loadLimits(), loadBrokers(), loadFeed(), loadReports(), admin ? loadUsers() : null]);
   connect();
   setInterval(loadTables, 5000);
   setInterval(() => { loadBrokers(); loadFeed(); }, 3000);
@@ -310,6 +310,27 @@ $("user-form").addEventListener("submit", async (e) => {
   const accounts = $("u-accounts").value.split(",").map((s) => s.trim()).filter(Boolean);
   try { await api("POST", "/api/users", { username: $("u-name").value, password: $("u-pass").value, role: $("u-role").value, accounts }); $("user-msg").textContent = "created"; loadUsers(); }
   catch (err) { $("user-msg").textContent = err.message; }
+});
+
+// Saved backtest reports the user may read; a page opens below the list, in a sandboxed frame
+// (no script runs in it; the page is self-contained).
+async function loadReports() {
+  let rs;
+  try { rs = await api("GET", "/api/reports?limit=50"); } catch (err) { $("reports-msg").textContent = err.message; return; }
+  const pct = (x) => x == null ? "" : fmt(x * 100) + "%";
+  $("reports").querySelector("tbody").innerHTML = rs.map((r) => `<tr><td>${esc(new Date(r.created_ns / 1e6).toLocaleString())}</td>
+    <td>${esc(r.run_label)}</td><td>${esc(r.account || "whole run")}</td><td>${fmt(r.metrics.days, 0)}</td>
+    <td class="${cls(r.metrics.total_return)}">${pct(r.metrics.total_return)}</td><td>${fmt(r.metrics.sharpe)}</td>
+    <td>${pct(r.metrics.max_drawdown)}</td><td>${fmt(r.metrics.trades, 0)}</td><td><button data-report="${r.id}">Open</button></td></tr>`).join("");
+  $("reports-msg").textContent = rs.length ? "" : "No saved reports (dalal backtest --save keeps them).";
+}
+$("reports").addEventListener("click", async (e) => {
+  const id = e.target.dataset.report; if (!id) return;
+  const r = await fetch("/api/reports/" + encodeURIComponent(id), { headers: { Authorization: "Bearer " + S.access } });
+  if (!r.ok) { $("reports-msg").textContent = "HTTP " + r.status; return; }
+  const frame = $("report-frame");
+  frame.srcdoc = await r.text();
+  frame.classList.remove("hidden");
 });
 
 if (S.access) start().catch(() => logout(false));

@@ -900,6 +900,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/latency", get(latency))
         .route("/api/candles", get(candles))
         .route("/api/audit", get(audit))
+        .route("/api/reports", get(reports_list))
+        .route("/api/reports/{id}", get(reports_get))
         .route("/api/brokers", get(brokers_list))
         .route("/api/brokers/status", get(brokers_status))
         .route("/api/brokers/{login}", put(broker_store).delete(broker_remove))
@@ -2502,6 +2504,37 @@ async fn audit(State(app): S, Caller(p): Caller, Q(q): Q<LimitQuery>) -> R {
     let only = (p.role != Role::Admin).then_some(p.username.as_str());
     let rows = app.users.audit_log(limit(q.limit, 200, 5000)?, only).await;
     Ok(Json(json!(rows)))
+}
+
+/// The SQL store saved reports live in, or 503 when the console has none.
+fn report_store(app: &App) -> Result<&dalal_persistence::store::Store, ApiError> {
+    app.users.store.as_ref().ok_or_else(|| err(StatusCode::SERVICE_UNAVAILABLE, "no SQL store: reports are kept there"))
+}
+
+fn store_unavailable(e: dalal_persistence::store::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "reading saved reports");
+    err(StatusCode::SERVICE_UNAVAILABLE, "the SQL store did not answer")
+}
+
+/// Saved backtest reports (`dalal backtest --save`) the caller may read, newest first, without
+/// their pages: a page is readable when every account it covers is (an admin reads all).
+/// Filtered before the limit.
+async fn reports_list(State(app): S, Caller(p): Caller, Q(q): Q<LimitQuery>) -> R {
+    let n = limit(q.limit, 100, 1000)?;
+    let rows = report_store(&app)?.reports().await.map_err(store_unavailable)?;
+    let mine: Vec<_> = rows.into_iter().filter(|r| r.accounts.iter().all(|a| p.sees(a))).take(n).collect();
+    Ok(Json(json!(mine)))
+}
+
+/// One saved report's page (self-contained HTML), or 404 when there is none the caller may
+/// read (the same answer, so ids of others' reports are not confirmed).
+async fn reports_get(State(app): S, Caller(p): Caller, P(id): P<i64>) -> Result<Response, ApiError> {
+    match report_store(&app)?.report(id).await.map_err(store_unavailable)? {
+        Some((row, html)) if row.accounts.iter().all(|a| p.sees(a)) => {
+            Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+        }
+        _ => Err(not_found()),
+    }
 }
 
 #[derive(Deserialize)]

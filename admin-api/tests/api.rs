@@ -614,6 +614,8 @@ fn openapi_describes_every_route() {
         ("get", "/api/latency"),
         ("get", "/api/candles"),
         ("get", "/api/audit"),
+        ("get", "/api/reports"),
+        ("get", "/api/reports/{id}"),
         ("get", "/api/ws"),
     ];
     for (m, p) in routes {
@@ -833,6 +835,47 @@ fn browser_login_live_positions_and_kill_switch() {
     d.wait_js("return document.getElementById('kill-state-alice').textContent === 'off'", "kill switch reset");
     let au = http(w.addr, "GET", "/api/audit", Some(&t), None);
     assert!(au.text.contains("kill_switch.trip") && au.text.contains("kill_switch.reset"));
+}
+
+/// The console lists the saved backtest reports a user may read and opens one in a sandboxed
+/// frame, charts and all.
+#[test]
+fn browser_lists_and_opens_saved_reports() {
+    let Some(d) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("dalal.db").display());
+    let w = World::new({
+        let u = url.clone();
+        move |c| c.store_url = Some(u)
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let setup = w.setup.clone();
+        let store = dalal_persistence::store::Store::open(&url, &setup, Default::default()).await.unwrap();
+        let page = dalal_persistence::store::NewReport {
+            created_ns: 1_795_146_300_000_000_000,
+            run_label: "nightly".into(),
+            account: Some("alice".into()),
+            accounts: vec!["alice".into()],
+            title: "Backtest: account alice".into(),
+            metrics: r#"{"days": 5, "total_return": 0.0123, "sharpe": 1.5, "max_drawdown": -0.02, "trades": 7}"#.into(),
+            html: "<!DOCTYPE html><html><body><h1 id=\"t\">alice's page</h1><svg width=\"10\" height=\"10\"><rect width=\"10\" height=\"10\"/></svg></body></html>".into(),
+        };
+        store.save_report(&page).await.unwrap();
+        store.close().await;
+    });
+    d.log_in(w.addr, "admin", ADMIN_PW);
+    d.wait_js("return document.querySelectorAll('#reports tbody tr').length === 1 || null", "the saved report listed");
+    let row = d.js("return document.querySelector('#reports tbody tr').textContent").as_str().unwrap_or("").to_string();
+    assert!(row.contains("nightly") && row.contains("alice") && row.contains("1.23%") && row.contains("1.50"), "{row}");
+    d.js("document.querySelector('#reports button[data-report]').click(); return true");
+    let html = d.wait_js("return document.getElementById('report-frame').srcdoc || null", "the page opened");
+    assert!(html.as_str().unwrap_or("").contains("alice's page"), "{html}");
+    assert_eq!(
+        d.js("return document.getElementById('report-frame').getAttribute('sandbox')"),
+        json!(""),
+        "no script runs in it"
+    );
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn migrations_recorded_by_sqlx_carry_on_and_changes_are_refused() {
                 .unwrap()
         };
         let before = recorded().await;
-        assert_eq!(before.len(), 2);
+        assert_eq!(before.len(), 3);
         let store = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap();
         store.close().await;
         assert_eq!(recorded().await, before, "nothing applied again");
@@ -411,6 +411,36 @@ fn bench_postgres_writer_200k_fills() {
     rt().block_on(async {
         let store = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap();
         assert_eq!(store.count(Table::Fills).await.unwrap(), N as i64);
+        store.close().await;
+    });
+}
+
+/// Saved report pages round-trip on PostgreSQL: ids, newest first, the accounts a page covers.
+#[test]
+fn report_pages_are_kept_and_read_back() {
+    let Some(db) = PgSchema::create() else { return };
+    let s = setup();
+    rt().block_on(async {
+        let store = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap();
+        let page = |n: i64, account: Option<&str>| dalal_persistence::store::NewReport {
+            created_ns: n,
+            run_label: "nightly".into(),
+            account: account.map(String::from),
+            accounts: account.map_or_else(|| vec!["alice".into(), "bob".into()], |a| vec![a.to_string()]),
+            title: format!("page {n}"),
+            metrics: format!("{{\"days\": {n}}}"),
+            html: format!("<html>{n}</html>"),
+        };
+        let a = store.save_report(&page(1, Some("alice"))).await.unwrap();
+        let b = store.save_report(&page(2, None)).await.unwrap();
+        assert!(b > a);
+        let rows = store.reports().await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a], "newest first");
+        assert_eq!(rows[0].accounts, ["alice", "bob"]);
+        assert_eq!((rows[1].account.as_deref(), rows[1].metrics["days"].as_i64()), (Some("alice"), Some(1)));
+        let (row, html) = store.report(a).await.unwrap().expect("page");
+        assert_eq!((row.title.as_str(), html.as_str()), ("page 1", "<html>1</html>"));
+        assert!(store.report(b + 100).await.unwrap().is_none());
         store.close().await;
     });
 }

@@ -75,9 +75,12 @@ fn frame<'a, 'b>(
     Ok(chart)
 }
 
-/// A label for the x position `x` (an index into `labels`).
+/// A label for the x position `x` (an index into `labels`); none between two days.
 fn at(labels: &[String], x: f64) -> String {
-    labels.get(x.round().max(0.0) as usize).cloned().unwrap_or_default()
+    if (x - x.round()).abs() > 1e-6 || x < 0.0 {
+        return String::new();
+    }
+    labels.get(x.round() as usize).cloned().unwrap_or_default()
 }
 
 /// One line per series (name, colour, values by day index) over the days `labels`, y formatted

@@ -147,8 +147,10 @@ pub fn write(dir: &Path, r: &Report<'_>) -> Result<PathBuf> {
         let label = move |x: f64| Date::from_days(origin + x.floor() as i64).map(|d| d.to_string()).unwrap_or_default();
         figures.push(("trades", charts::trades(&t.symbol, &t.prices, &t.marks, t.total, &label)?));
     }
-    let rolling = returns::rolling_sharpe(r.returns, ROLLING_WINDOW, returns::daily_risk_free(r.risk_free));
-    figures.push(("rolling_sharpe", charts::rolling_sharpe(return_labels, &rolling, ROLLING_WINDOW)?));
+    if r.returns.len() >= ROLLING_WINDOW {
+        let rolling = returns::rolling_sharpe(r.returns, ROLLING_WINDOW, returns::daily_risk_free(r.risk_free));
+        figures.push(("rolling_sharpe", charts::rolling_sharpe(return_labels, &rolling, ROLLING_WINDOW)?));
+    }
 
     let charts_dir = dir.join("charts");
     std::fs::create_dir_all(&charts_dir).with_context(|| format!("cannot create {}", charts_dir.display()))?;
@@ -176,7 +178,7 @@ pub fn write(dir: &Path, r: &Report<'_>) -> Result<PathBuf> {
     if r.returns.len() < ROLLING_WINDOW {
         let _ = writeln!(
             page,
-            "<p class=\"sub\">The rolling Sharpe ratio needs {ROLLING_WINDOW} trading days; this curve has {}.</p>",
+            "<p class=\"sub\">No rolling Sharpe ratio: it needs {ROLLING_WINDOW} trading days; this curve has {}.</p>",
             r.returns.len()
         );
     }

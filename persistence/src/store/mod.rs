@@ -32,6 +32,7 @@
 //! | `candles` | `(symbol, spec, start_ns)` | upsert (an amended bar replaces its first issue) |
 //! | `risk_events` | `id`; `(run_id, source_seq, sub)` unique | insert once |
 //! | `audit_log` | `id`; `(run_id, source_seq, sub)` unique | insert once |
+//! | `reports` | `id` | a saved backtest report page (`dalal backtest --save`) |
 //!
 //! Times are nanoseconds since the Unix epoch, prices and money integer paise, quantities
 //! units, average prices fractional paise. Accounts and symbols are stored by name, so a
@@ -70,6 +71,7 @@
 mod batch;
 pub mod fault_proxy;
 mod master;
+mod pages;
 pub mod pg;
 mod query;
 pub mod writer;
@@ -90,6 +92,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use master::MasterRow;
+pub use pages::{NewReport, ReportRow};
 pub use pg::PoolMode;
 pub use query::{AuditRow, CandleRow, FillRow, OrderEventRow, OrderRow, PositionRow, RiskRow, Table};
 pub use writer::{StoreSender, StoreStats, StoreWriter, StoreWriterHandle};
@@ -305,10 +308,12 @@ impl Names {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "instrument_master", include_str!("../../migrations/sqlite/0002_instrument_master.sql")),
+    (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "instrument_master", include_str!("../../migrations/postgres/0002_instrument_master.sql")),
+    (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
 ];
 
 /// A `MigrationSource` over the embedded lists (the `migrate!` macro would need sqlx's

@@ -153,7 +153,7 @@ pub struct AuditRow {
 }
 
 /// `?` placeholders as written; `$1, $2, …` for PostgreSQL.
-fn numbered(sql: &str) -> String {
+pub(super) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = 0;
     for ch in sql.chars() {
@@ -190,6 +190,8 @@ macro_rules! fetch {
         }
     }};
 }
+
+pub(super) use fetch;
 
 macro_rules! order_row {
     ($r:ident) => {
