@@ -223,12 +223,20 @@ impl CurvePerformance {
         self.weeks.iter().filter(|w| w.passed()).count()
     }
 
-    /// Its five files (and the report's charts) in `dir`.
-    fn write(&self, dir: &Path, title: &str, run: &Performance, setup: &EngineSetup, ticks: &[Tick]) -> Result<()> {
+    /// Its five files (and the report's charts) in `dir`; returns the page and its metrics.json.
+    fn write(
+        &self,
+        dir: &Path,
+        title: &str,
+        run: &Performance,
+        setup: &EngineSetup,
+        ticks: &[Tick],
+    ) -> Result<(String, String)> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         write(&dir.join("equity.csv"), &equity_csv(&run.dates, &self.curve.equity))?;
         write(&dir.join("trades.csv"), &trades_csv(&self.trips, setup))?;
-        write(&dir.join("metrics.json"), &metrics_json(&self.metrics)?)?;
+        let metrics = metrics_json(&self.metrics)?;
+        write(&dir.join("metrics.json"), &metrics)?;
         write(&dir.join("weekly.csv"), &weekly_csv(&self.weeks))?;
         let equity: Vec<f64> = self.curve.equity.iter().map(|e| rupees(*e)).collect();
         let benchmark = run.bench.as_ref().map(|(sym, r)| {
@@ -265,8 +273,8 @@ impl CurvePerformance {
             weeks: Some(&self.weeks),
             trades: trade_chart(&self.trips, setup, ticks, run.dates.first()),
         };
-        crate::report::write(dir, &report)?;
-        Ok(())
+        let (_, html) = crate::report::write(dir, &report)?;
+        Ok((html, metrics))
     }
 }
 
@@ -339,27 +347,24 @@ impl Performance {
     pub fn write(&self, dir: &Path, setup: &EngineSetup, ticks: &[Tick]) -> Result<Vec<WrittenPage>> {
         let mut pages = Vec::new();
         for ((name, p), acct) in self.accounts.iter().zip(&setup.accounts) {
-            let page = WrittenPage {
-                dir: dir.join("accounts").join(name),
-                account: Some(acct.name.clone()),
-                title: format!("Backtest: account {}", acct.name),
-            };
-            p.write(&page.dir, &page.title, self, setup, ticks)?;
-            pages.push(page);
+            let title = format!("Backtest: account {}", acct.name);
+            let (html, metrics) = p.write(&dir.join("accounts").join(name), &title, self, setup, ticks)?;
+            pages.push(WrittenPage { account: Some(acct.name.clone()), title, html, metrics });
         }
-        let page = WrittenPage { dir: dir.to_path_buf(), account: None, title: "Backtest: the whole run".into() };
-        self.total.write(&page.dir, &page.title, self, setup, ticks)?;
-        pages.push(page);
+        let title = "Backtest: the whole run".to_string();
+        let (html, metrics) = self.total.write(dir, &title, self, setup, ticks)?;
+        pages.push(WrittenPage { account: None, title, html, metrics });
         Ok(pages)
     }
 }
 
-/// A report page a backtest wrote: `dir` holds its report.html and metrics.json.
+/// A report page a backtest wrote, with its metrics.json.
 pub struct WrittenPage {
-    pub dir: PathBuf,
     /// The account it is about; `None` for the whole run.
     pub account: Option<String>,
     pub title: String,
+    pub html: String,
+    pub metrics: String,
 }
 
 /// Keeps the pages of a backtest in the SQL store at `url`, for the console; returns their ids.
@@ -373,18 +378,14 @@ pub fn save_pages(url: &str, setup: &EngineSetup, label: &str, pages: &[WrittenP
             .with_context(|| format!("opening the store {}", dalal_config::load::redact_url(url)))?;
         let mut ids = Vec::with_capacity(pages.len());
         for p in pages {
-            let read = |f: &str| {
-                let path = p.dir.join(f);
-                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
-            };
             let page = dalal_persistence::store::NewReport {
                 created_ns,
                 run_label: label.to_string(),
                 account: p.account.clone(),
                 accounts: p.account.clone().map_or_else(|| all.clone(), |a| vec![a]),
                 title: p.title.clone(),
-                metrics: read("metrics.json")?,
-                html: read("report.html")?,
+                metrics: p.metrics.clone(),
+                html: p.html.clone(),
             };
             ids.push(store.save_report(&page).await.context("saving a report")?);
         }
@@ -585,7 +586,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
         equity.dates.last().map_or("", String::as_str),
         equity.dates.len()
     );
-    let page = crate::report::write(
+    let (page, _) = crate::report::write(
         &args.out,
         &crate::report::Report {
             title: "Equity curve report".into(),

@@ -176,9 +176,10 @@ fn apply(config: &Config, axes: &[Axis], point: &[usize]) -> Config {
     c
 }
 
-/// A metric of `m` by its `metrics.json` key: NaN when undefined or absent.
-fn metric(m: &Metrics, key: &str) -> f64 {
-    serde_json::to_value(m).ok().and_then(|v| v.get(key).and_then(serde_json::Value::as_f64)).unwrap_or(f64::NAN)
+/// A metric by its `metrics.json` key in `m` (metrics serialised once): NaN when undefined
+/// or absent.
+fn metric(m: &serde_json::Value, key: &str) -> f64 {
+    m.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN)
 }
 
 /// Keys `--rank` accepts: every number `metrics.json` holds.
@@ -237,10 +238,10 @@ fn backtest_once(config: &Config, ticks: &[Tick], risk_free: f64, rank: &str) ->
     let (_engine, blotter) = backtest::run(&setup, ticks, 0);
     let perf = performance::compute(&setup, ticks, &blotter.fills, risk_free, &config.evaluation)
         .map_err(|e| format!("{e:#}"))?;
-    let m = &perf.total.metrics;
-    let values = COLUMNS.iter().map(|c| metric(m, c)).collect();
+    let m = serde_json::to_value(perf.total.metrics).map_err(|e| e.to_string())?;
+    let values = COLUMNS.iter().map(|c| metric(&m, c)).collect();
     let o = Outcome { values, weeks_passed: perf.total.weeks_passed(), weeks: perf.total.weeks.len() };
-    Ok((o, metric(m, rank)))
+    Ok((o, metric(&m, rank)))
 }
 
 /// The index of the first tick of the out-of-sample part: the first `pct` % of the trading
@@ -248,7 +249,6 @@ fn backtest_once(config: &Config, ticks: &[Tick], risk_free: f64, rank: &str) ->
 fn split_at(ticks: &[Tick], pct: f64) -> Result<usize> {
     let day = |t: &Tick| Date::of_ist(t.ts).map(Date::days_since_epoch);
     let mut days: Vec<i64> = ticks.iter().filter_map(day).collect();
-    days.dedup();
     days.sort_unstable();
     days.dedup();
     if days.len() < 2 {

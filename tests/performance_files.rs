@@ -571,11 +571,8 @@ fn a_longer_curve_gets_its_rolling_sharpe_chart() {
     for i in 0..64 {
         // Weekdays from Monday 2026-01-05 (day 20458).
         let d = 20_458 + i + 2 * (i / 5);
-        let (y, m, dd) = civil(d);
-        text.push_str(&format!(
-            "{y:04}-{m:02}-{dd:02},{}\n",
-            1_000_000.0 * (1.0 + 0.002 * i as f64 + 0.01 * (i as f64).sin())
-        ));
+        let date = dalal_core::model::Date::from_days(d).expect("a date");
+        text.push_str(&format!("{date},{}\n", 1_000_000.0 * (1.0 + 0.002 * i as f64 + 0.01 * (i as f64).sin())));
     }
     let path = dir.path().join("long.csv");
     write(&path, &text);
@@ -584,19 +581,6 @@ fn a_longer_curve_gets_its_rolling_sharpe_chart() {
     let html = check_page(&rep.join("report.html"), 4);
     assert!(html.contains("id=\"rolling_sharpe\"") && !html.contains("No rolling Sharpe"), "the chart");
     check_in_chromium(&rep.join("report.html"), 4);
-}
-
-/// The civil date of `days` since 1970-01-01.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Four sessions (Thursday, Friday, Monday, Tuesday) of six instruments.

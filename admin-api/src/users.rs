@@ -282,37 +282,34 @@ impl Users {
         exec!(pool, "CREATE TABLE IF NOT EXISTS admin_revoked (id TEXT PRIMARY KEY, until_ns BIGINT NOT NULL)")?;
         type Row = (String, String, String, Option<String>, i64);
         type Loaded = (Vec<Row>, Vec<(String, String)>, Vec<(String, i64)>, Vec<(String, i64, i64)>);
-        let (users, owns, state, security): Loaded = match pool {
-            StorePool::Sqlite(p) => (
-                sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
-                    .fetch_all(p)
-                    .await?,
-                sqlx::query_as("SELECT username, account FROM admin_user_accounts").fetch_all(p).await?,
-                sqlx::query_as("SELECT username, disabled FROM admin_user_state").fetch_all(p).await?,
-                sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security").fetch_all(p).await?,
-            ),
-            StorePool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let loaded = (
+        // The same four reads on either backend; `$state` differs in how `disabled` is typed.
+        macro_rules! loaded {
+            ($ex:expr, $state:expr) => {
+                (
                     sqlx::query_as("SELECT username, password_hash, role, totp_secret, created_at FROM users")
                         .persistent(false)
-                        .fetch_all(&mut *tx)
+                        .fetch_all($ex)
                         .await?,
                     sqlx::query_as("SELECT username, account FROM admin_user_accounts")
                         .persistent(false)
-                        .fetch_all(&mut *tx)
+                        .fetch_all($ex)
                         .await?,
-                    sqlx::query_as("SELECT username, disabled::BIGINT FROM admin_user_state")
-                        .persistent(false)
-                        .fetch_all(&mut *tx)
-                        .await?,
+                    sqlx::query_as($state).persistent(false).fetch_all($ex).await?,
                     sqlx::query_as("SELECT username, token_gen, totp_step FROM admin_user_security")
                         .persistent(false)
-                        .fetch_all(&mut *tx)
+                        .fetch_all($ex)
                         .await?,
-                );
+                )
+            };
+        }
+        let (users, owns, state, security): Loaded = match pool {
+            StorePool::Sqlite(p) => loaded!(p, "SELECT username, disabled FROM admin_user_state"),
+            StorePool::Postgres(p) => {
+                // One transaction: unnamed statements keep one server behind a pooler.
+                let mut tx = p.begin().await?;
+                let l = loaded!(&mut *tx, "SELECT username, disabled::BIGINT FROM admin_user_state");
                 tx.commit().await?;
-                loaded
+                l
             }
         };
         let mut clear = Vec::new();

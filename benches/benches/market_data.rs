@@ -34,7 +34,8 @@ use dalal_core::engine::setup::EngineSetup;
 use dalal_core::indicators::{BarInput, Indicator, IndicatorSpec};
 use dalal_core::model::Tick;
 use dalal_core::model::{BarSpec, Candle, Timeframe};
-use dalal_core::model::{Session, Timestamp};
+// The NSE trading day's hours (open and close), as core calls them.
+use dalal_core::model::{Session as MarketHours, Timestamp};
 use dalal_core::stages::candle::{CandleBuilder, CandleOptions};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -78,7 +79,7 @@ fn args() -> Res<Args> {
 }
 
 /// `n` ticks evenly spaced over market hours, so every one falls inside them.
-fn market_hours_ticks(cfg: &SyntheticConfig, hours: &Session, n: usize) -> Res<Vec<Tick>> {
+fn market_hours_ticks(cfg: &SyntheticConfig, hours: &MarketHours, n: usize) -> Res<Vec<Tick>> {
     let spacing = ((hours.close.0 - hours.open.0) / n.max(1) as i64).max(1);
     Ok(generate_session(cfg, Timestamp(OPEN_NS), n, spacing)?)
 }
@@ -111,7 +112,7 @@ struct CandleLab {
     per_bar: usize,
     /// Indexed `((instrument × specs + spec) × per_bar + k)`.
     indicators: Vec<Indicator>,
-    session: Session,
+    hours: MarketHours,
 }
 
 /// What the lab produced, folded so nothing is optimised away.
@@ -123,19 +124,19 @@ struct LabOut {
 }
 
 impl CandleLab {
-    fn new(session: Session, instruments: usize, wanted: &[IndicatorSpec]) -> Res<CandleLab> {
+    fn new(hours: MarketHours, instruments: usize, wanted: &[IndicatorSpec]) -> Res<CandleLab> {
         let mut tfs = Vec::new();
         for s in TIMEFRAMES {
             tfs.push(BarSpec::Time(Timeframe::parse(s).ok_or_else(|| format!("bad timeframe {s}"))?));
         }
-        let builder = CandleBuilder::new(session, &tfs, instruments, CandleOptions::default());
+        let builder = CandleBuilder::new(hours, &tfs, instruments, CandleOptions::default());
         let specs = builder.specs().to_vec();
         let indicators = (0..instruments * specs.len()).flat_map(|_| wanted.iter().map(IndicatorSpec::build)).collect();
-        Ok(CandleLab { builder, specs, per_bar: wanted.len(), indicators, session })
+        Ok(CandleLab { builder, specs, per_bar: wanted.len(), indicators, hours })
     }
 
     fn run(&mut self, ticks: &[Tick]) -> LabOut {
-        let CandleLab { builder, specs, per_bar, indicators, session } = self;
+        let CandleLab { builder, specs, per_bar, indicators, hours } = self;
         let (per_bar, n_specs) = (*per_bar, specs.len());
         let mut out = LabOut::default();
         let mut scratch = [None; 3];
@@ -166,7 +167,7 @@ impl CandleLab {
             if let Some(inds) = indicators.get_mut(at..at + n_specs * per_bar) {
                 let (price, qty) = (t.price.as_f64(), t.qty.0 as f64);
                 for ind in inds {
-                    ind.on_tick(price, qty, t.ts, session);
+                    ind.on_tick(price, qty, t.ts, hours);
                 }
             }
         }
@@ -179,7 +180,7 @@ fn candle_row(name: &str, ticks: &[Tick], instruments: usize, reps: usize) -> Re
     let mut last = LabOut::default();
     let (row, _) = measure(name, ticks.len(), reps, || {
         // Building the lab allocates; it is cheap next to the run and a real stage does it too.
-        let mut lab = CandleLab::new(Session::NSE_NORMAL, instruments, &wanted)?;
+        let mut lab = CandleLab::new(MarketHours::NSE_NORMAL, instruments, &wanted)?;
         last = lab.run(black_box(ticks));
         Ok(last.bars ^ last.values ^ last.sum.to_bits())
     })?;
@@ -193,7 +194,7 @@ fn backtest_setup() -> Res<EngineSetup> {
 
 fn main() -> Res<()> {
     let Args { ticks: n, reps, json } = args()?;
-    let session = Session::NSE_NORMAL;
+    let hours = MarketHours::NSE_NORMAL;
 
     // One instrument: the backtest config's, so the candle row and the engine row read the
     // same ticks. Fifty instruments: the demo universe.
@@ -202,13 +203,13 @@ fn main() -> Res<()> {
     let one_cfg = SyntheticConfig { seed: 7, instruments: vec![SyntheticInstrument::from_spec(inst, *start)] };
     let one = market_hours_ticks(&one_cfg, &setup.session, n)?;
     let (many_cfg, many_specs) = SyntheticConfig::demo(7, 50);
-    let many = market_hours_ticks(&many_cfg, &session, n)?;
+    let many = market_hours_ticks(&many_cfg, &hours, n)?;
     let many_symbols = SymbolTable::new(&many_specs)?;
     let expect_many = many.iter().fold(0, add_price);
 
     println!(
         "market_data bench: {n} ticks per row ({:.1} µs apart, one session), {reps} repetitions per row, median reported",
-        (session.close.0 - session.open.0) as f64 / n as f64 / 1e3
+        (hours.close.0 - hours.open.0) as f64 / n as f64 / 1e3
     );
     let mut rows = Vec::new();
 

@@ -20,12 +20,6 @@ mod pgbouncer;
 use common::*;
 use pgbouncer::PgBouncer;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 /// A database of its own behind a PgBouncer of its own; dropped at the end.
 struct Pooled {
     direct: PgConnectOptions,

@@ -19,12 +19,6 @@ use dalal_persistence::store::{migrator, Backend, Store, StoreEvent, StoreOption
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 /// A schema of its own for one test, dropped at the end.
 struct PgSchema {
     opts: PgConnectOptions,

@@ -131,8 +131,9 @@ th{background:#f4f4f4}table.metrics th{text-align:left}table.metrics{columns:2}\
 tr.fail td{background:#fdecea}tr.pass td{background:#eefaf1}td:last-child{text-align:left}\
 figure{margin:12px 0}figure svg{max-width:100%;height:auto}";
 
-/// Writes `dir/report.html` and the charts' copies under `dir/charts/`; returns the page's path.
-pub fn write(dir: &Path, r: &Report<'_>) -> Result<PathBuf> {
+/// Writes `dir/report.html` and the charts' copies under `dir/charts/`; returns the page's path
+/// and the page.
+pub fn write(dir: &Path, r: &Report<'_>) -> Result<(PathBuf, String)> {
     let labels: Vec<String> = r.dates.iter().map(Date::to_string).collect();
     let skip = r.dates.len().saturating_sub(r.returns.len());
     let return_labels = &labels[skip..];
@@ -191,6 +192,6 @@ pub fn write(dir: &Path, r: &Report<'_>) -> Result<PathBuf> {
     }
     page.push_str("</body></html>\n");
     let path = dir.join("report.html");
-    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    std::fs::write(&path, &page).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((path, page))
 }

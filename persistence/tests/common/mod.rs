@@ -12,6 +12,14 @@ use dalal_core::model::{
 use dalal_core::model::{BarSpec, Candle};
 use dalal_persistence::store::{AuditEntry, PositionSnapshot, RiskEvent, Store, StoreEvent, Table};
 
+/// The PostgreSQL the tests use unless `DALAL_TEST_PG_URL` names another.
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Under CI a missing service fails the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
 pub fn setup() -> EngineSetup {
     let c: Config = toml::from_str(include_str!("../../../config/default.toml")).expect("default config parses");
     c.validate().expect("default config validates")
