@@ -23,7 +23,7 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
         BrokerCommand::Decode { broker: _, input } => decode(&input),
         BrokerCommand::Login(args) => login(args),
         BrokerCommand::Snapshot(args) => snapshot(args),
-        BrokerCommand::History(args) => crate::history::run(args),
+        BrokerCommand::History(args) => crate::history::run(*args),
         BrokerCommand::Reconcile(args) => crate::reconcile::run(args),
         BrokerCommand::Remove { name, vault } => {
             let mut v = open(&vault)?;

@@ -40,9 +40,70 @@ pub enum Command {
     /// A broker's instrument master as the config's instruments.
     #[command(subcommand)]
     Instruments(InstrumentsCommand),
+    /// Daily and minute bars kept in the SQL store (and its file cache) for backtests.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// The configuration a run would use.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Stores bars from NSE bhavcopy files or a broker's historical endpoint.
+    #[command(subcommand)]
+    Import(DataImport),
+    /// What the store holds: per symbol, timeframe and source, the bars and their span.
+    List {
+        #[command(flatten)]
+        store: DataStoreArgs,
+        /// One JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataImport {
+    /// NSE capital-market bhavcopy CSV files (the legacy `cm…bhav.csv`, UDiFF
+    /// `BhavCopy_NSE_CM_…csv` or `sec_bhavdata_full_…csv`), one daily bar per security and day.
+    Bhavcopy {
+        /// The files, unzipped.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Series to keep (comma-separated); "" keeps every series.
+        #[arg(long, default_value = "EQ", value_delimiter = ',')]
+        series: Vec<String>,
+        /// Keep only these symbols (repeatable or comma-separated); default every symbol.
+        #[arg(long = "symbol", value_delimiter = ',')]
+        symbols: Vec<String>,
+        #[command(flatten)]
+        store: DataStoreArgs,
+    },
+    /// Kite's historical candles (the same request as `dalal broker history`).
+    Kite(Box<KiteImportArgs>),
+}
+
+/// `dalal data import kite`.
+#[derive(Args, Debug)]
+pub struct KiteImportArgs {
+    #[command(flatten)]
+    pub query: HistoryQuery,
+    /// Where the default SQLite store and candle cache live (default `./data`).
+    #[arg(long, env = "DALAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Which store `dalal data` uses.
+#[derive(Args, Debug)]
+pub struct DataStoreArgs {
+    /// The configuration whose `[persistence] database_url` and `candle_cache` are used (else
+    /// `DALAL_CONFIG`, else the built-in defaults: SQLite under `data/`).
+    #[arg(long, env = "DALAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the default SQLite store and candle cache live (default `./data`).
+    #[arg(long, env = "DALAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,7 +230,7 @@ pub enum BrokerCommand {
     /// reads (each bar as four trades: open, then high and low in the order the bar more
     /// likely took them, then close) or as the candles themselves. Long ranges are fetched in
     /// pieces within the broker's per-request limits, paced to its rate limit.
-    History(HistoryArgs),
+    History(Box<HistoryArgs>),
     /// A live account's positions in the running engine beside its broker's, asked of the
     /// engine's console with the API key in DALAL_API_KEY (`dk_…`); prints the console's JSON.
     /// With `--adopt`, books the broker's positions into the engine where they differ. Exits 0
@@ -256,6 +317,20 @@ pub struct ReconcileArgs {
 /// `dalal broker history`.
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
+    #[command(flatten)]
+    pub query: HistoryQuery,
+    /// `ticks`: a tick file (`ts_ns,symbol,price,qty`) for `dalal backtest` and `dalal
+    /// candles`; `candles`: `ts,symbol,open,high,low,close,volume,oi` as the broker sent them.
+    #[arg(long, value_parser = ["ticks", "candles"], default_value = "ticks")]
+    pub format: String,
+    /// The file to write; written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Which of a broker's historical candles to fetch, and with which session.
+#[derive(Args, Debug)]
+pub struct HistoryQuery {
     /// The broker session, given as for `dalal broker snapshot`.
     #[command(flatten)]
     pub session: SnapshotArgs,
@@ -279,16 +354,9 @@ pub struct HistoryArgs {
     /// Last moment, IST, inclusive: `YYYY-MM-DD` (to its 23:59:59) or `YYYY-MM-DD HH:MM:SS`.
     #[arg(long)]
     pub to: String,
-    /// `ticks`: a tick file (`ts_ns,symbol,price,qty`) for `dalal backtest` and `dalal
-    /// candles`; `candles`: `ts,symbol,open,high,low,close,volume,oi` as the broker sent them.
-    #[arg(long, value_parser = ["ticks", "candles"], default_value = "ticks")]
-    pub format: String,
     /// Kite's continuous series for a futures token: the expired contracts' candles joined.
     #[arg(long)]
     pub continuous: bool,
-    /// The file to write; written whole or not at all.
-    #[arg(long)]
-    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -355,8 +423,22 @@ pub struct BacktestArgs {
     #[arg(long, env = "DALAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Tick file: CSV with header `ts_ns,symbol,price,qty`, or binary (see `dalal convert`).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "stored", conflicts_with = "stored")]
+    pub data: Option<PathBuf>,
+    /// Run on the bars `dalal data import` stored at this timeframe (`1d`, `1m`, `5m`, …) for
+    /// the config's instruments, instead of a tick file: a bar-level simulation (each bar
+    /// read as four trades; see the README for the fill assumptions).
+    #[arg(long, value_name = "TIMEFRAME")]
+    pub stored: Option<String>,
+    /// With --stored: the first day, YYYY-MM-DD (default: the first stored).
+    #[arg(long, requires = "stored")]
+    pub from: Option<String>,
+    /// With --stored: the last day, YYYY-MM-DD, included (default: the last stored).
+    #[arg(long, requires = "stored")]
+    pub to: Option<String>,
+    /// With --stored: where the default SQLite store and candle cache live (default `./data`).
+    #[arg(long, env = "DALAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Directory for orders.csv, fills.csv, summary.json and the performance files
     /// (equity.csv, trades.csv, metrics.json, and the same per account under accounts/).
     #[arg(long)]

@@ -56,14 +56,32 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let (config, setup) = load_config(args.config.as_deref())?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
-    let (loaded, seq) = load_any(&args.data, &symbols).with_context(|| format!("loading {}", args.data.display()))?;
+    let (loaded, seq, source) = match (&args.stored, &args.data) {
+        (Some(tf), _) => {
+            let input = crate::data::stored_ticks(
+                &config,
+                &setup,
+                tf,
+                args.from.as_deref(),
+                args.to.as_deref(),
+                args.data_dir.as_deref(),
+            )?;
+            let what = format!(
+                "stored {tf} bars ({} series from the cache, {} from the store)",
+                input.from_cache, input.from_store
+            );
+            (input.loaded, None, what)
+        }
+        (None, Some(data)) => {
+            let (loaded, seq) = load_any(data, &symbols).with_context(|| format!("loading {}", data.display()))?;
+            if let Some(s) = seq.filter(|s| s.duplicates > 0 || s.gaps > 0) {
+                tracing::warn!(duplicates = s.duplicates, gaps = s.gaps, "sequence problems in {}", data.display());
+            }
+            (loaded, seq, "file load".to_string())
+        }
+        (None, None) => bail!("give --data FILE (ticks) or --stored TIMEFRAME (bars from dalal data import)"),
+    };
     let load_s = t0.elapsed().as_secs_f64();
-    if let Some(s) = seq.filter(|s| s.duplicates > 0 || s.gaps > 0) {
-        tracing::warn!(duplicates = s.duplicates, gaps = s.gaps, "sequence problems in {}", args.data.display());
-    }
-    for s in &loaded.samples {
-        tracing::warn!("{s}");
-    }
     if let Some(grid) = &args.sweep {
         let train = args.train.as_deref().map(crate::sweep::parse_train).transpose()?;
         let req = crate::sweep::SweepRequest {
@@ -114,7 +132,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     );
     let n = loaded.ticks.len() as f64;
     println!(
-        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | file load: {} records in {:.3}s = {:.2}M records/s",
+        "engine: {} ticks in {:.3}s = {:.2}M ticks/s | {source}: {} records in {:.3}s = {:.2}M records/s",
         loaded.ticks.len(),
         engine_s,
         n / engine_s.max(1e-9) / 1e6,

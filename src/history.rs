@@ -35,7 +35,7 @@ use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_core::model::time::{IST_OFFSET_NS, NANOS_PER_SEC};
 use dalal_core::model::{Date, InstrumentId, IstTime, Price, Qty, Session, Tick, Timeframe, Timestamp};
 
-use crate::cli::HistoryArgs;
+use crate::cli::{HistoryArgs, HistoryQuery};
 
 /// One of Kite's candle intervals: how many days one request may span, and the bar it is in
 /// Dalal's terms (`dalal candles --timeframe`).
@@ -76,7 +76,21 @@ const ATTEMPTS: u32 = 3;
 
 const SECS_PER_DAY: i64 = 86_400;
 
-pub fn run(args: HistoryArgs) -> Result<()> {
+/// What a fetch brought: the instruments asked for, their checked bars (in time order, then
+/// by symbol), the interval's bar in Dalal's terms, and the range and requests it took.
+pub(crate) struct Fetched {
+    pub instruments: Vec<(String, u32)>,
+    pub bars: Vec<Bar>,
+    pub timeframe: Timeframe,
+    pub interval: &'static str,
+    pub from: String,
+    pub to: String,
+    pub requests: u64,
+}
+
+/// Fetches the candles a query names from Kite, piece by piece at the endpoint's pace,
+/// checking every row; any failed piece fails the whole fetch.
+pub(crate) fn fetch(args: &HistoryQuery) -> Result<Fetched> {
     let interval = INTERVALS
         .iter()
         .find(|i| i.name == args.interval)
@@ -86,7 +100,7 @@ pub fn run(args: HistoryArgs) -> Result<()> {
     if from > to {
         bail!("--from {} is after --to {}", format_local(from), format_local(to));
     }
-    let instruments = instruments(&args)?;
+    let instruments = instruments(args)?;
     let pieces = pieces(from, to, interval.max_days);
     let (client, login) = crate::broker::kite_session(&args.session)?;
     let rt = crate::broker::runtime()?;
@@ -119,7 +133,20 @@ pub fn run(args: HistoryArgs) -> Result<()> {
     }
     let name = |b: &Bar| instruments.get(b.symbol as usize).map_or("", |(s, _)| s.as_str());
     bars.sort_by(|a, b| (a.ts, name(a)).cmp(&(b.ts, name(b))));
+    Ok(Fetched {
+        bars,
+        timeframe: interval.timeframe,
+        interval: interval.name,
+        from: format_local(from),
+        to: format_local(to),
+        requests: fetch.requests,
+        instruments,
+    })
+}
 
+pub fn run(args: HistoryArgs) -> Result<()> {
+    let Fetched { instruments, bars, timeframe, interval, from, to, requests } = fetch(&args.query)?;
+    let name = |b: &Bar| instruments.get(b.symbol as usize).map_or("", |(s, _)| s.as_str());
     let what = match args.format.as_str() {
         "candles" => {
             write_whole(&args.out, |w| {
@@ -139,7 +166,7 @@ pub fn run(args: HistoryArgs) -> Result<()> {
             )
             .context("symbol table")?;
             let session = Session::NSE_NORMAL;
-            let mut ticks: Vec<Tick> = bars.iter().flat_map(|b| bar_ticks(b, interval.timeframe, &session)).collect();
+            let mut ticks: Vec<Tick> = bars.iter().flat_map(|b| bar_ticks(b, timeframe, &session)).collect();
             // Stable: a bar's four trades keep their order, and at one instant symbols
             // follow each other by name, as the bars do.
             ticks.sort_by(|a, b| (a.ts, symbols.symbol(a.instrument)).cmp(&(b.ts, symbols.symbol(b.instrument))));
@@ -151,17 +178,17 @@ pub fn run(args: HistoryArgs) -> Result<()> {
         "wrote {what} of {} instrument(s) to {} ({}, {} to {}, {} request(s))",
         instruments.len(),
         args.out.display(),
-        interval.name,
-        format_local(from),
-        format_local(to),
-        fetch.requests
+        interval,
+        from,
+        to,
+        requests
     );
     Ok(())
 }
 
 /// The instruments asked for, each with its Kite instrument token: `--instrument` symbols from
 /// the config's `tokens.kite`, then `--token SYMBOL=N` as given.
-fn instruments(args: &HistoryArgs) -> Result<Vec<(String, u32)>> {
+fn instruments(args: &HistoryQuery) -> Result<Vec<(String, u32)>> {
     let mut out: Vec<(String, u32)> = Vec::new();
     if !args.instruments.is_empty() {
         let (config, _) = crate::commands::load_config(args.config.as_deref())?;
@@ -256,16 +283,17 @@ impl Fetcher {
 
 /// A checked bar: prices in paise, time in ns since the epoch (and as Kite wrote it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Bar {
-    ts: i64,
-    time: String,
-    symbol: u32,
-    open: Price,
-    high: Price,
-    low: Price,
-    close: Price,
-    volume: u64,
-    oi: Option<i64>,
+pub(crate) struct Bar {
+    pub ts: i64,
+    pub time: String,
+    /// The instrument's index (in the fetch's instruments, or the backtest's setup).
+    pub symbol: u32,
+    pub open: Price,
+    pub high: Price,
+    pub low: Price,
+    pub close: Price,
+    pub volume: u64,
+    pub oi: Option<i64>,
 }
 
 /// Why a row from the broker was skipped.
@@ -364,7 +392,7 @@ fn check(c: &Candle, symbol: u32) -> Result<Bar, Skip> {
 /// first trades (each at least one share when the volume is 4 or more). A tick file refuses a
 /// zero quantity, so a bar with less than 4 shares of volume (a zero-volume bar, say) gives
 /// four trades of one share, the least the format accepts: its ticks then show a volume of 4.
-fn bar_ticks(bar: &Bar, timeframe: Timeframe, session: &Session) -> [Tick; 4] {
+pub(crate) fn bar_ticks(bar: &Bar, timeframe: Timeframe, session: &Session) -> [Tick; 4] {
     let (start, len) = window(bar.ts, timeframe, session);
     let step = len / 4;
     let prices = if bar.high.0 - bar.open.0 < bar.open.0 - bar.low.0 {
@@ -384,7 +412,7 @@ fn bar_ticks(bar: &Bar, timeframe: Timeframe, session: &Session) -> [Tick; 4] {
 /// `[start, start + len)` of the bar starting at `ts`: a day bar is its date's session; an
 /// intraday bar on the session's grid ends where `dalal candles` ends it (at the close for
 /// the last one); any other bar (another exchange's hours) has the interval's full length.
-fn window(ts: i64, timeframe: Timeframe, session: &Session) -> (i64, i64) {
+pub(crate) fn window(ts: i64, timeframe: Timeframe, session: &Session) -> (i64, i64) {
     let (start, end) = timeframe.bucket(session, Timestamp(ts));
     if timeframe == Timeframe::SESSION || (start.0 == ts && end.0 > ts) {
         (start.0, end.0 - start.0)
@@ -404,7 +432,7 @@ fn split_volume(v: u64) -> [u64; 4] {
 /// Writes `out` whole or not at all: into a temporary file in the same directory, flushed to
 /// disk, then renamed over `out` (atomic on one file system). A failure removes the
 /// temporary file.
-fn write_whole(out: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
+pub(crate) fn write_whole(out: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
     let name = out.file_name().with_context(|| format!("--out {}: not a file name", out.display()))?;
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
@@ -445,7 +473,7 @@ fn parse_local(s: &str) -> Option<(i64, bool)> {
     Some((day + IstTime::parse(clock)?.0 / NANOS_PER_SEC, true))
 }
 
-fn format_local(t: i64) -> String {
+pub(crate) fn format_local(t: i64) -> String {
     let s = t.rem_euclid(SECS_PER_DAY);
     match Date::from_days(t.div_euclid(SECS_PER_DAY)) {
         Some(d) => format!("{d} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
@@ -454,7 +482,7 @@ fn format_local(t: i64) -> String {
 }
 
 /// A `--from` or `--to`; a bare date is its first second, or its last for `--to`.
-fn bound(s: &str, flag: &str, end: bool) -> Result<i64> {
+pub(crate) fn bound(s: &str, flag: &str, end: bool) -> Result<i64> {
     let (t, timed) = parse_local(s.trim())
         .with_context(|| format!("{flag} {s:?}: expected a date YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (IST)"))?;
     Ok(if end && !timed { t + SECS_PER_DAY - 1 } else { t })

@@ -8,6 +8,7 @@ mod candles;
 mod charges;
 mod cli;
 mod commands;
+mod data;
 mod history;
 mod instruments;
 mod login_redirect;
@@ -82,6 +83,7 @@ fn run() -> Result<()> {
         cli::Command::Report(a) => performance::report(a),
         cli::Command::Broker(c) => broker::run(c),
         cli::Command::Instruments(c) => instruments::run(c),
+        cli::Command::Data(c) => data::run(c),
         cli::Command::Config(cli::ConfigCommand::Show { config, admin_listen, data_dir }) => {
             commands::config_show(config.as_deref(), admin_listen, data_dir.as_deref())
         }

@@ -527,3 +527,106 @@ fn the_candles_format_is_the_brokers_bars_field_by_field() {
         }
     }
 }
+
+/// `dalal data import kite` stores what `dalal broker history` would write, and a backtest on
+/// the stored bars is the backtest on that tick file, order for order: from the store on the
+/// first run (the cache is then written), from the cache on the second. Day bars, stamped at
+/// midnight by Kite, are kept from the session's open.
+#[test]
+fn stored_kite_bars_backtest_like_the_tick_file_of_the_same_bars() {
+    let (f, token) = kite();
+    let infy = minute_bars(150_000, 7);
+    let sbin = minute_bars(80_000, 11);
+    f.set_candles(INFY, "minute", infy.clone());
+    f.set_candles(SBIN, "minute", sbin.clone());
+    f.set_candles(
+        INFY,
+        "day",
+        vec![
+            ("2026-01-05T00:00:00+0530".into(), [1500.0, 1512.5, 1490.05, 1503.0], 1_200_000, 0),
+            ("2026-01-06T00:00:00+0530".into(), [1503.0, 1520.0, 1499.0, 1518.45], 1_350_000, 0),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cfg = config(d);
+    let cfg = cfg.to_str().expect("path");
+    let range = "--interval minute --from 2026-01-05 --to 2026-01-06";
+    let args = format!("--config {cfg} --instrument SBIN --instrument INFY {range} --out ticks.csv");
+    let out = history(d, &f.root(), &token, &w(&args));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let root = f.root();
+    let import = |interval: &str| {
+        let mut all = vec!["data", "import", "kite", "--root", root.as_str(), "--api-key", API_KEY];
+        let words = format!(
+            "--access-token {token} --config {cfg} --instrument SBIN --instrument INFY --interval {interval} \
+             --from 2026-01-05 --to 2026-01-06 --data-dir store"
+        );
+        let words: Vec<String> = words.split_whitespace().map(String::from).collect();
+        all.extend(words.iter().map(String::as_str));
+        dalal(d, &all, "")
+    };
+    let out = import("minute");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(&token), "the access token shows");
+    let said = text(&out);
+    assert!(said.contains("fetched 1500 bars of 2 instrument(s) from Kite"), "{said}");
+    assert!(said.contains("stored 1500 bar(s) of 2 symbol(s) at 1m from kite"), "{said}");
+    assert!(d.join("store/candles/1m/INFY.bars").is_file() && d.join("store/candles/1m/SBIN.bars").is_file());
+    let out = import("day");
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = dalal(d, &["data", "list", "--json", "--config", cfg, "--data-dir", "store"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows: Vec<(String, String, i64, String, String, String)> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (s("symbol"), s("timeframe"), r["bars"].as_i64().unwrap_or(-1), s("first"), s("last"), s("cached"))
+        })
+        .collect();
+    let row = |sym: &str, tf: &str, n: i64, a: &str, b: &str| {
+        (sym.to_string(), tf.to_string(), n, a.to_string(), b.to_string(), "yes".to_string())
+    };
+    assert_eq!(
+        rows,
+        [
+            row("INFY", "1d", 2, "2026-01-05", "2026-01-06"),
+            row("INFY", "1m", 750, "2026-01-05 09:15", "2026-01-06 15:29"),
+            row("SBIN", "1m", 750, "2026-01-05 09:15", "2026-01-06 15:29"),
+        ]
+    );
+    assert_eq!(list[0]["first_ns"], (MON_0915 * 1_000_000_000), "a day bar starts at the open");
+    assert_eq!(list[0]["source"], "kite");
+
+    let out = dalal(d, &["backtest", "--config", cfg, "--data", "ticks.csv", "--out", "from-file"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    for (run, read) in [
+        ("from-store", "0 series from the cache, 2 from the store"),
+        ("from-cache", "2 series from the cache, 0 from the store"),
+    ] {
+        if run == "from-store" {
+            std::fs::remove_dir_all(d.join("store/candles")).expect("cache removed");
+        }
+        let out = dalal(d, &["backtest", "--config", cfg, "--stored", "1m", "--data-dir", "store", "--out", run], "");
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(read), "{}", text(&out));
+        for file in ["orders.csv", "fills.csv", "summary.json", "equity.csv", "trades.csv"] {
+            let a = std::fs::read_to_string(d.join("from-file").join(file)).expect("file run");
+            let b = std::fs::read_to_string(d.join(run).join(file)).expect("stored run");
+            assert_eq!(a, b, "{run}/{file}");
+        }
+    }
+    let fills = lines(&d.join("from-cache/fills.csv"));
+    assert!(fills.len() > 5, "the strategy traded: {fills:?}");
+
+    // Bars the strategy's timeframe cannot be made of are refused before anything runs.
+    let out = dalal(d, &["backtest", "--config", cfg, "--stored", "1d", "--data-dir", "store", "--out", "x"], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("reads 1m bars, which cannot be built from stored 1d bars"), "{}", text(&out));
+    assert!(!d.join("x").exists());
+}

@@ -335,6 +335,9 @@ pub struct PersistenceSection {
     pub snapshot_every_ms: u64,
     /// Events the store writer queues before dropping (and later re-feeding from the journal).
     pub store_queue: usize,
+    /// Directory of the columnar copy of imported bars (`dalal data import`), which backtests
+    /// on stored candles read; "" = off (they then read the SQL store).
+    pub candle_cache: String,
 }
 
 impl Default for PersistenceSection {
@@ -345,6 +348,7 @@ impl Default for PersistenceSection {
             redis_prefix: "dalal".into(),
             snapshot_every_ms: 60_000,
             store_queue: 65_536,
+            candle_cache: "data/candles".into(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and fill blotters and the summary, in formats that diff cleanly so two runs can be compared
 //! byte for byte.
 
+pub mod candle_cache;
 pub mod fanout;
 pub mod journal;
 pub mod redis_pub;

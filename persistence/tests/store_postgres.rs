@@ -438,3 +438,15 @@ fn report_pages_are_kept_and_read_back() {
         store.close().await;
     });
 }
+
+/// Imported bars on PostgreSQL, as on SQLite.
+#[test]
+fn imported_bars_are_kept_replaced_and_listed() {
+    let Some(db) = PgSchema::create() else { return };
+    let s = setup();
+    rt().block_on(async {
+        let store = Store::open(&db.url(), &s, StoreOptions::default()).await.unwrap();
+        assert_history_round_trip(&store).await;
+        store.close().await;
+    });
+}

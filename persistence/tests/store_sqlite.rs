@@ -152,3 +152,14 @@ fn a_full_queue_drops_without_blocking_and_the_journal_refeed_fills_the_gap() {
         store.close().await;
     });
 }
+
+#[test]
+fn imported_bars_are_kept_replaced_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup();
+    rt().block_on(async {
+        let store = Store::open(&temp_url(&dir), &s, StoreOptions::default()).await.unwrap();
+        assert_history_round_trip(&store).await;
+        store.close().await;
+    });
+}

@@ -555,11 +555,15 @@ fn console_key(vault: &crate::cli::VaultArgs) -> Result<Option<dalal_admin::seal
 /// Where data goes unless told otherwise: `./data`.
 pub const DATA_DIR: &str = "data";
 
-/// Moves the SQLite store from its default place under `data/` into `dir` (a store configured
-/// elsewhere stays where it is).
+/// Moves the SQLite store and the candle cache from their default places under `data/` into
+/// `dir` (a store or cache configured elsewhere stays where it is).
 pub fn relocate_store(config: &mut Config, dir: &std::path::Path) {
     let default = format!("sqlite://{DATA_DIR}/");
     if let Some(rest) = config.persistence.database_url.strip_prefix(&default) {
         config.persistence.database_url = format!("sqlite://{}/{rest}", dir.display());
+    }
+    let default = format!("{DATA_DIR}/");
+    if let Some(rest) = config.persistence.candle_cache.strip_prefix(&default) {
+        config.persistence.candle_cache = dir.join(rest).display().to_string();
     }
 }

@@ -33,6 +33,7 @@
 //! | `risk_events` | `id`; `(run_id, source_seq, sub)` unique | insert once |
 //! | `audit_log` | `id`; `(run_id, source_seq, sub)` unique | insert once |
 //! | `reports` | `id` | a saved backtest report page (`dalal backtest --save`) |
+//! | `history_candles` | `(symbol, timeframe, start_ns)` | upsert by `dalal data import` (bars from a broker or NSE bhavcopy) |
 //!
 //! Times are nanoseconds since the Unix epoch, prices and money integer paise, quantities
 //! units, average prices fractional paise. Accounts and symbols are stored by name, so a
@@ -70,6 +71,7 @@
 
 mod batch;
 pub mod fault_proxy;
+mod history;
 mod master;
 mod pages;
 pub mod pg;
@@ -91,6 +93,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use history::{HistoryBar, HistorySeries};
 pub use master::MasterRow;
 pub use pages::{NewReport, ReportRow};
 pub use pg::PoolMode;
@@ -309,11 +312,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "instrument_master", include_str!("../../migrations/sqlite/0002_instrument_master.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
+    (4, "history_candles", include_str!("../../migrations/sqlite/0004_history_candles.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "instrument_master", include_str!("../../migrations/postgres/0002_instrument_master.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
+    (4, "history_candles", include_str!("../../migrations/postgres/0004_history_candles.sql")),
 ];
 
 /// A `MigrationSource` over the embedded lists (the `migrate!` macro would need sqlx's
