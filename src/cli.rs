@@ -423,7 +423,7 @@ pub struct BacktestArgs {
     #[arg(long, env = "DALAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Tick file: CSV with header `ts_ns,symbol,price,qty`, or binary (see `dalal convert`).
-    #[arg(long, required_unless_present = "stored", conflicts_with = "stored")]
+    #[arg(long, conflicts_with = "stored")]
     pub data: Option<PathBuf>,
     /// Run on the bars `dalal data import` stored at this timeframe (`1d`, `1m`, `5m`, …) for
     /// the config's instruments, instead of a tick file: a bar-level simulation (each bar

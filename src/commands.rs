@@ -53,14 +53,14 @@ pub fn config_show(config: Option<&Path>, admin_listen: Option<String>, data_dir
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let (config, setup) = load_config(args.config.as_deref())?;
+    let (mut config, mut setup) = load_config(args.config.as_deref())?;
     let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
     let (loaded, seq, source) = match (&args.stored, &args.data) {
         (Some(tf), _) => {
             let input = crate::data::stored_ticks(
-                &config,
-                &setup,
+                &mut config,
+                &mut setup,
                 tf,
                 args.from.as_deref(),
                 args.to.as_deref(),

@@ -165,6 +165,10 @@ pub struct GlobalRiskSection {
     pub mis_square_off: String,
     /// MIS margin, percent of order value.
     pub mis_margin_pct: f64,
+    /// An order sent outside the session goes as an after-market order, for the next
+    /// session's first trade, instead of being refused: what a strategy on day bars needs,
+    /// since its bar closes with the session.
+    pub after_hours_amo: bool,
 }
 
 impl Default for GlobalRiskSection {
@@ -174,6 +178,7 @@ impl Default for GlobalRiskSection {
             enforce_session: true,
             mis_square_off: "15:20".into(),
             mis_margin_pct: 20.0,
+            after_hours_amo: false,
         }
     }
 }
@@ -835,6 +840,7 @@ impl Config {
                 nrml: nrml_margins,
             },
             enforce_session: self.risk.enforce_session,
+            after_hours_amo: self.risk.after_hours_amo,
             mis_square_off: if self.risk.mis_square_off.trim().is_empty() {
                 None
             } else {

@@ -47,7 +47,8 @@ impl H {
 
     fn with_session(limits: RiskLimits, funds: i64, mis_square_off: Option<IstTime>) -> H {
         let accounts = vec![AccountRisk { limits, funds: Money(funds) }; 2];
-        let session = SessionRules { session: Session::NSE_NORMAL, enforce: true, mis_square_off };
+        let session =
+            SessionRules { session: Session::NSE_NORMAL, enforce: true, mis_square_off, after_hours_amo: false };
         H { risk: RiskStage::new(instruments(), accounts, margins(), session), now: T, next_order: 1, next_fill: 1 }
     }
 
@@ -1135,4 +1136,37 @@ fn mis_square_off_clock_takes_extreme_timestamps() {
     h.now = i64::MIN;
     let out = h.send(Msg::Timer(Timestamp(i64::MIN)));
     assert!(!out.iter().any(|m| matches!(m, Msg::Approved { .. })), "{out:?}");
+}
+
+/// With `after_hours_amo`, an order sent outside the session is approved as an after-market
+/// order (the order stage holds it for the next open) where it would be refused; inside the
+/// session it passes unchanged.
+#[test]
+fn after_hours_orders_go_as_after_market_orders_when_configured() {
+    let mut h = H::new(RiskLimits::NONE, 0);
+    let session =
+        SessionRules { session: Session::NSE_NORMAL, enforce: true, mis_square_off: None, after_hours_amo: true };
+    h.risk = RiskStage::new(
+        instruments(),
+        vec![AccountRisk { limits: RiskLimits::NONE, funds: Money(0) }; 2],
+        margins(),
+        session,
+    );
+    h.prices();
+    let verdict = |h: &mut H, ts: i64| -> Vec<(bool, bool)> {
+        h.send(Msg::Intent { intent: buy(0, 1, 10_000), ts: Timestamp(ts), stamp: Stamp::NONE })
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Approved { intent, .. } => Some((true, intent.amo)),
+                Msg::Refused { intent, .. } => Some((false, intent.amo)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(verdict(&mut h, OPEN + 375 * NANOS_PER_MIN), [(true, true)], "at the close: an AMO");
+    assert_eq!(verdict(&mut h, OPEN - 1), [(true, true)], "before the open: an AMO");
+    assert_eq!(verdict(&mut h, OPEN + 375 * NANOS_PER_MIN - 1), [(true, false)], "in the session: as sent");
+    let mut strict = H::new(RiskLimits::NONE, 0);
+    strict.prices();
+    assert_eq!(verdict(&mut strict, OPEN + 375 * NANOS_PER_MIN), [(false, false)], "without it: refused");
 }

@@ -215,6 +215,11 @@ fn import_bhavcopy(
         for (why, (n, line, text)) in &parsed.skipped {
             println!("  {n} {}, first at line {line}: {text}", why.as_str());
         }
+        // A day file of which nothing survives is the wrong file or the wrong --series; with
+        // --symbol, a day on which none of them traded is an ordinary day.
+        if parsed.bars.is_empty() && symbols.is_empty() {
+            bail!("{}: no row kept (series {:?}); nothing was stored", path.display(), series);
+        }
         for b in parsed.bars {
             days.insert(b.date);
             bars.push(HistoryBar {
@@ -351,8 +356,8 @@ fn day_bound(s: Option<&str>, flag: &str, end: bool) -> Result<i64> {
 /// instant, by symbol. Each series is read from the cache when the cache agrees with the
 /// store (bar count and latest import), else from the store, and the cache is rewritten.
 pub fn stored_ticks(
-    config: &Config,
-    setup: &EngineSetup,
+    config: &mut Config,
+    setup: &mut EngineSetup,
     timeframe: &str,
     from: Option<&str>,
     to: Option<&str>,
@@ -361,6 +366,15 @@ pub fn stored_ticks(
     let tf = Timeframe::parse(timeframe).with_context(|| format!("--stored {timeframe:?}: expected 1m … 1h or 1d"))?;
     check_timeframes(setup, tf)?;
     if tf == Timeframe::SESSION {
+        if !setup.after_hours_amo {
+            // In the config too: a sweep builds each point's setup from it.
+            config.risk.after_hours_amo = true;
+            setup.after_hours_amo = true;
+            eprintln!(
+                "day bars close with the session: orders decided on them go as after-market orders for the next \
+                 session's open ([risk] after_hours_amo)"
+            );
+        }
         if let Some(t) = setup.mis_square_off {
             eprintln!(
                 "day bars have no intraday trades: the MIS square-off at {t} acts at the next session's open; set \

@@ -58,6 +58,9 @@ pub struct EngineSetup {
     /// Refuse regular orders outside the session.
     pub enforce_session: bool,
     pub mis_square_off: Option<IstTime>,
+    /// Strategies' orders outside the session go as after-market orders (see
+    /// [`SessionRules::after_hours_amo`]).
+    pub after_hours_amo: bool,
     pub paper: PaperConfig,
     /// Orders that may work at once (the order stage's slab).
     pub max_working_orders: usize,
@@ -130,7 +133,12 @@ impl EngineSetup {
     }
 
     pub fn session_rules(&self) -> SessionRules {
-        SessionRules { session: self.session, enforce: self.enforce_session, mis_square_off: self.mis_square_off }
+        SessionRules {
+            session: self.session,
+            enforce: self.enforce_session,
+            mis_square_off: self.mis_square_off,
+            after_hours_amo: self.after_hours_amo,
+        }
     }
 
     pub fn instrument_by_symbol(&self, symbol: &str) -> Option<&InstrumentSpec> {

@@ -48,6 +48,12 @@ pub struct SessionRules {
     pub enforce: bool,
     /// MIS positions are flattened at this time of day.
     pub mis_square_off: Option<IstTime>,
+    /// An order sent outside the session becomes an after-market order (queued by the order
+    /// stage for the next session's first trade) rather than being refused. A day bar
+    /// closes with the session, so a strategy on day bars decides after the close, as a
+    /// trader placing AMOs for the next open does.
+    #[serde(default)]
+    pub after_hours_amo: bool,
 }
 
 /// One account's setup as risk needs it.
@@ -229,7 +235,7 @@ impl RiskStage {
             instruments,
             vec![AccountRisk { limits: RiskLimits::NONE, funds: Money::ZERO }; accounts],
             MarginRules { mis: Ppb(200_000_000), nrml: vec![Ppb(150_000_000); n] },
-            SessionRules { session: Session::NSE_NORMAL, enforce: false, mis_square_off: None },
+            SessionRules { session: Session::NSE_NORMAL, enforce: false, mis_square_off: None, after_hours_amo: false },
         )
     }
 
@@ -288,9 +294,12 @@ impl RiskStage {
                 self.advance(ts, out);
                 out(*msg);
             }
-            Msg::Intent { intent, ts, stamp } => {
+            Msg::Intent { mut intent, ts, stamp } => {
                 self.advance(ts, out);
                 self.counters.checked += 1;
+                if self.session.after_hours_amo && !self.session.session.contains(ts) {
+                    intent.amo = true;
+                }
                 match self.check(&intent, ts) {
                     Ok(()) => {
                         self.accept(&intent, ts);
