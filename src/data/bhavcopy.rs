@@ -490,4 +490,29 @@ TCS, EQ, 01-Jan-2024, 3793.45, 12.345, 3807.05, 3772.10, 3792.00, 3790.75, 3790.
         assert_eq!((p.bars.len(), p.rows), (3, 10));
         assert_eq!(p.skipped[&Skip::Columns].2, "WIPRO,EQ,470.00,472.00");
     }
+
+    proptest::proptest! {
+        /// Any text after a real header, and any damage to a real file, gives counted rows or
+        /// an error, never a panic; every row is either kept or counted.
+        #[test]
+        fn damaged_files_never_panic(
+            tail in "[A-Z0-9.,\\-\r\n ]{0,400}",
+            cut in 0usize..2000,
+            flip in 0usize..2000,
+        ) {
+            for base in [LEGACY, UDIFF] {
+                let header = base.lines().next().unwrap_or_default();
+                let text = format!("{header}\n{tail}");
+                if let Ok(p) = parse(&text, &[], &[]) {
+                    let skipped: u64 = p.skipped.values().map(|(n, _, _)| n).sum();
+                    proptest::prop_assert_eq!(p.bars.len() as u64 + skipped, p.rows);
+                }
+                let mut bytes = base.as_bytes()[..cut.min(base.len())].to_vec();
+                if let Some(b) = bytes.get_mut(flip) {
+                    *b = b'9';
+                }
+                let _ = parse(&String::from_utf8_lossy(&bytes), &["EQ".to_string()], &[]);
+            }
+        }
+    }
 }

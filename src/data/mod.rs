@@ -471,7 +471,16 @@ pub fn stored_ticks(
     if ticks.is_empty() {
         bail!("no stored {name} bars of the config's instruments in that range (dalal data list shows what is stored)");
     }
-    let symbol = |t: &Tick| setup.instruments.get(t.instrument.index()).map_or("", |s| s.symbol.as_str());
-    ticks.sort_by(|a, b| (a.ts, symbol(a)).cmp(&(b.ts, symbol(b))));
+    // In time order and, at one instant, by symbol name (as `dalal broker history` writes
+    // them): each instrument's rank among the names, so the sort compares two integers.
+    let mut names: Vec<(&str, usize)> = setup.instruments.iter().map(|s| (s.symbol.as_str(), s.id.index())).collect();
+    names.sort();
+    let mut rank = vec![0u32; setup.instruments.len()];
+    for (r, (_, id)) in names.iter().enumerate() {
+        if let Some(x) = rank.get_mut(*id) {
+            *x = r as u32;
+        }
+    }
+    ticks.sort_by_key(|t| (t.ts, rank.get(t.instrument.index()).copied().unwrap_or(u32::MAX)));
     Ok(StoredInput { loaded: LoadedTicks { ticks, lines: bars, ..Default::default() }, from_cache, from_store })
 }

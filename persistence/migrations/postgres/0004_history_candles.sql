@@ -15,3 +15,17 @@ CREATE TABLE IF NOT EXISTS history_candles (
     imported_ns  BIGINT NOT NULL,
     PRIMARY KEY (symbol, timeframe, start_ns)
 );
+
+-- What `history_candles` holds per symbol, timeframe and source, kept in the same transaction
+-- as every import, so listing the store and checking the candle cache read a few rows
+-- instead of counting every bar.
+CREATE TABLE IF NOT EXISTS history_series (
+    symbol       TEXT   NOT NULL,
+    timeframe    TEXT   NOT NULL,
+    source       TEXT   NOT NULL,
+    bars         BIGINT NOT NULL,
+    first_ns     BIGINT NOT NULL,
+    last_ns      BIGINT NOT NULL,
+    imported_ns  BIGINT NOT NULL,
+    PRIMARY KEY (symbol, timeframe, source)
+);

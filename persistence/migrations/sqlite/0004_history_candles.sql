@@ -15,3 +15,17 @@ CREATE TABLE IF NOT EXISTS history_candles (
     imported_ns  INTEGER NOT NULL,
     PRIMARY KEY (symbol, timeframe, start_ns)
 );
+
+-- What `history_candles` holds per symbol, timeframe and source, kept in the same transaction
+-- as every import, so listing the store and checking the candle cache read a few rows
+-- instead of counting every bar.
+CREATE TABLE IF NOT EXISTS history_series (
+    symbol       TEXT   NOT NULL,
+    timeframe    TEXT   NOT NULL,
+    source       TEXT   NOT NULL,
+    bars         INTEGER NOT NULL,
+    first_ns     INTEGER NOT NULL,
+    last_ns      INTEGER NOT NULL,
+    imported_ns  INTEGER NOT NULL,
+    PRIMARY KEY (symbol, timeframe, source)
+);

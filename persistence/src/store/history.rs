@@ -1,7 +1,8 @@
 //! Imported bars (`history_candles`): what `dalal data import` took from a broker's historical
 //! endpoint or from NSE bhavcopy files, for backtests on stored candles. A bar is keyed by
 //! symbol, timeframe and start; importing the same bar again replaces it (a corrected file
-//! wins), in one transaction per import, so a reader sees an import whole or not at all.
+//! wins), in one transaction per import, so a reader sees an import whole or not at all. The
+//! same transaction rewrites the summary of every series it touched (`history_series`).
 
 use sqlx::{QueryBuilder, Row};
 
@@ -58,6 +59,8 @@ impl Store {
             .filter(|(i, b)| last.get(&(b.symbol.as_str(), b.timeframe.as_str(), b.start_ns)) == Some(i))
             .map(|(_, b)| b)
             .collect();
+        let touched: std::collections::BTreeSet<(&str, &str)> =
+            bars.iter().map(|b| (b.symbol.as_str(), b.timeframe.as_str())).collect();
         macro_rules! import {
             ($pool:expr, $db:ty) => {{
                 let mut tx = $pool.begin().await?;
@@ -87,6 +90,19 @@ impl Store {
                          source = excluded.source, imported_ns = excluded.imported_ns",
                     );
                     written += q.build().persistent(false).execute(&mut *tx).await?.rows_affected();
+                }
+                for (symbol, timeframe) in &touched {
+                    let mut q = QueryBuilder::<$db>::new("DELETE FROM history_series WHERE symbol = ");
+                    q.push_bind(*symbol).push(" AND timeframe = ").push_bind(*timeframe);
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO history_series (symbol, timeframe, source, bars, first_ns, last_ns, imported_ns) \
+                         SELECT symbol, timeframe, source, COUNT(*), MIN(start_ns), MAX(start_ns), MAX(imported_ns) \
+                         FROM history_candles WHERE symbol = ",
+                    );
+                    q.push_bind(*symbol).push(" AND timeframe = ").push_bind(*timeframe);
+                    q.push(" GROUP BY symbol, timeframe, source");
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 written
@@ -127,14 +143,14 @@ impl Store {
         ))
     }
 
-    /// What is stored, per symbol, timeframe and source, ordered by those.
+    /// What is stored, per symbol, timeframe and source, ordered by those (from the summary
+    /// each import keeps, not by counting the bars).
     pub async fn history_series(&self) -> Result<Vec<HistorySeries>, StoreError> {
         self.prepare().await?;
         Ok(fetch!(
             self,
-            "SELECT symbol, timeframe, source, COUNT(*) AS bars, MIN(start_ns) AS first_ns, \
-             MAX(start_ns) AS last_ns, MAX(imported_ns) AS imported_ns FROM history_candles \
-             GROUP BY symbol, timeframe, source ORDER BY symbol, timeframe, source",
+            "SELECT symbol, timeframe, source, bars, first_ns, last_ns, imported_ns FROM history_series \
+             ORDER BY symbol, timeframe, source",
             [],
             |r| HistorySeries {
                 symbol: r.try_get("symbol")?,

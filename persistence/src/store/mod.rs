@@ -34,6 +34,7 @@
 //! | `audit_log` | `id`; `(run_id, source_seq, sub)` unique | insert once |
 //! | `reports` | `id` | a saved backtest report page (`dalal backtest --save`) |
 //! | `history_candles` | `(symbol, timeframe, start_ns)` | upsert by `dalal data import` (bars from a broker or NSE bhavcopy) |
+//! | `history_series` | `(symbol, timeframe, source)` | the bar count and span of each imported series, rewritten by every import |
 //!
 //! Times are nanoseconds since the Unix epoch, prices and money integer paise, quantities
 //! units, average prices fractional paise. Accounts and symbols are stored by name, so a
