@@ -376,3 +376,61 @@ fn files_that_are_not_bhavcopies_are_refused_and_nothing_is_stored() {
     let out = dalal(d, &["backtest", "--config", cfg, "--out", "run"], "");
     assert!(text(&out).contains("--stored"), "either input is named: {}", text(&out));
 }
+
+/// The same import, list and backtest on PostgreSQL (a schema of its own) give what they give
+/// on SQLite: the same series and byte-identical run files.
+#[test]
+fn postgresql_stores_the_same_bars_and_backtests_the_same() {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("bars_{}", std::process::id());
+    let created = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(base).await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await?;
+        Ok::<_, sqlx::Error>(())
+    });
+    if let Err(e) = created {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set");
+        eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
+        return;
+    }
+    let url = format!("{base}?options=-csearch_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let all = generated();
+    let files = write_files(d, &all);
+    let cfg = config(d);
+    let cfg = cfg.to_str().expect("path");
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    for (store, url) in [("lite", None), ("pg", Some(url.as_str()))] {
+        let dalal_on = |args: &[&str]| {
+            let mut c = cli::command();
+            c.args(args).current_dir(d);
+            if let Some(u) = url {
+                c.env("DALAL_PERSISTENCE__DATABASE_URL", u);
+            }
+            let out = c.output().expect("dalal runs");
+            assert!(out.status.success(), "{store} {args:?}: {}", text(&out));
+            out
+        };
+        let mut args = vec!["data", "import", "bhavcopy", "--config", cfg, "--data-dir", store];
+        args.extend(names.iter().map(String::as_str));
+        dalal_on(&args);
+        let out = dalal_on(&["data", "list", "--json", "--config", cfg, "--data-dir", store]);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 3, "{store}: {rows:?}");
+        assert!(rows.iter().all(|r| r["bars"] == 60 && r["cached"] == "yes"), "{store}: {rows:?}");
+        let run_dir = format!("run-{store}");
+        dalal_on(&["backtest", "--config", cfg, "--stored", "1d", "--data-dir", store, "--out", &run_dir]);
+    }
+    for file in ["orders.csv", "fills.csv", "summary.json", "equity.csv", "metrics.json"] {
+        assert_eq!(read(&d.join("run-lite").join(file)), read(&d.join("run-pg").join(file)), "{file}");
+    }
+    let _ = rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(base).await?;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await
+    });
+}
