@@ -175,6 +175,14 @@ fn generated() -> BTreeMap<&'static str, Vec<Day>> {
     SYMBOLS.iter().enumerate().map(|(i, (sym, base))| (*sym, history(*base, 11 + i as u64))).collect()
 }
 
+/// `dalal data import bhavcopy` of `files` into the SQLite store under `d/store`.
+fn import(d: &Path, cfg: &str, files: &[PathBuf]) -> Output {
+    let mut args = vec!["data", "import", "bhavcopy", "--config", cfg, "--data-dir", "store"];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    dalal(d, &args, "")
+}
+
 fn list(d: &Path, cfg: &str) -> Vec<serde_json::Value> {
     let out = run(d, &["data", "list", "--json", "--config", cfg, "--data-dir", "store"]);
     serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON").as_array().cloned().unwrap_or_default()
@@ -189,10 +197,9 @@ fn sixty_sessions_of_bhavcopy_are_stored_listed_and_backtested_with_next_open_fi
     let cfg = config(d);
     let cfg = cfg.to_str().expect("path");
 
-    let mut args = vec!["data", "import", "bhavcopy", "--config", cfg, "--data-dir", "store"];
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    args.extend(names.iter().map(String::as_str));
-    let said = text(&run(d, &args));
+    let out = import(d, cfg, &files);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
     assert!(said.contains("Legacy layout, 5 row(s), kept 3, skipped 2"), "{said}");
     assert!(said.contains("Legacy layout, 6 row(s), kept 3, skipped 3"), "day 3 has the odd row: {said}");
     assert!(said.contains("Udiff layout, 5 row(s), kept 3, skipped 2"), "{said}");
@@ -304,20 +311,14 @@ fn a_corrected_file_replaces_its_day_and_a_damaged_cache_is_rebuilt() {
     let files = write_files(d, &all);
     let cfg = config(d);
     let cfg = cfg.to_str().expect("path");
-    let import = |paths: &[PathBuf]| {
-        let mut args = vec!["data", "import", "bhavcopy", "--config", cfg, "--data-dir", "store"];
-        let names: Vec<String> = paths.iter().map(|f| f.display().to_string()).collect();
-        args.extend(names.iter().map(String::as_str));
-        dalal(d, &args, "")
-    };
-    assert!(import(&files).status.success());
+    assert!(import(d, cfg, &files).status.success());
 
     // NSE re-issues day 40 with TCS's close corrected.
     let (_, ohlc, _) = &mut all.get_mut("TCS").expect("TCS")[40];
     ohlc[3] = ohlc[2];
     let fixed = d.join("fixed.csv");
     std::fs::write(&fixed, udiff(40, &all)).expect("file");
-    let said = text(&import(std::slice::from_ref(&fixed)));
+    let said = text(&import(d, cfg, std::slice::from_ref(&fixed)));
     assert!(said.contains("stored 3 bar(s) of 3 symbol(s)"), "{said}");
     let cache = CandleCache::new(d.join("store/candles"));
     let tcs = cache.read("TCS", "1d").expect("readable").expect("cached");
@@ -381,22 +382,8 @@ fn files_that_are_not_bhavcopies_are_refused_and_nothing_is_stored() {
 /// on SQLite: the same series and byte-identical run files.
 #[test]
 fn postgresql_stores_the_same_bars_and_backtests_the_same() {
-    use sqlx::Connection;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let base = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("bars_{}", std::process::id());
-    let created = rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(base).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await?;
-        Ok::<_, sqlx::Error>(())
-    });
-    if let Err(e) = created {
-        assert!(std::env::var_os("CI").is_none(), "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set");
-        eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
-        return;
-    }
-    let url = format!("{base}?options=-csearch_path%3D{schema}");
+    let Some(schema) = cli::PgTestSchema::create("bars") else { return };
+    let url = schema.url();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let all = generated();
@@ -429,8 +416,4 @@ fn postgresql_stores_the_same_bars_and_backtests_the_same() {
     for file in ["orders.csv", "fills.csv", "summary.json", "equity.csv", "metrics.json"] {
         assert_eq!(read(&d.join("run-lite").join(file)), read(&d.join("run-pg").join(file)), "{file}");
     }
-    let _ = rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(base).await?;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await
-    });
 }

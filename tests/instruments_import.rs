@@ -3,6 +3,8 @@
 //! in the priority operators need, with every refused row counted; and a master of Kite's
 //! real size (120 000 rows) imports whole.
 
+mod cli;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -273,24 +275,6 @@ fn the_chosen_instruments_are_kept_in_a_sqlite_store() {
 
 #[test]
 fn the_chosen_instruments_are_kept_in_a_postgres_store() {
-    use sqlx::Connection;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let base = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("master_{}", std::process::id());
-    let created = rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(base).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await?;
-        Ok::<_, sqlx::Error>(())
-    });
-    if let Err(e) = created {
-        assert!(std::env::var_os("CI").is_none(), "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set");
-        eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
-        return;
-    }
-    store_round_trip(&format!("{base}?options=-csearch_path%3D{schema}"));
-    let _ = rt.block_on(async {
-        let mut c = sqlx::PgConnection::connect(base).await?;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await
-    });
+    let Some(schema) = cli::PgTestSchema::create("master") else { return };
+    store_round_trip(&schema.url());
 }

@@ -324,3 +324,52 @@ impl Drop for Run {
         }
     }
 }
+
+/// A schema of its own in the local PostgreSQL (`test` database), dropped when this goes.
+pub struct PgTestSchema {
+    pub name: String,
+}
+
+/// The local PostgreSQL (127.0.0.1:5432, database `test`).
+pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgTestSchema {
+    /// A fresh schema named `prefix_<pid>`; `None` (with a note) when PostgreSQL does not
+    /// answer outside CI. In CI (`CI` set) a missing PostgreSQL fails the test.
+    pub fn create(prefix: &str) -> Option<PgTestSchema> {
+        let name = format!("{prefix}_{}", std::process::id());
+        let created = Self::sql(&[&format!("DROP SCHEMA IF EXISTS {name} CASCADE"), &format!("CREATE SCHEMA {name}")]);
+        if let Err(e) = created {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at 127.0.0.1:5432 does not answer ({e}) and CI is set"
+            );
+            eprintln!("skipped: PostgreSQL at 127.0.0.1:5432 does not answer ({e})");
+            return None;
+        }
+        Some(PgTestSchema { name })
+    }
+
+    /// A database URL whose tables live in this schema.
+    pub fn url(&self) -> String {
+        format!("{PG_BASE}?options=-csearch_path%3D{}", self.name)
+    }
+
+    fn sql(statements: &[&str]) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(sqlx::Error::Io)?;
+        rt.block_on(async {
+            let mut c = sqlx::PgConnection::connect(PG_BASE).await?;
+            for s in statements {
+                sqlx::query(s).execute(&mut c).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for PgTestSchema {
+    fn drop(&mut self) {
+        let _ = Self::sql(&[&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name)]);
+    }
+}
