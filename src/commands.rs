@@ -54,7 +54,6 @@ pub fn config_show(config: Option<&Path>, admin_listen: Option<String>, data_dir
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
     let (mut config, mut setup) = load_config(args.config.as_deref())?;
-    let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
     let t0 = Instant::now();
     let (loaded, seq, source) = match (&args.stored, &args.data) {
         (Some(tf), _) => {
@@ -73,6 +72,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
             (input.loaded, None, what)
         }
         (None, Some(data)) => {
+            let symbols = SymbolTable::new(&setup.instruments).context("instrument table")?;
             let (loaded, seq) = load_any(data, &symbols).with_context(|| format!("loading {}", data.display()))?;
             if let Some(s) = seq.filter(|s| s.duplicates > 0 || s.gaps > 0) {
                 tracing::warn!(duplicates = s.duplicates, gaps = s.gaps, "sequence problems in {}", data.display());

@@ -175,6 +175,15 @@ fn generated() -> BTreeMap<&'static str, Vec<Day>> {
     SYMBOLS.iter().enumerate().map(|(i, (sym, base))| (*sym, history(*base, 11 + i as u64))).collect()
 }
 
+/// A directory with the sixty generated days written as bhavcopy files and the config.
+fn fixture() -> (tempfile::TempDir, BTreeMap<&'static str, Vec<Day>>, Vec<PathBuf>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let all = generated();
+    let files = write_files(dir.path(), &all);
+    let cfg = config(dir.path()).to_str().expect("path").to_string();
+    (dir, all, files, cfg)
+}
+
 /// `dalal data import bhavcopy` of `files` into the SQLite store under `d/store`.
 fn import(d: &Path, cfg: &str, files: &[PathBuf]) -> Output {
     let mut args = vec!["data", "import", "bhavcopy", "--config", cfg, "--data-dir", "store"];
@@ -190,12 +199,8 @@ fn list(d: &Path, cfg: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn sixty_sessions_of_bhavcopy_are_stored_listed_and_backtested_with_next_open_fills() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let all = generated();
-    let files = write_files(d, &all);
-    let cfg = config(d);
-    let cfg = cfg.to_str().expect("path");
+    let (dir, all, files, cfg) = fixture();
+    let (d, cfg) = (dir.path(), cfg.as_str());
 
     let out = import(d, cfg, &files);
     assert!(out.status.success(), "{}", text(&out));
@@ -305,12 +310,8 @@ fn sixty_sessions_of_bhavcopy_are_stored_listed_and_backtested_with_next_open_fi
 
 #[test]
 fn a_corrected_file_replaces_its_day_and_a_damaged_cache_is_rebuilt() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let mut all = generated();
-    let files = write_files(d, &all);
-    let cfg = config(d);
-    let cfg = cfg.to_str().expect("path");
+    let (dir, mut all, files, cfg) = fixture();
+    let (d, cfg) = (dir.path(), cfg.as_str());
     assert!(import(d, cfg, &files).status.success());
 
     // NSE re-issues day 40 with TCS's close corrected.
@@ -344,12 +345,8 @@ fn a_corrected_file_replaces_its_day_and_a_damaged_cache_is_rebuilt() {
 
 #[test]
 fn files_that_are_not_bhavcopies_are_refused_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let all = generated();
-    let files = write_files(d, &all);
-    let cfg = config(d);
-    let cfg = cfg.to_str().expect("path");
+    let (dir, all, files, cfg) = fixture();
+    let (d, cfg) = (dir.path(), cfg.as_str());
     let zip = d.join("cm05JAN2026bhav.csv.zip");
     std::fs::write(&zip, b"PK\x03\x04\x14\x00\x00\x00rest of a zip").expect("zip");
     let other = d.join("ticks.csv");
@@ -384,12 +381,8 @@ fn files_that_are_not_bhavcopies_are_refused_and_nothing_is_stored() {
 fn postgresql_stores_the_same_bars_and_backtests_the_same() {
     let Some(schema) = cli::PgTestSchema::create("bars") else { return };
     let url = schema.url();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let all = generated();
-    let files = write_files(d, &all);
-    let cfg = config(d);
-    let cfg = cfg.to_str().expect("path");
+    let (dir, _, files, cfg) = fixture();
+    let (d, cfg) = (dir.path(), cfg.as_str());
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     for (store, url) in [("lite", None), ("pg", Some(url.as_str()))] {
         let dalal_on = |args: &[&str]| {

@@ -162,7 +162,7 @@ impl CandleLab {
                     }
                 }
             });
-            // Tick-fed indicators (session VWAP) see a trade after the bars it closed.
+            // Tick-fed indicators (VWAP from the open) see a trade after the bars it closed.
             let at = t.instrument.index() * n_specs * per_bar;
             if let Some(inds) = indicators.get_mut(at..at + n_specs * per_bar) {
                 let (price, qty) = (t.price.as_f64(), t.qty.0 as f64);

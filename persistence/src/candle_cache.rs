@@ -233,10 +233,9 @@ impl CandleCache {
         let io = |source| CacheError::Io { path: path.clone(), source };
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile_in(dir).map_err(io)?;
-        tmp.1.write_all(&c.encode()).and_then(|()| tmp.1.sync_all()).map_err(io)?;
-        std::fs::rename(&tmp.0, &path).map_err(io)?;
-        tmp.0 = PathBuf::new();
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(&c.encode()).and_then(|()| tmp.as_file().sync_all()).map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
         Ok(path)
     }
 
@@ -254,25 +253,6 @@ impl CandleCache {
         }
         Ok(Some(c))
     }
-}
-
-/// A new file in `dir` that is removed again unless renamed (its path is then cleared).
-struct Partial(PathBuf, std::fs::File);
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<Partial> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!(".partial-{}-{n}", std::process::id()));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-    Ok(Partial(path, file))
 }
 
 #[cfg(test)]
@@ -317,7 +297,7 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
             .expect("ls")
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".partial"))
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".bars"))
             .collect();
         assert!(leftovers.is_empty());
     }

@@ -81,7 +81,12 @@ struct Target {
 
 impl Target {
     fn open(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Target> {
-        let (mut config, setup) = crate::commands::load_config(config)?;
+        let (config, setup) = crate::commands::load_config(config)?;
+        Target::new(config, setup, data_dir)
+    }
+
+    /// The store and cache `config` names, moved under `data_dir` when given.
+    fn new(mut config: Config, setup: EngineSetup, data_dir: Option<&Path>) -> Result<Target> {
         if let Some(d) = data_dir {
             crate::runtime::relocate_store(&mut config, d);
         }
@@ -386,19 +391,7 @@ pub fn stored_ticks(
     if from_ns > to_ns {
         bail!("--from is after --to");
     }
-    let mut config = config.clone();
-    if let Some(d) = data_dir {
-        crate::runtime::relocate_store(&mut config, d);
-    }
-    let dir = config.persistence.candle_cache.trim().to_string();
-    let target = Target {
-        url: config.persistence.database_url.trim().to_string(),
-        cache: (!dir.is_empty()).then(|| CandleCache::new(dir)),
-        setup: setup.clone(),
-    };
-    if target.url.is_empty() {
-        bail!("--stored reads the SQL store, and [persistence] database_url is off (\"\")");
-    }
+    let target = Target::new(config.clone(), setup.clone(), data_dir)?;
     let name = tf.to_string();
     let (columns, from_cache, from_store) = target.with_store(async |store| {
         let series = store.history_series().await.context("reading what is stored")?;
