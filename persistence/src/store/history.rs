@@ -114,7 +114,9 @@ impl Store {
         })
     }
 
-    /// The bars of one symbol and timeframe starting in `[from_ns, to_ns]`, in time order.
+    /// The bars of one symbol and timeframe starting in `[from_ns, to_ns]`, in time order. Like
+    /// every read, it expects a store [`Store::open`] has migrated; a cache refresh calls it
+    /// once per series, so it does not migrate again.
     pub async fn history(
         &self,
         symbol: &str,
@@ -122,7 +124,6 @@ impl Store {
         from_ns: i64,
         to_ns: i64,
     ) -> Result<Vec<HistoryBar>, StoreError> {
-        self.prepare().await?;
         Ok(fetch!(
             self,
             "SELECT symbol, timeframe, start_ns, open_paise, high_paise, low_paise, close_paise, volume, oi \
@@ -146,7 +147,6 @@ impl Store {
     /// What is stored, per symbol, timeframe and source, ordered by those (from the summary
     /// each import keeps, not by counting the bars).
     pub async fn history_series(&self) -> Result<Vec<HistorySeries>, StoreError> {
-        self.prepare().await?;
         Ok(fetch!(
             self,
             "SELECT symbol, timeframe, source, bars, first_ns, last_ns, imported_ns FROM history_series \
