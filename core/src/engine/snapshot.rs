@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// First bytes of every snapshot; the digit is the layout version.
-pub const MAGIC: &[u8; 8] = b"DALSNAP2";
+pub const MAGIC: &[u8; 8] = b"DALSNAP3";
 
 /// What a snapshot covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

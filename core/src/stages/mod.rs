@@ -6,6 +6,8 @@
 pub mod candle;
 pub mod charges;
 pub mod holders;
+pub mod instrument_sets;
+pub mod loss_watch;
 pub mod order;
 pub mod portfolio;
 pub mod risk;

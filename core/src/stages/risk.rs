@@ -16,7 +16,8 @@ use crate::model::{
 use crate::model::{CloseReason, Command, Feedback, KillScope, Msg};
 use crate::model::{Stamp, Tick};
 use crate::stages::charges::Ppb;
-use crate::stages::holders::Holders;
+use crate::stages::instrument_sets::InstrumentSets;
+use crate::stages::loss_watch::LossWatch;
 use crate::stages::portfolio::Position;
 use crate::stages::Map;
 
@@ -84,30 +85,6 @@ impl Exposure {
     }
 }
 
-/// An account's unrealized P&L beside the value at or below which its daily loss limit is
-/// breached (`realized + unrealized − charges ≤ −limit`, solved for unrealized). Kept in a
-/// dense array of its own: a trade's mark reads and writes only this per holding account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct LossGuard {
-    unrealized: i64,
-    /// `i64::MIN` when no limit is armed (none set, or the kill switch is already on).
-    floor: i64,
-}
-
-impl LossGuard {
-    fn new(limit: i64, kill: bool, realized: i64, charges: i64) -> LossGuard {
-        LossGuard { unrealized: 0, floor: LossGuard::floor(limit, kill, realized, charges) }
-    }
-
-    fn floor(limit: i64, kill: bool, realized: i64, charges: i64) -> i64 {
-        if limit <= 0 || kill {
-            i64::MIN
-        } else {
-            limit.saturating_neg().saturating_sub(realized).saturating_add(charges)
-        }
-    }
-}
-
 /// A working order as risk follows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Working {
@@ -162,12 +139,11 @@ pub struct RiskStage {
     squaring: Vec<i64>,
     /// Some account has a loss check due.
     loss_check_due: bool,
-    /// Accounts with an open position, per instrument: who a trade marks.
-    holders: Holders,
-    /// Per (account, instrument), the net quantity over products: what a holder's mark moves.
-    held: Vec<i64>,
-    /// Per account, unrealized P&L and the loss-limit floor a mark compares it with.
-    guards: Vec<LossGuard>,
+    /// Positions, unrealized P&L and loss-limit triggers per account: what a trade checks.
+    watch: LossWatch,
+    /// Per account, the instruments with a position or working orders in some product: what
+    /// the exposure and funds checks sum over.
+    active: InstrumentSets,
     /// Mark every account on every trade (see [`RiskStage::set_mark_every`]).
     mark_every: bool,
     margins: MarginRules,
@@ -198,9 +174,11 @@ impl RiskStage {
             order_price: vec![Price::ZERO; n],
             squaring: vec![0; n * accounts.len() * PRODUCTS],
             loss_check_due: false,
-            holders: Holders::new(accounts.len(), n),
-            held: vec![0; n * accounts.len()],
-            guards: accounts.iter().map(|a| LossGuard::new(a.limits.daily_loss_limit.0, false, 0, 0)).collect(),
+            active: InstrumentSets::new(accounts.len(), n),
+            watch: LossWatch::new(
+                n,
+                accounts.iter().map(|a| LossWatch::floor(a.limits.daily_loss_limit.0, false, 0, 0)),
+            ),
             mark_every: false,
             accounts: accounts
                 .into_iter()
@@ -253,8 +231,8 @@ impl RiskStage {
 
     /// Net P&L of an account as risk sees it (realized + unrealized − charges), paise.
     pub fn net_pnl(&self, account: usize) -> Option<i64> {
-        let unrealized = self.guards.get(account)?.unrealized;
-        self.accounts.get(account).map(|a| a.realized + unrealized - a.charges)
+        let a = self.accounts.get(account)?;
+        Some(a.realized + self.watch.unrealized(account, &self.last_price) - a.charges)
     }
 
     /// Exposure in one instrument summed over products.
@@ -267,6 +245,15 @@ impl RiskStage {
             e.working_sell += x.working_sell;
         }
         Some(e)
+    }
+
+    /// Keeps `account`'s active set right after a slot of `instrument` changed.
+    fn touch(&mut self, account: usize, instrument: usize) {
+        let base = (account * self.instruments.len() + instrument) * PRODUCTS;
+        let active = self.exposure.get(base..base + PRODUCTS).is_some_and(|slots| {
+            slots.iter().any(|e| e.position.net.0 != 0 || e.working_buy != 0 || e.working_sell != 0)
+        });
+        self.active.set(account, instrument, active);
     }
 
     fn slot_index(&self, account: usize, instrument: usize, product: Product) -> Option<usize> {
@@ -429,13 +416,12 @@ impl RiskStage {
         }
     }
 
-    /// Marks an instrument and checks the loss limit of every account holding it.
-    /// Marks the positions in `instrument` at its trade and checks the loss limit of each
-    /// account whose P&L moved: only the accounts holding it, in account order. Every open
-    /// slot of a holder stands at the previous trade, so its P&L moves by its net quantity in
-    /// the instrument times the price step; flat slots and the slots' own `last` are brought
-    /// up to date when a fill opens them. The first trade of an instrument (positions may
-    /// stand at their own fill prices) and the reference mode mark slot by slot.
+    /// Marks a trade and checks the loss limit of each account it may breach, in account
+    /// order. Most trades reach no holder's trigger and cost two comparisons (see
+    /// [`LossWatch`]); a trade that reaches some visits the instrument's holders and checks
+    /// exactly those whose own trigger it reached. The first trade of an instrument (positions
+    /// stand at their own fill prices until then) and the reference mode mark slot by slot.
+    #[inline]
     fn mark(&mut self, instrument: usize, price: Price, out: &mut impl FnMut(Msg)) {
         let Some(last) = self.last_price.get_mut(instrument) else { return };
         let prev = std::mem::replace(last, price);
@@ -445,33 +431,36 @@ impl RiskStage {
             }
             return;
         }
+        if !prev.is_positive() {
+            self.first_mark(instrument, price, out);
+        } else if price != prev && self.watch.reached(instrument, price) {
+            self.check_reached(instrument, price, out);
+        }
+    }
+
+    /// The holders whose trigger a trade reached: each brought up to date and checked, and
+    /// its headroom split again if it is still inside its limit.
+    #[inline(never)]
+    fn check_reached(&mut self, instrument: usize, price: Price, out: &mut impl FnMut(Msg)) {
         // By index: a loss check only sends messages; the holders do not change under it.
         let mut h = 0;
-        if !prev.is_positive() {
-            while let Some(&a) = self.holders.of(instrument).get(h) {
-                h += 1;
-                self.mark_account(a as usize, instrument, price, out);
-            }
-            return;
-        }
-        let step = price.0 - prev.0;
-        if step == 0 {
-            return;
-        }
-        let n = self.instruments.len();
-        while let Some(&a) = self.holders.of(instrument).get(h) {
+        while let Some(&a) = self.watch.holders(instrument).get(h) {
             h += 1;
             let a = a as usize;
-            let delta = self.held[a * n + instrument].saturating_mul(step);
-            if delta == 0 {
-                // Long one product, short another as much: nothing moves, nothing to check.
-                continue;
-            }
-            let g = &mut self.guards[a];
-            g.unrealized = g.unrealized.saturating_add(delta);
-            if g.unrealized <= g.floor {
+            if self.watch.reached_by(a, instrument, price) {
                 self.check_loss(a, out);
+                self.refresh_guard(a);
             }
+        }
+    }
+
+    #[inline(never)]
+    fn first_mark(&mut self, instrument: usize, price: Price, out: &mut impl FnMut(Msg)) {
+        let mut h = 0;
+        while let Some(&a) = self.watch.holders(instrument).get(h) {
+            h += 1;
+            self.mark_account(a as usize, instrument, price, out);
+            self.refresh_guard(a as usize);
         }
     }
 
@@ -488,34 +477,44 @@ impl RiskStage {
             }
             p.last = price;
         }
+        // The slots' own move replaces the watch's for this instrument (the watch's other
+        // instruments stay as they are; a loss check brings them up to date).
+        self.watch.set_marked(a, instrument, price);
         if delta != 0 {
-            self.guards[a].unrealized = self.guards[a].unrealized.saturating_add(delta);
+            self.watch.add_unrealized(a, delta);
             self.check_loss(a, out);
         }
     }
 
-    /// Re-derives an account's loss floor after its limit, kill switch, realized P&L or
-    /// charges changed.
+    /// Re-derives an account's loss floor after its limit, kill switch, realized P&L, charges
+    /// or positions changed, and splits its headroom again.
     fn refresh_guard(&mut self, a: usize) {
-        if let (Some(acct), Some(g)) = (self.accounts.get(a), self.guards.get_mut(a)) {
-            g.floor = LossGuard::floor(acct.setup.limits.daily_loss_limit.0, acct.kill, acct.realized, acct.charges);
+        if let Some(acct) = self.accounts.get(a) {
+            let floor = LossWatch::floor(acct.setup.limits.daily_loss_limit.0, acct.kill, acct.realized, acct.charges);
+            self.watch.rearm(a, floor, &self.last_price);
         }
     }
 
     /// Marks every account on every trade instead of the holders only: the reference the
     /// holders index is tested against, and the lab's baseline.
     pub fn set_mark_every(&mut self, on: bool) {
+        // From here on every trade marks every account: each starts from its current P&L.
+        for a in 0..self.accounts.len() {
+            self.watch.sync(a, &self.last_price);
+        }
         self.mark_every = on;
     }
 
     /// A fill into risk's own position: the slot is brought up to the instrument's last trade
     /// first (marking skips flat slots; see [`RiskStage::mark`]), P&L moves by what the fill
-    /// changed, the loss limit is due a look, and the holders index follows. False when the
-    /// slot does not exist.
+    /// changed, the loss limit is due a look, and the holders index follows. The caller then
+    /// refreshes the account's guard (once, after any charges). False when the slot does not
+    /// exist.
     fn book(&mut self, f: &crate::model::Fill) -> bool {
         let (a, i) = (f.account.index(), f.instrument.index());
         let Some(k) = self.slot_index(a, i, f.product) else { return false };
         let last = self.last_price[i];
+        self.watch.sync(a, &self.last_price);
         let slot = &mut self.exposure[k].position;
         if last.is_positive() {
             slot.last = last;
@@ -526,21 +525,28 @@ impl RiskStage {
         let acct = &mut self.accounts[a];
         acct.realized += after.realized - before.realized;
         acct.loss_check_due = true;
-        self.guards[a].unrealized += after.unrealized().0 - before.unrealized().0;
+        self.watch.add_unrealized(a, after.unrealized().0 - before.unrealized().0);
         self.loss_check_due = true;
         let base = k - f.product.index();
         let net: i64 = self.exposure[base..base + PRODUCTS].iter().map(|e| e.position.net.0).sum();
-        self.held[a * self.instruments.len() + i] = net;
         let holds = self.exposure[base..base + PRODUCTS].iter().any(|e| e.position.net.0 != 0);
-        self.holders.set(a, i, holds);
-        self.refresh_guard(a);
+        self.watch.set_held(a, i, net, holds);
+        self.touch(a, i);
+        if last.is_positive() {
+            self.watch.set_marked(a, i, last);
+        }
         true
     }
 
     fn check_loss(&mut self, a: usize, out: &mut impl FnMut(Msg)) {
         let acct = &self.accounts[a];
         let limit = acct.setup.limits.daily_loss_limit.0;
-        let unrealized = self.guards[a].unrealized;
+        // Marking every account keeps every account's P&L current already (the reference
+        // mode); otherwise the account is brought up to the last prices first.
+        if !self.mark_every {
+            self.watch.sync(a, &self.last_price);
+        }
+        let unrealized = self.watch.synced_unrealized(a);
         if limit <= 0 || acct.kill || acct.realized + unrealized - acct.charges > -limit {
             return;
         }
@@ -597,6 +603,7 @@ impl RiskStage {
                 Side::Buy => e.working_buy += intent.qty.0,
                 Side::Sell => e.working_sell += intent.qty.0,
             }
+            self.touch(intent.account.index(), intent.instrument.index());
         }
         if let Some(a) = self.accounts.get_mut(intent.account.index()) {
             a.open_orders += 1;
@@ -618,6 +625,7 @@ impl RiskStage {
                 Side::Buy => e.working_buy = e.working_buy.saturating_sub(qty.0),
                 Side::Sell => e.working_sell = e.working_sell.saturating_sub(qty.0),
             }
+            self.touch(account, instrument);
         }
     }
 
@@ -661,7 +669,9 @@ impl RiskStage {
             }
             // Only the position changes: nothing was working, nothing was squaring.
             Feedback::Adopted { fill: f } => {
-                self.book(&f);
+                if self.book(&f) {
+                    self.refresh_guard(f.account.index());
+                }
             }
             Feedback::Closed { order, account, strategy, instrument, product, side, unfilled, reason } => {
                 if reason == CloseReason::Refused {
@@ -680,6 +690,7 @@ impl RiskStage {
                         Side::Buy => e.working_buy += new_remaining.0,
                         Side::Sell => e.working_sell += new_remaining.0,
                     }
+                    self.touch(a, i);
                 }
                 if let Some(w) = self.working.get_mut(&order) {
                     w.intent = intent;
@@ -828,10 +839,12 @@ impl RiskStage {
         if limits.max_gross_exposure.0 == 0 && limits.max_net_exposure.0 == 0 {
             return Ok(());
         }
-        let (mut gross, mut net) = (0i128, 0i128);
-        for j in 0..self.instruments.len() {
-            let (x, px) =
-                if j == i { (e, reference) } else { (self.exposure(a, j).unwrap_or_default(), self.mark_price(j)) };
+        // The order's instrument at its reference price, the others the account is active in
+        // at their marks (an instrument with no position and nothing working adds nothing).
+        let (mut gross, mut net) =
+            (e.worst() as i128 * reference.0 as i128, e.projected() as i128 * reference.0 as i128);
+        for j in self.active.iter(a).filter(|&j| j != i) {
+            let (x, px) = (self.exposure(a, j).unwrap_or_default(), self.mark_price(j));
             gross += x.worst() as i128 * px.0 as i128;
             net += x.projected() as i128 * px.0 as i128;
         }
@@ -863,7 +876,7 @@ impl RiskStage {
         let needed = self.margins.fraction(o.product, i).of(o.qty.notional(reference)).0 as i128;
         let mut used = 0i128;
         let n = self.instruments.len();
-        for j in 0..n {
+        for j in self.active.iter(a) {
             for p in Product::ALL {
                 let x = &self.exposure[(a * n + j) * PRODUCTS + p.index()];
                 let w = x.worst();

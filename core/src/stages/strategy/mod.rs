@@ -154,6 +154,9 @@ pub struct StrategyStage {
     slots: Vec<StrategySlot>,
     /// For each instrument, the (slot, feed) pairs that read it, in slot order.
     by_instrument: Vec<Vec<(usize, usize)>>,
+    /// The subset of `by_instrument` whose feed reads trades: a trade visits only these, so
+    /// its cost does not grow with the strategies that decide on bars of its instrument.
+    tick_readers: Vec<Vec<(usize, usize)>>,
     banks: IndicatorBanks,
     /// Per slot, per feed: its bank and indicator indices.
     views: Vec<Vec<FeedView>>,
@@ -175,6 +178,7 @@ impl StrategyStage {
             enabled: vec![true; slots.len()],
             slots,
             by_instrument: vec![Vec::new(); n],
+            tick_readers: vec![Vec::new(); n],
             banks: IndicatorBanks::new(n),
             views: Vec::new(),
             actions: Vec::with_capacity(16),
@@ -204,7 +208,7 @@ impl StrategyStage {
 
     /// Rebuilds the instrument → (slot, feed) routing table.
     fn route(&mut self) {
-        for v in &mut self.by_instrument {
+        for v in self.by_instrument.iter_mut().chain(&mut self.tick_readers) {
             v.clear();
         }
         for (i, slot) in self.slots.iter().enumerate() {
@@ -212,6 +216,11 @@ impl StrategyStage {
                 let list = self.by_instrument.get_mut(feed.instrument.index());
                 if let Some(list) = list.filter(|l| !l.contains(&(i, f))) {
                     list.push((i, f));
+                    if feed.ticks {
+                        if let Some(readers) = self.tick_readers.get_mut(feed.instrument.index()) {
+                            readers.push((i, f));
+                        }
+                    }
                 }
             }
         }
@@ -377,10 +386,10 @@ impl StrategyStage {
             *p = tick.price;
         }
         self.banks.on_tick(tick, &self.session);
-        if let Some(subs) = self.by_instrument.get(tick.instrument.index()) {
+        if let Some(subs) = self.tick_readers.get(tick.instrument.index()) {
             for &(i, f) in subs {
                 let slot = &mut self.slots[i];
-                if !self.enabled[i] || !slot.feeds[f].ticks {
+                if !self.enabled[i] {
                     continue;
                 }
                 let at = Moment { feed: f, last: tick.price, now: tick.ts };
