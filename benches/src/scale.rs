@@ -4,8 +4,8 @@
 //! EMA(9/21) crossovers on 1-minute bars (strategy j of account a on instrument
 //! (a·S + j) mod 50), over one synthetic session generated as `dalal gen` does. Three runs of
 //! the same ticks per point:
-//! - `scale/accounts=N`: the engine as it runs, risk marking only the accounts holding the
-//!   traded instrument and the portfolio marking lazily;
+//! - `scale/accounts=N`: the engine as it runs, risk watching loss limits by trigger prices
+//!   (a trade visits holders only when it reaches one) and the portfolio marking lazily;
 //! - `…/mark_every`: the same with [`Engine::set_mark_every`], every account marked on every
 //!   trade (the reference; decisions are identical);
 //! - `…/no_orders`: the same with every account's kill switch engaged, so what remains is
@@ -68,7 +68,7 @@ const QTY: u64 = 10;
 /// How a run treats marking and orders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Risk marks the holders of the traded instrument; the portfolio marks lazily.
+    /// Risk watches loss limits by trigger prices; the portfolio marks lazily.
     Holders,
     /// Every account marked on every trade ([`Engine::set_mark_every`]).
     MarkEvery,
