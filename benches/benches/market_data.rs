@@ -208,7 +208,7 @@ fn main() -> Res<()> {
     let expect_many = many.iter().fold(0, add_price);
 
     println!(
-        "market_data bench: {n} ticks per row ({:.1} µs apart, one session), {reps} repetitions per row, median reported",
+        "market_data bench: {n} ticks per row ({:.1} µs apart, one trading day), {reps} repetitions per row, median reported",
         (hours.close.0 - hours.open.0) as f64 / n as f64 / 1e3
     );
     let mut rows = Vec::new();

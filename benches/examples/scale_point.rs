@@ -13,9 +13,9 @@
 
 use std::process::ExitCode;
 
-use dalal_benches::scale::{config, strategies_per_account, ticks, warm_up};
+use dalal_benches::scale::{config, prepare, strategies_per_account, ticks, warm_up, Mode};
 use dalal_core::engine::Engine;
-use dalal_core::model::{Command, EgressEvent, IngressEvent, Input, KillScope, Tick};
+use dalal_core::model::{EgressEvent, IngressEvent, Input, Tick};
 
 #[inline(never)]
 fn timed_part(engine: &mut Engine, ticks: &[Tick], sink: &mut impl FnMut(EgressEvent)) {
@@ -27,13 +27,13 @@ fn timed_part(engine: &mut Engine, ticks: &[Tick], sink: &mut impl FnMut(EgressE
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let accounts = args.first().and_then(|a| a.parse::<usize>().ok()).filter(|&a| (1..=65_535).contains(&a));
-    let no_orders = match args.get(1).map(String::as_str) {
-        None | Some("trading") => Some(false),
-        Some("no_orders") => Some(true),
+    let mode = match args.get(1).map(String::as_str) {
+        None | Some("trading") => Some(Mode::Holders),
+        Some("no_orders") => Some(Mode::NoOrders),
         Some(_) => None,
     };
     let n = args.get(2).map_or(Some(400_000), |t| t.parse::<usize>().ok());
-    let (Some(accounts), Some(no_orders), Some(n)) = (accounts, no_orders, n) else {
+    let (Some(accounts), Some(mode), Some(n)) = (accounts, mode, n) else {
         eprintln!("usage: scale_point ACCOUNTS (1..65535) [trading|no_orders] [TICKS]");
         return ExitCode::from(2);
     };
@@ -52,19 +52,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut engine = Engine::new(&setup, quanta::Clock::new(), 0);
-    let sink = &mut |_: EgressEvent| {};
-    engine.apply_initial(&setup, sink);
     let (warm, timed) = tape.split_at(warm);
-    for t in warm {
-        engine.step(&IngressEvent { input: Input::Tick(*t), ingress_raw: 0, source: 0 }, sink);
-    }
-    if no_orders {
-        for a in &setup.accounts {
-            let kill = Command::KillSwitch { scope: KillScope::Account(a.id), engaged: true };
-            engine.step(&IngressEvent { input: Input::Command(kill), ingress_raw: 0, source: 0 }, sink);
-        }
-    }
+    let mut engine = prepare(&setup, warm, mode);
+    let sink = &mut |_: EgressEvent| {};
     let c0 = engine.order.counters;
     let t0 = std::time::Instant::now();
     timed_part(&mut engine, timed, sink);

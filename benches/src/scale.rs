@@ -199,16 +199,13 @@ fn drive(engine: &mut Engine, ticks: &[Tick], stamp: bool, sink: &mut impl FnMut
     }
 }
 
-/// Runs `ticks` through a fresh engine in `mode`, timing all but the first `warm`. With `stamp`
-/// each timed tick carries its ingress time, so the engine's tick-to-order histogram fills
-/// (one clock read per tick, so throughput is measured without it). Egress goes nowhere: a
-/// live engine hands it to a lossy ring and moves on.
-pub fn run(setup: &EngineSetup, ticks: &[Tick], warm: usize, mode: Mode, stamp: bool) -> Run {
+/// A fresh engine for `setup` in `mode`, the untimed `warm` ticks replayed and, for
+/// [`Mode::NoOrders`], every account's kill switch engaged: ready for the timed ticks.
+pub fn prepare(setup: &EngineSetup, warm: &[Tick], mode: Mode) -> Engine {
     let mut engine = Engine::new(setup, quanta::Clock::new(), 0);
     engine.set_mark_every(mode == Mode::MarkEvery);
     let sink = &mut |_: EgressEvent| {};
     engine.apply_initial(setup, sink);
-    let (warm, timed) = ticks.split_at(warm.min(ticks.len()));
     drive(&mut engine, warm, false, sink);
     if mode == Mode::NoOrders {
         for a in &setup.accounts {
@@ -216,6 +213,17 @@ pub fn run(setup: &EngineSetup, ticks: &[Tick], warm: usize, mode: Mode, stamp: 
             engine.step(&IngressEvent { input: Input::Command(kill), ingress_raw: 0, source: 0 }, sink);
         }
     }
+    engine
+}
+
+/// Runs `ticks` through a fresh engine in `mode`, timing all but the first `warm`. With `stamp`
+/// each timed tick carries its ingress time, so the engine's tick-to-order histogram fills
+/// (one clock read per tick, so throughput is measured without it). Egress goes nowhere: a
+/// live engine hands it to a lossy ring and moves on.
+pub fn run(setup: &EngineSetup, ticks: &[Tick], warm: usize, mode: Mode, stamp: bool) -> Run {
+    let (warm, timed) = ticks.split_at(warm.min(ticks.len()));
+    let mut engine = prepare(setup, warm, mode);
+    let sink = &mut |_: EgressEvent| {};
     let c0 = engine.order.counters;
     let t0 = Instant::now();
     drive(&mut engine, timed, stamp, sink);

@@ -129,16 +129,15 @@ impl LossWatch {
         u
     }
 
-    /// Brings `account`'s unrealized P&L up to the last prices.
+    /// Brings `account`'s unrealized P&L up to the last prices: the same sum as
+    /// [`LossWatch::unrealized`], folded into the guard as each mark moves.
     pub fn sync(&mut self, account: usize, last: &[Price]) {
-        let u = self.unrealized(account, last);
         let base = account * self.instruments;
-        if let Some(g) = self.guards.get_mut(account) {
-            g.unrealized = u;
-        }
+        let Some(g) = self.guards.get_mut(account) else { return };
         for i in self.holding.iter(account) {
-            let m = &mut self.marked[base + i];
+            let (q, m) = (self.held[base + i], &mut self.marked[base + i]);
             if let (true, Some(&p)) = (m.is_positive(), last.get(i)) {
+                g.unrealized = g.unrealized.saturating_add(q.saturating_mul(p.0 - m.0));
                 *m = p;
             }
         }

@@ -449,7 +449,10 @@ impl RiskStage {
             let a = a as usize;
             if self.watch.reached_by(a, instrument, price) {
                 self.check_loss(a, out);
-                self.refresh_guard(a);
+                // A trip has rearmed it already (no triggers once killed).
+                if !self.accounts[a].kill {
+                    self.refresh_guard(a);
+                }
             }
         }
     }
