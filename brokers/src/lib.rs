@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod angel;
 pub mod error_kind;
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -31,6 +32,7 @@ pub mod kite;
 pub mod money;
 pub mod order_state;
 pub mod secret;
+pub mod upstox;
 pub mod vault;
 
 pub use error_kind::BrokerErrorKind;

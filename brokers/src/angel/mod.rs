@@ -1,0 +1,3 @@
+//! Angel One SmartAPI: REST (login with client code, MPIN and TOTP; orders, books, funds) and
+//! the SmartStream 2.0 market-data WebSocket (little-endian binary packets). Protocol facts:
+//! brokers.md §2.
