@@ -32,6 +32,7 @@ pub mod kite;
 pub mod money;
 pub mod order_state;
 pub mod secret;
+pub mod totp;
 pub mod upstox;
 pub mod vault;
 
