@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod angel;
+mod de;
 pub mod error_kind;
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -31,6 +32,7 @@ pub mod kind;
 pub mod kite;
 pub mod money;
 pub mod order_state;
+pub mod rest;
 pub mod secret;
 pub mod totp;
 pub mod upstox;

@@ -3,45 +3,7 @@
 
 use crate::error_kind::BrokerErrorKind;
 
-/// What a request does, which decides whether it may be repeated after a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RequestKind {
-    /// A GET: reading twice changes nothing.
-    Read,
-    /// `POST /session/token`: the request token is single-use.
-    Login,
-    /// `DELETE /session/token`.
-    Logout,
-    PlaceOrder,
-    ModifyOrder,
-    CancelOrder,
-}
-
-impl RequestKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Read => "read",
-            RequestKind::Login => "login",
-            RequestKind::Logout => "logout",
-            RequestKind::PlaceOrder => "place order",
-            RequestKind::ModifyOrder => "modify order",
-            RequestKind::CancelOrder => "cancel order",
-        }
-    }
-
-    /// Sending it twice has the effect of sending it once. A cancel is: the second finds the
-    /// order cancelled already. A place is not (two orders), nor a modify (the second may land
-    /// after a fill and change what is left), nor a login (the token is spent).
-    pub const fn is_idempotent(self) -> bool {
-        matches!(self, RequestKind::Read | RequestKind::Logout | RequestKind::CancelOrder)
-    }
-}
-
-impl std::fmt::Display for RequestKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::rest::RequestKind;
 
 /// A failed Kite request. Display and Debug carry the endpoint's path (never its query, which
 /// may hold a token), the HTTP status, Kite's `error_type` and message; no secret ever, since
@@ -139,12 +101,12 @@ impl KiteError {
     /// unknown: look at the order book instead. Everything else (bad input, no margin,
     /// expired session) fails again the same way.
     pub fn is_retry_safe(&self) -> bool {
-        match self {
-            KiteError::Api { kind: BrokerErrorKind::RateLimited, .. } => true,
-            KiteError::Transport { sent: false, .. } => true,
-            _ if self.outcome_unknown() => self.request().is_idempotent(),
-            _ => false,
-        }
+        crate::rest::retry_safe(
+            self.request(),
+            self.kind(),
+            self.outcome_unknown(),
+            matches!(self, KiteError::Transport { sent: false, .. }),
+        )
     }
 }
 

@@ -2,7 +2,6 @@
 //! parameters, response models and errors, the KiteTicker binary decoder, and the ticker's
 //! WebSocket as an engine feed ([`feed::KiteFeed`]).
 
-mod de;
 pub mod error;
 pub mod feed;
 mod feed_map;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::de::{nullable, opt_secret, secret};
+use crate::de::{nullable, opt_secret, secret};
 use crate::money::{rupees_to_paise, MoneyError};
 use crate::order_state::OrderState;
 use crate::secret::Secret;

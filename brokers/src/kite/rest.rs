@@ -25,6 +25,7 @@ use super::model::{
     Trade,
 };
 use super::params::{ModifyOrder, PlaceOrder, Variety};
+use crate::rest::{error_chain, http_client, path_segment};
 use crate::secret::Secret;
 
 /// Kite's REST root.
@@ -88,27 +89,14 @@ impl KiteClient {
         timeout: Duration,
     ) -> Result<KiteClient, KiteError> {
         let invalid = |detail: String| KiteError::Invalid { request: RequestKind::Read, detail };
-        let url = reqwest::Url::parse(root).map_err(|e| invalid(format!("root {root:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-            return Err(invalid(format!("root {root:?}: expected an http(s) URL without a query")));
-        }
         if api_key.is_empty() || !api_key.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
             return Err(invalid("api_key must be printable ASCII without ':'".into()));
         }
         let mut headers = HeaderMap::new();
         headers.insert("X-Kite-Version", HeaderValue::from_static("3"));
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("dalal/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        // A proxy from the environment must not see a local test server's traffic.
-        if url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]") {
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| invalid(format!("HTTP client: {}", e.without_url())))?;
+        let (http, root) = http_client(root, timeout, headers).map_err(invalid)?;
         Ok(KiteClient {
-            root: root.trim_end_matches('/').to_string(),
+            root,
             api_key: api_key.to_string(),
             access_token,
             timeout,
@@ -359,33 +347,10 @@ impl KiteClient {
     }
 
     /// Replaces every secret the client knows in `text` with `****`.
-    fn scrub(&self, mut text: String, extra: &[&str]) -> String {
+    fn scrub(&self, text: String, extra: &[&str]) -> String {
         let token = self.access_token.as_ref().map(Secret::expose);
-        for s in extra.iter().copied().chain(token) {
-            if s.len() >= 4 && text.contains(s) {
-                text = text.replace(s, "****");
-            }
-        }
-        text
+        crate::rest::scrub(text, extra.iter().copied().chain(token))
     }
-}
-
-/// A caller's value as one path segment: characters that would change the path are refused
-/// by replacing them, so an order id can never point a request at another endpoint.
-fn path_segment(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
-}
-
-/// An error and its causes on one line (reqwest's own Display omits the cause).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Reads Kite's envelope. An error envelope (`status` "error" or an `error_type`, as the

@@ -1,6 +1,6 @@
-//! Deserializing helpers that make the wire models tolerant: Kite sends `null` for many
-//! fields it has no value for (an order's `exchange_order_id` before the exchange acks, a
-//! `tag` never set), and adds fields over time. Unknown fields are ignored by serde's default;
+//! Deserializing helpers that make the wire models tolerant: brokers send `null` for many
+//! fields they have no value for (Kite's `exchange_order_id` before the exchange acks, a `tag`
+//! never set), and add fields over time. Unknown fields are ignored by serde's default;
 //! these turn `null` or an absent field into the type's default instead of an error.
 
 use serde::{Deserialize, Deserializer};

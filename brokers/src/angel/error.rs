@@ -1,0 +1,184 @@
+//! Angel One SmartAPI errors: what Angel said (its error code and message) or why there was no
+//! usable answer, mapped onto [`BrokerErrorKind`], with whether the request may be sent again.
+//!
+//! Angel answers a business failure with HTTP 200 and `{"status":false,"errorcode":"AB…"}`,
+//! and its gateway refuses a token with another casing, `{"success":false,"errorCode":"AG…"}`
+//! (brokers.md §2.4); both become [`AngelError::Api`] with the code as sent.
+
+use crate::error_kind::BrokerErrorKind;
+pub use crate::rest::RequestKind;
+
+/// A failed SmartAPI request. Display and Debug carry the endpoint's path, the HTTP status,
+/// Angel's error code and message; never a secret, since the client scrubs the tokens, MPIN and
+/// TOTP code it holds from any text it keeps.
+#[derive(Debug, thiserror::Error)]
+pub enum AngelError {
+    /// Angel answered with a failure envelope, or with an error status.
+    #[error("angel {request} {path}: {kind}: {message} (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Api {
+        request: RequestKind,
+        path: String,
+        kind: BrokerErrorKind,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// No answer. `sent` is false when the connection was never made.
+    #[error("angel {request} {path}: no answer ({detail})")]
+    Transport { request: RequestKind, path: String, sent: bool, timed_out: bool, detail: String },
+    /// An answer that is not Angel's envelope, or whose `data` is not the expected shape.
+    #[error("angel {request} {path}: malformed answer (HTTP {status}): {detail}")]
+    Malformed { request: RequestKind, path: String, status: u16, detail: String },
+    /// The client is not logged in.
+    #[error("angel {request} {path}: no session (log in first)")]
+    NoSession { request: RequestKind, path: String },
+    /// Refused before sending: the request itself is wrong.
+    #[error("angel {request}: {detail}")]
+    Invalid { request: RequestKind, detail: String },
+}
+
+impl AngelError {
+    pub fn kind(&self) -> BrokerErrorKind {
+        match self {
+            AngelError::Api { kind, .. } => *kind,
+            AngelError::Transport { .. } => BrokerErrorKind::Network,
+            AngelError::Malformed { .. } => BrokerErrorKind::Malformed,
+            AngelError::NoSession { .. } => BrokerErrorKind::SessionExpired,
+            AngelError::Invalid { .. } => BrokerErrorKind::Input,
+        }
+    }
+
+    pub fn request(&self) -> RequestKind {
+        match self {
+            AngelError::Api { request, .. }
+            | AngelError::Transport { request, .. }
+            | AngelError::Malformed { request, .. }
+            | AngelError::NoSession { request, .. }
+            | AngelError::Invalid { request, .. } => *request,
+        }
+    }
+
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            AngelError::Api { status, .. } | AngelError::Malformed { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Angel's error code (`AB1050`, `AG8001`…), when it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AngelError::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The broker's message text (or ours, when the broker said nothing).
+    pub fn message(&self) -> &str {
+        match self {
+            AngelError::Api { message, .. } => message,
+            AngelError::Transport { detail, .. }
+            | AngelError::Malformed { detail, .. }
+            | AngelError::Invalid { detail, .. } => detail,
+            AngelError::NoSession { .. } => "no session",
+        }
+    }
+
+    /// True when Angel may have acted on the request although it failed.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            AngelError::Transport { sent, .. } => *sent,
+            AngelError::Malformed { status, .. } => (200..300).contains(status),
+            AngelError::Api { kind, .. } => *kind == BrokerErrorKind::Network,
+            AngelError::NoSession { .. } | AngelError::Invalid { .. } => false,
+        }
+    }
+
+    /// See [`crate::rest::retry_safe`].
+    pub fn is_retry_safe(&self) -> bool {
+        crate::rest::retry_safe(
+            self.request(),
+            self.kind(),
+            self.outcome_unknown(),
+            matches!(self, AngelError::Transport { sent: false, .. }),
+        )
+    }
+}
+
+/// The kind of an Angel error from its code, message and HTTP status. Angel refuses an
+/// exceeded rate limit with HTTP 403 and a text saying so (brokers.md §2.10), which is told
+/// apart from a refused token by the text; a code, when sent, decides otherwise (the table of
+/// brokers.md §2.4, as the official Java client maps it), and without one the status does.
+pub fn classify(status: u16, code: Option<&str>, message: &str) -> BrokerErrorKind {
+    use BrokerErrorKind as K;
+    if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+        return K::RateLimited;
+    }
+    match code {
+        Some("AG8001" | "AG8002" | "AG8003" | "AB8050" | "AB8051" | "AB1010" | "AB1011") => K::SessionExpired,
+        // Credentials refused (MPIN, TOTP, client code), an API key not known, a client blocked,
+        // an order kind the account may not use.
+        Some("AG8004" | "AB1000" | "AB1001" | "AB1006" | "AB1007" | "AB1031" | "AB1032" | "AB1050" | "AB2002") => {
+            K::Permission
+        }
+        Some("AB1002" | "AB1003" | "AB1005" | "AB1012" | "AB1018" | "AB4008") => K::Input,
+        Some("AB1008" | "AB1009" | "AB1013" | "AB1014" | "AB1015" | "AB1016" | "AB1017") => K::Order,
+        Some("AB1004" | "AB2000" | "AB2001") => K::Other,
+        _ => match status {
+            401 | 403 => K::SessionExpired,
+            400 | 404 | 405 | 410 | 422 => K::Input,
+            500..=599 => K::Network,
+            _ => K::Other,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BrokerErrorKind as K;
+
+    #[test]
+    fn codes_statuses_and_texts_map_onto_kinds() {
+        let table = [
+            (401, Some("AG8001"), "Invalid Token", K::SessionExpired),
+            (200, Some("AB8051"), "Refresh token expired", K::SessionExpired),
+            (200, Some("AB1050"), "Invalid totp", K::Permission),
+            (200, Some("AG8004"), "Invalid API Key", K::Permission),
+            (200, Some("AB4008"), "ordertag length should be less than 20 characters", K::Input),
+            (200, Some("AB1013"), "Order not found", K::Order),
+            (200, Some("AB2001"), "Internal Error", K::Other),
+            (403, None, "Access denied because of exceeding rate limit", K::RateLimited),
+            (429, None, "", K::RateLimited),
+            (403, None, "Forbidden", K::SessionExpired),
+            (502, None, "Bad Gateway", K::Network),
+            (200, Some("AB9999"), "new", K::Other),
+        ];
+        for (status, code, message, kind) in table {
+            assert_eq!(classify(status, code, message), kind, "{status} {code:?} {message}");
+        }
+    }
+
+    #[test]
+    fn a_place_whose_answer_was_lost_is_not_sent_again() {
+        let t = |request, sent| AngelError::Transport {
+            request,
+            path: "/x".into(),
+            sent,
+            timed_out: sent,
+            detail: "d".into(),
+        };
+        assert!(!t(RequestKind::PlaceOrder, true).is_retry_safe());
+        assert!(t(RequestKind::PlaceOrder, false).is_retry_safe());
+        assert!(t(RequestKind::CancelOrder, true).is_retry_safe());
+        let limited = AngelError::Api {
+            request: RequestKind::PlaceOrder,
+            path: "/x".into(),
+            kind: K::RateLimited,
+            status: 403,
+            code: None,
+            message: "rate limit".into(),
+        };
+        assert!(limited.is_retry_safe(), "refused at the door");
+    }
+}
