@@ -1,2 +1,4 @@
 //! Upstox API v2/v3: REST (OAuth authorization code, orders, books, funds) and the Market Data
 //! Feed v3 WebSocket (protobuf `FeedResponse` messages). Protocol facts: brokers.md §3.
+
+pub mod feed;
