@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use super::Malformed;
+use super::{Clock, Runner};
+
 use book::{Book, FakeHolding, Instrument};
 use ticker::{Push, TickerState};
 pub use ticker::{TickerHandshakes, TickerRequest};
@@ -52,21 +55,6 @@ pub struct RecordedRequest {
     /// [`FakeKite::use_manual_clock`], which moves only the rate-limit windows): what a test
     /// of a client's pacing measures.
     pub received: Duration,
-}
-
-/// How to garble successful answers (see [`FakeKite::set_malformed`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Malformed {
-    /// HTTP 200 with an HTML page.
-    NotJson,
-    /// The right JSON cut off half-way (with a matching Content-Length).
-    Truncated,
-    /// The envelope with a `data` of the wrong shape (a string).
-    WrongShape,
-    /// `{"status":"success"}` without `data`.
-    MissingData,
-    /// HTTP 200 with no body at all.
-    Empty,
 }
 
 /// Which of Kite's rate limits a request counts against.
@@ -105,23 +93,6 @@ struct SessionState {
     expired: bool,
 }
 
-/// Time for rate limits: the wall clock, or a clock tests move by hand so a limit is hit or
-/// not hit regardless of how fast the machine is.
-#[derive(Clone, Copy, Debug)]
-enum Clock {
-    Real(Instant),
-    Manual(Duration),
-}
-
-impl Clock {
-    fn now(&self) -> Duration {
-        match self {
-            Clock::Real(start) => start.elapsed(),
-            Clock::Manual(d) => *d,
-        }
-    }
-}
-
 /// Everything the fake knows, behind one lock.
 #[derive(Debug)]
 struct State {
@@ -158,7 +129,7 @@ impl State {
             auto_fill: true,
             rate_limits: BTreeMap::new(),
             windows: BTreeMap::new(),
-            clock: Clock::Real(Instant::now()),
+            clock: Clock::new(),
             started: Instant::now(),
             requests: Vec::new(),
             ticker: TickerState::new(),
@@ -204,13 +175,6 @@ impl FakeUser {
     }
 }
 
-enum Runner {
-    /// Spawned on the caller's runtime (REST and ticker).
-    Task(Vec<tokio::task::JoinHandle<()>>),
-    /// On a thread with its own runtime, for tests without one.
-    Thread(Option<tokio::sync::oneshot::Sender<()>>, Option<std::thread::JoinHandle<()>>),
-}
-
 /// A running fake Kite server. Stops when dropped.
 pub struct FakeKite {
     addr: SocketAddr,
@@ -229,65 +193,26 @@ impl Drop for FakeKite {
     fn drop(&mut self) {
         // Ticker connections run as tasks of their own: end them with the server.
         self.lock().ticker.send(Push::Drop);
-        match &mut self.runner {
-            Runner::Task(tasks) => tasks.iter().for_each(|t| t.abort()),
-            Runner::Thread(stop, thread) => {
-                if let Some(stop) = stop.take() {
-                    let _ = stop.send(());
-                }
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }
-        }
+        self.runner.stop();
     }
 }
 
 impl FakeKite {
     /// Starts the server on the current tokio runtime.
     pub async fn start() -> std::io::Result<FakeKite> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let ws_addr = ws_listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::new()));
-        let app = routes::router(state.clone());
-        let ws_app = ticker::router(state.clone());
-        let rest = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        let ws = tokio::spawn(async move {
-            let _ = axum::serve(ws_listener, ws_app).await;
-        });
-        Ok(FakeKite { addr, ws_addr, state, runner: Runner::Task(vec![rest, ws]) })
+        let ([addr, ws_addr], runner) =
+            Runner::spawn([routes::router(state.clone()), ticker::router(state.clone())]).await?;
+        Ok(FakeKite { addr, ws_addr, state, runner })
     }
 
     /// Starts the server on a thread of its own with its own runtime: for plain `#[test]`s,
     /// such as those that run the `dalal` binary against it.
     pub fn start_in_background() -> std::io::Result<FakeKite> {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let std_ws_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std_ws_listener.set_nonblocking(true)?;
-        let ws_addr = std_ws_listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::new()));
-        let app = routes::router(state.clone());
-        let ws_app = ticker::router(state.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("fake-kite".into()).spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
-                let Ok(ws_listener) = tokio::net::TcpListener::from_std(std_ws_listener) else { return };
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = axum::serve(ws_listener, ws_app) => {}
-                    _ = stopped => {}
-                }
-            });
-        })?;
-        Ok(FakeKite { addr, ws_addr, state, runner: Runner::Thread(Some(stop), Some(thread)) })
+        let routers = [routes::router(state.clone()), ticker::router(state.clone())];
+        let ([addr, ws_addr], runner) = Runner::spawn_in_background("fake-kite", routers)?;
+        Ok(FakeKite { addr, ws_addr, state, runner })
     }
 
     /// The root URL to give a client, e.g. `http://127.0.0.1:41234`.
@@ -494,16 +419,11 @@ impl FakeKite {
 
     /// Rate-limit windows move only with [`FakeKite::advance_clock`] from now on.
     pub fn use_manual_clock(&self) {
-        let mut s = self.lock();
-        let now = s.clock.now();
-        s.clock = Clock::Manual(now);
+        self.lock().clock.make_manual();
     }
 
     pub fn advance_clock(&self, by: Duration) {
-        let mut s = self.lock();
-        if let Clock::Manual(d) = &mut s.clock {
-            *d += by;
-        }
+        self.lock().clock.advance(by);
     }
 
     /// Garbles every successful answer this way until set back to `None`.
