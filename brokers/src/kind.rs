@@ -70,7 +70,9 @@ impl BrokerKind {
     pub fn optional_ids(self) -> &'static [&'static str] {
         match self {
             BrokerKind::Kite => &["user_id"],
-            BrokerKind::Angel => &[],
+            // The addresses SmartAPI's headers state; orders are accepted only from the API
+            // key's registered static IP, so `public_ip` should be it.
+            BrokerKind::Angel => &["public_ip", "local_ip", "mac_address"],
             BrokerKind::Upstox => &["redirect_uri"],
         }
     }

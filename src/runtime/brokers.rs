@@ -9,6 +9,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use dalal_brokers::gateway::angel::{AngelCredentials, AngelSymbol};
+use dalal_brokers::gateway::broker::GatewayConfig;
 use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
 use dalal_brokers::gateway::reconcile::{
     is_dalal_tag, plan_adoptions, position_key, reconcile, LeftOut, PositionKey, Reconciliation,
@@ -145,6 +147,7 @@ pub fn start(
     let mut threads = Vec::new();
     let mut watched = Vec::new();
     let mut adoptions = Vec::new();
+    let tokens: Vec<_> = config.instruments.iter().map(|i| i.tokens.clone()).collect();
     for b in used {
         let entry = &config.brokers[b];
         let venue = VenueId((config.venues.len() + b) as u16);
@@ -169,6 +172,7 @@ pub fn start(
             in_flight: in_flight.clone(),
             opening: &opening,
             live: !bound.is_empty(),
+            tokens: &tokens,
         };
         let Started { handle, thread, reconciliation, broker_positions } = start_login(entry, &vault, setup, wiring)?;
         if let (true, Some(positions), Some(&account)) = (entry.adopt_positions, &broker_positions, bound.first()) {
@@ -215,6 +219,8 @@ struct Wiring<'a> {
     opening: &'a BTreeMap<PositionKey, i64>,
     /// Whether a live account trades through it (shadow accounts send nothing).
     live: bool,
+    /// Each instrument's ids at the brokers (`tokens = { angel = … }`), in the setup's order.
+    tokens: &'a [std::collections::BTreeMap<String, u64>],
 }
 
 /// A login's gateway, started, and what its broker said at the start.
@@ -232,7 +238,7 @@ fn start_login(
     setup: &EngineSetup,
     wiring: Wiring<'_>,
 ) -> Result<Started> {
-    let Wiring { venue, reports, in_flight, opening, live } = wiring;
+    let Wiring { venue, reports, in_flight, opening, live, tokens } = wiring;
     let login = entry.login();
     let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
     if kind != entry.kind {
@@ -287,7 +293,47 @@ fn start_login(
                 spawn(cfg, client, symbols, reports, in_flight).context("starting the broker gateway")?;
             Ok(Started { handle, thread, reconciliation, broker_positions })
         }
-        BrokerKind::Angel | BrokerKind::Upstox => {
+        BrokerKind::Angel => {
+            let timeout = Duration::from_secs(7);
+            let has_session = vault.secret(login, "jwt_token")?.is_some();
+            let client = crate::broker::angel_client(vault, login, Some(entry.root()), timeout, has_session)
+                .with_context(|| format!("broker {:?}", entry.name))?;
+            let credentials = match (vault.secret(login, "mpin")?, vault.secret(login, "totp_seed")?) {
+                (Some(mpin), Some(totp_seed)) => Some(AngelCredentials { mpin, totp_seed }),
+                _ => None,
+            };
+            if !has_session {
+                match credentials {
+                    Some(_) => {
+                        tracing::info!(broker = %entry.name, "no Angel One session yet: the gateway logs in with the MPIN and TOTP seed")
+                    }
+                    None => {
+                        tracing::warn!(broker = %entry.name, "no Angel One session and no MPIN or TOTP seed: orders are refused until `dalal broker login {login}`")
+                    }
+                }
+            }
+            let symbols = setup
+                .instruments
+                .iter()
+                .zip(tokens)
+                .map(|(s, t)| AngelSymbol::of(s, t.get("angel").copied()))
+                .collect();
+            let cfg = GatewayConfig {
+                venue,
+                login: entry.name.clone(),
+                orders_per_second: entry.orders_per_second(),
+                poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
+                queue: 1024,
+                order_updates: live,
+                clock: dalal_brokers::gateway::WallClock::system(),
+            };
+            let (handle, thread) =
+                dalal_brokers::gateway::angel::spawn(cfg, client, credentials, symbols, reports, in_flight)
+                    .context("starting the broker gateway")?;
+            let reconciliation = Err("reconciliation at the start reads Kite logins only".to_string());
+            Ok(Started { handle, thread, reconciliation, broker_positions: None })
+        }
+        BrokerKind::Upstox => {
             bail!(
                 "broker {:?}: live trading through {} is not available yet; use mode = \"paper\"",
                 entry.name,

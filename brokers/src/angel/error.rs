@@ -106,12 +106,14 @@ impl AngelError {
 }
 
 /// The kind of an Angel error from its code, message and HTTP status. Angel refuses an
-/// exceeded rate limit with HTTP 403 and a text saying so (brokers.md §2.10), which is told
-/// apart from a refused token by the text; a code, when sent, decides otherwise (the table of
+/// exceeded rate limit with HTTP 403 and a plain text saying so (brokers.md §2.10), which is
+/// told apart from a refused token (JSON with a code) by the text; a code, when sent, decides otherwise (the table of
 /// brokers.md §2.4, as the official Java client maps it), and without one the status does.
 pub fn classify(status: u16, code: Option<&str>, message: &str) -> BrokerErrorKind {
     use BrokerErrorKind as K;
-    if status == 429 || message.to_ascii_lowercase().contains("rate limit") {
+    let text = message.to_ascii_lowercase();
+    // "Access denied because of exceeding rate limit" (the docs), "… exceeding access rate".
+    if status == 429 || (status == 403 && code.is_none() && (text.contains("exceeding") || text.contains("rate limit"))) {
         return K::RateLimited;
     }
     match code {
@@ -149,6 +151,7 @@ mod tests {
             (200, Some("AB1013"), "Order not found", K::Order),
             (200, Some("AB2001"), "Internal Error", K::Other),
             (403, None, "Access denied because of exceeding rate limit", K::RateLimited),
+            (403, None, "Access denied because of exceeding access rate", K::RateLimited),
             (429, None, "", K::RateLimited),
             (403, None, "Forbidden", K::SessionExpired),
             (502, None, "Bad Gateway", K::Network),

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
 use crate::de::{nullable, secret};
+use crate::order_state::OrderState;
 use crate::secret::Secret;
 
 /// A number or a numeric string; `null`, `""` or absent → 0.
@@ -173,6 +174,27 @@ impl Order {
     pub fn status_word(&self) -> String {
         let s = if self.status.is_empty() { &self.orderstatus } else { &self.status };
         s.trim().to_ascii_lowercase()
+    }
+
+    /// Angel's status words (brokers.md §2.6, the order-update codes of §2.12) in Dalal's
+    /// vocabulary. `modified` is an order working again after a change; a word Angel adds
+    /// later is [`OrderState::Unknown`], and the filled quantity still tells what happened.
+    pub fn state(&self) -> OrderState {
+        match self.status_word().as_str() {
+            "open" | "modified" if self.filledshares > 0 => OrderState::PartiallyFilled,
+            "open" | "modified" => OrderState::Open,
+            "open pending" | "validation pending" | "put order req received" | "modify validation pending" => {
+                OrderState::Pending
+            }
+            "trigger pending" => OrderState::TriggerPending,
+            "after market order req received" | "modify after market order req received" => OrderState::AmoPending,
+            "modify pending" => OrderState::ModifyPending,
+            "cancel pending" => OrderState::CancelPending,
+            "complete" => OrderState::Filled,
+            "cancelled" | "cancelled after market order" => OrderState::Cancelled,
+            "rejected" => OrderState::Rejected,
+            _ => OrderState::Unknown,
+        }
     }
 }
 
@@ -345,15 +367,22 @@ mod tests {
         let details: Order =
             serde_json::from_value(serde_json::json!({"price": 194.5, "quantity": 10, "orderstatus": "Complete"}))
                 .expect("details");
-        assert_eq!((details.price, details.status_word().as_str()), (194.5, "complete"));
+        assert_eq!((details.price, details.state()), (194.5, OrderState::Filled));
+        let part: Order =
+            serde_json::from_value(serde_json::json!({"status": "open", "filledshares": "3"})).expect("o");
+        assert_eq!(part.state(), OrderState::PartiallyFilled);
+        let amo: Order =
+            serde_json::from_value(serde_json::json!({"status": "after market order req received"})).expect("o");
+        assert_eq!(amo.state(), OrderState::AmoPending);
         assert!(serde_json::from_value::<Order>(serde_json::json!({"quantity": "ten"})).is_err());
         assert!(serde_json::from_value::<Order>(serde_json::json!({"quantity": "1.5"})).is_err());
     }
 
     #[test]
     fn candles_are_rows_of_six() {
-        let c: Vec<Candle> = serde_json::from_str(r#"[["2023-09-06T11:15:00+05:30",19571.2,19573.35,19565.0,19567.1,0]]"#)
-            .expect("candles");
+        let c: Vec<Candle> =
+            serde_json::from_str(r#"[["2023-09-06T11:15:00+05:30",19571.2,19573.35,19565.0,19567.1,0]]"#)
+                .expect("candles");
         assert_eq!(c[0].close, 19567.1);
         assert!(serde_json::from_str::<Vec<Candle>>(r#"[["t",1,2,3]]"#).is_err());
     }

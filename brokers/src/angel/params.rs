@@ -87,7 +87,8 @@ impl PlaceOrder {
             return Err("a limit order needs a price".into());
         }
         if let Some(tag) = &self.ordertag {
-            if tag.chars().count() > MAX_TAG || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if tag.chars().count() > MAX_TAG || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(format!("ordertag {tag:?}: at most {MAX_TAG} letters, digits, '_' or '-'"));
             }
         }

@@ -170,8 +170,9 @@ impl AngelClient {
             "totp": code.expose(),
         });
         let body = Zeroizing::new(body.to_string());
-        let tokens: Tokens =
-            self.send(RequestKind::Login, Method::POST, LOGIN, Some(&body), &[mpin.expose(), code.expose()], false).await?;
+        let tokens: Tokens = self
+            .send(RequestKind::Login, Method::POST, LOGIN, Some(&body), &[mpin.expose(), code.expose()], false)
+            .await?;
         if tokens.jwt.is_empty() {
             return Err(AngelError::Malformed {
                 request: RequestKind::Login,
@@ -270,8 +271,9 @@ impl AngelClient {
 
     /// The last price of one instrument.
     pub async fn ltp(&self, exchange: &str, tradingsymbol: &str, symboltoken: &str) -> Result<Ltp, AngelError> {
-        let body = serde_json::json!({ "exchange": exchange, "tradingsymbol": tradingsymbol, "symboltoken": symboltoken })
-            .to_string();
+        let body =
+            serde_json::json!({ "exchange": exchange, "tradingsymbol": tradingsymbol, "symboltoken": symboltoken })
+                .to_string();
         self.send(RequestKind::Read, Method::POST, LTP, Some(&body), &[], true).await
     }
 
@@ -316,10 +318,8 @@ impl AngelClient {
         if authed {
             let Some(tokens) = &self.tokens else { return Err(AngelError::NoSession { request, path: path.into() }) };
             let value = Zeroizing::new(format!("Bearer {}", tokens.jwt.expose()));
-            let mut header = HeaderValue::from_str(&value).map_err(|_| AngelError::Invalid {
-                request,
-                detail: "the JWT is not a valid header value".into(),
-            })?;
+            let mut header = HeaderValue::from_str(&value)
+                .map_err(|_| AngelError::Invalid { request, detail: "the JWT is not a valid header value".into() })?;
             header.set_sensitive(true);
             rb = rb.header(AUTHORIZATION, header);
         }

@@ -9,6 +9,8 @@
 //! under the broker's rate limit, maps every refusal to a reason code and the broker's own
 //! text, and follows its orders' fills and cancellations in the broker's order book.
 
+pub mod angel;
+pub mod broker;
 pub mod kite;
 pub mod rate;
 pub mod reconcile;

@@ -237,7 +237,7 @@ pub fn reconcile(
     out
 }
 
-/// Whether a Kite tag is one Dalal gives its orders ([`super::kite::tag_of`]).
+/// Whether a broker order's tag is one Dalal gives its orders ([`super::broker::tag_of`]).
 pub fn is_dalal_tag(tag: &str) -> bool {
     tag.strip_prefix('D').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -95,13 +95,7 @@ impl KiteClient {
         let mut headers = HeaderMap::new();
         headers.insert("X-Kite-Version", HeaderValue::from_static("3"));
         let (http, root) = http_client(root, timeout, headers).map_err(invalid)?;
-        Ok(KiteClient {
-            root,
-            api_key: api_key.to_string(),
-            access_token,
-            timeout,
-            http,
-        })
+        Ok(KiteClient { root, api_key: api_key.to_string(), access_token, timeout, http })
     }
 
     pub fn root(&self) -> &str {
