@@ -6,6 +6,7 @@ pub mod error;
 pub mod model;
 pub mod params;
 pub mod rest;
+pub mod stream;
 
 pub use error::AngelError;
 pub use rest::{AngelClient, Identity};
