@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Context, Result};
+use dalal_brokers::angel::model::Tokens;
+use dalal_brokers::angel::{AngelClient, AngelError, Identity};
 use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::vault::MASTER_KEY_ENV;
 use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, MasterKey, Secret, Vault};
@@ -20,7 +22,7 @@ pub fn run(cmd: BrokerCommand) -> Result<()> {
         }
         BrokerCommand::Add { name, kind, ids, secrets, vault } => add(name, &kind, &ids, &secrets, &vault),
         BrokerCommand::List { json, vault } => list(json, &vault),
-        BrokerCommand::Decode { broker: _, input } => decode(&input),
+        BrokerCommand::Decode { broker, input } => decode(&broker, &input),
         BrokerCommand::Login(args) => login(args),
         BrokerCommand::Snapshot(args) => snapshot(args),
         BrokerCommand::History(args) => crate::history::run(*args),
@@ -96,26 +98,40 @@ fn list(json: bool, args: &VaultArgs) -> Result<()> {
     Ok(())
 }
 
-/// `dalal broker decode --broker kite`: one JSON line out per hex line in.
-fn decode(input: &std::path::Path) -> Result<()> {
-    use dalal_brokers::kite::ticker::decode_frame;
+/// One captured feed message as the broker's official client prints it, or why it does not
+/// decode; also the number of packets in it the client would skip.
+fn decode_message(broker: &str, bytes: &[u8]) -> std::result::Result<(serde_json::Value, usize), String> {
+    match broker {
+        "angel" => {
+            let packet = dalal_brokers::angel::stream::decode_packet(bytes).map_err(|e| e.to_string())?;
+            Ok((serde_json::to_value(&packet).map_err(|e| e.to_string())?, 0))
+        }
+        "upstox" => {
+            let msg = dalal_brokers::upstox::feed::decode(bytes).map_err(|e| e.to_string())?;
+            Ok((dalal_brokers::upstox::feed::to_json(&msg), 0))
+        }
+        _ => {
+            let frame = dalal_brokers::kite::ticker::decode_frame(bytes).map_err(|e| e.to_string())?;
+            Ok((serde_json::to_value(&frame.packets).map_err(|e| e.to_string())?, frame.skipped))
+        }
+    }
+}
+
+/// `dalal broker decode --broker kite|angel|upstox`: one JSON line out per hex line in.
+fn decode(broker: &str, input: &std::path::Path) -> Result<()> {
     let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut bad, mut skipped) = (0usize, 0usize);
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        let value = match dalal_brokers::hex::decode(line) {
-            Ok(bytes) => match decode_frame(&bytes) {
-                Ok(frame) => {
-                    skipped += frame.skipped;
-                    serde_json::to_value(&frame.packets)?
-                }
-                Err(e) => {
-                    bad += 1;
-                    serde_json::json!({ "error": format!("line {}: {e}", i + 1) })
-                }
-            },
+        let decoded = dalal_brokers::hex::decode(line.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| decode_message(broker, &bytes));
+        let value = match decoded {
+            Ok((value, n)) => {
+                skipped += n;
+                value
+            }
             Err(e) => {
                 bad += 1;
                 serde_json::json!({ "error": format!("line {}: {e}", i + 1) })
@@ -163,10 +179,14 @@ fn request_token_from(line: &str) -> Option<Secret> {
 fn login(args: LoginArgs) -> Result<()> {
     let mut v = open(&args.vault)?;
     let name = args.name.as_str();
+    if v.kind(name)? == BrokerKind::Angel {
+        return angel_login(&mut v, name, &args);
+    }
     let api_key = kite_api_key(&v, name)?;
     let api_secret =
         v.secret(name, "api_secret")?.with_context(|| format!("{name} has no api_secret (dalal broker add)"))?;
-    let mut client = KiteClient::new(&args.root, &api_key, None, args.timeout)?;
+    let root = args.root.as_deref().unwrap_or(dalal_brokers::kite::rest::DEFAULT_ROOT);
+    let mut client = KiteClient::new(root, &api_key, None, args.timeout)?;
     println!("{}", client.login_url());
     let request_token = match (args.request_token, args.listen) {
         (Some(t), _) => t,
@@ -208,7 +228,8 @@ pub(crate) fn kite_session(args: &SnapshotArgs) -> Result<(KiteClient, Option<St
         (None, Some(key), Some(token)) => (key.clone(), token.clone(), None),
         _ => bail!("give --login NAME, or --api-key and --access-token"),
     };
-    Ok((KiteClient::new(&args.root, &api_key, Some(token), args.timeout)?, login))
+    let root = args.root.as_deref().unwrap_or(dalal_brokers::kite::rest::DEFAULT_ROOT);
+    Ok((KiteClient::new(root, &api_key, Some(token), args.timeout)?, login))
 }
 
 /// A failed Kite request as an error for people; an expired session of a vault login says
@@ -221,8 +242,78 @@ pub(crate) fn kite_failure(e: KiteError, login: Option<&str>) -> anyhow::Error {
     anyhow::anyhow!("{e}{hint}")
 }
 
+/// An Angel One login's client: its ids from the vault, and its session's tokens when
+/// `with_tokens` (after `dalal broker login`).
+pub(crate) fn angel_client(
+    v: &Vault,
+    name: &str,
+    root: Option<&str>,
+    timeout: std::time::Duration,
+    with_tokens: bool,
+) -> Result<AngelClient> {
+    let id = |field: &str| v.id(name, field);
+    let api_key = id("api_key")?.with_context(|| format!("{name} has no api_key"))?;
+    let client_code = id("client_code")?.with_context(|| format!("{name} has no client_code"))?;
+    let defaults = Identity::default();
+    let identity = Identity {
+        local_ip: id("local_ip")?.unwrap_or(defaults.local_ip),
+        public_ip: id("public_ip")?.unwrap_or(defaults.public_ip),
+        mac: id("mac_address")?.unwrap_or(defaults.mac),
+    };
+    let root = root.unwrap_or(dalal_brokers::angel::rest::DEFAULT_ROOT);
+    let mut client = AngelClient::new(root, &api_key, &client_code, &identity, timeout)?;
+    if with_tokens {
+        let secret = |field: &str| v.secret(name, field);
+        let jwt = secret("jwt_token")?.with_context(|| format!("{name} has no session: dalal broker login {name}"))?;
+        client.set_tokens(Some(Tokens {
+            jwt,
+            refresh: secret("refresh_token")?.unwrap_or_else(|| Secret::new("")),
+            feed: secret("feed_token")?.unwrap_or_else(|| Secret::new("")),
+            state: String::new(),
+        }));
+    }
+    Ok(client)
+}
+
+/// `dalal broker login NAME` of an Angel One login: client code, MPIN and the TOTP code of
+/// the stored seed; the session's tokens are kept in the vault.
+fn angel_login(v: &mut Vault, name: &str, args: &LoginArgs) -> Result<()> {
+    if args.request_token.is_some() || args.listen.is_some() {
+        bail!("{name} is an angel login: it logs in with its MPIN and TOTP seed, not a browser redirect");
+    }
+    let mut client = angel_client(v, name, args.root.as_deref(), args.timeout, false)?;
+    let mpin = v.secret(name, "mpin")?.with_context(|| format!("{name} has no mpin (dalal broker add)"))?;
+    let seed = v.secret(name, "totp_seed")?.with_context(|| format!("{name} has no totp_seed (dalal broker add)"))?;
+    let tokens = runtime()?.block_on(client.login(&mpin, &seed))?;
+    v.set_secret(name, "jwt_token", &tokens.jwt)?;
+    v.set_secret(name, "refresh_token", &tokens.refresh)?;
+    v.set_secret(name, "feed_token", &tokens.feed)?;
+    v.save()?;
+    tracing::info!(login = name, client_code = client.client_code(), "angel session started");
+    println!("logged in to angel as {}; session tokens kept in {}", client.client_code(), v.path().display());
+    Ok(())
+}
+
 /// `dalal broker snapshot`: one JSON object, rupees as numbers, quantities as integers.
 fn snapshot(args: SnapshotArgs) -> Result<()> {
+    if args.broker == "angel" {
+        let Some(name) = &args.login else { bail!("an angel snapshot needs --login NAME (a vault login)") };
+        let v = open(&args.vault)?;
+        if v.kind(name)? != BrokerKind::Angel {
+            bail!("{name} is a {} login, not angel", v.kind(name)?);
+        }
+        let client = angel_client(&v, name, args.root.as_deref(), args.timeout, true)?;
+        let out = runtime()?.block_on(angel_snapshot(&client, &args.broker, SnapshotOrders::All)).map_err(|e| {
+            let hint = if e.kind() == BrokerErrorKind::SessionExpired {
+                format!(" (log in again: dalal broker login {name})")
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("{e}{hint}")
+        })?;
+        println!("{out}");
+        return Ok(());
+    }
     let (client, login) = kite_session(&args)?;
     let relogin = |e: KiteError| kite_failure(e, login.as_deref());
     let out = runtime()?.block_on(kite_snapshot(&client, &args.broker, SnapshotOrders::All)).map_err(relogin)?;
@@ -294,6 +385,62 @@ pub(crate) async fn kite_snapshot(
             "quantity": h.quantity,
             "average_price": h.average_price,
             "last_price": h.last_price,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// An Angel One login's state as the same JSON object as [`kite_snapshot`]'s. Angel's
+/// positions are one list (net of the day and carried forward), its funds the RMS figures.
+pub(crate) async fn angel_snapshot(
+    client: &AngelClient,
+    broker: &str,
+    which: SnapshotOrders,
+) -> Result<serde_json::Value, AngelError> {
+    let profile = client.profile().await?;
+    let rms = client.rms().await?;
+    let positions = client.positions().await?;
+    let orders = client.order_book().await?;
+    let holdings = client.holdings().await?;
+    Ok(serde_json::json!({
+        "broker": broker,
+        "user_id": if profile.clientcode.is_empty() { client.client_code().to_string() } else { profile.clientcode },
+        "funds": {
+            "available_cash": rms.availablecash,
+            "used_margin": rms.utiliseddebits,
+            "net": rms.net,
+        },
+        "positions": positions.iter().map(|p| serde_json::json!({
+            "exchange": p.exchange,
+            "symbol": p.tradingsymbol,
+            "product": p.producttype,
+            "quantity": p.netqty,
+            "average_price": if p.netqty >= 0 { p.buyavgprice } else { p.sellavgprice },
+            "last_price": p.ltp,
+            "pnl": p.pnl,
+        })).collect::<Vec<_>>(),
+        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
+            "order_id": o.orderid,
+            "exchange": o.exchange,
+            "symbol": o.tradingsymbol,
+            "side": o.transactiontype,
+            "order_type": o.ordertype,
+            "product": o.producttype,
+            "validity": o.duration,
+            "quantity": o.quantity,
+            "filled_quantity": o.filledshares,
+            "pending_quantity": o.unfilledshares,
+            "price": o.price,
+            "trigger_price": o.triggerprice,
+            "average_price": o.averageprice,
+            "status": o.state().as_str(),
+            "tag": (!o.ordertag.is_empty()).then_some(&o.ordertag),
+        })).collect::<Vec<_>>(),
+        "holdings": holdings.iter().map(|h| serde_json::json!({
+            "exchange": h.exchange,
+            "symbol": h.tradingsymbol,
+            "quantity": h.quantity,
+            "average_price": h.averageprice,
+            "last_price": h.ltp,
         })).collect::<Vec<_>>(),
     }))
 }

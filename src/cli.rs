@@ -212,8 +212,10 @@ pub enum BrokerCommand {
     /// (times as integer epoch seconds). A line that does not decode prints
     /// `{"error": "..."}` in its place, and the command then fails.
     Decode {
-        /// The broker whose feed the messages come from (`kite`; Angel One and Upstox follow).
-        #[arg(long, value_parser = ["kite"])]
+        /// The broker whose feed the messages come from: `kite` (a KiteTicker frame per line),
+        /// `angel` (a SmartStream packet per line), `upstox` (a Market Data Feed v3 protobuf
+        /// `FeedResponse` per line).
+        #[arg(long, value_parser = ["kite", "angel", "upstox"])]
         broker: String,
         #[arg(long = "in")]
         input: PathBuf,
@@ -248,7 +250,9 @@ pub enum BrokerCommand {
 /// `dalal broker login`.
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    /// The vault login (a `kite` login with `api_key` and `api_secret`).
+    /// The vault login: a `kite` login (`api_key`, `api_secret`) logs in through the browser;
+    /// an `angel` login (`api_key`, `client_code`; secrets `mpin`, `totp_seed`) logs in at once
+    /// with a TOTP code computed from the seed.
     pub name: String,
     /// The `request_token` from the redirect after the browser login; read from standard
     /// input when absent (unless `--listen`).
@@ -261,9 +265,9 @@ pub struct LoginArgs {
     /// With `--listen`: give up waiting for the redirect after this long.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub wait: Duration,
-    /// The broker's API root (a test server's, say).
-    #[arg(long, default_value = dalal_brokers::kite::rest::DEFAULT_ROOT)]
-    pub root: String,
+    /// The broker's API root (a test server's, say); by default the login's broker's own.
+    #[arg(long)]
+    pub root: Option<String>,
     /// Give up on the broker after this long.
     #[arg(long, value_parser = parse_duration, default_value = "7s")]
     pub timeout: Duration,
@@ -274,12 +278,12 @@ pub struct LoginArgs {
 /// `dalal broker snapshot`.
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
-    /// The broker (`kite`; Angel One and Upstox follow).
-    #[arg(long, value_parser = ["kite"], default_value = "kite")]
+    /// The broker (`kite`, `angel`; Upstox follows). An `angel` snapshot needs `--login`.
+    #[arg(long, value_parser = ["kite", "angel"], default_value = "kite")]
     pub broker: String,
-    /// The broker's API root (a test server's, say).
-    #[arg(long, default_value = dalal_brokers::kite::rest::DEFAULT_ROOT)]
-    pub root: String,
+    /// The broker's API root (a test server's, say); by default the broker's own.
+    #[arg(long)]
+    pub root: Option<String>,
     /// Take the API key and access token from this vault login (see `dalal broker login`).
     #[arg(long, conflicts_with_all = ["api_key", "access_token"], required_unless_present = "api_key")]
     pub login: Option<String>,

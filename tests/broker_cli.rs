@@ -108,3 +108,48 @@ fn decode_prints_what_the_official_client_prints() {
     let other = dalal(dir.path(), &["broker", "decode", "--broker", "zerodha", "--in", "x"], "");
     assert!(!other.status.success());
 }
+
+/// The same for Angel One's SmartStream packets (smartapi-python's parser) and Upstox's
+/// protobuf feed messages (upstox-python-sdk's `MessageToDict`): every fixture line prints as
+/// the official client printed it, and a damaged line is an error in its place.
+#[test]
+fn decode_prints_what_the_angel_and_upstox_clients_print() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("brokers/tests/fixtures");
+    for (broker, messages, expected) in [
+        ("angel", "angel_stream_packets.hex", "angel_stream_expected.jsonl"),
+        ("upstox", "upstox_feed_messages.hex", "upstox_feed_expected.jsonl"),
+    ] {
+        let messages = std::fs::read_to_string(fixtures.join(messages)).expect("fixture");
+        let expected = std::fs::read_to_string(fixtures.join(expected)).expect("fixture");
+        let want: Vec<serde_json::Value> =
+            expected.lines().map(|l| serde_json::from_str(l).expect("fixture json")).collect();
+        assert!(want.len() >= 100, "{broker}: the fixtures cover the protocol");
+        let input = dir.path().join(format!("{broker}.hex"));
+        // A truncated message after the fixtures: the first byte of a protobuf length-delimited
+        // field, or an Angel packet too short for its mode.
+        let damaged = if broker == "angel" { "0101" } else { "12" };
+        std::fs::write(&input, format!("{messages}{damaged}\n")).expect("write");
+        let out = dalal(
+            dir.path(),
+            &["broker", "decode", "--broker", broker, "--in", input.to_str().unwrap_or_default()],
+            "",
+        );
+        assert!(!out.status.success(), "{broker}: a bad line fails the command");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let got: Vec<serde_json::Value> =
+            stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+        assert_eq!(got.len(), want.len() + 1, "{broker}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            // Where the client failed (a packet cut short), or read a mode it does not know as
+            // LTP (which Dalal refuses; see angel::stream), the line is an error in its place.
+            if w.get("error").is_some() || w.get("subscription_mode_val") == Some(&serde_json::Value::Null) {
+                assert!(g["error"].as_str().is_some_and(|e| e.contains(&format!("line {}", i + 1))), "{broker}: {g}");
+                continue;
+            }
+            assert!(same(g, w), "{broker} line {}: ours {g} client {w}", i + 1);
+        }
+        let last = &got[want.len()];
+        assert!(last["error"].as_str().is_some_and(|e| e.contains(&format!("line {}", want.len() + 1))), "{last}");
+    }
+}
