@@ -113,7 +113,8 @@ pub fn classify(status: u16, code: Option<&str>, message: &str) -> BrokerErrorKi
     use BrokerErrorKind as K;
     let text = message.to_ascii_lowercase();
     // "Access denied because of exceeding rate limit" (the docs), "… exceeding access rate".
-    if status == 429 || (status == 403 && code.is_none() && (text.contains("exceeding") || text.contains("rate limit"))) {
+    if status == 429 || (status == 403 && code.is_none() && (text.contains("exceeding") || text.contains("rate limit")))
+    {
         return K::RateLimited;
     }
     match code {
