@@ -4,7 +4,7 @@
 //! the broker's; and the session's inputs, as the journal holds them, replayed into a fresh
 //! engine give the same orders and fills.
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use dalal_brokers::fake::kite::{FakeKite, FakeUser};
@@ -13,10 +13,13 @@ use dalal_brokers::gateway::{code, BrokerTap, GatewayHandle, Session, SessionHea
 use dalal_brokers::kite::KiteClient;
 use dalal_brokers::Secret;
 use dalal_config::{Config, WaitKind};
-use dalal_core::engine::placement::{EgressObserver, IngressConsumer, Launch, PlacementConfig};
+use dalal_core::engine::placement::{Launch, PlacementConfig};
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
 use dalal_core::model::*;
+
+mod live;
+use live::{intent, notices, status, Journal, Seen, Watch};
 
 const CONFIG: &str = r#"
 [[instruments]]
@@ -44,69 +47,6 @@ max_order_qty = 1000
 max_order_value = 10000000.0
 max_position_qty = 10000
 "#;
-
-#[derive(Default)]
-struct Seen {
-    orders: Vec<Order>,
-    fills: Vec<Fill>,
-    notices: Vec<VenueReport>,
-}
-
-#[derive(Clone, Default)]
-struct Watch(Arc<Mutex<Seen>>);
-
-impl EgressObserver for Watch {
-    fn on_event(&mut self, ev: &EgressEvent) {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match ev {
-            EgressEvent::Order { order, .. } => s.orders.push(*order),
-            EgressEvent::Fill(f) => s.fills.push(*f),
-            EgressEvent::VenueNotice(r) => s.notices.push(*r),
-            _ => {}
-        }
-    }
-}
-
-/// The journal's view: every ingress event in the order the engine applied it.
-#[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<IngressEvent>>>);
-
-impl IngressConsumer for Journal {
-    fn on_event(&mut self, ev: &IngressEvent) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(*ev);
-    }
-    fn end_batch(&mut self) {}
-}
-
-impl Watch {
-    /// Waits (up to a generous deadline, for a loaded machine) until `done` holds.
-    fn until(&self, what: &str, done: impl Fn(&Seen) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if done(&self.0.lock().unwrap_or_else(|e| e.into_inner())) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                let orders: Vec<_> = s.orders.iter().map(|o| (o.id.0, o.status, o.venue_order)).collect();
-                panic!("timed out waiting for {what}; orders {orders:?}, notices {:?}", s.notices);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn last(&self, id: u64) -> Option<Order> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).orders.iter().rev().find(|o| o.id.0 == id).copied()
-    }
-}
-
-fn intent(side: Side, qty: u64, order_type: OrderType, price: i64) -> OrderIntent {
-    OrderIntent {
-        order_type,
-        price: Price(price),
-        ..OrderIntent::market(AccountId(0), StrategyId::SYSTEM, InstrumentId(0), side, Qty(qty))
-    }
-}
 
 #[test]
 fn a_live_kite_account_trades_reconciles_and_replays() {
@@ -445,12 +385,4 @@ fn a_token_expires_at_six_in_the_morning_ist_and_a_new_login_brings_it_back() {
 
 fn status_of(s: &Seen, id: u64) -> Option<OrderStatus> {
     status(s, id)
-}
-
-fn status(s: &Seen, id: u64) -> Option<OrderStatus> {
-    s.orders.iter().rev().find(|o| o.id.0 == id).map(|o| o.status)
-}
-
-fn notices(w: &Watch) -> Vec<VenueReport> {
-    w.0.lock().unwrap_or_else(|e| e.into_inner()).notices.clone()
 }
