@@ -52,6 +52,15 @@ impl BrokerKind {
         10
     }
 
+    /// The vault secret that holds a login's session: the token a new login writes and the
+    /// running gateways take up when it changes.
+    pub fn session_secret(self) -> &'static str {
+        match self {
+            BrokerKind::Kite | BrokerKind::Upstox => "access_token",
+            BrokerKind::Angel => "jwt_token",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<BrokerKind> {
         BrokerKind::ALL.into_iter().find(|k| k.as_str() == s)
     }

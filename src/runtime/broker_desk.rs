@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 
 use dalal_admin::{BrokerDesk, DeskError, DeskFuture, DeskLogin, EngineBook, LoginUpdate, Reconciled};
 use dalal_brokers::gateway::reconcile::{plan_adoptions, position_key, PositionKey};
-use dalal_brokers::kite::{KiteClient, KiteError};
+use dalal_brokers::kite::KiteClient;
 use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, Secret, Vault, VaultError};
 use dalal_config::{AccountMode, Config};
 use serde_json::{json, Value};
 
-use super::brokers::KiteBook;
-use crate::broker::{kite_snapshot, SnapshotOrders};
+use super::brokers::{BrokerBook, LoginClient, ReadError};
+use crate::broker::SnapshotOrders;
 use crate::cli::VaultArgs;
 
 /// How long one read of a login's state at the broker answers the console (see the module
@@ -53,7 +53,7 @@ struct Inner {
     /// The last read of each login's broker state, and when it was made.
     reads: Mutex<HashMap<String, (Instant, Value)>>,
     /// The last read of each login's book for reconciliation, and when it was made.
-    books: Mutex<HashMap<String, (Instant, Arc<KiteBook>)>>,
+    books: Mutex<HashMap<String, (Instant, Arc<BrokerBook>)>>,
 }
 
 /// A vault login some `[[brokers]]` entry uses.
@@ -135,7 +135,8 @@ impl BrokerDesk for Desk {
                 let login = login.clone();
                 blocking(move || inner.session_client(&login)).await?
             };
-            let state = kite_snapshot(&client, configured.kind.as_str(), SnapshotOrders::Open)
+            let state = client
+                .snapshot(configured.kind.as_str(), SnapshotOrders::Open)
                 .await
                 .map_err(|e| broker_error(&login, e))?;
             inner.reads.lock().unwrap_or_else(|e| e.into_inner()).insert(login, (Instant::now(), state.clone()));
@@ -154,7 +155,7 @@ impl BrokerDesk for Desk {
                         let login = login.clone();
                         blocking(move || inner.session_client(&login)).await?
                     };
-                    let b = Arc::new(KiteBook::read(&client).await.map_err(|e| broker_error(&login, e))?);
+                    let b = Arc::new(BrokerBook::read(&client).await.map_err(|e| broker_error(&login, e))?);
                     inner.books.lock().unwrap_or_else(|e| e.into_inner()).insert(login, (Instant::now(), b.clone()));
                     b
                 }
@@ -166,8 +167,8 @@ impl BrokerDesk for Desk {
 
 /// A failed broker read as the console answers it: an expired session is the caller's to
 /// renew (409), anything else the broker's failure (502).
-fn broker_error(login: &str, e: KiteError) -> DeskError {
-    if e.kind() == BrokerErrorKind::SessionExpired {
+fn broker_error(login: &str, e: ReadError) -> DeskError {
+    if e.kind == BrokerErrorKind::SessionExpired {
         DeskError::Conflict(format!("{login}: the broker session has expired ({e}); log in again"))
     } else {
         DeskError::Broker(e.to_string())
@@ -176,7 +177,7 @@ fn broker_error(login: &str, e: KiteError) -> DeskError {
 
 /// The engine's `book` beside the broker's, and the adoptions that settle the differences,
 /// planned as the start of a run plans them.
-fn reconciled(book: &EngineBook, broker: &KiteBook) -> Reconciled {
+fn reconciled(book: &EngineBook, broker: &BrokerBook) -> Reconciled {
     let mut engine: BTreeMap<PositionKey, i64> = BTreeMap::new();
     for (instrument, product, net) in &book.positions {
         if let Some(spec) = book.instruments.iter().find(|s| s.id == *instrument) {
@@ -254,7 +255,7 @@ impl Inner {
         reads.get(login).filter(|(at, _)| at.elapsed() < REUSE_READ_FOR).map(|(_, v)| v.clone())
     }
 
-    fn recent_book(&self, login: &str) -> Option<Arc<KiteBook>> {
+    fn recent_book(&self, login: &str) -> Option<Arc<BrokerBook>> {
         let books = self.books.lock().unwrap_or_else(|e| e.into_inner());
         books.get(login).filter(|(at, _)| at.elapsed() < REUSE_READ_FOR).map(|(_, b)| b.clone())
     }
@@ -317,25 +318,39 @@ impl Inner {
         Ok(())
     }
 
-    /// A client with the login's API key and stored access token; without a session there is
-    /// nothing to read (409).
-    fn session_client(&self, login: &str) -> Result<KiteClient, DeskError> {
+    /// A client with the login's ids and stored session (Kite's access token, Angel One's
+    /// JWT); without a session there is nothing to read (409).
+    fn session_client(&self, login: &str) -> Result<LoginClient, DeskError> {
         let configured = self.configured(login)?;
-        if configured.kind != BrokerKind::Kite {
-            return Err(DeskError::Conflict(format!(
-                "{login} is a {} login; the console reads Kite logins for now",
-                configured.kind
-            )));
-        }
         let vault = self.open()?;
         let no_session = || DeskError::Conflict(format!("{login} has no broker session: dalal broker login {login}"));
-        let api_key = match vault.id(login, "api_key") {
-            Ok(Some(k)) => k,
-            Ok(None) | Err(VaultError::UnknownLogin(_)) => return Err(no_session()),
+        let known = match vault.id(login, "api_key") {
+            Ok(Some(_)) => true,
+            Ok(None) | Err(VaultError::UnknownLogin(_)) => false,
             Err(e) => return Err(vault_error(e)),
         };
-        let token = vault.secret(login, "access_token").map_err(vault_error)?.ok_or_else(no_session)?;
-        KiteClient::new(&configured.root, &api_key, Some(token), BROKER_TIMEOUT)
-            .map_err(|e| DeskError::Internal(format!("{login}: {e}")))
+        if !known {
+            return Err(no_session());
+        }
+        match configured.kind {
+            BrokerKind::Kite => {
+                let api_key = vault.id(login, "api_key").map_err(vault_error)?.ok_or_else(no_session)?;
+                let token = vault.secret(login, "access_token").map_err(vault_error)?.ok_or_else(no_session)?;
+                KiteClient::new(&configured.root, &api_key, Some(token), BROKER_TIMEOUT)
+                    .map(LoginClient::Kite)
+                    .map_err(|e| DeskError::Internal(format!("{login}: {e}")))
+            }
+            BrokerKind::Angel => {
+                if vault.secret(login, "jwt_token").map_err(vault_error)?.is_none() {
+                    return Err(no_session());
+                }
+                crate::broker::angel_client(&vault, login, Some(&configured.root), BROKER_TIMEOUT, true)
+                    .map(LoginClient::Angel)
+                    .map_err(|e| DeskError::Internal(format!("{login}: {e:#}")))
+            }
+            BrokerKind::Upstox => Err(DeskError::Conflict(format!(
+                "{login} is an upstox login; the console reads Kite and Angel One logins"
+            ))),
+        }
     }
 }

@@ -9,21 +9,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use dalal_brokers::angel::{AngelClient, AngelError};
 use dalal_brokers::gateway::angel::{AngelCredentials, AngelSymbol};
 use dalal_brokers::gateway::broker::GatewayConfig;
 use dalal_brokers::gateway::kite::{spawn, KiteGatewayConfig, KiteSymbol};
 use dalal_brokers::gateway::reconcile::{
-    is_dalal_tag, plan_adoptions, position_key, reconcile, LeftOut, PositionKey, Reconciliation,
+    is_dalal_tag, plan_adoptions, position_key, reconcile, BookOrder, HeldPosition, LeftOut, PositionKey,
+    Reconciliation,
 };
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
-use dalal_brokers::kite::model::{Order as KiteOrder, Position as KitePosition};
 use dalal_brokers::kite::{KiteClient, KiteError};
-use dalal_brokers::{BrokerKind, Vault};
+use dalal_brokers::{BrokerErrorKind, BrokerKind, Vault};
 use dalal_config::{AccountMode, Config};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::model::{AccountId, Command, Product, VenueId};
 use dalal_core::stages::portfolio::Portfolio;
 
+use crate::broker::{angel_snapshot, kite_snapshot, SnapshotOrders};
 use crate::cli::VaultArgs;
 
 /// The gateways of a run (their tap goes to the engine thread).
@@ -229,7 +231,7 @@ struct Started {
     thread: JoinHandle<()>,
     reconciliation: Result<Reconciliation, String>,
     /// The broker's net positions, when they could be read.
-    broker_positions: Option<Vec<KitePosition>>,
+    broker_positions: Option<Vec<HeldPosition>>,
 }
 
 fn start_login(
@@ -260,24 +262,13 @@ fn start_login(
             let client = KiteClient::new(entry.root(), &api_key, token, Duration::from_secs(7))
                 .with_context(|| format!("broker {:?}", entry.name))?;
             let (reconciliation, broker_positions) = match client.has_session() {
-                true => match reconcile_kite(&client, opening) {
+                true => match reconcile_login(&LoginClient::Kite(client.clone()), opening) {
                     Ok((r, positions)) => (Ok(r), Some(positions)),
                     Err(e) => (Err(e), None),
                 },
                 false => (Err("no access token".to_string()), None),
             };
-            match &reconciliation {
-                Ok(r) if r.agrees() && r.outside_orders.is_empty() => {
-                    tracing::info!(broker = %entry.name, positions = r.agreeing, "broker positions agree with the engine's")
-                }
-                Ok(r) => tracing::warn!(
-                    broker = %entry.name,
-                    differences = ?r.differences,
-                    outside_orders = r.outside_orders.len(),
-                    "broker positions differ from the engine's, or orders from outside Dalal are working"
-                ),
-                Err(e) => tracing::warn!(broker = %entry.name, error = %e, "broker positions not reconciled"),
-            }
+            log_reconciliation(&entry.name, &reconciliation);
             let symbols = setup.instruments.iter().map(|s| Some(KiteSymbol::of(s))).collect();
             let cfg = KiteGatewayConfig {
                 venue,
@@ -318,6 +309,15 @@ fn start_login(
                 .zip(tokens)
                 .map(|(s, t)| AngelSymbol::of(s, t.get("angel").copied()))
                 .collect();
+            // Without a session yet (the gateway logs in by itself), there is no book to read.
+            let (reconciliation, broker_positions) = match client.has_session() {
+                true => match reconcile_login(&LoginClient::Angel(client.clone()), opening) {
+                    Ok((r, positions)) => (Ok(r), Some(positions)),
+                    Err(e) => (Err(e), None),
+                },
+                false => (Err("no session yet".to_string()), None),
+            };
+            log_reconciliation(&entry.name, &reconciliation);
             let cfg = GatewayConfig {
                 venue,
                 login: entry.name.clone(),
@@ -330,8 +330,7 @@ fn start_login(
             let (handle, thread) =
                 dalal_brokers::gateway::angel::spawn(cfg, client, credentials, symbols, reports, in_flight)
                     .context("starting the broker gateway")?;
-            let reconciliation = Err("reconciliation at the start reads Kite logins only".to_string());
-            Ok(Started { handle, thread, reconciliation, broker_positions: None })
+            Ok(Started { handle, thread, reconciliation, broker_positions })
         }
         BrokerKind::Upstox => {
             bail!(
@@ -359,22 +358,86 @@ fn engine_positions(setup: &EngineSetup, portfolio: &Portfolio, accounts: &[usiz
     out
 }
 
-/// What reconciliation needs of a Kite login: its net positions, the day's orders and the
-/// cash it has (when the funds can be read: positions are compared without it).
+/// A client of one login, whichever its broker: what the start of a run and the console read
+/// a login's state with.
+#[derive(Clone, Debug)]
+pub(crate) enum LoginClient {
+    Kite(KiteClient),
+    Angel(AngelClient),
+}
+
+/// A failed read of a login's state, whichever the broker: its kind (an expired session is the
+/// operator's to renew) and the broker's text.
 #[derive(Debug)]
-pub(crate) struct KiteBook {
-    pub positions: Vec<KitePosition>,
-    pub orders: Vec<KiteOrder>,
+pub(crate) struct ReadError {
+    pub kind: BrokerErrorKind,
+    pub text: String,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<KiteError> for ReadError {
+    fn from(e: KiteError) -> ReadError {
+        ReadError { kind: e.kind(), text: e.to_string() }
+    }
+}
+
+impl From<AngelError> for ReadError {
+    fn from(e: AngelError) -> ReadError {
+        ReadError { kind: e.kind(), text: e.to_string() }
+    }
+}
+
+impl LoginClient {
+    /// The login's state as `dalal broker snapshot` prints it (the same object for every
+    /// broker).
+    pub(crate) async fn snapshot(&self, broker: &str, which: SnapshotOrders) -> Result<serde_json::Value, ReadError> {
+        Ok(match self {
+            LoginClient::Kite(c) => kite_snapshot(c, broker, which).await?,
+            LoginClient::Angel(c) => angel_snapshot(c, broker, which).await?,
+        })
+    }
+}
+
+/// What reconciliation needs of a login: its net positions and the day's orders in the
+/// engine's words, and the cash it has (when the funds can be read: positions are compared
+/// without it).
+#[derive(Debug)]
+pub(crate) struct BrokerBook {
+    pub positions: Vec<HeldPosition>,
+    pub orders: Vec<BookOrder>,
     pub cash: Option<f64>,
 }
 
-impl KiteBook {
+impl BrokerBook {
     /// Reads the book: the start of a run and the console's reconciliation read it the same way.
-    pub(crate) async fn read(client: &KiteClient) -> Result<KiteBook, KiteError> {
-        let positions = client.positions().await?;
-        let orders = client.orders().await?;
-        let cash = client.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
-        Ok(KiteBook { positions: positions.net, orders, cash })
+    pub(crate) async fn read(client: &LoginClient) -> Result<BrokerBook, ReadError> {
+        Ok(match client {
+            LoginClient::Kite(c) => {
+                let positions = c.positions().await?;
+                let orders = c.orders().await?;
+                let cash = c.margins().await.ok().and_then(|m| m.equity).map(|e| e.net);
+                BrokerBook {
+                    positions: positions.net.iter().map(HeldPosition::from).collect(),
+                    orders: orders.iter().map(BookOrder::from).collect(),
+                    cash,
+                }
+            }
+            LoginClient::Angel(c) => {
+                let positions = c.positions().await?;
+                let orders = c.order_book().await?;
+                let cash = c.rms().await.ok().map(|r| r.net);
+                BrokerBook {
+                    positions: positions.iter().map(HeldPosition::from).collect(),
+                    orders: orders.iter().map(BookOrder::from).collect(),
+                    cash,
+                }
+            }
+        })
     }
 
     /// This book beside the engine's positions.
@@ -385,13 +448,36 @@ impl KiteBook {
 
 /// Reads the login's positions, orders and funds and compares them with `opening`; the
 /// broker's net positions come back too.
-fn reconcile_kite(
-    client: &KiteClient,
+fn reconcile_login(
+    client: &LoginClient,
     opening: &BTreeMap<PositionKey, i64>,
-) -> Result<(Reconciliation, Vec<KitePosition>), String> {
+) -> Result<(Reconciliation, Vec<HeldPosition>), String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let book = rt.block_on(KiteBook::read(client)).map_err(|e| e.to_string())?;
+    let book = rt.block_on(BrokerBook::read(client)).map_err(|e| e.to_string())?;
     Ok((book.reconcile(opening), book.positions))
+}
+
+/// Logs what reconciliation at the start found.
+fn log_reconciliation(broker: &str, reconciliation: &Result<Reconciliation, String>) {
+    match reconciliation {
+        Ok(r) if r.agrees() && r.outside_orders.is_empty() => {
+            tracing::info!(broker, positions = r.agreeing, "broker positions agree with the engine's")
+        }
+        Ok(r) => tracing::warn!(
+            broker,
+            differences = ?r.differences,
+            outside_orders = r.outside_orders.len(),
+            "broker positions differ from the engine's, or orders from outside Dalal are working"
+        ),
+        Err(e) => tracing::warn!(broker, error = %e, "broker positions not reconciled"),
+    }
+}
+
+/// A login's session token in the vault, under its broker's name for it
+/// ([`BrokerKind::session_secret`]).
+fn session_token(vault: &Vault, login: &str) -> Option<dalal_brokers::Secret> {
+    let kind = vault.kind(login).ok()?;
+    vault.secret(login, kind.session_secret()).ok().flatten()
 }
 
 /// The thread of [`watch_vault`]; stopping it drops the token sinks it holds.
@@ -415,7 +501,7 @@ fn adopt(
     setup: &EngineSetup,
     account: AccountId,
     opening: &BTreeMap<PositionKey, i64>,
-    positions: &[KitePosition],
+    positions: &[HeldPosition],
 ) -> Vec<Command> {
     let plan = plan_adoptions(&setup.instruments, account, opening, positions);
     for (key, why) in &plan.left_out {
@@ -450,7 +536,7 @@ pub fn watch_vault(args: VaultArgs, logins: Vec<(String, TokenSink)>) -> Result<
     let mut seen: BTreeMap<String, Option<dalal_brokers::Secret>> = BTreeMap::new();
     if let Ok(v) = crate::broker::open(&args) {
         for (login, _) in &logins {
-            seen.insert(login.clone(), v.secret(login, "access_token").ok().flatten());
+            seen.insert(login.clone(), session_token(&v, login));
         }
     }
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -476,7 +562,7 @@ pub fn watch_vault(args: VaultArgs, logins: Vec<(String, TokenSink)>) -> Result<
                 if changes.contains_key(login.as_str()) {
                     continue;
                 }
-                let now = vault.secret(login, "access_token").ok().flatten();
+                let now = session_token(&vault, login);
                 match (now, seen.get(login).and_then(Option::as_ref)) {
                     (Some(t), Some(had)) if t.expose() == had.expose() => {}
                     (Some(t), _) => {

@@ -177,6 +177,7 @@ pub fn spawn<B: BrokerApi + Send + 'static>(
             trades: HashSet::new(),
             updates_stream: None,
             last_relogin: None,
+            removed: false,
         };
         runtime.block_on(g.run(rx));
     })?;
@@ -198,6 +199,8 @@ struct Gateway<B: BrokerApi> {
     updates_stream: Option<UpdateStream>,
     /// When an unattended login was last tried.
     last_relogin: Option<Instant>,
+    /// The login was removed from the vault: no unattended login until a new token comes.
+    removed: bool,
 }
 
 impl<B: BrokerApi> Gateway<B> {
@@ -254,6 +257,7 @@ impl<B: BrokerApi> Gateway<B> {
                 }
                 Some(Some(Job::Shadow(r))) => self.shadow(r),
                 Some(Some(Job::NewToken(t))) => {
+                    self.removed = false;
                     self.api.set_token(Some(t));
                     // The old connection spoke for the old token.
                     self.updates_stream = None;
@@ -262,6 +266,7 @@ impl<B: BrokerApi> Gateway<B> {
                     tracing::info!(login = %self.config.login, "broker session renewed");
                 }
                 Some(Some(Job::Logout)) => {
+                    self.removed = true;
                     self.api.set_token(None);
                     start_session(&self.session, &self.api, self.config.clock.now());
                     self.updates_stream = None;
@@ -308,7 +313,7 @@ impl<B: BrokerApi> Gateway<B> {
             return true;
         }
         let due = self.last_relogin.is_none_or(|t| t.elapsed() >= RELOGIN_RETRY);
-        if !due {
+        if !due || self.removed {
             return false;
         }
         self.last_relogin = Some(Instant::now());

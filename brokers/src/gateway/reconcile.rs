@@ -9,11 +9,119 @@ use dalal_core::model::{AccountId, Adoption, InstrumentSpec, Price, Product, Qty
 use serde::Serialize;
 
 use super::kite::KiteSymbol;
+use crate::angel::model::{Order as AngelOrder, Position as AngelPosition};
 use crate::kite::model::{Order as KiteOrder, Position as KitePosition};
 use crate::order_state::OrderState;
 
-/// A position by where it trades: exchange, trading symbol and product (`MIS`, `CNC`, `NRML`).
+/// A position by where it trades: exchange, trading symbol and product (`MIS`, `CNC`, `NRML`),
+/// in the words of the engine's [`position_key`] whichever broker holds it.
 pub type PositionKey = (String, String, String);
+
+/// A broker's net position, in the engine's key: every broker's positions are read into this,
+/// so one reconciliation serves them all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldPosition {
+    pub key: PositionKey,
+    pub quantity: i64,
+    /// Rupees; zero when the broker does not say (a position closed today).
+    pub average_price: f64,
+    pub last_price: f64,
+}
+
+/// A broker's order as reconciliation reads it: whether it still works, and whether it is ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookOrder {
+    pub order_id: String,
+    pub exchange: String,
+    pub symbol: String,
+    pub side: String,
+    pub quantity: i64,
+    pub pending_quantity: i64,
+    /// The broker's own status word.
+    pub status: String,
+    pub state: OrderState,
+    /// Every tag the broker shows on it.
+    pub tags: Vec<String>,
+}
+
+impl From<&KitePosition> for HeldPosition {
+    fn from(p: &KitePosition) -> HeldPosition {
+        HeldPosition {
+            key: (p.exchange.clone(), p.tradingsymbol.clone(), p.product.clone()),
+            quantity: p.quantity,
+            average_price: p.average_price,
+            last_price: p.last_price,
+        }
+    }
+}
+
+impl From<&KiteOrder> for BookOrder {
+    fn from(o: &KiteOrder) -> BookOrder {
+        BookOrder {
+            order_id: o.order_id.clone(),
+            exchange: o.exchange.clone(),
+            symbol: o.tradingsymbol.clone(),
+            side: o.transaction_type.clone(),
+            quantity: o.quantity,
+            pending_quantity: o.pending_quantity,
+            status: o.status.clone(),
+            state: o.state(),
+            tags: o.tag.iter().chain(&o.tags).cloned().collect(),
+        }
+    }
+}
+
+/// Angel's cash symbols carry the series (`SBIN-EQ`); the engine's key has the bare symbol, as
+/// [`super::angel::AngelSymbol::of`] adds it.
+fn angel_symbol_key(exchange: &str, symbol: &str) -> String {
+    match (exchange, symbol.rsplit_once('-')) {
+        ("NSE" | "BSE", Some((bare, "EQ" | "BE"))) => bare.to_string(),
+        _ => symbol.to_string(),
+    }
+}
+
+/// Angel's products in the engine's words (`INTRADAY` → `MIS`, `DELIVERY` → `CNC`,
+/// `CARRYFORWARD` and `MARGIN` → `NRML`); others kept, so they show as differences.
+fn angel_product_key(product: &str) -> String {
+    match product {
+        "INTRADAY" => "MIS",
+        "DELIVERY" => "CNC",
+        "CARRYFORWARD" | "MARGIN" => "NRML",
+        other => other,
+    }
+    .to_string()
+}
+
+impl From<&AngelPosition> for HeldPosition {
+    fn from(p: &AngelPosition) -> HeldPosition {
+        HeldPosition {
+            key: (
+                p.exchange.clone(),
+                angel_symbol_key(&p.exchange, &p.tradingsymbol),
+                angel_product_key(&p.producttype),
+            ),
+            quantity: p.netqty,
+            average_price: if p.netqty >= 0 { p.buyavgprice } else { p.sellavgprice },
+            last_price: p.ltp,
+        }
+    }
+}
+
+impl From<&AngelOrder> for BookOrder {
+    fn from(o: &AngelOrder) -> BookOrder {
+        BookOrder {
+            order_id: o.orderid.clone(),
+            exchange: o.exchange.clone(),
+            symbol: angel_symbol_key(&o.exchange, &o.tradingsymbol),
+            side: o.transactiontype.clone(),
+            quantity: o.quantity,
+            pending_quantity: o.unfilledshares,
+            status: o.status_word(),
+            state: o.state(),
+            tags: (!o.ordertag.is_empty()).then(|| o.ordertag.clone()).into_iter().collect(),
+        }
+    }
+}
 
 /// One instrument whose quantities differ.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -72,7 +180,7 @@ pub struct Adopt {
 /// today). A difference with no usable price is left out and returned second, to be reported.
 pub fn adoptions(
     engine: &BTreeMap<PositionKey, i64>,
-    broker_positions: &[KitePosition],
+    broker_positions: &[HeldPosition],
 ) -> (Vec<Adopt>, Vec<PositionKey>) {
     let mut broker: BTreeMap<PositionKey, (i64, i64)> = BTreeMap::new();
     for p in broker_positions {
@@ -80,7 +188,7 @@ pub fn adoptions(
             .into_iter()
             .find_map(|r| crate::money::rupees_to_paise(r).ok().filter(|v| *v > 0))
             .unwrap_or(0);
-        let e = broker.entry((p.exchange.clone(), p.tradingsymbol.clone(), p.product.clone())).or_default();
+        let e = broker.entry(p.key.clone()).or_default();
         e.0 += p.quantity;
         if e.1 == 0 {
             e.1 = price;
@@ -153,7 +261,7 @@ pub fn plan_adoptions(
     instruments: &[InstrumentSpec],
     account: AccountId,
     engine: &BTreeMap<PositionKey, i64>,
-    broker_positions: &[KitePosition],
+    broker_positions: &[HeldPosition],
 ) -> AdoptionPlan {
     let (found, unpriced) = adoptions(engine, broker_positions);
     let mut plan = AdoptionPlan::default();
@@ -187,14 +295,14 @@ pub fn plan_adoptions(
 /// orders. `ours` says whether a broker order's tag is one Dalal gives its orders.
 pub fn reconcile(
     engine: &BTreeMap<PositionKey, i64>,
-    broker_positions: &[KitePosition],
-    broker_orders: &[KiteOrder],
+    broker_positions: &[HeldPosition],
+    broker_orders: &[BookOrder],
     ours: impl Fn(&str) -> bool,
     available_cash: Option<f64>,
 ) -> Reconciliation {
     let mut broker: BTreeMap<PositionKey, i64> = BTreeMap::new();
     for p in broker_positions {
-        *broker.entry((p.exchange.clone(), p.tradingsymbol.clone(), p.product.clone())).or_default() += p.quantity;
+        *broker.entry(p.key.clone()).or_default() += p.quantity;
     }
     let mut out = Reconciliation { available_cash, ..Reconciliation::default() };
     let keys: std::collections::BTreeSet<&PositionKey> = engine.keys().chain(broker.keys()).collect();
@@ -216,18 +324,17 @@ pub fn reconcile(
         }
     }
     for o in broker_orders {
-        if o.state().is_terminal() || o.state() == OrderState::Unknown {
+        if o.state.is_terminal() || o.state == OrderState::Unknown {
             continue;
         }
-        let tagged = o.tag.as_deref().is_some_and(&ours) || o.tags.iter().any(|t| ours(t));
-        if tagged {
+        if o.tags.iter().any(|t| ours(t)) {
             out.own_open_orders += 1;
         } else {
             out.outside_orders.push(OutsideOrder {
                 order_id: o.order_id.clone(),
                 exchange: o.exchange.clone(),
-                symbol: o.tradingsymbol.clone(),
-                side: o.transaction_type.clone(),
+                symbol: o.symbol.clone(),
+                side: o.side.clone(),
                 quantity: o.quantity,
                 pending_quantity: o.pending_quantity,
                 status: o.status.clone(),
@@ -296,6 +403,7 @@ mod tests {
             priced("TATA", "CNC", 3, 900.0, 900.0),
             priced("INFY", "MIS", 2, 0.0, 0.0),
         ];
+        let broker: Vec<HeldPosition> = broker.iter().map(HeldPosition::from).collect();
         let plan = plan_adoptions(&instruments, AccountId(3), &engine, &broker);
         let adopted: Vec<Adoption> = plan.adopt.iter().map(|(_, a)| *a).collect();
         assert_eq!(
@@ -336,6 +444,8 @@ mod tests {
             order("3", None, "TRIGGER PENDING"),
             order("4", None, "COMPLETE"),
         ];
+        let broker: Vec<HeldPosition> = broker.iter().map(HeldPosition::from).collect();
+        let orders: Vec<BookOrder> = orders.iter().map(BookOrder::from).collect();
         let r = reconcile(&engine, &broker, &orders, is_dalal_tag, Some(1000.0));
         assert!(!r.agrees());
         assert_eq!(r.agreeing, 1);
@@ -346,5 +456,33 @@ mod tests {
         let outside: Vec<&str> = r.outside_orders.iter().map(|o| o.order_id.as_str()).collect();
         assert_eq!(outside, vec!["2", "3"]);
         assert!(is_dalal_tag("D1") && !is_dalal_tag("D") && !is_dalal_tag("Dx1") && !is_dalal_tag("d1"));
+    }
+
+    #[test]
+    fn angel_positions_and_orders_read_in_the_engines_words() {
+        let p: AngelPosition = serde_json::from_value(serde_json::json!({
+            "exchange": "NSE", "tradingsymbol": "SBIN-EQ", "producttype": "INTRADAY", "netqty": "-4",
+            "buyavgprice": "0", "sellavgprice": "810.25", "ltp": "809"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let held = HeldPosition::from(&p);
+        assert_eq!(held.key, ("NSE".to_string(), "SBIN".to_string(), "MIS".to_string()));
+        assert_eq!((held.quantity, held.average_price), (-4, 810.25));
+        let fut: AngelPosition = serde_json::from_value(serde_json::json!({
+            "exchange": "NFO", "tradingsymbol": "NIFTY26DEC25FUT", "producttype": "CARRYFORWARD", "netqty": 75
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(HeldPosition::from(&fut).key.1, "NIFTY26DEC25FUT", "derivatives keep Angel's symbol");
+        assert_eq!(HeldPosition::from(&fut).key.2, "NRML");
+        let o: AngelOrder = serde_json::from_value(serde_json::json!({
+            "orderid": "250101000000001", "exchange": "NSE", "tradingsymbol": "SBIN-EQ", "status": "open",
+            "ordertag": "D7", "quantity": "10", "unfilledshares": "10", "transactiontype": "BUY"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let b = BookOrder::from(&o);
+        assert_eq!(
+            (b.symbol.as_str(), b.state, b.tags.as_slice()),
+            ("SBIN", OrderState::Open, &["D7".to_string()][..])
+        );
     }
 }
