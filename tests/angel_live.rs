@@ -91,6 +91,7 @@ fn a_live_angel_account_trades_logs_in_again_by_itself_and_replays() {
         login: broker.name.clone(),
         orders_per_second: broker.orders_per_second(),
         poll_every: Duration::from_millis(20),
+        idle_check: None,
         queue: 64,
         order_updates: false,
         clock: WallClock::system(),

@@ -28,6 +28,10 @@ use dalal_core::stages::portfolio::Portfolio;
 use crate::broker::{angel_snapshot, kite_snapshot, SnapshotOrders};
 use crate::cli::VaultArgs;
 
+/// How often an idle gateway reads its login's order book, so that a broker's outage shows
+/// in the session's health (and `/metrics`) before an order finds it.
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+
 /// The gateways of a run (their tap goes to the engine thread).
 pub struct Brokers {
     pub logins: Vec<LoginView>,
@@ -275,6 +279,7 @@ fn start_login(
                 login: entry.name.clone(),
                 orders_per_second: entry.orders_per_second(),
                 poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
+                idle_check: Some(IDLE_CHECK),
                 queue: 1024,
                 // Orders of live accounts are followed on the ticker as well as in the book.
                 order_updates: live.then(|| entry.ws_root().to_string()),
@@ -323,6 +328,7 @@ fn start_login(
                 login: entry.name.clone(),
                 orders_per_second: entry.orders_per_second(),
                 poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
+                idle_check: Some(IDLE_CHECK),
                 queue: 1024,
                 order_updates: live,
                 clock: dalal_brokers::gateway::WallClock::system(),

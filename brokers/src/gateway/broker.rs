@@ -43,6 +43,10 @@ pub struct GatewayConfig {
     pub orders_per_second: u32,
     /// How often the order book is read while orders work.
     pub poll_every: Duration,
+    /// With no order working, the book is still read this often, so an outage (the broker
+    /// unreachable, the session refused) shows in the session's health before an order finds
+    /// it; `None`: only orders find it.
+    pub idle_check: Option<Duration>,
     /// Requests waiting for the gateway before the engine waits for it.
     pub queue: usize,
     /// Whether to follow orders on the broker's order-update socket as well as in the book.
@@ -208,6 +212,7 @@ impl<B: BrokerApi> Gateway<B> {
         let (updates_tx, mut updates) = tokio::sync::mpsc::channel(UPDATE_QUEUE);
         self.open_updates(&updates_tx);
         let mut next_poll = Instant::now() + self.config.poll_every;
+        let mut last_read = Instant::now();
         // A look at the book is owed after a request (and counted in flight until done).
         let mut owed = false;
         loop {
@@ -223,6 +228,15 @@ impl<B: BrokerApi> Gateway<B> {
                     self.in_flight.add();
                     self.poll_book().await;
                     self.in_flight.done();
+                    last_read = Instant::now();
+                } else if self.config.idle_check.is_some_and(|every| last_read.elapsed() >= every)
+                    && self.api.has_session()
+                {
+                    // Read even when the session looks broken: the answer tells whether the
+                    // broker is back.
+                    let book = self.api.book().await;
+                    self.answered(book.as_ref().map(|_| ()));
+                    last_read = Instant::now();
                 }
                 if std::mem::take(&mut owed) {
                     self.in_flight.done();

@@ -38,6 +38,8 @@ pub struct KiteGatewayConfig {
     pub orders_per_second: u32,
     /// How often the order book is read while orders work.
     pub poll_every: Duration,
+    /// See [`GatewayConfig::idle_check`].
+    pub idle_check: Option<Duration>,
     /// Requests waiting for the gateway before the engine waits for it.
     pub queue: usize,
     /// The ticker root (`wss://ws.kite.trade`) to take order updates from; `None` leaves the
@@ -79,6 +81,7 @@ pub fn spawn(
         login: config.login,
         orders_per_second: config.orders_per_second,
         poll_every: config.poll_every,
+        idle_check: config.idle_check,
         queue: config.queue,
         order_updates: config.order_updates.is_some(),
         clock: config.clock,
