@@ -37,6 +37,7 @@ pub mod secret;
 pub mod totp;
 pub mod upstox;
 pub mod vault;
+pub mod ws;
 
 pub use error_kind::BrokerErrorKind;
 pub use kind::BrokerKind;

@@ -2,8 +2,8 @@
 //! back off, reconnect. Runs on the feed's own thread under a current-thread runtime (see
 //! `feed.rs` for the behaviour; this file is its mechanics).
 //!
-//! TCP and TLS are opened here rather than by tungstenite, so TLS is the rustls build
-//! (ring, webpki roots) the REST client already uses.
+//! TCP, TLS and the handshake are opened by the brokers' shared WebSocket code (`crate::ws`),
+//! so TLS is the rustls build (ring, webpki roots) the REST client already uses.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -11,14 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
-use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -27,44 +24,17 @@ use dalal_core::model::{Input, Timestamp};
 use super::feed::{wall_ns, Control, FeedError, FeedStatus, KiteFeedConfig, Mode, OrderSink, Shared};
 use super::feed_map::{KiteFeedStats, Mapper, TextEvent};
 use crate::secret::Secret;
+pub(crate) use crate::ws::Target;
+use crate::ws::{BadRoot, OpenError, Tls, Ws};
 
 /// A session that stayed up this long was healthy: the next failure starts the backoff over.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 /// How long a clean close may take when the feed stops.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Where the ticker is, parsed once at start.
-#[derive(Clone, Debug)]
-pub(crate) struct Target {
-    root: String,
-    tls: bool,
-    host: String,
-    port: u16,
-}
-
-impl Target {
-    pub(crate) fn parse(root: &str) -> Result<Target, FeedError> {
-        // Whatever follows a `?` is not echoed back: a root should not carry a token, but if
-        // one does it must not reach an error.
-        let shown = || FeedError::BadRoot(root.split('?').next().unwrap_or_default().to_string());
-        let uri: Uri = root.parse().map_err(|_| shown())?;
-        let tls = match uri.scheme_str() {
-            Some("wss") => true,
-            Some("ws") => false,
-            _ => return Err(shown()),
-        };
-        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(shown)?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        // `wss://ws.kite.trade?…` has no path; the request line needs one (`GET /?…`).
-        let (base, query) = root.split_once('?').map_or((root, None), |(b, q)| (b, Some(q)));
-        let has_path = base.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
-        let mut root = if has_path { base.to_string() } else { format!("{base}/") };
-        if let Some(q) = query {
-            root.push('?');
-            root.push_str(q);
-        }
-        Ok(Target { root, tls, host, port })
+impl From<BadRoot> for FeedError {
+    fn from(e: BadRoot) -> FeedError {
+        FeedError::BadRoot(e.0)
     }
 }
 
@@ -125,11 +95,6 @@ enum SessionEnd {
     Failed(String),
 }
 
-enum Conn {
-    Plain(Box<WebSocketStream<TcpStream>>),
-    Tls(Box<WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>>),
-}
-
 /// The connection thread's state.
 pub(crate) struct Worker {
     cfg: KiteFeedConfig,
@@ -140,7 +105,7 @@ pub(crate) struct Worker {
     mapper: Mapper,
     tx: SyncSender<Input>,
     on_order: Option<OrderSink>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Tls,
 }
 
 impl Worker {
@@ -154,7 +119,7 @@ impl Worker {
         let mapper = Mapper::new(cfg.subscriptions.iter().map(|s| (s.token, s.instrument)));
         let token = cfg.access_token.clone();
         let stats = shared.stats.clone();
-        Worker { cfg, target, token, shared, stats, mapper, tx, on_order, tls: None }
+        Worker { cfg, target, token, shared, stats, mapper, tx, on_order, tls: Tls::default() }
     }
 
     /// Error text with the token and key cut out, whatever layer produced it.
@@ -198,10 +163,7 @@ impl Worker {
                     self.shared.set_status(FeedStatus::Connected);
                     tracing::info!(host = %self.target.host, "Kite ticker connected");
                     let started = Instant::now();
-                    let end = match conn {
-                        Conn::Plain(ws) => self.session(*ws, &mut control).await,
-                        Conn::Tls(ws) => self.session(*ws, &mut control).await,
-                    };
+                    let end = self.session(conn, &mut control).await;
                     match end {
                         SessionEnd::Stop => return,
                         SessionEnd::Stale => {
@@ -262,26 +224,10 @@ impl Worker {
 
     /// `backoff_min × 2^attempt`, capped at `backoff_max`, then a random half to all of it.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.cfg.backoff_min.saturating_mul(1u32 << attempt.min(20)).min(self.cfg.backoff_max);
-        base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+        crate::ws::backoff(self.cfg.backoff_min, self.cfg.backoff_max, attempt)
     }
 
-    fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
-        if let Some(c) = &self.tls {
-            return Ok(c.clone());
-        }
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConnectError::Other(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let config = Arc::new(config);
-        self.tls = Some(config.clone());
-        Ok(config)
-    }
-
-    async fn connect(&mut self) -> Result<Conn, ConnectError> {
+    async fn connect(&mut self) -> Result<Ws, ConnectError> {
         let root = &self.target.root;
         let sep = if root.contains('?') { '&' } else { '?' };
         let url =
@@ -292,24 +238,13 @@ impl Worker {
             .map_err(|_| ConnectError::Other("the ticker URL does not parse".into()))?;
         drop(url);
         request.headers_mut().insert("X-Kite-Version", HeaderValue::from_static("3"));
-        let tcp = TcpStream::connect((self.target.host.as_str(), self.target.port))
-            .await
-            .map_err(|e| ConnectError::Other(self.scrub(&format!("TCP connect to {}: {e}", self.target.host))))?;
-        let _ = tcp.set_nodelay(true);
-        if self.target.tls {
-            let config = self.tls_config()?;
-            let name = rustls::pki_types::ServerName::try_from(self.target.host.clone())
-                .map_err(|_| ConnectError::Other(format!("{:?} is not a valid TLS server name", self.target.host)))?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| ConnectError::Other(self.scrub(&format!("TLS handshake: {e}"))))?;
-            let (ws, _) = tokio_tungstenite::client_async(request, tls).await.map_err(|e| self.handshake_error(e))?;
-            Ok(Conn::Tls(Box::new(ws)))
-        } else {
-            let (ws, _) = tokio_tungstenite::client_async(request, tcp).await.map_err(|e| self.handshake_error(e))?;
-            Ok(Conn::Plain(Box::new(ws)))
-        }
+        crate::ws::open(&self.target, request, &mut self.tls).await.map_err(|e| match e {
+            OpenError::Tcp(e) => ConnectError::Other(self.scrub(&format!("TCP connect to {}: {e}", self.target.host))),
+            OpenError::TlsSetup(e) => ConnectError::Other(format!("TLS setup: {e}")),
+            OpenError::TlsName => ConnectError::Other(format!("{:?} is not a valid TLS server name", self.target.host)),
+            OpenError::Tls(e) => ConnectError::Other(self.scrub(&format!("TLS handshake: {e}"))),
+            OpenError::Handshake(e) => self.handshake_error(e),
+        })
     }
 
     fn handshake_error(&self, e: WsError) -> ConnectError {
