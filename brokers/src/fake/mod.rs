@@ -8,6 +8,7 @@
 
 pub mod angel;
 pub mod kite;
+pub mod upstox;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
