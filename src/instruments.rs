@@ -1,6 +1,7 @@
-//! `dalal instruments import`: a broker's instrument master (Kite's `instruments.csv`) as
-//! `[[instruments]]` entries for the config, with each instrument's broker token, and a
-//! report of what was taken, left out and refused, so that the operator can see that a
+//! `dalal instruments import`: a broker's instrument master (Kite's `instruments.csv`,
+//! Angel One's `OpenAPIScripMaster.json`, Upstox's `complete.json.gz`) as `[[instruments]]`
+//! entries for the config, with each instrument's broker token (and Upstox's instrument key),
+//! and a report of what was taken, left out and refused, so that the operator can see that a
 //! 120 000-row file became the few hundred instruments they meant.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,6 +10,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use dalal_brokers::instruments::{self, BrokerInstrument, Dropped, Exchange, Master, Selection, SelectionRules};
+use dalal_brokers::BrokerKind;
 use dalal_core::model::{Price, Segment, Timestamp};
 use dalal_persistence::store::{MasterRow, Names, Store, StoreOptions};
 use std::sync::Arc;
@@ -27,9 +29,13 @@ pub fn run(cmd: InstrumentsCommand) -> Result<()> {
 fn import(args: &ImportArgs) -> Result<()> {
     let rules = rules(args)?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let master =
-        instruments::kite::parse(&text).with_context(|| format!("reading {} as Kite's master", args.file.display()))?;
+    let Some(broker) = BrokerKind::parse(&args.broker) else { bail!("--broker {:?}: not a broker", args.broker) };
+    let master = match broker {
+        BrokerKind::Kite => instruments::kite::parse(&String::from_utf8_lossy(&bytes)),
+        BrokerKind::Angel => instruments::angel::parse(&String::from_utf8_lossy(&bytes)),
+        BrokerKind::Upstox => instruments::upstox::parse_bytes(&bytes),
+    }
+    .with_context(|| format!("reading {} as {}'s instrument master", args.file.display(), vendor(broker)))?;
     let selection = instruments::select(&master, &rules);
     if let Some(out) = &args.out {
         write_atomically(out, &render(&master, &selection, &args.broker, &args.file))?;
@@ -38,8 +44,10 @@ fn import(args: &ImportArgs) -> Result<()> {
         Some(url) => Some(store(url, &args.broker, &rules, &master, &selection)?),
         None => None,
     };
+    // A JSON master's refused rows are placed by their position in the array.
+    let place = if broker == BrokerKind::Kite { "line" } else { "element" };
     for b in master.bad.iter().take(LISTED_BAD_ROWS) {
-        eprintln!("warning: line {}: {}: {}", b.line, b.reason.as_str(), b.detail);
+        eprintln!("warning: {place} {}: {}: {}", b.line, b.reason.as_str(), b.detail);
     }
     if master.bad.len() > LISTED_BAD_ROWS {
         eprintln!("warning: … and {} more refused rows", master.bad.len() - LISTED_BAD_ROWS);
@@ -52,6 +60,15 @@ fn import(args: &ImportArgs) -> Result<()> {
         println!("stored {n} instruments in {}'s instrument_master", dalal_config::load::redact_url(url));
     }
     Ok(())
+}
+
+/// The broker's name as its customers know it, for messages.
+fn vendor(b: BrokerKind) -> &'static str {
+    match b {
+        BrokerKind::Kite => "Kite",
+        BrokerKind::Angel => "Angel One",
+        BrokerKind::Upstox => "Upstox",
+    }
 }
 
 /// Keeps the chosen instruments in the store's `instrument_master`, in one transaction.
@@ -152,6 +169,9 @@ fn entry(out: &mut String, ins: &BrokerInstrument, broker: &str) {
         }
     }
     let _ = writeln!(out, "tokens = {{ {broker} = {} }}", ins.broker_token);
+    if let Some(key) = &ins.broker_key {
+        let _ = writeln!(out, "keys = {{ {broker} = {} }}", toml::Value::String(key.clone()));
+    }
 }
 
 /// The nearest price on the tick grid, at least one tick.

@@ -1,7 +1,9 @@
 //! `dalal instruments import --broker kite` on the committed master fixture
 //! (`scripts/kite_instruments_fixture.py`): the file it writes is a config Dalal accepts,
 //! in the priority operators need, with every refused row counted; and a master of Kite's
-//! real size (120 000 rows) imports whole.
+//! real size (120 000 rows) imports whole. The same for Angel One's and Upstox's JSON masters
+//! (`scripts/angel_instruments_fixture.py`, `scripts/upstox_instruments_fixture.py`), Upstox's
+//! also gzip-compressed as it is downloaded.
 
 mod cli;
 
@@ -14,11 +16,17 @@ use dalal_config::Config;
 use dalal_core::model::Segment;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/brokers/tests/fixtures/kite_instruments.csv");
+const ANGEL_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/brokers/tests/fixtures/angel_instruments.json");
+const UPSTOX_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/brokers/tests/fixtures/upstox_instruments.json");
 
 fn import(dir: &Path, file: &str, extra: &[&str]) -> Output {
+    import_as("kite", dir, file, extra)
+}
+
+fn import_as(broker: &str, dir: &Path, file: &str, extra: &[&str]) -> Output {
     let out = dir.join("instruments.toml");
     Command::new(env!("CARGO_BIN_EXE_dalal"))
-        .args(["instruments", "import", "--broker", "kite", "--file", file, "--out"])
+        .args(["instruments", "import", "--broker", broker, "--file", file, "--out"])
         .arg(&out)
         .args(extra)
         .output()
@@ -203,11 +211,18 @@ type Stored = (String, String, i64, String, i64, i64, Option<String>, Option<i64
 type MasterRows = Vec<Stored>;
 
 fn master_rows(url: &str) -> MasterRows {
+    broker_master_rows(url, "kite")
+}
+
+fn broker_master_rows(url: &str, broker: &str) -> MasterRows {
     use sqlx::{Connection, Row};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let sql = "SELECT exchange, symbol, token, segment, tick_paise, lot, expiry, strike_paise, option_type \
-                   FROM instrument_master WHERE broker = 'kite' ORDER BY exchange, symbol";
+        let sql = format!(
+            "SELECT exchange, symbol, token, segment, tick_paise, lot, expiry, strike_paise, option_type \
+             FROM instrument_master WHERE broker = '{broker}' ORDER BY exchange, symbol"
+        );
+        let sql = sql.as_str();
         let rows = if url.starts_with("sqlite:") {
             let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
             sqlx::query(sql).fetch_all(&mut c).await.expect("query").into_iter().map(|r| row(&r)).collect()
@@ -277,4 +292,238 @@ fn the_chosen_instruments_are_kept_in_a_sqlite_store() {
 fn the_chosen_instruments_are_kept_in_a_postgres_store() {
     let Some(schema) = cli::PgTestSchema::create("master") else { return };
     store_round_trip(&schema.url());
+}
+
+/// A gzip file of `data` in stored (uncompressed) deflate blocks: what Upstox serves, built
+/// without a compression library (the reader does not care how the blocks were made).
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let blocks: Vec<&[u8]> = data.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).expect("a stored block holds at most 65 535 bytes");
+        out.extend(len.to_le_bytes());
+        out.extend((!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend(crc32(data).to_le_bytes());
+    out.extend(u32::try_from(data.len()).expect("small").to_le_bytes());
+    out
+}
+
+/// The fixture's NIFTY 50 names as Angel One writes them (`SBIN-EQ`).
+fn angel_nifty_50() -> HashSet<String> {
+    NIFTY_50.iter().map(|s| format!("{s}-EQ")).collect()
+}
+
+#[test]
+fn angels_master_becomes_a_valid_config_in_priority_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = import_as("angel", dir.path(), ANGEL_FIXTURE, &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let (text, config) = written(dir.path());
+    let setup = config.validate().expect("the config validates");
+    assert_eq!(setup.instruments.len(), 54, "28 NSE equities, 6 futures and 20 options");
+
+    // Angel One's own symbols; its NIFTY 50 names first all the same, then alphabetical.
+    let s = symbols(&config);
+    let nifty = angel_nifty_50();
+    assert_eq!(s[..20].iter().filter(|s| nifty.contains(**s)).count(), 20, "{s:?}");
+    assert_eq!(
+        &s[20..28],
+        ["AARTIIND-EQ", "ABB-EQ", "AFTERBAD-EQ", "IDEA-EQ", "JOCIL-BE", "NIFTYBEES-EQ", "YESBANK-EQ", "ZEEL-EQ"]
+    );
+    assert_eq!(
+        &s[28..34],
+        [
+            "NIFTY29DEC26FUT",
+            "BANKNIFTY29DEC26FUT",
+            "NIFTY25JAN27FUT",
+            "BANKNIFTY25JAN27FUT",
+            "RELIANCE29DEC26FUT",
+            "RELIANCE25JAN27FUT"
+        ]
+    );
+    // No prices in Angel One's master: options of an expiry by strike, the weekly first.
+    assert_eq!(&s[34..37], ["NIFTY08DEC2625900CE", "NIFTY08DEC2625900PE", "NIFTY08DEC2626000CE"]);
+    assert_eq!(s[44], "BANKNIFTY29DEC2659000CE");
+    assert_eq!(s[50], "RELIANCE29DEC261500CE");
+    assert!(!s.iter().any(|s| s.ends_with("-SM") || s.starts_with("GOLD") || s.starts_with("USDINR")));
+
+    // The master's sizes in paise, exactly, and Angel One's token under `angel`.
+    let sbin = config.instruments.iter().find(|i| i.symbol == "SBIN-EQ").expect("SBIN-EQ");
+    assert_eq!((sbin.segment, sbin.tick_size, sbin.lot_size), (Segment::Equity, 0.05, 1));
+    assert_eq!(sbin.tokens.get("angel"), Some(&3045));
+    let bajaj = config.instruments.iter().find(|i| i.symbol == "BAJAJ-AUTO-EQ").expect("a hyphenated symbol");
+    assert_eq!((bajaj.tick_size, bajaj.tokens.get("angel")), (0.5, Some(&16_669)));
+    let fut = config.instruments.iter().find(|i| i.symbol == "BANKNIFTY29DEC26FUT").expect("future");
+    assert_eq!((fut.segment, fut.tick_size, fut.lot_size), (Segment::Futures, 0.2, 30));
+    let opt = config.instruments.iter().find(|i| i.symbol == "RELIANCE29DEC261502.5PE").expect("option");
+    assert_eq!((opt.segment, opt.tick_size, opt.lot_size, opt.band_pct), (Segment::Options, 0.05, 500, 0.0));
+    assert!(text.contains("# NFO RELIANCE 2026-12-29 1502.50 PE\n"), "the strike in rupees: {text}");
+    assert!(config.instruments.iter().all(|i| i.tokens.len() == 1 && i.tokens["angel"] > 0 && i.keys.is_empty()));
+    assert!(text.contains("tokens = { angel = 3045 }\n") && !text.contains("keys ="), "{text}");
+
+    let report = stdout(&o);
+    for line in [
+        "rows: 81; instruments: 59; out of scope: 13; refused: 9",
+        "NSE      NSE_EQ          28        28         0",
+        "BSE      NSE_EQ           3         0         3",
+        "skipped exchange_not_selected: 5",
+        "out of scope, index (not tradable): 4",
+        "out of scope, exchange MCX (no Dalal segment): 2",
+        "out of scope, exchange CDS (no Dalal segment): 2",
+        "out of scope, exchange NCDEX (no Dalal segment): 1",
+        "out of scope, NSE instrument_type \"-SM\" (no Dalal segment): 1",
+        "refused not_an_object: 1",
+        "refused bad_tick_size: 2",
+        "refused bad_option_type: 1",
+        "refused bad_strike: 1",
+        "wrote 54 instruments",
+    ] {
+        assert!(report.contains(line), "{line:?} missing from\n{report}");
+    }
+    let warnings = String::from_utf8_lossy(&o.stderr);
+    for w in
+        ["element 72: not_an_object", "element 74: bad_token", "element 75: bad_tick_size", "element 80: bad_strike"]
+    {
+        assert!(warnings.contains(w), "{w:?} missing from\n{warnings}");
+    }
+
+    // `--underlying SBIN` finds `SBIN-EQ`; the limits keep the NIFTY 50 first.
+    let o = import_as("angel", dir.path(), ANGEL_FIXTURE, &["--all", "--underlying", "SBIN,RELIANCE"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, c) = written(dir.path());
+    let s = symbols(&c);
+    assert_eq!(s.len(), 2 + 2 + 4, "{s:?}");
+    assert_eq!(&s[..2], ["RELIANCE-EQ", "SBIN-EQ"]);
+    let o = import_as("angel", dir.path(), ANGEL_FIXTURE, &["--max-equity", "5", "--max-derivatives", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, c) = written(dir.path());
+    let s = symbols(&c);
+    assert!(s[..5].iter().all(|s| nifty.contains(*s)), "{s:?}");
+    assert_eq!(&s[5..], ["NIFTY29DEC26FUT", "BANKNIFTY29DEC26FUT"]);
+}
+
+#[test]
+fn upstoxs_gzip_master_becomes_a_valid_config_with_instrument_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = std::fs::read(UPSTOX_FIXTURE).expect("fixture");
+    let gz = dir.path().join("complete.json.gz");
+    std::fs::write(&gz, gzip_stored(&json)).expect("write");
+    let o = import_as("upstox", dir.path(), gz.to_str().expect("utf-8 path"), &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let (text, config) = written(dir.path());
+    let setup = config.validate().expect("the config validates");
+    assert_eq!(setup.instruments.len(), 48, "22 NSE equities, 6 futures and 20 options");
+
+    let s = symbols(&config);
+    let nifty: HashSet<&str> = NIFTY_50.into_iter().collect();
+    assert!(s[..16].iter().all(|s| nifty.contains(s)), "{s:?}");
+    assert_eq!(&s[16..22], ["AARTIIND", "ABB", "AFTERBAD", "IDEA", "JOCIL", "ZEEL"]);
+    assert_eq!(&s[22..24], ["NIFTY FUT 29 DEC 26", "BANKNIFTY FUT 29 DEC 26"]);
+    assert_eq!(s[26], "RELIANCE FUT 29 DEC 26");
+    assert_eq!(&s[28..30], ["NIFTY 25900 CE 08 DEC 26", "NIFTY 25900 PE 08 DEC 26"]);
+
+    // The exchange token under `tokens`, the instrument key under `keys`.
+    let reliance = config.instruments.iter().find(|i| i.symbol == "RELIANCE").expect("RELIANCE");
+    assert_eq!((reliance.segment, reliance.tick_size, reliance.lot_size), (Segment::Equity, 0.1, 1));
+    assert_eq!(reliance.tokens.get("upstox"), Some(&2885));
+    assert_eq!(reliance.keys.get("upstox").map(String::as_str), Some("NSE_EQ|INE002A01018"));
+    assert!(text.contains("tokens = { upstox = 2885 }\nkeys = { upstox = \"NSE_EQ|INE002A01018\" }\n"), "{text}");
+    let opt = config.instruments.iter().find(|i| i.symbol == "RELIANCE 1502.5 CE 29 DEC 26").expect("option");
+    assert_eq!((opt.segment, opt.tick_size, opt.lot_size), (Segment::Options, 0.05, 500));
+    assert!(text.contains("# NFO RELIANCE 2026-12-29 1502.50 CE\n"), "underlying, expiry in IST, strike: {text}");
+    let fut = config.instruments.iter().find(|i| i.symbol == "BANKNIFTY FUT 29 DEC 26").expect("future");
+    assert_eq!((fut.tick_size, fut.lot_size), (0.2, 30));
+    for i in &config.instruments {
+        let (token, key) = (i.tokens["upstox"], &i.keys["upstox"]);
+        match i.segment {
+            Segment::Equity => assert!(key.starts_with("NSE_EQ|INE"), "{}: {key}", i.symbol),
+            _ => assert_eq!(key, &format!("NSE_FO|{token}"), "{}", i.symbol),
+        }
+    }
+
+    let report = stdout(&o);
+    for line in [
+        "rows: 68; instruments: 52; out of scope: 8; refused: 8",
+        "NSE      NSE_EQ          22        22         0",
+        "skipped exchange_not_selected: 4",
+        "out of scope, index (not tradable): 3",
+        "out of scope, exchange NCD_FO (no Dalal segment): 1",
+        "out of scope, NSE instrument_type \"SM\" (no Dalal segment): 1",
+        "refused bad_instrument_key: 1",
+        "refused bad_expiry: 1",
+        "wrote 48 instruments",
+    ] {
+        assert!(report.contains(line), "{line:?} missing from\n{report}");
+    }
+    let warnings = String::from_utf8_lossy(&o.stderr);
+    for w in ["element 60: not_an_object", "element 63: bad_instrument_key", "element 66: bad_expiry"] {
+        assert!(warnings.contains(w), "{w:?} missing from\n{warnings}");
+    }
+
+    // The decompressed JSON imports to the same instruments.
+    let o = import_as("upstox", dir.path(), UPSTOX_FIXTURE, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, plain) = written(dir.path());
+    assert_eq!(plain.instruments, config.instruments);
+}
+
+#[test]
+fn a_json_master_that_is_not_a_json_array_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for broker in ["angel", "upstox"] {
+        let o = import_as(broker, dir.path(), FIXTURE, &[]);
+        assert!(!o.status.success(), "{broker}: Kite's CSV is not JSON");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("not a JSON array") && e.contains("kite_instruments.csv"), "{broker}: {e}");
+        assert!(!dir.path().join("instruments.toml").exists(), "nothing written on failure");
+    }
+    let refusal = dir.path().join("refusal.json");
+    std::fs::write(&refusal, r#"{"status":"error","message":"Too many requests"}"#).expect("write");
+    let o = import_as("angel", dir.path(), refusal.to_str().expect("utf-8 path"), &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("Angel One") && e.contains("not a JSON array"), "{e}");
+
+    let torn = dir.path().join("torn.json.gz");
+    let mut gz = gzip_stored(&std::fs::read(UPSTOX_FIXTURE).expect("fixture"));
+    gz.truncate(gz.len() / 2);
+    std::fs::write(&torn, gz).expect("write");
+    let o = import_as("upstox", dir.path(), torn.to_str().expect("utf-8 path"), &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("Upstox") && e.contains("gzip"), "{e}");
+    assert!(!dir.path().join("instruments.toml").exists());
+
+    let o = import_as("zerodha", dir.path(), FIXTURE, &[]);
+    assert!(!o.status.success(), "an unknown broker is refused");
+}
+
+#[test]
+fn angels_instruments_are_kept_in_a_sqlite_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("master.db").display());
+    let o = import_as("angel", dir.path(), ANGEL_FIXTURE, &["--store", &url]);
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("stored 54 instruments"), "{}", stdout(&o));
+    let (_, config) = written(dir.path());
+    let rows = broker_master_rows(&url, "angel");
+    assert_eq!(rows.len(), config.instruments.len());
+    for i in &config.instruments {
+        let r = rows.iter().find(|r| r.1 == i.symbol).unwrap_or_else(|| panic!("{} stored", i.symbol));
+        assert_eq!(Some(r.2 as u64), i.tokens.get("angel").copied(), "{}", i.symbol);
+    }
+    let opt = rows.iter().find(|r| r.1 == "RELIANCE29DEC261502.5CE").expect("option");
+    assert_eq!((opt.6.as_deref(), opt.7, opt.8.as_deref()), (Some("2026-12-29"), Some(150_250), Some("CE")));
+    assert!(broker_master_rows(&url, "kite").is_empty(), "each broker's import is its own");
 }

@@ -196,6 +196,7 @@ impl Row<'_, '_> {
         let last_price = self.price(LAST_PRICE, BadReason::LastPrice)?.filter(|p| p.is_positive());
         Ok(Some(BrokerInstrument {
             broker_token,
+            broker_key: None,
             exchange_token,
             exchange,
             tradingsymbol,

@@ -22,7 +22,8 @@ use super::{BrokerInstrument, Exchange, Expiry, Master};
 pub struct SelectionRules {
     /// Exchanges to take instruments from; earlier ones win a tradingsymbol both list.
     pub exchanges: Vec<Exchange>,
-    /// Only these underlyings: a derivative's `name`, an equity's tradingsymbol. `None`: all.
+    /// Only these underlyings ([`BrokerInstrument::underlying`]): a derivative's `name`, an
+    /// equity's symbol (`SBIN-EQ` is `SBIN`'s). `None`: all.
     pub underlyings: Option<BTreeSet<String>>,
     /// At most this many equities (`None`: all).
     pub max_equity: Option<usize>,
@@ -118,7 +119,7 @@ pub fn select(m: &Master, rules: &SelectionRules) -> Selection {
             continue;
         };
         if let Some(u) = &rules.underlyings {
-            if !u.contains(underlying(ins)) {
+            if !u.contains(ins.underlying()) {
                 sel.dropped.push((i, Dropped::Underlying));
                 continue;
             }
@@ -131,8 +132,8 @@ pub fn select(m: &Master, rules: &SelectionRules) -> Selection {
     }
     equity.sort_by(|&(a, ea), &(b, eb)| {
         let (a, b) = (&m.instruments[a], &m.instruments[b]);
-        (!is_nifty_50(&a.tradingsymbol), &a.tradingsymbol, ea, a.broker_token).cmp(&(
-            !is_nifty_50(&b.tradingsymbol),
+        (!is_nifty_50(a.underlying()), &a.tradingsymbol, ea, a.broker_token).cmp(&(
+            !is_nifty_50(b.underlying()),
             &b.tradingsymbol,
             eb,
             b.broker_token,
@@ -162,15 +163,6 @@ pub fn select(m: &Master, rules: &SelectionRules) -> Selection {
     sel
 }
 
-/// What `--underlying` matches: a derivative's underlying, an equity's own symbol.
-fn underlying(ins: &BrokerInstrument) -> &str {
-    if ins.segment == Segment::Equity {
-        &ins.tradingsymbol
-    } else {
-        &ins.name
-    }
-}
-
 /// Each underlying's price from the master: its index row, else its equity, else its
 /// nearest future with a price.
 fn underlying_prices(m: &Master) -> HashMap<&str, Price> {
@@ -184,7 +176,7 @@ fn underlying_prices(m: &Master) -> HashMap<&str, Price> {
     equities.sort_by_key(|i| i.exchange);
     for e in equities {
         if let Some(lp) = e.last_price {
-            p.entry(e.tradingsymbol.as_str()).or_insert(lp);
+            p.entry(e.underlying()).or_insert(lp);
         }
     }
     let mut futures: Vec<&BrokerInstrument> = m.instruments.iter().filter(|i| i.segment == Segment::Futures).collect();
@@ -246,6 +238,7 @@ mod tests {
     ) -> BrokerInstrument {
         BrokerInstrument {
             broker_token: 1,
+            broker_key: None,
             exchange_token: 1,
             exchange: ex,
             tradingsymbol: sym.into(),
@@ -351,6 +344,19 @@ mod tests {
         assert_eq!(s.chosen, [1, 3], "BSE was asked first, so its RELIANCE wins");
         assert!(s.dropped.contains(&(0, Dropped::DuplicateSymbol)));
         assert!(s.dropped.contains(&(2, Dropped::Underlying)));
+    }
+
+    #[test]
+    fn series_suffixed_equities_rank_as_their_company() {
+        let mut m = Master::default();
+        for s in ["AARTIIND-EQ", "SBIN-EQ", "ZEEL-BE", "BAJAJ-AUTO"] {
+            m.instruments.push(ins(Exchange::Nse, s, s, Segment::Equity, None, 0));
+        }
+        let s = select(&m, &rules(None, None));
+        assert_eq!(symbols(&m, &s), ["BAJAJ-AUTO", "SBIN-EQ", "AARTIIND-EQ", "ZEEL-BE"]);
+        let mut r = rules(None, None);
+        r.underlyings = Some(["SBIN".to_string(), "ZEEL".to_string()].into());
+        assert_eq!(select(&m, &r).chosen, [1, 2]);
     }
 
     #[test]
