@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use dalal_brokers::angel::model::Tokens;
 use dalal_brokers::angel::{AngelClient, AngelError, Identity};
 use dalal_brokers::kite::{KiteClient, KiteError};
+use dalal_brokers::upstox::{UpstoxClient, UpstoxError};
 use dalal_brokers::vault::MASTER_KEY_ENV;
 use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, MasterKey, Secret, Vault};
 
@@ -163,12 +164,14 @@ fn kite_api_key(v: &Vault, name: &str) -> Result<String> {
     v.id(name, "api_key")?.with_context(|| format!("{name} has no api_key"))
 }
 
-/// The request token in what the user pasted: the redirect URL (its `request_token` query
-/// parameter) or the bare token.
-fn request_token_from(line: &str) -> Option<Secret> {
+/// The one-time code in what the user pasted: the redirect URL (its `param` query parameter:
+/// Kite's `request_token`, Upstox's `code`) or the bare code.
+fn code_from(line: &str, param: &str) -> Option<Secret> {
     let line = line.trim();
-    let token = match line.find("request_token=") {
-        Some(at) => line[at + "request_token=".len()..].split(['&', '#', ' ']).next().unwrap_or_default(),
+    let key = format!("{param}=");
+    let at = line.match_indices(&key).map(|(i, _)| i).find(|&i| i == 0 || line[..i].ends_with(['?', '&']));
+    let token = match at {
+        Some(at) => line[at + key.len()..].split(['&', '#', ' ']).next().unwrap_or_default(),
         None if !line.contains(['?', '/', '=', ' ']) => line,
         None => "",
     };
@@ -179,8 +182,10 @@ fn request_token_from(line: &str) -> Option<Secret> {
 fn login(args: LoginArgs) -> Result<()> {
     let mut v = open(&args.vault)?;
     let name = args.name.as_str();
-    if v.kind(name)? == BrokerKind::Angel {
-        return angel_login(&mut v, name, &args);
+    match v.kind(name)? {
+        BrokerKind::Angel => return angel_login(&mut v, name, &args),
+        BrokerKind::Upstox => return upstox_login(&mut v, name, &args),
+        BrokerKind::Kite => {}
     }
     let api_key = kite_api_key(&v, name)?;
     let api_secret =
@@ -190,7 +195,7 @@ fn login(args: LoginArgs) -> Result<()> {
     println!("{}", client.login_url());
     let request_token = match (args.request_token, args.listen) {
         (Some(t), _) => t,
-        (None, Some(addr)) => crate::login_redirect::request_token(addr, args.wait)?,
+        (None, Some(addr)) => crate::login_redirect::one_time_code(addr, args.wait, "request_token", "Kite")?,
         (None, None) => {
             if std::io::stdin().is_terminal() {
                 eprint!("log in at the URL above, then paste the address Kite sends you to (or its request_token): ");
@@ -198,7 +203,8 @@ fn login(args: LoginArgs) -> Result<()> {
             }
             let mut line = zeroize::Zeroizing::new(String::new());
             std::io::stdin().lock().read_line(&mut line).context("reading the request token from standard input")?;
-            request_token_from(&line).context("no request_token on standard input (the redirect URL or the token)")?
+            code_from(&line, "request_token")
+                .context("no request_token on standard input (the redirect URL or the token)")?
         }
     };
     let session = runtime()?.block_on(client.generate_session(&request_token, &api_secret))?;
@@ -282,6 +288,71 @@ fn angel_login(v: &mut Vault, name: &str, args: &LoginArgs) -> Result<()> {
         bail!("{name} is an angel login: it logs in with its MPIN and TOTP seed, not a browser redirect");
     }
     let mut client = angel_client(v, name, args.root.as_deref(), args.timeout, false)?;
+    angel_login_into(v, name, &mut client)?;
+    tracing::info!(login = name, client_code = client.client_code(), "angel session started");
+    println!("logged in to angel as {}; session tokens kept in {}", client.client_code(), v.path().display());
+    Ok(())
+}
+
+/// An Upstox login's client: its API key from the vault, and its access token when
+/// `with_token` (after `dalal broker login`).
+pub(crate) fn upstox_client(
+    v: &Vault,
+    name: &str,
+    roots: (Option<&str>, Option<&str>),
+    timeout: std::time::Duration,
+    with_token: bool,
+) -> Result<UpstoxClient> {
+    let api_key = v.id(name, "api_key")?.with_context(|| format!("{name} has no api_key"))?;
+    let token = match with_token {
+        true => Some(
+            v.secret(name, "access_token")?
+                .with_context(|| format!("{name} has no session: dalal broker login {name}"))?,
+        ),
+        false => None,
+    };
+    let root = roots.0.unwrap_or(dalal_brokers::upstox::rest::DEFAULT_ROOT);
+    let order_root = roots.1.unwrap_or(dalal_brokers::upstox::rest::DEFAULT_HFT_ROOT);
+    Ok(UpstoxClient::new(root, order_root, &api_key, token, timeout)?)
+}
+
+/// `dalal broker login NAME` of an Upstox login: the authorization dialog's address, then the
+/// one-time `code` Upstox redirects back with (given, taken by `--listen`, or pasted),
+/// exchanged with the API secret for the day's access token, kept in the vault.
+fn upstox_login(v: &mut Vault, name: &str, args: &LoginArgs) -> Result<()> {
+    let redirect_uri = v.id(name, "redirect_uri")?.with_context(|| {
+        format!(
+            "{name} has no redirect_uri (dalal broker add … --id redirect_uri=…): Upstox sends the login back there"
+        )
+    })?;
+    let api_secret =
+        v.secret(name, "api_secret")?.with_context(|| format!("{name} has no api_secret (dalal broker add)"))?;
+    let mut client = upstox_client(v, name, (args.root.as_deref(), None), args.timeout, false)?;
+    println!("{}", client.login_url(&redirect_uri, Some("dalal")));
+    let code = match (&args.request_token, args.listen) {
+        (Some(t), _) => t.clone(),
+        (None, Some(addr)) => crate::login_redirect::one_time_code(addr, args.wait, "code", "Upstox")?,
+        (None, None) => {
+            if std::io::stdin().is_terminal() {
+                eprint!("log in at the URL above, then paste the address Upstox sends you to (or its code): ");
+                let _ = std::io::stderr().flush();
+            }
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().lock().read_line(&mut line).context("reading the code from standard input")?;
+            code_from(&line, "code").context("no code on standard input (the redirect URL or the code)")?
+        }
+    };
+    let session = runtime()?.block_on(client.generate_session(&code, &api_secret, &redirect_uri))?;
+    v.set_secret(name, "access_token", &session.access_token)?;
+    v.save()?;
+    tracing::info!(login = name, user_id = %session.user_id, "upstox session started");
+    println!("logged in to upstox as {}; access token kept in {}", session.user_id, v.path().display());
+    Ok(())
+}
+
+/// Logs `client` in with the login's MPIN and the TOTP code of its seed, and keeps the
+/// session's tokens in the vault (saved).
+pub(crate) fn angel_login_into(v: &mut Vault, name: &str, client: &mut AngelClient) -> Result<()> {
     let mpin = v.secret(name, "mpin")?.with_context(|| format!("{name} has no mpin (dalal broker add)"))?;
     let seed = v.secret(name, "totp_seed")?.with_context(|| format!("{name} has no totp_seed (dalal broker add)"))?;
     let tokens = runtime()?.block_on(client.login(&mpin, &seed))?;
@@ -289,22 +360,32 @@ fn angel_login(v: &mut Vault, name: &str, args: &LoginArgs) -> Result<()> {
     v.set_secret(name, "refresh_token", &tokens.refresh)?;
     v.set_secret(name, "feed_token", &tokens.feed)?;
     v.save()?;
-    tracing::info!(login = name, client_code = client.client_code(), "angel session started");
-    println!("logged in to angel as {}; session tokens kept in {}", client.client_code(), v.path().display());
     Ok(())
 }
 
 /// `dalal broker snapshot`: one JSON object, rupees as numbers, quantities as integers.
 fn snapshot(args: SnapshotArgs) -> Result<()> {
-    if args.broker == "angel" {
-        let Some(name) = &args.login else { bail!("an angel snapshot needs --login NAME (a vault login)") };
+    if args.broker != "kite" {
+        let Some(name) = &args.login else { bail!("an {} snapshot needs --login NAME (a vault login)", args.broker) };
         let v = open(&args.vault)?;
-        if v.kind(name)? != BrokerKind::Angel {
-            bail!("{name} is a {} login, not angel", v.kind(name)?);
+        let kind = v.kind(name)?;
+        if kind.as_str() != args.broker {
+            bail!("{name} is a {kind} login, not {}", args.broker);
         }
-        let client = angel_client(&v, name, args.root.as_deref(), args.timeout, true)?;
-        let out = runtime()?.block_on(angel_snapshot(&client, &args.broker, SnapshotOrders::All)).map_err(|e| {
-            let hint = if e.kind() == BrokerErrorKind::SessionExpired {
+        let client = match kind {
+            BrokerKind::Angel => {
+                crate::runtime::LoginClient::Angel(angel_client(&v, name, args.root.as_deref(), args.timeout, true)?)
+            }
+            _ => crate::runtime::LoginClient::Upstox(upstox_client(
+                &v,
+                name,
+                (args.root.as_deref(), None),
+                args.timeout,
+                true,
+            )?),
+        };
+        let out = runtime()?.block_on(client.snapshot(&args.broker, SnapshotOrders::All)).map_err(|e| {
+            let hint = if e.kind == BrokerErrorKind::SessionExpired {
                 format!(" (log in again: dalal broker login {name})")
             } else {
                 String::new()
@@ -445,13 +526,70 @@ pub(crate) async fn angel_snapshot(
     }))
 }
 
+/// An Upstox login's state as the same JSON object as [`kite_snapshot`]'s; funds from the
+/// equity segment.
+pub(crate) async fn upstox_snapshot(
+    client: &UpstoxClient,
+    broker: &str,
+    which: SnapshotOrders,
+) -> Result<serde_json::Value, UpstoxError> {
+    let profile = client.profile().await?;
+    let funds = client.funds(None).await?;
+    let positions = client.positions().await?;
+    let orders = client.order_book().await?;
+    let holdings = client.holdings().await?;
+    let equity = funds.equity.unwrap_or_default();
+    Ok(serde_json::json!({
+        "broker": broker,
+        "user_id": profile.user_id,
+        "funds": {
+            "available_cash": equity.available_margin,
+            "used_margin": equity.used_margin,
+            "net": equity.available_margin + equity.used_margin,
+        },
+        "positions": positions.iter().map(|p| serde_json::json!({
+            "exchange": p.exchange,
+            "symbol": if p.trading_symbol.is_empty() { &p.tradingsymbol } else { &p.trading_symbol },
+            "product": p.product,
+            "quantity": p.quantity,
+            "average_price": p.average_price,
+            "last_price": p.last_price,
+            "pnl": p.pnl,
+        })).collect::<Vec<_>>(),
+        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
+            "order_id": o.order_id,
+            "exchange": o.exchange,
+            "symbol": o.symbol(),
+            "side": o.transaction_type,
+            "order_type": o.order_type,
+            "product": o.product,
+            "validity": o.validity,
+            "quantity": o.quantity,
+            "filled_quantity": o.filled_quantity,
+            "pending_quantity": o.pending_quantity,
+            "price": o.price,
+            "trigger_price": o.trigger_price,
+            "average_price": o.average_price,
+            "status": o.state().as_str(),
+            "tag": o.tag,
+        })).collect::<Vec<_>>(),
+        "holdings": holdings.iter().map(|h| serde_json::json!({
+            "exchange": h.exchange,
+            "symbol": if h.trading_symbol.is_empty() { &h.tradingsymbol } else { &h.trading_symbol },
+            "quantity": h.quantity,
+            "average_price": h.average_price,
+            "last_price": h.last_price,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::request_token_from;
+    use super::code_from;
 
     #[test]
     fn the_request_token_is_found_in_a_pasted_redirect_or_alone() {
-        let t = |s: &str| request_token_from(s).map(|t| t.expose().to_string());
+        let t = |s: &str| code_from(s, "request_token").map(|t| t.expose().to_string());
         assert_eq!(
             t("https://app.example/cb?action=login&status=success&request_token=abc123\n"),
             Some("abc123".into())
@@ -461,5 +599,8 @@ mod tests {
         assert_eq!(t("https://app.example/cb?status=cancelled"), None);
         assert_eq!(t("https://app.example/cb?request_token=&x=1"), None);
         assert_eq!(t(""), None);
+        let code = |s: &str| code_from(s, "code").map(|t| t.expose().to_string());
+        assert_eq!(code("http://127.0.0.1:5000/cb?code=Xy12z&state=dalal"), Some("Xy12z".into()));
+        assert_eq!(code("http://127.0.0.1:5000/cb?error_code=1"), None, "a longer name ending in code");
     }
 }

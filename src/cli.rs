@@ -132,8 +132,11 @@ pub enum InstrumentsCommand {
 /// `dalal instruments import`.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The broker whose master it is (`kite`: the CSV of Kite Connect's `GET /instruments`).
-    #[arg(long, value_parser = ["kite"])]
+    /// The broker whose master it is: `kite` (the CSV of Kite Connect's `GET /instruments`),
+    /// `angel` (Angel One's `OpenAPIScripMaster.json`) or `upstox` (Upstox's
+    /// `complete.json.gz`, gzip or decompressed). Its ids go under the broker's name in
+    /// `tokens` (and, for Upstox's `instrument_key`, in `keys`).
+    #[arg(long, value_parser = ["kite", "angel", "upstox"])]
     pub broker: String,
     /// The instrument master.
     #[arg(long)]
@@ -250,12 +253,13 @@ pub enum BrokerCommand {
 /// `dalal broker login`.
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    /// The vault login: a `kite` login (`api_key`, `api_secret`) logs in through the browser;
-    /// an `angel` login (`api_key`, `client_code`; secrets `mpin`, `totp_seed`) logs in at once
-    /// with a TOTP code computed from the seed.
+    /// The vault login: a `kite` login (`api_key`, `api_secret`) or an `upstox` login
+    /// (`api_key`, `redirect_uri`, `api_secret`) logs in through the browser; an `angel` login
+    /// (`api_key`, `client_code`; secrets `mpin`, `totp_seed`) logs in at once with a TOTP code
+    /// computed from the seed.
     pub name: String,
-    /// The `request_token` from the redirect after the browser login; read from standard
-    /// input when absent (unless `--listen`).
+    /// The one-time code from the redirect after the browser login (Kite's `request_token`,
+    /// Upstox's `code`); read from standard input when absent (unless `--listen`).
     #[arg(long, value_parser = secret_arg, conflicts_with = "listen")]
     pub request_token: Option<Secret>,
     /// Take the redirect itself: listen on this loopback address (the Kite app's redirect URL,
@@ -278,8 +282,8 @@ pub struct LoginArgs {
 /// `dalal broker snapshot`.
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
-    /// The broker (`kite`, `angel`; Upstox follows). An `angel` snapshot needs `--login`.
-    #[arg(long, value_parser = ["kite", "angel"], default_value = "kite")]
+    /// The broker (`kite`, `angel`, `upstox`). An `angel` or `upstox` snapshot needs `--login`.
+    #[arg(long, value_parser = ["kite", "angel", "upstox"], default_value = "kite")]
     pub broker: String,
     /// The broker's API root (a test server's, say); by default the broker's own.
     #[arg(long)]
@@ -379,7 +383,7 @@ pub struct RunArgs {
     /// Write the final summary as JSON here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
-    /// `synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR` or `kite:BROKER`; a file replay ends the run when the
+    /// `synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER` or `angel:BROKER`; a file replay ends the run when the
     /// file ends. Overrides the config's feed.
     #[arg(long)]
     pub feed: Option<String>,

@@ -1,7 +1,8 @@
-//! `dalal broker login NAME --listen ADDR`: the browser's way back from Kite's login page.
-//! Kite redirects to the app's registered URL with `request_token` in the query; listening
-//! there on a loopback address takes the token without anyone copying it. Only loopback: the
-//! token would otherwise cross a network in clear. Pasting the redirect stays available.
+//! `dalal broker login NAME --listen ADDR`: the browser's way back from a broker's login page.
+//! Kite redirects to the app's registered URL with `request_token` in the query, Upstox with
+//! `code`; listening there on a loopback address takes the one-time code without anyone
+//! copying it. Only loopback: the code would otherwise cross a network in clear. Pasting the
+//! redirect stays available.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,9 +15,10 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use dalal_brokers::Secret;
 
-/// Waits (at most `wait`) for one request at `addr` carrying a successful login's
-/// `request_token`; any other request is answered with why and the wait goes on.
-pub fn request_token(addr: SocketAddr, wait: Duration) -> Result<Secret> {
+/// Waits (at most `wait`) for one request at `addr` carrying a successful login's one-time
+/// code in the query parameter `param` (`request_token`, `code`) from `broker`'s login page;
+/// any other request is answered with why and the wait goes on.
+pub fn one_time_code(addr: SocketAddr, wait: Duration, param: &'static str, broker: &'static str) -> Result<Secret> {
     if !addr.ip().is_loopback() {
         bail!("--listen {addr}: only a loopback address (127.0.0.1, ::1) may take the redirect");
     }
@@ -24,7 +26,7 @@ pub fn request_token(addr: SocketAddr, wait: Duration) -> Result<Secret> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
-        println!("waiting for Kite's redirect on http://{local}/ (the app's redirect URL)");
+        println!("waiting for {broker}'s redirect on http://{local}/ (the app's redirect URL)");
         let _ = std::io::stdout().flush();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Secret>(1);
         let app = axum::Router::new().fallback(move |Query(q): Query<HashMap<String, String>>| {
@@ -32,14 +34,14 @@ pub fn request_token(addr: SocketAddr, wait: Duration) -> Result<Secret> {
             async move {
                 // Kite adds `status=success`; a missing status is taken as success only with a token.
                 let ok = q.get("status").is_none_or(|s| s == "success");
-                match q.get("request_token").filter(|t| ok && !t.is_empty()) {
+                match q.get(param).filter(|t| ok && !t.is_empty()) {
                     Some(t) => {
                         let _ = tx.try_send(Secret::new(t.as_str()));
-                        (StatusCode::OK, Html("<p>Logged in to Kite. This window can be closed.</p>"))
+                        (StatusCode::OK, Html("<p>Logged in. This window can be closed.</p>"))
                     }
                     None => (
                         StatusCode::BAD_REQUEST,
-                        Html("<p>No request token here: the login did not complete. Log in again.</p>"),
+                        Html("<p>No login code here: the login did not complete. Log in again.</p>"),
                     ),
                 }
             }
@@ -60,7 +62,7 @@ pub fn request_token(addr: SocketAddr, wait: Duration) -> Result<Secret> {
         match token {
             Ok(Some(t)) => Ok(t),
             Ok(None) => bail!("the redirect listener on {local} stopped"),
-            Err(_) => bail!("no redirect with a request_token on {local} within {wait:?}"),
+            Err(_) => bail!("no redirect with a {param} on {local} within {wait:?}"),
         }
     })
 }

@@ -96,9 +96,16 @@ fn a_live_angel_account_trades_logs_in_again_by_itself_and_replays() {
         order_updates: false,
         clock: WallClock::system(),
     };
-    let (handle, gateway) =
-        spawn(gateway_config, client.clone(), Some(credentials), symbols, reports_tx, Default::default())
-            .expect("gateway");
+    let (handle, gateway) = spawn(
+        gateway_config,
+        client.clone(),
+        Some(credentials),
+        symbols,
+        fake.order_ws_root(),
+        reports_tx,
+        Default::default(),
+    )
+    .expect("gateway");
     let session = handle.session.clone();
     assert_eq!((session.status().health, session.status().broker), (SessionHealth::Healthy, "angel"));
     let tap = BrokerTap::new(vec![Some(handle)], reports_rx);
@@ -179,7 +186,7 @@ fn a_live_angel_account_trades_logs_in_again_by_itself_and_replays() {
         })
         .collect();
     assert!(codes.contains(&(5, code::of(dalal_brokers::BrokerErrorKind::SessionExpired))), "{codes:?}");
-    let login = fake.requests().into_iter().filter(|r| r.path.ends_with("loginByPassword")).last();
+    let login = fake.requests().into_iter().rev().find(|r| r.path.ends_with("loginByPassword"));
     let login = login.and_then(|r| r.body).expect("the unattended login's body");
     assert_eq!(login["clientcode"], CLIENT);
     let code_sent = login["totp"].as_str().unwrap_or_default().to_string();
@@ -229,4 +236,83 @@ fn a_live_angel_account_trades_logs_in_again_by_itself_and_replays() {
     }
     assert_eq!(fills, seen.fills);
     assert_eq!(orders, seen.orders);
+}
+
+/// With the order-update socket, the gateway learns of fills and cancellations as Angel pushes
+/// them: the order book is read only after each request (the timer is an hour), so what
+/// happens after that comes from the socket.
+#[test]
+fn order_updates_on_the_socket_bring_fills_and_cancels_without_reading_the_book() {
+    let fake = FakeAngel::start_in_background().expect("fake Angel One starts");
+    fake.add_user(FakeAngelUser::new(CLIENT, MPIN, SEED, API_KEY));
+    fake.set_instrument("NSE", "SBIN-EQ", "3045", 800.0);
+    let config: Config = toml::from_str(&CONFIG.replace("ROOT", &fake.root())).expect("config");
+    let setup = config.validate().expect("valid");
+    let mut client =
+        AngelClient::new(&fake.root(), API_KEY, CLIENT, &Identity::default(), Duration::from_secs(5)).expect("client");
+    let t = fake.issue_session(CLIENT).expect("a session");
+    client.set_tokens(Some(Tokens {
+        jwt: Secret::new(t.jwt_token),
+        refresh: Secret::new(t.refresh_token),
+        feed: Secret::new(t.feed_token),
+        state: String::new(),
+    }));
+    let symbols = vec![AngelSymbol::of(&setup.instruments[0], Some(3045))];
+    let (reports_tx, reports_rx) = mpsc::channel();
+    let gateway_config = GatewayConfig {
+        venue: VenueId(0),
+        login: "angelone".into(),
+        orders_per_second: 10,
+        poll_every: Duration::from_secs(3600),
+        idle_check: None,
+        queue: 64,
+        order_updates: true,
+        clock: WallClock::system(),
+    };
+    let (handle, gateway) =
+        spawn(gateway_config, client, None, symbols, fake.order_ws_root(), reports_tx, Default::default())
+            .expect("gateway");
+    let session = handle.session.clone();
+    let tap = BrokerTap::new(vec![Some(handle)], reports_rx);
+    let watch = Watch::default();
+    let cfg = PlacementConfig { wait: WaitKind::Sleep, ..PlacementConfig::default() };
+    let mut running =
+        Launch::new(Engine::new(&setup, quanta::Clock::new(), 0), &cfg, watch.clone(), Arc::new(LiveStats::new(1)))
+            .egress_tap(Box::new(tap))
+            .start()
+            .expect("engine starts");
+    let tick = Tick {
+        instrument: InstrumentId(0),
+        ts: Timestamp(1_795_146_300_000_000_000),
+        price: Price(80_000),
+        qty: Qty(5),
+    };
+    running.publish(Input::Tick(tick));
+    // The socket is up before the orders, so no update is missed (the greeting counts).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.order_ws_handshakes().accepted == 0 {
+        assert!(Instant::now() < deadline, "the gateway did not open the order-update socket");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    running.publish(Input::Command(Command::Place { intent: intent(Side::Buy, 4, OrderType::Limit, 79_900) }));
+    watch.until("the order to rest", |s| status(s, 1) == Some(OrderStatus::Open));
+    let angel_id = watch.last(1).map(|o| o.venue_order.to_string()).unwrap_or_default();
+    let book_reads = || fake.requests().iter().filter(|r| r.path.ends_with("getOrderBook")).count();
+    // The one read of the book owed after the place request.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while book_reads() == 0 {
+        assert!(Instant::now() < deadline, "the book was not read after the place");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reads = book_reads();
+    fake.fill(&angel_id, 1, 799.0).expect("partial fill");
+    watch.until("the pushed partial fill", |s| s.fills.iter().any(|f| f.order == OrderId(1)));
+    fake.cancel(&angel_id).expect("an exchange-side cancel");
+    watch.until("the pushed cancel", |s| status(s, 1) == Some(OrderStatus::Cancelled));
+    assert_eq!(book_reads(), reads, "learnt from the socket, not the book");
+    assert!(session.status().order_updates >= 2, "{:?}", session.status());
+
+    drop(running.stop().tap);
+    gateway.join().expect("gateway thread ends");
 }

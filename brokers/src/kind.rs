@@ -45,6 +45,16 @@ impl BrokerKind {
         }
     }
 
+    /// The vendor's order-update WebSocket: Kite's is its ticker, Angel One's a socket of its
+    /// own, Upstox's the portfolio stream.
+    pub fn default_order_ws_root(self) -> &'static str {
+        match self {
+            BrokerKind::Kite => "wss://ws.kite.trade",
+            BrokerKind::Angel => "wss://tns.angelone.in/smart-order-update",
+            BrokerKind::Upstox => "wss://api.upstox.com/v2/feed/portfolio-stream-feed",
+        }
+    }
+
     /// Orders a login may send per second: the broker's documented limit (Kite and Angel One
     /// 10/s; Upstox 50/s for order calls, see brokers.md) capped at SEBI's 10 orders/s per
     /// client for algorithms not registered with the exchange.

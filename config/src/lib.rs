@@ -104,6 +104,9 @@ pub enum FeedKind {
     /// Kite's market-data WebSocket through a `[[brokers]]` login (`broker`), for the
     /// instruments with a Kite token (`tokens = { kite = … }`).
     Kite,
+    /// Angel One's SmartStream through a `[[brokers]]` login (`broker`), for the instruments
+    /// with an Angel One token (`tokens = { angel = … }`).
+    Angel,
 }
 
 /// How much a broker feed asks for per instrument.
@@ -390,6 +393,12 @@ pub struct InstrumentSection {
     /// `dalal instruments import`; kept for the broker adapters, read by nothing else yet.
     #[serde(default)]
     pub tokens: std::collections::BTreeMap<String, u64>,
+    /// The instrument's id at brokers whose id is not a number: Upstox's `instrument_key`
+    /// (`keys = { upstox = "NSE_EQ|INE002A01018" }`), which its orders and feed speak and
+    /// which, unlike its `exchange_token` (kept under `tokens`), is never reused for another
+    /// contract. Written by `dalal instruments import`.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 fn default_segment() -> Segment {
@@ -465,9 +474,17 @@ pub struct BrokerSection {
     /// REST base URL; the vendor's by default.
     #[serde(default)]
     pub root: Option<String>,
+    /// Where order writes go when the broker takes them on a host of their own (Upstox:
+    /// `https://api-hft.upstox.com`); `root` for the others. The vendor's by default.
+    #[serde(default)]
+    pub order_root: Option<String>,
     /// Market-data WebSocket URL; the vendor's by default.
     #[serde(default)]
     pub ws_root: Option<String>,
+    /// Order-update WebSocket URL (Kite: the ticker's; Angel One: `smart-order-update`;
+    /// Upstox: the portfolio stream); the vendor's by default.
+    #[serde(default)]
+    pub order_ws_root: Option<String>,
     /// The vault entry holding its ids and secrets (`dalal broker add`); `name` by default.
     #[serde(default)]
     pub login: Option<String>,
@@ -494,6 +511,24 @@ impl BrokerSection {
 
     pub fn ws_root(&self) -> &str {
         self.ws_root.as_deref().unwrap_or(self.kind.default_ws_root())
+    }
+
+    /// Upstox places, modifies and cancels on its own host; the others on `root`.
+    pub fn order_root(&self) -> &str {
+        match (&self.order_root, self.kind) {
+            (Some(r), _) => r,
+            (None, BrokerKind::Upstox) => "https://api-hft.upstox.com",
+            (None, _) => self.root(),
+        }
+    }
+
+    /// Kite's order updates come on its ticker socket, so its default is `ws_root`.
+    pub fn order_ws_root(&self) -> &str {
+        match (&self.order_ws_root, self.kind) {
+            (Some(r), _) => r,
+            (None, BrokerKind::Kite) => self.ws_root(),
+            (None, kind) => kind.default_order_ws_root(),
+        }
     }
 
     pub fn login(&self) -> &str {
@@ -678,6 +713,19 @@ impl Config {
                     return Err(err(k(&format!("tokens.{broker}")), "must be a positive integer"));
                 }
             }
+            for (broker, key) in &s.keys {
+                if BrokerKind::parse(broker).is_none() {
+                    return Err(err(k(&format!("keys.{broker}")), "not a broker (kite, angel or upstox)"));
+                }
+                // Sent to the broker in requests and subscriptions: a blank key or one with a
+                // line break would name no instrument, or corrupt the request.
+                if key.trim().is_empty() || key.chars().any(char::is_control) {
+                    return Err(err(
+                        k(&format!("keys.{broker}")),
+                        "must be the broker's non-empty instrument key, without control characters",
+                    ));
+                }
+            }
             let band = if s.band_pct == 0.0 { PriceBand::OPEN } else { PriceBand::around(reference, s.band_pct, tick) };
             instruments.push(InstrumentSpec {
                 id: InstrumentId(i as u32),
@@ -712,9 +760,12 @@ impl Config {
             if b.name.trim().is_empty() || b.name == "paper" || !venue_names.insert(b.name.clone()) {
                 return Err(err(k("name"), format!("{:?} is empty, \"paper\" or already a venue or broker", b.name)));
             }
-            for (key, url, schemes) in
-                [("root", b.root(), ["https://", "http://"]), ("ws_root", b.ws_root(), ["wss://", "ws://"])]
-            {
+            for (key, url, schemes) in [
+                ("root", b.root(), ["https://", "http://"]),
+                ("order_root", b.order_root(), ["https://", "http://"]),
+                ("ws_root", b.ws_root(), ["wss://", "ws://"]),
+                ("order_ws_root", b.order_ws_root(), ["wss://", "ws://"]),
+            ] {
                 let host = schemes.iter().find_map(|s| url.strip_prefix(s)).unwrap_or("");
                 if host.is_empty() || url.chars().any(char::is_whitespace) {
                     return Err(err(k(key), format!("{url:?} is not a {} or {} URL", schemes[0], schemes[1])));
@@ -727,17 +778,22 @@ impl Config {
                 return Err(err(k("orders_per_second"), "must be at least 1"));
             }
         }
-        if self.feed.kind == FeedKind::Kite {
+        let feed_broker = match self.feed.kind {
+            FeedKind::Kite => Some((BrokerKind::Kite, "Kite")),
+            FeedKind::Angel => Some((BrokerKind::Angel, "Angel One")),
+            _ => None,
+        };
+        if let Some((kind, label)) = feed_broker {
             let name = self.feed.broker.as_deref().unwrap_or("");
             match self.brokers.iter().find(|b| b.name == name) {
-                Some(b) if b.kind == BrokerKind::Kite => {}
-                Some(b) => return Err(err("feed.broker", format!("{name:?} is a {} login, not kite", b.kind))),
+                Some(b) if b.kind == kind => {}
+                Some(b) => return Err(err("feed.broker", format!("{name:?} is a {} login, not {kind}", b.kind))),
                 None => return Err(err("feed.broker", format!("{name:?} is not a [[brokers]] name"))),
             }
-            if !self.instruments.iter().any(|i| i.tokens.contains_key("kite")) {
+            if !self.instruments.iter().any(|i| i.tokens.contains_key(kind.as_str())) {
                 return Err(err(
                     "feed.kind",
-                    "a Kite feed needs instruments with a Kite token (tokens = { kite = … })",
+                    format!("a {label} feed needs instruments with a {label} token (tokens = {{ {kind} = … }})"),
                 ));
             }
         }

@@ -62,6 +62,7 @@ struct Configured {
     login: String,
     kind: BrokerKind,
     root: String,
+    order_root: String,
     accounts: Vec<(String, AccountMode)>,
 }
 
@@ -82,6 +83,7 @@ impl Desk {
                     login: b.login().to_string(),
                     kind: b.kind,
                     root: b.root().to_string(),
+                    order_root: b.order_root().to_string(),
                     accounts: accounts.collect(),
                 }),
             }
@@ -348,9 +350,20 @@ impl Inner {
                     .map(LoginClient::Angel)
                     .map_err(|e| DeskError::Internal(format!("{login}: {e:#}")))
             }
-            BrokerKind::Upstox => Err(DeskError::Conflict(format!(
-                "{login} is an upstox login; the console reads Kite and Angel One logins"
-            ))),
+            BrokerKind::Upstox => {
+                if vault.secret(login, "access_token").map_err(vault_error)?.is_none() {
+                    return Err(no_session());
+                }
+                crate::broker::upstox_client(
+                    &vault,
+                    login,
+                    (Some(&configured.root), Some(&configured.order_root)),
+                    BROKER_TIMEOUT,
+                    true,
+                )
+                .map(LoginClient::Upstox)
+                .map_err(|e| DeskError::Internal(format!("{login}: {e:#}")))
+            }
         }
     }
 }

@@ -17,15 +17,17 @@ use dalal_brokers::gateway::reconcile::{
     is_dalal_tag, plan_adoptions, position_key, reconcile, BookOrder, HeldPosition, LeftOut, PositionKey,
     Reconciliation,
 };
+use dalal_brokers::gateway::upstox::UpstoxSymbol;
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
 use dalal_brokers::kite::{KiteClient, KiteError};
+use dalal_brokers::upstox::{UpstoxClient, UpstoxError};
 use dalal_brokers::{BrokerErrorKind, BrokerKind, Vault};
 use dalal_config::{AccountMode, Config};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::model::{AccountId, Command, Product, VenueId};
 use dalal_core::stages::portfolio::Portfolio;
 
-use crate::broker::{angel_snapshot, kite_snapshot, SnapshotOrders};
+use crate::broker::{angel_snapshot, kite_snapshot, upstox_snapshot, SnapshotOrders};
 use crate::cli::VaultArgs;
 
 /// How often an idle gateway reads its login's order book, so that a broker's outage shows
@@ -153,7 +155,6 @@ pub fn start(
     let mut threads = Vec::new();
     let mut watched = Vec::new();
     let mut adoptions = Vec::new();
-    let tokens: Vec<_> = config.instruments.iter().map(|i| i.tokens.clone()).collect();
     for b in used {
         let entry = &config.brokers[b];
         let venue = VenueId((config.venues.len() + b) as u16);
@@ -178,7 +179,7 @@ pub fn start(
             in_flight: in_flight.clone(),
             opening: &opening,
             live: !bound.is_empty(),
-            tokens: &tokens,
+            instruments: &config.instruments,
         };
         let Started { handle, thread, reconciliation, broker_positions } = start_login(entry, &vault, setup, wiring)?;
         if let (true, Some(positions), Some(&account)) = (entry.adopt_positions, &broker_positions, bound.first()) {
@@ -225,8 +226,9 @@ struct Wiring<'a> {
     opening: &'a BTreeMap<PositionKey, i64>,
     /// Whether a live account trades through it (shadow accounts send nothing).
     live: bool,
-    /// Each instrument's ids at the brokers (`tokens = { angel = … }`), in the setup's order.
-    tokens: &'a [std::collections::BTreeMap<String, u64>],
+    /// The configuration's instruments, in the setup's order: their ids at the brokers
+    /// (`tokens = { angel = … }`, `keys = { upstox = … }`).
+    instruments: &'a [dalal_config::InstrumentSection],
 }
 
 /// A login's gateway, started, and what its broker said at the start.
@@ -244,7 +246,7 @@ fn start_login(
     setup: &EngineSetup,
     wiring: Wiring<'_>,
 ) -> Result<Started> {
-    let Wiring { venue, reports, in_flight, opening, live, tokens } = wiring;
+    let Wiring { venue, reports, in_flight, opening, live, instruments } = wiring;
     let login = entry.login();
     let kind = vault.kind(login).with_context(|| format!("broker {:?}: login {login:?}", entry.name))?;
     if kind != entry.kind {
@@ -311,8 +313,8 @@ fn start_login(
             let symbols = setup
                 .instruments
                 .iter()
-                .zip(tokens)
-                .map(|(s, t)| AngelSymbol::of(s, t.get("angel").copied()))
+                .zip(instruments)
+                .map(|(s, i)| AngelSymbol::of(s, i.tokens.get("angel").copied()))
                 .collect();
             // Without a session yet (the gateway logs in by itself), there is no book to read.
             let (reconciliation, broker_positions) = match client.has_session() {
@@ -333,19 +335,64 @@ fn start_login(
                 order_updates: live,
                 clock: dalal_brokers::gateway::WallClock::system(),
             };
-            let (handle, thread) =
-                dalal_brokers::gateway::angel::spawn(cfg, client, credentials, symbols, reports, in_flight)
-                    .context("starting the broker gateway")?;
+            let (handle, thread) = dalal_brokers::gateway::angel::spawn(
+                cfg,
+                client,
+                credentials,
+                symbols,
+                entry.order_ws_root().to_string(),
+                reports,
+                in_flight,
+            )
+            .context("starting the broker gateway")?;
             Ok(Started { handle, thread, reconciliation, broker_positions })
         }
         BrokerKind::Upstox => {
-            bail!(
-                "broker {:?}: live trading through {} is not available yet; use mode = \"paper\"",
-                entry.name,
-                entry.kind
+            let timeout = Duration::from_secs(7);
+            let has_session = vault.secret(login, "access_token")?.is_some();
+            if !has_session {
+                tracing::warn!(broker = %entry.name, "no access token yet: orders are refused until `dalal broker login {login}`");
+            }
+            let client = crate::broker::upstox_client(
+                vault,
+                login,
+                (Some(entry.root()), Some(entry.order_root())),
+                timeout,
+                has_session,
             )
+            .with_context(|| format!("broker {:?}", entry.name))?;
+            let (reconciliation, broker_positions) = match client.has_session() {
+                true => match reconcile_login(&LoginClient::Upstox(client.clone()), opening) {
+                    Ok((r, positions)) => (Ok(r), Some(positions)),
+                    Err(e) => (Err(e), None),
+                },
+                false => (Err("no access token".to_string()), None),
+            };
+            log_reconciliation(&entry.name, &reconciliation);
+            let symbols =
+                instruments.iter().map(|i| UpstoxSymbol::of(i.keys.get("upstox").map(String::as_str))).collect();
+            let cfg = GatewayConfig {
+                venue,
+                login: entry.name.clone(),
+                orders_per_second: entry.orders_per_second(),
+                poll_every: Duration::from_millis(entry.poll_ms.unwrap_or(500)),
+                idle_check: Some(IDLE_CHECK),
+                queue: 1024,
+                order_updates: live,
+                clock: dalal_brokers::gateway::WallClock::system(),
+            };
+            let (handle, thread) =
+                dalal_brokers::gateway::upstox::spawn(cfg, client, symbols, upstox_updates(), reports, in_flight)
+                    .context("starting the broker gateway")?;
+            Ok(Started { handle, thread, reconciliation, broker_positions })
         }
     }
+}
+
+/// How an Upstox gateway follows its orders besides the book: the portfolio stream, when the
+/// client for it is in the build.
+fn upstox_updates() -> Option<dalal_brokers::gateway::upstox::PortfolioOpener> {
+    None
 }
 
 /// The engine's net positions of `accounts`, by where they trade at the broker.
@@ -370,6 +417,7 @@ fn engine_positions(setup: &EngineSetup, portfolio: &Portfolio, accounts: &[usiz
 pub(crate) enum LoginClient {
     Kite(KiteClient),
     Angel(AngelClient),
+    Upstox(UpstoxClient),
 }
 
 /// A failed read of a login's state, whichever the broker: its kind (an expired session is the
@@ -392,6 +440,12 @@ impl From<KiteError> for ReadError {
     }
 }
 
+impl From<UpstoxError> for ReadError {
+    fn from(e: UpstoxError) -> ReadError {
+        ReadError { kind: e.kind(), text: e.to_string() }
+    }
+}
+
 impl From<AngelError> for ReadError {
     fn from(e: AngelError) -> ReadError {
         ReadError { kind: e.kind(), text: e.to_string() }
@@ -405,6 +459,7 @@ impl LoginClient {
         Ok(match self {
             LoginClient::Kite(c) => kite_snapshot(c, broker, which).await?,
             LoginClient::Angel(c) => angel_snapshot(c, broker, which).await?,
+            LoginClient::Upstox(c) => upstox_snapshot(c, broker, which).await?,
         })
     }
 }
@@ -437,6 +492,16 @@ impl BrokerBook {
                 let positions = c.positions().await?;
                 let orders = c.order_book().await?;
                 let cash = c.rms().await.ok().map(|r| r.net);
+                BrokerBook {
+                    positions: positions.iter().map(HeldPosition::from).collect(),
+                    orders: orders.iter().map(BookOrder::from).collect(),
+                    cash,
+                }
+            }
+            LoginClient::Upstox(c) => {
+                let positions = c.positions().await?;
+                let orders = c.order_book().await?;
+                let cash = c.funds(None).await.ok().and_then(|f| f.equity).map(|e| e.available_margin);
                 BrokerBook {
                     positions: positions.iter().map(HeldPosition::from).collect(),
                     orders: orders.iter().map(BookOrder::from).collect(),

@@ -22,10 +22,10 @@ use dalal_core::model::Timestamp;
 use super::brokers::TokenSink;
 use crate::cli::VaultArgs;
 
-/// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`) over the
-/// config's feed.
+/// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`,
+/// `angel:BROKER`) over the config's feed.
 pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<()> {
-    let expected = "expected synthetic, csv:PATH, bin:PATH, udp:ADDR or kite:BROKER";
+    let expected = "expected synthetic, csv:PATH, bin:PATH, udp:ADDR, kite:BROKER or angel:BROKER";
     match feed {
         None => {}
         Some("synthetic") => config.feed.kind = FeedKind::Synthetic,
@@ -43,6 +43,10 @@ pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<(
                 }
                 "kite" => {
                     config.feed.kind = FeedKind::Kite;
+                    config.feed.broker = Some(rest.to_string());
+                }
+                "angel" => {
+                    config.feed.kind = FeedKind::Angel;
                     config.feed.broker = Some(rest.to_string());
                 }
                 other => bail!("--feed {other:?}: {expected}"),
@@ -123,6 +127,7 @@ pub(super) fn market_source(
             MarketFeed::plain(Box::new(src))
         }
         FeedKind::Kite => kite_feed(config, setup, vault)?,
+        FeedKind::Angel => angel_feed(config, setup, vault)?,
     })
 }
 
@@ -165,6 +170,67 @@ fn kite_feed(config: &Config, setup: &EngineSetup, vault: &VaultArgs) -> Result<
     let sink: TokenSink = Box::new(move |t| {
         if let Some(t) = t {
             token.set(t);
+        }
+    });
+    Ok(MarketFeed { source: Box::new(feed), token: Some((login.to_string(), sink)), health: Some(health) })
+}
+
+/// Angel One's SmartStream through the `[feed] broker` login, for every instrument with an
+/// Angel One token: cash on `nse_cm`, derivatives on `nse_fo`, as SnapQuote (`full`: trades
+/// with exchange times, best five, open interest) or Quote. A login without a session yet logs
+/// in first with its MPIN and TOTP seed; the login's next session reaches the feed through the
+/// vault watcher (JWT and feed token together).
+fn angel_feed(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Result<MarketFeed> {
+    use dalal_brokers::angel::smartstream::{SmartStream, SmartStreamConfig, Subscription as AngelSub};
+    use dalal_brokers::angel::stream::{ExchangeType, Mode as AngelMode};
+    use dalal_core::model::Segment;
+    let name = config.feed.broker.clone().unwrap_or_default();
+    let broker = config.brokers.iter().find(|b| b.name == name).with_context(|| format!("feed.broker {name:?}"))?;
+    let mut vault = crate::broker::open(vault_args).context("a broker feed needs the vault (dalal broker add)")?;
+    let login = broker.login();
+    let timeout = std::time::Duration::from_secs(7);
+    let has_session = vault.secret(login, "jwt_token")?.is_some() && vault.secret(login, "feed_token")?.is_some();
+    let mut client = crate::broker::angel_client(&vault, login, Some(broker.root()), timeout, has_session)?;
+    if !has_session {
+        crate::broker::angel_login_into(&mut vault, login, &mut client)
+            .with_context(|| format!("logging in {login:?} for the Angel One feed"))?;
+    }
+    let tokens = client.tokens().cloned().context("no Angel One session")?;
+    let mode = match config.feed.mode {
+        FeedMode::Quote => AngelMode::Quote,
+        FeedMode::Full => AngelMode::SnapQuote,
+    };
+    let mut subscriptions = Vec::new();
+    for (section, spec) in config.instruments.iter().zip(&setup.instruments) {
+        match section.tokens.get("angel") {
+            Some(token) => {
+                let exchange = match spec.segment {
+                    Segment::Equity => ExchangeType::NseCm,
+                    Segment::Futures | Segment::Options => ExchangeType::NseFo,
+                };
+                subscriptions.push(AngelSub::new(exchange, token.to_string(), mode, spec.id));
+            }
+            None => tracing::warn!(instrument = %spec.symbol, "no Angel One token: not on the Angel One feed"),
+        }
+    }
+    let mut cfg =
+        SmartStreamConfig::new(client.api_key(), client.client_code(), tokens.jwt, tokens.feed, subscriptions);
+    cfg.ws_root = broker.ws_root().to_string();
+    let feed = SmartStream::start(cfg).context("starting the Angel One feed")?;
+    println!("Angel One feed from {} ({} instruments)", broker.ws_root(), setup.instruments.len());
+    let credentials = feed.credentials_handle();
+    let monitor = feed.monitor();
+    let health = dalal_admin::FeedView::new(format!("angel:{name}"), move || {
+        serde_json::to_value(monitor.health()).unwrap_or_default()
+    });
+    // The vault watcher hands over the JWT; the feed token of the same login comes with it.
+    let (vault_args, login_name) = (vault_args.clone(), login.to_string());
+    let sink: TokenSink = Box::new(move |jwt| {
+        let Some(jwt) = jwt else { return };
+        match crate::broker::open(&vault_args).and_then(|v| Ok(v.secret(&login_name, "feed_token")?)) {
+            Ok(Some(feed_token)) => credentials.set(jwt, feed_token),
+            Ok(None) => tracing::warn!(login = %login_name, "a new Angel One session without a feed token"),
+            Err(e) => tracing::warn!(login = %login_name, error = %e, "the vault cannot be read for the feed token"),
         }
     });
     Ok(MarketFeed { source: Box::new(feed), token: Some((login.to_string(), sink)), health: Some(health) })

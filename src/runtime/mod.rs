@@ -22,6 +22,8 @@
 
 mod broker_desk;
 mod brokers;
+
+pub(crate) use brokers::LoginClient;
 mod feeds;
 mod journal;
 mod observer;

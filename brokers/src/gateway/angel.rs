@@ -20,7 +20,8 @@ use dalal_core::model::{
 use super::broker::{BookLine, BrokerApi, BrokerFailure, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
 use super::{code, GatewayHandle, InFlight};
 use crate::angel::error::{AngelError, RequestKind as AngelRequest};
-use crate::angel::model::Tokens;
+use crate::angel::model::{Order as AngelOrder, Tokens};
+use crate::angel::order_updates::{OrderUpdates, OrderUpdatesConfig};
 use crate::angel::params::{Duration, ModifyOrder, OrderType, PlaceOrder, Product, TransactionType, Variety};
 use crate::angel::rest::AngelClient;
 use crate::error_kind::BrokerErrorKind;
@@ -64,16 +65,20 @@ pub struct AngelCredentials {
     pub totp_seed: Secret,
 }
 
-/// Starts the gateway thread of an Angel One login.
+/// Starts the gateway thread of an Angel One login. With `config.order_updates`, orders are
+/// also followed on the order-update socket at `order_updates_root`
+/// ([`crate::angel::order_updates::ORDER_UPDATE_ROOT`], or a test server's).
 pub fn spawn(
     config: GatewayConfig,
     client: AngelClient,
     credentials: Option<AngelCredentials>,
     symbols: Vec<Option<AngelSymbol>>,
+    order_updates_root: String,
     reports: mpsc::Sender<VenueReport>,
     in_flight: InFlight,
 ) -> std::io::Result<(GatewayHandle, std::thread::JoinHandle<()>)> {
-    super::broker::spawn(config, AngelApi { client, credentials, symbols }, reports, in_flight)
+    let api = AngelApi { client, credentials, symbols, order_updates_root };
+    super::broker::spawn(config, api, reports, in_flight)
 }
 
 /// Angel's sessions end at midnight IST (brokers.md §2.3): the next midnight after `login`.
@@ -101,6 +106,18 @@ struct AngelApi {
     client: AngelClient,
     credentials: Option<AngelCredentials>,
     symbols: Vec<Option<AngelSymbol>>,
+    order_updates_root: String,
+}
+
+/// Angel's view of an order (a line of the book, or an order update's `orderData`).
+fn line_of(o: AngelOrder) -> BookLine {
+    BookLine {
+        state: o.state(),
+        filled: o.filledshares,
+        tag: (!o.ordertag.is_empty()).then_some(o.ordertag),
+        broker_id: o.orderid,
+        message: o.text,
+    }
 }
 
 impl BrokerApi for AngelApi {
@@ -222,19 +239,7 @@ impl BrokerApi for AngelApi {
     }
 
     async fn book(&self) -> Result<Vec<BookLine>, AngelError> {
-        Ok(self
-            .client
-            .order_book()
-            .await?
-            .into_iter()
-            .map(|o| BookLine {
-                state: o.state(),
-                filled: o.filledshares,
-                tag: (!o.ordertag.is_empty()).then_some(o.ordertag),
-                broker_id: o.orderid,
-                message: o.text,
-            })
-            .collect())
+        Ok(self.client.order_book().await?.into_iter().map(line_of).collect())
     }
 
     /// Angel has no per-order trade list: the day's trade book, this order's fills.
@@ -249,8 +254,24 @@ impl BrokerApi for AngelApi {
             .collect())
     }
 
-    fn open_updates(&mut self, _sink: UpdateSink) -> Option<UpdateStream> {
-        None
+    /// The order-update socket of the session in hand (Angel pushes every status change of
+    /// the client's orders, `orderData` in the order book's shape).
+    fn open_updates(&mut self, sink: UpdateSink) -> Option<UpdateStream> {
+        let tokens = self.client.tokens()?;
+        let mut cfg = OrderUpdatesConfig::new(
+            self.client.api_key(),
+            self.client.client_code(),
+            tokens.jwt.clone(),
+            tokens.feed.clone(),
+        );
+        cfg.ws_root = self.order_updates_root.clone();
+        match OrderUpdates::start(cfg, Box::new(move |o| sink(line_of(o)))) {
+            Ok(updates) => Some(Box::new(updates)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no Angel One order updates; the order book is read instead");
+                None
+            }
+        }
     }
 
     async fn relogin(&mut self) -> Option<Result<(), AngelError>> {

@@ -15,6 +15,7 @@ pub mod kite;
 pub mod rate;
 pub mod reconcile;
 pub mod session;
+pub mod upstox;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,6 +12,7 @@ use super::kite::KiteSymbol;
 use crate::angel::model::{Order as AngelOrder, Position as AngelPosition};
 use crate::kite::model::{Order as KiteOrder, Position as KitePosition};
 use crate::order_state::OrderState;
+use crate::upstox::model::{Order as UpstoxOrder, Position as UpstoxPosition};
 
 /// A position by where it trades: exchange, trading symbol and product (`MIS`, `CNC`, `NRML`),
 /// in the words of the engine's [`position_key`] whichever broker holds it.
@@ -90,6 +91,59 @@ fn angel_product_key(product: &str) -> String {
         other => other,
     }
     .to_string()
+}
+
+/// Upstox's products in the engine's words: `I` → `MIS`; `D` → `CNC` on a cash exchange and
+/// `NRML` on a derivatives one (Upstox's one letter for both); others kept.
+fn upstox_product_key(exchange: &str, product: &str) -> String {
+    match (product, exchange) {
+        ("I", _) => "MIS",
+        ("D", "NFO" | "BFO" | "NSE_FO" | "BSE_FO") => "NRML",
+        ("D", _) => "CNC",
+        (other, _) => other,
+    }
+    .to_string()
+}
+
+/// Upstox's exchange of a position (`NSE`, or a segment such as `NSE_EQ`, `NSE_FO`) in the
+/// engine's words (`NSE`, `NFO`).
+fn upstox_exchange_key(exchange: &str) -> String {
+    match exchange {
+        "NSE_EQ" => "NSE",
+        "NSE_FO" => "NFO",
+        "BSE_EQ" => "BSE",
+        "BSE_FO" => "BFO",
+        other => other,
+    }
+    .to_string()
+}
+
+impl From<&UpstoxPosition> for HeldPosition {
+    fn from(p: &UpstoxPosition) -> HeldPosition {
+        let symbol = if p.trading_symbol.is_empty() { &p.tradingsymbol } else { &p.trading_symbol };
+        HeldPosition {
+            key: (upstox_exchange_key(&p.exchange), symbol.clone(), upstox_product_key(&p.exchange, &p.product)),
+            quantity: p.quantity,
+            average_price: p.average_price,
+            last_price: p.last_price,
+        }
+    }
+}
+
+impl From<&UpstoxOrder> for BookOrder {
+    fn from(o: &UpstoxOrder) -> BookOrder {
+        BookOrder {
+            order_id: o.order_id.clone(),
+            exchange: upstox_exchange_key(&o.exchange),
+            symbol: o.symbol().to_string(),
+            side: o.transaction_type.clone(),
+            quantity: o.quantity,
+            pending_quantity: o.pending_quantity,
+            status: o.status.clone(),
+            state: o.state(),
+            tags: o.tag.iter().filter(|t| !t.is_empty()).cloned().collect(),
+        }
+    }
 }
 
 impl From<&AngelPosition> for HeldPosition {
