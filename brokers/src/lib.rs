@@ -6,17 +6,22 @@
 //! a mask, and there is no `Display`, so it cannot reach a log or a response by accident;
 //! code that must send it to a broker asks for it with [`Secret::expose`].
 //!
-//! Talking to brokers: [`kite::KiteClient`] speaks Kite Connect v3 REST; its failures map onto
-//! the shared [`BrokerErrorKind`] and its orders' states onto [`OrderState`]; [`money`]
-//! converts the brokers' rupees to Dalal's paise at the edge. With the `fake` feature,
-//! `fake::kite::FakeKite` is a scriptable local Kite server for tests.
+//! Talking to brokers: [`kite::KiteClient`] (Kite Connect v3), [`angel::AngelClient`]
+//! (Angel One SmartAPI, logging in with an MPIN and a [`totp`] code) and
+//! [`upstox::UpstoxClient`] (Upstox v2/v3) speak the brokers' REST APIs; their failures map
+//! onto the shared [`BrokerErrorKind`] and their orders' states onto [`OrderState`]; [`money`]
+//! converts the brokers' rupees to Dalal's paise at the edge. Their market feeds: the
+//! KiteTicker, SmartStream and feed v3 (protobuf) decoders, checked against the official
+//! clients. With the `fake` feature, `fake::{kite, angel, upstox}` are scriptable local
+//! servers of all three for tests.
 //!
-//! Instruments: [`instruments::kite::parse`] reads Kite's instrument master into
+//! Instruments: `instruments::{kite, angel, upstox}` read the brokers' instrument masters into
 //! broker-neutral [`instruments::BrokerInstrument`]s, and [`instruments::select`] picks the
 //! ones to trade, most liquid first.
 //!
 //! Trading live: [`gateway::BrokerTap`] carries the engine's venue requests to one gateway
-//! thread per broker login and their reports back into the ingress ring.
+//! thread per broker login ([`gateway::broker`], whichever the broker, behind its `BrokerApi`
+//! seam) and their reports back into the ingress ring.
 
 #![forbid(unsafe_code)]
 
