@@ -43,6 +43,7 @@ pub mod totp;
 pub mod upstox;
 pub mod vault;
 pub mod ws;
+pub mod ws_link;
 
 pub use error_kind::BrokerErrorKind;
 pub use kind::BrokerKind;

@@ -3,8 +3,10 @@
 
 pub mod error;
 pub mod feed;
+pub mod market_feed;
 pub mod model;
 pub mod params;
+pub mod portfolio;
 pub mod rest;
 
 pub use error::UpstoxError;

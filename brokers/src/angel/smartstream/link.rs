@@ -1,65 +1,29 @@
-//! The connection both of Angel's sockets keep (SmartStream and the order-update socket): the
-//! handshake with Angel's headers, a text `ping` on a timer, a connection silent for too long
-//! taken for dead, reconnection with capped, jittered backoff, refused handshakes (401/403)
-//! reported in Angel's words and, after a few in a row, a wait for new credentials instead of
-//! a reconnect storm. What a socket does with its messages is its [`Protocol`].
+//! What both of Angel's sockets (SmartStream and the order-update socket) add to the shared
+//! connection ([`crate::ws_link`]): the handshake with Angel's headers (`Authorization: Bearer
+//! <jwt>`, `x-api-key`, `x-client-code`, `x-feed-token`), a text `ping` answered by `pong`,
+//! and refused handshakes (401/403) reported with Angel's reason (`x-error-message`). The
+//! reconnect loop, the stale check, the backoff and the wait for new credentials after
+//! refusals are the shared link's.
 //!
-//! It runs on a thread of its own under a current-thread runtime ([`Runner`]); readers on
-//! other threads see its [`LinkState`] through relaxed atomics and a lock held only to swap a
-//! string. The JWT and the feed token travel in headers marked sensitive; they are cut out of
-//! every error text (the lower layers' included) and never logged.
+//! The JWT and the feed token travel in headers marked sensitive; they are cut out of every
+//! error text (the lower layers' included) and never logged.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use dalal_core::model::Timestamp;
 
 use crate::secret::Secret;
-use crate::ws::{OpenError, Target, Tls, Ws};
-
-/// A session that stayed up this long was healthy: the next failure starts the backoff over.
-const HEALTHY_SESSION: Duration = Duration::from_secs(30);
-/// How long a clean close may take when the socket stops.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Longest `x-error-message` (or refusal body) kept in an error text.
-const MAX_REASON: usize = 200;
-
-/// Where a socket's connection stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SocketStatus {
-    Connecting,
-    Connected,
-    /// Waiting before the next attempt.
-    Backoff,
-    /// Angel refused the credentials (HTTP 401/403) several times in a row; nothing is tried
-    /// until new ones are given.
-    SessionExpired,
-    Stopped,
-}
-
-impl SocketStatus {
-    fn from_u8(v: u8) -> SocketStatus {
-        match v {
-            0 => SocketStatus::Connecting,
-            1 => SocketStatus::Connected,
-            2 => SocketStatus::Backoff,
-            3 => SocketStatus::SessionExpired,
-            _ => SocketStatus::Stopped,
-        }
-    }
-}
+use crate::ws::{Target, Tls, Ws};
+pub(crate) use crate::ws_link::LinkState;
+use crate::ws_link::{self, ConnectError, Control, Dialer, Keepalive};
+pub use crate::ws_link::{ConnectionCounters, SocketHealth, SocketMonitor, SocketStats, SocketStatus};
 
 /// A session's socket credentials, as a login (`loginByPassword`, `generateTokens`) returns
 /// them: the JWT (sent as `Authorization: Bearer …`) and the feed token (`x-feed-token`).
@@ -69,189 +33,11 @@ pub struct Credentials {
     pub feed_token: Secret,
 }
 
-/// The connection's counters, common to both sockets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ConnectionCounters {
-    /// Connections opened (handshake done).
-    pub connects: u64,
-    /// Connections lost and tried again.
-    pub reconnects: u64,
-    /// Connections given up because nothing arrived for the stale interval.
-    pub stale: u64,
-    /// Handshakes refused with 401/403 (wrong or expired credentials).
-    pub auth_failures: u64,
-    /// Connection attempts that failed otherwise (network, TLS, other HTTP statuses, timeout).
-    pub connect_failures: u64,
-    /// Text `ping`s sent.
-    pub pings: u64,
-    /// Text `pong`s received.
-    pub pongs: u64,
-}
-
-#[derive(Debug, Default)]
-struct LinkStats {
-    connects: AtomicU64,
-    reconnects: AtomicU64,
-    stale: AtomicU64,
-    auth_failures: AtomicU64,
-    connect_failures: AtomicU64,
-    pings: AtomicU64,
-    pongs: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// What the connection thread and a socket's readers share.
-#[derive(Debug, Default)]
-pub(crate) struct LinkState {
-    status: AtomicU8,
-    /// Held only to swap or clone the text, never across an await or a socket call.
-    last_error: Mutex<Option<String>>,
-    /// Wall-clock ns of the last message of any kind (pongs included); 0 before the first.
-    last_frame_ns: AtomicI64,
-    stats: LinkStats,
-}
-
-impl LinkState {
-    fn set_status(&self, s: SocketStatus) {
-        self.status.store(s as u8, Ordering::Release);
-    }
-
-    pub(crate) fn status(&self) -> SocketStatus {
-        SocketStatus::from_u8(self.status.load(Ordering::Acquire))
-    }
-
-    /// Records an error text; it must already be free of secrets.
-    pub(crate) fn set_error(&self, e: String) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-    }
-
-    pub(crate) fn error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub(crate) fn last_frame(&self) -> Option<i64> {
-        Some(self.last_frame_ns.load(Ordering::Relaxed)).filter(|ns| *ns > 0)
-    }
-
-    pub(crate) fn counters(&self) -> ConnectionCounters {
-        let s = &self.stats;
-        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        ConnectionCounters {
-            connects: l(&s.connects),
-            reconnects: l(&s.reconnects),
-            stale: l(&s.stale),
-            auth_failures: l(&s.auth_failures),
-            connect_failures: l(&s.connect_failures),
-            pings: l(&s.pings),
-            pongs: l(&s.pongs),
-        }
-    }
-}
-
-/// Wall-clock nanoseconds since the epoch (0 if the clock is before it).
-pub(crate) fn wall_ns() -> i64 {
-    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    i64::try_from(ns).unwrap_or(i64::MAX)
-}
-
-/// A socket's own counters, as its monitor reads them.
-pub trait SocketStats: std::fmt::Debug + Send + Sync + 'static {
-    type Counters: Clone + std::fmt::Debug + Serialize;
-    /// The counters now, with the connection's.
-    fn snapshot(&self, connection: ConnectionCounters) -> Self::Counters;
-}
-
-/// A socket's health at one moment, as operators see it (no secret: error texts are scrubbed
-/// where they are made).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SocketHealth<C> {
-    pub status: SocketStatus,
-    pub last_error: Option<String>,
-    /// Wall-clock ns of the last message received, pongs included; `None` before the first.
-    pub last_frame_ns: Option<i64>,
-    /// What the socket says cannot be taken as current: it is not connected, or nothing (not
-    /// even a pong) arrived for its stale interval.
-    pub stale: bool,
-    pub counters: C,
-}
-
-/// A read-only view of a running socket for monitoring threads (console, metrics), kept once
-/// the socket itself has been handed on. Cheap to clone; reading it takes relaxed atomic loads
-/// and, for the last error, a lock the connection thread holds only to replace a string. It
-/// outlives the socket: after the socket stops it reads `stopped`.
-#[derive(Debug)]
-pub struct SocketMonitor<S> {
-    link: Arc<LinkState>,
-    stats: Arc<S>,
-    stale_after: Duration,
-}
-
-impl<S> Clone for SocketMonitor<S> {
-    fn clone(&self) -> Self {
-        SocketMonitor { link: self.link.clone(), stats: self.stats.clone(), stale_after: self.stale_after }
-    }
-}
-
-impl<S: SocketStats> SocketMonitor<S> {
-    pub(crate) fn new(link: Arc<LinkState>, stats: Arc<S>, stale_after: Duration) -> SocketMonitor<S> {
-        SocketMonitor { link, stats, stale_after }
-    }
-
-    pub fn status(&self) -> SocketStatus {
-        self.link.status()
-    }
-
-    pub fn counters(&self) -> S::Counters {
-        self.stats.snapshot(self.link.counters())
-    }
-
-    /// The last connection or protocol error, scrubbed of secrets.
-    pub fn last_error(&self) -> Option<String> {
-        self.link.error()
-    }
-
-    /// Wall-clock ns of the last message (pongs included); `None` before the first.
-    pub fn last_frame_ns(&self) -> Option<i64> {
-        self.link.last_frame()
-    }
-
-    /// Everything above, judged stale against the wall clock at `now_ns`.
-    pub fn health_at(&self, now_ns: i64) -> SocketHealth<S::Counters> {
-        let status = self.status();
-        let last_frame_ns = self.last_frame_ns();
-        let limit = i64::try_from(self.stale_after.as_nanos()).unwrap_or(i64::MAX);
-        // A clock that stepped back makes a negative age: fresh, not stale.
-        let fresh = last_frame_ns.is_some_and(|t| now_ns.saturating_sub(t) <= limit);
-        SocketHealth {
-            status,
-            last_error: self.last_error(),
-            last_frame_ns,
-            stale: status != SocketStatus::Connected || !fresh,
-            counters: self.counters(),
-        }
-    }
-
-    /// [`SocketMonitor::health_at`] now.
-    pub fn health(&self) -> SocketHealth<S::Counters> {
-        self.health_at(wall_ns())
-    }
-}
-
-/// Requests to the connection thread.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Credentials(Credentials),
-    Stop,
-}
-
 /// Gives a running socket new credentials from another thread (after a re-login); they are
 /// used from the next connection on, and wake a socket waiting after refused handshakes. Does
 /// nothing once the socket has stopped.
 #[derive(Clone)]
-pub struct CredentialsHandle(UnboundedSender<Control>);
+pub struct CredentialsHandle(UnboundedSender<Control<Credentials>>);
 
 impl CredentialsHandle {
     pub fn set(&self, jwt: Secret, feed_token: Secret) {
@@ -282,7 +68,7 @@ pub(crate) struct LinkConfig {
     pub(crate) auth_attempts: u32,
 }
 
-/// What a socket does with its connection.
+/// What an Angel socket does with its connection.
 pub(crate) trait Protocol: Send + 'static {
     /// Text requests to send on each new connection (SmartStream's subscriptions).
     fn opening(&mut self) -> Vec<String>;
@@ -292,37 +78,88 @@ pub(crate) trait Protocol: Send + 'static {
     fn text(&mut self, text: &str, link: &LinkState);
 }
 
-/// Why a connection attempt failed.
-#[derive(Debug)]
-enum ConnectError {
-    /// 401/403 on the handshake, with Angel's reason (`x-error-message`), scrubbed.
-    Refused { status: u16, reason: String },
-    /// Any other failure, as text already scrubbed of secrets.
-    Other(String),
+/// An Angel protocol as the shared link sees it: its requests go out as text frames.
+struct Texts<P>(P);
+
+impl<P: Protocol> ws_link::Protocol for Texts<P> {
+    fn opening(&mut self) -> Vec<Message> {
+        self.0.opening().into_iter().map(Message::text).collect()
+    }
+
+    fn binary(&mut self, bytes: &[u8], received: Timestamp, link: &LinkState) {
+        self.0.binary(bytes, received, link);
+    }
+
+    fn text(&mut self, text: &str, link: &LinkState) {
+        self.0.text(text, link);
+    }
 }
 
-/// Why a session ended.
-#[derive(Debug)]
-enum SessionEnd {
-    Stop,
-    Closed,
-    Stale,
-    Failed(String),
+/// Angel's handshake: the socket's URL with the four headers.
+struct AngelDialer {
+    name: &'static str,
+    target: Target,
+    api_key: String,
+    client_code: String,
+    credentials: Credentials,
 }
 
-/// The connection thread's state.
-struct Link<P> {
-    cfg: LinkConfig,
-    state: Arc<LinkState>,
-    protocol: P,
-    tls: Tls,
+impl AngelDialer {
+    /// The handshake request: the URL and Angel's four headers.
+    fn request(&self) -> Result<Request, ConnectError> {
+        let mut request = self
+            .target
+            .root
+            .as_str()
+            .into_client_request()
+            .map_err(|_| ConnectError::Other(format!("the {} URL does not parse", self.name)))?;
+        let c = &self.credentials;
+        let unfit =
+            |what: &str| ConnectError::Other(format!("the {what} holds characters an HTTP header cannot carry"));
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", c.jwt.expose())).map_err(|_| unfit("JWT"))?;
+        auth.set_sensitive(true);
+        let mut feed = HeaderValue::from_str(c.feed_token.expose()).map_err(|_| unfit("feed token"))?;
+        feed.set_sensitive(true);
+        let api_key = HeaderValue::from_str(&self.api_key).map_err(|_| unfit("API key"))?;
+        let client_code = HeaderValue::from_str(&self.client_code).map_err(|_| unfit("client code"))?;
+        let headers = request.headers_mut();
+        headers.insert("Authorization", auth);
+        headers.insert("x-api-key", api_key);
+        headers.insert("x-client-code", client_code);
+        headers.insert("x-feed-token", feed);
+        Ok(request)
+    }
 }
 
-/// A socket's connection thread. Dropping it stops the thread and joins it.
-pub(crate) struct Runner {
-    control: UnboundedSender<Control>,
-    thread: Option<JoinHandle<()>>,
+impl Dialer for AngelDialer {
+    type Credentials = Credentials;
+
+    fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
+    async fn dial(&mut self, tls: &mut Tls) -> Result<Ws, ConnectError> {
+        let request = self.request()?;
+        crate::ws::open(&self.target, request, tls)
+            .await
+            .map_err(|e| ws_link::open_error(self.name, &self.target.host, e, true, |t| self.scrub(t)))
+    }
+
+    /// Error text with the credentials and key cut out, whatever layer produced it.
+    fn scrub(&self, text: &str) -> String {
+        let c = &self.credentials;
+        let mut t = text.to_string();
+        for secret in [c.jwt.expose(), c.feed_token.expose(), self.api_key.as_str()] {
+            if !secret.is_empty() {
+                t = t.replace(secret, "***");
+            }
+        }
+        t
+    }
 }
+
+/// An Angel socket's connection thread. Dropping it stops the thread and joins it.
+pub(crate) struct Runner(ws_link::Runner<Credentials>);
 
 impl Runner {
     /// Starts the connection thread, named `thread`.
@@ -332,265 +169,31 @@ impl Runner {
         state: Arc<LinkState>,
         protocol: P,
     ) -> std::io::Result<Runner> {
-        let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let link = Link { cfg, state: state.clone(), protocol, tls: Tls::default() };
-        let thread = std::thread::Builder::new().name(thread.into()).spawn(move || {
-            runtime.block_on(link.run(control_rx));
-            // The runtime (and with it the socket) goes before the status says so.
-            drop(runtime);
-            state.set_status(SocketStatus::Stopped);
-        })?;
-        Ok(Runner { control, thread: Some(thread) })
+        let link = ws_link::LinkConfig {
+            name: cfg.name,
+            keepalive: Keepalive::Text { ping: "ping", pong: "pong" },
+            ping_interval: cfg.ping_interval,
+            stale_after: cfg.stale_after,
+            backoff_min: cfg.backoff_min,
+            backoff_max: cfg.backoff_max,
+            connect_timeout: cfg.connect_timeout,
+            auth_attempts: cfg.auth_attempts,
+        };
+        let dialer = AngelDialer {
+            name: cfg.name,
+            target: cfg.target,
+            api_key: cfg.api_key,
+            client_code: cfg.client_code,
+            credentials: cfg.credentials,
+        };
+        Ok(Runner(ws_link::Runner::start(thread, link, state, dialer, Texts(protocol))?))
     }
 
     pub(crate) fn set_credentials(&self, jwt: Secret, feed_token: Secret) {
-        let _ = self.control.send(Control::Credentials(Credentials { jwt, feed_token }));
+        self.0.set_credentials(Credentials { jwt, feed_token });
     }
 
     pub(crate) fn credentials_handle(&self) -> CredentialsHandle {
-        CredentialsHandle(self.control.clone())
-    }
-
-    fn stop(&mut self) {
-        let _ = self.control.send(Control::Stop);
-        if let Some(t) = self.thread.take() {
-            // Dropped on its own thread (from an order callback): it ends when the callback
-            // returns; joining would wait for ourselves.
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Cuts `text` to at most `max` characters.
-fn clip(text: &str, max: usize) -> &str {
-    text.char_indices().nth(max).map_or(text, |(i, _)| &text[..i])
-}
-
-impl<P: Protocol> Link<P> {
-    /// Error text with the credentials and key cut out, whatever layer produced it.
-    fn scrub(&self, text: &str) -> String {
-        let c = &self.cfg.credentials;
-        let mut t = text.to_string();
-        for secret in [c.jwt.expose(), c.feed_token.expose(), self.cfg.api_key.as_str()] {
-            if !secret.is_empty() {
-                t = t.replace(secret, "***");
-            }
-        }
-        t
-    }
-
-    async fn run(mut self, mut control: UnboundedReceiver<Control>) {
-        let name = self.cfg.name;
-        let mut attempt: u32 = 0;
-        let mut refused: u32 = 0;
-        loop {
-            self.state.set_status(SocketStatus::Connecting);
-            let outcome = tokio::select! {
-                biased;
-                c = control.recv() => match c {
-                    Some(Control::Credentials(c)) => {
-                        self.cfg.credentials = c;
-                        continue;
-                    }
-                    Some(Control::Stop) | None => return,
-                },
-                c = tokio::time::timeout(self.cfg.connect_timeout, self.connect()) => {
-                    c.unwrap_or_else(|_| Err(ConnectError::Other(format!("timed out connecting to {name}"))))
-                }
-            };
-            match outcome {
-                Ok(ws) => {
-                    refused = 0;
-                    bump(&self.state.stats.connects);
-                    self.state.set_status(SocketStatus::Connected);
-                    tracing::info!(host = %self.cfg.target.host, "{name} connected");
-                    let started = Instant::now();
-                    match self.session(ws, &mut control).await {
-                        SessionEnd::Stop => return,
-                        SessionEnd::Stale => {
-                            bump(&self.state.stats.stale);
-                            let e = format!("{name} was silent for {:?}; reconnecting", self.cfg.stale_after);
-                            tracing::warn!("{e}");
-                            self.state.set_error(e);
-                        }
-                        SessionEnd::Closed => tracing::warn!("{name} closed the connection; reconnecting"),
-                        SessionEnd::Failed(e) => {
-                            tracing::warn!(error = %e, "{name} connection failed; reconnecting");
-                            self.state.set_error(e);
-                        }
-                    }
-                    bump(&self.state.stats.reconnects);
-                    if started.elapsed() >= HEALTHY_SESSION {
-                        attempt = 0;
-                    }
-                }
-                Err(ConnectError::Refused { status, reason }) => {
-                    bump(&self.state.stats.auth_failures);
-                    refused += 1;
-                    let e = format!("{name} refused the handshake with HTTP {status}: {reason}");
-                    tracing::warn!(status, reason = %reason, "{name} refused the credentials");
-                    self.state.set_error(e);
-                    if refused >= self.cfg.auth_attempts.max(1) {
-                        self.state.set_status(SocketStatus::SessionExpired);
-                        tracing::error!(status, "{name}: credentials refused; waiting for new ones");
-                        match control.recv().await {
-                            Some(Control::Credentials(c)) => self.cfg.credentials = c,
-                            Some(Control::Stop) | None => return,
-                        }
-                        refused = 0;
-                        attempt = 0;
-                        continue;
-                    }
-                }
-                Err(ConnectError::Other(e)) => {
-                    bump(&self.state.stats.connect_failures);
-                    tracing::warn!(error = %e, "{name} connection attempt failed");
-                    self.state.set_error(e);
-                }
-            }
-            let delay = crate::ws::backoff(self.cfg.backoff_min, self.cfg.backoff_max, attempt);
-            attempt = attempt.saturating_add(1);
-            self.state.set_status(SocketStatus::Backoff);
-            tokio::select! {
-                biased;
-                c = control.recv() => match c {
-                    // New credentials are worth trying at once.
-                    Some(Control::Credentials(c)) => self.cfg.credentials = c,
-                    Some(Control::Stop) | None => return,
-                },
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    /// The handshake request: the URL and Angel's four headers.
-    fn request(&self) -> Result<Request, ConnectError> {
-        let mut request = self
-            .cfg
-            .target
-            .root
-            .as_str()
-            .into_client_request()
-            .map_err(|_| ConnectError::Other(format!("the {} URL does not parse", self.cfg.name)))?;
-        let c = &self.cfg.credentials;
-        let unfit =
-            |what: &str| ConnectError::Other(format!("the {what} holds characters an HTTP header cannot carry"));
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", c.jwt.expose())).map_err(|_| unfit("JWT"))?;
-        auth.set_sensitive(true);
-        let mut feed = HeaderValue::from_str(c.feed_token.expose()).map_err(|_| unfit("feed token"))?;
-        feed.set_sensitive(true);
-        let api_key = HeaderValue::from_str(&self.cfg.api_key).map_err(|_| unfit("API key"))?;
-        let client_code = HeaderValue::from_str(&self.cfg.client_code).map_err(|_| unfit("client code"))?;
-        let headers = request.headers_mut();
-        headers.insert("Authorization", auth);
-        headers.insert("x-api-key", api_key);
-        headers.insert("x-client-code", client_code);
-        headers.insert("x-feed-token", feed);
-        Ok(request)
-    }
-
-    async fn connect(&mut self) -> Result<Ws, ConnectError> {
-        let request = self.request()?;
-        crate::ws::open(&self.cfg.target, request, &mut self.tls).await.map_err(|e| match e {
-            OpenError::Tcp(e) => {
-                ConnectError::Other(self.scrub(&format!("TCP connect to {}: {e}", self.cfg.target.host)))
-            }
-            OpenError::TlsSetup(e) => ConnectError::Other(format!("TLS setup: {e}")),
-            OpenError::TlsName => {
-                ConnectError::Other(format!("{:?} is not a valid TLS server name", self.cfg.target.host))
-            }
-            OpenError::Tls(e) => ConnectError::Other(self.scrub(&format!("TLS handshake: {e}"))),
-            OpenError::Handshake(e) => self.handshake_error(e),
-        })
-    }
-
-    fn handshake_error(&self, e: WsError) -> ConnectError {
-        let name = self.cfg.name;
-        match e {
-            WsError::Http(response) => {
-                let status = response.status().as_u16();
-                let header = response.headers().get("x-error-message").and_then(|v| v.to_str().ok());
-                let body = response.body().as_deref().and_then(|b| std::str::from_utf8(b).ok());
-                let reason = header.or(body).map(str::trim).filter(|r| !r.is_empty());
-                let reason = self.scrub(clip(reason.unwrap_or("no reason given"), MAX_REASON));
-                match status {
-                    401 | 403 => ConnectError::Refused { status, reason },
-                    s => ConnectError::Other(format!("the {name} handshake got HTTP {s}: {reason}")),
-                }
-            }
-            // Tungstenite's URL errors may quote the URL.
-            WsError::Url(_) => ConnectError::Other(format!("the {name} URL was refused")),
-            other => ConnectError::Other(self.scrub(&format!("{name} WebSocket handshake: {other}"))),
-        }
-    }
-
-    /// One connection: the opening requests, then read (and ping) until it ends.
-    async fn session(&mut self, mut ws: Ws, control: &mut UnboundedReceiver<Control>) -> SessionEnd {
-        for request in self.protocol.opening() {
-            if let Err(e) = ws.send(Message::text(request)).await {
-                return SessionEnd::Failed(self.scrub(&format!("sending a request to {}: {e}", self.cfg.name)));
-            }
-        }
-        let every = self.cfg.ping_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut deadline = Instant::now() + self.cfg.stale_after;
-        loop {
-            tokio::select! {
-                biased;
-                c = control.recv() => match c {
-                    // Used from the next connection on: this one is already authenticated.
-                    Some(Control::Credentials(c)) => self.cfg.credentials = c,
-                    Some(Control::Stop) | None => {
-                        let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
-                        return SessionEnd::Stop;
-                    }
-                },
-                _ = ping.tick() => {
-                    if let Err(e) = ws.send(Message::text("ping")).await {
-                        return SessionEnd::Failed(self.scrub(&format!("sending a ping to {}: {e}", self.cfg.name)));
-                    }
-                    bump(&self.state.stats.pings);
-                },
-                r = tokio::time::timeout_at(deadline, ws.next()) => match r {
-                    Err(_) => return SessionEnd::Stale,
-                    Ok(None) => return SessionEnd::Closed,
-                    Ok(Some(Err(e))) => return SessionEnd::Failed(self.scrub(&e.to_string())),
-                    Ok(Some(Ok(msg))) => {
-                        deadline = Instant::now() + self.cfg.stale_after;
-                        let received = wall_ns();
-                        self.state.last_frame_ns.store(received, Ordering::Relaxed);
-                        match msg {
-                            Message::Text(t) if t.as_str().trim() == "pong" => bump(&self.state.stats.pongs),
-                            Message::Text(t) => self.protocol.text(t.as_str(), &self.state),
-                            Message::Binary(b) => self.protocol.binary(&b, Timestamp(received), &self.state),
-                            Message::Close(_) => return SessionEnd::Closed,
-                            // Control pings are answered by tungstenite; any frame shows the link alive.
-                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-                        }
-                    }
-                },
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_clipped_on_character_boundaries() {
-        assert_eq!(clip("abc", 5), "abc");
-        assert_eq!(clip("héllo", 2), "hé");
+        CredentialsHandle(self.0.control())
     }
 }
