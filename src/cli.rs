@@ -383,7 +383,7 @@ pub struct RunArgs {
     /// Write the final summary as JSON here.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
-    /// `synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER` or `angel:BROKER`; a file replay ends the run when the
+    /// `synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`, `angel:BROKER` or `upstox:BROKER`; a file replay ends the run when the
     /// file ends. Overrides the config's feed.
     #[arg(long)]
     pub feed: Option<String>,

@@ -181,6 +181,8 @@ fn three_accounts_on_three_brokers_trade_at_once_and_one_outage_leaves_the_other
         .arg(&cfg_path)
         .arg("--summary-json")
         .arg(&json)
+        .arg("--data-dir")
+        .arg(dir.path())
         .arg("--vault")
         .arg(&vault_file)
         .arg("--key-file")
@@ -365,4 +367,154 @@ fn three_accounts_on_three_brokers_trade_at_once_and_one_outage_leaves_the_other
             .unwrap_or(i64::MIN)
     };
     assert_eq!((net("kavya"), net("arjun"), net("uma")), (7, 10, 9), "each engine position is its broker's");
+}
+
+/// `dalal run --feed upstox:upstox`: the run authorizes Upstox's Market Data Feed v3 and
+/// subscribes the instruments with an Upstox key; the trades the feed sends become the
+/// engine's ticks, and the Upstox account trades on them through the console, its fills
+/// coming back (on the portfolio stream as well as the book).
+#[test]
+fn a_run_on_the_upstox_feed_trades_through_upstox() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstox = FakeUpstox::start_in_background().expect("fake Upstox");
+    upstox.add_user(FakeUpstoxUser::new("UX6006", "upkey6", "upsecret-6d", "http://127.0.0.1:5000/cb"));
+    upstox.set_instrument(UPSTOX_KEY, "RELIANCE", 1400.0);
+    upstox.set_funds("UX6006", 1e8, 0.0);
+    upstox.set_auto_fill(true);
+    let token = upstox.issue_session("upkey6").expect("session").access_token;
+    let key_file = dir.path().join("master.key");
+    let vault_file = dir.path().join("brokers.vault");
+    let mut vault = Vault::open(&vault_file, MasterKey::create_file(&key_file).expect("key")).expect("vault");
+    vault
+        .add(Login {
+            name: "upstox".into(),
+            kind: BrokerKind::Upstox,
+            ids: BTreeMap::from([
+                ("api_key".to_string(), "upkey6".to_string()),
+                ("redirect_uri".to_string(), "http://127.0.0.1:5000/cb".to_string()),
+            ]),
+            secrets: BTreeMap::from([
+                ("api_secret".to_string(), Secret::new("upsecret-6d")),
+                ("access_token".to_string(), Secret::new(token.clone())),
+            ]),
+        })
+        .expect("login");
+    vault.save().expect("save");
+    let cfg = format!(
+        r#"
+[[instruments]]
+symbol = "RELIANCE"
+segment = "NSE_EQ"
+tick_size = 0.05
+lot_size = 1
+ref_price = 1400.0
+keys = {{ upstox = "{UPSTOX_KEY}" }}
+
+[risk]
+enforce_session = false
+mis_square_off = ""
+
+[[brokers]]
+name = "upstox"
+kind = "upstox"
+root = "{root}"
+order_root = "{hft}"
+poll_ms = 50
+
+[[accounts]]
+name = "uma"
+broker = "upstox"
+mode = "live"
+[accounts.limits]
+max_order_qty = 1000
+max_order_value = 100000000.0
+max_position_qty = 10000
+"#,
+        root = upstox.root(),
+        hft = upstox.hft_root(),
+    );
+    let cfg_path = dir.path().join("upstox.toml");
+    std::fs::write(&cfg_path, cfg).expect("config");
+    let json = dir.path().join("s.json");
+    let mut child = command()
+        .args(["run", "--feed", "upstox:upstox", "--admin-listen", "127.0.0.1:0", "--duration", "300s", "--config"])
+        .arg(&cfg_path)
+        .arg("--summary-json")
+        .arg(&json)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--vault")
+        .arg(&vault_file)
+        .arg("--key-file")
+        .arg(&key_file)
+        .env("DALAL_ADMIN_PASSWORD", "upstox-admin-pw-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("admin console on http://") {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the console starts");
+    wait_for("the feed's subscription", &|| {
+        upstox.feed_subscriptions().iter().any(|s| format!("{s:?}").contains(UPSTOX_KEY))
+    });
+    let ticks = || {
+        http(&addr, "GET", "/metrics", None, "")
+            .lines()
+            .find_map(|l| l.strip_prefix("dalal_ticks_in_total ").and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    // One trade at a time: the fake builds each message from the book when it sends it, so
+    // trades pushed together could arrive as one.
+    let before = ticks();
+    for (k, price) in [1400.5, 1401.0, 1399.5].into_iter().enumerate() {
+        assert!(upstox.feed_tick(UPSTOX_KEY, price) >= 1, "the run's feed is subscribed");
+        wait_for("the trade from the Upstox feed in the engine", &|| ticks() > before + k as u64);
+    }
+    assert_eq!(ticks(), before + 3, "each trade once");
+
+    let login = http(&addr, "POST", "/api/auth/login", None, r#"{"username":"admin","password":"upstox-admin-pw-1"}"#);
+    let jwt = serde_json::from_str::<serde_json::Value>(&login)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("admin login: {login}"));
+    let r = http(
+        &addr,
+        "POST",
+        "/api/orders",
+        Some(&jwt),
+        r#"{"account":"uma","symbol":"RELIANCE","side":"BUY","qty":4,"product":"MIS"}"#,
+    );
+    assert!(r.contains("\"accepted\":true"), "{r}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let client = dalal_brokers::upstox::UpstoxClient::new(
+        &upstox.root(),
+        &upstox.hft_root(),
+        "upkey6",
+        Some(Secret::new(token.clone())),
+        Duration::from_secs(5),
+    )
+    .expect("client");
+    wait_for("the order to fill at Upstox", &|| {
+        rt.block_on(client.positions()).map(|p| p.iter().map(|x| x.quantity).sum::<i64>()).unwrap_or(0) == 4
+    });
+    wait_for("the portfolio stream to be open", &|| upstox.portfolio_handshakes().accepted >= 1);
+
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let o = child.wait_with_output().expect("run ends");
+    let err = plain(&String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains(&token), "no token in the logs");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("summary")).expect("json");
+    let uma = s["accounts"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "uma")).cloned().expect("uma");
+    let net: i64 =
+        uma["positions"].as_array().map(|p| p.iter().map(|x| x["net_qty"].as_i64().unwrap_or(0)).sum()).unwrap_or(0);
+    assert_eq!(net, 4, "the engine's position is Upstox's: {uma}");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use dalal_brokers::fake::upstox::{FakeUpstox, FakeUpstoxUser, Host};
 use dalal_brokers::gateway::broker::GatewayConfig;
-use dalal_brokers::gateway::upstox::{spawn, UpstoxSymbol};
+use dalal_brokers::gateway::upstox::{portfolio_stream, spawn, UpstoxSymbol};
 use dalal_brokers::gateway::{code, BrokerTap, SessionHealth, WallClock};
 use dalal_brokers::upstox::UpstoxClient;
 use dalal_brokers::Secret;
@@ -206,4 +206,77 @@ fn a_live_upstox_account_trades_reconciles_and_replays() {
     }
     assert_eq!(fills, seen.fills);
     assert_eq!(orders, seen.orders);
+}
+
+/// With the portfolio stream, the gateway learns of fills and cancellations as Upstox pushes
+/// them: the order book is read only after each request (the timer is an hour).
+#[test]
+fn order_updates_on_the_portfolio_stream_bring_fills_and_cancels_without_reading_the_book() {
+    let fake = FakeUpstox::start_in_background().expect("fake Upstox starts");
+    fake.add_user(FakeUpstoxUser::new("UP1234", "upkey", "upsecret-77", "http://127.0.0.1:5000/cb"));
+    fake.set_instrument(KEY, "RELIANCE", 1400.0);
+    let token = fake.issue_session("upkey").expect("session").access_token;
+    let config: Config =
+        toml::from_str(&CONFIG.replace("ROOT", &fake.root()).replace("HFT", &fake.hft_root())).expect("config");
+    let setup = config.validate().expect("valid");
+    let client =
+        UpstoxClient::new(&fake.root(), &fake.hft_root(), "upkey", Some(Secret::new(token)), Duration::from_secs(5))
+            .expect("client");
+    let (reports_tx, reports_rx) = mpsc::channel();
+    let gateway_config = GatewayConfig {
+        venue: VenueId(0),
+        login: "upstox".into(),
+        orders_per_second: 10,
+        poll_every: Duration::from_secs(3600),
+        idle_check: None,
+        queue: 64,
+        order_updates: true,
+        clock: WallClock::system(),
+    };
+    let symbols = vec![UpstoxSymbol::of(Some(KEY))];
+    let (handle, gateway) =
+        spawn(gateway_config, client, symbols, Some(portfolio_stream()), reports_tx, Default::default())
+            .expect("gateway");
+    let session = handle.session.clone();
+    let tap = BrokerTap::new(vec![Some(handle)], reports_rx);
+    let watch = Watch::default();
+    let cfg = PlacementConfig { wait: WaitKind::Sleep, ..PlacementConfig::default() };
+    let mut running =
+        Launch::new(Engine::new(&setup, quanta::Clock::new(), 0), &cfg, watch.clone(), Arc::new(LiveStats::new(1)))
+            .egress_tap(Box::new(tap))
+            .start()
+            .expect("engine starts");
+    let tick = Tick {
+        instrument: InstrumentId(0),
+        ts: Timestamp(1_795_146_300_000_000_000),
+        price: Price(140_000),
+        qty: Qty(5),
+    };
+    running.publish(Input::Tick(tick));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.portfolio_handshakes().accepted == 0 {
+        assert!(Instant::now() < deadline, "the gateway did not open the portfolio stream");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    running.publish(Input::Command(Command::Place { intent: intent(Side::Buy, 4, OrderType::Limit, 139_900) }));
+    watch.until("the order to rest", |s| status(s, 1) == Some(OrderStatus::Open));
+    let upstox_id = watch.last(1).map(|o| o.venue_order.to_string()).unwrap_or_default();
+    let book_reads = || fake.requests().iter().filter(|r| r.path.ends_with("/order/retrieve-all")).count();
+    // The one read of the book owed after the place request.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while book_reads() == 0 {
+        assert!(Instant::now() < deadline, "the book was not read after the place");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reads = book_reads();
+    fake.fill(&upstox_id, 1, 1399.0).expect("partial fill");
+    watch.until("the pushed partial fill", |s| s.fills.iter().any(|f| f.order == OrderId(1)));
+    fake.cancel(&upstox_id).expect("an exchange-side cancel");
+    watch.until("the pushed cancel", |s| status(s, 1) == Some(OrderStatus::Cancelled));
+    assert_eq!(book_reads(), reads, "learnt from the stream, not the book");
+    assert!(session.status().order_updates >= 2, "{:?}", session.status());
+
+    drop(running.stop().tap);
+    gateway.join().expect("gateway thread ends");
 }

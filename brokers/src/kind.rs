@@ -46,7 +46,8 @@ impl BrokerKind {
     }
 
     /// The vendor's order-update WebSocket: Kite's is its ticker, Angel One's a socket of its
-    /// own, Upstox's the portfolio stream.
+    /// own, Upstox's the portfolio stream (which its gateway reaches through the authorize
+    /// endpoint on the REST root, as the one-time URL it answers).
     pub fn default_order_ws_root(self) -> &'static str {
         match self {
             BrokerKind::Kite => "wss://ws.kite.trade",

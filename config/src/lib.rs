@@ -107,6 +107,9 @@ pub enum FeedKind {
     /// Angel One's SmartStream through a `[[brokers]]` login (`broker`), for the instruments
     /// with an Angel One token (`tokens = { angel = … }`).
     Angel,
+    /// Upstox's Market Data Feed v3 through a `[[brokers]]` login (`broker`), for the
+    /// instruments with an Upstox key (`keys = { upstox = … }`).
+    Upstox,
 }
 
 /// How much a broker feed asks for per instrument.
@@ -781,6 +784,7 @@ impl Config {
         let feed_broker = match self.feed.kind {
             FeedKind::Kite => Some((BrokerKind::Kite, "Kite")),
             FeedKind::Angel => Some((BrokerKind::Angel, "Angel One")),
+            FeedKind::Upstox => Some((BrokerKind::Upstox, "Upstox")),
             _ => None,
         };
         if let Some((kind, label)) = feed_broker {
@@ -790,10 +794,14 @@ impl Config {
                 Some(b) => return Err(err("feed.broker", format!("{name:?} is a {} login, not {kind}", b.kind))),
                 None => return Err(err("feed.broker", format!("{name:?} is not a [[brokers]] name"))),
             }
-            if !self.instruments.iter().any(|i| i.tokens.contains_key(kind.as_str())) {
+            let (has, field) = match kind {
+                BrokerKind::Upstox => (self.instruments.iter().any(|i| i.keys.contains_key("upstox")), "keys"),
+                _ => (self.instruments.iter().any(|i| i.tokens.contains_key(kind.as_str())), "tokens"),
+            };
+            if !has {
                 return Err(err(
                     "feed.kind",
-                    format!("a {label} feed needs instruments with a {label} token (tokens = {{ {kind} = … }})"),
+                    format!("a {label} feed needs instruments with a {label} id ({field} = {{ {kind} = … }})"),
                 ));
             }
         }

@@ -17,7 +17,7 @@ use dalal_brokers::gateway::reconcile::{
     is_dalal_tag, plan_adoptions, position_key, reconcile, BookOrder, HeldPosition, LeftOut, PositionKey,
     Reconciliation,
 };
-use dalal_brokers::gateway::upstox::UpstoxSymbol;
+use dalal_brokers::gateway::upstox::{portfolio_stream, UpstoxSymbol};
 use dalal_brokers::gateway::{BrokerTap, GatewayHandle, InFlight, Session};
 use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::upstox::{UpstoxClient, UpstoxError};
@@ -381,18 +381,18 @@ fn start_login(
                 order_updates: live,
                 clock: dalal_brokers::gateway::WallClock::system(),
             };
-            let (handle, thread) =
-                dalal_brokers::gateway::upstox::spawn(cfg, client, symbols, upstox_updates(), reports, in_flight)
-                    .context("starting the broker gateway")?;
+            let (handle, thread) = dalal_brokers::gateway::upstox::spawn(
+                cfg,
+                client,
+                symbols,
+                Some(portfolio_stream()),
+                reports,
+                in_flight,
+            )
+            .context("starting the broker gateway")?;
             Ok(Started { handle, thread, reconciliation, broker_positions })
         }
     }
-}
-
-/// How an Upstox gateway follows its orders besides the book: the portfolio stream, when the
-/// client for it is in the build.
-fn upstox_updates() -> Option<dalal_brokers::gateway::upstox::PortfolioOpener> {
-    None
 }
 
 /// The engine's net positions of `accounts`, by where they trade at the broker.

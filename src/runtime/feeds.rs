@@ -23,9 +23,9 @@ use super::brokers::TokenSink;
 use crate::cli::VaultArgs;
 
 /// Applies `--feed` (`synthetic`, `csv:PATH`, `bin:PATH`, `udp:ADDR`, `kite:BROKER`,
-/// `angel:BROKER`) over the config's feed.
+/// `angel:BROKER`, `upstox:BROKER`) over the config's feed.
 pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<()> {
-    let expected = "expected synthetic, csv:PATH, bin:PATH, udp:ADDR, kite:BROKER or angel:BROKER";
+    let expected = "expected synthetic, csv:PATH, bin:PATH, udp:ADDR, kite:BROKER, angel:BROKER or upstox:BROKER";
     match feed {
         None => {}
         Some("synthetic") => config.feed.kind = FeedKind::Synthetic,
@@ -47,6 +47,10 @@ pub(super) fn override_feed(config: &mut Config, feed: Option<&str>) -> Result<(
                 }
                 "angel" => {
                     config.feed.kind = FeedKind::Angel;
+                    config.feed.broker = Some(rest.to_string());
+                }
+                "upstox" => {
+                    config.feed.kind = FeedKind::Upstox;
                     config.feed.broker = Some(rest.to_string());
                 }
                 other => bail!("--feed {other:?}: {expected}"),
@@ -128,6 +132,7 @@ pub(super) fn market_source(
         }
         FeedKind::Kite => kite_feed(config, setup, vault)?,
         FeedKind::Angel => angel_feed(config, setup, vault)?,
+        FeedKind::Upstox => upstox_feed(config, setup, vault)?,
     })
 }
 
@@ -231,6 +236,46 @@ fn angel_feed(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> R
             Ok(Some(feed_token)) => credentials.set(jwt, feed_token),
             Ok(None) => tracing::warn!(login = %login_name, "a new Angel One session without a feed token"),
             Err(e) => tracing::warn!(login = %login_name, error = %e, "the vault cannot be read for the feed token"),
+        }
+    });
+    Ok(MarketFeed { source: Box::new(feed), token: Some((login.to_string(), sink)), health: Some(health) })
+}
+
+/// Upstox's Market Data Feed v3 through the `[feed] broker` login, for every instrument with
+/// an Upstox key (`full`: trades, depth and open interest; `quote`: `ltpc`); its next access
+/// token reaches the feed through the vault watcher.
+fn upstox_feed(config: &Config, setup: &EngineSetup, vault_args: &VaultArgs) -> Result<MarketFeed> {
+    use dalal_brokers::upstox::feed::Mode as UpstoxMode;
+    use dalal_brokers::upstox::market_feed::{Subscription as UpstoxSub, UpstoxFeed, UpstoxFeedConfig};
+    let name = config.feed.broker.clone().unwrap_or_default();
+    let broker = config.brokers.iter().find(|b| b.name == name).with_context(|| format!("feed.broker {name:?}"))?;
+    let vault = crate::broker::open(vault_args).context("a broker feed needs the vault (dalal broker add)")?;
+    let login = broker.login();
+    let timeout = std::time::Duration::from_secs(7);
+    let client =
+        crate::broker::upstox_client(&vault, login, (Some(broker.root()), Some(broker.order_root())), timeout, true)?;
+    let mode = match config.feed.mode {
+        FeedMode::Quote => UpstoxMode::Ltpc,
+        FeedMode::Full => UpstoxMode::Full,
+    };
+    let mut subscriptions = Vec::new();
+    for (section, spec) in config.instruments.iter().zip(&setup.instruments) {
+        match section.keys.get("upstox") {
+            Some(key) => subscriptions.push(UpstoxSub::new(key.clone(), mode, spec.id)),
+            None => tracing::warn!(instrument = %spec.symbol, "no Upstox key: not on the Upstox feed"),
+        }
+    }
+    let cfg = UpstoxFeedConfig::for_client(&client, subscriptions).context("no Upstox session")?;
+    let feed = UpstoxFeed::start(cfg).context("starting the Upstox feed")?;
+    println!("Upstox feed through {} ({} instruments)", broker.root(), setup.instruments.len());
+    let token = feed.token_handle();
+    let monitor = feed.monitor();
+    let health = dalal_admin::FeedView::new(format!("upstox:{name}"), move || {
+        serde_json::to_value(monitor.health()).unwrap_or_default()
+    });
+    let sink: TokenSink = Box::new(move |t| {
+        if let Some(t) = t {
+            token.set(t);
         }
     });
     Ok(MarketFeed { source: Box::new(feed), token: Some((login.to_string(), sink)), health: Some(health) })

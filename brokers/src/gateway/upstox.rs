@@ -25,6 +25,7 @@ use crate::secret::Secret;
 use crate::upstox::error::UpstoxError;
 use crate::upstox::model::Order as UpstoxOrder;
 use crate::upstox::params::{ModifyOrder, OrderType, PlaceOrder, Product, TransactionType, Validity};
+use crate::upstox::portfolio::{PortfolioStream, PortfolioStreamConfig};
 use crate::upstox::rest::{token_expiry, UpstoxClient};
 
 /// Where an instrument trades at Upstox: its instrument key.
@@ -41,6 +42,21 @@ impl UpstoxSymbol {
 
 /// What a gateway needs to open the portfolio stream for order updates.
 pub type PortfolioOpener = Box<dyn FnMut(&UpstoxClient, UpdateSink) -> Option<UpdateStream> + Send>;
+
+/// The portfolio stream of the session in hand (Upstox's authorize endpoint on the client's
+/// root gives its one-time URL), each order update applied like a line of the book.
+pub fn portfolio_stream() -> PortfolioOpener {
+    Box::new(|client, sink| {
+        let cfg = PortfolioStreamConfig::for_client(client)?;
+        match PortfolioStream::start(cfg, Box::new(move |o| sink(line_of(&o)))) {
+            Ok(stream) => Some(Box::new(stream) as UpdateStream),
+            Err(e) => {
+                tracing::warn!(error = %e, "no Upstox order updates; the order book is read instead");
+                None
+            }
+        }
+    })
+}
 
 /// Starts the gateway thread of an Upstox login. `updates` opens the login's order-update
 /// stream when `config.order_updates` asks for it (`None`: the book alone).
