@@ -46,6 +46,134 @@ impl std::fmt::Display for RequestKind {
     }
 }
 
+/// A broker REST client's error type: what the broker said (its error code and message) or
+/// why there was no usable answer, with its [`BrokerErrorKind`] and whether the request may be
+/// sent again ([`retry_safe`]). The three brokers' errors have this one shape, and the gateway
+/// judges them through [`crate::gateway::broker::BrokerFailure`]; only how a broker's answer is
+/// classified differs, in each broker's own `classify`.
+///
+/// `$label` starts every message (`kite`, `angel`, `upstox`); `$no_session` says what a
+/// client without a session lacks (`no access token`, `no session`).
+macro_rules! rest_error {
+    ($(#[$meta:meta])* $name:ident, $label:literal, $no_session:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, thiserror::Error)]
+        pub enum $name {
+            /// The broker answered with its failure envelope, or with an error status.
+            #[error("{} {request} {path}: {kind}: {message} (HTTP {status}{})", $label, code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+            Api {
+                request: $crate::rest::RequestKind,
+                path: String,
+                kind: $crate::error_kind::BrokerErrorKind,
+                status: u16,
+                /// The broker's own error code or type, as sent.
+                code: Option<String>,
+                message: String,
+            },
+            /// No answer. `sent` is false when the connection was never made, so the broker
+            /// never saw the request; otherwise what it did with it is unknown.
+            #[error("{} {request} {path}: no answer ({detail})", $label)]
+            Transport { request: $crate::rest::RequestKind, path: String, sent: bool, timed_out: bool, detail: String },
+            /// An answer that is not the broker's envelope, or whose data is not the expected shape.
+            #[error("{} {request} {path}: malformed answer (HTTP {status}): {detail}", $label)]
+            Malformed { request: $crate::rest::RequestKind, path: String, status: u16, detail: String },
+            /// The client has no session yet.
+            #[error("{} {request} {path}: {} (log in first)", $label, $no_session)]
+            NoSession { request: $crate::rest::RequestKind, path: String },
+            /// Refused before sending: the request itself is wrong.
+            #[error("{} {request}: {detail}", $label)]
+            Invalid { request: $crate::rest::RequestKind, detail: String },
+        }
+
+        impl $name {
+            pub fn kind(&self) -> $crate::error_kind::BrokerErrorKind {
+                use $crate::error_kind::BrokerErrorKind as K;
+                match self {
+                    $name::Api { kind, .. } => *kind,
+                    $name::Transport { .. } => K::Network,
+                    $name::Malformed { .. } => K::Malformed,
+                    $name::NoSession { .. } => K::SessionExpired,
+                    $name::Invalid { .. } => K::Input,
+                }
+            }
+
+            pub fn request(&self) -> $crate::rest::RequestKind {
+                match self {
+                    $name::Api { request, .. }
+                    | $name::Transport { request, .. }
+                    | $name::Malformed { request, .. }
+                    | $name::NoSession { request, .. }
+                    | $name::Invalid { request, .. } => *request,
+                }
+            }
+
+            /// The HTTP status, when there was an answer.
+            pub fn http_status(&self) -> Option<u16> {
+                match self {
+                    $name::Api { status, .. } | $name::Malformed { status, .. } => Some(*status),
+                    _ => None,
+                }
+            }
+
+            /// The broker's error code (or Kite's error type), when it sent one.
+            pub fn code(&self) -> Option<&str> {
+                match self {
+                    $name::Api { code, .. } => code.as_deref(),
+                    _ => None,
+                }
+            }
+
+            /// The broker's message text (or ours, when the broker said nothing).
+            pub fn message(&self) -> &str {
+                match self {
+                    $name::Api { message, .. } => message,
+                    $name::Transport { detail, .. } | $name::Malformed { detail, .. } | $name::Invalid { detail, .. } => {
+                        detail
+                    }
+                    $name::NoSession { .. } => $no_session,
+                }
+            }
+
+            /// True when the broker may have acted on the request although it failed: a
+            /// request sent without a usable answer, or one its servers failed on.
+            pub fn outcome_unknown(&self) -> bool {
+                match self {
+                    $name::Transport { sent, .. } => *sent,
+                    $name::Malformed { status, .. } => (200..300).contains(status),
+                    $name::Api { kind, .. } => *kind == $crate::error_kind::BrokerErrorKind::Network,
+                    $name::NoSession { .. } | $name::Invalid { .. } => false,
+                }
+            }
+
+            /// See [`crate::rest::retry_safe`].
+            pub fn is_retry_safe(&self) -> bool {
+                $crate::rest::retry_safe(
+                    self.request(),
+                    self.kind(),
+                    self.outcome_unknown(),
+                    matches!(self, $name::Transport { sent: false, .. }),
+                )
+            }
+        }
+
+        impl $crate::gateway::broker::BrokerFailure for $name {
+            fn kind(&self) -> $crate::error_kind::BrokerErrorKind {
+                $name::kind(self)
+            }
+            fn message(&self) -> &str {
+                $name::message(self)
+            }
+            fn outcome_unknown(&self) -> bool {
+                $name::outcome_unknown(self)
+            }
+            fn is_retry_safe(&self) -> bool {
+                $name::is_retry_safe(self)
+            }
+        }
+    };
+}
+pub(crate) use rest_error;
+
 /// Whether sending the same request again is safe and may help. A refusal at the door (a rate
 /// limit) or a connection never made is safe to repeat for any request: the broker did
 /// nothing. A failure whose outcome is unknown (no answer, an unreadable answer) is safe to

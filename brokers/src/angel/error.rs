@@ -8,102 +8,14 @@
 use crate::error_kind::BrokerErrorKind;
 pub use crate::rest::RequestKind;
 
-/// A failed SmartAPI request. Display and Debug carry the endpoint's path, the HTTP status,
-/// Angel's error code and message; never a secret, since the client scrubs the tokens, MPIN and
-/// TOTP code it holds from any text it keeps.
-#[derive(Debug, thiserror::Error)]
-pub enum AngelError {
-    /// Angel answered with a failure envelope, or with an error status.
-    #[error("angel {request} {path}: {kind}: {message} (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
-    Api {
-        request: RequestKind,
-        path: String,
-        kind: BrokerErrorKind,
-        status: u16,
-        code: Option<String>,
-        message: String,
-    },
-    /// No answer. `sent` is false when the connection was never made.
-    #[error("angel {request} {path}: no answer ({detail})")]
-    Transport { request: RequestKind, path: String, sent: bool, timed_out: bool, detail: String },
-    /// An answer that is not Angel's envelope, or whose `data` is not the expected shape.
-    #[error("angel {request} {path}: malformed answer (HTTP {status}): {detail}")]
-    Malformed { request: RequestKind, path: String, status: u16, detail: String },
-    /// The client is not logged in.
-    #[error("angel {request} {path}: no session (log in first)")]
-    NoSession { request: RequestKind, path: String },
-    /// Refused before sending: the request itself is wrong.
-    #[error("angel {request}: {detail}")]
-    Invalid { request: RequestKind, detail: String },
-}
-
-impl AngelError {
-    pub fn kind(&self) -> BrokerErrorKind {
-        match self {
-            AngelError::Api { kind, .. } => *kind,
-            AngelError::Transport { .. } => BrokerErrorKind::Network,
-            AngelError::Malformed { .. } => BrokerErrorKind::Malformed,
-            AngelError::NoSession { .. } => BrokerErrorKind::SessionExpired,
-            AngelError::Invalid { .. } => BrokerErrorKind::Input,
-        }
-    }
-
-    pub fn request(&self) -> RequestKind {
-        match self {
-            AngelError::Api { request, .. }
-            | AngelError::Transport { request, .. }
-            | AngelError::Malformed { request, .. }
-            | AngelError::NoSession { request, .. }
-            | AngelError::Invalid { request, .. } => *request,
-        }
-    }
-
-    pub fn http_status(&self) -> Option<u16> {
-        match self {
-            AngelError::Api { status, .. } | AngelError::Malformed { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Angel's error code (`AB1050`, `AG8001`…), when it sent one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AngelError::Api { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The broker's message text (or ours, when the broker said nothing).
-    pub fn message(&self) -> &str {
-        match self {
-            AngelError::Api { message, .. } => message,
-            AngelError::Transport { detail, .. }
-            | AngelError::Malformed { detail, .. }
-            | AngelError::Invalid { detail, .. } => detail,
-            AngelError::NoSession { .. } => "no session",
-        }
-    }
-
-    /// True when Angel may have acted on the request although it failed.
-    pub fn outcome_unknown(&self) -> bool {
-        match self {
-            AngelError::Transport { sent, .. } => *sent,
-            AngelError::Malformed { status, .. } => (200..300).contains(status),
-            AngelError::Api { kind, .. } => *kind == BrokerErrorKind::Network,
-            AngelError::NoSession { .. } | AngelError::Invalid { .. } => false,
-        }
-    }
-
-    /// See [`crate::rest::retry_safe`].
-    pub fn is_retry_safe(&self) -> bool {
-        crate::rest::retry_safe(
-            self.request(),
-            self.kind(),
-            self.outcome_unknown(),
-            matches!(self, AngelError::Transport { sent: false, .. }),
-        )
-    }
-}
+crate::rest::rest_error!(
+    /// A failed SmartAPI request. Display and Debug carry the endpoint's path, the HTTP status,
+    /// Angel's error code and message; never a secret, since the client scrubs the tokens, MPIN
+    /// and TOTP code it holds from any text it keeps.
+    AngelError,
+    "angel",
+    "no session"
+);
 
 /// The kind of an Angel error from its code, message and HTTP status. Angel refuses an
 /// exceeded rate limit with HTTP 403 and a plain text saying so (brokers.md §2.10), which is

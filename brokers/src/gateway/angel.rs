@@ -17,14 +17,13 @@ use dalal_core::model::{
     Validity as CoreValidity, VenueReport,
 };
 
-use super::broker::{BookLine, BrokerApi, BrokerFailure, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
+use super::broker::{BookLine, BrokerApi, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
 use super::{code, GatewayHandle, InFlight};
 use crate::angel::error::{AngelError, RequestKind as AngelRequest};
 use crate::angel::model::{Order as AngelOrder, Tokens};
 use crate::angel::order_updates::{OrderUpdates, OrderUpdatesConfig};
 use crate::angel::params::{Duration, ModifyOrder, OrderType, PlaceOrder, Product, TransactionType, Variety};
 use crate::angel::rest::AngelClient;
-use crate::error_kind::BrokerErrorKind;
 use crate::kind::BrokerKind;
 use crate::money::{paise_to_rupees, rupees_to_paise};
 use crate::secret::Secret;
@@ -85,21 +84,6 @@ pub fn spawn(
 pub fn angel_token_expiry(login: Timestamp) -> Timestamp {
     const DAY: i64 = 24 * 3600 * 1_000_000_000;
     Timestamp(login.ist_midnight().0.saturating_add(DAY))
-}
-
-impl BrokerFailure for AngelError {
-    fn kind(&self) -> BrokerErrorKind {
-        AngelError::kind(self)
-    }
-    fn message(&self) -> &str {
-        AngelError::message(self)
-    }
-    fn outcome_unknown(&self) -> bool {
-        AngelError::outcome_unknown(self)
-    }
-    fn is_retry_safe(&self) -> bool {
-        AngelError::is_retry_safe(self)
-    }
 }
 
 struct AngelApi {

@@ -14,10 +14,9 @@ use dalal_core::model::{
     Validity as CoreValidity, VenueId, VenueReport,
 };
 
-use super::broker::{BookLine, BrokerApi, BrokerFailure, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
+use super::broker::{BookLine, BrokerApi, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
 use super::session::{kite_token_expiry, WallClock};
 use super::{code, GatewayHandle, InFlight};
-use crate::error_kind::BrokerErrorKind;
 use crate::kind::BrokerKind;
 use crate::kite::error::KiteError;
 use crate::kite::feed::{KiteFeed, KiteFeedConfig, OrderUpdate};
@@ -88,21 +87,6 @@ pub fn spawn(
     };
     let api = KiteApi { client, symbols, ticker_root: config.order_updates };
     super::broker::spawn(gateway, api, reports, in_flight)
-}
-
-impl BrokerFailure for KiteError {
-    fn kind(&self) -> BrokerErrorKind {
-        KiteError::kind(self)
-    }
-    fn message(&self) -> &str {
-        KiteError::message(self)
-    }
-    fn outcome_unknown(&self) -> bool {
-        KiteError::outcome_unknown(self)
-    }
-    fn is_retry_safe(&self) -> bool {
-        KiteError::is_retry_safe(self)
-    }
 }
 
 /// A Kite login as the gateway speaks to it.

@@ -16,9 +16,8 @@ use dalal_core::model::{
     VenueReport,
 };
 
-use super::broker::{BookLine, BrokerApi, BrokerFailure, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
+use super::broker::{BookLine, BrokerApi, BrokerFill, GatewayConfig, UpdateSink, UpdateStream};
 use super::{code, GatewayHandle, InFlight};
-use crate::error_kind::BrokerErrorKind;
 use crate::kind::BrokerKind;
 use crate::money::{paise_to_rupees, rupees_to_paise};
 use crate::secret::Secret;
@@ -69,21 +68,6 @@ pub fn spawn(
     in_flight: InFlight,
 ) -> std::io::Result<(GatewayHandle, std::thread::JoinHandle<()>)> {
     super::broker::spawn(config, UpstoxApi { client, symbols, updates }, reports, in_flight)
-}
-
-impl BrokerFailure for UpstoxError {
-    fn kind(&self) -> BrokerErrorKind {
-        UpstoxError::kind(self)
-    }
-    fn message(&self) -> &str {
-        UpstoxError::message(self)
-    }
-    fn outcome_unknown(&self) -> bool {
-        UpstoxError::outcome_unknown(self)
-    }
-    fn is_retry_safe(&self) -> bool {
-        UpstoxError::is_retry_safe(self)
-    }
 }
 
 struct UpstoxApi {

@@ -5,108 +5,19 @@ use crate::error_kind::BrokerErrorKind;
 
 pub use crate::rest::RequestKind;
 
-/// A failed Kite request. Display and Debug carry the endpoint's path (never its query, which
-/// may hold a token), the HTTP status, Kite's `error_type` and message; no secret ever, since
-/// the client scrubs the tokens it holds from any text it keeps.
-#[derive(Debug, thiserror::Error)]
-pub enum KiteError {
-    /// Kite answered with its error envelope, or with an error status and no envelope.
-    #[error("kite {request} {path}: {kind}: {message} (HTTP {status}{})", error_type.as_deref().map(|t| format!(", {t}")).unwrap_or_default())]
-    Api {
-        request: RequestKind,
-        path: String,
-        kind: BrokerErrorKind,
-        status: u16,
-        error_type: Option<String>,
-        message: String,
-    },
-    /// No answer. `sent` is false when the connection was never made, so Kite never saw the
-    /// request; otherwise what Kite did with it is unknown.
-    #[error("kite {request} {path}: no answer ({detail})")]
-    Transport { request: RequestKind, path: String, sent: bool, timed_out: bool, detail: String },
-    /// An answer that is not Kite's envelope, or whose `data` is not the expected shape.
-    #[error("kite {request} {path}: malformed answer (HTTP {status}): {detail}")]
-    Malformed { request: RequestKind, path: String, status: u16, detail: String },
-    /// The client has no access token yet.
-    #[error("kite {request} {path}: no access token (log in first)")]
-    NoSession { request: RequestKind, path: String },
-    /// Refused before sending: the request itself is wrong.
-    #[error("kite {request}: {detail}")]
-    Invalid { request: RequestKind, detail: String },
-}
+crate::rest::rest_error!(
+    /// A failed Kite request. Display and Debug carry the endpoint's path (never its query,
+    /// which may hold a token), the HTTP status, Kite's `error_type` (as the code) and message;
+    /// no secret ever, since the client scrubs the tokens it holds from any text it keeps.
+    KiteError,
+    "kite",
+    "no access token"
+);
 
 impl KiteError {
-    pub fn kind(&self) -> BrokerErrorKind {
-        match self {
-            KiteError::Api { kind, .. } => *kind,
-            KiteError::Transport { .. } => BrokerErrorKind::Network,
-            KiteError::Malformed { .. } => BrokerErrorKind::Malformed,
-            KiteError::NoSession { .. } => BrokerErrorKind::SessionExpired,
-            KiteError::Invalid { .. } => BrokerErrorKind::Input,
-        }
-    }
-
-    pub fn request(&self) -> RequestKind {
-        match self {
-            KiteError::Api { request, .. }
-            | KiteError::Transport { request, .. }
-            | KiteError::Malformed { request, .. }
-            | KiteError::NoSession { request, .. }
-            | KiteError::Invalid { request, .. } => *request,
-        }
-    }
-
-    /// The HTTP status, when there was an answer.
-    pub fn http_status(&self) -> Option<u16> {
-        match self {
-            KiteError::Api { status, .. } | KiteError::Malformed { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Kite's `error_type`, when it sent one.
+    /// Kite's `error_type` (`TokenException`…), when it sent one: the error's code.
     pub fn error_type(&self) -> Option<&str> {
-        match self {
-            KiteError::Api { error_type, .. } => error_type.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The broker's message text (or ours, when the broker said nothing).
-    pub fn message(&self) -> &str {
-        match self {
-            KiteError::Api { message, .. } => message,
-            KiteError::Transport { detail, .. }
-            | KiteError::Malformed { detail, .. }
-            | KiteError::Invalid { detail, .. } => detail,
-            KiteError::NoSession { .. } => "no access token",
-        }
-    }
-
-    /// True when the broker may have acted on the request although it failed: a request sent
-    /// without a usable answer, unless Kite answered with an error it gives before acting.
-    pub fn outcome_unknown(&self) -> bool {
-        match self {
-            KiteError::Transport { sent, .. } => *sent,
-            KiteError::Malformed { status, .. } => (200..300).contains(status),
-            KiteError::Api { kind, .. } => *kind == BrokerErrorKind::Network,
-            KiteError::NoSession { .. } | KiteError::Invalid { .. } => false,
-        }
-    }
-
-    /// Whether sending the same request again is safe and may help. A refusal at the door
-    /// (HTTP 429) or a connection never made is safe to repeat for any request: Kite did
-    /// nothing. A network failure or an unreadable answer is safe to repeat only for a request
-    /// that may happen twice (a read, a cancel) — never for a place order whose outcome is
-    /// unknown: look at the order book instead. Everything else (bad input, no margin,
-    /// expired session) fails again the same way.
-    pub fn is_retry_safe(&self) -> bool {
-        crate::rest::retry_safe(
-            self.request(),
-            self.kind(),
-            self.outcome_unknown(),
-            matches!(self, KiteError::Transport { sent: false, .. }),
-        )
+        self.code()
     }
 }
 
@@ -173,7 +84,7 @@ mod tests {
             path: "/x".into(),
             kind: classify(status, Some(et)),
             status,
-            error_type: Some(et.into()),
+            code: Some(et.into()),
             message: "m".into(),
         }
     }

@@ -330,8 +330,8 @@ impl KiteClient {
         };
         tracing::debug!(%method, %path, status, bytes = body.len(), ms = started.elapsed().as_millis() as u64, "kite");
         parse_envelope(request, &path, status, &body).map_err(|e| match e {
-            KiteError::Api { request, path, kind, status, error_type, message } => {
-                KiteError::Api { request, path, kind, status, error_type, message: scrub(message) }
+            KiteError::Api { request, path, kind, status, code, message } => {
+                KiteError::Api { request, path, kind, status, code, message: scrub(message) }
             }
             KiteError::Malformed { request, path, status, detail } => {
                 KiteError::Malformed { request, path, status, detail: scrub(detail) }
@@ -363,7 +363,7 @@ pub fn parse_envelope<T: DeserializeOwned>(
         path: path.to_string(),
         kind: classify(status, error_type.as_deref()),
         status,
-        error_type,
+        code: error_type,
         message,
     };
     let value: serde_json::Value = match serde_json::from_slice(body) {
@@ -392,7 +392,7 @@ pub fn parse_envelope<T: DeserializeOwned>(
             path: path.to_string(),
             kind: classify(kind_status, error_type.as_deref()),
             status,
-            error_type,
+            code: error_type,
             message,
         });
     }

@@ -10,105 +10,14 @@
 use crate::error_kind::BrokerErrorKind;
 pub use crate::rest::RequestKind;
 
-/// A failed Upstox request. Display and Debug carry the endpoint's path (never its query),
-/// the HTTP status, Upstox's error code and message; never a secret, since the client scrubs
-/// the token, the authorization code and the API secret it holds from any text it keeps.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstoxError {
-    /// Upstox answered with its error envelope, or with an error status.
-    #[error("upstox {request} {path}: {kind}: {message} (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
-    Api {
-        request: RequestKind,
-        path: String,
-        kind: BrokerErrorKind,
-        status: u16,
-        code: Option<String>,
-        message: String,
-    },
-    /// No answer. `sent` is false when the connection was never made, so Upstox never saw the
-    /// request; otherwise what Upstox did with it is unknown.
-    #[error("upstox {request} {path}: no answer ({detail})")]
-    Transport { request: RequestKind, path: String, sent: bool, timed_out: bool, detail: String },
-    /// An answer that is not Upstox's envelope, or whose `data` is not the expected shape.
-    #[error("upstox {request} {path}: malformed answer (HTTP {status}): {detail}")]
-    Malformed { request: RequestKind, path: String, status: u16, detail: String },
-    /// The client has no access token yet.
-    #[error("upstox {request} {path}: no access token (log in first)")]
-    NoSession { request: RequestKind, path: String },
-    /// Refused before sending: the request itself is wrong.
-    #[error("upstox {request}: {detail}")]
-    Invalid { request: RequestKind, detail: String },
-}
-
-impl UpstoxError {
-    pub fn kind(&self) -> BrokerErrorKind {
-        match self {
-            UpstoxError::Api { kind, .. } => *kind,
-            UpstoxError::Transport { .. } => BrokerErrorKind::Network,
-            UpstoxError::Malformed { .. } => BrokerErrorKind::Malformed,
-            UpstoxError::NoSession { .. } => BrokerErrorKind::SessionExpired,
-            UpstoxError::Invalid { .. } => BrokerErrorKind::Input,
-        }
-    }
-
-    pub fn request(&self) -> RequestKind {
-        match self {
-            UpstoxError::Api { request, .. }
-            | UpstoxError::Transport { request, .. }
-            | UpstoxError::Malformed { request, .. }
-            | UpstoxError::NoSession { request, .. }
-            | UpstoxError::Invalid { request, .. } => *request,
-        }
-    }
-
-    /// The HTTP status, when there was an answer.
-    pub fn http_status(&self) -> Option<u16> {
-        match self {
-            UpstoxError::Api { status, .. } | UpstoxError::Malformed { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Upstox's error code (`UDAPI100050`, `UDAPI10005`…), when it sent one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            UpstoxError::Api { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The broker's message text (or ours, when the broker said nothing).
-    pub fn message(&self) -> &str {
-        match self {
-            UpstoxError::Api { message, .. } => message,
-            UpstoxError::Transport { detail, .. }
-            | UpstoxError::Malformed { detail, .. }
-            | UpstoxError::Invalid { detail, .. } => detail,
-            UpstoxError::NoSession { .. } => "no access token",
-        }
-    }
-
-    /// True when Upstox may have acted on the request although it failed: a request sent
-    /// without a usable answer, or one its servers failed on (HTTP 5xx).
-    pub fn outcome_unknown(&self) -> bool {
-        match self {
-            UpstoxError::Transport { sent, .. } => *sent,
-            UpstoxError::Malformed { status, .. } => (200..300).contains(status),
-            UpstoxError::Api { kind, .. } => *kind == BrokerErrorKind::Network,
-            UpstoxError::NoSession { .. } | UpstoxError::Invalid { .. } => false,
-        }
-    }
-
-    /// See [`crate::rest::retry_safe`].
-    pub fn is_retry_safe(&self) -> bool {
-        crate::rest::retry_safe(
-            self.request(),
-            self.kind(),
-            self.outcome_unknown(),
-            matches!(self, UpstoxError::Transport { sent: false, .. }),
-        )
-    }
-}
+crate::rest::rest_error!(
+    /// A failed Upstox request. Display and Debug carry the endpoint's path (never its query),
+    /// the HTTP status, Upstox's error code and message; never a secret, since the client scrubs
+    /// the token, the authorization code and the API secret it holds from any text it keeps.
+    UpstoxError,
+    "upstox",
+    "no access token"
+);
 
 /// The kind of an Upstox error from its HTTP status, `UDAPI` code and message.
 ///
