@@ -30,6 +30,7 @@ mod de;
 pub mod error_kind;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod feed_queue;
 pub mod gateway;
 pub mod hex;
 pub mod instruments;

@@ -31,8 +31,8 @@
 //! from relaxed atomics and a lock the connection thread holds only to replace the error text,
 //! so a console or a metrics scrape never makes the socket wait.
 
+use crate::feed_queue::InputQueue;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -279,18 +279,16 @@ impl std::fmt::Debug for FeedToken {
 
 /// A running Kite market-data feed. Dropping it closes the socket and joins its thread.
 pub struct KiteFeed {
-    inputs: Receiver<Input>,
+    queue: InputQueue,
     shared: Arc<Shared>,
     control: tokio::sync::mpsc::UnboundedSender<Control>,
     thread: Option<JoinHandle<()>>,
-    published: u64,
-    ended: bool,
     stale_after: Duration,
 }
 
 impl std::fmt::Debug for KiteFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KiteFeed").field("status", &self.status()).field("published", &self.published).finish()
+        f.debug_struct("KiteFeed").field("status", &self.status()).field("published", &self.queue.published()).finish()
     }
 }
 
@@ -317,7 +315,7 @@ impl KiteFeed {
             runtime.block_on(worker.run(control_rx));
             for_thread.set_status(FeedStatus::Stopped);
         })?;
-        Ok(KiteFeed { inputs, shared, control, thread: Some(thread), published: 0, ended: false, stale_after })
+        Ok(KiteFeed { queue: InputQueue::new(inputs), shared, control, thread: Some(thread), stale_after })
     }
 
     /// The counters so far.
@@ -359,26 +357,8 @@ impl KiteFeed {
 
     /// Hands over up to `room` queued inputs to `f`, waiting up to `wait` for the first one.
     /// Returns how many were handed over.
-    pub fn drain(&mut self, room: usize, wait: Duration, mut f: impl FnMut(Input)) -> usize {
-        let mut n = 0;
-        while n < room {
-            let got = if n == 0 && !wait.is_zero() {
-                self.inputs.recv_timeout(wait).map_err(|e| e == RecvTimeoutError::Disconnected)
-            } else {
-                self.inputs.try_recv().map_err(|e| e == TryRecvError::Disconnected)
-            };
-            match got {
-                Ok(input) => {
-                    f(input);
-                    n += 1;
-                }
-                Err(disconnected) => {
-                    self.ended |= disconnected;
-                    break;
-                }
-            }
-        }
-        n
+    pub fn drain(&mut self, room: usize, wait: Duration, f: impl FnMut(Input)) -> usize {
+        self.queue.drain(room, wait, f)
     }
 
     fn stop(&mut self) {
@@ -401,17 +381,7 @@ impl FeedSource for KiteFeed {
     }
 
     fn poll(&mut self, out: &mut IngressPublisher, room: usize, wait: Duration) -> FeedPoll {
-        let mut seq = self.published;
-        let n = self.drain(room, wait, |input| {
-            seq += 1;
-            out.publish(input, seq);
-        });
-        self.published = seq;
-        match n {
-            0 if self.ended => FeedPoll::Done,
-            0 => FeedPoll::Idle,
-            n => FeedPoll::Published(n),
-        }
+        self.queue.poll(out, room, wait)
     }
 
     fn report(&self) -> FeedReport {
@@ -426,7 +396,7 @@ impl FeedSource for KiteFeed {
         };
         FeedReport {
             name: self.name(),
-            published: self.published,
+            published: self.queue.published(),
             rejects,
             received: c.frames + c.heartbeats + c.malformed,
             error,

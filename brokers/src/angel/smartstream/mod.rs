@@ -30,8 +30,9 @@
 pub(crate) mod link;
 mod map;
 
+use crate::feed_queue::InputQueue;
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -256,18 +257,19 @@ impl Protocol for Stream {
 
 /// A running SmartStream feed. Dropping it closes the socket and joins its thread.
 pub struct SmartStream {
-    inputs: Receiver<Input>,
+    queue: InputQueue,
     link: Arc<LinkState>,
     stats: Arc<SmartStreamStats>,
     runner: Runner,
-    published: u64,
-    ended: bool,
     stale_after: Duration,
 }
 
 impl std::fmt::Debug for SmartStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmartStream").field("status", &self.status()).field("published", &self.published).finish()
+        f.debug_struct("SmartStream")
+            .field("status", &self.status())
+            .field("published", &self.queue.published())
+            .finish()
     }
 }
 
@@ -300,7 +302,7 @@ impl SmartStream {
             auth_attempts: cfg.auth_attempts,
         };
         let runner = Runner::start("angel-smartstream", link_cfg, link.clone(), stream)?;
-        Ok(SmartStream { inputs, link, stats, runner, published: 0, ended: false, stale_after })
+        Ok(SmartStream { queue: InputQueue::new(inputs), link, stats, runner, stale_after })
     }
 
     /// The counters so far.
@@ -342,26 +344,8 @@ impl SmartStream {
 
     /// Hands over up to `room` queued inputs to `f`, waiting up to `wait` for the first one.
     /// Returns how many were handed over.
-    pub fn drain(&mut self, room: usize, wait: Duration, mut f: impl FnMut(Input)) -> usize {
-        let mut n = 0;
-        while n < room {
-            let got = if n == 0 && !wait.is_zero() {
-                self.inputs.recv_timeout(wait).map_err(|e| e == RecvTimeoutError::Disconnected)
-            } else {
-                self.inputs.try_recv().map_err(|e| e == TryRecvError::Disconnected)
-            };
-            match got {
-                Ok(input) => {
-                    f(input);
-                    n += 1;
-                }
-                Err(disconnected) => {
-                    self.ended |= disconnected;
-                    break;
-                }
-            }
-        }
-        n
+    pub fn drain(&mut self, room: usize, wait: Duration, f: impl FnMut(Input)) -> usize {
+        self.queue.drain(room, wait, f)
     }
 }
 
@@ -371,17 +355,7 @@ impl FeedSource for SmartStream {
     }
 
     fn poll(&mut self, out: &mut IngressPublisher, room: usize, wait: Duration) -> FeedPoll {
-        let mut seq = self.published;
-        let n = self.drain(room, wait, |input| {
-            seq += 1;
-            out.publish(input, seq);
-        });
-        self.published = seq;
-        match n {
-            0 if self.ended => FeedPoll::Done,
-            0 => FeedPoll::Idle,
-            n => FeedPoll::Published(n),
-        }
+        self.queue.poll(out, room, wait)
     }
 
     fn report(&self) -> FeedReport {
@@ -398,7 +372,7 @@ impl FeedSource for SmartStream {
         };
         FeedReport {
             name: self.name(),
-            published: self.published,
+            published: self.queue.published(),
             rejects,
             received: c.packets + c.malformed,
             error,
