@@ -316,3 +316,79 @@ fn order_updates_on_the_socket_bring_fills_and_cancels_without_reading_the_book(
     drop(running.stop().tap);
     gateway.join().expect("gateway thread ends");
 }
+
+/// The daily schedule: an Angel One session ends at midnight IST by the clock alone, and the
+/// gateway, holding the MPIN and TOTP seed, logs in again at once (no person, no request
+/// needed), good until the next midnight; an order after midnight goes through.
+#[test]
+fn at_midnight_ist_the_session_ends_and_the_gateway_logs_in_again_by_itself() {
+    const HOUR: i64 = 3600 * 1_000_000_000;
+    // 2026-12-03 23:00 IST = 2026-12-03 17:30 UTC; midnight IST is an hour later.
+    let eleven_pm = Timestamp(1_796_319_000 * 1_000_000_000);
+    let midnight = Timestamp(eleven_pm.0 + HOUR);
+    assert_eq!(dalal_brokers::gateway::angel::angel_token_expiry(eleven_pm), midnight);
+    let fake = FakeAngel::start_in_background().expect("fake Angel One starts");
+    fake.add_user(FakeAngelUser::new(CLIENT, MPIN, SEED, API_KEY));
+    fake.set_instrument("NSE", "SBIN-EQ", "3045", 800.0);
+    fake.set_auto_fill(true);
+    let config: Config = toml::from_str(&CONFIG.replace("ROOT", &fake.root())).expect("config");
+    let setup = config.validate().expect("valid");
+    let mut client =
+        AngelClient::new(&fake.root(), API_KEY, CLIENT, &Identity::default(), Duration::from_secs(5)).expect("client");
+    let t = fake.issue_session(CLIENT).expect("a session");
+    client.set_tokens(Some(Tokens {
+        jwt: Secret::new(t.jwt_token),
+        refresh: Secret::new(t.refresh_token),
+        feed: Secret::new(t.feed_token),
+        state: String::new(),
+    }));
+    let clock = WallClock::manual(eleven_pm);
+    let (reports_tx, reports_rx) = mpsc::channel();
+    let gateway_config = GatewayConfig {
+        venue: VenueId(0),
+        login: "angelone".into(),
+        orders_per_second: 10,
+        poll_every: Duration::from_millis(10),
+        idle_check: None,
+        queue: 64,
+        order_updates: false,
+        clock: clock.clone(),
+    };
+    let credentials = AngelCredentials { mpin: Secret::new(MPIN), totp_seed: Secret::new(SEED) };
+    let symbols = vec![AngelSymbol::of(&setup.instruments[0], Some(3045))];
+    let (handle, gateway) =
+        spawn(gateway_config, client, Some(credentials), symbols, fake.order_ws_root(), reports_tx, Default::default())
+            .expect("gateway");
+    let session = handle.session.clone();
+    assert_eq!((session.status().health, session.status().token_expiry_ns), (SessionHealth::Healthy, midnight.0));
+    let tap = BrokerTap::new(vec![Some(handle)], reports_rx);
+    let watch = Watch::default();
+    let cfg = PlacementConfig { wait: WaitKind::Sleep, ..PlacementConfig::default() };
+    let mut running =
+        Launch::new(Engine::new(&setup, quanta::Clock::new(), 0), &cfg, watch.clone(), Arc::new(LiveStats::new(1)))
+            .egress_tap(Box::new(tap))
+            .start()
+            .expect("engine starts");
+    let tick = Tick {
+        instrument: InstrumentId(0),
+        ts: Timestamp(1_795_146_300_000_000_000),
+        price: Price(80_000),
+        qty: Qty(5),
+    };
+    running.publish(Input::Tick(tick));
+    let logins = fake.logins();
+
+    clock.set(Timestamp(midnight.0 + 1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.logins() == logins || session.status().health != SessionHealth::Healthy {
+        assert!(Instant::now() < deadline, "no unattended login at midnight: {:?}", session.status());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(session.status().token_expiry_ns, midnight.0 + 24 * HOUR, "good until the next midnight");
+    running.publish(Input::Command(Command::Place { intent: intent(Side::Buy, 2, OrderType::Market, 0) }));
+    watch.until("an order after midnight to fill", |s| status(s, 1) == Some(OrderStatus::Filled));
+    assert_eq!(session.status().refused_expired, 0, "nothing was refused: the session never lapsed for an order");
+
+    drop(running.stop().tap);
+    gateway.join().expect("gateway thread ends");
+}
