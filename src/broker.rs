@@ -10,7 +10,7 @@ use dalal_brokers::angel::{AngelClient, AngelError, Identity};
 use dalal_brokers::kite::{KiteClient, KiteError};
 use dalal_brokers::upstox::{UpstoxClient, UpstoxError};
 use dalal_brokers::vault::MASTER_KEY_ENV;
-use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, MasterKey, Secret, Vault};
+use dalal_brokers::{BrokerErrorKind, BrokerKind, Login, MasterKey, OrderState, Secret, Vault};
 
 use crate::cli::{BrokerCommand, LoginArgs, SnapshotArgs, VaultArgs};
 
@@ -411,10 +411,84 @@ pub(crate) enum SnapshotOrders {
     Open,
 }
 
-/// A Kite login's state as one JSON object, rupees as numbers and quantities as integers:
-/// `broker` (the label given), `user_id`, `funds`, `positions`, `orders` and `holdings`.
-/// `dalal broker snapshot` prints it and the console's per-account broker view answers it, so
-/// both show the same shape.
+/// A login's funds in a snapshot, rupees.
+struct SnapFunds {
+    available_cash: f64,
+    used_margin: f64,
+    net: f64,
+}
+
+/// A net position in a snapshot, in the broker's own words for exchange, symbol and product.
+#[derive(serde::Serialize)]
+struct SnapPosition<'a> {
+    exchange: &'a str,
+    symbol: &'a str,
+    product: &'a str,
+    quantity: i64,
+    average_price: f64,
+    last_price: f64,
+    pnl: f64,
+}
+
+/// An order in a snapshot; `status` in Dalal's words.
+#[derive(serde::Serialize)]
+struct SnapOrder<'a> {
+    order_id: &'a str,
+    exchange: &'a str,
+    symbol: &'a str,
+    side: &'a str,
+    order_type: &'a str,
+    product: &'a str,
+    validity: &'a str,
+    quantity: i64,
+    filled_quantity: i64,
+    pending_quantity: i64,
+    price: f64,
+    trigger_price: f64,
+    average_price: f64,
+    status: &'static str,
+    tag: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct SnapHolding<'a> {
+    exchange: &'a str,
+    symbol: &'a str,
+    quantity: i64,
+    average_price: f64,
+    last_price: f64,
+}
+
+/// The one JSON object every broker's snapshot is: `broker` (the label given), `user_id`,
+/// `funds`, `positions`, `orders` (only the working ones for [`SnapshotOrders::Open`]) and
+/// `holdings`, rupees as numbers and quantities as integers. `dalal broker snapshot` prints it
+/// and the console's per-account broker view answers it, so both show the same shape.
+fn snapshot_json<'a>(
+    broker: &str,
+    user_id: &str,
+    funds: SnapFunds,
+    positions: impl Iterator<Item = SnapPosition<'a>>,
+    orders: impl Iterator<Item = (OrderState, SnapOrder<'a>)>,
+    holdings: impl Iterator<Item = SnapHolding<'a>>,
+    which: SnapshotOrders,
+) -> serde_json::Value {
+    let orders: Vec<SnapOrder> =
+        orders.filter(|(state, _)| which == SnapshotOrders::All || !state.is_terminal()).map(|(_, o)| o).collect();
+    serde_json::json!({
+        "broker": broker,
+        "user_id": user_id,
+        "funds": {
+            "available_cash": funds.available_cash,
+            "used_margin": funds.used_margin,
+            "net": funds.net,
+        },
+        "positions": positions.collect::<Vec<_>>(),
+        "orders": orders,
+        "holdings": holdings.collect::<Vec<_>>(),
+    })
+}
+
+/// A Kite login's state as a snapshot ([`snapshot_json`]); funds from the equity segment.
 pub(crate) async fn kite_snapshot(
     client: &KiteClient,
     broker: &str,
@@ -426,52 +500,54 @@ pub(crate) async fn kite_snapshot(
     let orders = client.orders().await?;
     let holdings = client.holdings().await?;
     let equity = margins.equity.unwrap_or_default();
-    Ok(serde_json::json!({
-        "broker": broker,
-        "user_id": profile.user_id,
-        "funds": {
-            "available_cash": equity.available.cash,
-            "used_margin": equity.utilised.debits,
-            "net": equity.net,
-        },
-        "positions": positions.net.iter().map(|p| serde_json::json!({
-            "exchange": p.exchange,
-            "symbol": p.tradingsymbol,
-            "product": p.product,
-            "quantity": p.quantity,
-            "average_price": p.average_price,
-            "last_price": p.last_price,
-            "pnl": p.pnl,
-        })).collect::<Vec<_>>(),
-        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
-            "order_id": o.order_id,
-            "exchange": o.exchange,
-            "symbol": o.tradingsymbol,
-            "side": o.transaction_type,
-            "order_type": o.order_type,
-            "product": o.product,
-            "validity": o.validity,
-            "quantity": o.quantity,
-            "filled_quantity": o.filled_quantity,
-            "pending_quantity": o.pending_quantity,
-            "price": o.price,
-            "trigger_price": o.trigger_price,
-            "average_price": o.average_price,
-            "status": o.state().as_str(),
-            "tag": o.tag,
-        })).collect::<Vec<_>>(),
-        "holdings": holdings.iter().map(|h| serde_json::json!({
-            "exchange": h.exchange,
-            "symbol": h.tradingsymbol,
-            "quantity": h.quantity,
-            "average_price": h.average_price,
-            "last_price": h.last_price,
-        })).collect::<Vec<_>>(),
-    }))
+    Ok(snapshot_json(
+        broker,
+        &profile.user_id,
+        SnapFunds { available_cash: equity.available.cash, used_margin: equity.utilised.debits, net: equity.net },
+        positions.net.iter().map(|p| SnapPosition {
+            exchange: &p.exchange,
+            symbol: &p.tradingsymbol,
+            product: &p.product,
+            quantity: p.quantity,
+            average_price: p.average_price,
+            last_price: p.last_price,
+            pnl: p.pnl,
+        }),
+        orders.iter().map(|o| {
+            (
+                o.state(),
+                SnapOrder {
+                    order_id: &o.order_id,
+                    exchange: &o.exchange,
+                    symbol: &o.tradingsymbol,
+                    side: &o.transaction_type,
+                    order_type: &o.order_type,
+                    product: &o.product,
+                    validity: &o.validity,
+                    quantity: o.quantity,
+                    filled_quantity: o.filled_quantity,
+                    pending_quantity: o.pending_quantity,
+                    price: o.price,
+                    trigger_price: o.trigger_price,
+                    average_price: o.average_price,
+                    status: o.state().as_str(),
+                    tag: o.tag.as_deref(),
+                },
+            )
+        }),
+        holdings.iter().map(|h| SnapHolding {
+            exchange: &h.exchange,
+            symbol: &h.tradingsymbol,
+            quantity: h.quantity,
+            average_price: h.average_price,
+            last_price: h.last_price,
+        }),
+        which,
+    ))
 }
 
-/// An Angel One login's state as the same JSON object as [`kite_snapshot`]'s. Angel's
-/// positions are one list (net of the day and carried forward), its funds the RMS figures.
+/// An Angel One login's state as a snapshot ([`snapshot_json`]). Angel's positions are one
+/// list (net of the day and carried forward), its funds the RMS figures.
 pub(crate) async fn angel_snapshot(
     client: &AngelClient,
     broker: &str,
@@ -482,52 +558,54 @@ pub(crate) async fn angel_snapshot(
     let positions = client.positions().await?;
     let orders = client.order_book().await?;
     let holdings = client.holdings().await?;
-    Ok(serde_json::json!({
-        "broker": broker,
-        "user_id": if profile.clientcode.is_empty() { client.client_code().to_string() } else { profile.clientcode },
-        "funds": {
-            "available_cash": rms.availablecash,
-            "used_margin": rms.utiliseddebits,
-            "net": rms.net,
-        },
-        "positions": positions.iter().map(|p| serde_json::json!({
-            "exchange": p.exchange,
-            "symbol": p.tradingsymbol,
-            "product": p.producttype,
-            "quantity": p.netqty,
-            "average_price": if p.netqty >= 0 { p.buyavgprice } else { p.sellavgprice },
-            "last_price": p.ltp,
-            "pnl": p.pnl,
-        })).collect::<Vec<_>>(),
-        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
-            "order_id": o.orderid,
-            "exchange": o.exchange,
-            "symbol": o.tradingsymbol,
-            "side": o.transactiontype,
-            "order_type": o.ordertype,
-            "product": o.producttype,
-            "validity": o.duration,
-            "quantity": o.quantity,
-            "filled_quantity": o.filledshares,
-            "pending_quantity": o.unfilledshares,
-            "price": o.price,
-            "trigger_price": o.triggerprice,
-            "average_price": o.averageprice,
-            "status": o.state().as_str(),
-            "tag": (!o.ordertag.is_empty()).then_some(&o.ordertag),
-        })).collect::<Vec<_>>(),
-        "holdings": holdings.iter().map(|h| serde_json::json!({
-            "exchange": h.exchange,
-            "symbol": h.tradingsymbol,
-            "quantity": h.quantity,
-            "average_price": h.averageprice,
-            "last_price": h.ltp,
-        })).collect::<Vec<_>>(),
-    }))
+    let user_id = if profile.clientcode.is_empty() { client.client_code() } else { &profile.clientcode };
+    Ok(snapshot_json(
+        broker,
+        user_id,
+        SnapFunds { available_cash: rms.availablecash, used_margin: rms.utiliseddebits, net: rms.net },
+        positions.iter().map(|p| SnapPosition {
+            exchange: &p.exchange,
+            symbol: &p.tradingsymbol,
+            product: &p.producttype,
+            quantity: p.netqty,
+            average_price: if p.netqty >= 0 { p.buyavgprice } else { p.sellavgprice },
+            last_price: p.ltp,
+            pnl: p.pnl,
+        }),
+        orders.iter().map(|o| {
+            (
+                o.state(),
+                SnapOrder {
+                    order_id: &o.orderid,
+                    exchange: &o.exchange,
+                    symbol: &o.tradingsymbol,
+                    side: &o.transactiontype,
+                    order_type: &o.ordertype,
+                    product: &o.producttype,
+                    validity: &o.duration,
+                    quantity: o.quantity,
+                    filled_quantity: o.filledshares,
+                    pending_quantity: o.unfilledshares,
+                    price: o.price,
+                    trigger_price: o.triggerprice,
+                    average_price: o.averageprice,
+                    status: o.state().as_str(),
+                    tag: (!o.ordertag.is_empty()).then_some(o.ordertag.as_str()),
+                },
+            )
+        }),
+        holdings.iter().map(|h| SnapHolding {
+            exchange: &h.exchange,
+            symbol: &h.tradingsymbol,
+            quantity: h.quantity,
+            average_price: h.averageprice,
+            last_price: h.ltp,
+        }),
+        which,
+    ))
 }
 
-/// An Upstox login's state as the same JSON object as [`kite_snapshot`]'s; funds from the
-/// equity segment.
+/// An Upstox login's state as a snapshot ([`snapshot_json`]); funds from the equity segment.
 pub(crate) async fn upstox_snapshot(
     client: &UpstoxClient,
     broker: &str,
@@ -539,48 +617,55 @@ pub(crate) async fn upstox_snapshot(
     let orders = client.order_book().await?;
     let holdings = client.holdings().await?;
     let equity = funds.equity.unwrap_or_default();
-    Ok(serde_json::json!({
-        "broker": broker,
-        "user_id": profile.user_id,
-        "funds": {
-            "available_cash": equity.available_margin,
-            "used_margin": equity.used_margin,
-            "net": equity.available_margin + equity.used_margin,
+
+    Ok(snapshot_json(
+        broker,
+        &profile.user_id,
+        SnapFunds {
+            available_cash: equity.available_margin,
+            used_margin: equity.used_margin,
+            net: equity.available_margin + equity.used_margin,
         },
-        "positions": positions.iter().map(|p| serde_json::json!({
-            "exchange": p.exchange,
-            "symbol": if p.trading_symbol.is_empty() { &p.tradingsymbol } else { &p.trading_symbol },
-            "product": p.product,
-            "quantity": p.quantity,
-            "average_price": p.average_price,
-            "last_price": p.last_price,
-            "pnl": p.pnl,
-        })).collect::<Vec<_>>(),
-        "orders": orders.iter().filter(|o| which == SnapshotOrders::All || !o.state().is_terminal()).map(|o| serde_json::json!({
-            "order_id": o.order_id,
-            "exchange": o.exchange,
-            "symbol": o.symbol(),
-            "side": o.transaction_type,
-            "order_type": o.order_type,
-            "product": o.product,
-            "validity": o.validity,
-            "quantity": o.quantity,
-            "filled_quantity": o.filled_quantity,
-            "pending_quantity": o.pending_quantity,
-            "price": o.price,
-            "trigger_price": o.trigger_price,
-            "average_price": o.average_price,
-            "status": o.state().as_str(),
-            "tag": o.tag,
-        })).collect::<Vec<_>>(),
-        "holdings": holdings.iter().map(|h| serde_json::json!({
-            "exchange": h.exchange,
-            "symbol": if h.trading_symbol.is_empty() { &h.tradingsymbol } else { &h.trading_symbol },
-            "quantity": h.quantity,
-            "average_price": h.average_price,
-            "last_price": h.last_price,
-        })).collect::<Vec<_>>(),
-    }))
+        positions.iter().map(|p| SnapPosition {
+            exchange: &p.exchange,
+            symbol: if p.trading_symbol.is_empty() { &p.tradingsymbol } else { &p.trading_symbol },
+            product: &p.product,
+            quantity: p.quantity,
+            average_price: p.average_price,
+            last_price: p.last_price,
+            pnl: p.pnl,
+        }),
+        orders.iter().map(|o| {
+            (
+                o.state(),
+                SnapOrder {
+                    order_id: &o.order_id,
+                    exchange: &o.exchange,
+                    symbol: o.symbol(),
+                    side: &o.transaction_type,
+                    order_type: &o.order_type,
+                    product: &o.product,
+                    validity: &o.validity,
+                    quantity: o.quantity,
+                    filled_quantity: o.filled_quantity,
+                    pending_quantity: o.pending_quantity,
+                    price: o.price,
+                    trigger_price: o.trigger_price,
+                    average_price: o.average_price,
+                    status: o.state().as_str(),
+                    tag: o.tag.as_deref(),
+                },
+            )
+        }),
+        holdings.iter().map(|h| SnapHolding {
+            exchange: &h.exchange,
+            symbol: if h.trading_symbol.is_empty() { &h.tradingsymbol } else { &h.trading_symbol },
+            quantity: h.quantity,
+            average_price: h.average_price,
+            last_price: h.last_price,
+        }),
+        which,
+    ))
 }
 
 #[cfg(test)]
