@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dalal_config::{Config, PlacementKind};
+use dalal_config::Config;
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
 use dalal_core::model::IngressEvent;
@@ -104,9 +104,7 @@ pub(super) fn recover(
     }
     let every = args.snapshot_every.unwrap_or_else(|| Duration::from_millis(config.persistence.snapshot_every_ms));
     let mut snapshots = None;
-    if config.engine.placement != PlacementKind::Fused {
-        tracing::warn!("engine snapshots need the fused placement; recovery will replay the whole journal");
-    } else if !every.is_zero() {
+    if !every.is_zero() {
         snapshots = Some(SnapshotWriter::start(dir, every).context("starting the snapshot writer")?);
     }
     let journal: Box<dyn IngressConsumer> = match crash_at()? {

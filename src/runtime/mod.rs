@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use dalal_adapters::{ReplaySpeed, SymbolTable};
 use dalal_admin::{AdminConfig, AdminHandle};
-use dalal_config::{Config, PlacementKind};
+use dalal_config::Config;
 use dalal_core::engine::placement::{Launch, PlacementConfig, Running};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
@@ -147,13 +147,10 @@ impl Runtime {
             launch = launch.journal(r.journal);
             snapshot_writer = r.snapshots;
         }
-        // Live and shadow accounts' broker logins: a gateway thread each, joined to the
-        // engine thread by its egress tap (which only the fused placement has).
+        // Live and shadow accounts' broker logins: a gateway thread each, joined by its egress
+        // tap to the thread that emits orders (the fused engine thread, or the order thread).
         let brokers = match brokers {
             Some((tap, b)) => {
-                if place.placement != PlacementKind::Fused {
-                    anyhow::bail!("accounts trading through a broker need [engine] placement = \"fused\"");
-                }
                 launch = launch.egress_tap(Box::new(tap));
                 Some(b)
             }
@@ -379,7 +376,7 @@ impl Runtime {
     pub fn shutdown(self) -> Result<()> {
         let Runtime {
             args,
-            config,
+            config: _,
             setup,
             store,
             redis,
@@ -432,9 +429,8 @@ impl Runtime {
                 );
             }
         }
-        // A clean stop leaves a snapshot of the final state, so a restart replays nothing. (A
-        // pipelined engine's stages do not count applied events, so only a fused one can.)
-        if let (Some(dir), PlacementKind::Fused) = (&args.journal, config.engine.placement) {
+        // A clean stop leaves a snapshot of the final state, so a restart replays nothing.
+        if let Some(dir) = &args.journal {
             match stopped.engine.save_snapshot() {
                 Ok(bytes) => {
                     if let Err(e) = write_snapshot(dir, stopped.engine.applied(), &bytes) {

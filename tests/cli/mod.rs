@@ -160,6 +160,14 @@ impl KiteRunConfig {
         self
     }
 
+    /// The stages' placement (`fused`, the default, or `pipelined`).
+    pub fn placement(mut self, placement: &str) -> KiteRunConfig {
+        let at = "placement = \"fused\"";
+        assert!(self.text.contains(at), "no placement in the default config");
+        self.text = self.text.replacen(at, &format!("placement = \"{placement}\""), 1);
+        self
+    }
+
     /// Another key of the `[[brokers]]` entry (`poll_ms = 50`, `adopt_positions = true`, …).
     pub fn broker_key(mut self, line: &str) -> KiteRunConfig {
         self.broker_keys.push_str(line);

@@ -12,7 +12,7 @@ pub mod stats;
 pub mod summary;
 
 use crate::metrics::StageLatencies;
-use crate::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
+use crate::model::{Cause, EgressEvent, Feedback, FeedbackRoute, IngressEvent, Input, Msg, Stamp};
 use crate::stages::candle::CandleStage;
 use crate::stages::order::{OrderSetup, OrderStage};
 use crate::stages::risk::RiskStage;
@@ -38,6 +38,8 @@ pub struct Engine {
     emitted: u64,
     /// Which configuration this engine was built from, so a snapshot of another is refused.
     fingerprint: u64,
+    /// How order-stage feedback reaches strategy and risk (set by [`Input::Route`]).
+    route: FeedbackRoute,
     snapshots: Option<Snapshots>,
     a: Vec<Msg>,
     b: Vec<Msg>,
@@ -52,6 +54,9 @@ pub struct EngineRest {
     pub applied: u64,
     pub emitted: u64,
     pub fingerprint: u64,
+    pub route: FeedbackRoute,
+    /// Where the stage threads send snapshots (pipelined: the first stage starts them).
+    pub snapshots: Option<SnapshotSink>,
 }
 
 /// Periodic snapshots from the engine thread.
@@ -101,6 +106,7 @@ impl Engine {
             applied: 0,
             emitted: 0,
             fingerprint: snapshot::fingerprint(format!("{setup:?}").as_bytes()),
+            route: FeedbackRoute::Inline,
             snapshots: None,
             a: Vec::with_capacity(64),
             b: Vec::with_capacity(64),
@@ -125,6 +131,8 @@ impl Engine {
             applied: self.applied,
             emitted: self.emitted,
             fingerprint: self.fingerprint,
+            route: self.route,
+            snapshots: self.snapshots.map(|s| s.sink),
         };
         (self.candle, self.strategy, self.risk, self.order, rest)
     }
@@ -153,6 +161,7 @@ impl Engine {
             applied: rest.applied,
             emitted: rest.emitted,
             fingerprint: rest.fingerprint,
+            route: rest.route,
             snapshots: None,
             a: Vec::with_capacity(64),
             b: Vec::with_capacity(64),
@@ -169,6 +178,10 @@ impl Engine {
     /// event sees positions and working orders as they now are.
     #[inline]
     pub fn step(&mut self, ev: &IngressEvent, egress: &mut impl FnMut(EgressEvent)) {
+        if let Input::Route(r) = ev.input {
+            self.route = r;
+        }
+        let route = self.route;
         let Engine { candle, strategy, risk, order, latencies, clock, a, b, c, fb, emitted, .. } = self;
         self.events = self.events.wrapping_add(1);
         self.applied += 1;
@@ -205,7 +218,7 @@ impl Engine {
                 });
             }
             if !fb.is_empty() {
-                Self::settle(strategy, risk, fb);
+                Self::settle(route, strategy, risk, order, fb);
             }
             return;
         }
@@ -234,15 +247,42 @@ impl Engine {
             latencies.order.record(clock.delta_as_nanos(t3, t4));
         }
         if !fb.is_empty() {
-            Self::settle(strategy, risk, fb);
+            Self::settle(route, strategy, risk, order, fb);
         }
     }
 
-    /// Feeds order-stage news back to the stages upstream of it.
-    fn settle(strategy: &mut StrategyStage, risk: &mut RiskStage, fb: &mut Vec<Feedback>) {
-        for f in fb.drain(..) {
-            strategy.on_msg(&Msg::Feedback(f), &mut |m| risk.on_msg(&m, &mut |_| {}));
+    /// Feeds order-stage news back to the stages upstream of it: at once (inline), or not
+    /// until the journal says it reached the head of the pipeline (journaled: a replay of a
+    /// pipelined run, where it arrives as [`Input::Feedback`]).
+    fn settle(
+        route: FeedbackRoute,
+        strategy: &mut StrategyStage,
+        risk: &mut RiskStage,
+        order: &mut OrderStage,
+        fb: &mut Vec<Feedback>,
+    ) {
+        match route {
+            FeedbackRoute::Inline => {
+                for f in fb.drain(..) {
+                    strategy.on_msg(&Msg::Feedback(f), &mut |m| risk.on_msg(&m, &mut |_| {}));
+                }
+            }
+            FeedbackRoute::Journaled => {
+                for f in fb.drain(..) {
+                    order.feedback_sent(f);
+                }
+            }
         }
+    }
+
+    /// How feedback travels in this engine now.
+    pub fn route(&self) -> FeedbackRoute {
+        self.route
+    }
+
+    /// Changes the route without a record of it: only for an engine no journal follows.
+    pub(crate) fn set_route(&mut self, route: FeedbackRoute) {
+        self.route = route;
     }
 
     /// Ingress events applied since the run began, restarts included.
@@ -300,7 +340,12 @@ impl Engine {
     }
 
     pub fn snapshot_header(&self) -> SnapshotHeader {
-        SnapshotHeader { applied: self.applied, emitted: self.emitted, fingerprint: self.fingerprint }
+        SnapshotHeader {
+            applied: self.applied,
+            emitted: self.emitted,
+            fingerprint: self.fingerprint,
+            route: self.route,
+        }
     }
 
     /// The whole trading state: bars, indicators, strategies, risk, orders, positions, charges.
@@ -329,6 +374,7 @@ impl Engine {
         self.order = order;
         self.applied = header.applied;
         self.emitted = header.emitted;
+        self.route = header.route;
         Ok(header)
     }
 

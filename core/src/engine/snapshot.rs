@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::FeedbackRoute;
+
 /// First bytes of every snapshot; the digit is the layout version.
-pub const MAGIC: &[u8; 8] = b"DALSNAP3";
+pub const MAGIC: &[u8; 8] = b"DALSNAP4";
 
 /// What a snapshot covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +24,9 @@ pub struct SnapshotHeader {
     pub emitted: u64,
     /// Hash of the engine setup the state belongs to: another config's state is refused.
     pub fingerprint: u64,
+    /// How feedback travelled when the state was taken: a replay of the records after it
+    /// must treat feedback the same way.
+    pub route: FeedbackRoute,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +50,10 @@ pub struct Snapshot {
     pub took: Duration,
 }
 
-/// Where the fused engine thread sends snapshots, and how often. Sending never blocks: a writer
-/// that has not kept up loses that snapshot (the next one covers it).
+/// Where the engine sends snapshots, and how often. Sending never blocks: a writer that has not
+/// kept up loses that snapshot (the next one covers it). Fused, the engine thread takes one
+/// between two batches; pipelined, the first stage starts one with a barrier that each stage
+/// thread adds its state to as it passes, and the order thread sends it.
 #[derive(Clone, Debug)]
 pub struct SnapshotSink {
     pub every: Duration,
@@ -76,7 +83,8 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_bad_magic() {
-        let h = SnapshotHeader { applied: 12, emitted: 7, fingerprint: fingerprint(b"x") };
+        let h =
+            SnapshotHeader { applied: 12, emitted: 7, fingerprint: fingerprint(b"x"), route: FeedbackRoute::Journaled };
         let mut bytes = MAGIC.to_vec();
         bytes.extend(postcard::to_stdvec(&h).unwrap_or_default());
         bytes.extend([1, 2, 3]);

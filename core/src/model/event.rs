@@ -26,6 +26,26 @@ pub enum Input {
     Quote(Quote),
     /// What a live venue says about an order (acknowledged, refused, filled, cancelled …).
     VenueReport(VenueReport),
+    /// Order-stage news on its way back to strategy and risk, when it travels through the
+    /// ingress ring (a pipelined engine, see [`FeedbackRoute`]): the journal then holds the
+    /// point of the sequence at which each piece reached the head of the pipeline.
+    Feedback(Feedback),
+    /// From here on, feedback travels as [`FeedbackRoute`] says. Published when an engine
+    /// starts on a route other than the one its state was left on, so a replay of the journal
+    /// treats every stretch of it as the run that wrote it did.
+    Route(FeedbackRoute),
+}
+
+/// How order-stage feedback reaches strategy and risk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FeedbackRoute {
+    /// Applied right after the event that caused it (fused, backtests).
+    #[default]
+    Inline,
+    /// Sent back through the ingress ring as [`Input::Feedback`] and applied where it lands in
+    /// the sequence (pipelined): the order thread never waits for the head of the pipeline,
+    /// so when feedback is applied depends on timing, and only the journal can say.
+    Journaled,
 }
 
 /// An ingress ring slot.
@@ -138,6 +158,11 @@ pub enum Msg {
     /// A live venue's report, on its way to the order stage.
     VenueReport(VenueReport),
     Feedback(Feedback),
+    /// Pipelined: each stage thread adds its state to the snapshot of ingress sequence
+    /// `applied` when this barrier reaches it, then passes it on. Stages never see it.
+    Snapshot {
+        applied: u64,
+    },
 }
 
 /// What leaves the hot path for gateways and observers.

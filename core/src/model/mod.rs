@@ -22,7 +22,7 @@ pub mod venue;
 pub use candle::{BarSpec, Candle};
 pub use command::{Adoption, Command, KillScope};
 pub use date::Date;
-pub use event::{Cause, CloseReason, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
+pub use event::{Cause, CloseReason, EgressEvent, Feedback, FeedbackRoute, IngressEvent, Input, Msg, Stamp};
 pub use fill::Fill;
 pub use ids::{AccountId, FillId, InstrumentId, OrderId, StrategyId};
 pub use instrument::{InstrumentSpec, PriceBand, Segment};

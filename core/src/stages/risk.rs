@@ -304,7 +304,7 @@ impl RiskStage {
                 out(*msg);
             }
             Msg::Empty => {}
-            Msg::Quote(_) | Msg::Candle { .. } => out(*msg),
+            Msg::Quote(_) | Msg::Candle { .. } | Msg::Snapshot { .. } => out(*msg),
             Msg::Approved { .. } | Msg::Refused { .. } => out(*msg),
         }
     }

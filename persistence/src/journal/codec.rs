@@ -7,7 +7,7 @@ use dalal_core::model::{
     AccountId, InstrumentId, Money, OrderId, OrderIntent, OrderType, Price, Product, Qty, Side, StrategyId, Tag,
     Timestamp, Validity,
 };
-use dalal_core::model::{Adoption, Command, Input, KillScope};
+use dalal_core::model::{Adoption, Command, Feedback, FeedbackRoute, Input, KillScope};
 use dalal_core::model::{ParamBytes, StrategyParams, PARAM_BYTES};
 use dalal_core::model::{Quote, Tick};
 use dalal_core::model::{ReasonText, ReportKind, VenueId, VenueOrderId, VenueReport, VenueTradeId};
@@ -98,6 +98,8 @@ const STRATEGY: u8 = 16;
 const STRATEGY_PARAMS: u8 = 17;
 const ADOPT: u8 = 18;
 const VENUE_REPORT: u8 = 20;
+const FEEDBACK: u8 = 21;
+const ROUTE: u8 = 22;
 
 fn scope(w: &mut Writer, s: KillScope) {
     match s {
@@ -256,6 +258,23 @@ pub fn encode(input: &Input, out: &mut Vec<u8>) -> bool {
         Input::VenueReport(r) => {
             w.u8(VENUE_REPORT);
             venue_report(&mut w, &r);
+        }
+        // The engine's own feedback is replayed by the engine that wrote it, never read by
+        // anything else, so it keeps the model's own serde layout (postcard: exact, and
+        // independent of the in-memory layout) rather than a hand-kept one.
+        Input::Feedback(f) => {
+            w.u8(FEEDBACK);
+            match postcard::to_extend(&f, std::mem::take(w.0)) {
+                Ok(v) => *w.0 = v,
+                Err(_) => return false,
+            }
+        }
+        Input::Route(r) => {
+            w.u8(ROUTE);
+            w.u8(match r {
+                FeedbackRoute::Inline => 0,
+                FeedbackRoute::Journaled => 1,
+            });
         }
         Input::Command(c) => match c {
             Command::KillSwitch { scope: s, engaged } => {
@@ -449,6 +468,19 @@ pub fn decode(bytes: &[u8]) -> Result<Input, DecodeError> {
             trigger: Price(r.i64()?),
         }),
         VENUE_REPORT => Input::VenueReport(read_venue_report(&mut r)?),
+        FEEDBACK => {
+            let rest = r.slice(bytes.len() - r.at)?;
+            let (f, tail) = postcard::take_from_bytes::<Feedback>(rest).map_err(|_| DecodeError::Value)?;
+            if !tail.is_empty() {
+                return Err(DecodeError::Value);
+            }
+            Input::Feedback(f)
+        }
+        ROUTE => Input::Route(match r.u8()? {
+            0 => FeedbackRoute::Inline,
+            1 => FeedbackRoute::Journaled,
+            _ => return Err(DecodeError::Value),
+        }),
         STRATEGY => Input::Command(Command::StrategyEnabled { strategy: StrategyId(r.u16()?), enabled: r.u8()? != 0 }),
         STRATEGY_PARAMS => {
             let strategy = StrategyId(r.u16()?);
@@ -579,6 +611,51 @@ mod tests {
         ] {
             round(Input::VenueReport(VenueReport { kind, ..base }));
         }
+        // Every kind of feedback, and both routes.
+        let fill = dalal_core::model::Fill {
+            id: dalal_core::model::FillId(5),
+            order: OrderId(77),
+            account: AccountId(1),
+            strategy: StrategyId(2),
+            instrument: InstrumentId(3),
+            side: Side::Sell,
+            qty: Qty(3),
+            price: Price(140_050),
+            ts: Timestamp(1_795_146_300_000_000_000),
+            product: Product::Mis,
+            charges: Money(1_234),
+        };
+        let open = OrderIntent::limit(AccountId(1), StrategyId(2), InstrumentId(3), Side::Buy, Qty(9), Price(100));
+        for f in [
+            Feedback::Accepted { order: OrderId(77), intent: open },
+            Feedback::Filled { fill, done: true },
+            Feedback::Adopted { fill },
+            Feedback::Closed {
+                order: OrderId(77),
+                account: AccountId(1),
+                strategy: StrategyId(2),
+                instrument: InstrumentId(3),
+                product: Product::Cnc,
+                side: Side::Buy,
+                unfilled: Qty(6),
+                reason: dalal_core::model::CloseReason::VenueRejected,
+            },
+            Feedback::Modified { order: OrderId(77), intent: open, old_remaining: Qty(9), new_remaining: Qty(4) },
+            Feedback::CommandRefused {
+                account: AccountId(1),
+                order: OrderId(8),
+                reason: dalal_core::model::RejectReason::NotModifiable,
+            },
+        ] {
+            round(Input::Feedback(f));
+        }
+        round(Input::Route(FeedbackRoute::Inline));
+        round(Input::Route(FeedbackRoute::Journaled));
+        assert_eq!(decode(&[ROUTE, 2]), Err(DecodeError::Value));
+        let mut fb = Vec::new();
+        assert!(encode(&Input::Feedback(Feedback::Filled { fill, done: false }), &mut fb));
+        fb.push(0);
+        assert_eq!(decode(&fb), Err(DecodeError::Value), "trailing bytes after feedback");
         // A venue id longer than any venue's, or text that is not UTF-8, is refused.
         let mut buf = Vec::new();
         assert!(encode(&Input::VenueReport(base), &mut buf));

@@ -4,13 +4,19 @@
 //! order change leaves through one egress ring, consumed by an observer thread.
 //!
 //! Order-stage feedback (fills, closed orders) must reach strategy and risk. Fused, it is
-//! applied before the next ingress event. Pipelined, it travels back on a bounded ring that
-//! the first stage drains before each ingress batch and forwards down the chain. The order
-//! thread never waits on that ring (the first stage may be waiting for room in the chain that
-//! ends at the order thread): what does not fit waits, in order, in a spill queue pre-sized
-//! to the ring, so the loop cannot deadlock and steady state allocates nothing. Under
-//! saturation a decision may see a fill a few events later than fused would; paced input
-//! gives identical results.
+//! applied before the next ingress event. Pipelined, the order thread publishes it into the
+//! ingress ring, and the first stage forwards it down the chain where it lands in the
+//! sequence. The order thread never waits for that ring (the first stage may be waiting for
+//! room in the chain that ends at the order thread): what does not fit waits, in order, in a
+//! spill queue pre-sized to the ring, so the loop cannot deadlock and steady state allocates
+//! nothing. Under saturation a decision may see a fill a few events later than fused would
+//! (paced input gives identical results), and because the feedback is in the ingress
+//! sequence, the journal holds exactly when: a replay treats it the same way
+//! ([`FeedbackRoute::Journaled`](crate::model::FeedbackRoute)) and reproduces the run.
+//!
+//! Pipelined snapshots: the first stage sends a barrier down the chain between two batches,
+//! each stage thread adds its state as the barrier passes, and the order thread sends the
+//! whole, a state exactly after the barrier's ingress sequence.
 
 mod affinity;
 mod hooks;
@@ -32,7 +38,7 @@ use disruptor::BusySpin;
 
 use crate::engine::stats::LiveStats;
 use crate::engine::{Engine, EngineRest};
-use crate::model::IngressEvent;
+use crate::model::{FeedbackRoute, IngressEvent, Input};
 use publisher::Producers;
 use workers::{Ctx, PipelinedThreads};
 
@@ -152,7 +158,8 @@ impl<O: EgressObserver> Launch<O> {
         self
     }
 
-    /// A tap the fused engine thread calls with every egress event (fused placement only).
+    /// A tap called with every egress event, in line, by the thread that emits it: the fused
+    /// engine thread, or a pipelined engine's order thread.
     pub fn egress_tap(mut self, tap: Box<dyn EgressTap>) -> Launch<O> {
         self.tap = Some(tap);
         self
@@ -161,7 +168,7 @@ impl<O: EgressObserver> Launch<O> {
     /// Starts the threads.
     pub fn start(self) -> Result<Running<O>, LaunchError> {
         let attached = !self.inline.is_empty() || self.tap.is_some();
-        if self.cfg.placement != PlacementKind::Fused && attached {
+        if self.cfg.placement != PlacementKind::Fused && !self.inline.is_empty() {
             return Err(LaunchError::InlineNeedsFused);
         }
         if !self.cfg.ring_size.is_power_of_two() || self.cfg.ring_size < MIN_RING {
@@ -177,7 +184,7 @@ impl<O: EgressObserver> Launch<O> {
 /// Why a pipeline did not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaunchError {
-    #[error("an inline source or egress tap runs on the fused engine thread; a pipelined engine has none")]
+    #[error("an inline source runs on the fused engine thread; a pipelined engine has none")]
     InlineNeedsFused,
     #[error("ring_size must be a power of two of at least {min} slots (it is {size})")]
     RingSize { min: usize, size: usize },
@@ -205,7 +212,7 @@ pub struct Running<O: EgressObserver> {
 
 enum Threads {
     Fused(JoinHandle<(Engine, Option<Box<dyn EgressTap>>)>),
-    Pipelined { rest: Box<EngineRest>, threads: PipelinedThreads },
+    Pipelined { rest: Box<EngineRest>, threads: PipelinedThreads, progress: Arc<Progress> },
 }
 
 impl<O: EgressObserver> Running<O> {
@@ -230,7 +237,7 @@ impl<O: EgressObserver> Running<O> {
     /// Starts the threads of a launch [`Launch::start`] has checked (or one with nothing
     /// attached to the engine thread).
     fn spawn(l: Launch<O>) -> Running<O> {
-        let Launch { engine, cfg, observer, live, branch, inline, tap, lossy_egress } = l;
+        let Launch { mut engine, cfg, observer, live, branch, inline, tap, lossy_egress } = l;
         // A configuration error, caught by `Launch::start` and the configuration's validation;
         // reaching here with it is a defect of the caller.
         assert!(
@@ -249,6 +256,23 @@ impl<O: EgressObserver> Running<O> {
             stop: stop.clone(),
         };
         let clock = engine.clock().clone();
+        let journaled = branch.is_some();
+        let route = match cfg.placement {
+            PlacementKind::Fused => FeedbackRoute::Inline,
+            PlacementKind::Pipelined => FeedbackRoute::Journaled,
+        };
+        // What the ring must carry before anything else: a change of feedback route (for the
+        // journal; without one, the engine just takes the new route), then feedback a previous
+        // run sent and never saw come back (it stopped or crashed first).
+        let mut first = Vec::new();
+        if engine.route() != route {
+            if journaled {
+                first.push(Input::Route(route));
+            } else {
+                engine.set_route(route);
+            }
+        }
+        first.extend(engine.order.unreturned_feedback().map(|f| Input::Feedback(*f)));
         let (poller, builder) =
             disruptor::build_multi_producer(cfg.ring_size, IngressEvent::default, BusySpin).new_event_poller();
         let (producers, branch) = match branch {
@@ -259,7 +283,7 @@ impl<O: EgressObserver> Running<O> {
                 (Producers::Two(builder.build()), Some(handle))
             }
         };
-        let publisher = IngressPublisher::new(producers, clock, ctx.progress.clone());
+        let mut publisher = IngressPublisher::new(producers, clock, ctx.progress.clone());
         let (egress_tx, egress_rx) = workers::ring::<workers::EgressSlot>(cfg.ring_size);
         let emitted_before = engine.emitted();
         let observer = workers::spawn_observer(observer, egress_rx, emitted_before, ctx.clone());
@@ -273,18 +297,31 @@ impl<O: EgressObserver> Running<O> {
                 Threads::Fused(workers::run_fused(engine, poller, egress_tx, attached, core(0), ctx.clone()))
             }
             PlacementKind::Pipelined => {
-                let (candle, strategy, risk, order, rest) = engine.into_parts();
+                let (candle, strategy, risk, order, mut rest) = engine.into_parts();
+                rest.route = FeedbackRoute::Journaled;
+                let start = workers::PipelinedStart {
+                    feedback: publisher.clone(),
+                    tap,
+                    applied: rest.applied,
+                    snapshots: rest.snapshots.take(),
+                    fingerprint: rest.fingerprint,
+                };
                 let threads = workers::run_pipelined(
                     (candle, strategy, risk, order),
                     poller,
                     egress_tx,
                     [core(0), core(1), core(2), core(3)],
                     cfg.ring_size,
+                    start,
                     &ctx,
                 );
-                Threads::Pipelined { rest: Box::new(rest), threads }
+                Threads::Pipelined { rest: Box::new(rest), threads, progress: ctx.progress.clone() }
             }
         };
+        // After the stage threads have started: there may be more than the ring holds.
+        for input in first {
+            publisher.publish(input, 0);
+        }
         Running {
             publisher: Some(publisher),
             threads,
@@ -338,21 +375,23 @@ impl<O: EgressObserver> Running<O> {
         self.publisher = None;
         let (engine, tap) = match self.threads {
             Threads::Fused(h) => join(h),
-            Threads::Pipelined { rest, threads } => {
+            Threads::Pipelined { mut rest, threads, progress } => {
                 let (c, hc) = join(threads.candle);
                 let (s, hs) = join(threads.strategy);
                 let (r, hr) = join(threads.risk);
-                let (o, ho) = join(threads.order);
-                let mut e = Engine::from_parts(c, s, r, o, *rest);
+                let o = join(threads.order);
+                rest.applied += progress.ingress_consumed.load(Ordering::Acquire);
+                rest.emitted = o.emitted;
+                let mut e = Engine::from_parts(c, s, r, o.stage, *rest);
                 e.latencies = crate::metrics::StageLatencies {
                     candle: hc,
                     strategy: hs,
                     risk: hr,
-                    order: ho,
+                    order: o.hist,
                     tick_to_order: Default::default(),
                     timer_to_order: Default::default(),
                 };
-                (e, None)
+                (e, o.tap)
             }
         };
         let observer = join(self.observer);

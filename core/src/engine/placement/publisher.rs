@@ -54,6 +54,22 @@ impl IngressPublisher {
         self.progress.ingress_published.fetch_add(1, Ordering::Release);
     }
 
+    /// Publishes `input` (unstamped) if the ring has room now; false, and nothing published,
+    /// if it is full. For the one publisher that must never wait: the pipeline's own order
+    /// thread, sending feedback to the head of the pipeline.
+    #[inline]
+    pub(super) fn try_publish(&mut self, input: Input) -> bool {
+        let fill = |e: &mut IngressEvent| *e = IngressEvent { input, ingress_raw: 0, source: 0 };
+        let done = match &mut self.ring {
+            Producers::One(p) => p.try_publish(fill).is_ok(),
+            Producers::Two(p) => p.try_publish(fill).is_ok(),
+        };
+        if done {
+            self.progress.ingress_published.fetch_add(1, Ordering::Release);
+        }
+        done
+    }
+
     /// Events published into this ring and not yet taken by the stages.
     pub fn backlog(&self) -> u64 {
         self.progress.fill(false).ingress

@@ -16,10 +16,11 @@ use disruptor::{
 use super::affinity::pin_current;
 use super::{EgressObserver, EgressTap, IngressPublisher, InlineSource, Pinning, Progress, SourcePoll, INLINE_ROOM};
 use crate::engine::placement::WaitKind;
+use crate::engine::snapshot::{self, Snapshot, SnapshotError, SnapshotHeader, SnapshotSink};
 use crate::engine::stats::LiveStats;
 use crate::engine::Engine;
 use crate::metrics::LatencyHistogram;
-use crate::model::{EgressEvent, Feedback, IngressEvent, Msg};
+use crate::model::{EgressEvent, Feedback, FeedbackRoute, IngressEvent, Input, Msg};
 use crate::stages::candle::CandleStage;
 use crate::stages::order::OrderStage;
 use crate::stages::risk::RiskStage;
@@ -417,16 +418,102 @@ pub(super) fn run_fused(
 
 // ── pipelined ────────────────────────────────────────────────────────────────────────────
 
-/// A slot of the feedback ring (the ring needs a default value; no feedback is `None`).
-type FeedbackSlot = Option<Feedback>;
+/// A pipelined snapshot on its way down the stage threads: the ingress sequence it covers and
+/// the stages' encoded states so far. At most one is in flight.
+struct PendingSnapshot {
+    applied: u64,
+    parts: Vec<u8>,
+    /// Time the stage threads spent encoding (each paused its own stage that long).
+    took: Duration,
+    failed: Option<SnapshotError>,
+}
 
-/// The first stage. It also forwards order-stage feedback into the chain, before each poll.
+type SnapshotSlot = Arc<Mutex<Option<PendingSnapshot>>>;
+
+/// Adds one stage's state to the snapshot in flight (a stage thread, at the barrier).
+fn add_part(slot: &SnapshotSlot, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), SnapshotError>) {
+    let Ok(mut guard) = slot.lock() else { return };
+    let Some(p) = guard.as_mut() else { return };
+    if p.failed.is_none() {
+        let t0 = Instant::now();
+        if let Err(e) = encode(&mut p.parts) {
+            p.failed = Some(e);
+        }
+        p.took += t0.elapsed();
+    }
+}
+
+fn encode_into<T: serde::Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+    out.extend(postcard::to_stdvec(value)?);
+    Ok(())
+}
+
+/// What the first stage needs to start snapshots.
+pub(super) struct SnapshotStart {
+    every_ns: u64,
+    last_raw: u64,
+    clock: quanta::Clock,
+    slot: SnapshotSlot,
+}
+
+/// What the order thread needs to finish and send them.
+pub(super) struct SnapshotFinish {
+    sink: SnapshotSink,
+    fingerprint: u64,
+    slot: SnapshotSlot,
+}
+
+/// Periodic snapshots of a pipelined engine: the first stage starts one between two batches
+/// and sends a barrier down the chain; each stage thread adds its state when the barrier
+/// reaches it, which is its state after exactly the events before the barrier, and the order
+/// thread sends the whole. No stage waits for another.
+fn pipelined_snapshots(
+    sink: Option<SnapshotSink>,
+    fingerprint: u64,
+    clock: &quanta::Clock,
+) -> (Option<SnapshotStart>, Option<SnapshotSlot>, Option<SnapshotFinish>) {
+    let Some(sink) = sink else { return (None, None, None) };
+    let slot: SnapshotSlot = Arc::default();
+    let every_ns = u64::try_from(sink.every.as_nanos()).unwrap_or(u64::MAX);
+    let start = SnapshotStart { every_ns, last_raw: clock.raw(), clock: clock.clone(), slot: slot.clone() };
+    let finish = SnapshotFinish { sink, fingerprint, slot: slot.clone() };
+    (Some(start), Some(slot), Some(finish))
+}
+
+/// The first stage. Order-stage feedback reaches it through the ingress ring, so it needs no
+/// other input.
 pub(super) struct Candle {
     stage: CandleStage,
     tx: Tx<Msg>,
-    feedback: Rx<FeedbackSlot>,
     timer: Timed,
     out: u64,
+    /// Ingress sequence number of the last event handled (across restarts).
+    applied: u64,
+    snapshots: Option<SnapshotStart>,
+}
+
+impl Candle {
+    /// Starts a snapshot if one is due and none is in flight.
+    fn maybe_snapshot(&mut self) {
+        let Some(s) = &mut self.snapshots else { return };
+        let now = s.clock.raw();
+        if s.clock.delta_as_nanos(s.last_raw, now) < s.every_ns {
+            return;
+        }
+        let Ok(mut guard) = s.slot.lock() else { return };
+        if guard.is_some() {
+            return;
+        }
+        s.last_raw = now;
+        let t0 = Instant::now();
+        let mut parts = Vec::with_capacity(1 << 16);
+        let failed = encode_into(&self.stage, &mut parts).err();
+        *guard = Some(PendingSnapshot { applied: self.applied, parts, took: t0.elapsed(), failed });
+        drop(guard);
+        let applied = self.applied;
+        self.tx.publish(|m| *m = Msg::Snapshot { applied });
+        self.out += 1;
+    }
 }
 
 impl Worker for Candle {
@@ -437,27 +524,10 @@ impl Worker for Candle {
         (self.stage, self.timer.hist)
     }
 
-    fn before_poll(&mut self, progress: &Progress) -> bool {
-        let Candle { tx, feedback, .. } = self;
-        // Publishing into the first hop may wait for room; that is safe because the order
-        // thread never waits for this ring (it spills instead), so the cycle cannot lock.
-        let n = feedback
-            .drain(|f| {
-                if let Some(f) = *f {
-                    tx.publish(|s| *s = Msg::Feedback(f));
-                }
-            })
-            .unwrap_or_default();
-        if n > 0 {
-            progress.hop_out[0].fetch_add(n, Ordering::Release);
-            progress.feedback_in.fetch_add(n, Ordering::Release);
-        }
-        n > 0
-    }
-
     #[inline]
     fn handle(&mut self, ev: &IngressEvent) {
         let Candle { stage, tx, timer, out, .. } = self;
+        self.applied += 1;
         timer.time(|| {
             stage.on_input(ev, &mut |m| {
                 tx.publish(|s| *s = m);
@@ -467,6 +537,7 @@ impl Worker for Candle {
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
+        self.maybe_snapshot();
         progress.hop_out[0].fetch_add(std::mem::take(&mut self.out), Ordering::Release);
         progress.ingress_consumed.fetch_add(n, Ordering::Release);
     }
@@ -481,6 +552,8 @@ impl Worker for Candle {
 pub(super) trait MidStage: Send + 'static {
     fn process(&mut self, m: &Msg, out: &mut impl FnMut(Msg));
     fn publish(&self, live: &LiveStats);
+    /// Appends this stage's state, as a snapshot holds it.
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), SnapshotError>;
 }
 
 impl MidStage for StrategyStage {
@@ -490,6 +563,9 @@ impl MidStage for StrategyStage {
     }
     fn publish(&self, live: &LiveStats) {
         live.publish_strategy(self)
+    }
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        encode_into(&self.save_state()?, out)
     }
 }
 
@@ -501,6 +577,9 @@ impl MidStage for RiskStage {
     fn publish(&self, live: &LiveStats) {
         live.publish_risk(self)
     }
+    fn save(&self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        encode_into(self, out)
+    }
 }
 
 pub(super) struct Mid<S> {
@@ -510,6 +589,7 @@ pub(super) struct Mid<S> {
     tx: Tx<Msg>,
     timer: Timed,
     out: u64,
+    snapshots: Option<SnapshotSlot>,
 }
 
 impl<S: MidStage> Worker for Mid<S> {
@@ -522,7 +602,15 @@ impl<S: MidStage> Worker for Mid<S> {
 
     #[inline]
     fn handle(&mut self, m: &Msg) {
-        let Mid { stage, tx, timer, out, .. } = self;
+        let Mid { stage, tx, timer, out, snapshots, .. } = self;
+        if let Msg::Snapshot { .. } = m {
+            if let Some(slot) = snapshots {
+                add_part(slot, |parts| stage.save(parts));
+            }
+            tx.publish(|s| *s = *m);
+            *out += 1;
+            return;
+        }
         timer.time(|| {
             stage.process(m, &mut |o| {
                 tx.publish(|s| *s = o);
@@ -542,44 +630,132 @@ impl<S: MidStage> Worker for Mid<S> {
     }
 }
 
-/// The last stage: orders, paper venue, portfolio; publishes egress and sends feedback back.
+/// The order thread's egress tap is told of each event without the ingress event that caused
+/// it (that event was handled on the first stage's thread).
+const NO_CAUSE: IngressEvent = IngressEvent { input: Input::Empty, ingress_raw: 0, source: 0 };
+
+/// The last stage: orders, paper venue, portfolio; publishes egress, sends feedback back
+/// through the ingress ring, and runs the live venue's egress tap.
 pub(super) struct Order {
     stage: OrderStage,
     egress: EgressOut,
     feedback: FeedbackOut,
+    /// Feedback of the message being handled, sent once the stage is done with it.
+    fresh: Vec<Feedback>,
     timer: Timed,
-    sent: u64,
     progress: Arc<Progress>,
+    tap: Option<Box<dyn EgressTap>>,
+    ring_size: usize,
+    stop: Arc<AtomicBool>,
+    snapshots: Option<SnapshotFinish>,
+}
+
+/// What the order thread hands back.
+pub(super) struct OrderOut {
+    pub stage: OrderStage,
+    pub hist: LatencyHistogram,
+    pub tap: Option<Box<dyn EgressTap>>,
+    /// Egress events emitted by the end (across restarts).
+    pub emitted: u64,
+}
+
+impl Order {
+    /// Completes the snapshot whose barrier this is and sends it.
+    fn finish_snapshot(&mut self, applied: u64) {
+        let Some(f) = &self.snapshots else { return };
+        let Some(p) = f.slot.lock().ok().and_then(|mut g| g.take()) else { return };
+        let PendingSnapshot { applied: started, parts, mut took, failed } = p;
+        if started != applied {
+            return;
+        }
+        let t0 = Instant::now();
+        let header = SnapshotHeader {
+            applied,
+            emitted: self.egress.seq,
+            fingerprint: f.fingerprint,
+            route: FeedbackRoute::Journaled,
+        };
+        let mut bytes = snapshot::MAGIC.to_vec();
+        let encoded = failed.map_or(Ok(()), Err).and_then(|()| {
+            encode_into(&header, &mut bytes)?;
+            bytes.extend_from_slice(&parts);
+            encode_into(&self.stage, &mut bytes)
+        });
+        took += t0.elapsed();
+        match encoded {
+            Ok(()) => {
+                let _ = f.sink.tx.try_send(Snapshot { header, bytes, took });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "engine state cannot be snapshotted; recovery will replay the journal");
+                self.snapshots = None;
+            }
+        }
+    }
 }
 
 impl Worker for Order {
     type In = Msg;
-    type Out = (OrderStage, LatencyHistogram);
+    type Out = OrderOut;
 
     fn finish(mut self) -> Self::Out {
+        if let Some(t) = self.tap.as_mut() {
+            t.finish();
+        }
         self.egress.finish(&self.progress);
-        (self.stage, self.timer.hist)
+        OrderOut { emitted: self.egress.seq, stage: self.stage, hist: self.timer.hist, tap: self.tap }
     }
 
     #[inline]
     fn handle(&mut self, m: &Msg) {
-        let Order { stage, egress, feedback, timer, sent, .. } = self;
+        if let Msg::Snapshot { applied } = *m {
+            self.finish_snapshot(applied);
+            return;
+        }
+        let Order { stage, egress, feedback, fresh, timer, tap, progress, .. } = self;
         timer.time(|| {
-            let publish = &mut |e| egress.send(e);
-            stage.on_msg(m, publish, &mut |f| {
-                feedback.send(f);
-                *sent += 1;
-            })
+            match tap {
+                Some(tap) => stage.on_msg(
+                    m,
+                    &mut |e| {
+                        tap.on_event(&NO_CAUSE, &e);
+                        egress.send(e);
+                    },
+                    &mut |f| fresh.push(f),
+                ),
+                None => stage.on_msg(m, &mut |e| egress.send(e), &mut |f| fresh.push(f)),
+            }
+            for f in fresh.drain(..) {
+                stage.feedback_sent(f);
+                feedback.send(f, progress);
+            }
         });
     }
 
-    fn before_poll(&mut self, _progress: &Progress) -> bool {
-        self.feedback.flush()
+    fn before_poll(&mut self, progress: &Progress) -> bool {
+        let mut busy = self.feedback.flush(progress);
+        if let (Some(tap), Some(out)) = (self.tap.as_mut(), self.feedback.ring.as_mut()) {
+            // Only with room to spare: the first stage may be waiting for room in the chain
+            // that ends at this thread, so a publish that had to wait could wait for ever.
+            let free = (self.ring_size as u64).saturating_sub(progress.fill(false).ingress);
+            let room = if free >= 2 * INLINE_ROOM as u64 { INLINE_ROOM } else { 0 };
+            busy |= tap.poll(out, room) > 0;
+        }
+        if !busy && self.feedback.ring.is_some() && self.stop.load(Ordering::Relaxed) && self.feedback.spill.is_empty()
+        {
+            // Stopping: once everything published has been through, this thread lets go of
+            // the ingress ring so the first stage sees it end. Feedback after this stays in
+            // the order stage's unreturned list (a snapshot keeps it for the next start).
+            let fill = progress.fill(false);
+            if fill.ingress == 0 && fill.hops.iter().all(|&h| h == 0) {
+                self.feedback.ring = None;
+            }
+        }
+        busy
     }
 
     fn after_batch(&mut self, n: u64, progress: &Progress) {
         self.egress.report(progress);
-        progress.feedback_out.fetch_add(std::mem::take(&mut self.sent), Ordering::Release);
         progress.hop_in[2].fetch_add(n, Ordering::Release);
     }
 
@@ -592,43 +768,53 @@ impl Worker for Order {
     }
 }
 
-/// The order thread's end of the feedback ring. The order thread must never wait for the
+/// The order thread's way back to the head of the pipeline: the ingress ring, so feedback is
+/// sequenced and journaled with everything else. The order thread must never wait for the
 /// first stage (which may itself be waiting for room in the chain that ends here), so what
-/// does not fit in the ring waits in a spill queue, pre-sized to the ring, and goes first
-/// next time: order is kept, nothing is lost, and steady state allocates nothing.
+/// does not fit waits in a spill queue, pre-sized to the ring, and goes first next time:
+/// order is kept, nothing is lost, and steady state allocates nothing.
 struct FeedbackOut {
-    ring: Tx<FeedbackSlot>,
+    /// Dropped when the pipeline stops.
+    ring: Option<IngressPublisher>,
     spill: VecDeque<Feedback>,
 }
 
 impl FeedbackOut {
-    fn new(ring: Tx<FeedbackSlot>, size: usize) -> Self {
-        FeedbackOut { ring, spill: VecDeque::with_capacity(size) }
+    fn new(ring: IngressPublisher, size: usize) -> Self {
+        FeedbackOut { ring: Some(ring), spill: VecDeque::with_capacity(size) }
     }
 
     #[inline]
-    fn send(&mut self, f: Feedback) {
-        if !self.spill.is_empty() || self.ring.try_publish(|s| *s = Some(f)).is_err() {
+    fn send(&mut self, f: Feedback, progress: &Progress) {
+        let Some(ring) = self.ring.as_mut() else { return };
+        progress.feedback_out.fetch_add(1, Ordering::Release);
+        if !self.spill.is_empty() || !ring.try_publish(Input::Feedback(f)) {
             self.spill.push_back(f);
+        } else {
+            progress.feedback_in.fetch_add(1, Ordering::Release);
         }
     }
 
     /// Moves spilled feedback into the ring while it has room; true if any moved.
-    fn flush(&mut self) -> bool {
-        let mut moved = false;
+    fn flush(&mut self, progress: &Progress) -> bool {
+        let Some(ring) = self.ring.as_mut() else { return false };
+        let mut moved = 0;
         while let Some(&f) = self.spill.front() {
-            if self.ring.try_publish(|s| *s = Some(f)).is_err() {
+            if !ring.try_publish(Input::Feedback(f)) {
                 break;
             }
             self.spill.pop_front();
-            moved = true;
+            moved += 1;
         }
-        moved
+        if moved > 0 {
+            progress.feedback_in.fetch_add(moved, Ordering::Release);
+        }
+        moved > 0
     }
 }
 
-fn mid<S: MidStage>(stage: S, hop: usize, tx: Tx<Msg>) -> Mid<S> {
-    Mid { stage, hop, tx, timer: Timed::new(), out: 0 }
+fn mid<S: MidStage>(stage: S, hop: usize, tx: Tx<Msg>, snapshots: Option<SnapshotSlot>) -> Mid<S> {
+    Mid { stage, hop, tx, timer: Timed::new(), out: 0, snapshots }
 }
 
 /// Handles of the four stage threads of a pipelined engine.
@@ -636,7 +822,17 @@ pub(super) struct PipelinedThreads {
     pub candle: JoinHandle<(CandleStage, LatencyHistogram)>,
     pub strategy: JoinHandle<(StrategyStage, LatencyHistogram)>,
     pub risk: JoinHandle<(RiskStage, LatencyHistogram)>,
-    pub order: JoinHandle<(OrderStage, LatencyHistogram)>,
+    pub order: JoinHandle<OrderOut>,
+}
+
+/// What a pipelined engine starts from besides its stages and rings.
+pub(super) struct PipelinedStart {
+    pub feedback: IngressPublisher,
+    pub tap: Option<Box<dyn EgressTap>>,
+    /// Ingress events applied before this start.
+    pub applied: u64,
+    pub snapshots: Option<SnapshotSink>,
+    pub fingerprint: u64,
 }
 
 pub(super) fn run_pipelined(
@@ -645,17 +841,19 @@ pub(super) fn run_pipelined(
     egress: EgressOut,
     cores: [Option<usize>; 4],
     ring_size: usize,
+    start_with: PipelinedStart,
     ctx: &Ctx,
 ) -> PipelinedThreads {
-    let (fb_tx, fb_rx) = ring::<FeedbackSlot>(ring_size);
+    let PipelinedStart { feedback, tap, applied, snapshots, fingerprint } = start_with;
     let (r1_tx, r1_rx) = ring::<Msg>(ring_size);
     let (r2_tx, r2_rx) = ring::<Msg>(ring_size);
     let (r3_tx, r3_rx) = ring::<Msg>(ring_size);
-    let candle = Candle { stage: candle, tx: r1_tx, feedback: fb_rx, timer: Timed::new(), out: 0 };
+    let (snap_start, snap_slot, snap_finish) = pipelined_snapshots(snapshots, fingerprint, feedback.clock());
+    let candle = Candle { stage: candle, tx: r1_tx, timer: Timed::new(), out: 0, applied, snapshots: snap_start };
     PipelinedThreads {
         candle: start("candle", cores[0], ctx.clone(), candle, ingress),
-        strategy: start("strategy", cores[1], ctx.clone(), mid(strategy, 0, r2_tx), r1_rx),
-        risk: start("risk", cores[2], ctx.clone(), mid(risk, 1, r3_tx), r2_rx),
+        strategy: start("strategy", cores[1], ctx.clone(), mid(strategy, 0, r2_tx, snap_slot.clone()), r1_rx),
+        risk: start("risk", cores[2], ctx.clone(), mid(risk, 1, r3_tx, snap_slot), r2_rx),
         order: start(
             "order",
             cores[3],
@@ -663,10 +861,14 @@ pub(super) fn run_pipelined(
             Order {
                 stage: order,
                 egress,
-                feedback: FeedbackOut::new(fb_tx, ring_size),
+                feedback: FeedbackOut::new(feedback, ring_size),
+                fresh: Vec::with_capacity(64),
                 timer: Timed::new(),
-                sent: 0,
                 progress: ctx.progress.clone(),
+                tap,
+                ring_size,
+                stop: ctx.stop.clone(),
+                snapshots: snap_finish,
             },
             r3_rx,
         ),
@@ -750,45 +952,4 @@ pub(super) fn spawn_observer<O: EgressObserver>(
         }
         observer
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{AccountId, OrderId, RejectReason};
-
-    fn fb(n: u64) -> Feedback {
-        Feedback::CommandRefused { account: AccountId(0), order: OrderId(n), reason: RejectReason::UnknownAccount }
-    }
-
-    fn take(rx: &mut Rx<FeedbackSlot>, got: &mut Vec<u64>) {
-        let _ = rx.drain(|s| {
-            if let Some(Feedback::CommandRefused { order, .. }) = s {
-                got.push(order.0)
-            }
-        });
-    }
-
-    #[test]
-    fn feedback_that_does_not_fit_waits_in_order_and_is_never_lost() {
-        let (tx, mut rx) = ring::<FeedbackSlot>(4);
-        let mut out = FeedbackOut::new(tx, 4);
-        for n in 1..=10 {
-            out.send(fb(n));
-        }
-        assert_eq!(out.spill.len(), 6, "a full ring spills instead of waiting");
-        assert!(!out.flush(), "nothing moves while the ring is full");
-        let mut got = vec![];
-        take(&mut rx, &mut got);
-        // Newer feedback queues behind the spill even when the ring has room.
-        out.send(fb(11));
-        assert_eq!(out.spill.len(), 7);
-        while out.flush() {
-            take(&mut rx, &mut got);
-        }
-        take(&mut rx, &mut got);
-        assert_eq!(got, (1..=11).collect::<Vec<_>>());
-        assert!(out.spill.is_empty());
-        assert!(out.spill.capacity() >= 4, "the spill keeps its room");
-    }
 }

@@ -173,7 +173,8 @@ impl CandleStage {
                 out(Msg::Command(cmd));
             }
             Input::VenueReport(r) => out(Msg::VenueReport(r)),
-            Input::Empty => {}
+            Input::Feedback(f) => out(Msg::Feedback(f)),
+            Input::Route(_) | Input::Empty => {}
         }
     }
 }

@@ -88,6 +88,10 @@ pub struct OrderStage {
     next_expiry: i64,
     /// After-market orders waiting for the next open.
     amo: Vec<OrderId>,
+    /// Journaled route only: feedback this stage has sent and not yet seen come back down the
+    /// pipeline, oldest first. A snapshot holds it, so feedback in flight when a run stopped
+    /// or crashed is sent again on restart instead of being lost.
+    unreturned: std::collections::VecDeque<Feedback>,
     now: Timestamp,
     #[serde(skip)]
     clock: quanta::Clock,
@@ -118,6 +122,7 @@ impl OrderStage {
             session,
             next_expiry: i64::MAX,
             amo: Vec::new(),
+            unreturned: std::collections::VecDeque::with_capacity(64),
             now: Timestamp(i64::MIN),
             clock,
             scratch: Vec::with_capacity(64),
@@ -131,6 +136,18 @@ impl OrderStage {
     /// The clock a restored stage measures latency with (the running engine's).
     pub fn set_clock(&mut self, clock: quanta::Clock) {
         self.clock = clock;
+    }
+
+    /// Journaled route: `f` has been sent back towards the head of the pipeline.
+    #[inline]
+    pub fn feedback_sent(&mut self, f: Feedback) {
+        self.unreturned.push_back(f);
+    }
+
+    /// Feedback sent and not yet back down the pipeline, oldest first: what a restarted run
+    /// must send again.
+    pub fn unreturned_feedback(&self) -> impl Iterator<Item = &Feedback> {
+        self.unreturned.iter()
     }
 
     /// Orders working now.
@@ -214,6 +231,13 @@ impl OrderStage {
             Msg::Refused { intent, ts, reason } => self.refused(intent, ts, reason, egress, feedback),
             Msg::Command(cmd) => self.on_command(cmd, egress, feedback),
             Msg::VenueReport(r) => self.on_report(r, egress, feedback),
+            // Its own feedback, back from the head of the pipeline. (Risk also passes on
+            // refusals of its own, which this stage never sent: they match nothing here.)
+            Msg::Feedback(f) => {
+                if self.unreturned.front() == Some(&f) {
+                    self.unreturned.pop_front();
+                }
+            }
             _ => {}
         }
     }
