@@ -233,10 +233,8 @@ impl OrderStage {
             Msg::VenueReport(r) => self.on_report(r, egress, feedback),
             // Its own feedback, back from the head of the pipeline. (Risk also passes on
             // refusals of its own, which this stage never sent: they match nothing here.)
-            Msg::Feedback(f) => {
-                if self.unreturned.front() == Some(&f) {
-                    self.unreturned.pop_front();
-                }
+            Msg::Feedback(f) if self.unreturned.front() == Some(&f) => {
+                self.unreturned.pop_front();
             }
             _ => {}
         }
