@@ -544,13 +544,18 @@ impl RiskStage {
     fn check_loss(&mut self, a: usize, out: &mut impl FnMut(Msg)) {
         let acct = &self.accounts[a];
         let limit = acct.setup.limits.daily_loss_limit.0;
+        // Nothing to check: no limit, or trading already stopped. (The watch brings an
+        // account up to date wherever it is read, so it need not be synced here.)
+        if limit <= 0 || acct.kill {
+            return;
+        }
         // Marking every account keeps every account's P&L current already (the reference
         // mode); otherwise the account is brought up to the last prices first.
         if !self.mark_every {
             self.watch.sync(a, &self.last_price);
         }
         let unrealized = self.watch.synced_unrealized(a);
-        if limit <= 0 || acct.kill || acct.realized + unrealized - acct.charges > -limit {
+        if acct.realized + unrealized - acct.charges > -limit {
             return;
         }
         self.counters.loss_limit_trips += 1;

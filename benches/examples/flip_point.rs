@@ -1,0 +1,87 @@
+//! The tick-to-order path of the lab's `tick_to_order` rows, stage by stage, for an
+//! instruction profile:
+//!
+//!     cargo build --release -p dalal-benches --example flip_point
+//!     valgrind --tool=callgrind --toggle-collect='flip_point::path_*' \
+//!         target/release/examples/flip_point [TICKS]
+//!
+//! The lab's workload (`ticks_flipping`: every tick closes a bar and flips an EMA(1)/EMA(2)
+//! crossover, so every tick makes an order) stepped breadth first: the candle stage's work on
+//! a tick, then the strategy stage's on what it sent, then risk's, each in its own function.
+//! Their sum is the work between a tick's arrival and the order stage receiving the approved
+//! intent, which is where the engine's tick-to-order latency is measured; the order stage's
+//! work and the feedback after it (`rest`) happen after that point. Callgrind reports each
+//! function's count; divide by TICKS.
+
+use dalal_core::engine::Engine;
+use dalal_core::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
+use dalal_core::stages::candle::CandleStage;
+use dalal_core::stages::order::OrderStage;
+use dalal_core::stages::risk::RiskStage;
+use dalal_core::stages::strategy::StrategyStage;
+
+#[inline(never)]
+fn path_candle(candle: &mut CandleStage, ev: &IngressEvent, out: &mut Vec<Msg>) {
+    candle.on_input(ev, &mut |m| out.push(m));
+}
+
+#[inline(never)]
+fn path_strategy(strategy: &mut StrategyStage, input: &[Msg], out: &mut Vec<Msg>) {
+    for m in input {
+        strategy.on_msg(m, &mut |m| out.push(m));
+    }
+}
+
+#[inline(never)]
+fn path_risk(risk: &mut RiskStage, input: &[Msg], out: &mut Vec<Msg>) {
+    for m in input {
+        risk.on_msg(m, &mut |m| out.push(m));
+    }
+}
+
+#[inline(never)]
+fn rest(e: &mut Engine, input: &[Msg], fb: &mut Vec<Feedback>, orders: &mut u64) {
+    let Engine { strategy, risk, order, .. } = e;
+    for m in input {
+        step_order(order, m, fb, orders);
+    }
+    for f in fb.drain(..) {
+        strategy.on_msg(&Msg::Feedback(f), &mut |m| risk.on_msg(&m, &mut |_| {}));
+    }
+}
+
+fn step_order(order: &mut OrderStage, m: &Msg, fb: &mut Vec<Feedback>, orders: &mut u64) {
+    order.on_msg(
+        m,
+        &mut |e| {
+            if let EgressEvent::Order { .. } = e {
+                *orders += 1;
+            }
+        },
+        &mut |f| fb.push(f),
+    );
+}
+
+fn main() {
+    let n = std::env::args().nth(1).and_then(|a| a.parse::<usize>().ok()).unwrap_or(200_000);
+    let (setup, ticks) = dalal_benches::ticks_flipping(n);
+    let mut e = Engine::new(&setup, quanta::Clock::new(), 0);
+    let (mut a, mut b, mut c, mut fb) =
+        (Vec::with_capacity(64), Vec::with_capacity(64), Vec::with_capacity(64), Vec::new());
+    let mut orders = 0u64;
+    let mut approved = 0u64;
+    for t in &ticks {
+        let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: 0, source: 0 };
+        a.clear();
+        b.clear();
+        c.clear();
+        path_candle(&mut e.candle, &ev, &mut a);
+        path_strategy(&mut e.strategy, &a, &mut b);
+        path_risk(&mut e.risk, &b, &mut c);
+        approved +=
+            c.iter().filter(|m| matches!(m, Msg::Approved { stamp: Stamp { cause: Cause::Tick, .. }, .. })).count()
+                as u64;
+        rest(&mut e, &c, &mut fb, &mut orders);
+    }
+    println!("{n} ticks, {approved} intents approved on a tick, {orders} order events");
+}
