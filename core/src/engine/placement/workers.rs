@@ -953,3 +953,58 @@ pub(super) fn spawn_observer<O: EgressObserver>(
         observer
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::publisher::Producers;
+    use super::*;
+    use crate::model::{AccountId, OrderId, RejectReason};
+
+    fn fb(n: u64) -> Feedback {
+        Feedback::CommandRefused { account: AccountId(0), order: OrderId(n), reason: RejectReason::UnknownAccount }
+    }
+
+    fn take(rx: &mut IngressRx, got: &mut Vec<u64>) {
+        let _ = rx.drain(|e| {
+            if let Input::Feedback(Feedback::CommandRefused { order, .. }) = e.input {
+                got.push(order.0)
+            }
+        });
+    }
+
+    #[test]
+    fn feedback_that_does_not_fit_waits_in_order_and_is_never_lost() {
+        let size = 64;
+        let (mut rx, builder) =
+            disruptor::build_multi_producer(size, IngressEvent::default, BusySpin).new_event_poller();
+        let progress = Arc::new(Progress::default());
+        let publisher = IngressPublisher::new(Producers::One(builder.build()), quanta::Clock::new(), progress.clone());
+        let mut out = FeedbackOut::new(publisher, size);
+        for n in 1..=100 {
+            out.send(fb(n), &progress);
+        }
+        assert_eq!(out.spill.len(), 36, "a full ring spills instead of waiting");
+        assert!(!out.flush(&progress), "nothing moves while the ring is full");
+        let mut got = vec![];
+        take(&mut rx, &mut got);
+        // Newer feedback queues behind the spill even when the ring has room.
+        out.send(fb(101), &progress);
+        assert_eq!(out.spill.len(), 37);
+        while out.flush(&progress) {
+            take(&mut rx, &mut got);
+        }
+        take(&mut rx, &mut got);
+        assert_eq!(got, (1..=101).collect::<Vec<_>>());
+        assert!(out.spill.is_empty());
+        assert!(out.spill.capacity() >= size, "the spill keeps its room");
+        let load = |c: &crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>| c.load(Ordering::Acquire);
+        assert_eq!((load(&progress.feedback_out), load(&progress.feedback_in)), (101, 101));
+        assert_eq!(load(&progress.ingress_published), 101);
+        // Once the pipeline lets go of the ring, feedback is no longer sent (the order stage
+        // keeps it as unreturned).
+        out.ring = None;
+        out.send(fb(102), &progress);
+        assert!(out.spill.is_empty());
+        assert_eq!(load(&progress.feedback_out), 101);
+    }
+}
