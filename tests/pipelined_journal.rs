@@ -185,3 +185,64 @@ fn feedback_in_flight_at_a_stop_is_sent_on_the_next_start() {
     assert_eq!(stopped.engine.route(), FeedbackRoute::Inline);
     assert_eq!(stopped.engine.applied(), (cut + expect.len()) as u64);
 }
+
+/// Journaled feedback naming accounts, instruments, strategies or orders the engine does not
+/// have (a journal from another configuration slipped past its checks) changes nothing it
+/// knows and never panics; the engine then trades as before.
+#[test]
+fn feedback_about_unknown_ids_is_harmless() {
+    use dalal_core::model::{
+        AccountId, CloseReason, Feedback, Fill, FillId, InstrumentId, Money, OrderId, OrderIntent, Price, Product, Qty,
+        RejectReason, Side, StrategyId, Timestamp,
+    };
+    let s = common::setup_from(DEFAULT);
+    let t = ticks(&s, 5_000, 3);
+    let mut reference = Engine::new(&s, quanta::Clock::new(), 0);
+    let mut e = Engine::new(&s, quanta::Clock::new(), 0);
+    let route = IngressEvent { input: Input::Route(FeedbackRoute::Journaled), ingress_raw: 0, source: 0 };
+    replay(&mut reference, &[route]);
+    replay(&mut e, &[route]);
+    let intent = OrderIntent::limit(AccountId(900), StrategyId(900), InstrumentId(900), Side::Buy, Qty(5), Price(100));
+    let fill = Fill {
+        id: FillId(1),
+        order: OrderId(77_777),
+        account: AccountId(900),
+        strategy: StrategyId(900),
+        instrument: InstrumentId(900),
+        side: Side::Sell,
+        qty: Qty(5),
+        price: Price(100),
+        ts: Timestamp(1),
+        product: Product::Mis,
+        charges: Money(3),
+    };
+    let system = Fill { strategy: StrategyId::SYSTEM, ..fill };
+    let bad = [
+        Feedback::Accepted { order: OrderId(77_777), intent },
+        Feedback::Filled { fill, done: true },
+        Feedback::Filled { fill: system, done: false },
+        Feedback::Adopted { fill },
+        Feedback::Closed {
+            order: OrderId(77_777),
+            account: AccountId(900),
+            strategy: StrategyId(900),
+            instrument: InstrumentId(900),
+            product: Product::Nrml,
+            side: Side::Buy,
+            unfilled: Qty(5),
+            reason: CloseReason::Cancelled,
+        },
+        Feedback::Modified { order: OrderId(77_777), intent, old_remaining: Qty(5), new_remaining: Qty(2) },
+        Feedback::CommandRefused { account: AccountId(900), order: OrderId(1), reason: RejectReason::UnknownOrder },
+    ];
+    let events: Vec<_> =
+        bad.iter().map(|f| IngressEvent { input: Input::Feedback(*f), ingress_raw: 0, source: 0 }).collect();
+    replay(&mut e, &events);
+    let ticks_in: Vec<_> =
+        t.iter().map(|x| IngressEvent { input: Input::Tick(*x), ingress_raw: 0, source: 0 }).collect();
+    let want = replay(&mut reference, &ticks_in);
+    let got = replay(&mut e, &ticks_in);
+    assert!(!want.orders.is_empty(), "the input trades");
+    assert_eq!(orders(&got), orders(&want), "unknown feedback changed what the engine did");
+    assert_eq!(got.fills, want.fills);
+}
