@@ -8,7 +8,7 @@ mod cli;
 
 use std::collections::BTreeMap;
 
-use cli::{command, kite_client, kite_vault, outside_buy, plain, trading_fake, KiteRunConfig};
+use cli::{command, kite_client, kite_vault, outside_buy, plain, replay_matches, trading_fake, KiteRunConfig};
 
 #[test]
 fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
@@ -71,20 +71,5 @@ fn a_position_from_before_the_run_is_adopted_and_the_run_ends_reconciled() {
     assert!(engine_net.get("INFY").is_some_and(|q| *q != 0), "INFY held: {engine_net:?}");
 
     // The journal alone gives the same session again.
-    let replayed = dir.path().join("replayed");
-    let r = command()
-        .args(["replay", "--config"])
-        .arg(&cfg_path)
-        .arg("--journal")
-        .arg(&journal)
-        .arg("--out")
-        .arg(&replayed)
-        .output()
-        .expect("replay");
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let again: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(replayed.join("summary.json")).expect("replayed summary")).expect("json");
-    for key in ["orders", "fills", "orders_rejected", "cancelled", "accounts"] {
-        assert_eq!(again[key], s[key], "{key} after replaying the journal");
-    }
+    replay_matches(&cfg_path, &journal, &dir.path().join("replayed"), &s);
 }

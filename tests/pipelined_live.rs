@@ -8,7 +8,7 @@ mod cli;
 
 use std::collections::BTreeMap;
 
-use cli::{command, kite_client, kite_vault, plain, trading_fake, KiteRunConfig};
+use cli::{command, kite_client, kite_vault, plain, replay_matches, trading_fake, KiteRunConfig};
 use dalal_core::model::{FeedbackRoute, Input};
 
 #[test]
@@ -78,20 +78,5 @@ fn a_pipelined_live_run_replays_from_its_journal() {
     assert_eq!(records.first().map(|r| r.input), Some(Input::Route(FeedbackRoute::Journaled)));
     assert!(count(|i| matches!(i, Input::VenueReport(_))) > 0, "venue reports journaled");
     assert!(count(|i| matches!(i, Input::Feedback(_))) > 0, "feedback journaled");
-    let replayed = dir.path().join("replayed");
-    let r = command()
-        .args(["replay", "--config"])
-        .arg(&cfg_path)
-        .arg("--journal")
-        .arg(&journal)
-        .arg("--out")
-        .arg(&replayed)
-        .output()
-        .expect("replay");
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let again: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(replayed.join("summary.json")).expect("replayed summary")).expect("json");
-    for key in ["orders", "fills", "orders_rejected", "cancelled", "accounts"] {
-        assert_eq!(again[key], s[key], "{key} after replaying the journal");
-    }
+    replay_matches(&cfg_path, &journal, &dir.path().join("replayed"), &s);
 }

@@ -45,6 +45,26 @@ pub fn command() -> Command {
     c
 }
 
+/// `dalal replay` of `journal` under `config` into `out`; the summary it wrote, after checking
+/// that its orders, fills and accounts equal `run`'s (the run that wrote the journal).
+pub fn replay_matches(config: &Path, journal: &Path, out: &Path, run: &serde_json::Value) {
+    let r = command()
+        .args(["replay", "--config"])
+        .arg(config)
+        .arg("--journal")
+        .arg(journal)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("replay");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("replayed summary")).expect("json");
+    for key in ["orders", "fills", "orders_rejected", "cancelled", "accounts"] {
+        assert_eq!(again[key], run[key], "{key} after replaying the journal");
+    }
+}
+
 /// Text without terminal colour sequences (`ESC [ … m`).
 pub fn plain(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
