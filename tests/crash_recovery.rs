@@ -250,3 +250,56 @@ fn a_pipelined_run_crashed_and_restarted_is_what_its_journal_replays() {
     assert!(line.contains(", 0 replayed;"), "the last stop's snapshot covers the whole journal: {line}");
     assert!(from_snapshot(&printed).is_some_and(|n| n > 100_000), "{line}");
 }
+
+/// A crash can leave a snapshot ahead of the journal (the engine runs ahead of the journal's
+/// writer, and the writer's last records die with the process). The restarted run journals
+/// new records under those sequence numbers, so such a snapshot must go at once: kept, it
+/// would look valid once the journal grew past it, and a later recovery would restore a
+/// history the journal never held. Planted here (a real snapshot of the same feed under a
+/// number past the crash), it is discarded at the restart; the next crash and restart (no new
+/// snapshots in between, so nothing newer hides it) still see every tick exactly once.
+#[test]
+fn a_snapshot_ahead_of_the_journal_is_discarded_at_restart() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feed = session(dir.path(), "60000");
+    let journal = dir.path().join("j");
+    let out = dir.path().join("out.json");
+    let run = |crash_at: Option<u64>, every: &str| {
+        let mut c = dalal();
+        c.args(["run", "--feed", &feed, "--speed", "max", "--fsync", "none", "--snapshot-every", every, "--journal"]);
+        c.arg(&journal).arg("--summary-json").arg(&out);
+        if let Some(at) = crash_at {
+            c.env("DALAL_CRASH_AT_SEQ", at.to_string());
+        }
+        c.output().expect("run")
+    };
+    // A real snapshot to plant: the final one a clean run of the same feed leaves.
+    run_to_end(&feed, &dir.path().join("ref"), &dir.path().join("ref.json"));
+    let newest = std::fs::read_dir(dir.path().join("ref").join("snapshots"))
+        .expect("the clean run wrote snapshots")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snapshot"))
+        .max()
+        .expect("a snapshot");
+    let o = run(Some(20_000), "1h");
+    assert_eq!(o.status.signal(), Some(6), "the run must crash at 20,000");
+    let snaps = journal.join("snapshots");
+    std::fs::create_dir_all(&snaps).expect("snapshots");
+    // The journal ends at or before 20,000 after the crash: 25,000 is ahead of it.
+    let planted = snaps.join(format!("{:020}.snapshot", 25_000));
+    std::fs::copy(&newest, &planted).expect("plant");
+
+    let o = run(Some(40_000), "1h");
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.signal(), Some(6), "the run must crash at 40,000: {printed}");
+    assert!(!planted.exists(), "the snapshot ahead of the journal is gone: {printed}");
+    assert!(printed.contains("journal: discarded snapshot"), "{printed}");
+
+    let o = run(None, "1h");
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{printed}{}", String::from_utf8_lossy(&o.stderr));
+    let got = summary(&out);
+    assert_eq!(got["ticks_in"].as_u64(), Some(60_000), "every tick once: {printed}{got}");
+}

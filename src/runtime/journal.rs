@@ -9,7 +9,9 @@ use dalal_config::Config;
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::Engine;
 use dalal_core::model::IngressEvent;
-use dalal_persistence::journal::{latest_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter};
+use dalal_persistence::journal::{
+    discard_snapshots_ahead, latest_snapshot, FsyncPolicy, JournalConsumer, JournalWriter, SnapshotWriter,
+};
 
 use dalal_core::engine::placement::{IngressConsumer, JournalCounts};
 
@@ -83,6 +85,11 @@ pub(super) fn recover(
             t.reason
         );
     }
+    let ahead =
+        discard_snapshots_ahead(dir, recovery.last_seq()).context("discarding snapshots ahead of the journal")?;
+    for p in &ahead {
+        println!("journal: discarded snapshot {}: it covers records the journal lost", p.display());
+    }
     let mut resume_after = 0;
     if !recovery.records.is_empty() {
         let t0 = Instant::now();
@@ -130,12 +137,14 @@ fn restore_latest_snapshot(
         println!("journal: snapshot skipped: {s}");
     }
     let Some(found) = found else { return 0 };
-    match engine.restore_snapshot(&found.bytes) {
-        Ok(h) => h.applied,
-        Err(e) => {
-            println!("journal: snapshot {} not used ({e}); replaying the whole journal", found.path.display());
-            *engine = Engine::new(setup, engine.clock().clone(), config.engine.latency_sample_every);
-            0
-        }
-    }
+    let refused = match engine.restore_snapshot(&found.bytes) {
+        // The name it was found by and the state it holds must agree: a snapshot renamed or
+        // copied from elsewhere would restore a state the journal does not lead to.
+        Ok(h) if h.applied == found.applied => return h.applied,
+        Ok(h) => format!("its state covers {} records, its name {}", h.applied, found.applied),
+        Err(e) => e.to_string(),
+    };
+    println!("journal: snapshot {} not used ({refused}); replaying the whole journal", found.path.display());
+    *engine = Engine::new(setup, engine.clock().clone(), config.engine.latency_sample_every);
+    0
 }

@@ -29,7 +29,10 @@ mod writer;
 
 pub use codec::{decode, encode, DecodeError};
 pub use reader::{read_journal, salvage_journal, Recovery, Truncation};
-pub use snapshots::{find_snapshot, latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats, SnapshotWriter};
+pub use snapshots::{
+    discard_snapshots_ahead, find_snapshot, latest_snapshot, write_snapshot, FoundSnapshot, SnapshotStats,
+    SnapshotWriter,
+};
 pub use writer::{FsyncPolicy, JournalConsumer, JournalStats, JournalWriter};
 
 use dalal_core::model::Input;

@@ -56,6 +56,31 @@ pub fn write_snapshot(journal: &Path, applied: u64, bytes: &[u8]) -> Result<Path
     Ok(path)
 }
 
+/// Removes the snapshots that cover more than the journal's `last_seq` records, and names
+/// them. Such a snapshot holds events the journal lost in a crash (the engine runs ahead of
+/// the journal's writer); the restarted run writes new, different records under those same
+/// sequence numbers, so once the journal grows past it the snapshot would look valid and
+/// restore a history that never reached the journal. Recovery calls this before anything is
+/// appended.
+pub fn discard_snapshots_ahead(journal: &Path, last_seq: u64) -> Result<Vec<PathBuf>, SnapshotFileError> {
+    let mut gone = Vec::new();
+    for (applied, path) in list(journal) {
+        if applied > last_seq {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            gone.push(path);
+        }
+    }
+    if !gone.is_empty() {
+        let dir = snapshot_dir(journal);
+        if let Ok(d) = std::fs::File::open(&dir) {
+            // The removals are durable before the journal grows past them.
+            d.sync_all().map_err(io(&dir))?;
+        }
+    }
+    gone.sort();
+    Ok(gone)
+}
+
 /// Snapshot files by the sequence number they cover (unsorted).
 fn list(journal: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(rd) = std::fs::read_dir(snapshot_dir(journal)) else { return Vec::new() };
@@ -210,5 +235,25 @@ mod tests {
         assert!(skipped[0].contains("checksum"), "{skipped:?}");
         // Only the newest KEEP files stay.
         assert_eq!(list(j).len(), KEEP);
+    }
+
+    #[test]
+    fn snapshots_ahead_of_the_journal_are_discarded_and_the_rest_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = dir.path();
+        write_snapshot(j, 10, b"ten").expect("write");
+        write_snapshot(j, 20, b"twenty").expect("write");
+        let gone = discard_snapshots_ahead(j, 15).expect("discard");
+        assert_eq!(gone.len(), 1);
+        assert!(gone[0].ends_with(format!("{:020}.snapshot", 20)), "{gone:?}");
+        let left: Vec<u64> = list(j).into_iter().map(|(a, _)| a).collect();
+        assert_eq!(left, vec![10]);
+        // Once the journal has grown past 20 again, nothing of the lost history comes back.
+        let mut skipped = Vec::new();
+        assert_eq!(latest_snapshot(j, 100, &mut skipped).map(|f| f.applied), Some(10));
+        assert!(discard_snapshots_ahead(j, 10).expect("discard").is_empty());
+        // An empty journal has room for no snapshot; no snapshot directory is no error.
+        assert_eq!(discard_snapshots_ahead(j, 0).expect("discard").len(), 1);
+        assert!(discard_snapshots_ahead(&j.join("none"), 0).expect("discard").is_empty());
     }
 }
