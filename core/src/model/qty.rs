@@ -28,7 +28,8 @@ impl Qty {
     /// True when this quantity is a whole number of lots.
     #[inline]
     pub fn is_lot_multiple(self, lot: Qty) -> bool {
-        lot.0 > 0 && self.0.is_multiple_of(lot.0)
+        // Lot 1 (every cash-market equity) needs no division.
+        lot.0 == 1 || (lot.0 > 0 && self.0.is_multiple_of(lot.0))
     }
 
     /// Notional value at `price`, saturating rather than wrapping on absurd input.

@@ -289,8 +289,11 @@ impl RiskStage {
                 }
                 match self.check(&intent, ts) {
                     Ok(()) => {
-                        self.accept(&intent, ts);
+                        // The order goes on first and risk books it after: `out` cannot
+                        // reach this stage, so nothing sees the difference but the order's
+                        // latency.
                         out(Msg::Approved { intent, ts, stamp });
+                        self.accept(&intent, ts);
                     }
                     Err(reason) => {
                         self.counters.rejected[reason.index()] += 1;
@@ -334,6 +337,12 @@ impl RiskStage {
             Command::SetLimits { account, limits } => {
                 if let Some(a) = self.accounts.get_mut(account.index()) {
                     a.setup.limits = limits;
+                    // A new loss limit is checked against the P&L already made at the next
+                    // event, as a fill's would be.
+                    if limits.daily_loss_limit.0 > 0 {
+                        a.loss_check_due = true;
+                        self.loss_check_due = true;
+                    }
                     self.refresh_guard(account.index());
                 }
                 out(Msg::Command(cmd));
@@ -527,9 +536,11 @@ impl RiskStage {
         let after = *slot;
         let acct = &mut self.accounts[a];
         acct.realized += after.realized - before.realized;
-        acct.loss_check_due = true;
+        // Only a limit that can still trip needs a look (a new limit asks for one itself).
+        let due = acct.setup.limits.daily_loss_limit.0 > 0 && !acct.kill;
+        acct.loss_check_due |= due;
         self.watch.add_unrealized(a, after.unrealized().0 - before.unrealized().0);
-        self.loss_check_due = true;
+        self.loss_check_due |= due;
         let base = k - f.product.index();
         let net: i64 = self.exposure[base..base + PRODUCTS].iter().map(|e| e.position.net.0).sum();
         let holds = self.exposure[base..base + PRODUCTS].iter().any(|e| e.position.net.0 != 0);

@@ -164,13 +164,22 @@ impl IndicatorBanks {
             close: c.close.as_f64(),
             volume: c.volume.0 as f64,
         };
-        for (ind, &start) in bank.indicators.iter_mut().zip(&bank.offsets) {
-            let n = ind.outputs();
-            if let Some(out) = bank.values.get_mut(start..start + n) {
+        let Bank { indicators, offsets, outputs, values, .. } = bank;
+        for ((ind, &start), &n) in indicators.iter_mut().zip(offsets.iter()).zip(outputs.iter()) {
+            if let Some(out) = values.get_mut(start..start + n) {
                 ind.update(&input, out);
             }
         }
         Some(b)
+    }
+
+    /// First output of indicator `j` of bank `bank`: what [`IndicatorView::get`] gives, without
+    /// building the view (a strategy reads its EMAs this way on every bar).
+    #[inline]
+    pub fn first_value(&self, bank: usize, j: usize) -> Option<f64> {
+        let b = self.banks.get(bank)?;
+        let start = *b.offsets.get(j)?;
+        b.values.get(start).copied().flatten()
     }
 
     /// Feeds a trade to the banks that read trades (session VWAP).

@@ -181,7 +181,8 @@ impl<'a> Ctx<'a> {
 
     /// First output of the k-th indicator declared for `feed` (0 = home).
     pub fn value_of(&self, feed: usize, k: usize) -> Option<f64> {
-        self.indicator_of(feed, k).first().copied().flatten()
+        let (bank, map) = self.views.get(feed)?;
+        self.banks.first_value(*bank, *map.get(k)?)
     }
 
     /// Product for the orders of this decision (default MIS).

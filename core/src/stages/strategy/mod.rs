@@ -496,9 +496,10 @@ impl StrategyStage {
                 Action::Submit(mut intent) => {
                     intent.account = slot.account;
                     intent.strategy = slot.id;
+                    // Sent before it is booked as working: `out` cannot reach this stage.
+                    out(Msg::Intent { intent, ts, stamp });
                     slot.book_mut(intent.instrument).rework(intent.side, Qty::ZERO, intent.qty);
                     c.intents += 1;
-                    out(Msg::Intent { intent, ts, stamp });
                 }
                 Action::Modify { order, qty, price, trigger } => {
                     c.modifies += 1;
