@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use dalal_benches::lab::{hop_crossbeam, hop_disruptor, tick_to_order as engine_run};
+use dalal_benches::lab::{hop_crossbeam, hop_disruptor, hop_ingress, tick_to_order as engine_run};
 use dalal_benches::{print_row, row_for, Row};
 use dalal_config::{PlacementKind, WaitKind};
 
@@ -27,6 +27,7 @@ fn main() {
     let mut rows: Vec<Row> = vec![
         row_for("hop/disruptor", &hop_disruptor(n, gap, wait)),
         row_for("hop/crossbeam", &hop_crossbeam(n, gap, wait)),
+        row_for("hop/ingress", &hop_ingress(n, gap, wait)),
     ];
     rows.push(row_for("tick_to_order/fused", &engine_run(n, gap, PlacementKind::Fused, wait, 0)));
     rows.push(row_for("tick_to_order/fused_stage_timed", &engine_run(n, gap, PlacementKind::Fused, wait, 1)));

@@ -214,6 +214,45 @@ impl HopRun {
     }
 }
 
+/// The ingress ring's own hop, with no engine behind it: a multi-producer disruptor ring of
+/// [`IngressEvent`]s (112-byte slots) with one producer, stamped before the publish as the
+/// engine's publisher stamps a tick, and a consumer that records publish → receive. What
+/// `tick_to_order/fused` pays for transport before any stage runs; beside `hop/disruptor` (one
+/// producer, 8-byte slots) it shows what claiming a slot among several producers and a wider
+/// slot cost.
+pub fn hop_ingress(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
+    use dalal_core::model::IngressEvent;
+    let (_, ticks) = ticks_flipping(1);
+    let Some(&tick) = ticks.first() else { return LatencyHistogram::new() };
+    let clock = quanta::Clock::new();
+    let (mut poller, b) = disruptor::build_multi_producer(1024, IngressEvent::default, BusySpin).new_event_poller();
+    let mut p = b.build();
+    let c2 = clock.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut h = LatencyHistogram::new();
+        loop {
+            match poller.poll() {
+                Ok(mut batch) => {
+                    for ev in &mut batch {
+                        h.record(c2.delta_as_nanos(ev.ingress_raw, c2.raw()));
+                    }
+                }
+                Err(Polling::NoEvents) => idle(wait),
+                Err(Polling::Shutdown) => break,
+            }
+        }
+        h
+    });
+    for _ in 0..n {
+        let t = Instant::now();
+        let ingress_raw = clock.raw();
+        p.publish(|e| *e = IngressEvent { input: Input::Tick(tick), ingress_raw, source: 0 });
+        pace(gap, t);
+    }
+    drop(p);
+    consumer.join().unwrap_or_default()
+}
+
 /// One producer, one consumer thread over a disruptor ring; the consumer records publish →
 /// receive. With `gap` the producer publishes one message per gap, without it as fast as the
 /// ring takes.
@@ -732,6 +771,7 @@ pub fn run(quick: bool, wait: WaitKind, rates: &[u64]) -> Report {
         LabRow::latency("hop/disruptor", &hop_disruptor(n, gap, wait)),
         LabRow::latency("hop/crossbeam", &hop_crossbeam(n, gap, wait)),
         LabRow::latency("hop/std_mpsc", &hop_std_mpsc(n, gap, wait)),
+        LabRow::latency("hop/ingress", &hop_ingress(n, gap, wait)),
         LabRow::saturated("hop_saturated/disruptor", &hop_saturated_disruptor(sizes.saturated, wait)),
         LabRow::saturated("hop_saturated/crossbeam", &hop_saturated_crossbeam(sizes.saturated, wait)),
         LabRow::saturated("hop_saturated/std_mpsc", &hop_saturated_std_mpsc(sizes.saturated, wait)),
