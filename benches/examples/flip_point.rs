@@ -10,8 +10,10 @@
 //! a tick, then the strategy stage's on what it sent, then risk's, each in its own function.
 //! Their sum is the work between a tick's arrival and the order stage receiving the approved
 //! intent, which is where the engine's tick-to-order latency is measured; the order stage's
-//! work and the feedback after it (`rest`) happen after that point. Callgrind reports each
-//! function's count; divide by TICKS.
+//! work and the feedback after it (`rest`) happen after that point, and so does risk's booking
+//! of the approved intent (`RiskStage::accept`, called after the intent is handed on: subtract
+//! its inclusive count from `path_risk`'s). Callgrind reports each function's count; divide by
+//! TICKS.
 
 use dalal_core::engine::Engine;
 use dalal_core::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
