@@ -14,11 +14,11 @@ use common::{http, login, metric, Ws};
 use dalal_admin::auth::{self, Claims};
 use dalal_admin::link::MANUAL_STRATEGY;
 use dalal_admin::{serve, AdminConfig, AdminHandle};
-use dalal_core::engine::placement::{EgressObserver, PlacementConfig, Running, MIN_RING};
+use dalal_core::engine::placement::{EgressObserver, EgressTap, Launch, PlacementConfig, Running};
 use dalal_core::engine::setup::EngineSetup;
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
-use dalal_core::model::{EgressEvent, Input, Tick};
+use dalal_core::model::{EgressEvent, IngressEvent, Input, Tick};
 use dalal_core::model::{Price, Qty, Timestamp};
 use serde_json::{json, Value};
 
@@ -1135,12 +1135,23 @@ impl EgressObserver for Gated {
     }
 }
 
+/// Counts, on the engine thread, every egress event the engine emits (before it is sent).
+struct Emitted(Arc<std::sync::atomic::AtomicU64>);
+
+impl EgressTap for Emitted {
+    fn on_event(&mut self, _: &IngressEvent, _: &EgressEvent) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// A stalled engine: commands are refused with 503 and a JSON error once the queue in front of
 /// the ingress ring is full, reads are still answered (no handler waits on the ring), the
 /// refusals are counted on `/metrics`, and once the engine moves again every accepted order
-/// reaches it and no refused one does. Rings are the smallest allowed and the queue holds 4,
-/// so the refusals must begin within a known number of orders (each makes at least one egress
-/// event).
+/// reaches it and no refused one does. The queue holds 4.
+/// The stall is known complete, not guessed from timing: the engine has emitted one event
+/// more than the egress ring holds past the blocked observer (so it waits in that send), the
+/// ingress ring is full (so the console's thread waits too), and then a refusal means a full
+/// queue that nothing can drain.
 #[test]
 fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
     const QUEUE: usize = 4;
@@ -1150,8 +1161,14 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
     let (observer, parts) = dalal_admin::observer(&setup, live.clone());
     let view = parts.view.clone();
     let open = Arc::new((Mutex::new(true), Condvar::new()));
-    let placement = PlacementConfig { ring_size: MIN_RING, ..PlacementConfig::default() };
-    let mut running = Running::start(engine, &placement, Gated { inner: observer, open: open.clone() }, live.clone());
+    // The smallest rings an engine with a tap takes.
+    const RING: usize = 1024;
+    let placement = PlacementConfig { ring_size: RING, ..PlacementConfig::default() };
+    let emitted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut running = Launch::new(engine, &placement, Gated { inner: observer, open: open.clone() }, live.clone())
+        .egress_tap(Box::new(Emitted(emitted.clone())))
+        .start()
+        .expect("start");
     let reliance = setup.instrument_by_symbol("RELIANCE").expect("RELIANCE").id;
     running.publish(Input::Tick(Tick {
         instrument: reliance,
@@ -1161,6 +1178,12 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
     }));
     running.wait_idle();
     *open.0.lock().unwrap() = false;
+    let emitted_at_close = emitted.load(std::sync::atomic::Ordering::Acquire);
+    let progress = running.progress().clone();
+    let stalled = || {
+        emitted.load(std::sync::atomic::Ordering::Acquire) > emitted_at_close + RING as u64
+            && progress.fill(false).ingress >= RING as u64
+    };
     let link = parts.connect_with_queue(setup.clone(), live, running.publisher().expect("publisher"), QUEUE);
     let cfg = AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -1174,29 +1197,38 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
     let (t, _) = login(a, "admin", ADMIN_PW);
 
     // Egress ring + what the engine holds + ingress ring + what the thread holds + the queue.
-    let bound = 2 * MIN_RING + QUEUE + 8;
-    let (mut accepted, mut refused) = (BTreeSet::new(), 0);
-    for i in 0..2 * bound {
+    let bound = 2 * RING + QUEUE + 8;
+    let (mut accepted, mut refused, mut refused_stalled) = (BTreeSet::new(), 0, 0);
+    let start = Instant::now();
+    let mut i = 0;
+    while refused_stalled < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no full stall after {i} orders");
+        // Read before the request: a refusal once stalled is a queue that cannot drain.
+        let was_stalled = stalled();
         let tag = format!("q{i}");
+        i += 1;
         let o = json!({"account": "alice", "symbol": "RELIANCE", "side": "BUY", "qty": 1, "tag": tag});
         let r = http(a, "POST", "/api/orders", Some(&t), Some(&o));
         match r.status {
             200 => {
+                assert!(accepted.len() < bound, "more than {bound} accepted with the engine stalled");
                 accepted.insert(tag);
             }
             503 => {
                 let e = r.body["error"].as_str().unwrap_or_else(|| panic!("a JSON error: {}", r.text));
                 assert!(e.contains("nothing was sent") && e.contains("retry"), "{e}");
                 refused += 1;
-                if refused == 3 {
-                    break;
+                if was_stalled {
+                    refused_stalled += 1;
+                } else {
+                    // Not stalled through yet: the console's thread or the engine is still
+                    // moving what it accepted.
+                    std::thread::sleep(Duration::from_millis(2));
                 }
             }
             s => panic!("order {i}: {s} {}", r.text),
         }
     }
-    assert_eq!(refused, 3, "refused within {} orders", 2 * bound);
-    assert!(accepted.len() <= bound, "{} accepted with the engine stalled", accepted.len());
     // Reads still answered, refusals counted. Commands of other kinds are refused too.
     let kill = json!({"scope": "alice", "engaged": true});
     assert_eq!(http(a, "POST", "/api/kill-switch", Some(&t), Some(&kill)).status, 503);
@@ -1206,7 +1238,7 @@ fn a_stalled_engine_gets_503_for_commands_and_loses_none_it_accepted() {
         "a refused switch is not shown as set"
     );
     let m = http(a, "GET", "/metrics", Some(common::METRICS_TOKEN), None).text;
-    assert_eq!(metric(&m, "dalal_admin_commands_refused_total"), Some(4.0), "{m}");
+    assert_eq!(metric(&m, "dalal_admin_commands_refused_total"), Some(refused as f64 + 1.0), "{m}");
     assert_eq!(metric(&m, "dalal_admin_commands_accepted_total"), Some(accepted.len() as f64), "{m}");
     assert_eq!(http(a, "GET", "/api/orders?limit=5", Some(&t), None).status, 200);
 

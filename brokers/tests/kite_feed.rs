@@ -407,10 +407,11 @@ fn bad_configurations_are_refused_at_start() {
 
 #[test]
 fn a_feed_that_cannot_connect_backs_off_and_stops_when_dropped() {
-    // A port nothing listens on: refused at once, so only the backoff paces the attempts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // A port nothing listens on: refused at once, so only the backoff paces the attempts. A
+    // privileged port, never handed out as an ephemeral one: a port bound and released here
+    // could be taken by another test's fake server before the feed dials it.
     let mut cfg = KiteFeedConfig::new(API_KEY, Secret::new("acc-secret-token"), subs());
-    cfg.ws_root = format!("ws://127.0.0.1:{port}");
+    cfg.ws_root = "ws://127.0.0.1:9".to_string();
     cfg.backoff_min = Duration::from_millis(20);
     cfg.backoff_max = Duration::from_millis(80);
     let feed = KiteFeed::start(cfg, None).expect("feed starts");

@@ -282,10 +282,10 @@ fn keys_hold_the_latest_position_and_pnl() {
 fn wrong_port_the_publisher_goes_on_and_reports_the_outage() {
     let Some(fresh) = Fresh::new() else { return };
     let s = setup();
-    // A port nobody listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port nobody listens on, and privileged: never handed out as an ephemeral port, so no
+    // other test's server can be there.
     let opts = RedisOptions {
-        url: format!("redis://127.0.0.1:{port}/"),
+        url: "redis://127.0.0.1:9/".to_string(),
         max_backoff: Duration::from_millis(200),
         ..fresh.opts()
     };
