@@ -221,9 +221,8 @@ impl HopRun {
 /// producer, 8-byte slots) it shows what claiming a slot among several producers and a wider
 /// slot cost.
 pub fn hop_ingress(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram {
-    use dalal_core::model::IngressEvent;
-    let (_, ticks) = ticks_flipping(1);
-    let Some(&tick) = ticks.first() else { return LatencyHistogram::new() };
+    use dalal_core::model::{IngressEvent, InstrumentId, Price, Qty, Tick, Timestamp};
+    let tick = Tick { instrument: InstrumentId(0), ts: Timestamp(0), price: Price(142_000), qty: Qty(1) };
     let clock = quanta::Clock::new();
     let (mut poller, b) = disruptor::build_multi_producer(1024, IngressEvent::default, BusySpin).new_event_poller();
     let mut p = b.build();
