@@ -14,6 +14,16 @@
 //! of the approved intent (`RiskStage::accept`, called after the intent is handed on: subtract
 //! its inclusive count from `path_risk`'s). Callgrind reports each function's count; divide by
 //! TICKS.
+//!
+//! With a second argument `step` the same ticks go through `Engine::step` itself, depth first
+//! as the running engine steps them, in `path_step`: everything a tick costs the engine thread,
+//! the order stage, the paper fill and the feedback included. Cut at the order stage's latency
+//! record, it counts exactly the tick-to-order path, one dump per tick:
+//!
+//!     valgrind --tool=callgrind --collect-atstart=no \
+//!         --toggle-collect='flip_point::path_step' --zero-before='flip_point::path_step' \
+//!         --dump-before='hdrhistogram::Histogram<T>::saturating_record' \
+//!         target/release/examples/flip_point 600 step
 
 use dalal_core::engine::Engine;
 use dalal_core::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
@@ -64,10 +74,28 @@ fn step_order(order: &mut OrderStage, m: &Msg, fb: &mut Vec<Feedback>, orders: &
     );
 }
 
+#[inline(never)]
+fn path_step(e: &mut Engine, ev: &IngressEvent, orders: &mut u64) {
+    e.step(ev, &mut |e| {
+        if let EgressEvent::Order { .. } = e {
+            *orders += 1;
+        }
+    });
+}
+
 fn main() {
     let n = std::env::args().nth(1).and_then(|a| a.parse::<usize>().ok()).unwrap_or(200_000);
     let (setup, ticks) = dalal_benches::ticks_flipping(n);
     let mut e = Engine::new(&setup, quanta::Clock::new(), 0);
+    if std::env::args().nth(2).as_deref() == Some("step") {
+        let mut orders = 0u64;
+        for t in &ticks {
+            let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: 1, source: 0 };
+            path_step(&mut e, &ev, &mut orders);
+        }
+        println!("{n} ticks stepped, {orders} order events");
+        return;
+    }
     let (mut a, mut b, mut c, mut fb) =
         (Vec::with_capacity(64), Vec::with_capacity(64), Vec::with_capacity(64), Vec::new());
     let mut orders = 0u64;
