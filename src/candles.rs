@@ -39,13 +39,7 @@ pub fn candles(args: CandlesArgs) -> Result<()> {
     let mut rows: Vec<(Candle, Vec<Option<f64>>)> = Vec::new();
     let mut scratch = vec![None; width.max(1)];
     let mut on_bar = |c: &Candle, state: &mut Vec<Vec<Indicator>>, rows: &mut Vec<(Candle, Vec<Option<f64>>)>| {
-        let bar = BarInput {
-            open: c.open.as_f64(),
-            high: c.high.as_f64(),
-            low: c.low.as_f64(),
-            close: c.close.as_f64(),
-            volume: c.volume.0 as f64,
-        };
+        let bar = BarInput::of(c);
         let mut values = Vec::with_capacity(width);
         if let Some(inds) = state.get_mut(c.instrument.index()) {
             for ind in inds.iter_mut() {

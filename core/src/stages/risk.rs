@@ -793,8 +793,7 @@ impl RiskStage {
             self.check_price(o.trigger, spec, limits)?;
         }
         let reference = self.reference(o)?;
-        let value = o.qty.notional(reference);
-        if limits.max_order_value.0 > 0 && value > limits.max_order_value {
+        if limits.max_order_value.0 > 0 && o.qty.notional(reference) > limits.max_order_value {
             return Err(RejectReason::MaxOrderValue);
         }
         if limits.max_open_orders > 0 && acct.open_orders >= limits.max_open_orders {
@@ -822,12 +821,24 @@ impl RiskStage {
                 return Err(RejectReason::Duplicate);
             }
         }
-        self.check_exposure(a, o, reference)?;
-        self.check_funds(a, o, reference)
+        // Each of the last two looks only where its limit is set: adding up positions, or
+        // margin across instruments, is most of the cost of a check.
+        if limits.max_position_qty.0 > 0
+            || limits.max_position_value.0 > 0
+            || limits.max_gross_exposure.0 > 0
+            || limits.max_net_exposure.0 > 0
+        {
+            self.check_exposure(a, o, reference)?;
+        }
+        if acct.setup.funds.0 > 0 {
+            self.check_funds(a, o, reference)?;
+        }
+        Ok(())
     }
 
     /// The price an order is valued at: its limit; for a stop-market the worse of the last trade
     /// and the trigger; for a market order the last trade. New orders and modifies alike.
+    #[inline]
     fn reference(&self, o: &OrderIntent) -> Result<Price, RejectReason> {
         let last = self.last_price.get(o.instrument.index()).copied().unwrap_or(Price::ZERO);
         Ok(match o.order_type {

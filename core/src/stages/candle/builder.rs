@@ -1,6 +1,7 @@
 //! Builds bars for every instrument in several bar specs at once. State is one slot per
 //! (instrument, spec), allocated up front; a tick touches only its instrument's slots.
 
+use crate::model::time::NANOS_PER_DAY;
 use crate::model::Tick;
 use crate::model::{BarSpec, Candle, Timeframe};
 use crate::model::{InstrumentId, Qty, Session, Timestamp};
@@ -49,6 +50,60 @@ struct Slot {
     open: Option<Candle>,
     /// The last closed bar: what flat bars continue from and late trades may amend.
     last: Option<Candle>,
+    /// The IST day the open time bar was cut on, so the bar after it is found without a
+    /// division. Derived when a bar is cut: snapshots do not hold it.
+    #[serde(skip)]
+    day: Option<BucketDay>,
+}
+
+/// The day a time bar starting at `bar_start` was cut on: `[midnight, midnight + 1 day)` IST
+/// and that day's session close.
+#[derive(Clone, Copy, Debug, Default)]
+struct BucketDay {
+    bar_start: i64,
+    midnight: i64,
+    close: i64,
+}
+
+impl Slot {
+    /// `tf.bucket(session, ts)`. A bar usually closes because a trade fell in the bucket right
+    /// after it on the same day; that bucket is then the open bar's plus one period, with no
+    /// division (`bucket` counts periods from the session open, an integer division).
+    #[inline]
+    fn bucket(&mut self, session: &Session, tf: Timeframe, ts: Timestamp) -> (Timestamp, Timestamp) {
+        if let (Some(bar), Some(d)) = (&self.open, &mut self.day) {
+            let p = tf.0;
+            if d.bar_start == bar.start.0
+                && p < NANOS_PER_DAY
+                && ts.0 >= d.midnight
+                && ts.0 - d.midnight < NANOS_PER_DAY
+            {
+                let start = bar.start.0 + p;
+                if ts.0 >= start && ts.0 - start < p {
+                    let mut end = start + p;
+                    if start < d.close && end > d.close {
+                        end = d.close;
+                    }
+                    d.bar_start = start;
+                    return (Timestamp(start), Timestamp(end));
+                }
+            }
+        }
+        self.cut(session, tf, ts)
+    }
+
+    #[inline(never)]
+    fn cut(&mut self, session: &Session, tf: Timeframe, ts: Timestamp) -> (Timestamp, Timestamp) {
+        let (start, end) = tf.bucket(session, ts);
+        let midnight = ts.ist_midnight().0;
+        // Near the ends of the timestamp range the day is clamped: no shortcut there.
+        self.day = (ts.0 - midnight == ts.ist_time_of_day()).then(|| BucketDay {
+            bar_start: start.0,
+            midnight,
+            close: session.close_on(ts).0,
+        });
+        (start, end)
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -114,7 +169,7 @@ impl CandleBuilder {
                             continue;
                         }
                     }
-                    let (start, end) = tf.bucket(&self.session, tick.ts);
+                    let (start, end) = slot.bucket(&self.session, tf, tick.ts);
                     if let Some(bar) = slot.open.as_mut() {
                         if bar.start == start {
                             // Same bucket though outside [start, end): a pre-open trade in the
@@ -464,5 +519,30 @@ mod tests {
         b.on_timer(Timestamp(OPEN + 375 * NANOS_PER_MIN), |c| out.push(*c));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].trades, 3);
+    }
+
+    proptest::proptest! {
+        /// The bucket a slot finds without dividing is the one `Timeframe::bucket` computes, for
+        /// any period and any gaps: across session close, midnight and pre-open trades.
+        #[test]
+        fn a_slot_finds_the_same_bucket_as_the_division(
+            period_s in proptest::sample::select(vec![1i64, 60, 420, 3_600, 18_000, 36_000, 86_400]),
+            gaps in proptest::collection::vec(0i64..40_000, 1..300),
+            start_s in -40_000i64..40_000,
+        ) {
+            let session = Session::NSE_NORMAL;
+            let tf = Timeframe(period_s * NANOS_PER_SEC);
+            let mut slot = Slot::default();
+            let mut ts = OPEN + start_s * NANOS_PER_SEC;
+            for g in gaps {
+                ts += g * NANOS_PER_SEC / 4;
+                let t = Timestamp(ts);
+                let got = slot.bucket(&session, tf, t);
+                proptest::prop_assert_eq!(got, tf.bucket(&session, t));
+                if slot.open.is_none_or(|b| b.start != got.0) {
+                    slot.open = Some(first(&tick(0, 100, 1), BarSpec::Time(tf), got.0, got.1));
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Indicators shared between strategies: one bank per (instrument, bar spec) holding each
 //! distinct indicator once, updated once per closed bar.
 
-use crate::indicators::{BarInput, Indicator, IndicatorSpec};
+use crate::indicators::{Indicator, IndicatorSpec};
 use crate::model::Tick;
 use crate::model::{BarSpec, Candle};
 use crate::model::{InstrumentId, Session};
@@ -157,17 +157,10 @@ impl IndicatorBanks {
         if bank.indicators.is_empty() {
             return Some(b);
         }
-        let input = BarInput {
-            open: c.open.as_f64(),
-            high: c.high.as_f64(),
-            low: c.low.as_f64(),
-            close: c.close.as_f64(),
-            volume: c.volume.0 as f64,
-        };
         let Bank { indicators, offsets, outputs, values, .. } = bank;
         for ((ind, &start), &n) in indicators.iter_mut().zip(offsets.iter()).zip(outputs.iter()) {
             if let Some(out) = values.get_mut(start..start + n) {
-                ind.update(&input, out);
+                ind.update_candle(c, out);
             }
         }
         Some(b)
