@@ -39,8 +39,8 @@ use dalal_adapters::wire::{
     OrderMessage, ProtocolError, Reply, TickDatagram, DATAGRAM_LEN,
 };
 use dalal_core::engine::placement::{
-    available_cores, EgressObserver, EgressTap, IngressPublisher, Launch, LaunchError, PlacementConfig, PlacementKind,
-    WaitKind,
+    available_cores, EgressObserver, EgressTap, IngressPublisher, InlineSource, Launch, LaunchError, PlacementConfig,
+    PlacementKind, SourcePoll, WaitKind,
 };
 use dalal_core::engine::stats::LiveStats;
 use dalal_core::engine::Engine;
@@ -316,6 +316,8 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
     let counts = Arc::new(TapCounts::default());
     let tap = GatewayTap::new(gateway, origins, opt.n, deadline, opt.realtime, outcome_tx, counts.clone());
     let (inline, source_slot) = Inline::new(feed);
+    let datagrams = Arc::new(AtomicU64::new(0));
+    let inline = Counted { inner: inline, published: datagrams.clone() };
     let place = PlacementConfig {
         placement: PlacementKind::Fused,
         wait: WaitKind::BusySpin,
@@ -364,9 +366,10 @@ pub fn wire_to_wire_with(opt: &WireOptions) -> Result<WireReport, WireError> {
         let mut last = (u64::MAX, Instant::now());
         loop {
             // Datagrams, then the venue's reports: the ring is quiet once every fill is in.
+            // The ring's own count also holds the venue's reports: datagrams are counted apart.
             let published = progress.ingress_published.load(Ordering::Acquire);
             let fills_in = counts.booked.load(Ordering::Acquire) >= counts.sent.load(Ordering::Acquire);
-            if published >= expected && fills_in && progress.idle() {
+            if datagrams.load(Ordering::Acquire) >= expected && fills_in && progress.idle() {
                 break;
             }
             if published != last.0 {
@@ -446,6 +449,24 @@ struct EngineOutcome {
     fills_booked: u64,
     ack_mismatches: u64,
     realtime: bool,
+}
+
+/// The feed as the engine thread polls it, counting the datagrams it has put on the ring (one
+/// tick each), which is what a run waits for.
+struct Counted<S> {
+    inner: S,
+    published: Arc<AtomicU64>,
+}
+
+impl<S: InlineSource> InlineSource for Counted<S> {
+    #[inline]
+    fn poll(&mut self, out: &mut IngressPublisher, room: usize) -> SourcePoll {
+        let r = self.inner.poll(out, room);
+        if let SourcePoll::Published(n) = r {
+            self.published.fetch_add(n as u64, Ordering::Release);
+        }
+        r
+    }
 }
 
 /// Orders sent and fills booked so far, for the caller to see when every fill is in.
