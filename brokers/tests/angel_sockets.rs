@@ -273,6 +273,8 @@ fn text_pings_get_pongs_and_keep_a_quiet_connection_alive() {
     // Forty pings take at least four seconds: longer than the stale interval, with nothing but
     // pongs coming back.
     until("forty pings", || f.stream_requests().iter().filter(|r| r.text == "ping").count() >= 40);
+    // The client counts a ping once its send returns, which can be after the server has it.
+    until("forty pings counted", || stream.counters().connection.pings >= 40);
     until("the pongs counted", || stream.counters().connection.pongs >= 30);
     let c = stream.counters().connection;
     assert_eq!((c.connects, c.reconnects, c.stale), (1, 0, 0), "{c:?}");
