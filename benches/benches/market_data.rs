@@ -145,13 +145,7 @@ impl CandleLab {
                 let Some(s) = specs.iter().position(|s| *s == c.spec) else { return };
                 let at = (c.instrument.index() * n_specs + s) * per_bar;
                 let Some(inds) = indicators.get_mut(at..at + per_bar) else { return };
-                let bar = BarInput {
-                    open: c.open.as_f64(),
-                    high: c.high.as_f64(),
-                    low: c.low.as_f64(),
-                    close: c.close.as_f64(),
-                    volume: c.volume.0 as f64,
-                };
+                let bar = BarInput::of(c);
                 out.bars += 1;
                 for ind in inds {
                     let k = ind.outputs();
