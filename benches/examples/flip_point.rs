@@ -24,6 +24,13 @@
 //!         --toggle-collect='flip_point::path_step' --zero-before='flip_point::path_step' \
 //!         --dump-before='hdrhistogram::Histogram<T>::saturating_record' \
 //!         target/release/examples/flip_point 600 step
+//!
+//! Run as it is (no valgrind), `step` mode also times that path: each tick is stamped with
+//! the engine's clock just before it is stepped, and the engine's own tick-to-order histogram
+//! is printed at the end. That is the engine's part of `tick_to_order/fused` alone, on one
+//! thread with warm caches and no ring hop before it:
+//!
+//!     target/release/examples/flip_point 1000000 step
 
 use dalal_core::engine::Engine;
 use dalal_core::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
@@ -90,10 +97,14 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("step") {
         let mut orders = 0u64;
         for t in &ticks {
-            let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: 1, source: 0 };
+            let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: e.clock().raw(), source: 0 };
             path_step(&mut e, &ev, &mut orders);
         }
-        println!("{n} ticks stepped, {orders} order events");
+        let p = e.all_latencies().tick_to_order.percentiles();
+        println!(
+            "{n} ticks stepped, {orders} order events; tick to the order stage: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns ({} samples)",
+            p.p50_ns, p.p99_ns, p.p999_ns, p.max_ns, p.count
+        );
         return;
     }
     let (mut a, mut b, mut c, mut fb) =
