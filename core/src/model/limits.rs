@@ -47,6 +47,15 @@ impl RiskLimits {
         fat_finger_bps: 0,
         duplicate_window_ms: 0,
     };
+
+    /// Whether any limit on positions or exposure is set (the ones that need an account's
+    /// positions added up to check).
+    pub fn bounds_exposure(&self) -> bool {
+        self.max_position_qty.0 > 0
+            || self.max_position_value.0 > 0
+            || self.max_gross_exposure.0 > 0
+            || self.max_net_exposure.0 > 0
+    }
 }
 
 /// Risk limits as people write them, in the config file and in the API alike: money in rupees

@@ -821,19 +821,8 @@ impl RiskStage {
                 return Err(RejectReason::Duplicate);
             }
         }
-        // Each of the last two looks only where its limit is set: adding up positions, or
-        // margin across instruments, is most of the cost of a check.
-        if limits.max_position_qty.0 > 0
-            || limits.max_position_value.0 > 0
-            || limits.max_gross_exposure.0 > 0
-            || limits.max_net_exposure.0 > 0
-        {
-            self.check_exposure(a, o, reference)?;
-        }
-        if acct.setup.funds.0 > 0 {
-            self.check_funds(a, o, reference)?;
-        }
-        Ok(())
+        self.check_exposure(a, o, reference)?;
+        self.check_funds(a, o, reference)
     }
 
     /// The price an order is valued at: its limit; for a stop-market the worse of the last trade
@@ -850,8 +839,18 @@ impl RiskStage {
         })
     }
 
-    /// Position and exposure limits with this order's quantity added to its side.
+    /// Position and exposure limits with this order's quantity added to its side. Adding up
+    /// positions is most of the cost of a check, so an account with none of these limits is
+    /// answered in line, before any of it.
+    #[inline(always)]
     fn check_exposure(&self, a: usize, o: &OrderIntent, reference: Price) -> Result<(), RejectReason> {
+        if !self.accounts[a].setup.limits.bounds_exposure() {
+            return Ok(());
+        }
+        self.exposure_within_limits(a, o, reference)
+    }
+
+    fn exposure_within_limits(&self, a: usize, o: &OrderIntent, reference: Price) -> Result<(), RejectReason> {
         let limits = &self.accounts[a].setup.limits;
         let i = o.instrument.index();
         let mut e = self.exposure(a, i).unwrap_or_default();
@@ -888,12 +887,18 @@ impl RiskStage {
     }
 
     /// Margin the order needs against cash left after positions' and working orders' margin.
-    /// An order that only reduces a position needs no new margin.
+    /// An order that only reduces a position needs no new margin. An account with no funds set
+    /// has no margin check, answered in line (the check adds up margin across instruments).
+    #[inline(always)]
     fn check_funds(&self, a: usize, o: &OrderIntent, reference: Price) -> Result<(), RejectReason> {
-        let acct = &self.accounts[a];
-        if acct.setup.funds.0 <= 0 {
+        if self.accounts[a].setup.funds.0 <= 0 {
             return Ok(());
         }
+        self.funds_cover(a, o, reference)
+    }
+
+    fn funds_cover(&self, a: usize, o: &OrderIntent, reference: Price) -> Result<(), RejectReason> {
+        let acct = &self.accounts[a];
         let i = o.instrument.index();
         let Some(k) = self.slot_index(a, i, o.product) else { return Ok(()) };
         let e = self.exposure[k];
