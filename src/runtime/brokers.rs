@@ -87,12 +87,18 @@ impl Brokers {
             .collect()
     }
 
+    /// True when nothing is in flight between the engine and the brokers: every request the
+    /// engine has handed a gateway is answered and read back, every report published.
+    pub fn quiet(&self) -> bool {
+        self.in_flight.get() == 0
+    }
+
     /// Waits (at most `limit`) until nothing is in flight between the engine and the brokers:
     /// every request answered, the order book read after it, every report published. The
     /// caller then lets the engine apply what was published before it stops.
     pub fn settle(&self, limit: Duration) -> bool {
         let deadline = std::time::Instant::now() + limit;
-        while self.in_flight.get() > 0 {
+        while !self.quiet() {
             if std::time::Instant::now() >= deadline {
                 tracing::warn!(in_flight = self.in_flight.get(), "stopping with broker work in flight");
                 return false;

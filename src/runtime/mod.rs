@@ -398,9 +398,17 @@ impl Runtime {
         }
         let market_report = feeds.join();
         if let Some(b) = &brokers {
-            // What brokers have answered reaches the engine before it stops.
-            if b.settle(Duration::from_secs(10)) {
+            // What brokers have answered reaches the engine before it stops, and so does what
+            // the engine asks them meanwhile: when the feeds end the engine may still be
+            // working through ticks that make new requests, and a report it applies may make
+            // another, so the two waits take turns until the engine is idle with nothing in
+            // flight.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
                 running.wait_idle();
+                if b.quiet() || !b.settle(deadline.saturating_duration_since(Instant::now())) {
+                    break;
+                }
             }
         }
         let mut stopped = running.stop();

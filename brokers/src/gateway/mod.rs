@@ -236,6 +236,8 @@ impl BrokerTap {
     /// last reported).
     fn refuse_locally(&mut self, r: &VenueRequest) {
         if let RequestKind::New { order, .. } = r.kind {
+            // In flight like a gateway's report until published.
+            self.in_flight.add();
             self.local.push_back(VenueReport {
                 venue: r.venue,
                 account: order.intent.account,
@@ -267,14 +269,14 @@ impl EgressTap for BrokerTap {
                 r
             } else {
                 match self.reports.try_recv() {
-                    Ok(r) => {
-                        self.in_flight.done();
-                        r
-                    }
+                    Ok(r) => r,
                     Err(_) => break,
                 }
             };
             out.publish(Input::VenueReport(next), 0);
+            // Only once it is in the ring: whoever waits for nothing in flight and then for
+            // the engine to be idle must find the report counted by one or the other.
+            self.in_flight.done();
             self.counters.reports += 1;
             n += 1;
         }
