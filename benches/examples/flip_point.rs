@@ -31,6 +31,15 @@
 //! thread with warm caches and no ring hop before it:
 //!
 //!     target/release/examples/flip_point 1000000 step
+//!
+//! A third argument, in microseconds, waits that long (spinning, as a busy-spin engine thread
+//! waits for its ring) before each tick, as the lab's paced rows do: the same work after an
+//! idle gap instead of back to back. A fourth argument `shadow` steps a second, identical
+//! engine with the same tick at the end of each gap, untimed, just before the timed step: what
+//! the path costs when its code and branch history are warm but its own data is not.
+//!
+//!     target/release/examples/flip_point 200000 step 10
+//!     target/release/examples/flip_point 200000 step 10 shadow
 
 use dalal_core::engine::Engine;
 use dalal_core::model::{Cause, EgressEvent, Feedback, IngressEvent, Input, Msg, Stamp};
@@ -96,7 +105,20 @@ fn main() {
     let mut e = Engine::new(&setup, quanta::Clock::new(), 0);
     if std::env::args().nth(2).as_deref() == Some("step") {
         let mut orders = 0u64;
+        let gap = std::env::args().nth(3).and_then(|a| a.parse::<u64>().ok()).map(std::time::Duration::from_micros);
+        let mut shadow = (std::env::args().nth(4).as_deref() == Some("shadow"))
+            .then(|| (Engine::new(&setup, quanta::Clock::new(), 0), 0u64));
         for t in &ticks {
+            if let Some(gap) = gap {
+                let start = std::time::Instant::now();
+                while start.elapsed() < gap {
+                    std::hint::spin_loop();
+                }
+                if let Some((twin, twin_orders)) = shadow.as_mut() {
+                    let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: 0, source: 0 };
+                    path_step(twin, &ev, twin_orders);
+                }
+            }
             let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: e.clock().raw(), source: 0 };
             path_step(&mut e, &ev, &mut orders);
         }
