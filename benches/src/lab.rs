@@ -200,6 +200,26 @@ pub fn rate_label(rate: u64) -> String {
     format!("{}{unit}", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
+/// The receive stamp of a hop: the clock, read once the message itself is in hand.
+///
+/// The TSC read is not ordered after loads: a consumer that reads its slot and then the clock
+/// can have the clock read execute while the slot's cache line is still on its way from the
+/// producer's core, and the hop it records stops short of the message arriving (by about that
+/// line's transfer, 70–90 ns on a Xeon host). The engine cannot stop its own clock that early: its
+/// tick-to-order stamp comes hundreds of instructions after the slot read, more than a core
+/// keeps in flight. LFENCE first waits for every earlier load, so a hop row and the engine's
+/// rows end at the same point: the data in hand.
+#[inline]
+fn received(clock: &quanta::Clock) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: LFENCE takes no operands and touches no memory; it only holds back the
+    // instructions after it until earlier ones complete. SSE2, which has it, is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_lfence()
+    };
+    clock.raw()
+}
+
 /// A one-hop run: the publish → receive distribution and how long delivering everything took.
 #[derive(Clone, Debug, Default)]
 pub struct HopRun {
@@ -233,7 +253,8 @@ pub fn hop_ingress(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram 
             match poller.poll() {
                 Ok(mut batch) => {
                     for ev in &mut batch {
-                        h.record(c2.delta_as_nanos(ev.ingress_raw, c2.raw()));
+                        let sent = std::hint::black_box(ev.ingress_raw);
+                        h.record(c2.delta_as_nanos(sent, received(&c2)));
                     }
                 }
                 Err(Polling::NoEvents) => idle(wait),
@@ -267,8 +288,9 @@ fn disruptor_hop(n: usize, gap: Option<Duration>, wait: WaitKind) -> HopRun {
             match poller.poll() {
                 Ok(mut batch) => {
                     for raw in &mut batch {
-                        last = c2.raw();
-                        h.record(c2.delta_as_nanos(*raw, last));
+                        let sent = std::hint::black_box(*raw);
+                        last = received(&c2);
+                        h.record(c2.delta_as_nanos(sent, last));
                     }
                 }
                 Err(Polling::NoEvents) => idle(wait),
@@ -322,7 +344,8 @@ fn hop_channel<R: Send + 'static>(
         loop {
             match try_recv(&rx) {
                 Ok(Some(raw)) => {
-                    last = c2.raw();
+                    let raw = std::hint::black_box(raw);
+                    last = received(&c2);
                     h.record(c2.delta_as_nanos(raw, last));
                 }
                 Ok(None) => idle(wait),
@@ -487,7 +510,8 @@ pub fn hop_scheduled(
             match poller.poll() {
                 Ok(mut batch) => {
                     for raw in &mut batch {
-                        h.record(c2.delta_as_nanos(*raw, c2.raw()));
+                        let sent = std::hint::black_box(*raw);
+                        h.record(c2.delta_as_nanos(sent, received(&c2)));
                         seen += 1;
                         if let Some(s) = stall.filter(|s| s.every > 0 && seen.is_multiple_of(s.every)) {
                             std::thread::sleep(s.pause);
