@@ -110,10 +110,7 @@ fn main() {
             .then(|| (Engine::new(&setup, quanta::Clock::new(), 0), 0u64));
         for t in &ticks {
             if let Some(gap) = gap {
-                let start = std::time::Instant::now();
-                while start.elapsed() < gap {
-                    std::hint::spin_loop();
-                }
+                dalal_benches::lab::pace(gap, std::time::Instant::now());
                 if let Some((twin, twin_orders)) = shadow.as_mut() {
                     let ev = IngressEvent { input: Input::Tick(*t), ingress_raw: 0, source: 0 };
                     path_step(twin, &ev, twin_orders);

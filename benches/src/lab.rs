@@ -166,7 +166,9 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
 }
 
-fn pace(gap: Duration, since: Instant) {
+/// Spins until `gap` has passed since `since`: how a paced producer (or a busy-spin engine
+/// thread between ticks) waits.
+pub fn pace(gap: Duration, since: Instant) {
     while since.elapsed() < gap {
         std::hint::spin_loop();
     }
@@ -200,7 +202,8 @@ pub fn rate_label(rate: u64) -> String {
     format!("{}{unit}", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
-/// The receive stamp of a hop: the clock, read once the message itself is in hand.
+/// The receive stamp of a hop whose message carried `sent`: the clock, read once the message
+/// itself is in hand.
 ///
 /// The TSC read is not ordered after loads: a consumer that reads its slot and then the clock
 /// can have the clock read execute while the slot's cache line is still on its way from the
@@ -210,7 +213,9 @@ pub fn rate_label(rate: u64) -> String {
 /// keeps in flight. LFENCE first waits for every earlier load, so a hop row and the engine's
 /// rows end at the same point: the data in hand.
 #[inline]
-fn received(clock: &quanta::Clock) -> u64 {
+fn received(clock: &quanta::Clock, sent: u64) -> u64 {
+    // The slot's value is taken before the fence, so its load is among those the fence waits for.
+    std::hint::black_box(sent);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: LFENCE takes no operands and touches no memory; it only holds back the
     // instructions after it until earlier ones complete. SSE2, which has it, is part of x86_64.
@@ -253,8 +258,8 @@ pub fn hop_ingress(n: usize, gap: Duration, wait: WaitKind) -> LatencyHistogram 
             match poller.poll() {
                 Ok(mut batch) => {
                     for ev in &mut batch {
-                        let sent = std::hint::black_box(ev.ingress_raw);
-                        h.record(c2.delta_as_nanos(sent, received(&c2)));
+                        let sent = ev.ingress_raw;
+                        h.record(c2.delta_as_nanos(sent, received(&c2, sent)));
                     }
                 }
                 Err(Polling::NoEvents) => idle(wait),
@@ -288,9 +293,8 @@ fn disruptor_hop(n: usize, gap: Option<Duration>, wait: WaitKind) -> HopRun {
             match poller.poll() {
                 Ok(mut batch) => {
                     for raw in &mut batch {
-                        let sent = std::hint::black_box(*raw);
-                        last = received(&c2);
-                        h.record(c2.delta_as_nanos(sent, last));
+                        last = received(&c2, *raw);
+                        h.record(c2.delta_as_nanos(*raw, last));
                     }
                 }
                 Err(Polling::NoEvents) => idle(wait),
@@ -344,8 +348,7 @@ fn hop_channel<R: Send + 'static>(
         loop {
             match try_recv(&rx) {
                 Ok(Some(raw)) => {
-                    let raw = std::hint::black_box(raw);
-                    last = received(&c2);
+                    last = received(&c2, raw);
                     h.record(c2.delta_as_nanos(raw, last));
                 }
                 Ok(None) => idle(wait),
@@ -510,8 +513,7 @@ pub fn hop_scheduled(
             match poller.poll() {
                 Ok(mut batch) => {
                     for raw in &mut batch {
-                        let sent = std::hint::black_box(*raw);
-                        h.record(c2.delta_as_nanos(sent, received(&c2)));
+                        h.record(c2.delta_as_nanos(*raw, received(&c2, *raw)));
                         seen += 1;
                         if let Some(s) = stall.filter(|s| s.every > 0 && seen.is_multiple_of(s.every)) {
                             std::thread::sleep(s.pause);
